@@ -1,0 +1,48 @@
+"""The NPS survey service: create_app() wires config, extensions, blueprints, errors and CLI."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask
+from flask_smorest import Api
+from werkzeug.exceptions import HTTPException
+
+from .config import load_config
+from .errors import from_http_exception, register_error_handlers
+from .extensions import db, init_queues, migrate
+
+
+class SurveyApi(Api):
+    """flask-smorest's Api with its error payload replaced by the service's one shape."""
+
+    def handle_http_exception(self, error: HTTPException) -> Any:
+        return from_http_exception(error)
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Create and configure the Flask application."""
+    config = load_config(test_config)
+    app = Flask(__name__, instance_path=config["INSTANCE_PATH"])
+    app.config.from_mapping(config)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    db.init_app(app)
+    migrate.init_app(app, db)
+    init_queues(app)
+
+    api = SurveyApi(app, spec_kwargs={"info": {"description": "Record NPS responses, report by segment."}})
+    from .api import register_api
+
+    register_api(api)
+
+    from . import public
+
+    app.register_blueprint(public.bp)
+    register_error_handlers(app)
+
+    from .cli import register_commands
+
+    register_commands(app)
+    return app

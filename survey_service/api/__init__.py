@@ -1,0 +1,66 @@
+"""The server API under /api/v1: thin views over the services, authenticated by secret key."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from flask import g, request
+from flask_smorest import Api, Blueprint
+
+from ..errors import ApiError
+from ..models import Project
+from ..services.projects import project_for_secret_key
+
+BEARER = "bearerAuth"
+BASIC = "basicAuth"
+
+
+def key_from_request() -> str | None:
+    """The secret key from `Authorization: Bearer sk_…` or HTTP Basic with the key as user name."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer":
+        return value.strip() or None
+    if scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(value.strip(), validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        return decoded.partition(":")[0] or None
+    return None
+
+
+def authenticate() -> None:
+    """before_request: resolve the project of the secret key or answer 401."""
+    if request.method == "OPTIONS":
+        return
+    key = key_from_request()
+    project = project_for_secret_key(key) if key else None
+    if project is None:
+        raise ApiError(401, "unauthorized", "A valid secret key is required (Authorization: Bearer sk_…).")
+    g.project = project
+
+
+def current_project() -> Project:
+    """The project the request authenticated as."""
+    project: Project = g.project
+    return project
+
+
+def api_blueprint(name: str, import_name: str, description: str) -> Blueprint:
+    """A flask-smorest blueprint under /api/v1 that requires the secret key."""
+    bp = Blueprint(name, import_name, url_prefix="/api/v1", description=description)
+    bp.before_request(authenticate)
+    return bp
+
+
+def register_api(api: Api) -> None:
+    """Register every server API blueprint and the security schemes."""
+    from . import people, reports, responses
+
+    api.spec.components.security_scheme(BEARER, {"type": "http", "scheme": "bearer"})
+    api.spec.components.security_scheme(BASIC, {"type": "http", "scheme": "basic"})
+    api.spec.options["security"] = [{BEARER: []}, {BASIC: []}]
+    for module in (people, responses, reports):
+        api.register_blueprint(module.bp)

@@ -1,0 +1,19 @@
+"""Report endpoints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..schemas import NpsReport, ReportQuery
+from ..services.reports import nps_report
+from . import api_blueprint, current_project
+
+bp = api_blueprint("reports", __name__, "NPS reports")
+
+
+@bp.get("/reports/nps")
+@bp.arguments(ReportQuery, location="query")
+@bp.response(200, NpsReport)
+def get_nps_report(query: dict[str, Any]) -> dict[str, Any]:
+    """NPS overall, by a frozen person property, and per day/week/month, each with n and margin."""
+    return nps_report(current_project().id, **query)

@@ -1,0 +1,37 @@
+"""Response endpoints: record a score, list them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..models import Response
+from ..schemas import ResponseIn, ResponseOut, ResponsePage, ResponseQuery
+from ..services.responses import list_responses, record_response
+from . import api_blueprint, current_project
+
+bp = api_blueprint("responses", __name__, "0-10 responses with comments")
+
+
+@bp.post("/responses")
+@bp.arguments(ResponseIn)
+@bp.response(201, ResponseOut)
+def create_response(data: dict[str, Any]) -> Response:
+    """Record a 0-10 score (and comment) for a person, upserting the person."""
+    response, _ = record_response(
+        current_project().id,
+        data["person"],
+        data["score"],
+        data.get("comment"),
+        channel="api",
+        created_at=data.get("created_at"),
+    )
+    return response
+
+
+@bp.get("/responses")
+@bp.arguments(ResponseQuery, location="query")
+@bp.response(200, ResponsePage)
+def get_responses(query: dict[str, Any]) -> dict[str, Any]:
+    """List responses newest first, filtered by category and time, with cursor paging."""
+    rows, next_cursor = list_responses(current_project().id, **query)
+    return {"data": rows, "next_cursor": next_cursor}

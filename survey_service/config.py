@@ -1,0 +1,84 @@
+"""Configuration: the only module that reads the environment."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+DEFAULT_INSTANCE = Path(__file__).resolve().parent.parent / "instance"
+
+
+class ConfigError(RuntimeError):
+    """Raised when the environment cannot produce a working configuration."""
+
+
+def _instance_dir() -> Path:
+    path = Path(os.environ.get("INSTANCE_PATH", DEFAULT_INSTANCE)).resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _secret_key(instance: Path, production: bool) -> str:
+    """Return SECRET_KEY, or the development key generated once into instance/."""
+    key = os.environ.get("SECRET_KEY", "").strip()
+    if key:
+        return key
+    if production:
+        raise ConfigError("SECRET_KEY must be set when SURVEY_ENV=production")
+    key_file = instance / "secret_key"
+    try:
+        # O_EXCL: several gunicorn workers may start at once; exactly one writes the key.
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return key_file.read_text().strip()
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secrets.token_urlsafe(48))
+    return key_file.read_text().strip()
+
+
+def _database_url(instance: Path) -> str:
+    url = os.environ.get("DATABASE_URL", "").strip() or f"sqlite:///{instance / 'survey.db'}"
+    # SQLAlchemy needs the psycopg 3 driver named; accept the usual postgres:// spellings.
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Build the Flask config mapping from the environment and optional overrides."""
+    overrides = overrides or {}
+    instance = Path(overrides.get("INSTANCE_PATH") or _instance_dir())
+    production = os.environ.get("SURVEY_ENV", "development") == "production"
+    secret = overrides.get("SECRET_KEY") or _secret_key(instance, production)
+    fallbacks = [k.strip() for k in os.environ.get("SECRET_KEY_FALLBACKS", "").split(",") if k.strip()]
+    db_url = overrides.get("SQLALCHEMY_DATABASE_URI") or _database_url(instance)
+    engine_options: dict[str, Any] = {"pool_pre_ping": True}
+    if db_url.startswith("sqlite"):
+        # WAL + a busy timeout let the web and worker processes share the embedded file.
+        engine_options = {"connect_args": {"timeout": 30}}
+    config: dict[str, Any] = {
+        "INSTANCE_PATH": str(instance),
+        "SURVEY_ENV": "production" if production else "development",
+        "SECRET_KEY": secret,
+        "SECRET_KEY_FALLBACKS": fallbacks,
+        "SQLALCHEMY_DATABASE_URI": db_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": engine_options,
+        "REDIS_URL": os.environ.get("REDIS_URL", "").strip() or None,
+        "BASE_URL": os.environ.get("BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
+        "SMTP_URL": os.environ.get("SMTP_URL", "").strip() or None,
+        "MAIL_FROM": os.environ.get("MAIL_FROM", "surveys@localhost"),
+        "MAX_CONTENT_LENGTH": 64 * 1024,
+        "RQ_QUEUES": ["default"],
+        # flask-smorest / OpenAPI
+        "API_TITLE": "Survey service API",
+        "API_VERSION": "v1",
+        "OPENAPI_VERSION": "3.0.3",
+        "OPENAPI_URL_PREFIX": "/",
+        "OPENAPI_JSON_PATH": "openapi.json",
+        "JSON_SORT_KEYS": False,
+    }
+    config.update(overrides)
+    return config

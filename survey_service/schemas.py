@@ -1,0 +1,204 @@
+"""Marshmallow In/Out schemas: the shape of every request and answer, nothing more."""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
+
+from . import nps
+
+MAX_PROPERTIES = 50
+MAX_PROPERTY_KEY = 64
+MAX_PROPERTY_STRING = 500
+MAX_COMMENT = 5000
+PROPERTY_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}$")
+
+
+class StrictScore(fields.Integer):
+    """An integer score 0-10: no strings, no floats, no booleans."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(strict=True, validate=validate.Range(nps.MIN_SCORE, nps.MAX_SCORE), **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        if isinstance(value, bool):
+            raise ValidationError("Not a valid integer.")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class Properties(fields.Field):
+    """A flat object of scalar values (string, number, boolean, null) with bounded keys and sizes."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise ValidationError("Must be an object of scalar values.")
+        if len(value) > MAX_PROPERTIES:
+            raise ValidationError(f"At most {MAX_PROPERTIES} properties.")
+        errors: dict[str, str] = {}
+        for key, item in value.items():
+            if not PROPERTY_NAME.match(key):
+                errors[key] = "Property names are 1-64 letters, digits, '_', '.' or '-'."
+            elif isinstance(item, str) and len(item) > MAX_PROPERTY_STRING:
+                errors[key] = f"At most {MAX_PROPERTY_STRING} characters."
+            elif isinstance(item, float) and not math.isfinite(item):
+                errors[key] = "Numbers must be finite."
+            elif item is not None and not isinstance(item, str | int | float | bool):
+                errors[key] = "Must be a string, number, boolean or null."
+        if errors:
+            raise ValidationError(errors)
+        return dict(value)
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+        return value or {}
+
+
+class Instant(fields.Field):
+    """A point in time: an ISO 8601 date-time (UTC when no offset) or a date (its midnight UTC)."""
+
+    def __init__(self, *, end_of_day: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.end_of_day = end_of_day
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
+        if not isinstance(value, str) or len(value) > 40:
+            raise ValidationError("Not a valid ISO 8601 date or date-time.")
+        try:
+            if len(value) == 10:
+                day = date.fromisoformat(value)
+                # A bare date as an upper bound means "through that whole day".
+                day = day + timedelta(days=1) if self.end_of_day else day
+                return datetime.combine(day, time.min, tzinfo=UTC)
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise ValidationError("Not a valid ISO 8601 date or date-time.") from exc
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
+        return None if value is None else value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+class PersonRef(Schema):
+    """Who answered: found by external_id, else email; created when new."""
+
+    external_id = fields.String(validate=validate.Length(1, 255))
+    email = fields.Email(validate=validate.Length(3, 320))
+    name = fields.String(validate=validate.Length(0, 255), allow_none=True)
+    locale = fields.String(validate=validate.Regexp(r"^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})*$"), allow_none=True)
+    time_zone = fields.String(validate=validate.Length(1, 64), allow_none=True)
+    properties = Properties(metadata={"type": "object", "additionalProperties": True})
+
+    @validates_schema
+    def _identified(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if not data.get("external_id") and not data.get("email"):
+            raise ValidationError("Give external_id or email.", "_schema")
+
+    @post_load
+    def _normalise(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        if data.get("email"):
+            data["email"] = data["email"].strip().lower()
+        return data
+
+
+class PersonIn(PersonRef):
+    """POST /api/v1/people."""
+
+
+class PersonOut(Schema):
+    id = fields.Integer()
+    external_id = fields.String(allow_none=True)
+    email = fields.String(allow_none=True)
+    name = fields.String(allow_none=True)
+    locale = fields.String(allow_none=True)
+    time_zone = fields.String(allow_none=True)
+    properties = Properties()
+    created_at = Instant()
+    updated_at = Instant()
+
+
+class ResponseIn(Schema):
+    """POST /api/v1/responses."""
+
+    person = fields.Nested(PersonRef, required=True)
+    score = StrictScore(required=True)
+    comment = fields.String(validate=validate.Length(0, MAX_COMMENT), allow_none=True)
+    created_at = Instant()
+
+
+class PersonSummary(Schema):
+    id = fields.Integer()
+    external_id = fields.String(allow_none=True)
+    email = fields.String(allow_none=True)
+    name = fields.String(allow_none=True)
+
+
+class ResponseOut(Schema):
+    id = fields.Integer()
+    survey_id = fields.Integer()
+    person_id = fields.Integer()
+    person = fields.Nested(PersonSummary)
+    score = fields.Integer()
+    category = fields.String(validate=validate.OneOf(nps.CATEGORIES))
+    comment = fields.String(allow_none=True)
+    channel = fields.String()
+    properties = Properties(metadata={"description": "the person's properties frozen when answering"})
+    created_at = Instant()
+    updated_at = Instant()
+
+
+class ResponsePage(Schema):
+    data = fields.List(fields.Nested(ResponseOut))
+    next_cursor = fields.String(allow_none=True)
+
+
+class ResponseQuery(Schema):
+    """GET /api/v1/responses filters."""
+
+    category = fields.String(validate=validate.OneOf(nps.CATEGORIES))
+    since = Instant()
+    until = Instant(end_of_day=True)
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 500))
+    cursor = fields.String(validate=validate.Length(1, 64))
+
+
+class ReportQuery(Schema):
+    """GET /api/v1/reports/nps parameters."""
+
+    since = Instant()
+    until = Instant(end_of_day=True)
+    group_by = fields.String(validate=validate.Regexp(PROPERTY_NAME, error="Not a valid property name."))
+    interval = fields.String(load_default="month", validate=validate.OneOf(("day", "week", "month")))
+
+    @validates_schema
+    def _ordered(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if data.get("since") and data.get("until") and data["since"] >= data["until"]:
+            raise ValidationError("since must be before until.", "until")
+
+
+class Stats(Schema):
+    nps = fields.Float(allow_none=True, metadata={"description": "% promoters - % detractors, one decimal"})
+    responses = fields.Integer()
+    promoters = fields.Integer()
+    passives = fields.Integer()
+    detractors = fields.Integer()
+    promoter_percent = fields.Float(allow_none=True)
+    passive_percent = fields.Float(allow_none=True)
+    detractor_percent = fields.Float(allow_none=True)
+    margin_of_error = fields.Float(allow_none=True, metadata={"description": "95% margin in NPS points"})
+
+
+class GroupStats(Stats):
+    key = fields.Raw(allow_none=True, metadata={"description": "the property value; null when missing"})
+
+
+class PeriodStats(Stats):
+    period = fields.String(metadata={"description": "start of the period, YYYY-MM-DD (UTC)"})
+
+
+class NpsReport(Schema):
+    overall = fields.Nested(Stats)
+    groups = fields.List(fields.Nested(GroupStats))
+    series = fields.List(fields.Nested(PeriodStats))

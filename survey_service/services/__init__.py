@@ -1,0 +1,1 @@
+"""Domain operations: they own the transactions and enqueue only after commit."""

@@ -1,0 +1,96 @@
+"""Projects (tenants): creation with keys shown once, lookup by key, the default survey."""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+
+from flask import current_app
+from sqlalchemy import select
+
+from .. import keys
+from ..extensions import db
+from ..models import Project, Survey
+
+DEFAULT_QUESTION = "How likely are you to recommend {product} to a friend or colleague?"
+DEFAULT_FOLLOWUPS = {
+    "detractor": "What was missing or disappointing in your experience with us?",
+    "passive": "What is the one thing we could do to make you happier?",
+    "promoter": "What do you like most about us?",
+}
+
+
+@dataclass(frozen=True)
+class NewProject:
+    """A freshly created project with its plain secrets: the only time they are visible."""
+
+    project: Project
+    secret_key: str
+    identity_secret: str
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "id": self.project.id,
+            "name": self.project.name,
+            "secret_key": self.secret_key,
+            "public_key": self.project.public_key,
+            "identity_secret": self.identity_secret,
+        }
+
+
+def create_project(name: str, product_name: str | None = None) -> NewProject:
+    """Create a project with fresh keys and its default NPS survey."""
+    secret_key, identity_secret = keys.new_secret_key(), keys.new_identity_secret()
+    project = Project(
+        name=name,
+        secret_key_hash=keys.hash_key(secret_key),
+        secret_key_hint=secret_key[:7],
+        public_key=keys.new_public_key(),
+        identity_secret_encrypted=keys.encrypt_secret(identity_secret, current_app.config["SECRET_KEY"]),
+    )
+    db.session.add(project)
+    db.session.flush()
+    db.session.add(
+        Survey(
+            project_id=project.id,
+            kind="nps",
+            name="NPS",
+            product_name=product_name or name,
+            question=DEFAULT_QUESTION,
+            followups=dict(DEFAULT_FOLLOWUPS),
+            is_default=True,
+        )
+    )
+    db.session.commit()
+    return NewProject(project, secret_key, identity_secret)
+
+
+def project_for_secret_key(secret_key: str) -> Project | None:
+    """The project whose server key this is, or None."""
+    if not secret_key.startswith("sk_") or len(secret_key) > 128:
+        return None
+    digest = keys.hash_key(secret_key)
+    project = db.session.scalar(select(Project).where(Project.secret_key_hash == digest))
+    # The lookup is by hash, so timing reveals nothing of the key; compare anyway as a second gate.
+    if project is None or not hmac.compare_digest(project.secret_key_hash, digest):
+        return None
+    return project
+
+
+def identity_secret(project: Project) -> str:
+    """Decrypt the project's widget identity secret."""
+    cfg = current_app.config
+    return keys.decrypt_secret(project.identity_secret_encrypted, cfg["SECRET_KEY"], cfg["SECRET_KEY_FALLBACKS"])
+
+
+def default_survey(project_id: int, kind: str = "nps") -> Survey:
+    """The project's default survey of a kind (created with the project)."""
+    survey = db.session.scalar(
+        select(Survey)
+        .where(Survey.project_id == project_id, Survey.kind == kind, Survey.is_default.is_(True))
+        .order_by(Survey.id)
+        .limit(1)
+    )
+    if survey is None:
+        raise LookupError(f"project {project_id} has no default {kind} survey")
+    return survey

@@ -1,0 +1,113 @@
+"""NPS reports: the database counts (GROUP BY with filtered counts); nps.py does the arithmetic."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, select
+
+from .. import nps
+from ..extensions import db
+from ..models import Response
+
+MAX_FILLED_PERIODS = 1000
+
+
+def _counts() -> list[Any]:
+    return [
+        func.count().filter(Response.category == nps.PROMOTER).label("promoters"),
+        func.count().filter(Response.category == nps.PASSIVE).label("passives"),
+        func.count().filter(Response.category == nps.DETRACTOR).label("detractors"),
+    ]
+
+
+def _period(interval: str) -> ColumnElement[Any]:
+    """Start of the day/ISO week/month of each response's created_at, as YYYY-MM-DD text in UTC."""
+    col = Response.created_at
+    if db.engine.dialect.name == "postgresql":
+        utc = func.timezone("UTC", col)
+        return func.to_char(func.date_trunc(interval, utc), "YYYY-MM-DD")
+    # SQLite stores naive UTC text; its date functions give the same calendar.
+    if interval == "day":
+        return func.date(col)
+    if interval == "week":
+        return func.date(col, "-6 days", "weekday 1")
+    return func.strftime("%Y-%m-01", col)
+
+
+def _filters(project_id: int, since: datetime | None, until: datetime | None) -> list[Any]:
+    conditions: list[Any] = [Response.project_id == project_id, Response.category.is_not(None)]
+    if since:
+        conditions.append(Response.created_at >= since)
+    if until:
+        conditions.append(Response.created_at < until)
+    return conditions
+
+
+def _period_start(moment: date, interval: str) -> date:
+    if interval == "week":
+        return moment - timedelta(days=moment.weekday())
+    if interval == "month":
+        return moment.replace(day=1)
+    return moment
+
+
+def _next_period(start: date, interval: str) -> date:
+    if interval == "day":
+        return start + timedelta(days=1)
+    if interval == "week":
+        return start + timedelta(days=7)
+    return (start.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+def _fill_periods(
+    found: dict[str, nps.NpsStats], interval: str, since: datetime | None, until: datetime | None
+) -> list[tuple[str, nps.NpsStats]]:
+    """Every period from the first to the last (or the asked range), empty ones with null NPS."""
+    if not found and not (since and until):
+        return []
+    starts = sorted(date.fromisoformat(p) for p in found)
+    first = _period_start(since.astimezone(UTC).date(), interval) if since else starts[0]
+    if until:
+        last = _period_start((until.astimezone(UTC) - timedelta(microseconds=1)).date(), interval)
+    else:
+        last = starts[-1]
+    periods: list[tuple[str, nps.NpsStats]] = []
+    current = first
+    while current <= last and len(periods) < MAX_FILLED_PERIODS:
+        key = current.isoformat()
+        periods.append((key, found.get(key, nps.EMPTY)))
+        current = _next_period(current, interval)
+    return periods
+
+
+def nps_report(
+    project_id: int,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    group_by: str | None = None,
+    interval: str = "month",
+) -> dict[str, Any]:
+    """NPS overall, by a frozen person property and per period, each with n and margin of error."""
+    where = _filters(project_id, since, until)
+    period = _period(interval).label("period")
+    series_rows = db.session.execute(select(period, *_counts()).where(*where).group_by(period)).all()
+    found = {row.period: nps.NpsStats(row.promoters, row.passives, row.detractors) for row in series_rows}
+    overall = sum(found.values(), nps.EMPTY)
+
+    groups: list[dict[str, Any]] = []
+    if group_by:
+        key = Response.properties[group_by].as_string().label("key")
+        rows = db.session.execute(select(key, *_counts()).where(*where).group_by(key)).all()
+        merged: dict[str | None, nps.NpsStats] = {}
+        for row in rows:
+            # SQLite hands back JSON numbers as numbers, PostgreSQL as text: keys are text on both.
+            label = None if row.key is None else str(row.key)
+            merged[label] = merged.get(label, nps.EMPTY) + nps.NpsStats(row.promoters, row.passives, row.detractors)
+        ordered = sorted(merged.items(), key=lambda item: (-item[1].responses, item[0] is None, item[0] or ""))
+        groups = [{"key": label, **stats.as_dict()} for label, stats in ordered]
+
+    series = [{"period": p, **stats.as_dict()} for p, stats in _fill_periods(found, interval, since, until)]
+    return {"overall": overall.as_dict(), "groups": groups, "series": series}

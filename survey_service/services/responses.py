@@ -1,0 +1,106 @@
+"""Responses: recording a score with the person's properties frozen, and listing them."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from .. import nps
+from ..errors import ApiError
+from ..extensions import db
+from ..models import Response, SurveyRequest, utcnow
+from . import projects
+from .people import upsert_person
+from .tx import commit_with_retry
+
+
+def record_response(
+    project_id: int,
+    person_data: dict[str, Any],
+    score: int,
+    comment: str | None = None,
+    *,
+    channel: str = "api",
+    created_at: datetime | None = None,
+    request: SurveyRequest | None = None,
+) -> tuple[Response, bool]:
+    """Record a score for a person; a second answer to the same request updates the first.
+
+    Returns the response and whether it was created. The person's properties, after merging
+    what came with this answer, are frozen on the response.
+    """
+    category = nps.category_for(score)
+    request_id = request.id if request is not None else None
+    survey_id = request.survey_id if request is not None else None
+
+    def work() -> tuple[Response, bool]:
+        person, _ = upsert_person(project_id, person_data)
+        existing = None
+        if request_id is not None:
+            existing = db.session.scalar(select(Response).where(Response.request_id == request_id))
+        if existing is not None:
+            existing.score, existing.category = score, category
+            if comment is not None:
+                existing.comment = comment
+            existing.updated_at = utcnow()
+            return existing, False
+        response = Response(
+            project_id=project_id,
+            survey_id=survey_id or projects.default_survey(project_id).id,
+            person_id=person.id,
+            request_id=request_id,
+            score=score,
+            category=category,
+            comment=comment,
+            channel=channel,
+            properties=dict(person.properties or {}),
+        )
+        if created_at is not None:
+            response.created_at = response.updated_at = created_at
+        db.session.add(response)
+        db.session.flush()
+        return response, True
+
+    return commit_with_retry(work)
+
+
+def encode_cursor(response_id: int) -> str:
+    return base64.urlsafe_b64encode(f"r{response_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        if not raw.startswith("r"):
+            raise ValueError(raw)
+        return int(raw[1:])
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise ApiError(422, "validation_error", "The cursor is not valid.", {"cursor": ["Not valid."]}) from None
+
+
+def list_responses(
+    project_id: int,
+    *,
+    category: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> tuple[list[Response], str | None]:
+    """One page of a project's responses, newest first, and the cursor of the next page."""
+    query = select(Response).where(Response.project_id == project_id)
+    if category:
+        query = query.where(Response.category == category)
+    if since:
+        query = query.where(Response.created_at >= since)
+    if until:
+        query = query.where(Response.created_at < until)
+    if cursor:
+        query = query.where(Response.id < decode_cursor(cursor))
+    rows = list(db.session.scalars(query.order_by(Response.id.desc()).limit(limit + 1)))
+    next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
+    return rows[:limit], next_cursor

@@ -1,0 +1,30 @@
+"""Transaction helper: run a unit of work, retrying once when a concurrent writer won a unique key."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from sqlalchemy.exc import IntegrityError
+
+from ..errors import ApiError
+from ..extensions import db
+
+T = TypeVar("T")
+
+
+def commit_with_retry(work: Callable[[], T], attempts: int = 3) -> T:
+    """Run work() and commit; on a unique-key race roll back and run it again (it re-reads state)."""
+    for attempt in range(attempts):
+        try:
+            result = work()
+            db.session.commit()
+            return result
+        except IntegrityError:
+            db.session.rollback()
+            if attempt == attempts - 1:
+                raise ApiError(409, "conflict", "A concurrent change conflicted with this one; retry.") from None
+        except Exception:
+            db.session.rollback()
+            raise
+    raise AssertionError("unreachable")
