@@ -61,7 +61,9 @@ class NpsStats:
 
     def __add__(self, other: NpsStats) -> NpsStats:
         return NpsStats(
-            self.promoters + other.promoters, self.passives + other.passives, self.detractors + other.detractors
+            self.promoters + other.promoters,
+            self.passives + other.passives,
+            self.detractors + other.detractors,
         )
 
     def as_dict(self) -> dict[str, Any]:

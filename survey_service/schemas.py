@@ -87,7 +87,9 @@ class PersonRef(Schema):
     external_id = fields.String(validate=validate.Length(1, 255))
     email = fields.Email(validate=validate.Length(3, 320))
     name = fields.String(validate=validate.Length(0, 255), allow_none=True)
-    locale = fields.String(validate=validate.Regexp(r"^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})*$"), allow_none=True)
+    locale = fields.String(
+        validate=validate.Regexp(r"^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})*$"), allow_none=True
+    )
     time_zone = fields.String(validate=validate.Length(1, 64), allow_none=True)
     properties = Properties(metadata={"type": "object", "additionalProperties": True})
 

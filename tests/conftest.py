@@ -133,4 +133,3 @@ def project(app: Flask) -> dict[str, Any]:
 def auth(project: dict[str, Any]) -> dict[str, str]:
     """Authorization headers for the project's secret key."""
     return {"Authorization": f"Bearer {project['secret_key']}"}
-

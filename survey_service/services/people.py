@@ -20,10 +20,15 @@ def find_person(project_id: int, external_id: str | None, email: str | None) -> 
         if person is not None:
             return person
     if email:
-        person = db.session.scalar(select(Person).where(Person.project_id == project_id, Person.email == email))
+        person = db.session.scalar(
+            select(Person).where(Person.project_id == project_id, Person.email == email)
+        )
         if person is not None and external_id and person.external_id not in (None, external_id):
             raise ApiError(
-                409, "email_taken", "This email belongs to a person with another external_id.", {"email": email}
+                409,
+                "email_taken",
+                "This email belongs to a person with another external_id.",
+                {"email": email},
             )
         return person
     return None

@@ -80,7 +80,9 @@ def project_for_secret_key(secret_key: str) -> Project | None:
 def identity_secret(project: Project) -> str:
     """Decrypt the project's widget identity secret."""
     cfg = current_app.config
-    return keys.decrypt_secret(project.identity_secret_encrypted, cfg["SECRET_KEY"], cfg["SECRET_KEY_FALLBACKS"])
+    return keys.decrypt_secret(
+        project.identity_secret_encrypted, cfg["SECRET_KEY"], cfg["SECRET_KEY_FALLBACKS"]
+    )
 
 
 def default_survey(project_id: int, kind: str = "nps") -> Survey:

@@ -105,8 +105,12 @@ def nps_report(
         for row in rows:
             # SQLite hands back JSON numbers as numbers, PostgreSQL as text: keys are text on both.
             label = None if row.key is None else str(row.key)
-            merged[label] = merged.get(label, nps.EMPTY) + nps.NpsStats(row.promoters, row.passives, row.detractors)
-        ordered = sorted(merged.items(), key=lambda item: (-item[1].responses, item[0] is None, item[0] or ""))
+            merged[label] = merged.get(label, nps.EMPTY) + nps.NpsStats(
+                row.promoters, row.passives, row.detractors
+            )
+        ordered = sorted(
+            merged.items(), key=lambda item: (-item[1].responses, item[0] is None, item[0] or "")
+        )
         groups = [{"key": label, **stats.as_dict()} for label, stats in ordered]
 
     series = [{"period": p, **stats.as_dict()} for p, stats in _fill_periods(found, interval, since, until)]

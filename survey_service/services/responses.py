@@ -79,7 +79,9 @@ def decode_cursor(cursor: str) -> int:
             raise ValueError(raw)
         return int(raw[1:])
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise ApiError(422, "validation_error", "The cursor is not valid.", {"cursor": ["Not valid."]}) from None
+        raise ApiError(
+            422, "validation_error", "The cursor is not valid.", {"cursor": ["Not valid."]}
+        ) from None
 
 
 def list_responses(

@@ -23,7 +23,9 @@ def commit_with_retry(work: Callable[[], T], attempts: int = 3) -> T:
         except IntegrityError:
             db.session.rollback()
             if attempt == attempts - 1:
-                raise ApiError(409, "conflict", "A concurrent change conflicted with this one; retry.") from None
+                raise ApiError(
+                    409, "conflict", "A concurrent change conflicted with this one; retry."
+                ) from None
         except Exception:
             db.session.rollback()
             raise
