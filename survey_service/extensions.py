@@ -71,6 +71,25 @@ class RedisQueues:
                 self._redis = Redis(unix_socket_path=self._embedded.socket_file, socket_timeout=5)
         return self._redis
 
+    @property
+    def embedded_url(self) -> str | None:
+        """The unix-socket URL of the embedded redis-server, once started."""
+        return f"unix://{self._embedded.socket_file}" if self._embedded is not None else None
+
+    def close(self) -> None:
+        """Close the connection; stop the embedded redis-server (saving its data) if we own one."""
+        if self._redis is not None:
+            self._redis.close()
+            self._redis = None
+        if self._embedded is not None:
+            from redis.exceptions import RedisError
+
+            try:
+                self._embedded.shutdown(save=True, now=True, force=True)
+            except RedisError:
+                pass  # the server closes the socket while shutting down
+            self._embedded = None
+
     def queue(self, name: str = "default") -> Queue:
         """Return the RQ queue called name on the configured Redis."""
         return Queue(name, connection=self.redis)
