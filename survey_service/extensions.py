@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -84,10 +85,9 @@ class RedisQueues:
         if self._embedded is not None:
             from redis.exceptions import RedisError
 
-            try:
+            # The server closes the socket while shutting down: that error is the success case.
+            with contextlib.suppress(RedisError):
                 self._embedded.shutdown(save=True, now=True, force=True)
-            except RedisError:
-                pass  # the server closes the socket while shutting down
             self._embedded = None
 
     def queue(self, name: str = "default") -> Queue:

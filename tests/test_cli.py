@@ -65,7 +65,9 @@ def test_worker_runs_jobs_in_app_context_on_real_redis(
         client.post("/api/v1/responses", json={"person": {"email": "w@x.co"}, "score": score}, headers=auth)
     connection = redis.Redis.from_url(redis_url)
     connection.flushdb()
-    job = Queue("default", connection=connection).enqueue("tests.jobs_for_tests.count_responses", project["id"])
+    job = Queue("default", connection=connection).enqueue(
+        "tests.jobs_for_tests.count_responses", project["id"]
+    )
     result = runner.invoke(args=["worker", "--burst"])
     assert result.exit_code == 0, result.output
     assert Job.fetch(job.id, connection=connection).return_value() == 2
@@ -77,7 +79,9 @@ def test_console_script_db_upgrade_and_create_project_on_fresh_sqlite(tmp_path: 
     exe = Path(sys.executable).parent / "survey-service"
     upgrade = subprocess.run([exe, "db", "upgrade"], env=env, cwd=tmp_path, capture_output=True, text=True)
     assert upgrade.returncode == 0, upgrade.stderr
-    created = subprocess.run([exe, "create-project", "Fresh"], env=env, cwd=tmp_path, capture_output=True, text=True)
+    created = subprocess.run(
+        [exe, "create-project", "Fresh"], env=env, cwd=tmp_path, capture_output=True, text=True
+    )
     assert created.returncode == 0, created.stderr
     assert json.loads(created.stdout.strip().splitlines()[-1])["name"] == "Fresh"
     # The development secret key was generated once into the instance folder, readable only by us.

@@ -69,7 +69,9 @@ def test_report_overall_counts_every_category(client: FlaskClient, auth: dict[st
 
 
 @pytest.mark.usefixtures("seeded")
-def test_report_group_by_plan_uses_frozen_values_and_null_group(client: FlaskClient, auth: dict[str, str]) -> None:
+def test_report_group_by_plan_uses_frozen_values_and_null_group(
+    client: FlaskClient, auth: dict[str, str]
+) -> None:
     # Changing a person's plan later must not move their past response.
     client.post("/api/v1/people", json={"external_id": "u0", "properties": {"plan": "basic"}}, headers=auth)
     groups = {g["key"]: g for g in report(client, auth, "group_by=plan")["groups"]}
@@ -80,7 +82,9 @@ def test_report_group_by_plan_uses_frozen_values_and_null_group(client: FlaskCli
 
 
 @pytest.mark.usefixtures("seeded")
-def test_report_group_by_unknown_property_is_one_null_group(client: FlaskClient, auth: dict[str, str]) -> None:
+def test_report_group_by_unknown_property_is_one_null_group(
+    client: FlaskClient, auth: dict[str, str]
+) -> None:
     groups = report(client, auth, "group_by=industry")["groups"]
     assert len(groups) == 1 and groups[0]["key"] is None and groups[0]["responses"] == 8
 
@@ -95,7 +99,9 @@ def test_report_month_series_fills_periods_in_order(client: FlaskClient, auth: d
 
 
 @pytest.mark.usefixtures("seeded")
-def test_report_week_series_starts_monday_and_shows_empty_weeks(client: FlaskClient, auth: dict[str, str]) -> None:
+def test_report_week_series_starts_monday_and_shows_empty_weeks(
+    client: FlaskClient, auth: dict[str, str]
+) -> None:
     series = report(client, auth, "interval=week&until=2026-01-31")["series"]
     assert [(s["period"], s["responses"]) for s in series] == [
         ("2026-01-05", 4),
