@@ -1,0 +1,135 @@
+"""Asking people: schedule a survey request under the fatigue rules, cancel pending ones."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import exists, select, update
+
+from .. import clock
+from ..extensions import db
+from ..models import Person, Project, Response, SurveyRequest
+from . import projects
+
+# Requests that count as "asked": delivered or about to be, and not withdrawn.
+ASKED_STATUSES = ("sent", "responded")
+PENDING_STATUSES = ("scheduled",)
+
+
+@dataclass(frozen=True)
+class ScheduleOutcome:
+    """What scheduling decided: the new request, or why nobody is asked."""
+
+    request: SurveyRequest | None
+    skipped_reason: str | None = None
+
+
+def fatigue_reason(
+    project: Project, person_id: int, at: datetime, *, ignore_request_id: int | None = None
+) -> str | None:
+    """Why this person must not be asked at `at` (quiet period, open request), or None.
+
+    The quiet period is shared by every channel: an answer or an ask within it blocks a new ask.
+    """
+    window_start = at - timedelta(days=project.quiet_period_days)
+    answered = db.session.scalar(
+        select(
+            exists().where(
+                Response.project_id == project.id,
+                Response.person_id == person_id,
+                Response.created_at >= window_start,
+            )
+        )
+    )
+    if answered:
+        return "quiet_period"
+    asked = select(SurveyRequest.id).where(
+        SurveyRequest.project_id == project.id,
+        SurveyRequest.person_id == person_id,
+        SurveyRequest.status.in_(ASKED_STATUSES),
+        SurveyRequest.sent_at >= window_start,
+    )
+    if ignore_request_id is not None:
+        asked = asked.where(SurveyRequest.id != ignore_request_id)
+    if db.session.scalar(select(exists(asked))):
+        return "quiet_period"
+    open_request = select(SurveyRequest.id).where(
+        SurveyRequest.project_id == project.id,
+        SurveyRequest.person_id == person_id,
+        SurveyRequest.status == "sent",
+        SurveyRequest.expires_at > at,
+    )
+    if db.session.scalar(select(exists(open_request))):
+        return "open_request"
+    return None
+
+
+def schedule_survey(
+    project_id: int,
+    person_id: int,
+    *,
+    channel: str = "email",
+    send_at: datetime | None = None,
+    survey_id: int | None = None,
+    trigger_id: int | None = None,
+    event_id: int | None = None,
+    enrollment_id: int | None = None,
+    now: datetime | None = None,
+) -> ScheduleOutcome:
+    """Add a scheduled request for a person unless fatigue rules forbid it; flushes, never commits.
+
+    A queued (not yet sent) request of the same person is superseded by the new one. The caller
+    commits and then hands the request to `outbox.enqueue_after_commit`.
+    """
+    now = now or clock.now()
+    send_at = max(send_at or now, now)
+    project = db.session.get(Project, project_id)
+    person = db.session.get(Person, person_id)
+    if project is None or person is None or person.project_id != project_id:
+        raise LookupError("no such project or person")
+    if channel == "email" and not person.email:
+        return ScheduleOutcome(None, "no_email")
+    reason = fatigue_reason(project, person_id, send_at)
+    if reason:
+        return ScheduleOutcome(None, reason)
+    db.session.execute(
+        update(SurveyRequest)
+        .where(
+            SurveyRequest.project_id == project_id,
+            SurveyRequest.person_id == person_id,
+            SurveyRequest.status == "scheduled",
+        )
+        .values(status="superseded", status_reason="newer_request")
+        .execution_options(synchronize_session=False)
+    )
+    survey = projects.default_survey(project_id) if survey_id is None else None
+    request = SurveyRequest(
+        project_id=project_id,
+        survey_id=survey_id or (survey.id if survey else None),
+        person_id=person_id,
+        channel=channel,
+        status="scheduled",
+        scheduled_at=send_at,
+        trigger_id=trigger_id,
+        event_id=event_id,
+        enrollment_id=enrollment_id,
+    )
+    db.session.add(request)
+    db.session.flush()
+    return ScheduleOutcome(request)
+
+
+def cancel_pending(project_id: int, person_id: int, reason: str = "cancelled") -> int:
+    """Cancel every queued request of a person; flushes, never commits. Returns how many."""
+    result = db.session.execute(
+        update(SurveyRequest)
+        .where(
+            SurveyRequest.project_id == project_id,
+            SurveyRequest.person_id == person_id,
+            SurveyRequest.status.in_(PENDING_STATUSES),
+        )
+        .values(status="cancelled", status_reason=reason)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
