@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     JSON,
@@ -24,7 +24,12 @@ from sqlalchemy import true as sa_true
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .extensions import db
+from .extensions import Base, db
+
+if TYPE_CHECKING:  # mypy cannot see through Flask-SQLAlchemy's generated model class
+    Model = Base
+else:
+    Model = db.Model
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 
@@ -61,7 +66,7 @@ def _in(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
-class Project(db.Model):
+class Project(Model):
     """A tenant: one product with its own keys, people, surveys and responses."""
 
     __tablename__ = "projects"
@@ -80,7 +85,7 @@ class Project(db.Model):
     __table_args__ = (CheckConstraint("quiet_period_days >= 0", name="quiet_period_non_negative"),)
 
 
-class Person(db.Model):
+class Person(Model):
     """Someone who can be surveyed, identified by external id and/or email within a project."""
 
     __tablename__ = "people"
@@ -103,7 +108,7 @@ class Person(db.Model):
     )
 
 
-class Survey(db.Model):
+class Survey(Model):
     """A question asked of people: NPS today, CSAT and CES through the same table later."""
 
     __tablename__ = "surveys"
@@ -136,7 +141,7 @@ class Survey(db.Model):
         return self.question.replace("{product}", self.product_name)
 
 
-class SurveyRequest(db.Model):
+class SurveyRequest(Model):
     """One ask of one person for one survey through one channel; answered by at most one response."""
 
     __tablename__ = "survey_requests"
@@ -176,7 +181,7 @@ class SurveyRequest(db.Model):
     )
 
 
-class Response(db.Model):
+class Response(Model):
     """A score with its comment and the person's properties frozen as they were when answering."""
 
     __tablename__ = "responses"
@@ -214,7 +219,7 @@ class Response(db.Model):
     )
 
 
-class Event(db.Model):
+class Event(Model):
     """A lifecycle event a product reported; its client id makes a repeat delivery a no-op."""
 
     __tablename__ = "events"
@@ -231,7 +236,7 @@ class Event(db.Model):
     __table_args__ = (UniqueConstraint("project_id", "external_id", name="uq_events_project_external_id"),)
 
 
-class TriggerRule(db.Model):
+class TriggerRule(Model):
     """When an event of a type arrives, ask its person a survey through a channel after a delay."""
 
     __tablename__ = "trigger_rules"
@@ -264,7 +269,7 @@ class TriggerRule(db.Model):
     )
 
 
-class Enrollment(db.Model):
+class Enrollment(Model):
     """A person enrolled in recurring relationship NPS: asked every interval_days."""
 
     __tablename__ = "enrollments"

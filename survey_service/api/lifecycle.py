@@ -73,7 +73,13 @@ def create_trigger(data: dict[str, Any]) -> TriggerRule:
     project = current_project()
     if data["event_type"] not in triggers.BUILTIN_EVENT_TYPES and not project.allow_custom_events:
         raise ApiError(422, "unknown_event_type", "Custom event types are not enabled for this project.")
-    fields = {"survey_id": None, "delay_seconds": 0, "conditions": [], "sample_percent": 100, "enabled": True}
+    fields: dict[str, Any] = {
+        "survey_id": None,
+        "delay_seconds": 0,
+        "conditions": [],
+        "sample_percent": 100,
+        "enabled": True,
+    }
     if data["event_type"] in triggers.TEMPLATES:
         fields |= triggers.rule_from_template(project.id, data["event_type"], data["channel"])
     rule = TriggerRule(project_id=project.id, event_type=data["event_type"])

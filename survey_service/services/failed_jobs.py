@@ -19,7 +19,8 @@ def failed_jobs(project_id: int | None = None, limit: int = 200) -> list[dict[st
     for job in Job.fetch_many(ids, connection=handle.redis):
         if job is None or (project_id is not None and job.meta.get("project_id") != project_id):
             continue
-        error = (job.latest_result().exc_string if job.latest_result() else "") or ""
+        result = job.latest_result()
+        error = (result.exc_string if result is not None else "") or ""
         rows.append(
             {
                 "job_id": job.id,
