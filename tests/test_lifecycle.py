@@ -382,3 +382,24 @@ def test_failed_jobs_listed_per_project_by_api_and_cli(
     assert mine[0]["error"] == "RuntimeError: SMTP said no to request 41"
     cli = app.test_cli_runner().invoke(args=["failed-jobs"])
     assert "2 failed job(s)" in cli.output
+
+
+def test_relay_releases_claim_of_a_worker_that_died_mid_send(
+    app: Flask, client: FlaskClient, auth: dict[str, str], queue: Queue
+) -> None:
+    from survey_service.services import outbox
+
+    add_rule(client, auth, event_type="ticket_closed", delay_seconds=0)
+    send_event(client, auth, "k1", "ticket_closed")
+    [request] = requests_of(app)
+    queue.connection.flushdb()
+    with app.app_context():
+        row = db.session.get(SurveyRequest, request.id)
+        assert row is not None
+        row.status, row.sent_at = "sending", NOW  # claimed, then the worker was SIGKILLed
+        db.session.commit()
+        assert outbox.relay(now=NOW + timedelta(seconds=60)) == 0  # could still be running
+        assert outbox.relay(now=NOW + timedelta(minutes=10)) == 1
+    [request] = requests_of(app)
+    assert (request.status, request.status_reason, request.sent_at) == ("scheduled", "claim_expired", None)
+    assert queue.job_ids == [f"send-email-{request.id}"]

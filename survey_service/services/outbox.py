@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
+from flask import current_app
 from redis.exceptions import RedisError
 from rq import Retry
 from rq.job import Job, JobStatus
@@ -32,6 +33,8 @@ _breaker_open_until = 0.0
 # A due request whose job is not seen this long after its due time is enqueued again.
 OVERDUE_GRACE = timedelta(seconds=30)
 RELAY_BATCH = 500
+# Requests waiting for their send job. "pending" is an API-created ask; "scheduled" a triggered one.
+WAITING = ("scheduled", "pending")
 
 
 def job_id(request_id: int) -> str:
@@ -57,7 +60,7 @@ def _enqueue(request_id: int, project_id: int, due: datetime | None) -> None:
 def enqueue_requests(requests: Iterable[SurveyRequest]) -> int:
     """Hand committed email requests to RQ; mark them enqueued. Never raises on Redis trouble."""
     global _breaker_open_until
-    emails = [r for r in requests if r.channel == "email" and r.status == "scheduled"]
+    emails = [r for r in requests if r.channel == "email" and r.status in WAITING]
     if not emails or time.monotonic() < _breaker_open_until:
         return 0
     done: list[int] = []
@@ -92,13 +95,32 @@ def _job_alive(request_id: int) -> bool:
     )
 
 
+def release_stale_claims(now: datetime) -> int:
+    """Put sends claimed by a worker that died mid-job back to waiting, so they are not lost.
+
+    A claim older than the job timeout cannot belong to a running job (RQ kills it by then). If the
+    worker died after the SMTP server accepted the message but before recording it, the retry sends
+    it again with the same Message-ID, which mail systems use to drop the duplicate: at-least-once.
+    """
+    timeout = timedelta(seconds=current_app.config.get("SEND_CLAIM_TIMEOUT", JOB_TIMEOUT + 30))
+    result = db.session.execute(
+        update(SurveyRequest)
+        .where(SurveyRequest.status == "sending", SurveyRequest.sent_at < now - timeout)
+        .values(status="scheduled", sent_at=None, enqueued_at=None, status_reason="claim_expired")
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
 def relay(now: datetime | None = None) -> int:
     """Enqueue email requests never enqueued, or overdue with no live job. Returns how many."""
     now = now or clock.now()
+    release_stale_claims(now)
     never = db.session.scalars(
         select(SurveyRequest)
         .where(
-            SurveyRequest.status == "scheduled",
+            SurveyRequest.status.in_(WAITING),
             SurveyRequest.channel == "email",
             SurveyRequest.enqueued_at.is_(None),
         )
@@ -108,7 +130,7 @@ def relay(now: datetime | None = None) -> int:
     overdue = db.session.scalars(
         select(SurveyRequest)
         .where(
-            SurveyRequest.status == "scheduled",
+            SurveyRequest.status.in_(WAITING),
             SurveyRequest.channel == "email",
             SurveyRequest.enqueued_at.is_not(None),
             SurveyRequest.scheduled_at < now - OVERDUE_GRACE,
