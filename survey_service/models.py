@@ -92,6 +92,8 @@ class Person(db.Model):
     properties: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    # E.164, as Delighted's API identifies people by it (delighted/ compat layer).
+    phone_number: Mapped[str | None] = mapped_column(String(32))
 
     __table_args__ = (
         UniqueConstraint("project_id", "external_id", name="uq_people_project_external_id"),
@@ -176,6 +178,8 @@ class Response(db.Model):
     properties: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    # The id this response had in the system it was imported from (e.g. "delighted:123").
+    external_id: Mapped[str | None] = mapped_column(String(255))
 
     person: Mapped[Person] = relationship(lazy="joined", innerjoin=True)
 
@@ -193,3 +197,9 @@ class Response(db.Model):
         Index("ix_responses_project_created", "project_id", "created_at", "category"),
         Index("ix_responses_project_person", "project_id", "person_id"),
     )
+
+
+# Imports and the Delighted compat layer look people up by phone and responses by their old id;
+# both keys are unique per project (NULLs never collide).
+Index("uq_people_project_phone_number", Person.project_id, Person.phone_number, unique=True)
+Index("uq_responses_project_external_id", Response.project_id, Response.external_id, unique=True)
