@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import re
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -270,8 +271,7 @@ def register_commands(app: Flask) -> None:
             raise click.UsageError(f"no project with id {project_id}")
         with file.open(encoding="utf-8-sig") as fh:
             total = sum(1 for _ in fh) - 1  # lines, not records: close enough for a progress bar
-        stderr = click.get_text_stream("stderr")
-        with click.progressbar(length=max(total, 0), label="Importing", file=stderr) as bar:
+        with click.progressbar(length=max(total, 0), label="Importing", file=sys.stderr) as bar:
             summary = import_delighted_csv(project_id, file, on_progress=bar.update)
         for text in summary.lines():
             click.echo(text)
