@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, g, request
+from flask import Blueprint, g, jsonify, request
 from flask import Response as FlaskResponse
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -16,7 +16,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from ..api import key_from_request
 from ..errors import error_response
 from ..extensions import db
-from ..models import Project
+from ..models import Person, Project
+from ..services import surveying
 from ..services.projects import project_for_secret_key
 from ..services.responses import record_response
 from . import params, ratelimit, service
@@ -144,9 +145,7 @@ def list_people() -> FlaskResponse:
         phone=phone,
     )
     seen = service.activity(project().id, [p.id for p in people])
-    resp = FlaskResponse(
-        _json([person_json(p, seen[p.id]) for p in people]), status=200, mimetype="application/json"
-    )
+    resp = jsonify([person_json(p, seen[p.id]) for p in people])
     if next_info:
         resp.headers["Link"] = _next_link(next_info)
     return resp
@@ -167,8 +166,6 @@ def delete_person(identifier: str) -> tuple[dict[str, Any], int]:
 @bp.route("/people/<path:email>/survey_requests/pending.json", methods=["DELETE"])
 def delete_pending(email: str) -> tuple[dict[str, Any], int]:
     """Cancel the person's scheduled survey requests."""
-    from ..services import surveying
-
     person = service.find_person(project().id, email=email.strip().lower())
     if person is None:
         raise service.not_found("Person")
@@ -199,8 +196,6 @@ def _person_ref(value: Any, errors: params.Errors) -> int | None:
 @route("/survey_responses", methods=["POST"])
 def create_response() -> tuple[dict[str, Any], int]:
     """Add a response for an existing person (by id)."""
-    from ..models import Person
-
     data, errors = params.body(), params.Errors()
     person_id = _person_ref(data.get("person"), errors) if data.get("person") is not None else None
     if data.get("person") is None:
@@ -267,9 +262,7 @@ def list_responses() -> FlaskResponse:
         errors.add("trend", "Trends are not supported by this service.")
     errors.raise_if_any()
     rows = service.list_responses(project().id, filters, page=page, per_page=per_page)
-    return FlaskResponse(
-        _json(_responses_json(rows, "person" in params.expand())), status=200, mimetype="application/json"
-    )
+    return jsonify(_responses_json(rows, "person" in params.expand()))
 
 
 # ---- metrics --------------------------------------------------------------------------------
@@ -290,9 +283,3 @@ def get_metrics() -> dict[str, Any]:
         errors.add("groups", "Only the core metric group is supported.")
     errors.raise_if_any()
     return service.metrics(project().id, since, until)
-
-
-def _json(value: Any) -> str:
-    import json
-
-    return json.dumps(value, separators=(",", ":"))
