@@ -188,25 +188,33 @@ def _row(line: int, record: dict[str, Any], mapping: dict[str, list[str]], extra
     )
 
 
-def _person_for(project_id: int, row: Row) -> Person:
-    """The person of a row: by email; else by phone; else one anonymous person per response."""
-    if row.email:
+def _person_for(project_id: int, row: Row, known: dict[str, Person]) -> Person:
+    """The person of a row: by email; else by phone; else one anonymous person per response.
+
+    known holds the batch's people by email, so a returning person costs no query.
+    """
+    if row.email and row.email in known:
+        person = known[row.email]
+        if row.name:
+            person.name = row.name
+        if row.properties:
+            person.properties = {**(person.properties or {}), **row.properties}  # as upsert_person merges
+    elif row.email:
         data: dict[str, Any] = {"email": row.email, "properties": row.properties}
         if row.name:
             data["name"] = row.name
         person, _ = upsert_person(project_id, data)
-        if row.phone and not person.phone_number:
-            taken = db.session.scalar(
-                select(Person.id).where(Person.project_id == project_id, Person.phone_number == row.phone)
-            )
-            if taken is None:
-                person.phone_number = row.phone
-        return person
-    key = f"delighted-phone:{row.phone}" if row.phone else f"delighted-anonymous:{row.external_id}"
-    data = {"external_id": key, "name": row.name, "properties": row.properties}
-    person, _ = upsert_person(project_id, data)
-    if row.phone:
-        person.phone_number = row.phone
+        known[row.email] = person
+    else:
+        key = f"delighted-phone:{row.phone}" if row.phone else f"delighted-anonymous:{row.external_id}"
+        data = {"external_id": key, "name": row.name, "properties": row.properties}
+        person, _ = upsert_person(project_id, data)
+    if row.phone and person.phone_number != row.phone and not person.phone_number:
+        taken = db.session.scalar(
+            select(Person.id).where(Person.project_id == project_id, Person.phone_number == row.phone)
+        )
+        if taken is None:
+            person.phone_number = row.phone
     return person
 
 
@@ -231,11 +239,19 @@ def import_delighted_csv(
                 )
             )
         )
+        emails = {r.email for r in batch if r.email}
+        people = {
+            p.email: p
+            for p in db.session.scalars(
+                select(Person).where(Person.project_id == project_id, Person.email.in_(emails))
+            )
+            if p.email
+        }
         for row in batch:
             if row.external_id in known:
                 summary.skipped.append((row.line, "already imported"))
                 continue
-            person = _person_for(project_id, row)
+            person = _person_for(project_id, row, people)
             db.session.add(
                 Response(
                     project_id=project_id,
