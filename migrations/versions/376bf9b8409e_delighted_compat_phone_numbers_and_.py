@@ -1,7 +1,7 @@
 """delighted compat: phone numbers and imported response ids
 
 Revision ID: 376bf9b8409e
-Revises: d5ebd90fc4b1
+Revises: e9795a2d892d
 Create Date: 2026-11-22 07:33:52.136049
 
 """
@@ -13,7 +13,7 @@ import survey_service.models
 
 # revision identifiers, used by Alembic.
 revision = '376bf9b8409e'
-down_revision = 'd5ebd90fc4b1'
+down_revision = 'e9795a2d892d'
 branch_labels = None
 depends_on = None
 

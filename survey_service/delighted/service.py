@@ -11,10 +11,11 @@ from typing import Any
 
 from sqlalchemy import Select, delete, func, select
 
+from .. import clock
 from ..errors import ApiError
 from ..extensions import db
 from ..models import Person, Response, Survey, SurveyRequest, utcnow
-from ..services import projects, surveying
+from ..services import outbox, projects, surveying
 from ..services.people import upsert_person
 from ..services.reports import nps_report
 from ..services.tx import commit_with_retry
@@ -68,13 +69,18 @@ class SendResult:
     """A person after create/update, and the survey request scheduled for them (if any)."""
 
     person: Person
-    request: SurveyRequest | None
+    request: SurveyRequest | None = None
+    skipped_reason: str | None = None
 
 
 def send_to_person(project_id: int, data: dict[str, Any]) -> SendResult:
-    """Create or update a person (by email, else phone) and schedule a survey unless send is false."""
+    """Create or update a person (by email, else phone) and schedule a survey unless send is false.
 
-    def work() -> Person:
+    Scheduling goes through the trigger machinery, so its fatigue rules apply (Delighted's
+    throttling); the send is enqueued after the commit.
+    """
+
+    def work() -> SendResult:
         existing = find_person(project_id, email=data.get("email"), phone=data.get("phone_number"))
         if existing is None and not data.get("email"):
             raise ApiError(
@@ -113,15 +119,20 @@ def send_to_person(project_id: int, data: dict[str, Any]) -> SendResult:
                 )
             )
         db.session.flush()
-        return person
+        result = SendResult(person)
+        if data.get("send", True):
+            now = clock.now()
+            send_at = now + timedelta(seconds=data.get("delay", 0))
+            outcome = surveying.schedule_survey(
+                project_id, person.id, channel="email", send_at=send_at, now=now
+            )
+            result.request, result.skipped_reason = outcome.request, outcome.skipped_reason
+        return result
 
-    person = commit_with_retry(work)
-    request = None
-    if data.get("send", True):
-        request = surveying.schedule_survey(
-            project_id, person.id, channel="email", delay_seconds=data.get("delay", 0)
-        )
-    return SendResult(person, request)
+    result = commit_with_retry(work)
+    if result.request is not None:
+        outbox.enqueue_requests([result.request])
+    return result
 
 
 def encode_page_info(last_id: int) -> str:
@@ -185,7 +196,7 @@ def activity(project_id: int, person_ids: list[int]) -> dict[int, Activity]:
         select(
             SurveyRequest.person_id,
             func.max(SurveyRequest.sent_at),
-            func.min(SurveyRequest.scheduled_at).filter(SurveyRequest.status == surveying.SCHEDULED),
+            func.min(SurveyRequest.scheduled_at).filter(SurveyRequest.status.in_(outbox.WAITING)),
         )
         .where(SurveyRequest.project_id == project_id, SurveyRequest.person_id.in_(person_ids))
         .group_by(SurveyRequest.person_id)
@@ -200,6 +211,13 @@ def activity(project_id: int, person_ids: list[int]) -> dict[int, Activity]:
     for person_id, answered in answers:
         found[person_id].last_responded_at = answered
     return found
+
+
+def cancel_pending(project_id: int, person: Person) -> int:
+    """Cancel the person's scheduled sends (the trigger machinery's rule); returns how many."""
+    count = surveying.cancel_pending(project_id, person.id, reason="api")
+    db.session.commit()
+    return count
 
 
 def delete_person(project_id: int, person: Person) -> None:
@@ -231,7 +249,7 @@ class ResponseFilters:
     order: str = "asc"
 
 
-def _filtered(project_id: int, f: ResponseFilters) -> Select[tuple[Response]]:
+def _filtered(project_id: int, f: ResponseFilters) -> Select[Any]:
     query = select(Response).where(Response.project_id == project_id)
     if f.since:
         query = query.where(Response.created_at >= f.since)

@@ -17,7 +17,6 @@ from ..api import key_from_request
 from ..errors import error_response
 from ..extensions import db
 from ..models import Person, Project
-from ..services import surveying
 from ..services.projects import project_for_secret_key
 from ..services.responses import record_response
 from . import params, ratelimit, service
@@ -115,6 +114,8 @@ def send_to_person() -> tuple[dict[str, Any], int]:
         "name": person.name,
         "phone_number": person.phone_number,
         "survey_scheduled_at": unix(result.request.scheduled_at) if result.request else None,
+        # An addition: why no survey was scheduled (e.g. "quiet_period", Delighted's throttling).
+        "survey_skipped_reason": result.skipped_reason,
         "properties": dict(person.properties or {}),
     }, 200
 
@@ -169,7 +170,7 @@ def delete_pending(email: str) -> tuple[dict[str, Any], int]:
     person = service.find_person(project().id, email=email.strip().lower())
     if person is None:
         raise service.not_found("Person")
-    cancelled = surveying.cancel_pending(project().id, person.id)
+    cancelled = service.cancel_pending(project().id, person)
     return {"ok": True, "cancelled": cancelled}, 200
 
 

@@ -1,21 +1,68 @@
-"""Scheduling survey requests for a person, and cancelling the ones not yet sent.
-
-Minimal stand-in with the interface of the trigger machinery: it records the request only
-(no send is enqueued, no fatigue rules); the full version replaces this module.
-"""
+"""Asking people: schedule a survey request under the fatigue rules, cancel pending ones."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import exists, select, update
 
+from .. import clock
 from ..extensions import db
-from ..models import Person, SurveyRequest, utcnow
+from ..models import Person, Project, Response, SurveyRequest
 from . import projects
 
-SCHEDULED = "scheduled"
-CANCELLED = "cancelled"
+# Requests that count as "asked": delivered or about to be, and not withdrawn.
+ASKED_STATUSES = ("sent", "responded")
+PENDING_STATUSES = ("scheduled",)
+
+
+@dataclass(frozen=True)
+class ScheduleOutcome:
+    """What scheduling decided: the new request, or why nobody is asked."""
+
+    request: SurveyRequest | None
+    skipped_reason: str | None = None
+
+
+def fatigue_reason(
+    project: Project, person_id: int, at: datetime, *, ignore_request_id: int | None = None
+) -> str | None:
+    """Why this person must not be asked at `at` (quiet period, open request), or None.
+
+    The quiet period is shared by every channel: an answer or an ask within it blocks a new ask.
+    """
+    window_start = at - timedelta(days=project.quiet_period_days)
+    answered = db.session.scalar(
+        select(
+            exists().where(
+                Response.project_id == project.id,
+                Response.person_id == person_id,
+                Response.created_at >= window_start,
+            )
+        )
+    )
+    if answered:
+        return "quiet_period"
+    asked = select(SurveyRequest.id).where(
+        SurveyRequest.project_id == project.id,
+        SurveyRequest.person_id == person_id,
+        SurveyRequest.status.in_(ASKED_STATUSES),
+        SurveyRequest.sent_at >= window_start,
+    )
+    if ignore_request_id is not None:
+        asked = asked.where(SurveyRequest.id != ignore_request_id)
+    if db.session.scalar(select(exists(asked))):
+        return "quiet_period"
+    open_request = select(SurveyRequest.id).where(
+        SurveyRequest.project_id == project.id,
+        SurveyRequest.person_id == person_id,
+        SurveyRequest.status == "sent",
+        SurveyRequest.expires_at > at,
+    )
+    if db.session.scalar(select(exists(open_request))):
+        return "open_request"
+    return None
 
 
 def schedule_survey(
@@ -23,39 +70,66 @@ def schedule_survey(
     person_id: int,
     *,
     channel: str = "email",
-    delay_seconds: int = 0,
+    send_at: datetime | None = None,
     survey_id: int | None = None,
+    trigger_id: int | None = None,
+    event_id: int | None = None,
+    enrollment_id: int | None = None,
     now: datetime | None = None,
-) -> SurveyRequest | None:
-    """Schedule a survey of the person after delay_seconds; None when they must not be surveyed. Commits."""
-    person = db.session.scalar(select(Person).where(Person.id == person_id, Person.project_id == project_id))
-    if person is None or (channel == "email" and not person.email):
-        return None
-    moment = now or utcnow()
+) -> ScheduleOutcome:
+    """Add a scheduled request for a person unless fatigue rules forbid it; flushes, never commits.
+
+    A queued (not yet sent) request of the same person is superseded by the new one. The caller
+    commits and then hands the request to `outbox.enqueue_after_commit`.
+    """
+    now = now or clock.now()
+    send_at = max(send_at or now, now)
+    project = db.session.get(Project, project_id)
+    person = db.session.get(Person, person_id)
+    if project is None or person is None or person.project_id != project_id:
+        raise LookupError("no such project or person")
+    if channel == "email" and not person.email:
+        return ScheduleOutcome(None, "no_email")
+    reason = fatigue_reason(project, person_id, send_at)
+    if reason:
+        return ScheduleOutcome(None, reason)
+    db.session.execute(
+        update(SurveyRequest)
+        .where(
+            SurveyRequest.project_id == project_id,
+            SurveyRequest.person_id == person_id,
+            SurveyRequest.status == "scheduled",
+        )
+        .values(status="superseded", status_reason="newer_request")
+        .execution_options(synchronize_session=False)
+    )
+    survey = projects.default_survey(project_id) if survey_id is None else None
     request = SurveyRequest(
         project_id=project_id,
-        survey_id=survey_id or projects.default_survey(project_id).id,
+        survey_id=survey_id or (survey.id if survey else None),
         person_id=person_id,
         channel=channel,
-        status=SCHEDULED,
-        scheduled_at=moment + timedelta(seconds=max(delay_seconds, 0)),
+        status="scheduled",
+        scheduled_at=send_at,
+        trigger_id=trigger_id,
+        event_id=event_id,
+        enrollment_id=enrollment_id,
     )
     db.session.add(request)
-    db.session.commit()
-    return request
+    db.session.flush()
+    return ScheduleOutcome(request)
 
 
-def cancel_pending(project_id: int, person_id: int) -> int:
-    """Cancel the person's scheduled, not yet sent requests; returns how many. Commits."""
+def cancel_pending(project_id: int, person_id: int, reason: str = "cancelled") -> int:
+    """Cancel every queued request of a person; flushes, never commits. Returns how many."""
     result = db.session.execute(
         update(SurveyRequest)
         .where(
             SurveyRequest.project_id == project_id,
             SurveyRequest.person_id == person_id,
-            SurveyRequest.status == SCHEDULED,
+            SurveyRequest.status.in_(PENDING_STATUSES),
         )
-        .values(status=CANCELLED)
+        .values(status="cancelled", status_reason=reason)
         .execution_options(synchronize_session=False)
     )
-    db.session.commit()
     return int(result.rowcount or 0)  # type: ignore[attr-defined]

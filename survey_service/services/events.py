@@ -1,0 +1,111 @@
+"""Lifecycle events: recorded once by their client id, and turned into scheduled requests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from .. import clock
+from ..errors import ApiError
+from ..extensions import db
+from ..models import Event, Project, SurveyRequest
+from . import outbox, triggers
+from .people import upsert_person
+from .surveying import cancel_pending, schedule_survey
+from .tx import commit_with_retry
+
+CANCELLING_EVENTS = frozenset({"cancelled"})
+
+
+@dataclass
+class EventOutcome:
+    """The stored event, whether it was a repeat, and the requests it scheduled."""
+
+    event: Event
+    duplicate: bool
+    requests: list[SurveyRequest] = field(default_factory=list)
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+
+
+def record_event(
+    project: Project,
+    external_id: str,
+    event_type: str,
+    person_data: dict[str, Any],
+    *,
+    occurred_at: datetime | None = None,
+    properties: dict[str, Any] | None = None,
+    now: datetime | None = None,
+) -> EventOutcome:
+    """Store an event and the requests its rules schedule in one transaction, then enqueue them.
+
+    The same external id twice is a no-op answered as a duplicate: never a second send.
+    """
+    if event_type not in triggers.BUILTIN_EVENT_TYPES and not project.allow_custom_events:
+        raise ApiError(
+            422,
+            "unknown_event_type",
+            "Custom event types are not enabled for this project.",
+            {"type": [f"Use one of: {', '.join(sorted(triggers.BUILTIN_EVENT_TYPES))}."]},
+        )
+    now = now or clock.now()
+    project_id = project.id
+
+    def work() -> EventOutcome:
+        existing = db.session.scalar(
+            select(Event).where(Event.project_id == project_id, Event.external_id == external_id)
+        )
+        if existing is not None:
+            return EventOutcome(existing, duplicate=True)
+        person, _ = upsert_person(project_id, person_data)
+        event = Event(
+            project_id=project_id,
+            external_id=external_id,
+            type=event_type,
+            person_id=person.id,
+            occurred_at=occurred_at or now,
+            properties=properties or {},
+        )
+        db.session.add(event)
+        db.session.flush()
+        outcome = EventOutcome(event, duplicate=False)
+        if event_type in CANCELLING_EVENTS:
+            cancel_pending(project_id, person.id, reason="churned")
+        for rule in triggers.matching_rules(project_id, event_type):
+            if not all(
+                triggers.condition_matches(c, person.properties or {}, event.properties)
+                for c in rule.conditions
+            ):
+                outcome.skipped.append({"trigger_id": rule.id, "reason": "conditions"})
+                continue
+            if not triggers.in_sample(rule.id, person.id, rule.sample_percent):
+                outcome.skipped.append({"trigger_id": rule.id, "reason": "sampling"})
+                continue
+            due = triggers.send_time(rule, person, event.occurred_at, event.properties)
+            if due is None:
+                outcome.skipped.append({"trigger_id": rule.id, "reason": f"missing_{rule.relative_to}"})
+                continue
+            scheduled = schedule_survey(
+                project_id,
+                person.id,
+                channel=rule.channel,
+                send_at=due,
+                survey_id=rule.survey_id,
+                trigger_id=rule.id,
+                event_id=event.id,
+                now=now,
+            )
+            if scheduled.request is None:
+                outcome.skipped.append({"trigger_id": rule.id, "reason": scheduled.skipped_reason})
+            else:
+                # The newest rule wins (it superseded any earlier one for this person).
+                outcome.requests = [scheduled.request]
+        return outcome
+
+    outcome = commit_with_retry(work)
+    if outcome.requests:
+        outbox.enqueue_requests(outcome.requests)
+    return outcome

@@ -1,0 +1,149 @@
+"""The outbox: scheduled requests live in the database first; Redis only delivers them.
+
+Requests are enqueued after their transaction commits. If Redis is down at that moment, or a
+job vanishes (Redis restarted empty, worker killed), the relay finds the request still
+`scheduled` in the database and enqueues it again. The send job itself is idempotent.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from flask import current_app
+from redis.exceptions import RedisError
+from rq import Retry
+from rq.job import Job, JobStatus
+from sqlalchemy import select, update
+
+from .. import clock
+from ..extensions import db, queues
+from ..models import SurveyRequest, utcnow
+
+log = logging.getLogger(__name__)
+
+SEND_EMAIL_JOB = "survey_service.jobs.send_survey_email"
+RETRY = Retry(max=5, interval=[10, 60, 300, 900, 3600])
+JOB_TIMEOUT = 120
+# After a Redis failure, web requests stop trying for a moment instead of each waiting on it.
+BREAKER_SECONDS = 5.0
+_breaker_open_until = 0.0
+# A due request whose job is not seen this long after its due time is enqueued again.
+OVERDUE_GRACE = timedelta(seconds=30)
+RELAY_BATCH = 500
+# Requests waiting for their send job. "pending" is an API-created ask; "scheduled" a triggered one.
+WAITING = ("scheduled", "pending")
+
+
+def job_id(request_id: int) -> str:
+    """The deterministic RQ job id of a request's send."""
+    return f"send-email-{request_id}"
+
+
+def _enqueue(request_id: int, project_id: int, due: datetime | None) -> None:
+    queue = queues().queue()
+    kwargs = {
+        "job_id": job_id(request_id),
+        "retry": RETRY,
+        "job_timeout": JOB_TIMEOUT,
+        "meta": {"project_id": project_id, "request_id": request_id},
+        "failure_ttl": 30 * 24 * 3600,
+    }
+    if due is not None and due > clock.now():
+        queue.enqueue_at(due, SEND_EMAIL_JOB, request_id, **kwargs)
+    else:
+        queue.enqueue(SEND_EMAIL_JOB, request_id, **kwargs)
+
+
+def enqueue_requests(requests: Iterable[SurveyRequest]) -> int:
+    """Hand committed email requests to RQ; mark them enqueued. Never raises on Redis trouble."""
+    global _breaker_open_until
+    emails = [r for r in requests if r.channel == "email" and r.status in WAITING]
+    if not emails or time.monotonic() < _breaker_open_until:
+        return 0
+    done: list[int] = []
+    try:
+        for request in emails:
+            _enqueue(request.id, request.project_id, request.scheduled_at)
+            done.append(request.id)
+    except RedisError as exc:
+        _breaker_open_until = time.monotonic() + BREAKER_SECONDS
+        log.warning("Redis unavailable, %d request(s) left to the relay: %s", len(emails) - len(done), exc)
+    if done:
+        db.session.execute(
+            update(SurveyRequest)
+            .where(SurveyRequest.id.in_(done), SurveyRequest.enqueued_at.is_(None))
+            .values(enqueued_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        db.session.commit()
+    return len(done)
+
+
+def _job_alive(request_id: int) -> bool:
+    try:
+        job = Job.fetch(job_id(request_id), connection=queues().redis)
+    except Exception:  # rq raises NoSuchJobError, or a deserialisation error for a damaged hash
+        return False
+    return job.get_status(refresh=False) in (
+        JobStatus.QUEUED,
+        JobStatus.STARTED,
+        JobStatus.SCHEDULED,
+        JobStatus.DEFERRED,
+    )
+
+
+def release_stale_claims(now: datetime) -> int:
+    """Put sends claimed by a worker that died mid-job back to waiting, so they are not lost.
+
+    A claim older than the job timeout cannot belong to a running job (RQ kills it by then). If the
+    worker died after the SMTP server accepted the message but before recording it, the retry sends
+    it again with the same Message-ID, which mail systems use to drop the duplicate: at-least-once.
+    """
+    timeout = timedelta(seconds=current_app.config.get("SEND_CLAIM_TIMEOUT", JOB_TIMEOUT + 30))
+    result = db.session.execute(
+        update(SurveyRequest)
+        .where(SurveyRequest.status == "sending", SurveyRequest.sent_at < now - timeout)
+        .values(status="scheduled", sent_at=None, enqueued_at=None, status_reason="claim_expired")
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def relay(now: datetime | None = None) -> int:
+    """Enqueue email requests never enqueued, or overdue with no live job. Returns how many."""
+    now = now or clock.now()
+    release_stale_claims(now)
+    never = db.session.scalars(
+        select(SurveyRequest)
+        .where(
+            SurveyRequest.status.in_(WAITING),
+            SurveyRequest.channel == "email",
+            SurveyRequest.enqueued_at.is_(None),
+        )
+        .order_by(SurveyRequest.scheduled_at)
+        .limit(RELAY_BATCH)
+    ).all()
+    overdue = db.session.scalars(
+        select(SurveyRequest)
+        .where(
+            SurveyRequest.status.in_(WAITING),
+            SurveyRequest.channel == "email",
+            SurveyRequest.enqueued_at.is_not(None),
+            SurveyRequest.scheduled_at < now - OVERDUE_GRACE,
+        )
+        .order_by(SurveyRequest.scheduled_at)
+        .limit(RELAY_BATCH)
+    ).all()
+    try:
+        lost = [r for r in overdue if not _job_alive(r.id)]
+    except RedisError:
+        return 0
+    global _breaker_open_until
+    _breaker_open_until = 0.0  # the relay always tries: it is how we recover
+    count = enqueue_requests([*never, *lost])
+    db.session.commit()
+    return count

@@ -1,0 +1,169 @@
+"""Trigger rules: which events ask which survey, when, of whom (conditions, sampling, send windows)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import select
+
+from ..errors import ApiError
+from ..extensions import db
+from ..models import Person, Survey, TriggerRule
+
+DAY = 86400
+
+
+@dataclass(frozen=True)
+class Template:
+    """A built-in event type and the rule a project gets when it switches it on."""
+
+    event_type: str
+    delay_seconds: int
+    description: str
+    relative_to: str | None = None
+
+
+# Delays from the customer-success guides (DOMAIN.md "When to ask").
+TEMPLATES: dict[str, Template] = {
+    t.event_type: t
+    for t in [
+        Template("onboarding_completed", 14 * DAY, "NPS about two weeks after onboarding completes"),
+        Template("go_live", 35 * DAY, "adoption survey 30-45 days after go-live"),
+        Template("ticket_closed", 4 * 3600, "a few hours after a support ticket is closed"),
+        Template(
+            "renewal_upcoming",
+            -45 * DAY,
+            "45 days before the renewal_date the event carries, early enough to act",
+            relative_to="renewal_date",
+        ),
+        Template("renewed", 7 * DAY, "a week after renewal"),
+        Template("trial_ending", 0, "when the free trial is about to end"),
+        Template("upgraded", 7 * DAY, "a week after an upgrade or expansion"),
+        Template("qbr_held", 1 * DAY, "one day after a quarterly business review"),
+        Template("cancelled", 0, "exit survey on cancellation (pending sends are cancelled first)"),
+    ]
+}
+BUILTIN_EVENT_TYPES = frozenset(TEMPLATES)
+
+OPERATORS = {
+    "eq": lambda have, want: have == want,
+    "neq": lambda have, want: have != want,
+    "in": lambda have, want: have in want,
+    "not_in": lambda have, want: have not in want,
+    "gt": lambda have, want: have is not None and have > want,
+    "gte": lambda have, want: have is not None and have >= want,
+    "lt": lambda have, want: have is not None and have < want,
+    "lte": lambda have, want: have is not None and have <= want,
+    "exists": lambda have, want: (have is not None) == bool(want),
+}
+
+
+def condition_matches(
+    condition: dict[str, Any], person_props: dict[str, Any], event_props: dict[str, Any]
+) -> bool:
+    """Evaluate one {property, op, value} condition; `event.x` reads the event's properties."""
+    name: str = condition["property"]
+    source = event_props if name.startswith("event.") else person_props
+    have = source.get(name.removeprefix("event."))
+    try:
+        return bool(OPERATORS[condition["op"]](have, condition.get("value")))
+    except TypeError:  # e.g. "pro" > 3: a mismatched type never matches
+        return False
+
+
+def in_sample(rule_id: int, person_id: int, percent: int) -> bool:
+    """A stable sampling decision: the same person and rule always get the same answer."""
+    if percent >= 100:
+        return True
+    digest = hashlib.sha256(f"rule:{rule_id}:person:{person_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % 100 < percent
+
+
+def _zone(person: Person) -> ZoneInfo:
+    try:
+        return ZoneInfo(person.time_zone) if person.time_zone else ZoneInfo("UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def within_send_window(rule: TriggerRule, person: Person, at: datetime) -> datetime:
+    """Move `at` forward to the rule's send window in the person's time zone (UTC if unknown)."""
+    if rule.send_window_start is None or rule.send_window_end is None:
+        return at
+    local = at.astimezone(_zone(person))
+    start, end = rule.send_window_start, rule.send_window_end
+    if start <= local.hour < end:
+        return at
+    day = local.date() if local.hour < start else local.date() + timedelta(days=1)
+    opening = datetime.combine(day, time(hour=start), tzinfo=local.tzinfo)
+    return opening.astimezone(UTC)
+
+
+def _parse_anchor(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        if len(value) == 10:
+            return datetime.combine(date.fromisoformat(value), time(hour=9), tzinfo=UTC)
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def send_time(
+    rule: TriggerRule, person: Person, occurred_at: datetime, event_props: dict[str, Any]
+) -> datetime | None:
+    """When this rule asks for this event: delay from the event (or its anchor date), in the window."""
+    base = occurred_at
+    if rule.relative_to:
+        anchor = _parse_anchor(event_props.get(rule.relative_to))
+        if anchor is None:
+            return None
+        base = anchor
+    return within_send_window(rule, person, base + timedelta(seconds=rule.delay_seconds))
+
+
+def matching_rules(project_id: int, event_type: str) -> list[TriggerRule]:
+    """The enabled rules of a project for an event type."""
+    return list(
+        db.session.scalars(
+            select(TriggerRule)
+            .where(
+                TriggerRule.project_id == project_id,
+                TriggerRule.event_type == event_type,
+                TriggerRule.enabled.is_(True),
+            )
+            .order_by(TriggerRule.id)
+        )
+    )
+
+
+def resolve_survey_id(project_id: int, survey_id: int | None) -> int:
+    """The survey a rule asks: the given one if it is the project's, else the default NPS survey."""
+    if survey_id is None:
+        from .projects import default_survey
+
+        return default_survey(project_id).id
+    survey = db.session.get(Survey, survey_id)
+    if survey is None or survey.project_id != project_id:
+        raise ApiError(
+            422, "validation_error", "No such survey in this project.", {"survey_id": ["Unknown."]}
+        )
+    return survey.id
+
+
+def rule_from_template(project_id: int, event_type: str, channel: str = "email") -> dict[str, Any]:
+    """The fields of a built-in rule, for a project to switch on."""
+    template = TEMPLATES[event_type]
+    return {
+        "event_type": event_type,
+        "channel": channel,
+        "delay_seconds": template.delay_seconds,
+        "relative_to": template.relative_to,
+        "survey_id": resolve_survey_id(project_id, None),
+    }
