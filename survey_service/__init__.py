@@ -45,4 +45,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from .cli import register_commands
 
     register_commands(app)
+
+    from . import delighted
+
+    delighted.init_app(app)
     return app

@@ -74,6 +74,9 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "RQ_QUEUES": ["default"],
         # How long a worker may hold a claimed send before the relay assumes it died and retries.
         "SEND_CLAIM_TIMEOUT": int(os.environ.get("SEND_CLAIM_TIMEOUT", "150")),
+        # /v1/ Delighted-compatible API: requests per project and window (0 turns limiting off).
+        "DELIGHTED_RATE_LIMIT": int(os.environ.get("DELIGHTED_RATE_LIMIT", "1000")),
+        "DELIGHTED_RATE_WINDOW": int(os.environ.get("DELIGHTED_RATE_WINDOW", "60")),
         # flask-smorest / OpenAPI
         "API_TITLE": "Survey service API",
         "API_VERSION": "v1",

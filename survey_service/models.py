@@ -100,6 +100,8 @@ class Person(Model):
     properties: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    # E.164, as Delighted's API identifies people by it (delighted/ compat layer).
+    phone_number: Mapped[str | None] = mapped_column(String(32))
 
     __table_args__ = (
         UniqueConstraint("project_id", "external_id", name="uq_people_project_external_id"),
@@ -200,6 +202,8 @@ class Response(Model):
     properties: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    # The id this response had in the system it was imported from (e.g. "delighted:123").
+    external_id: Mapped[str | None] = mapped_column(String(255))
 
     person: Mapped[Person] = relationship(lazy="joined", innerjoin=True)
 
@@ -290,3 +294,9 @@ class Enrollment(Model):
         CheckConstraint("channel IN ('email', 'in_app')", name="enrollment_channel_known"),
         Index("ix_enrollments_due", "active", "next_run_at"),
     )
+
+
+# Imports and the Delighted compat layer look people up by phone and responses by their old id;
+# both keys are unique per project (NULLs never collide).
+Index("uq_people_project_phone_number", Person.project_id, Person.phone_number, unique=True)
+Index("uq_responses_project_external_id", Response.project_id, Response.external_id, unique=True)

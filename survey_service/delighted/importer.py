@@ -1,0 +1,293 @@
+"""`survey-service import-delighted FILE.csv --project ID`: a Delighted response export, imported once."""
+
+from __future__ import annotations
+
+import csv
+import re
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from flask import Flask
+from marshmallow import ValidationError, validate
+from sqlalchemy import select
+
+from .. import nps
+from ..extensions import db
+from ..models import Person, Project, Response
+from ..services import projects
+from ..services.people import upsert_person
+
+BATCH = 200
+KEY_PREFIX = "delighted:"
+# Header spellings seen in Delighted exports (compared case-insensitively, spaces/underscores alike).
+COLUMNS = {
+    "id": ("response id", "id", "survey response id"),
+    "score": ("score", "rating"),
+    "comment": ("comment", "comments"),
+    "timestamp": ("response timestamp", "created at", "date", "response date", "responded at"),
+    "email": ("email", "person email", "email address"),
+    "name": ("name", "person name"),
+    "phone": ("phone number", "person phone number", "phone"),
+    "survey_type": ("survey type",),
+}
+# Export columns that describe Delighted itself, not the person: never turned into properties.
+NOT_PROPERTIES = {"tags", "notes", "permalink", "person id", "updated at", "survey type"}
+DATE_FORMATS = (
+    "%Y-%m-%d %H:%M:%S %z",
+    "%Y-%m-%d %H:%M:%S %Z",
+    "%Y-%m-%d %H:%M %z",
+    "%m/%d/%Y %H:%M:%S",
+    "%m/%d/%Y %H:%M",
+    "%m/%d/%Y",
+)
+_email = validate.Email()
+
+
+def _norm(header: str) -> str:
+    return re.sub(r"[\s_]+", " ", header.strip().lower())
+
+
+def parse_moment(value: str) -> datetime | None:
+    """A Unix timestamp, ISO 8601, or one of Delighted's export date formats; naive means UTC."""
+    value = value.strip()
+    if not value:
+        return None
+    if re.fullmatch(r"[0-9]{9,11}", value):
+        return datetime.fromtimestamp(int(value), UTC)
+    parsed: datetime | None = None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        for fmt in DATE_FORMATS:
+            try:
+                parsed = datetime.strptime(value.replace(" UTC", " +0000"), fmt)
+                break
+            except ValueError:
+                continue
+    if parsed is None:
+        return None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+@dataclass
+class Row:
+    """One importable line of the export."""
+
+    line: int
+    external_id: str
+    score: int
+    created_at: datetime
+    comment: str | None
+    email: str | None
+    name: str | None
+    phone: str | None
+    properties: dict[str, str]
+
+
+@dataclass
+class ImportSummary:
+    """What an import did: counts, and each skipped line with its reason."""
+
+    imported: int = 0
+    skipped: list[tuple[int, str]] = field(default_factory=list)
+
+    def reasons(self) -> Counter[str]:
+        return Counter(reason for _, reason in self.skipped)
+
+    def lines(self) -> list[str]:
+        """The human summary the command prints."""
+        out = [f"imported {self.imported} responses, skipped {len(self.skipped)}"]
+        for reason, count in self.reasons().most_common():
+            examples = [str(line) for line, why in self.skipped if why == reason][:5]
+            out.append(f"  {count} × {reason} (lines {', '.join(examples)}{', …' if count > 5 else ''})")
+        return out
+
+
+def _columns(headers: list[str]) -> tuple[dict[str, list[str]], list[str]]:
+    """Map our fields to the file's headers (in preference order); the other headers are properties."""
+    by_norm = {_norm(h): h for h in headers if h}
+    mapping: dict[str, list[str]] = {}
+    for name, spellings in COLUMNS.items():
+        found = [by_norm[s] for s in spellings if s in by_norm]
+        if found:
+            mapping[name] = found
+    used = {h for found in mapping.values() for h in found}
+    extra = [h for h in headers if h and h not in used and _norm(h) not in NOT_PROPERTIES]
+    return mapping, extra
+
+
+def read_rows(path: Path, summary: ImportSummary) -> list[Row]:
+    """Parse and check every line; bad lines land in summary.skipped with their reason."""
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        mapping, extra = _columns(list(reader.fieldnames or []))
+        missing = [name for name in ("id", "score", "timestamp") if name not in mapping]
+        if missing:
+            raise click.UsageError(
+                f"{path.name}: no {', '.join(missing)} column (expected Delighted's 'Response ID', "
+                f"'Score' and 'Response timestamp' or 'Date' headers)"
+            )
+        rows: list[Row] = []
+        seen: set[str] = set()
+        for line, record in enumerate(reader, start=2):
+            row_or_reason = _row(line, record, mapping, extra)
+            if isinstance(row_or_reason, str):
+                summary.skipped.append((line, row_or_reason))
+            elif row_or_reason.external_id in seen:
+                summary.skipped.append((line, "duplicate Response ID in the file"))
+            else:
+                seen.add(row_or_reason.external_id)
+                rows.append(row_or_reason)
+    rows.sort(key=lambda r: (r.created_at, r.line))  # oldest first: people end with their latest properties
+    return rows
+
+
+def _row(line: int, record: dict[str, Any], mapping: dict[str, list[str]], extra: list[str]) -> Row | str:
+    def get(name: str) -> str:
+        """The first non-empty value among the field's columns."""
+        for header in mapping.get(name, []):
+            value = (record.get(header) or "").strip()
+            if value:
+                return value
+        return ""
+
+    response_id = get("id")
+    if not response_id:
+        return "no Response ID"
+    if get("survey_type") and get("survey_type").lower() != "nps":
+        return f"not an NPS response ({get('survey_type')})"
+    raw_score = get("score")
+    if not re.fullmatch(r"[0-9]{1,2}", raw_score) or int(raw_score) > nps.MAX_SCORE:
+        return "score missing or not an integer from 0 to 10"
+    created_at = parse_moment(get("timestamp"))
+    if created_at is None:
+        return "date missing or not readable"
+    email = get("email").lower() or None
+    if email:
+        try:
+            _email(email)
+        except ValidationError:
+            return "email not valid"
+    props = {h[:64]: (record.get(h) or "").strip()[:500] for h in extra if (record.get(h) or "").strip()}
+    return Row(
+        line=line,
+        external_id=KEY_PREFIX + response_id,
+        score=int(raw_score),
+        created_at=created_at,
+        comment=get("comment") or None,
+        email=email,
+        name=get("name") or None,
+        phone=get("phone") or None,
+        properties=props,
+    )
+
+
+def _person_for(project_id: int, row: Row, known: dict[str, Person]) -> Person:
+    """The person of a row: by email; else by phone; else one anonymous person per response.
+
+    known holds the batch's people by email, so a returning person costs no query.
+    """
+    if row.email and row.email in known:
+        person = known[row.email]
+        if row.name:
+            person.name = row.name
+        if row.properties:
+            person.properties = {**(person.properties or {}), **row.properties}  # as upsert_person merges
+    elif row.email:
+        data: dict[str, Any] = {"email": row.email, "properties": row.properties}
+        if row.name:
+            data["name"] = row.name
+        person, _ = upsert_person(project_id, data)
+        known[row.email] = person
+    else:
+        key = f"delighted-phone:{row.phone}" if row.phone else f"delighted-anonymous:{row.external_id}"
+        data = {"external_id": key, "name": row.name, "properties": row.properties}
+        person, _ = upsert_person(project_id, data)
+    if row.phone and person.phone_number != row.phone and not person.phone_number:
+        taken = db.session.scalar(
+            select(Person.id).where(Person.project_id == project_id, Person.phone_number == row.phone)
+        )
+        if taken is None:
+            person.phone_number = row.phone
+    return person
+
+
+def _batches(rows: list[Row]) -> Iterator[list[Row]]:
+    for start in range(0, len(rows), BATCH):
+        yield rows[start : start + BATCH]
+
+
+def import_delighted_csv(
+    project_id: int, path: Path, on_progress: Callable[[int], None] | None = None
+) -> ImportSummary:
+    """Import a Delighted CSV export into the project; rows already imported are skipped."""
+    summary = ImportSummary()
+    rows = read_rows(path, summary)
+    survey_id = projects.default_survey(project_id).id
+    for batch in _batches(rows):
+        known = set(
+            db.session.scalars(
+                select(Response.external_id).where(
+                    Response.project_id == project_id,
+                    Response.external_id.in_([r.external_id for r in batch]),
+                )
+            )
+        )
+        emails = {r.email for r in batch if r.email}
+        people = {
+            p.email: p
+            for p in db.session.scalars(
+                select(Person).where(Person.project_id == project_id, Person.email.in_(emails))
+            )
+            if p.email
+        }
+        for row in batch:
+            if row.external_id in known:
+                summary.skipped.append((row.line, "already imported"))
+                continue
+            person = _person_for(project_id, row, people)
+            db.session.add(
+                Response(
+                    project_id=project_id,
+                    survey_id=survey_id,
+                    person_id=person.id,
+                    score=row.score,
+                    category=nps.category_for(row.score),
+                    comment=row.comment,
+                    channel="import",
+                    properties=dict(row.properties),
+                    created_at=row.created_at,
+                    updated_at=row.created_at,
+                    external_id=row.external_id,
+                )
+            )
+            summary.imported += 1
+        db.session.commit()
+        if on_progress:
+            on_progress(len(batch))
+    summary.skipped.sort()
+    return summary
+
+
+def register_commands(app: Flask) -> None:
+    """Attach `import-delighted` to the app's CLI."""
+
+    @app.cli.command("import-delighted")
+    @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+    @click.option("--project", "project_id", type=int, required=True, help="Project id to import into.")
+    def import_delighted_command(file: Path, project_id: int) -> None:
+        """Import a Delighted CSV export of responses; safe to run again on the same file."""
+        if db.session.get(Project, project_id) is None:
+            raise click.UsageError(f"no project with id {project_id}")
+        with file.open(encoding="utf-8-sig") as fh:
+            total = sum(1 for _ in fh) - 1  # lines, not records: close enough for a progress bar
+        with click.progressbar(length=max(total, 0), label="Importing", file=sys.stderr) as bar:
+            summary = import_delighted_csv(project_id, file, on_progress=bar.update)
+        for text in summary.lines():
+            click.echo(text)

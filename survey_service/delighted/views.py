@@ -1,0 +1,286 @@
+"""The Delighted-compatible HTTP API under /v1/ (each path also with the `.json` suffix)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import Blueprint, g, jsonify, request
+from flask import Response as FlaskResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from ..api import key_from_request
+from ..errors import error_response
+from ..extensions import db
+from ..models import Person, Project
+from ..services.projects import project_for_secret_key
+from ..services.responses import record_response
+from . import params, ratelimit, service
+from .serialize import person_json, response_json, unix
+
+log = logging.getLogger(__name__)
+bp = Blueprint("delighted", __name__, url_prefix="/v1")
+MAX_PER_PAGE = 100
+DEFAULT_PER_PAGE = 20
+ORDERS = ("asc", "desc", "asc:updated_at", "desc:updated_at")
+
+
+def route(rule: str, **options: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register a view at rule and at rule + ".json", as Delighted answered both."""
+
+    def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
+        bp.add_url_rule(rule, view_func=view, **options)
+        bp.add_url_rule(rule + ".json", endpoint=view.__name__ + "_json", view_func=view, **options)
+        return view
+
+    return decorator
+
+
+@bp.before_request
+def authenticate() -> FlaskResponse | None:
+    """Resolve the project from HTTP Basic (secret key as user name), then apply the rate limit."""
+    key = key_from_request()
+    project = project_for_secret_key(key) if key else None
+    if project is None:
+        return error_response(
+            401,
+            "unauthorized",
+            "A valid secret key is required (HTTP Basic, the key as user name).",
+            headers={"WWW-Authenticate": 'Basic realm="survey-service"'},
+        )
+    g.project = project
+    wait = ratelimit.retry_after(project.id)
+    if wait is not None:
+        return error_response(
+            429, "rate_limited", f"Too many requests; retry in {wait} s.", headers={"Retry-After": str(wait)}
+        )
+    return None
+
+
+@bp.errorhandler(OperationalError)
+@bp.errorhandler(InterfaceError)
+@bp.errorhandler(PoolTimeout)
+def database_unavailable(error: Exception) -> FlaskResponse:
+    """Answer 503 (the client's ServiceUnavailableError) when the database does not answer."""
+    log.warning("database unavailable: %s", error.__class__.__name__)
+    with contextlib.suppress(Exception):  # the connection is already gone; nothing more to undo
+        db.session.rollback()
+    return error_response(
+        503, "unavailable", "The database is unavailable; retry later.", headers={"Retry-After": "30"}
+    )
+
+
+def project() -> Project:
+    found: Project = g.project
+    return found
+
+
+# ---- people ---------------------------------------------------------------------------------
+
+
+@route("/people", methods=["POST"])
+def send_to_person() -> tuple[dict[str, Any], int]:
+    """Create or update a person and schedule a survey unless send=false."""
+    data, errors = params.body(), params.Errors()
+    clean: dict[str, Any] = {
+        "email": params.email(data.get("email"), "email", errors),
+        "phone_number": params.phone(data.get("phone_number"), "phone_number", errors),
+        "email_update": params.email(data.get("email_update"), "email_update", errors),
+        "phone_number_update": params.phone(data.get("phone_number_update"), "phone_number_update", errors),
+        "delay": params.integer(data.get("delay"), "delay", errors, 0, 10 * 365 * 86400, 0),
+        "send": params.boolean(data.get("send"), "send", errors, True),
+        "last_sent_at": params.unix_time(data.get("last_sent_at"), "last_sent_at", errors),
+    }
+    if "name" in data:
+        clean["name"] = params.text(data["name"], "name", errors, 255)
+    if data.get("properties") is not None:
+        clean["properties"] = params.properties(data["properties"], "properties", errors)
+    channel = data.get("channel", "email")
+    if channel != "email":
+        why = "Only the email channel is supported." if channel == "sms" else "Unknown channel."
+        errors.add("channel", why)
+    if not clean["email"] and not clean["phone_number"] and "email" not in errors.fields:
+        errors.add("email", "Missing data for required field.")
+    errors.raise_if_any()
+    result = service.send_to_person(project().id, clean)
+    person = result.person
+    return {
+        "id": str(person.id),
+        "email": person.email,
+        "name": person.name,
+        "phone_number": person.phone_number,
+        "survey_scheduled_at": unix(result.request.scheduled_at) if result.request else None,
+        # An addition: why no survey was scheduled (e.g. "quiet_period", Delighted's throttling).
+        "survey_skipped_reason": result.skipped_reason,
+        "properties": dict(person.properties or {}),
+    }, 200
+
+
+def _next_link(page_info: str) -> str:
+    args = {k: v for k, v in request.args.items(multi=True) if k != "page_info"}
+    pairs = list(args.items()) + [("page_info", page_info)]
+    return f'<{request.base_url}?{urlencode(pairs)}>; rel="next"'
+
+
+@route("/people", methods=["GET"])
+def list_people() -> FlaskResponse:
+    """List people oldest first; the next page is in the `Link: <…>; rel="next"` header."""
+    errors, args = params.Errors(), request.args
+    per_page = params.integer(args.get("per_page"), "per_page", errors, 1, MAX_PER_PAGE, DEFAULT_PER_PAGE)
+    since = params.unix_time(args.get("since"), "since", errors)
+    until = params.unix_time(args.get("until"), "until", errors)
+    email = params.email(args.get("email"), "email", errors)
+    phone = params.phone(args.get("phone_number"), "phone_number", errors)
+    errors.raise_if_any()
+    people, next_info = service.list_people(
+        project().id,
+        per_page=per_page,
+        page_info=args.get("page_info") or None,
+        since=since,
+        until=until,
+        email=email,
+        phone=phone,
+    )
+    seen = service.activity(project().id, [p.id for p in people])
+    resp = jsonify([person_json(p, seen[p.id]) for p in people])
+    if next_info:
+        resp.headers["Link"] = _next_link(next_info)
+    return resp
+
+
+@bp.route("/people/<path:identifier>", methods=["DELETE"])
+def delete_person(identifier: str) -> tuple[dict[str, Any], int]:
+    """Erase a person (by id, `email:…` or `phone_number:…`) with their responses and requests."""
+    identifier = identifier.removesuffix(".json")
+    person = service.person_by_identifier(project().id, identifier)
+    if person is None:
+        raise service.not_found("Person")
+    service.delete_person(project().id, person)
+    return {"ok": True}, 202
+
+
+@bp.route("/people/<path:email>/survey_requests/pending", methods=["DELETE"])
+@bp.route("/people/<path:email>/survey_requests/pending.json", methods=["DELETE"])
+def delete_pending(email: str) -> tuple[dict[str, Any], int]:
+    """Cancel the person's scheduled survey requests."""
+    person = service.find_person(project().id, email=email.strip().lower())
+    if person is None:
+        raise service.not_found("Person")
+    cancelled = service.cancel_pending(project().id, person)
+    return {"ok": True, "cancelled": cancelled}, 200
+
+
+# ---- survey responses -----------------------------------------------------------------------
+
+
+def _responses_json(rows: list[Any], expand_person: bool) -> list[dict[str, Any]]:
+    kinds = service.survey_kinds({r.survey_id for r in rows})
+    return [response_json(r, kinds.get(r.survey_id, "nps"), expand_person=expand_person) for r in rows]
+
+
+def _person_ref(value: Any, errors: params.Errors) -> int | None:
+    """The person id of a body: "12", 12, or an expanded person object with that id."""
+    if isinstance(value, dict):
+        value = value.get("id")
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.isdigit() and len(value) < 19:
+        return int(value)
+    errors.add("person", "Must be the id of a person.")
+    return None
+
+
+@route("/survey_responses", methods=["POST"])
+def create_response() -> tuple[dict[str, Any], int]:
+    """Add a response for an existing person (by id)."""
+    data, errors = params.body(), params.Errors()
+    person_id = _person_ref(data.get("person"), errors) if data.get("person") is not None else None
+    if data.get("person") is None:
+        errors.add("person", "Missing data for required field.")
+    score = params.score(data.get("score"), "score", errors, required=True)
+    comment = params.text(data.get("comment"), "comment", errors, 5000)
+    props = params.properties(data.get("person_properties"), "person_properties", errors)
+    created_at = params.unix_time(data.get("created_at"), "created_at", errors)
+    errors.raise_if_any()
+    person = db.session.get(Person, person_id)
+    if person is None or person.project_id != project().id:
+        raise service.not_found("Person")
+    ref: dict[str, Any] = {"email": person.email, "external_id": person.external_id}
+    ref = {k: v for k, v in ref.items() if v}
+    if props:
+        ref["properties"] = props
+    assert score is not None
+    response, _ = record_response(project().id, ref, score, comment, channel="api", created_at=created_at)
+    return _responses_json([response], "person" in params.expand())[0], 201
+
+
+@route("/survey_responses/<int:response_id>", methods=["GET"])
+def retrieve_response(response_id: int) -> dict[str, Any]:
+    """Return one response (`expand[]=person` for the whole person)."""
+    response = service.get_response(project().id, response_id)
+    return _responses_json([response], "person" in params.expand())[0]
+
+
+@route("/survey_responses/<int:response_id>", methods=["PUT"])
+def update_response(response_id: int) -> dict[str, Any]:
+    """Change a response's score, comment or person_properties; other fields are read-only."""
+    data, errors = params.body(), params.Errors()
+    person_id = _person_ref(data["person"], errors) if data.get("person") is not None else None
+    score = params.score(data.get("score"), "score", errors, required=False)
+    comment = params.text(data.get("comment"), "comment", errors, 5000) if "comment" in data else ...
+    props = params.properties(data.get("person_properties"), "person_properties", errors)
+    errors.raise_if_any()
+    response = service.update_response(
+        project().id, response_id, score=score, comment=comment, person_properties=props, person_id=person_id
+    )
+    expand_person = isinstance(data.get("person"), dict) or "person" in params.expand()
+    return _responses_json([response], expand_person)[0]
+
+
+@route("/survey_responses", methods=["GET"])
+def list_responses() -> FlaskResponse:
+    """List responses, oldest first by default, page by page."""
+    errors, args = params.Errors(), request.args
+    per_page = params.integer(args.get("per_page"), "per_page", errors, 1, MAX_PER_PAGE, DEFAULT_PER_PAGE)
+    page = params.integer(args.get("page"), "page", errors, 1, 10**6, 1)
+    filters = service.ResponseFilters(
+        since=params.unix_time(args.get("since"), "since", errors),
+        until=params.unix_time(args.get("until"), "until", errors),
+        updated_since=params.unix_time(args.get("updated_since"), "updated_since", errors),
+        updated_until=params.unix_time(args.get("updated_until"), "updated_until", errors),
+        person_email=params.email(args.get("person_email"), "person_email", errors),
+        order=args.get("order", "asc"),
+    )
+    if args.get("person_id"):
+        filters.person_id = params.integer(args["person_id"], "person_id", errors, 1, 2**62, 0)
+    if filters.order not in ORDERS:
+        errors.add("order", f"Must be one of: {', '.join(ORDERS)}.")
+    if args.get("trend"):
+        errors.add("trend", "Trends are not supported by this service.")
+    errors.raise_if_any()
+    rows = service.list_responses(project().id, filters, page=page, per_page=per_page)
+    return jsonify(_responses_json(rows, "person" in params.expand()))
+
+
+# ---- metrics --------------------------------------------------------------------------------
+
+
+@route("/metrics", methods=["GET"])
+def get_metrics() -> dict[str, Any]:
+    """NPS and counts for since/until (Unix times, both inclusive; all time when absent)."""
+    errors, args = params.Errors(), request.args
+    since = params.unix_time(args.get("since"), "since", errors)
+    until = params.unix_time(args.get("until"), "until", errors)
+    if since and until and since > until:
+        errors.add("until", "Must not be before since.")
+    if args.get("trend"):
+        errors.add("trend", "Trends are not supported by this service.")
+    groups = set(args.getlist("groups[]")) - {"core"}
+    if groups:
+        errors.add("groups", "Only the core metric group is supported.")
+    errors.raise_if_any()
+    return service.metrics(project().id, since, until)
