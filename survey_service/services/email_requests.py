@@ -1,0 +1,163 @@
+"""Email and link survey requests: create them, hand out their signed links, enqueue the send."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import current_app
+from rq import Retry
+from sqlalchemy import select
+
+from .. import tokens
+from ..errors import ApiError
+from ..extensions import db, queues
+from ..models import Person, Survey, SurveyRequest, utcnow
+from . import projects
+from .people import upsert_person
+from .suppressions import is_suppressed
+from .tx import commit_with_retry
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RETRY_INTERVALS = [60, 300, 1800, 7200]
+
+
+def _survey_for(project_id: int, survey_id: int | None) -> Survey:
+    if survey_id is None:
+        return projects.default_survey(project_id)
+    survey = db.session.get(Survey, survey_id)
+    if survey is None or survey.project_id != project_id:
+        raise ApiError(404, "not_found", "No such survey.", {"survey_id": survey_id})
+    return survey
+
+
+def _new_request(project_id: int, person_id: int, survey_id: int | None, channel: str) -> SurveyRequest:
+    person = db.session.get(Person, person_id)
+    if person is None or person.project_id != project_id:
+        raise ApiError(404, "not_found", "No such person.", {"person_id": person_id})
+    survey = _survey_for(project_id, survey_id)
+    now = utcnow()
+    request = SurveyRequest(
+        project_id=project_id,
+        survey_id=survey.id,
+        person_id=person.id,
+        channel=channel,
+        status="pending",
+        created_at=now,
+        expires_at=now + timedelta(days=survey.link_expiry_days),
+    )
+    db.session.add(request)
+    db.session.flush()
+    return request
+
+
+def create_email_request(project_id: int, person_id: int, survey_id: int | None = None) -> SurveyRequest:
+    """Create (and commit) a pending email survey request for a person; does not enqueue."""
+    return commit_with_retry(lambda: _new_request(project_id, person_id, survey_id, "email"))
+
+
+def enqueue_survey_email(request_id: int, delay_seconds: int = 0) -> str:
+    """Enqueue send_survey_email for a committed request (deterministic job id, retries with backoff)."""
+    from ..jobs import send_survey_email
+
+    intervals = current_app.config.get("EMAIL_RETRY_INTERVALS") or DEFAULT_RETRY_INTERVALS
+    job_id = f"send-email-{request_id}"
+    queue = queues().queue()
+    retry = Retry(max=len(intervals), interval=list(intervals))
+    if delay_seconds > 0:
+        queue.enqueue_in(
+            timedelta(seconds=delay_seconds), send_survey_email, request_id, job_id=job_id, retry=retry
+        )
+    else:
+        queue.enqueue(send_survey_email, request_id, job_id=job_id, retry=retry)
+    return job_id
+
+
+def request_email_survey(
+    project_id: int, person_data: dict[str, Any], survey_id: int | None = None
+) -> SurveyRequest:
+    """Upsert the person, create an email request, commit, then enqueue its send."""
+    email = person_data.get("email")
+    if not email:
+        existing = None
+        if person_data.get("external_id"):
+            from .people import find_person
+
+            existing = find_person(project_id, person_data["external_id"], None)
+        email = existing.email if existing is not None else None
+    if not email:
+        raise ApiError(
+            422,
+            "validation_error",
+            "An email survey needs the person's email.",
+            {"person": {"email": ["Missing."]}},
+        )
+    if is_suppressed(project_id, email):
+        raise ApiError(409, "email_suppressed", "This address unsubscribed or bounced.", {"email": email})
+
+    def work() -> SurveyRequest:
+        person, _ = upsert_person(project_id, person_data)
+        return _new_request(project_id, person.id, survey_id, "email")
+
+    request = commit_with_retry(work)
+    try:
+        enqueue_survey_email(request.id)
+    except Exception as exc:  # the request is saved; say so rather than pretending it was queued
+        log.exception("could not enqueue the email of request %s", request.id)
+        raise ApiError(
+            503,
+            "queue_unavailable",
+            "The request was saved but the queue is unavailable.",
+            {"id": request.id},
+        ) from exc
+    return request
+
+
+def create_link_request(
+    project_id: int, person_data: dict[str, Any], survey_id: int | None = None
+) -> SurveyRequest:
+    """Upsert the person and create a "link" request whose links a product sends itself."""
+
+    def work() -> SurveyRequest:
+        person, _ = upsert_person(project_id, person_data)
+        request = _new_request(project_id, person.id, survey_id, "link")
+        request.status, request.sent_at = "sent", utcnow()
+        return request
+
+    return commit_with_retry(work)
+
+
+def landing_url(request: SurveyRequest, score: int | None = None) -> str:
+    """The landing page URL of a request, with a score preselected when given."""
+    assert request.expires_at is not None
+    url = f"{current_app.config['BASE_URL']}/s/{tokens.score_link_token(request.id, request.expires_at)}"
+    return url if score is None else f"{url}?score={score}"
+
+
+def unsubscribe_url(request: SurveyRequest) -> str:
+    """The one-click unsubscribe URL of a request (RFC 8058)."""
+    return f"{current_app.config['BASE_URL']}/u/{tokens.unsubscribe_token(request.id)}"
+
+
+def survey_links(request: SurveyRequest) -> dict[str, Any]:
+    """The request's links as POST /api/v1/survey_links returns them."""
+    expires: datetime | None = request.expires_at
+    return {
+        "id": request.id,
+        "url": landing_url(request),
+        "score_urls": {str(n): landing_url(request, n) for n in range(11)},
+        "unsubscribe_url": unsubscribe_url(request),
+        "expires_at": expires,
+    }
+
+
+def get_request(project_id: int, request_id: int) -> SurveyRequest:
+    """One survey request of a project, or 404."""
+    request = db.session.scalar(
+        select(SurveyRequest).where(SurveyRequest.id == request_id, SurveyRequest.project_id == project_id)
+    )
+    if request is None:
+        raise ApiError(404, "not_found", "No such survey request.")
+    return request
