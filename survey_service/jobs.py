@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from flask import current_app
 from rq import get_current_job
-from sqlalchemy import update
+from sqlalchemy import CursorResult, update
 
 from .extensions import db
 from .models import Person, Project, Survey, SurveyRequest, utcnow
@@ -42,7 +43,9 @@ def send_survey_email(request_id: int) -> str:
         return "missing"
     if request.channel != "email":
         return "not_email"
-    if request.status not in CLAIMABLE or request.responded_at is not None:
+    if request.responded_at is not None:
+        return "skipped_answered"
+    if request.status not in CLAIMABLE:
         return f"skipped_{request.status}"
     person = db.session.get(Person, request.person_id)
     if person is None or not person.email:
@@ -58,11 +61,12 @@ def send_survey_email(request_id: int) -> str:
 
     # Claim the request before sending: only the job whose UPDATE matched sends, so two runs of
     # this job (a duplicate enqueue, a retry racing a slow worker) can never send two emails.
-    claimed = db.session.execute(
+    result: CursorResult[Any] = db.session.execute(  # type: ignore[assignment]
         update(SurveyRequest)
         .where(SurveyRequest.id == request_id, SurveyRequest.status.in_(CLAIMABLE))
         .values(status="sending", sent_at=now)
-    ).rowcount
+    )
+    claimed = result.rowcount
     db.session.commit()
     if claimed != 1:
         return "already_claimed"

@@ -280,3 +280,50 @@ def test_survey_request_of_another_project_is_404(
         request_id = email_requests.create_email_request(other["id"], person_id).id
         assert db.session.get(Person, person_id) is not None
     assert client.get(f"/api/v1/survey_requests/{request_id}", headers=auth).status_code == 404
+
+
+@pytest.mark.parametrize("status", ["cancelled", "answered", "sending", "sent", "bounced"])
+def test_send_survey_email_request_not_pending_is_skipped(
+    mail_app: Flask, project: dict[str, Any], status: str
+) -> None:
+    person_id = new_person(mail_app, project["id"])
+    with smtp_server() as (sink, url):
+        mail_app.config["SMTP_URL"] = url
+        with mail_app.app_context():
+            request = email_requests.create_email_request(project["id"], person_id)
+            request.status = status
+            db.session.commit()
+            assert send_survey_email(request.id) == f"skipped_{status}"
+    assert sink.messages == []
+
+
+def test_send_survey_email_already_answered_request_is_skipped(
+    mail_app: Flask, project: dict[str, Any]
+) -> None:
+    from survey_service.models import utcnow
+
+    person_id = new_person(mail_app, project["id"])
+    with smtp_server() as (sink, url):
+        mail_app.config["SMTP_URL"] = url
+        with mail_app.app_context():
+            request = email_requests.create_email_request(project["id"], person_id)
+            request.responded_at = utcnow()
+            db.session.commit()
+            assert send_survey_email(request.id) == "skipped_answered"
+            assert send_survey_email(987654) == "missing"
+    assert sink.messages == []
+
+
+def test_send_email_survey_enqueues_after_commit_with_deterministic_job_id(
+    mail_app: Flask, project: dict[str, Any]
+) -> None:
+    from rq.job import Job
+
+    from survey_service.extensions import queues
+
+    person_id = new_person(mail_app, project["id"])
+    with mail_app.app_context():
+        request = email_requests.send_email_survey(project["id"], person_id)
+        job = Job.fetch(f"send-email-{request.id}", connection=queues().redis)
+        assert job.args == (request.id,) and job.retries_left == 2
+        assert db.session.get(SurveyRequest, request.id) is not None

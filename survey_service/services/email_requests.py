@@ -75,6 +75,15 @@ def enqueue_survey_email(request_id: int, delay_seconds: int = 0) -> str:
     return job_id
 
 
+def send_email_survey(
+    project_id: int, person_id: int, survey_id: int | None = None, delay_seconds: int = 0
+) -> SurveyRequest:
+    """Create and commit an email request for a known person, then enqueue its send (after commit)."""
+    request = create_email_request(project_id, person_id, survey_id)
+    enqueue_survey_email(request.id, delay_seconds)
+    return request
+
+
 def request_email_survey(
     project_id: int, person_data: dict[str, Any], survey_id: int | None = None
 ) -> SurveyRequest:

@@ -12,10 +12,11 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from flask import current_app
 from redis import RedisError
-from sqlalchemy import delete, select, update
+from sqlalchemy import CursorResult, delete, select, update
 
 from ..extensions import db, queues
 from ..models import Person, Response, Survey, SurveyRequest, utcnow
@@ -61,7 +62,8 @@ def note_view(request_id: int, score: int | None) -> None:
 def distinct_scores_viewed(request_id: int) -> int | None:
     """How many different scores of this request were opened in the burst window; None if unknown."""
     try:
-        return int(queues().redis.zcount(_views_key(request_id), time.time() - BURST_WINDOW_SECONDS, "+inf"))
+        found: Any = queues().redis.zcount(_views_key(request_id), time.time() - BURST_WINDOW_SECONDS, "+inf")
+        return int(found)
     except (RedisError, OSError):
         return None
 
@@ -71,7 +73,10 @@ def withdraw_unconfirmed(request_id: int) -> bool:
     request = db.session.get(SurveyRequest, request_id)
     if request is None or request.email_interacted_at is not None:
         return False
-    gone = db.session.execute(delete(Response).where(Response.request_id == request_id)).rowcount
+    result: CursorResult[Any] = db.session.execute(  # type: ignore[assignment]
+        delete(Response).where(Response.request_id == request_id)
+    )
+    gone = result.rowcount
     db.session.execute(
         update(SurveyRequest).where(SurveyRequest.id == request_id).values(responded_at=None, clicked_at=None)
     )
