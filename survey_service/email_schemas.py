@@ -30,6 +30,12 @@ class SurveyRequestIn(Schema):
     person = fields.Nested(PersonRef, required=True)
     channel = fields.String(load_default="email", validate=validate.OneOf(("email",)))
     survey_id = fields.Integer(strict=True, validate=validate.Range(1, 2**31 - 1))
+    delay_seconds = fields.Integer(
+        strict=True,
+        load_default=0,
+        validate=validate.Range(0, 90 * 86400),
+        metadata={"description": "send after this many seconds (the worker's scheduler)"},
+    )
 
 
 class SurveyRequestOut(Schema):
@@ -39,8 +45,10 @@ class SurveyRequestOut(Schema):
     channel = fields.String()
     status = fields.String()
     created_at = Instant()
+    scheduled_at = Instant(allow_none=True)
     sent_at = Instant(allow_none=True)
     delivered_at = Instant(allow_none=True)
+    opened_at = Instant(allow_none=True)
     clicked_at = Instant(allow_none=True)
     responded_at = Instant(allow_none=True)
     expires_at = Instant(allow_none=True)
@@ -93,6 +101,7 @@ class ChannelFunnel(Schema):
     requests = fields.Integer()
     sent = fields.Integer()
     delivered = fields.Integer()
+    opened = fields.Integer(metadata={"description": "only counted when EMAIL_OPEN_TRACKING is on"})
     clicked = fields.Integer()
     responded = fields.Integer()
     bounced = fields.Integer()

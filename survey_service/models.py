@@ -150,9 +150,10 @@ class SurveyRequest(db.Model):
     responded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    # Email channel: accepted by the SMTP server, the Message-ID sent, the last delivery error,
-    # and when a person first interacted with the landing page (an interaction is never undone).
+    # Email channel: accepted by the SMTP server, opened (optional pixel), the Message-ID sent, the
+    # last error, and when a person first interacted with the landing page (never undone).
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     email_message_id: Mapped[str | None] = mapped_column(String(255))
     email_error: Mapped[str | None] = mapped_column(String(500))
     email_interacted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -16,6 +16,7 @@ from itsdangerous import BadData, URLSafeSerializer
 SCORE_LINK = "survey.score-link.v1"
 UNSUBSCRIBE = "survey.unsubscribe.v1"
 LANDING_VIEW = "survey.landing-view.v1"
+OPEN_PIXEL = "survey.open-pixel.v1"
 MAX_TOKEN_LENGTH = 200
 
 
@@ -79,6 +80,16 @@ def unsubscribe_token(request_id: int) -> str:
 def read_unsubscribe_token(token: str) -> int:
     """The request id of an unsubscribe token; raises TokenInvalid."""
     return _positive_ints(_load(token, UNSUBSCRIBE), 1)[0]
+
+
+def open_pixel_token(request_id: int) -> str:
+    """The token of a request's open-tracking pixel."""
+    return str(_serializer(OPEN_PIXEL).dumps([request_id]))
+
+
+def read_open_pixel_token(token: str) -> int:
+    """The request id of an open-pixel token; raises TokenInvalid."""
+    return _positive_ints(_load(token, OPEN_PIXEL), 1)[0]
 
 
 def landing_view_token(request_id: int, score: int | None) -> str:

@@ -327,3 +327,42 @@ def test_send_email_survey_enqueues_after_commit_with_deterministic_job_id(
         job = Job.fetch(f"send-email-{request.id}", connection=queues().redis)
         assert job.args == (request.id,) and job.retries_left == 2
         assert db.session.get(SurveyRequest, request.id) is not None
+
+
+def test_survey_requests_api_delay_schedules_the_job(
+    mail_app: Flask, client: FlaskClient, auth: dict[str, str]
+) -> None:
+    from rq.registry import ScheduledJobRegistry
+
+    from survey_service.extensions import queues
+
+    res = client.post(
+        "/api/v1/survey_requests", json={"person": {"email": "d@e.co"}, "delay_seconds": 3600}, headers=auth
+    )
+    assert res.status_code == 201 and res.get_json()["scheduled_at"]
+    with mail_app.app_context():
+        registry = ScheduledJobRegistry(queue=queues().queue())
+        assert registry.get_job_ids() == [f"send-email-{res.get_json()['id']}"]
+
+
+def test_open_pixel_is_off_by_default_and_records_first_open_when_on(
+    mail_app: Flask, client: FlaskClient, project: dict[str, Any], auth: dict[str, str]
+) -> None:
+    person_id = new_person(mail_app, project["id"])
+    with smtp_server() as (sink, url):
+        mail_app.config["SMTP_URL"] = url
+        with mail_app.app_context():
+            first = email_requests.create_email_request(project["id"], person_id).id
+            assert send_survey_email(first) == "sent"
+            mail_app.config["EMAIL_OPEN_TRACKING"] = True
+            request_id = email_requests.create_email_request(project["id"], person_id).id
+            assert send_survey_email(request_id) == "sent"
+    assert "/o/" not in parts(sink.messages[0])[1]
+    pixel = re.search(r'<img src="http://survey\.test(/o/[^"]+\.gif)"', parts(sink.messages[1])[1])
+    assert pixel is not None
+    res = client.get(pixel.group(1))
+    assert res.status_code == 200 and res.mimetype == "image/gif" and res.data.startswith(b"GIF89a")
+    assert fresh_request(mail_app, request_id).opened_at is not None
+    assert client.get("/o/forged.gif").status_code == 200
+    funnel = client.get("/api/v1/reports/funnel", headers=auth).get_json()["channels"][0]
+    assert (funnel["sent"], funnel["delivered"], funnel["opened"]) == (2, 2, 1)

@@ -353,6 +353,7 @@ def test_funnel_report_counts_each_step_per_channel(
             "requests": 2,
             "sent": 1,
             "delivered": 1,
+            "opened": 0,
             "clicked": 1,
             "responded": 1,
             "bounced": 0,

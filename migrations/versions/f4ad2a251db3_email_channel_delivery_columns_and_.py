@@ -34,6 +34,7 @@ def upgrade():
     )
     with op.batch_alter_table('survey_requests', schema=None) as batch_op:
         batch_op.add_column(sa.Column('delivered_at', survey_service.models.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('opened_at', survey_service.models.UTCDateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('email_message_id', sa.String(length=255), nullable=True))
         batch_op.add_column(sa.Column('email_error', sa.String(length=500), nullable=True))
         batch_op.add_column(sa.Column('email_interacted_at', survey_service.models.UTCDateTime(timezone=True), nullable=True))
@@ -47,6 +48,7 @@ def downgrade():
         batch_op.drop_column('email_interacted_at')
         batch_op.drop_column('email_error')
         batch_op.drop_column('email_message_id')
+        batch_op.drop_column('opened_at')
         batch_op.drop_column('delivered_at')
 
     op.drop_table('email_suppressions')

@@ -40,7 +40,9 @@ def create_survey_links(data: dict[str, Any]) -> dict[str, Any]:
 @bp.response(201, SurveyRequestOut)
 def create_survey_request(data: dict[str, Any]) -> SurveyRequest:
     """Email a person the survey now (queued for the worker); 409 if the address is suppressed."""
-    return email_requests.request_email_survey(current_project().id, data["person"], data.get("survey_id"))
+    return email_requests.request_email_survey(
+        current_project().id, data["person"], data.get("survey_id"), data.get("delay_seconds", 0)
+    )
 
 
 @bp.get("/survey_requests/<int:request_id>")

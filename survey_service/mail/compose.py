@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from flask import current_app, render_template
 
 from ..models import Person, Project, Survey, SurveyRequest, utcnow
-from ..services.email_requests import landing_url, unsubscribe_url
+from ..services.email_requests import landing_url, open_pixel_url, unsubscribe_url
 from .strings import Strings, language_for
 
 
@@ -36,6 +36,7 @@ def email_context(
         "unsubscribe_url": unsubscribe_url(request),
         "brand_color": survey.brand_color or "#4f46e5",
         "subject": t("subject", product=survey.product_name),
+        "open_pixel_url": open_pixel_url(request) if current_app.config.get("EMAIL_OPEN_TRACKING") else None,
     }
 
 

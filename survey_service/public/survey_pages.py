@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from flask import Blueprint, Flask, Response, jsonify, render_template, request
+from sqlalchemy import update
 from werkzeug.exceptions import TooManyRequests
 
 from .. import nps, tokens
@@ -139,7 +140,8 @@ def landing_page(token: str) -> Response:
 
 def _form_error(message: str, status: int = 422) -> Response:
     if request.accept_mimetypes.best == "application/json":
-        resp = jsonify({"status": status, "code": "validation_error", "message": message, "details": None})
+        code = "validation_error" if status == 422 else "bad_request"
+        resp = jsonify({"status": status, "code": code, "message": message, "details": None})
         resp.status_code = status
         return resp
     t = Strings(language_for(request.accept_languages.best))
@@ -191,6 +193,30 @@ def answer(token: str) -> Response:
         t = ctx["t"]
         return _message_page(t, t("closed_title"), t("closed_text"), 200, ctx["brand_color"])
     return _html(render_template("survey_landing.html", **ctx))
+
+
+PIXEL_GIF = bytes.fromhex(
+    "47494638396101000100800000000000ffffff21f90401000000002c00000000010001000002024401003b"
+)
+
+
+@bp.get("/o/<token>.gif")
+def open_pixel(token: str) -> Response:
+    """Record the first open of an email (optional, off by default: image proxies prefetch)."""
+    try:
+        request_id = tokens.read_open_pixel_token(token)
+    except tokens.TokenInvalid:
+        request_id = None
+    if request_id is not None:
+        db.session.execute(
+            update(SurveyRequest)
+            .where(SurveyRequest.id == request_id, SurveyRequest.opened_at.is_(None))
+            .values(opened_at=utcnow())
+        )
+        db.session.commit()
+    resp = Response(PIXEL_GIF, mimetype="image/gif")
+    resp.headers.update(NO_STORE)
+    return resp
 
 
 def _unsubscribe_target(token: str) -> tuple[SurveyRequest, Person, Project] | None:

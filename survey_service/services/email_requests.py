@@ -85,9 +85,9 @@ def send_email_survey(
 
 
 def request_email_survey(
-    project_id: int, person_data: dict[str, Any], survey_id: int | None = None
+    project_id: int, person_data: dict[str, Any], survey_id: int | None = None, delay_seconds: int = 0
 ) -> SurveyRequest:
-    """Upsert the person, create an email request, commit, then enqueue its send."""
+    """Upsert the person, create an email request, commit, then enqueue its send (now or later)."""
     email = person_data.get("email")
     if not email:
         existing = None
@@ -108,11 +108,14 @@ def request_email_survey(
 
     def work() -> SurveyRequest:
         person, _ = upsert_person(project_id, person_data)
-        return _new_request(project_id, person.id, survey_id, "email")
+        request = _new_request(project_id, person.id, survey_id, "email")
+        if delay_seconds:
+            request.scheduled_at = utcnow() + timedelta(seconds=delay_seconds)
+        return request
 
     request = commit_with_retry(work)
     try:
-        enqueue_survey_email(request.id)
+        enqueue_survey_email(request.id, delay_seconds)
     except Exception as exc:  # the request is saved; say so rather than pretending it was queued
         log.exception("could not enqueue the email of request %s", request.id)
         raise ApiError(
@@ -148,6 +151,11 @@ def landing_url(request: SurveyRequest, score: int | None = None) -> str:
 def unsubscribe_url(request: SurveyRequest) -> str:
     """The one-click unsubscribe URL of a request (RFC 8058)."""
     return f"{current_app.config['BASE_URL']}/u/{tokens.unsubscribe_token(request.id)}"
+
+
+def open_pixel_url(request: SurveyRequest) -> str:
+    """The URL of the request's open-tracking pixel (only put in emails when EMAIL_OPEN_TRACKING is on)."""
+    return f"{current_app.config['BASE_URL']}/o/{tokens.open_pixel_token(request.id)}.gif"
 
 
 def survey_links(request: SurveyRequest) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The survey funnel per channel: requests → sent → delivered → clicked → responded (one GROUP BY)."""
+"""The funnel per channel: requests → sent → delivered → opened → clicked → responded (one GROUP BY)."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ def funnel_by_channel(
             func.count().label("requests"),
             func.count(SurveyRequest.sent_at).label("sent"),
             func.count(SurveyRequest.delivered_at).label("delivered"),
+            func.count(SurveyRequest.opened_at).label("opened"),
             func.count(SurveyRequest.clicked_at).label("clicked"),
             func.count(SurveyRequest.responded_at).label("responded"),
             func.count().filter(SurveyRequest.status == "bounced").label("bounced"),
@@ -40,6 +41,7 @@ def funnel_by_channel(
             "requests": row.requests,
             "sent": row.sent,
             "delivered": row.delivered,
+            "opened": row.opened,
             "clicked": row.clicked,
             "responded": row.responded,
             "bounced": row.bounced,
