@@ -69,7 +69,7 @@ def _too_many(error: TooManyRequests) -> Response:
 
         return from_http_exception(error)
     t = Strings(language_for(request.accept_languages.best))
-    resp = _message_page(t, t("rate_limited"), t("rate_limited"), 429)
+    resp = _message_page(t, t("rate_limited"), "", 429)
     resp.headers["Retry-After"] = "60"
     return resp
 
@@ -145,7 +145,7 @@ def _form_error(message: str, status: int = 422) -> Response:
         resp.status_code = status
         return resp
     t = Strings(language_for(request.accept_languages.best))
-    return _message_page(t, message, message, status)
+    return _message_page(t, message, "", status)
 
 
 @bp.post("/s/<token>")
