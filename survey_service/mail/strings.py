@@ -47,6 +47,7 @@ CATALOG: dict[str, dict[str, str]] = {
         "rate_limited": "Too many requests. Please wait a minute and try again.",
         "invalid_score": "Please choose a score from 0 to 10.",
         "confirm": "To save your answer, press your score or the button below.",
+        "out_of_date": "This page is out of date. Please open the link in your email again.",
     },
     "de": {
         "question": "Wie wahrscheinlich ist es, dass Sie {product} einem Freund oder Kollegen "
@@ -88,6 +89,7 @@ CATALOG: dict[str, dict[str, str]] = {
         "rate_limited": "Zu viele Anfragen. Bitte warten Sie eine Minute.",
         "invalid_score": "Bitte wählen Sie eine Bewertung von 0 bis 10.",
         "confirm": "Um Ihre Antwort zu speichern, drücken Sie Ihre Bewertung oder die Schaltfläche unten.",
+        "out_of_date": "Diese Seite ist veraltet. Bitte öffnen Sie den Link in Ihrer E-Mail erneut.",
     },
     "fr": {
         "question": "Quelle est la probabilité que vous recommandiez {product} à un ami ou un collègue ?",
@@ -128,6 +130,7 @@ CATALOG: dict[str, dict[str, str]] = {
         "rate_limited": "Trop de requêtes. Veuillez patienter une minute.",
         "invalid_score": "Veuillez choisir une note de 0 à 10.",
         "confirm": "Pour enregistrer votre réponse, appuyez sur votre note ou sur le bouton ci-dessous.",
+        "out_of_date": "Cette page n'est plus à jour. Veuillez rouvrir le lien de votre e-mail.",
     },
 }
 

@@ -138,13 +138,13 @@ def landing_page(token: str) -> Response:
     return _html(render_template("survey_landing.html", **ctx))
 
 
-def _form_error(message: str, status: int = 422) -> Response:
+def _form_error(message: str, status: int = 422, t: Strings | None = None) -> Response:
     if request.accept_mimetypes.best == "application/json":
         code = "validation_error" if status == 422 else "bad_request"
         resp = jsonify({"status": status, "code": code, "message": message, "details": None})
         resp.status_code = status
         return resp
-    t = Strings(language_for(request.accept_languages.best))
+    t = t or Strings(language_for(request.accept_languages.best))
     return _message_page(t, message, "", status)
 
 
@@ -155,19 +155,22 @@ def answer(token: str) -> Response:
     if resolved is None:
         return _not_found()
     survey_request, expired = resolved
+    t = _strings_for(
+        db.session.get(Person, survey_request.person_id), db.session.get(Survey, survey_request.survey_id)
+    )
     form = request.form
     raw_score = form.get("pick") or form.get("score", "")
     if not SCORE_PARAM.match(raw_score):
-        return _form_error("Choose a score from 0 to 10.")
+        return _form_error(t("invalid_score"), 422, t)
     comment = form.get("comment", "")
     if len(comment) > MAX_COMMENT:
-        return _form_error(f"The comment is longer than {MAX_COMMENT} characters.")
+        return _form_error(f"The comment is longer than {MAX_COMMENT} characters.", 422, t)
     try:
         view_request, shown, age = tokens.read_landing_view_token(form.get("view", ""))
     except tokens.TokenInvalid:
-        return _form_error("This page is out of date; open the link again.", 400)
+        return _form_error(t("out_of_date"), 400, t)
     if view_request != survey_request.id:
-        return _form_error("This page is out of date; open the link again.", 400)
+        return _form_error(t("out_of_date"), 400, t)
     interaction = form.get("mode", "interaction") != "auto"
     outcome = landing.record_landing_answer(
         survey_request,
