@@ -70,6 +70,9 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "BASE_URL": os.environ.get("BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
         "SMTP_URL": os.environ.get("SMTP_URL", "").strip() or None,
         "MAIL_FROM": os.environ.get("MAIL_FROM", "surveys@localhost"),
+        # Email channel: the optional open pixel (off: image proxies prefetch), public page limits.
+        "EMAIL_OPEN_TRACKING": os.environ.get("EMAIL_OPEN_TRACKING", "").lower() in ("1", "true", "yes"),
+        "PUBLIC_RATE_LIMIT": os.environ.get("PUBLIC_RATE_LIMIT", "60 per minute;600 per hour"),
         "MAX_CONTENT_LENGTH": 64 * 1024,
         "RQ_QUEUES": ["default"],
         # How long a worker may hold a claimed send before the relay assumes it died and retries.

@@ -166,6 +166,13 @@ class SurveyRequest(Model):
     responded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Email channel: accepted by the SMTP server, opened (optional pixel), the Message-ID sent, the
+    # last error, and when a person first interacted with the landing page (never undone).
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    email_message_id: Mapped[str | None] = mapped_column(String(255))
+    email_error: Mapped[str | None] = mapped_column(String(500))
+    email_interacted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     __table_args__ = (
         CheckConstraint(_in("channel", CHANNELS), name="request_channel_known"),
@@ -300,3 +307,23 @@ class Enrollment(Model):
 # both keys are unique per project (NULLs never collide).
 Index("uq_people_project_phone_number", Person.project_id, Person.phone_number, unique=True)
 Index("uq_responses_project_external_id", Response.project_id, Response.external_id, unique=True)
+
+SUPPRESSION_REASONS = ("unsubscribed", "bounced")
+
+
+class EmailSuppression(Model):
+    """An address a project must not email again: it unsubscribed or bounced."""
+
+    __tablename__ = "email_suppressions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    email: Mapped[str] = mapped_column(String(320))
+    reason: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("project_id", "email", "reason", name="uq_email_suppressions_project_email_reason"),
+        CheckConstraint(_in("reason", SUPPRESSION_REASONS), name="suppression_reason_known"),
+    )

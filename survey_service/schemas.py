@@ -337,10 +337,14 @@ class SurveyRequestOut(Schema):
     status = fields.String()
     status_reason = fields.String(allow_none=True)
     trigger_id = fields.Integer(allow_none=True)
-    scheduled_at = Instant()
-    sent_at = Instant()
-    responded_at = Instant()
     created_at = Instant()
+    scheduled_at = Instant(allow_none=True)
+    sent_at = Instant(allow_none=True)
+    delivered_at = Instant(allow_none=True)
+    opened_at = Instant(allow_none=True)
+    clicked_at = Instant(allow_none=True)
+    responded_at = Instant(allow_none=True)
+    expires_at = Instant(allow_none=True)
 
 
 class SurveyRequestQuery(Schema):

@@ -24,7 +24,7 @@ from survey_service import create_app
 from survey_service.extensions import db, queues
 from survey_service.models import SurveyRequest
 from survey_service.services import outbox
-from tests.conftest import REDIS_URL, _empty_tables, make_project
+from tests.conftest import _empty_tables, make_project
 from tests.email_support import free_port, smtp_server
 
 UNIQUE_EVENTS = int(os.environ.get("CHAOS_EVENTS", "200"))
@@ -40,7 +40,17 @@ class RedisServer:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        args = [
+            "redis-server",
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         client = redis.Redis(port=self.port)
         for _ in range(100):
@@ -71,7 +81,9 @@ def own_redis() -> Iterator[RedisServer]:
 
 def start_worker(env: dict[str, str], log: Any) -> subprocess.Popen[bytes]:
     # A session of its own, so SIGKILL takes the worker and its work-horse together.
-    return subprocess.Popen([EXE, "worker"], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen(
+        [EXE, "worker"], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
 
 
 def test_events_with_repeats_worker_killed_and_redis_restarted_send_each_once(
@@ -126,7 +138,11 @@ def test_events_with_repeats_worker_killed_and_redis_restarted_send_each_once(
                     own_redis.kill()  # every queued and scheduled job is gone
                 if n == 2 * len(stream) // 3:
                     own_redis.start()
-                body = {"id": event_id, "type": "ticket_closed", "person": {"email": f"{event_id}@example.com"}}
+                body = {
+                    "id": event_id,
+                    "type": "ticket_closed",
+                    "person": {"email": f"{event_id}@example.com"},
+                }
                 res = client.post("/api/v1/events", json=body, headers=auth)
                 assert res.status_code == 202, res.get_json()
 

@@ -25,7 +25,7 @@ from ..models import SurveyRequest, utcnow
 log = logging.getLogger(__name__)
 
 SEND_EMAIL_JOB = "survey_service.jobs.send_survey_email"
-RETRY = Retry(max=5, interval=[10, 60, 300, 900, 3600])
+DEFAULT_RETRY_INTERVALS = [60, 300, 1800, 7200]
 JOB_TIMEOUT = 120
 # After a Redis failure, web requests stop trying for a moment instead of each waiting on it.
 BREAKER_SECONDS = 5.0
@@ -42,11 +42,18 @@ def job_id(request_id: int) -> str:
     return f"send-email-{request_id}"
 
 
-def _enqueue(request_id: int, project_id: int, due: datetime | None) -> None:
+def retry_policy() -> Retry:
+    """RQ retries with backoff for a send (EMAIL_RETRY_INTERVALS in config, in seconds)."""
+    intervals = current_app.config.get("EMAIL_RETRY_INTERVALS") or DEFAULT_RETRY_INTERVALS
+    return Retry(max=len(intervals), interval=list(intervals))
+
+
+def enqueue_send(request_id: int, project_id: int, due: datetime | None) -> str:
+    """Enqueue (or schedule for `due`) the send job of one committed request; RedisError propagates."""
     queue = queues().queue()
     kwargs = {
         "job_id": job_id(request_id),
-        "retry": RETRY,
+        "retry": retry_policy(),
         "job_timeout": JOB_TIMEOUT,
         "meta": {"project_id": project_id, "request_id": request_id},
         "failure_ttl": 30 * 24 * 3600,
@@ -55,6 +62,7 @@ def _enqueue(request_id: int, project_id: int, due: datetime | None) -> None:
         queue.enqueue_at(due, SEND_EMAIL_JOB, request_id, **kwargs)
     else:
         queue.enqueue(SEND_EMAIL_JOB, request_id, **kwargs)
+    return job_id(request_id)
 
 
 def enqueue_requests(requests: Iterable[SurveyRequest]) -> int:
@@ -66,7 +74,7 @@ def enqueue_requests(requests: Iterable[SurveyRequest]) -> int:
     done: list[int] = []
     try:
         for request in emails:
-            _enqueue(request.id, request.project_id, request.scheduled_at)
+            enqueue_send(request.id, request.project_id, request.scheduled_at)
             done.append(request.id)
     except RedisError as exc:
         _breaker_open_until = time.monotonic() + BREAKER_SECONDS

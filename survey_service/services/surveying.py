@@ -9,11 +9,11 @@ from sqlalchemy import exists, select, update
 
 from .. import clock
 from ..extensions import db
-from ..models import Person, Project, Response, SurveyRequest
+from ..models import Person, Project, Response, Survey, SurveyRequest
 from . import projects
 
 # Requests that count as "asked": delivered or about to be, and not withdrawn.
-ASKED_STATUSES = ("sent", "responded")
+ASKED_STATUSES = ("sending", "sent", "responded")
 PENDING_STATUSES = ("scheduled",)
 
 
@@ -103,10 +103,14 @@ def schedule_survey(
         .values(status="superseded", status_reason="newer_request")
         .execution_options(synchronize_session=False)
     )
-    survey = projects.default_survey(project_id) if survey_id is None else None
+    survey = projects.default_survey(project_id) if survey_id is None else db.session.get(Survey, survey_id)
+    if survey is None or survey.project_id != project_id:
+        raise LookupError("no such survey")
     request = SurveyRequest(
         project_id=project_id,
-        survey_id=survey_id or (survey.id if survey else None),
+        survey_id=survey.id,
+        # Links stay valid for the survey's expiry counted from when the ask goes out.
+        expires_at=send_at + timedelta(days=survey.link_expiry_days),
         person_id=person_id,
         channel=channel,
         status="scheduled",

@@ -1,0 +1,112 @@
+"""Email-channel endpoints: signed survey links, email survey requests, unsubscribes, bounces, funnel."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..email_schemas import (
+    BounceOut,
+    BouncePage,
+    FunnelQuery,
+    FunnelReport,
+    SuppressionIn,
+    SuppressionQuery,
+    SurveyLinkIn,
+    SurveyLinkOut,
+    SurveyRequestIn,
+    SurveyRequestOut,
+    UnsubscribeOut,
+    UnsubscribePage,
+)
+from ..models import EmailSuppression, SurveyRequest
+from ..services import email_requests, suppressions
+from ..services.funnel import funnel_by_channel
+from . import api_blueprint, current_project
+
+bp = api_blueprint("email_surveys", __name__, "Email surveys: signed links, sends, unsubscribes, bounces")
+
+
+@bp.post("/survey_links")
+@bp.arguments(SurveyLinkIn)
+@bp.response(201, SurveyLinkOut)
+def create_survey_links(data: dict[str, Any]) -> dict[str, Any]:
+    """Create a "link" survey request and return its signed landing and score URLs."""
+    request = email_requests.create_link_request(current_project().id, data["person"], data.get("survey_id"))
+    return email_requests.survey_links(request)
+
+
+@bp.post("/survey_requests")
+@bp.arguments(SurveyRequestIn)
+@bp.response(201, SurveyRequestOut)
+def create_survey_request(data: dict[str, Any]) -> SurveyRequest:
+    """Email a person the survey now (queued for the worker); 409 if the address is suppressed."""
+    return email_requests.request_email_survey(
+        current_project().id, data["person"], data.get("survey_id"), data.get("delay_seconds", 0)
+    )
+
+
+@bp.get("/survey_requests/<int:request_id>")
+@bp.response(200, SurveyRequestOut)
+def get_survey_request(request_id: int) -> SurveyRequest:
+    """One survey request with its funnel timestamps."""
+    return email_requests.get_request(current_project().id, request_id)
+
+
+def _page(reason: str, query: dict[str, Any]) -> dict[str, Any]:
+    limit = query["limit"]
+    rows = suppressions.list_suppressions(
+        current_project().id,
+        reason,
+        since=query.get("since"),
+        limit=limit + 1,
+        after_id=int(query.get("cursor") or 0),
+    )
+    next_cursor = str(rows[limit - 1].id) if len(rows) > limit else None
+    return {"data": rows[:limit], "next_cursor": next_cursor}
+
+
+def _add(reason: str, data: dict[str, Any]) -> EmailSuppression:
+    project_id = current_project().id
+    suppressions.add_suppression(project_id, data["email"], reason, data.get("detail"))
+    row = suppressions.list_suppressions(project_id, reason, limit=1, email=data["email"])
+    return row[0]
+
+
+@bp.get("/unsubscribes")
+@bp.arguments(SuppressionQuery, location="query")
+@bp.response(200, UnsubscribePage)
+def list_unsubscribes(query: dict[str, Any]) -> dict[str, Any]:
+    """Addresses that unsubscribed, oldest first, with cursor paging."""
+    return _page("unsubscribed", query)
+
+
+@bp.post("/unsubscribes")
+@bp.arguments(SuppressionIn)
+@bp.response(201, UnsubscribeOut)
+def add_unsubscribe(data: dict[str, Any]) -> EmailSuppression:
+    """Unsubscribe an address (for example one that unsubscribed in the product)."""
+    return _add("unsubscribed", data)
+
+
+@bp.get("/bounces")
+@bp.arguments(SuppressionQuery, location="query")
+@bp.response(200, BouncePage)
+def list_bounces(query: dict[str, Any]) -> dict[str, Any]:
+    """Addresses that bounced, oldest first, with cursor paging."""
+    return _page("bounced", query)
+
+
+@bp.post("/bounces")
+@bp.arguments(SuppressionIn)
+@bp.response(201, BounceOut)
+def add_bounce(data: dict[str, Any]) -> EmailSuppression:
+    """Mark an address bounced (for example from an email provider's bounce webhook)."""
+    return _add("bounced", data)
+
+
+@bp.get("/reports/funnel")
+@bp.arguments(FunnelQuery, location="query")
+@bp.response(200, FunnelReport)
+def get_funnel(query: dict[str, Any]) -> dict[str, Any]:
+    """Requests, sent, delivered, clicked and responded per channel, with the response rate."""
+    return {"channels": funnel_by_channel(current_project().id, query.get("since"), query.get("until"))}

@@ -1,0 +1,120 @@
+"""RQ job functions: primitive arguments, re-read state from the database, safe to run twice."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import current_app
+from rq import get_current_job
+from sqlalchemy import CursorResult, update
+
+from .extensions import db
+from .models import Person, Project, Survey, SurveyRequest, utcnow
+
+log = logging.getLogger(__name__)
+
+# A request in one of these states may be sent; anything else (sending, sent, cancelled, answered,
+# bounced, suppressed, expired, failed) is final for the email job.
+CLAIMABLE = ("pending", "scheduled", "queued")
+
+
+def _finish(request_id: int, **values: object) -> None:
+    db.session.execute(update(SurveyRequest).where(SurveyRequest.id == request_id).values(**values))
+    db.session.commit()
+
+
+def _is_last_attempt() -> bool | None:
+    """True on the job's last try, False when RQ will retry, None outside a worker."""
+    job = get_current_job()
+    if job is None:
+        return None
+    return not job.retries_left
+
+
+def send_survey_email(request_id: int) -> str:
+    """Send the survey email of one request at most once; returns a short status."""
+    from .mail.compose import compose_survey_email
+    from .mail.smtp import DeliveryError, deliver, parse_smtp_url
+    from .services.suppressions import add_suppression, is_suppressed
+
+    request = db.session.get(SurveyRequest, request_id)
+    if request is None:
+        return "missing"
+    if request.channel != "email":
+        return "not_email"
+    if request.responded_at is not None:
+        return "skipped_answered"
+    if request.status not in CLAIMABLE:
+        return f"skipped_{request.status}"
+    person = db.session.get(Person, request.person_id)
+    if person is None or not person.email:
+        _finish(request_id, status="failed", email_error="the person has no email address")
+        return "no_address"
+    if is_suppressed(request.project_id, person.email):
+        _finish(request_id, status="suppressed")
+        return "suppressed"
+    now = utcnow()
+    if request.expires_at is not None and request.expires_at <= now:
+        _finish(request_id, status="expired")
+        return "expired"
+    if request.trigger_id is not None or request.enrollment_id is not None:
+        # Automated asks re-check the fatigue rules at send time: the person may have answered
+        # through another channel while this one waited for its delay.
+        from .services.surveying import fatigue_reason
+
+        project = db.session.get(Project, request.project_id)
+        assert project is not None
+        reason = fatigue_reason(project, person.id, now, ignore_request_id=request_id)
+        if reason:
+            _finish(request_id, status="skipped", status_reason=reason)
+            return f"skipped_{reason}"
+
+    # Claim the request before sending: only the job whose UPDATE matched sends, so two runs of
+    # this job (a duplicate enqueue, a retry racing a slow worker) can never send two emails.
+    result: CursorResult[Any] = db.session.execute(  # type: ignore[assignment]
+        update(SurveyRequest)
+        .where(SurveyRequest.id == request_id, SurveyRequest.status.in_(CLAIMABLE))
+        .values(status="sending", sent_at=now)
+    )
+    claimed = result.rowcount
+    db.session.commit()
+    if claimed != 1:
+        return "already_claimed"
+
+    survey = db.session.get(Survey, request.survey_id)
+    project = db.session.get(Project, request.project_id)
+    assert survey is not None and project is not None
+    db.session.refresh(request)
+    message = compose_survey_email(request, person, survey, project)
+    message_id = message["Message-ID"]
+
+    smtp_url = current_app.config.get("SMTP_URL")
+    if not smtp_url:
+        log.info("SMTP_URL is unset; the email is logged, not sent:\n%s", message.as_string())
+        _finish(request_id, status="sent", email_message_id=message_id)
+        return "logged"
+    try:
+        deliver(message, parse_smtp_url(smtp_url))
+    except DeliveryError as err:
+        if err.permanent:
+            status = "bounced" if err.bounce else "failed"
+            _finish(request_id, status=status, email_error=str(err)[:500])
+            if err.bounce:
+                add_suppression(request.project_id, person.email, "bounced", str(err))
+            log.warning("request %s: permanent delivery failure: %s", request_id, err)
+            return status
+        last = _is_last_attempt()
+        # A temporary failure releases the claim so the retry can claim it again.
+        _finish(
+            request_id,
+            status="failed" if last else "pending",
+            sent_at=None,
+            email_error=str(err)[:500],
+        )
+        log.warning("request %s: temporary delivery failure: %s", request_id, err)
+        if last:
+            return "failed"
+        raise
+    _finish(request_id, status="sent", delivered_at=utcnow(), email_message_id=message_id, email_error=None)
+    return "sent"

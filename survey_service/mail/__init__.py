@@ -1,0 +1,1 @@
+"""The email channel's building blocks: localised strings, message composition, SMTP transport."""

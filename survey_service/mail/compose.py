@@ -1,0 +1,76 @@
+"""Compose the survey email: a plain-text and an HTML part with the 11 score links, RFC 8058 headers."""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr
+from urllib.parse import urlsplit
+
+from flask import current_app, render_template
+
+from ..models import Person, Project, Survey, SurveyRequest, utcnow
+from ..services.email_requests import landing_url, open_pixel_url, unsubscribe_url
+from .strings import Strings, language_for
+
+
+def _message_id_domain() -> str:
+    host = urlsplit(current_app.config["BASE_URL"]).hostname
+    if host and "." in host:
+        return host
+    return current_app.config["MAIL_FROM"].rpartition("@")[2] or "localhost"
+
+
+def email_context(
+    request: SurveyRequest, person: Person, survey: Survey, project: Project
+) -> dict[str, object]:
+    """Everything the HTML and text parts show, localised by the person's (else survey's) locale."""
+    t = Strings(language_for(person.locale, survey.locale))
+    return {
+        "t": t,
+        "lang": t.language,
+        "project_name": project.name,
+        "product": survey.product_name,
+        "question": t.question(survey.question, survey.product_name),
+        "greeting": t("greeting", name=person.name) if person.name else t("greeting_anonymous"),
+        "score_urls": [(n, landing_url(request, n)) for n in range(11)],
+        "unsubscribe_url": unsubscribe_url(request),
+        "brand_color": survey.brand_color or "#4f46e5",
+        "subject": t("subject", product=survey.product_name),
+        "open_pixel_url": open_pixel_url(request) if current_app.config.get("EMAIL_OPEN_TRACKING") else None,
+    }
+
+
+def text_part(ctx: dict[str, object]) -> str:
+    """The plain-text part: the same question, the same 11 links, the unsubscribe link."""
+    t: Strings = ctx["t"]  # type: ignore[assignment]
+    lines = [str(ctx["greeting"]), "", str(ctx["question"]), "", t("intro"), t("scale_hint"), ""]
+    lines += [f"{n:>2}  {url}" for n, url in ctx["score_urls"]]  # type: ignore[attr-defined]
+    lines += [
+        "",
+        "--",
+        t("sent_by", project=ctx["project_name"]),
+        t("unsubscribe_text", project=ctx["project_name"]),
+        f"{t('unsubscribe_link')}: {ctx['unsubscribe_url']}",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def compose_survey_email(
+    request: SurveyRequest, person: Person, survey: Survey, project: Project
+) -> EmailMessage:
+    """The complete message for one request, ready for SMTP."""
+    ctx = email_context(request, person, survey, project)
+    msg = EmailMessage()
+    msg["Subject"] = str(ctx["subject"])
+    msg["From"] = formataddr((project.name, current_app.config["MAIL_FROM"]))
+    msg["To"] = formataddr((person.name or "", person.email or ""))
+    msg["Date"] = format_datetime(utcnow())
+    # Deterministic per request: if a crash makes us send twice, mail systems see one message.
+    msg["Message-ID"] = f"<survey-{request.id}.{request.project_id}@{_message_id_domain()}>"
+    msg["List-Unsubscribe"] = f"<{ctx['unsubscribe_url']}>"
+    msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    msg["Content-Language"] = str(ctx["lang"])
+    msg.set_content(text_part(ctx))
+    msg.add_alternative(render_template("survey_email.html", **ctx), subtype="html")
+    return msg

@@ -1,0 +1,271 @@
+"""The pages a surveyed person sees: the landing page of the email's score links, and unsubscribe."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from flask import Blueprint, Flask, Response, jsonify, render_template, request
+from sqlalchemy import update
+from werkzeug.exceptions import TooManyRequests
+
+from .. import nps, tokens
+from ..extensions import db
+from ..mail.strings import Strings, language_for
+from ..models import Person, Project, Survey, SurveyRequest, utcnow
+from ..ratelimit import init_limiter
+from ..schemas import MAX_COMMENT
+from ..services import landing
+from ..services.suppressions import add_suppression
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("survey_pages", __name__)
+
+SCORE_PARAM = re.compile(r"^(10|[0-9])$")
+COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex"}
+
+
+def init_app(app: Flask) -> None:
+    """Register the pages and their rate limits."""
+    app.register_blueprint(bp)
+    init_limiter(app, bp)
+
+
+def _html(body: str, status: int = 200) -> Response:
+    resp = Response(body, status=status, mimetype="text/html")
+    resp.headers.update(NO_STORE)
+    return resp
+
+
+def _strings_for(person: Person | None, survey: Survey | None) -> Strings:
+    return Strings(
+        language_for(
+            person.locale if person else None,
+            survey.locale if survey else None,
+            request.accept_languages.best,
+        )
+    )
+
+
+def _message_page(t: Strings, title: str, text: str, status: int, color: str = "#4f46e5") -> Response:
+    return _html(
+        render_template("survey_message.html", t=t, title=title, text=text, brand_color=color), status
+    )
+
+
+def _not_found() -> Response:
+    t = Strings(language_for(request.accept_languages.best))
+    return _message_page(t, t("not_found_title"), t("not_found_text"), 404)
+
+
+@bp.app_errorhandler(TooManyRequests)
+def _too_many(error: TooManyRequests) -> Response:
+    """Answer a rate-limited page in HTML and an API call in the one JSON shape."""
+    if request.blueprint != bp.name:
+        from ..errors import from_http_exception
+
+        return from_http_exception(error)
+    t = Strings(language_for(request.accept_languages.best))
+    resp = _message_page(t, t("rate_limited"), "", 429)
+    resp.headers["Retry-After"] = "60"
+    return resp
+
+
+def _resolve(token: str) -> tuple[SurveyRequest, bool] | None:
+    """The request a score-link token names and whether it expired; None for a bad token."""
+    try:
+        request_id, expired = tokens.read_score_link_token(token), False
+    except tokens.TokenInvalid:
+        return None
+    except tokens.TokenExpired as exc:
+        # Authentic but expired: only a read by primary key, to say whether the survey is open.
+        request_id, expired = exc.request_id, True
+    survey_request = db.session.get(SurveyRequest, request_id)
+    if survey_request is None:
+        return None
+    if survey_request.expires_at is not None and survey_request.expires_at <= utcnow():
+        expired = True
+    return survey_request, expired
+
+
+def _page_context(survey_request: SurveyRequest, score: int | None, expired: bool) -> dict[str, Any]:
+    survey = db.session.get(Survey, survey_request.survey_id)
+    person = db.session.get(Person, survey_request.person_id)
+    project = db.session.get(Project, survey_request.project_id)
+    assert survey is not None and person is not None and project is not None
+    t = _strings_for(person, survey)
+    existing = landing.current_response(survey_request.id)
+    selected = score if score is not None else (existing.score if existing else None)
+    followups = {c: t.followup(survey.followups, c) for c in nps.CATEGORIES}
+    return {
+        "t": t,
+        "lang": t.language,
+        "survey": survey,
+        "project_name": project.name,
+        "product": survey.product_name,
+        "question": t.question(survey.question, survey.product_name),
+        "selected": selected,
+        "followups": followups,
+        "followup": followups[nps.category_for(selected)] if selected is not None else t("comment_optional"),
+        "comment": existing.comment if existing and existing.comment else "",
+        "expired": expired,
+        "auto": score is not None and not expired and survey.is_open,
+        "view_token": tokens.landing_view_token(survey_request.id, score),
+        "brand_color": survey.brand_color if COLOR.match(survey.brand_color or "") else "#4f46e5",
+        "state": "form",
+        "error": None,
+    }
+
+
+@bp.route("/s/<token>", methods=["GET", "HEAD"])
+def landing_page(token: str) -> Response:
+    """Show the question with the link's score selected; counts nothing (scanners GET every link)."""
+    resolved = _resolve(token)
+    if resolved is None:
+        return _not_found()
+    survey_request, expired = resolved
+    raw = request.args.get("score", "")
+    score = int(raw) if SCORE_PARAM.match(raw) else None
+    ctx = _page_context(survey_request, score, expired)
+    if not ctx["survey"].is_open:
+        t = ctx["t"]
+        return _message_page(t, t("closed_title"), t("closed_text"), 200, ctx["brand_color"])
+    if not expired:
+        landing.note_view(survey_request.id, score)
+    return _html(render_template("survey_landing.html", **ctx))
+
+
+def _form_error(message: str, status: int = 422, t: Strings | None = None) -> Response:
+    if request.accept_mimetypes.best == "application/json":
+        code = "validation_error" if status == 422 else "bad_request"
+        resp = jsonify({"status": status, "code": code, "message": message, "details": None})
+        resp.status_code = status
+        return resp
+    t = t or Strings(language_for(request.accept_languages.best))
+    return _message_page(t, message, "", status)
+
+
+@bp.post("/s/<token>")
+def answer(token: str) -> Response:
+    """Record the score when the counting rule holds (see services.landing); JSON for the page's script."""
+    resolved = _resolve(token)
+    if resolved is None:
+        return _not_found()
+    survey_request, expired = resolved
+    t = _strings_for(
+        db.session.get(Person, survey_request.person_id), db.session.get(Survey, survey_request.survey_id)
+    )
+    form = request.form
+    raw_score = form.get("pick") or form.get("score", "")
+    if not SCORE_PARAM.match(raw_score):
+        return _form_error(t("invalid_score"), 422, t)
+    comment = form.get("comment", "")
+    if len(comment) > MAX_COMMENT:
+        return _form_error(f"The comment is longer than {MAX_COMMENT} characters.", 422, t)
+    try:
+        view_request, shown, age = tokens.read_landing_view_token(form.get("view", ""))
+    except tokens.TokenInvalid:
+        return _form_error(t("out_of_date"), 400, t)
+    if view_request != survey_request.id:
+        return _form_error(t("out_of_date"), 400, t)
+    interaction = form.get("mode", "interaction") != "auto"
+    outcome = landing.record_landing_answer(
+        survey_request,
+        int(raw_score),
+        comment.strip() or None,
+        interaction=interaction,
+        shown_score=shown,
+        view_age=age,
+        expired=expired,
+    )
+    if request.accept_mimetypes.best == "application/json":
+        body = {"counted": outcome.counted, "reason": outcome.reason, "score": int(raw_score)}
+        if outcome.response is not None:
+            body["category"] = outcome.response.category
+        resp = jsonify(body)
+        resp.headers.update(NO_STORE)
+        return resp
+    ctx = _page_context(survey_request, int(raw_score), expired)
+    ctx["auto"] = False
+    if outcome.counted:
+        ctx["state"] = "thanks"
+    elif outcome.reason == "closed":
+        t = ctx["t"]
+        return _message_page(t, t("closed_title"), t("closed_text"), 200, ctx["brand_color"])
+    return _html(render_template("survey_landing.html", **ctx))
+
+
+PIXEL_GIF = bytes.fromhex(
+    "47494638396101000100800000000000ffffff21f90401000000002c00000000010001000002024401003b"
+)
+
+
+@bp.get("/o/<token>.gif")
+def open_pixel(token: str) -> Response:
+    """Record the first open of an email (optional, off by default: image proxies prefetch)."""
+    try:
+        request_id = tokens.read_open_pixel_token(token)
+    except tokens.TokenInvalid:
+        request_id = None
+    if request_id is not None:
+        db.session.execute(
+            update(SurveyRequest)
+            .where(SurveyRequest.id == request_id, SurveyRequest.opened_at.is_(None))
+            .values(opened_at=utcnow())
+        )
+        db.session.commit()
+    resp = Response(PIXEL_GIF, mimetype="image/gif")
+    resp.headers.update(NO_STORE)
+    return resp
+
+
+def _unsubscribe_target(token: str) -> tuple[SurveyRequest, Person, Project] | None:
+    try:
+        request_id = tokens.read_unsubscribe_token(token)
+    except tokens.TokenInvalid:
+        return None
+    survey_request = db.session.get(SurveyRequest, request_id)
+    if survey_request is None:
+        return None
+    person = db.session.get(Person, survey_request.person_id)
+    project = db.session.get(Project, survey_request.project_id)
+    if person is None or project is None or not person.email:
+        return None
+    return survey_request, person, project
+
+
+@bp.get("/u/<token>")
+def unsubscribe_confirm(token: str) -> Response:
+    """Ask for confirmation: a GET never unsubscribes (scanners open links too)."""
+    target = _unsubscribe_target(token)
+    if target is None:
+        return _not_found()
+    survey_request, person, project = target
+    t = _strings_for(person, db.session.get(Survey, survey_request.survey_id))
+    return _html(
+        render_template(
+            "survey_message.html",
+            t=t,
+            title=t("unsubscribe_title", project=project.name),
+            text=t("unsubscribe_confirm", email=person.email),
+            form_button=t("unsubscribe_button"),
+            brand_color="#4f46e5",
+        )
+    )
+
+
+@bp.post("/u/<token>")
+def unsubscribe(token: str) -> Response:
+    """Unsubscribe the address (RFC 8058 one-click: no cookies, no redirect, 200)."""
+    target = _unsubscribe_target(token)
+    if target is None:
+        return _not_found()
+    survey_request, person, project = target
+    assert person.email is not None
+    add_suppression(project.id, person.email, "unsubscribed", f"request {survey_request.id}")
+    log.info("project %s: an address unsubscribed through request %s", project.id, survey_request.id)
+    t = _strings_for(person, db.session.get(Survey, survey_request.survey_id))
+    return _message_page(t, t("unsubscribed_title"), t("unsubscribed_text", email=person.email), 200)

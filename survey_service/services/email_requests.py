@@ -1,0 +1,165 @@
+"""Email and link survey requests: create them, hand out their signed links, enqueue the send."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select
+
+from .. import tokens
+from ..errors import ApiError
+from ..extensions import db
+from ..models import Person, Survey, SurveyRequest, utcnow
+from . import outbox, projects
+from .people import upsert_person
+from .suppressions import is_suppressed
+from .tx import commit_with_retry
+
+log = logging.getLogger(__name__)
+
+
+def _survey_for(project_id: int, survey_id: int | None) -> Survey:
+    if survey_id is None:
+        return projects.default_survey(project_id)
+    survey = db.session.get(Survey, survey_id)
+    if survey is None or survey.project_id != project_id:
+        raise ApiError(404, "not_found", "No such survey.", {"survey_id": survey_id})
+    return survey
+
+
+def _new_request(project_id: int, person_id: int, survey_id: int | None, channel: str) -> SurveyRequest:
+    person = db.session.get(Person, person_id)
+    if person is None or person.project_id != project_id:
+        raise ApiError(404, "not_found", "No such person.", {"person_id": person_id})
+    survey = _survey_for(project_id, survey_id)
+    now = utcnow()
+    request = SurveyRequest(
+        project_id=project_id,
+        survey_id=survey.id,
+        person_id=person.id,
+        channel=channel,
+        status="pending",
+        created_at=now,
+        scheduled_at=now,
+        expires_at=now + timedelta(days=survey.link_expiry_days),
+    )
+    db.session.add(request)
+    db.session.flush()
+    return request
+
+
+def create_email_request(project_id: int, person_id: int, survey_id: int | None = None) -> SurveyRequest:
+    """Create (and commit) a pending email survey request for a person; does not enqueue."""
+    return commit_with_retry(lambda: _new_request(project_id, person_id, survey_id, "email"))
+
+
+def enqueue_survey_email(request_id: int, delay_seconds: int = 0) -> str:
+    """Enqueue send_survey_email for a committed request now; raises if Redis is unavailable."""
+    request = db.session.get(SurveyRequest, request_id)
+    if request is None:
+        raise LookupError(f"no survey request {request_id}")
+    due = utcnow() + timedelta(seconds=delay_seconds) if delay_seconds > 0 else None
+    job = outbox.enqueue_send(request.id, request.project_id, due)
+    request.enqueued_at = utcnow()
+    db.session.commit()
+    return job
+
+
+def send_email_survey(
+    project_id: int, person_id: int, survey_id: int | None = None, delay_seconds: int = 0
+) -> SurveyRequest:
+    """Create and commit an email request for a known person, then enqueue its send (after commit)."""
+    request = create_email_request(project_id, person_id, survey_id)
+    enqueue_survey_email(request.id, delay_seconds)
+    return request
+
+
+def request_email_survey(
+    project_id: int, person_data: dict[str, Any], survey_id: int | None = None, delay_seconds: int = 0
+) -> SurveyRequest:
+    """Upsert the person, create an email request, commit, then enqueue its send (now or later)."""
+    email = person_data.get("email")
+    if not email:
+        existing = None
+        if person_data.get("external_id"):
+            from .people import find_person
+
+            existing = find_person(project_id, person_data["external_id"], None)
+        email = existing.email if existing is not None else None
+    if not email:
+        raise ApiError(
+            422,
+            "validation_error",
+            "An email survey needs the person's email.",
+            {"person": {"email": ["Missing."]}},
+        )
+    if is_suppressed(project_id, email):
+        raise ApiError(409, "email_suppressed", "This address unsubscribed or bounced.", {"email": email})
+
+    def work() -> SurveyRequest:
+        person, _ = upsert_person(project_id, person_data)
+        request = _new_request(project_id, person.id, survey_id, "email")
+        if delay_seconds:
+            request.scheduled_at = utcnow() + timedelta(seconds=delay_seconds)
+        return request
+
+    request = commit_with_retry(work)
+    # Saved first: if Redis is down now, the outbox relay enqueues it when Redis is back.
+    outbox.enqueue_requests([request])
+    return request
+
+
+def create_link_request(
+    project_id: int, person_data: dict[str, Any], survey_id: int | None = None
+) -> SurveyRequest:
+    """Upsert the person and create a "link" request whose links a product sends itself."""
+
+    def work() -> SurveyRequest:
+        person, _ = upsert_person(project_id, person_data)
+        request = _new_request(project_id, person.id, survey_id, "link")
+        request.status, request.sent_at = "sent", utcnow()
+        return request
+
+    return commit_with_retry(work)
+
+
+def landing_url(request: SurveyRequest, score: int | None = None) -> str:
+    """The landing page URL of a request, with a score preselected when given."""
+    assert request.expires_at is not None
+    url = f"{current_app.config['BASE_URL']}/s/{tokens.score_link_token(request.id, request.expires_at)}"
+    return url if score is None else f"{url}?score={score}"
+
+
+def unsubscribe_url(request: SurveyRequest) -> str:
+    """The one-click unsubscribe URL of a request (RFC 8058)."""
+    return f"{current_app.config['BASE_URL']}/u/{tokens.unsubscribe_token(request.id)}"
+
+
+def open_pixel_url(request: SurveyRequest) -> str:
+    """The URL of the request's open-tracking pixel (only put in emails when EMAIL_OPEN_TRACKING is on)."""
+    return f"{current_app.config['BASE_URL']}/o/{tokens.open_pixel_token(request.id)}.gif"
+
+
+def survey_links(request: SurveyRequest) -> dict[str, Any]:
+    """The request's links as POST /api/v1/survey_links returns them."""
+    expires: datetime | None = request.expires_at
+    return {
+        "id": request.id,
+        "url": landing_url(request),
+        "score_urls": {str(n): landing_url(request, n) for n in range(11)},
+        "unsubscribe_url": unsubscribe_url(request),
+        "expires_at": expires,
+    }
+
+
+def get_request(project_id: int, request_id: int) -> SurveyRequest:
+    """One survey request of a project, or 404."""
+    request = db.session.scalar(
+        select(SurveyRequest).where(SurveyRequest.id == request_id, SurveyRequest.project_id == project_id)
+    )
+    if request is None:
+        raise ApiError(404, "not_found", "No such survey request.")
+    return request

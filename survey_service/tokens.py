@@ -1,0 +1,110 @@
+"""Signed tokens (itsdangerous): one salt per purpose, explicit expiry, key rotation via fallbacks.
+
+Tokens carry opaque ids only (a survey request id and an expiry), never personal data, and are
+deterministic: the same request always gets the same link, which keeps repeat clicks idempotent.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import current_app
+from itsdangerous import BadData, URLSafeSerializer
+
+SCORE_LINK = "survey.score-link.v1"
+UNSUBSCRIBE = "survey.unsubscribe.v1"
+LANDING_VIEW = "survey.landing-view.v1"
+OPEN_PIXEL = "survey.open-pixel.v1"
+MAX_TOKEN_LENGTH = 200
+
+
+class TokenInvalid(Exception):
+    """The token is malformed, tampered with, re-signed with another key, or for another purpose."""
+
+
+class TokenExpired(Exception):
+    """The token is authentic but past its expiry; request_id says which request it named."""
+
+    def __init__(self, request_id: int) -> None:
+        super().__init__("token expired")
+        self.request_id = request_id
+
+
+def _serializer(salt: str) -> URLSafeSerializer:
+    cfg = current_app.config
+    # itsdangerous signs with the last key and verifies with all of them: oldest first.
+    keys = [*reversed(cfg.get("SECRET_KEY_FALLBACKS") or []), cfg["SECRET_KEY"]]
+    return URLSafeSerializer(keys, salt=salt)
+
+
+def _load(token: str, salt: str) -> Any:
+    if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
+        raise TokenInvalid("bad length")
+    try:
+        return _serializer(salt).loads(token)
+    except (BadData, ValueError, TypeError, UnicodeError) as exc:
+        raise TokenInvalid(type(exc).__name__) from None
+
+
+def _positive_ints(payload: Any, count: int) -> list[int]:
+    ok = (
+        isinstance(payload, list)
+        and len(payload) == count
+        and all(isinstance(v, int) and not isinstance(v, bool) and 0 < v < 2**53 for v in payload)
+    )
+    if not ok:
+        raise TokenInvalid("bad payload")
+    return list(payload)
+
+
+def score_link_token(request_id: int, expires_at: datetime) -> str:
+    """The token of a request's landing/score links, valid until expires_at."""
+    return str(_serializer(SCORE_LINK).dumps([request_id, int(expires_at.timestamp())]))
+
+
+def read_score_link_token(token: str, now: datetime | None = None) -> int:
+    """The request id of a score-link token; raises TokenInvalid or TokenExpired."""
+    request_id, expires = _positive_ints(_load(token, SCORE_LINK), 2)
+    if (now or datetime.now(UTC)).timestamp() >= expires:
+        raise TokenExpired(request_id)
+    return request_id
+
+
+def unsubscribe_token(request_id: int) -> str:
+    """The token of a request's unsubscribe link; it does not expire (RFC 8058 links must keep working)."""
+    return str(_serializer(UNSUBSCRIBE).dumps([request_id]))
+
+
+def read_unsubscribe_token(token: str) -> int:
+    """The request id of an unsubscribe token; raises TokenInvalid."""
+    return _positive_ints(_load(token, UNSUBSCRIBE), 1)[0]
+
+
+def open_pixel_token(request_id: int) -> str:
+    """The token of a request's open-tracking pixel."""
+    return str(_serializer(OPEN_PIXEL).dumps([request_id]))
+
+
+def read_open_pixel_token(token: str) -> int:
+    """The request id of an open-pixel token; raises TokenInvalid."""
+    return _positive_ints(_load(token, OPEN_PIXEL), 1)[0]
+
+
+def landing_view_token(request_id: int, score: int | None) -> str:
+    """A token the landing page carries: which request and score was shown, and when (ms)."""
+    shown = -1 if score is None else score
+    return str(_serializer(LANDING_VIEW).dumps([request_id, shown, int(time.time() * 1000)]))
+
+
+def read_landing_view_token(token: str, max_age_seconds: int = 86400) -> tuple[int, int | None, float]:
+    """(request id, score shown or None, age in seconds) of a landing view token; raises TokenInvalid."""
+    payload = _load(token, LANDING_VIEW)
+    if not (isinstance(payload, list) and len(payload) == 3 and all(type(v) is int for v in payload)):
+        raise TokenInvalid("bad payload")
+    request_id, shown, issued_ms = payload
+    age = time.time() - issued_ms / 1000
+    if request_id <= 0 or not -1 <= shown <= 10 or age < -5 or age > max_age_seconds:
+        raise TokenInvalid("bad view")
+    return request_id, (None if shown < 0 else shown), age
