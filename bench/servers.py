@@ -1,0 +1,73 @@
+"""Start and stop gunicorn the same way for the service and for the ceiling app."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+GUNICORN_WORKERS = 2
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def gunicorn_command(target: str, port: int) -> list[str]:
+    """The one gunicorn configuration both servers share: sync workers, same count and backlog."""
+    return [
+        sys.executable, "-m", "gunicorn",
+        "--workers", str(GUNICORN_WORKERS),
+        "--worker-class", "sync",
+        "--bind", f"127.0.0.1:{port}",
+        "--backlog", "2048",
+        "--chdir", str(ROOT),
+        "--log-level", "warning",
+        target,
+    ]  # fmt: skip
+
+
+def _wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with {proc.returncode} before listening on {port}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"gunicorn did not listen on {port} within {timeout}s")
+
+
+@contextmanager
+def gunicorn(target: str, env: dict[str, str]) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+    """Run `gunicorn target` in its own process group; yield its port; kill the group at the end."""
+    port = free_port()
+    proc = subprocess.Popen(
+        gunicorn_command(target, port), env={**os.environ, **env}, cwd=ROOT, start_new_session=True
+    )
+    try:
+        _wait_listening(port, proc)
+        yield port, proc
+    finally:
+        kill(proc)
+
+
+def kill(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL gunicorn's process group (master and workers): no graceful flush to hide behind."""
+    if proc.poll() is None:
+        with suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
