@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -27,9 +28,11 @@ README = Path(__file__).resolve().parent / "README.md"
 THROUGHPUT_TARGET, P99_TARGET_MS, REPORT_TARGET = 0.5, 100.0, 1.3
 
 
-def run(quick: bool, log: Any = print) -> dict[str, Any]:
+def run(quick: bool, workers: int | None = None, log: Any = print) -> dict[str, Any]:
     """Run both benchmarks once and return every figure."""
     rec_sizes = recording.QUICK if quick else recording.FULL
+    if workers:
+        rec_sizes = dataclasses.replace(rec_sizes, workers=workers)
     rep_sizes = reporting.QUICK if quick else reporting.FULL
     app_secret = secrets.token_urlsafe(32)
     instance = tempfile.mkdtemp(prefix="bench-instance-")
@@ -45,7 +48,7 @@ def run(quick: bool, log: Any = print) -> dict[str, Any]:
             db.session.remove()
             db.engine.dispose()
 
-        log("recording: gunicorn -w 2 sync, service vs bare Flask ...")
+        log(f"recording: gunicorn -w {rec_sizes.workers} sync, service vs bare Flask ...")
         rec = recording.run(url, str(recorder["secret_key"]), int(recorder["id"]), app_secret, rec_sizes)
 
         report: dict[str, Any] = {"memory": {}}
@@ -60,7 +63,7 @@ def run(quick: bool, log: Any = print) -> dict[str, Any]:
         report["large"] = reporting.time_report(app, report_project, rep_sizes.repetitions)
         with app.app_context():
             db.engine.dispose()
-    return {"quick": quick, "recording": rec, "report": report}
+    return {"quick": quick, "recording": rec, "report": report, "load_average": os.getloadavg()}
 
 
 def summary(results: dict[str, Any]) -> str:
@@ -76,6 +79,8 @@ def summary(results: dict[str, Any]) -> str:
 
     lat, ceil_lat = rec["service_latency"], rec["ceiling_latency"]
     lines = [
+        "Load average of the machine at the end: " + ", ".join(f"{x:.2f}" for x in results["load_average"]),
+        "",
         "Recording a response (POST /api/v1/responses, PostgreSQL) vs bare Flask JSON endpoint,",
         f"  both under gunicorn {rec['gunicorn']}; closed loop with {rec['concurrency']} clients:",
         f"  throughput ratio       {rec['throughput_ratio']:.2f}   (target >= {THROUGHPUT_TARGET})  "
@@ -129,9 +134,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes, a few seconds (used by the tests)")
     parser.add_argument("--json", metavar="PATH", help="also write every figure as JSON to PATH")
+    parser.add_argument(
+        "--workers", type=int, help="gunicorn workers for both servers (default 2 x CPUs + 1)"
+    )
     parser.add_argument("--no-readme", action="store_true", help="do not update bench/README.md")
     args = parser.parse_args(argv)
-    results = run(args.quick, log=lambda msg: print(msg, file=sys.stderr, flush=True))
+    results = run(args.quick, args.workers, log=lambda msg: print(msg, file=sys.stderr, flush=True))
     text = summary(results)
     print(text)
     if args.json:

@@ -12,7 +12,7 @@ import psycopg
 
 from . import loadgen
 from .pg import libpq_url
-from .servers import gunicorn, kill
+from .servers import DEFAULT_WORKERS, gunicorn, kill
 
 PLANS = ("free", "starter", "pro", "enterprise")
 REGIONS = ("eu", "us", "apac")
@@ -27,10 +27,13 @@ class RecordingSizes:
     rate_seconds: float
     concurrency: int
     rate_fraction: float  # the constant rate, as a fraction of the service's closed-loop throughput
+    workers: int = DEFAULT_WORKERS
 
 
 FULL = RecordingSizes(warmup_seconds=3, closed_seconds=20, rate_seconds=20, concurrency=8, rate_fraction=0.5)
-QUICK = RecordingSizes(warmup_seconds=0.3, closed_seconds=1, rate_seconds=1, concurrency=4, rate_fraction=0.5)
+QUICK = RecordingSizes(
+    warmup_seconds=0.2, closed_seconds=0.7, rate_seconds=0.7, concurrency=4, rate_fraction=0.5
+)
 
 
 def _factory(port: int, secret_key: str) -> loadgen.RequestFactory:
@@ -66,8 +69,8 @@ def run(
     service_ids, ceiling_ids = itertools.count(), itertools.count()
     created = 0
     with (
-        gunicorn("wsgi:app", service_env) as (app_port, app_proc),
-        gunicorn("bench.ceiling_app:app", {}) as (ceiling_port, _),
+        gunicorn("wsgi:app", service_env, sizes.workers) as (app_port, app_proc),
+        gunicorn("bench.ceiling_app:app", {}, sizes.workers) as (ceiling_port, _),
     ):
         service, ceiling = _factory(app_port, secret_key), _factory(ceiling_port, secret_key)
         c = sizes.concurrency
@@ -104,7 +107,7 @@ def run(
         if status != 201
     )
     return {
-        "gunicorn": "--workers 2 --worker-class sync --backlog 2048",
+        "gunicorn": f"--workers {sizes.workers} --worker-class sync --backlog 2048",
         "concurrency": sizes.concurrency,
         "service_rps": service_closed.throughput,
         "ceiling_rps": ceiling_closed.throughput,

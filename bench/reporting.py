@@ -33,7 +33,7 @@ class ReportSizes:
 
 
 FULL = ReportSizes(small_rows=100_000, large_rows=1_000_000, repetitions=7, people=20_000)
-QUICK = ReportSizes(small_rows=5_000, large_rows=50_000, repetitions=3, people=1_000)
+QUICK = ReportSizes(small_rows=5_000, large_rows=30_000, repetitions=3, people=1_000)
 
 PEOPLE_SQL = """
 INSERT INTO people (project_id, external_id, properties, created_at, updated_at)

@@ -13,7 +13,8 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-GUNICORN_WORKERS = 2
+# gunicorn's own advice for sync workers: (2 x cores) + 1, as a production deployment would run.
+DEFAULT_WORKERS = 2 * (os.cpu_count() or 1) + 1
 
 
 def free_port() -> int:
@@ -24,11 +25,11 @@ def free_port() -> int:
         return port
 
 
-def gunicorn_command(target: str, port: int) -> list[str]:
+def gunicorn_command(target: str, port: int, workers: int) -> list[str]:
     """The one gunicorn configuration both servers share: sync workers, same count and backlog."""
     return [
         sys.executable, "-m", "gunicorn",
-        "--workers", str(GUNICORN_WORKERS),
+        "--workers", str(workers),
         "--worker-class", "sync",
         "--bind", f"127.0.0.1:{port}",
         "--backlog", "2048",
@@ -52,11 +53,11 @@ def _wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 3
 
 
 @contextmanager
-def gunicorn(target: str, env: dict[str, str]) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+def gunicorn(target: str, env: dict[str, str], workers: int) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
     """Run `gunicorn target` in its own process group; yield its port; kill the group at the end."""
     port = free_port()
     proc = subprocess.Popen(
-        gunicorn_command(target, port), env={**os.environ, **env}, cwd=ROOT, start_new_session=True
+        gunicorn_command(target, port, workers), env={**os.environ, **env}, cwd=ROOT, start_new_session=True
     )
     try:
         _wait_listening(port, proc)
