@@ -42,14 +42,15 @@ def run(quick: bool, workers: int | None = None, log: Any = print) -> dict[str, 
         )
         with app.app_context():
             upgrade()
-            recorder = create_project("Bench recording").as_dict()
+            recorder = create_project("Bench recording")
+            recorder_key, recorder_id = recorder.secret_key, recorder.project.id
             reported = create_project("Bench report")
             report_project, survey_id = reported.project.id, default_survey(reported.project.id).id
             db.session.remove()
             db.engine.dispose()
 
         log(f"recording: gunicorn -w {rec_sizes.workers} sync, service vs bare Flask ...")
-        rec = recording.run(url, str(recorder["secret_key"]), int(recorder["id"]), app_secret, rec_sizes)
+        rec = recording.run(url, recorder_key, recorder_id, app_secret, rec_sizes)
 
         report: dict[str, Any] = {"memory": {}}
         for first, last in ((1, rep_sizes.small_rows), (rep_sizes.small_rows + 1, rep_sizes.large_rows)):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, literal, null, select, union_all
+from sqlalchemy import ColumnElement, Executable, func, literal, null, select, union_all
 
 from .. import nps
 from ..extensions import db
@@ -95,6 +95,39 @@ def _fill_periods(
     return periods
 
 
+def _series(bucket: ColumnElement[Any], where: list[Any]) -> Executable:
+    """Counts per period."""
+    cells = select(bucket, *_counts()).where(*where).group_by(bucket).subquery("cells")
+    return select(
+        literal("period").label("kind"),
+        _period_text(cells.c.bucket).label("period"),
+        null().label("key"),
+        cells.c.promoters,
+        cells.c.passives,
+        cells.c.detractors,
+    )
+
+
+def _rollup(bucket: ColumnElement[Any], group_by: str, where: list[Any]) -> Executable:
+    """Counts per period and per property value from one scan of the responses.
+
+    The database counts each (period, value) cell, then adds the few cells up both ways: two
+    GROUP BYs over the responses would read every row twice.
+    """
+    key = Response.properties[group_by].as_string().label("key")
+    cells = select(bucket, key, *_counts()).where(*where).group_by(bucket, key).cte("cells")
+    sums = [func.sum(cells.c[name]).label(name) for name in ("promoters", "passives", "detractors")]
+    return union_all(
+        select(
+            literal("period").label("kind"),
+            _period_text(cells.c.bucket).label("period"),
+            null().label("key"),
+            *sums,
+        ).group_by(cells.c.bucket),
+        select(literal("group"), null(), cells.c.key, *sums).group_by(cells.c.key),
+    )
+
+
 def nps_report(
     project_id: int,
     *,
@@ -106,33 +139,8 @@ def nps_report(
     """NPS overall, by a frozen person property and per period, each with n and margin of error."""
     where = _filters(project_id, since, until)
     bucket = _bucket(interval).label("bucket")
-    counts = _counts()
-    if not group_by:
-        cells = select(bucket, *counts).where(*where).group_by(bucket).subquery("cells")
-        query = select(
-            literal("period").label("kind"),
-            _period_text(cells.c.bucket).label("period"),
-            null().label("key"),
-            cells.c.promoters,
-            cells.c.passives,
-            cells.c.detractors,
-        )
-    else:
-        # One scan: count per (period, value) cell, then roll the few cells up both ways. Two
-        # GROUP BYs over the responses would read every row twice.
-        key = Response.properties[group_by].as_string().label("key")
-        cells = select(bucket, key, *counts).where(*where).group_by(bucket, key).cte("cells")
-        sums = [func.sum(cells.c[name]).label(name) for name in ("promoters", "passives", "detractors")]
-        query = union_all(
-            select(
-                literal("period").label("kind"),
-                _period_text(cells.c.bucket).label("period"),
-                null().label("key"),
-                *sums,
-            ).group_by(cells.c.bucket),
-            select(literal("group"), null(), cells.c.key, *sums).group_by(cells.c.key),
-        )
-    rows = db.session.execute(query).all()
+    statement = _rollup(bucket, group_by, where) if group_by else _series(bucket, where)
+    rows = db.session.execute(statement).all()
 
     found = {row.period: _stats(row) for row in rows if row.kind == "period"}
     overall = sum(found.values(), nps.EMPTY)
