@@ -39,17 +39,21 @@ def gunicorn_command(target: str, port: int, workers: int) -> list[str]:
     ]  # fmt: skip
 
 
-def _wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+def _wait_answering(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    """Wait until a worker answers HTTP (the master accepts connections before its workers boot)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"gunicorn exited with {proc.returncode} before listening on {port}")
+            raise RuntimeError(f"gunicorn exited with {proc.returncode} before answering on {port}")
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
+            with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
+                sock.sendall(b"GET /healthz HTTP/1.0\r\n\r\n")
+                if sock.recv(5) == b"HTTP/":
+                    return
         except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"gunicorn did not listen on {port} within {timeout}s")
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"gunicorn did not answer on {port} within {timeout}s")
 
 
 @contextmanager
@@ -60,7 +64,7 @@ def gunicorn(target: str, env: dict[str, str], workers: int) -> Iterator[tuple[i
         gunicorn_command(target, port, workers), env={**os.environ, **env}, cwd=ROOT, start_new_session=True
     )
     try:
-        _wait_listening(port, proc)
+        _wait_answering(port, proc)
         yield port, proc
     finally:
         kill(proc)
