@@ -30,6 +30,13 @@ class LoadResult:
     latencies: list[float] = field(default_factory=list)
     elapsed: float = 0.0
 
+    def add(self, other: LoadResult) -> LoadResult:
+        """This run and another one of the same kind, as if they were one run."""
+        self.statuses.update(other.statuses)
+        self.latencies.extend(other.latencies)
+        self.elapsed += other.elapsed
+        return self
+
     @property
     def completed(self) -> int:
         return sum(self.statuses.values())

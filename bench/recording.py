@@ -27,10 +27,13 @@ class RecordingSizes:
     rate_seconds: float
     concurrency: int
     rate_fraction: float  # the constant rate, as a fraction of the service's closed-loop throughput
+    rounds: int = 1  # each phase alternates between the servers this many times
     workers: int = DEFAULT_WORKERS
 
 
-FULL = RecordingSizes(warmup_seconds=3, closed_seconds=20, rate_seconds=20, concurrency=8, rate_fraction=0.5)
+FULL = RecordingSizes(
+    warmup_seconds=3, closed_seconds=20, rate_seconds=20, concurrency=8, rate_fraction=0.5, rounds=5
+)
 QUICK = RecordingSizes(
     warmup_seconds=0.2, closed_seconds=0.7, rate_seconds=0.7, concurrency=4, rate_fraction=0.5
 )
@@ -78,22 +81,30 @@ def run(
         loadgen.closed_loop("127.0.0.1", ceiling_port, ceiling, ceiling_ids, c, sizes.warmup_seconds)
         created += warm.statuses[201]
 
-        ceiling_closed = loadgen.closed_loop(
-            "127.0.0.1", ceiling_port, ceiling, ceiling_ids, c, sizes.closed_seconds
-        )
-        service_closed = loadgen.closed_loop(
-            "127.0.0.1", app_port, service, service_ids, c, sizes.closed_seconds
-        )
+        # Alternate between the servers in short slices, so a burst of load from elsewhere on the
+        # machine lands on both sides rather than on whichever ran at that moment.
+        ceiling_closed, service_closed = loadgen.LoadResult(), loadgen.LoadResult()
+        slice_seconds = sizes.closed_seconds / sizes.rounds
+        for _ in range(sizes.rounds):
+            ceiling_closed.add(
+                loadgen.closed_loop("127.0.0.1", ceiling_port, ceiling, ceiling_ids, c, slice_seconds)
+            )
+            service_closed.add(
+                loadgen.closed_loop("127.0.0.1", app_port, service, service_ids, c, slice_seconds)
+            )
         created += service_closed.statuses[201]
 
         rate = max(1.0, round(service_closed.throughput * sizes.rate_fraction))
-        service_rate = loadgen.constant_rate(
-            "127.0.0.1", app_port, service, service_ids, rate, sizes.rate_seconds
-        )
+        ceiling_rate, service_rate = loadgen.LoadResult(), loadgen.LoadResult()
+        slice_seconds = sizes.rate_seconds / sizes.rounds
+        for _ in range(sizes.rounds):
+            service_rate.add(
+                loadgen.constant_rate("127.0.0.1", app_port, service, service_ids, rate, slice_seconds)
+            )
+            ceiling_rate.add(
+                loadgen.constant_rate("127.0.0.1", ceiling_port, ceiling, ceiling_ids, rate, slice_seconds)
+            )
         created += service_rate.statuses[201]
-        ceiling_rate = loadgen.constant_rate(
-            "127.0.0.1", ceiling_port, ceiling, ceiling_ids, rate, sizes.rate_seconds
-        )
         # Durability: SIGKILL the service first, so only what was committed can be counted.
         kill(app_proc)
 
