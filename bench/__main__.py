@@ -35,8 +35,7 @@ def run(quick: bool, workers: int | None = None, log: Any = print) -> dict[str, 
         rec_sizes = dataclasses.replace(rec_sizes, workers=workers)
     rep_sizes = reporting.QUICK if quick else reporting.FULL
     app_secret = secrets.token_urlsafe(32)
-    instance = tempfile.mkdtemp(prefix="bench-instance-")
-    with temporary_database() as url:
+    with tempfile.TemporaryDirectory(prefix="bench-instance-") as instance, temporary_database() as url:
         app = create_app(
             {"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": app_secret, "INSTANCE_PATH": instance}
         )
@@ -50,7 +49,7 @@ def run(quick: bool, workers: int | None = None, log: Any = print) -> dict[str, 
             db.engine.dispose()
 
         log(f"recording: gunicorn -w {rec_sizes.workers} sync, service vs bare Flask ...")
-        rec = recording.run(url, recorder_key, recorder_id, app_secret, rec_sizes)
+        rec = recording.run(url, recorder_key, recorder_id, app_secret, instance, rec_sizes)
 
         report: dict[str, Any] = {"memory": {}}
         for first, last in ((1, rep_sizes.small_rows), (rep_sizes.small_rows + 1, rep_sizes.large_rows)):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import tempfile
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,10 +63,15 @@ def _latency(result: loadgen.LoadResult) -> dict[str, float]:
 
 
 def run(
-    database_url: str, secret_key: str, project_id: int, app_secret: str, sizes: RecordingSizes
+    database_url: str,
+    secret_key: str,
+    project_id: int,
+    app_secret: str,
+    instance: str,
+    sizes: RecordingSizes,
 ) -> dict[str, Any]:
     """Measure both servers in one run and check every 201 is a row in the database afterwards."""
-    instance = tempfile.mkdtemp(prefix="bench-instance-")
+    # The service's instance/ is the one the bench app uses: nothing is written there on PostgreSQL.
     service_env = {"DATABASE_URL": database_url, "SECRET_KEY": app_secret, "INSTANCE_PATH": instance}
     service_ids, ceiling_ids = itertools.count(), itertools.count()
     created = 0
