@@ -71,9 +71,9 @@ def register_commands(app: Flask) -> None:
         backoff = 1.0
         try:
             while True:
-                worker = AppWorker([handle.queue(n) for n in names], connection=handle.redis)
-                worker.app = app_object
                 try:
+                    worker = AppWorker([handle.queue(n) for n in names], connection=handle.redis)
+                    worker.app = app_object
                     worker.work(with_scheduler=True, burst=burst)
                     return  # burst done, or a warm shutdown (SIGTERM/SIGINT)
                 except RedisError as exc:

@@ -32,7 +32,9 @@ class Base(DeclarativeBase):
     )
 
 
-db = SQLAlchemy(model_class=Base)
+# Objects stay readable after commit: views serialise what they just wrote without reloading it.
+# Services that need fresh state after another transaction re-query (jobs take ids, not objects).
+db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 migrate = Migrate(directory=MIGRATIONS_DIR, render_as_batch=True, compare_type=True)
 
 

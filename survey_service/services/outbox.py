@@ -134,6 +134,7 @@ def relay(now: datetime | None = None) -> int:
         )
         .order_by(SurveyRequest.scheduled_at)
         .limit(RELAY_BATCH)
+        .execution_options(populate_existing=True)  # the relay's own bulk UPDATE just changed rows
     ).all()
     overdue = db.session.scalars(
         select(SurveyRequest)
@@ -145,6 +146,7 @@ def relay(now: datetime | None = None) -> int:
         )
         .order_by(SurveyRequest.scheduled_at)
         .limit(RELAY_BATCH)
+        .execution_options(populate_existing=True)  # the relay's own bulk UPDATE just changed rows
     ).all()
     try:
         lost = [r for r in overdue if not _job_alive(r.id)]
