@@ -40,6 +40,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from . import public
 
     app.register_blueprint(public.bp)
+    from . import widget_api
+
+    app.register_blueprint(widget_api.bp)
     register_error_handlers(app)
 
     from .cli import register_commands
