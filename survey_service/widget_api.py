@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, render_template, request, url_for
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate
 
 from . import keys
 from .errors import ApiError
@@ -42,6 +42,12 @@ class WidgetUser(Schema):
         validate=validate.Regexp(r"^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})*$"), allow_none=True
     )
     properties = Properties()
+
+    @post_load
+    def _normalise(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        if data.get("email"):
+            data["email"] = data["email"].strip().lower()
+        return data
 
 
 class IdentifyIn(Schema):
@@ -85,7 +91,10 @@ def _body(schema: Schema) -> dict[str, Any]:
 
 @bp.after_request
 def _cors(response: Response) -> Response:
-    """Any origin may call the widget API, without cookies: the key and token are the only credentials."""
+    """Any origin may call the widget API, without cookies: the key and token are the only credentials.
+
+    Preflights are answered by Flask's automatic OPTIONS on each route; this adds the CORS headers.
+    """
     if request.path.startswith("/api/widget/"):
         response.headers["Access-Control-Allow-Origin"] = "*"
         response.headers["Access-Control-Allow-Methods"] = "POST, OPTIONS"
@@ -93,12 +102,6 @@ def _cors(response: Response) -> Response:
         response.headers["Access-Control-Max-Age"] = "86400"
         response.headers["Cache-Control"] = "no-store"
     return response
-
-
-@bp.route("/api/widget/<path:_any>", methods=["OPTIONS"])
-def preflight(_any: str) -> Response:
-    """Answer CORS preflights for the widget API."""
-    return Response(status=204)
 
 
 @bp.post("/api/widget/identify")
