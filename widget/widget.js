@@ -23,7 +23,7 @@
     ".x:hover{background:var(--h);color:var(--t)}" +
     ".s{display:grid;grid-template-columns:repeat(11,1fr);gap:4px}" +
     ".s button{min-width:0;height:36px;padding:0;border:1px solid var(--e);border-radius:8px;" +
-    "background:var(--h);color:var(--t);font:600 14px system-ui,sans-serif;cursor:pointer;transition:.1s}" +
+    "background:var(--h);color:var(--t);font:600 14px system-ui,sans-serif;cursor:pointer;transition:background-color .1s,border-color .1s}" +
     ".s button:hover{border-color:var(--c)}" +
     ".s [aria-pressed=true]{background:var(--c);border-color:var(--c);color:var(--f)}" +
     ".l{display:flex;justify-content:space-between;margin-top:6px;color:var(--m);font-size:12px}" +
