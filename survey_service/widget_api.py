@@ -215,7 +215,7 @@ def demo() -> Response:
     )
     resp = Response(html, mimetype="text/html")
     resp.headers["Content-Security-Policy"] = (
-        "default-src 'self'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'"
+        "default-src 'self'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self' data:"
     )
     resp.headers["Cache-Control"] = "no-store"
     return resp
