@@ -108,8 +108,10 @@ def _cors(response: Response) -> Response:
 def identify() -> dict[str, Any]:
     """Identify the signed-in user and say whether the survey shows now."""
     data = _body(IdentifyIn())
-    project = in_app.project_by_public_key(data["key"])
-    return in_app.identify(project, data["user"], force=data["force"], lang=data.get("lang"))
+    project, settings = in_app.widget_project(data["key"])
+    return in_app.identify(
+        project, data["user"], force=data["force"], lang=data.get("lang"), settings=settings
+    )
 
 
 @bp.post("/api/widget/answer")

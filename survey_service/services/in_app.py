@@ -10,6 +10,7 @@ from typing import Any
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import aliased
 
 from .. import keys
 from ..errors import ApiError
@@ -70,11 +71,29 @@ def project_by_public_key(public_key: str | None) -> Project:
     return project
 
 
+def widget_project(public_key: str | None) -> tuple[Project, WidgetSettings]:
+    """The project of a widget key with its widget settings, in one query; a 401 when unknown."""
+    row = None
+    if public_key and public_key.startswith("pk_") and len(public_key) <= 64:
+        row = db.session.execute(
+            select(Project, WidgetSettings)
+            .outerjoin(WidgetSettings, WidgetSettings.project_id == Project.id)
+            .where(Project.public_key == public_key)
+        ).first()
+    if row is None:
+        raise ApiError(401, "unauthorized", "Unknown widget key.")
+    project, settings = row
+    return project, settings if settings is not None else default_settings(project.id)
+
+
 def settings_for(project_id: int) -> WidgetSettings:
     """The project's widget settings; the defaults (unsaved) when it never changed them."""
     found = db.session.get(WidgetSettings, project_id)
-    if found is not None:
-        return found
+    return found if found is not None else default_settings(project_id)
+
+
+def default_settings(project_id: int) -> WidgetSettings:
+    """The widget settings of a project that never changed them (not added to the session)."""
     defaults = {c.name: c.default.arg for c in WidgetSettings.__table__.columns if c.default is not None}
     defaults.pop("updated_at", None)
     return WidgetSettings(project_id=project_id, **defaults)
@@ -115,42 +134,43 @@ def verify_identity(project: Project, user_id: str, given: str | None) -> bool:
     return False
 
 
-def _open_request(project_id: int, person_id: int, now: datetime) -> SurveyRequest | None:
-    """The person's in-app request that is due now: pending/scheduled, or shown recently and unanswered."""
-    due = and_(
-        SurveyRequest.status.in_(OPEN_STATUSES),
-        or_(SurveyRequest.scheduled_at.is_(None), SurveyRequest.scheduled_at <= now),
-    )
-    shown = and_(SurveyRequest.status == "sent", SurveyRequest.sent_at >= now - SHOWN_OPEN_FOR)
-    return db.session.scalar(
-        select(SurveyRequest)
+def _facts(project_id: int, person_id: int, now: datetime) -> Any:
+    """In one round trip: the open in-app request, last answer, last ask (other than it), last dismissal.
+
+    The open request is the person's in-app one that is due now (pending, or scheduled for now or
+    earlier) or was shown recently and is still unanswered.
+    """
+    req = aliased(SurveyRequest, name="open_request")
+    due = and_(req.status.in_(OPEN_STATUSES), or_(req.scheduled_at.is_(None), req.scheduled_at <= now))
+    shown = and_(req.status == "sent", req.sent_at >= now - SHOWN_OPEN_FOR)
+    open_id = (
+        select(req.id)
         .where(
-            SurveyRequest.project_id == project_id,
-            SurveyRequest.person_id == person_id,
-            SurveyRequest.channel == CHANNEL,
-            SurveyRequest.responded_at.is_(None),
+            req.project_id == project_id,
+            req.person_id == person_id,
+            req.channel == CHANNEL,
+            req.responded_at.is_(None),
             or_(due, shown),
-            or_(SurveyRequest.expires_at.is_(None), SurveyRequest.expires_at > now),
+            or_(req.expires_at.is_(None), req.expires_at > now),
         )
-        .order_by(SurveyRequest.id)
+        .order_by(req.id)
         .limit(1)
+        .scalar_subquery()
     )
-
-
-def _history(project_id: int, person_id: int, exclude_request: int | None) -> Any:
-    """Last answer, last ask (other than the open request) and last dismissal, in one round trip."""
-    others = SurveyRequest.id != (exclude_request or -1)
     last_response = select(func.max(Response.created_at)).where(
         Response.project_id == project_id, Response.person_id == person_id
     )
     last_asked = select(func.max(SurveyRequest.sent_at)).where(
-        SurveyRequest.project_id == project_id, SurveyRequest.person_id == person_id, others
+        SurveyRequest.project_id == project_id,
+        SurveyRequest.person_id == person_id,
+        SurveyRequest.id != func.coalesce(open_id, -1),
     )
     last_dismissed = select(func.max(WidgetDismissal.dismissed_at)).where(
         WidgetDismissal.project_id == project_id, WidgetDismissal.person_id == person_id
     )
     return db.session.execute(
         select(
+            open_id.label("open_id"),
             last_response.scalar_subquery().label("response"),
             last_asked.scalar_subquery().label("asked"),
             last_dismissed.scalar_subquery().label("dismissed"),
@@ -162,10 +182,10 @@ def decide(
     project: Project, person: Person, settings: WidgetSettings, now: datetime, force: bool = False
 ) -> Decision:
     """Decide whether the widget asks this person now (reads only)."""
-    request = _open_request(project.id, person.id, now)
+    seen = _facts(project.id, person.id, now)
+    request = db.session.get(SurveyRequest, seen.open_id) if seen.open_id else None
     if force:
         return Decision(True, "forced", request)
-    seen = _history(project.id, person.id, request.id if request else None)
     if seen.dismissed and seen.dismissed > now - timedelta(days=settings.dismiss_cooldown_days):
         return Decision(False, "dismissed")
     quiet_since = now - timedelta(days=project.quiet_period_days)
@@ -257,7 +277,11 @@ def _payload(
 
 
 def identify(
-    project: Project, user: dict[str, Any], force: bool = False, lang: str | None = None
+    project: Project,
+    user: dict[str, Any],
+    force: bool = False,
+    lang: str | None = None,
+    settings: WidgetSettings | None = None,
 ) -> dict[str, Any]:
     """Verify the user, upsert them as a person, and say whether (and what) the widget shows.
 
@@ -266,7 +290,7 @@ def identify(
     verified = verify_identity(project, user["id"], user.get("user_hash"))
     person_data = {"external_id": user["id"]}
     person_data.update({k: user[k] for k in ("email", "name", "locale", "properties") if k in user})
-    settings = settings_for(project.id)
+    settings = settings or settings_for(project.id)
 
     def work() -> dict[str, Any]:
         now = utcnow()
