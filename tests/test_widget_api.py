@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -545,3 +546,22 @@ def test_widget_api_preflight_allows_any_origin(client: FlaskClient) -> None:
 
 def test_demo_page_without_demo_project_is_404(client: FlaskClient):
     assert client.get("/demo").status_code == 404
+
+
+def test_demo_page_serves_widget_for_demo_project(
+    app: Flask, client: FlaskClient, project: dict[str, Any]
+) -> None:
+    demo_file = Path(app.instance_path) / "demo_project.json"
+    demo_file.write_text(json.dumps(project))
+    try:
+        res = client.get("/demo?user=alice")
+    finally:
+        demo_file.unlink()
+    assert res.status_code == 200
+    assert "unsafe-inline" not in res.headers["Content-Security-Policy"]
+    html = res.get_data(as_text=True)
+    assert project["public_key"] in html
+    assert keys.user_hash(project["identity_secret"], "alice") in html
+    assert "<script>" not in html, "no inline script on the demo page"
+    assert client.get("/demo/demo.js").status_code == 200
+    assert client.get("/demo/demo.css").status_code == 200

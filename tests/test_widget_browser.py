@@ -243,12 +243,8 @@ def test_widget_eligible_user_answers_and_response_is_recorded(
 
     dialog = page.locator("nps-widget [role=dialog]")
     dialog.wait_for()
-    labelled_by = dialog.get_attribute("aria-labelledby")
-    assert (
-        page.locator(f"nps-widget #{labelled_by}")
-        .inner_text()
-        .startswith("How likely are you to recommend Acme Cloud")
-    )
+    assert dialog.get_attribute("aria-label") == "Feedback survey"
+    assert page.locator("nps-widget .q").inner_text().startswith("How likely are you to recommend Acme Cloud")
     assert page.locator("nps-widget button[data-score]").count() == 11
     assert page.locator("nps-widget").evaluate("e => e.shadowRoot.mode") == "open"
     # The host page's hostile CSS does not reach inside the shadow root.
@@ -282,6 +278,24 @@ def test_widget_eligible_user_answers_and_response_is_recorded(
     assert watched.violations() == []
     assert [m for m in watched.console if m[0] in ("error", "warning")] == []
     assert watched.errors == []
+
+
+def test_widget_score_survives_leaving_the_page_at_once(live: Live, host: Host, watched: Watched) -> None:
+    live.person("leaver", in_app_request=True)
+    page = watched.page
+    open_page(watched, host.page("leaver", signed(live, "leaver"), live.project["public_key"]))
+    page.locator("nps-widget button[data-score='3']").click()
+    page.goto("about:blank")  # the person navigates away right after clicking
+
+    def recorded() -> list[dict[str, Any]]:
+        data = live.get("/api/v1/responses")["data"]
+        return [r for r in data if r["person"]["external_id"] == "leaver"]
+
+    for _ in range(100):  # wait for the keepalive request to land; no assertion on how long it took
+        if recorded():
+            break
+        page.wait_for_timeout(50)
+    assert [(r["score"], r["category"]) for r in recorded()] == [(3, "detractor")]
 
 
 def test_widget_ineligible_user_sees_nothing(live: Live, host: Host, watched: Watched) -> None:

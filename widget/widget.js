@@ -76,6 +76,13 @@
     return e;
   }
 
+  // Event handlers run outside the command chain: guard them so nothing escapes to the page.
+  function on(target, type, fn) {
+    target.addEventListener(type, function (e) {
+      try { fn(e); } catch (err) { warn(err); }
+    });
+  }
+
   function close() {
     if (box) box.remove();
     box = null;
@@ -91,10 +98,10 @@
     var pos = cfg.position || data.position || "bottom-right";
     var sheet = new CSSStyleSheet();
     sheet.replaceSync(CSS + ".w{--c:" + c + ";--f:" + fg + "}");
-    box = el("nps-widget", {}, null, d.body);
+    box = el("nps-widget", {}, null, d.body || d.documentElement);
     var root = box.attachShadow({ mode: "open" });
     root.adoptedStyleSheets = [sheet];
-    var card = el("div", { class: "w " + pos + theme, role: "dialog", "aria-labelledby": "q", lang: t.locale }, null, root);
+    var card = el("div", { class: "w " + pos + theme, role: "dialog", "aria-label": t.title, lang: t.locale }, null, root);
     var live = el("div", { class: "sr", "aria-live": "polite" }, null, card);
     var x = el("button", { class: "x", type: "button", "aria-label": t.close, title: t.close }, "\u00d7", card);
     var q = el("p", { class: "q", id: "q" }, t.question, card);
@@ -122,7 +129,7 @@
       done = true;
       close();
     }
-    scores.addEventListener("click", function (e) {
+    on(scores, "click", function (e) {
       var b = e.target.closest("button");
       if (!b) return;
       picked = +b.dataset.score;
@@ -134,7 +141,7 @@
       post("answer", { token: data.token, score: picked }).catch(warn);
       area.focus();
     });
-    scores.addEventListener("keydown", function (e) {
+    on(scores, "keydown", function (e) {
       var step = { ArrowLeft: -1, ArrowRight: 1 }[e.key];
       var next = step && e.target[step < 0 ? "previousElementSibling" : "nextElementSibling"];
       if (next) {
@@ -142,7 +149,7 @@
         next.focus();
       }
     });
-    form.addEventListener("submit", function (e) {
+    on(form, "submit", function (e) {
       e.preventDefault();
       go.disabled = true;
       var comment = area.value;
@@ -167,8 +174,8 @@
           warn(err);
         });
     });
-    x.addEventListener("click", dismiss);
-    card.addEventListener("keydown", function (e) {
+    on(x, "click", dismiss);
+    on(card, "keydown", function (e) {
       if (e.key === "Escape") dismiss();
     });
     say(t.title + ": " + t.question);
