@@ -173,7 +173,8 @@ def _serve_js(script: Script, cache: str) -> Response:
     resp.headers["X-Content-Type-Options"] = "nosniff"
     resp.headers["Cross-Origin-Resource-Policy"] = "cross-origin"
     resp.set_etag(script.version + ("-gz" if gz else ""))
-    return resp.make_conditional(request)
+    resp.make_conditional(request)  # sets 304 in place when the ETag matches
+    return resp
 
 
 @bp.get("/widget.js")
