@@ -405,6 +405,7 @@ def test_widget_looks_right_in_each_theme_and_size(
             page.screenshot(path=str(Path(shots) / f"widget-{name}.png"))
             page.locator("nps-widget button[data-score='4']").click()
             page.locator("nps-widget textarea").fill("Setup took too long.")
+            page.mouse.move(5, 5)
             page.evaluate("() => new Promise(r => setTimeout(r, 300))")
             page.screenshot(path=str(Path(shots) / f"widget-{name}-comment.png"))
     finally:
