@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.orm import aliased
 
 from .. import keys
@@ -21,6 +22,7 @@ from ..models import (
     Response,
     Survey,
     SurveyRequest,
+    UTCDateTime,
     WidgetDismissal,
     WidgetSettings,
     utcnow,
@@ -134,15 +136,14 @@ def verify_identity(project: Project, user_id: str, given: str | None) -> bool:
     return False
 
 
-def _facts(project_id: int, person_id: int, now: datetime) -> Any:
-    """In one round trip: the open in-app request, last answer, last ask (other than it), last dismissal.
-
-    The open request is the person's in-app one that is due now (pending, or scheduled for now or
-    earlier) or was shown recently and is still unanswered.
-    """
+@lru_cache(maxsize=1)
+def _facts_statement() -> Any:
+    """The decision query, built once: constructing it (aliases, subqueries) costs more than running it."""
+    project_id, person_id = bindparam("project_id"), bindparam("person_id")
+    now, shown_since = bindparam("now", type_=UTCDateTime()), bindparam("shown_since", type_=UTCDateTime())
     req = aliased(SurveyRequest, name="open_request")
     due = and_(req.status.in_(OPEN_STATUSES), or_(req.scheduled_at.is_(None), req.scheduled_at <= now))
-    shown = and_(req.status == "sent", req.sent_at >= now - SHOWN_OPEN_FOR)
+    shown = and_(req.status == "sent", req.sent_at >= shown_since)
     open_id = (
         select(req.id)
         .where(
@@ -168,14 +169,27 @@ def _facts(project_id: int, person_id: int, now: datetime) -> Any:
     last_dismissed = select(func.max(WidgetDismissal.dismissed_at)).where(
         WidgetDismissal.project_id == project_id, WidgetDismissal.person_id == person_id
     )
-    return db.session.execute(
-        select(
-            open_id.label("open_id"),
-            last_response.scalar_subquery().label("response"),
-            last_asked.scalar_subquery().label("asked"),
-            last_dismissed.scalar_subquery().label("dismissed"),
-        )
-    ).one()
+    return select(
+        open_id.label("open_id"),
+        last_response.scalar_subquery().label("response"),
+        last_asked.scalar_subquery().label("asked"),
+        last_dismissed.scalar_subquery().label("dismissed"),
+    )
+
+
+def _facts(project_id: int, person_id: int, now: datetime) -> Any:
+    """In one round trip: the open in-app request, last answer, last ask (other than it), last dismissal.
+
+    The open request is the person's in-app one that is due now (pending, or scheduled for now or
+    earlier) or was shown recently and is still unanswered.
+    """
+    params = {
+        "project_id": project_id,
+        "person_id": person_id,
+        "now": now,
+        "shown_since": now - SHOWN_OPEN_FOR,
+    }
+    return db.session.execute(_facts_statement(), params).one()
 
 
 def decide(
