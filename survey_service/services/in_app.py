@@ -73,15 +73,21 @@ def project_by_public_key(public_key: str | None) -> Project:
     return project
 
 
+@lru_cache(maxsize=1)
+def _widget_project_statement() -> Any:
+    """Built once: on the widget's hot path, building a statement costs more than running it."""
+    return (
+        select(Project, WidgetSettings)
+        .outerjoin(WidgetSettings, WidgetSettings.project_id == Project.id)
+        .where(Project.public_key == bindparam("public_key"))
+    )
+
+
 def widget_project(public_key: str | None) -> tuple[Project, WidgetSettings]:
     """The project of a widget key with its widget settings, in one query; a 401 when unknown."""
     row = None
     if public_key and public_key.startswith("pk_") and len(public_key) <= 64:
-        row = db.session.execute(
-            select(Project, WidgetSettings)
-            .outerjoin(WidgetSettings, WidgetSettings.project_id == Project.id)
-            .where(Project.public_key == public_key)
-        ).first()
+        row = db.session.execute(_widget_project_statement(), {"public_key": public_key}).first()
     if row is None:
         raise ApiError(401, "unauthorized", "Unknown widget key.")
     project, settings = row
