@@ -171,6 +171,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--people", type=int, default=4000)
     parser.add_argument("--db", choices=["postgresql", "sqlite"], default="postgresql")
+    parser.add_argument(
+        "--floor", action="store_true", help="also load GET /healthz the same way: the machine's floor"
+    )
     parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers (they wait on the DB)")
     args = parser.parse_args()
 
@@ -218,6 +221,10 @@ def main() -> None:
         asyncio.run(constant_rate(port, payloads, args.rate, 2))  # warm-up
         result = asyncio.run(constant_rate(port, payloads, args.rate, args.seconds))
         in_process = service_time(app, bodies)
+        floor = None
+        if args.floor:
+            health = f"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n".encode()
+            floor = asyncio.run(constant_rate(port, [health], args.rate, args.seconds))
         print(
             json.dumps(
                 {
@@ -230,6 +237,7 @@ def main() -> None:
                     "people": args.people,
                     "identify": result,
                     "identify_in_process_sequential": in_process,
+                    "healthz_same_load": floor,
                 },
                 indent=2,
             )
