@@ -150,6 +150,20 @@ async def constant_rate(port: int, payloads: list[bytes], rate: float, seconds: 
     }
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and its children (Linux /proc), 0 where unreadable."""
+    total, tick = 0.0, os.sysconf("SC_CLK_TCK")
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / tick
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            for child in (task / "children").read_text().split():
+                total += tree_cpu_seconds(int(child))
+    except (OSError, IndexError, ValueError):
+        pass
+    return total
+
+
 def service_time(app: Any, bodies: list[bytes], count: int = 500) -> dict[str, float]:
     """identify's own time in-process, one at a time (no network, no queueing): p50/p99 in ms."""
     client = app.test_client()
@@ -219,7 +233,11 @@ def main() -> None:
             bodies.append(body)
         load_before = os.getloadavg()[0]  # other work on the machine skews the figures: report it
         asyncio.run(constant_rate(port, payloads, args.rate, 2))  # warm-up
+        cpu_before = tree_cpu_seconds(proc.pid)
         result = asyncio.run(constant_rate(port, payloads, args.rate, args.seconds))
+        result["web_cpu_ms_per_request"] = round(
+            (tree_cpu_seconds(proc.pid) - cpu_before) / result["requests"] * 1000, 2
+        )
         in_process = service_time(app, bodies)
         floor = None
         if args.floor:
