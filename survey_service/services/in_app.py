@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy import and_, bindparam, func, or_, select
+from sqlalchemy import Integer, and_, bindparam, func, or_, select
 from sqlalchemy.orm import aliased
 
 from .. import keys
@@ -145,7 +145,7 @@ def verify_identity(project: Project, user_id: str, given: str | None) -> bool:
 @lru_cache(maxsize=1)
 def _facts_statement() -> Any:
     """The decision query, built once: constructing it (aliases, subqueries) costs more than running it."""
-    project_id, person_id = bindparam("project_id"), bindparam("person_id")
+    project_id, person_id = bindparam("project_id", type_=Integer()), bindparam("person_id", type_=Integer())
     now, shown_since = bindparam("now", type_=UTCDateTime()), bindparam("shown_since", type_=UTCDateTime())
     req = aliased(SurveyRequest, name="open_request")
     due = and_(req.status.in_(OPEN_STATUSES), or_(req.scheduled_at.is_(None), req.scheduled_at <= now))
@@ -203,9 +203,12 @@ def decide(
 ) -> Decision:
     """Decide whether the widget asks this person now (reads only)."""
     seen = _facts(project.id, person.id, now)
-    request = db.session.get(SurveyRequest, seen.open_id) if seen.open_id else None
+
+    def open_request() -> SurveyRequest | None:
+        return db.session.get(SurveyRequest, seen.open_id) if seen.open_id else None
+
     if force:
-        return Decision(True, "forced", request)
+        return Decision(True, "forced", open_request())
     if seen.dismissed and seen.dismissed > now - timedelta(days=settings.dismiss_cooldown_days):
         return Decision(False, "dismissed")
     quiet_since = now - timedelta(days=project.quiet_period_days)
@@ -213,8 +216,8 @@ def decide(
         return Decision(False, "quiet_period")
     if not in_sample(project.id, person.id, settings.sample_percent):
         return Decision(False, "not_sampled")
-    if request is not None:
-        return Decision(True, "requested", request)
+    if seen.open_id is not None:
+        return Decision(True, "requested", open_request())
     if not settings.recurring_enabled:
         return Decision(False, "no_request")
     if person.created_at > now - timedelta(days=settings.first_survey_after_days):
