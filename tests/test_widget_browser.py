@@ -410,3 +410,31 @@ def test_widget_looks_right_in_each_theme_and_size(
             page.screenshot(path=str(Path(shots) / f"widget-{name}-comment.png"))
     finally:
         context.close()
+
+
+def test_widget_uses_brand_colour_and_position(live: Live, host: Host, watched: Watched) -> None:
+    with live.app.app_context():
+        other = create_project("Teal", "Teal CRM").as_dict()
+        survey = db.session.scalar(select(Survey).where(Survey.project_id == other["id"]))
+        assert survey is not None
+        survey.brand_color = "#0f766e"
+        db.session.commit()
+        from survey_service.services.in_app import update_settings
+
+        update_settings(other["id"], {"position": "bottom-left"})
+    user = {"id": "teal-1", "user_hash": keys.user_hash(other["identity_secret"], "teal-1")}
+    url = host.page("teal", user, other["public_key"], commands='npsWidget("show", {force: true});')
+    page = watched.page
+    page.goto(url)
+    card = page.locator("nps-widget [role=dialog]")
+    card.wait_for()
+    box = card.bounding_box()
+    assert box is not None and box["x"] < 100, "bottom-left"
+    page.locator("nps-widget button[data-score='10']").click()
+    pressed = page.locator("nps-widget button[data-score='10']")
+    page.wait_for_function(
+        "() => getComputedStyle(document.querySelector('nps-widget').shadowRoot"
+        ".querySelector('[data-score=\"10\"]')).backgroundColor === 'rgb(15, 118, 110)'"
+    )
+    assert pressed.evaluate("e => getComputedStyle(e).color") == "rgb(255, 255, 255)"
+    assert watched.violations() == [] and watched.errors == []
