@@ -149,8 +149,6 @@ def _create_app(*_: Any) -> Flask:
 
 
 cli = FlaskGroup(create_app=_create_app, help="Operate the survey service.")
-# Flask's built-in dev-server `run` would shadow the app's own `run` (web + worker + scheduler).
-cli.commands.pop("run", None)
 
 
 def main() -> None:

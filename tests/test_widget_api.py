@@ -239,6 +239,8 @@ def test_identify_recurring_rule_first_survey_after_n_days(
     with app.app_context():
         req = db.session.scalar(select(SurveyRequest))
         assert req is not None and req.channel == "in_app" and req.status == "sent"
+        assert req.expires_at is not None and req.sent_at is not None
+        assert req.expires_at - req.sent_at == timedelta(hours=24)
     identify(client, project, "old")
     assert count(app, SurveyRequest) == 1, "the open survey is reused, not asked twice"
 

@@ -268,6 +268,8 @@ def _show(project: Project, person: Person, decision: Decision, now: datetime) -
             channel=CHANNEL,
             status="sent",
             scheduled_at=now,
+            # Open (offered again on later pages, and "one open survey" for the schedulers) for a day.
+            expires_at=now + SHOWN_OPEN_FOR,
         )
         db.session.add(request)
     request.status = "sent"
