@@ -6,7 +6,8 @@ from typing import Any
 
 DEFAULT_LOCALE = "en"
 
-# The question and follow-ups here are the translations of services.projects' defaults; a survey
+# The question, follow-ups and end labels use the same words as the survey email (mail/strings.py on
+# main) for en/de/fr; es is widget-only for now. They translate services.projects' defaults; a survey
 # whose text was customised keeps its own words and its own locale.
 TEXT: dict[str, dict[str, Any]] = {
     "en": {
@@ -26,11 +27,12 @@ TEXT: dict[str, dict[str, Any]] = {
         "yours": "Your comment:",
     },
     "de": {
-        "question": "Wie wahrscheinlich ist es, dass Sie {product} einem Freund oder Kollegen empfehlen?",
+        "question": "Wie wahrscheinlich ist es, dass Sie {product} einem Freund oder Kollegen "
+        "weiterempfehlen?",
         "followups": {
             "detractor": "Was hat Ihnen gefehlt oder Sie enttäuscht?",
             "passive": "Was könnten wir tun, damit Sie zufriedener sind?",
-            "promoter": "Was gefällt Ihnen am besten an uns?",
+            "promoter": "Was gefällt Ihnen am besten?",
         },
         "title": "Feedback-Umfrage",
         "low": "Unwahrscheinlich",
@@ -44,9 +46,9 @@ TEXT: dict[str, dict[str, Any]] = {
     "fr": {
         "question": "Quelle est la probabilité que vous recommandiez {product} à un ami ou un collègue ?",
         "followups": {
-            "detractor": "Qu'est-ce qui vous a manqué ou déçu dans votre expérience ?",
-            "passive": "Que pourrions-nous faire pour mieux vous satisfaire ?",
-            "promoter": "Qu'appréciez-vous le plus chez nous ?",
+            "detractor": "Qu'est-ce qui vous a manqué ou déçu ?",
+            "passive": "Que pourrions-nous faire pour que vous soyez plus satisfait ?",
+            "promoter": "Qu'appréciez-vous le plus ?",
         },
         "title": "Enquête de satisfaction",
         "low": "Peu probable",
