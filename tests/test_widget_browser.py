@@ -82,7 +82,9 @@ class Host:
     def origin(self) -> str:
         return f"http://127.0.0.1:{self.server.server_port}"
 
-    def page(self, name: str, user: dict[str, Any] | None, key: str, *, commands: str = "") -> str:
+    def page(
+        self, name: str, user: dict[str, Any] | None, key: str, *, commands: str = "", attrs: str = ""
+    ) -> str:
         """Register a host page whose own script identifies user; return its URL."""
         identify = f'npsWidget("identify", {json.dumps(user)});' if user else ""
         self.files[f"/{name}.js"] = (
@@ -97,7 +99,7 @@ class Host:
             '<title>Host app</title><link rel=stylesheet href="/host.css"></head>'
             "<body><h1>Host app</h1><p>Some page content the customer is working on.</p>"
             f'<script src="/{name}.js"></script>'
-            f'<script async src="{self.service_origin}/widget.js" data-key="{key}"></script>'
+            f'<script async src="{self.service_origin}/widget.js" data-key="{key}" {attrs}></script>'
             "</body></html>",
         )
         return f"{self.origin}/{name}.html"
@@ -438,3 +440,19 @@ def test_widget_uses_brand_colour_and_position(live: Live, host: Host, watched: 
     )
     assert pressed.evaluate("e => getComputedStyle(e).color") == "rgb(255, 255, 255)"
     assert watched.violations() == [] and watched.errors == []
+
+
+def test_widget_theme_attribute_overrides_system_scheme(live: Live, host: Host, browser: Any) -> None:
+    live.person("themed", in_app_request=True)
+    context = browser.new_context(color_scheme="dark")
+    page = context.new_page()
+    try:
+        url = host.page(
+            "themed", signed(live, "themed"), live.project["public_key"], attrs='data-theme="light"'
+        )
+        page.goto(url)
+        card = page.locator("nps-widget [role=dialog]")
+        card.wait_for()
+        assert card.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(255, 255, 255)"
+    finally:
+        context.close()

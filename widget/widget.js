@@ -94,8 +94,8 @@
     var c = /^#[0-9a-f]{6}$/i.test(data.color) ? data.color : "#4f46e5";
     var n = parseInt(c.slice(1), 16);
     var fg = 0.299 * (n >> 16) + 0.587 * ((n >> 8) & 255) + 0.114 * (n & 255) > 165 ? "#111827" : "#fff";
-    var theme = { light: "", dark: " dk" }[cfg.theme] || " au";
-    var pos = cfg.position || data.position || "bottom-right";
+    var theme = { light: " lt", dark: " dk" }[cfg.theme] || " au";
+    var pos = /^bottom(-left|-right)?$/.test(cfg.position) ? cfg.position : data.position || "bottom-right";
     var sheet = new CSSStyleSheet();
     sheet.replaceSync(CSS + ".w{--c:" + c + ";--f:" + fg + "}");
     box = el("nps-widget", {}, null, d.body || d.documentElement);
@@ -168,7 +168,10 @@
           }
           say(t.thanks);
           x.focus();
-          setTimeout(function () { if (!card.contains(root.activeElement) || root.activeElement === x) close(); }, 8000);
+          var mine = box;
+          setTimeout(function () {
+            if (box === mine && (!root.activeElement || root.activeElement === x)) close();
+          }, 8000);
         }, function (err) {
           go.disabled = false;
           warn(err);
