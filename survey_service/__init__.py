@@ -43,6 +43,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from .public import survey_pages
 
     survey_pages.init_app(app)
+    from . import widget_api
+
+    app.register_blueprint(widget_api.bp)
     register_error_handlers(app)
 
     from .cli import register_commands

@@ -153,6 +153,8 @@ def run_embedded(app: Flask, web_workers: int) -> None:
                 f"  Survey service running at {base}",
                 f"  Health:        {base}/healthz",
                 f"  API docs:      {base}/openapi.json",
+                f"  Widget demo:   {base}/demo",
+                f"  Widget demo:   {base}/demo",
                 f"  Demo project:  id {demo['id']}",
                 f"    secret key       {demo['secret_key']}",
                 f"    public key       {demo['public_key']}",

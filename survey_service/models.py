@@ -327,3 +327,46 @@ class EmailSuppression(Model):
         UniqueConstraint("project_id", "email", "reason", name="uq_email_suppressions_project_email_reason"),
         CheckConstraint(_in("reason", SUPPRESSION_REASONS), name="suppression_reason_known"),
     )
+
+
+WIDGET_POSITIONS = ("bottom-right", "bottom-left", "bottom")
+
+
+class WidgetSettings(Model):
+    """A project's in-app widget rules: the recurring survey, sampling, dismissal cool-down, placement."""
+
+    __tablename__ = "widget_settings"
+
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    recurring_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    first_survey_after_days: Mapped[int] = mapped_column(Integer, default=14)
+    resurvey_every_days: Mapped[int] = mapped_column(Integer, default=90)
+    sample_percent: Mapped[int] = mapped_column(SmallInteger, default=100)
+    dismiss_cooldown_days: Mapped[int] = mapped_column(Integer, default=30)
+    position: Mapped[str] = mapped_column(String(16), default="bottom-right")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (
+        CheckConstraint("first_survey_after_days >= 0", name="widget_first_after_non_negative"),
+        CheckConstraint("resurvey_every_days >= 1", name="widget_resurvey_positive"),
+        CheckConstraint("sample_percent >= 0 AND sample_percent <= 100", name="widget_sample_percent"),
+        CheckConstraint("dismiss_cooldown_days >= 0", name="widget_cooldown_non_negative"),
+        CheckConstraint(_in("position", WIDGET_POSITIONS), name="widget_position_known"),
+    )
+
+
+class WidgetDismissal(Model):
+    """A person closed the in-app survey without answering: kept for the cool-down and for reports."""
+
+    __tablename__ = "widget_dismissals"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
+    request_id: Mapped[int | None] = mapped_column(ForeignKey("survey_requests.id", ondelete="SET NULL"))
+    dismissed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    __table_args__ = (
+        Index("ix_widget_dismissals_project_person", "project_id", "person_id", "dismissed_at"),
+        Index("ix_widget_dismissals_project_time", "project_id", "dismissed_at"),
+    )

@@ -12,8 +12,9 @@ from ..extensions import db
 from ..models import Person, Project, Response, Survey, SurveyRequest
 from . import projects
 
-# Requests that count as "asked": delivered or about to be, and not withdrawn.
-ASKED_STATUSES = ("sending", "sent", "responded")
+# A request with sent_at set counts as "asked" (an email went out, the widget was shown, even if
+# dismissed) unless it never reached the person.
+NEVER_REACHED = ("failed", "bounced")
 PENDING_STATUSES = ("scheduled",)
 
 
@@ -47,8 +48,8 @@ def fatigue_reason(
     asked = select(SurveyRequest.id).where(
         SurveyRequest.project_id == project.id,
         SurveyRequest.person_id == person_id,
-        SurveyRequest.status.in_(ASKED_STATUSES),
         SurveyRequest.sent_at >= window_start,
+        SurveyRequest.status.not_in(NEVER_REACHED),
     )
     if ignore_request_id is not None:
         asked = asked.where(SurveyRequest.id != ignore_request_id)

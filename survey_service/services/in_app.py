@@ -1,0 +1,397 @@
+"""In-app surveys: who the widget may ask and when, identity checks, answers and dismissals."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+from flask import current_app
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy import Integer, and_, bindparam, func, or_, select
+from sqlalchemy.orm import aliased
+
+from .. import keys
+from ..errors import ApiError
+from ..extensions import db
+from ..models import (
+    Person,
+    Project,
+    Response,
+    Survey,
+    SurveyRequest,
+    UTCDateTime,
+    WidgetDismissal,
+    WidgetSettings,
+    utcnow,
+)
+from ..widget_text import widget_text
+from . import projects
+from .people import upsert_person
+from .responses import record_response
+from .tx import commit_with_retry
+
+CHANNEL = "in_app"
+OPEN_STATUSES = ("pending", "scheduled")
+# A shown but unanswered survey is offered again on later page loads for this long, then left alone.
+SHOWN_OPEN_FOR = timedelta(hours=24)
+TOKEN_MAX_AGE = 2 * 24 * 3600
+TOKEN_SALT = "in-app-widget-answer"
+SETTINGS_FIELDS = (
+    "recurring_enabled",
+    "first_survey_after_days",
+    "resurvey_every_days",
+    "sample_percent",
+    "dismiss_cooldown_days",
+    "position",
+)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Whether to show the widget now, why, and the in-app request to answer when one is open."""
+
+    show: bool
+    reason: str
+    request: SurveyRequest | None = None
+
+
+def project_for_public_key(public_key: str | None) -> Project | None:
+    """The project whose widget key this is, or None."""
+    if not public_key or not public_key.startswith("pk_") or len(public_key) > 64:
+        return None
+    return db.session.scalar(select(Project).where(Project.public_key == public_key))
+
+
+def project_by_public_key(public_key: str | None) -> Project:
+    """The project of a widget key, or a 401 in the one error shape."""
+    project = project_for_public_key(public_key)
+    if project is None:
+        raise ApiError(401, "unauthorized", "Unknown widget key.")
+    return project
+
+
+@lru_cache(maxsize=1)
+def _widget_project_statement() -> Any:
+    """Built once: on the widget's hot path, building a statement costs more than running it."""
+    return (
+        select(Project, WidgetSettings)
+        .outerjoin(WidgetSettings, WidgetSettings.project_id == Project.id)
+        .where(Project.public_key == bindparam("public_key"))
+    )
+
+
+def widget_project(public_key: str | None) -> tuple[Project, WidgetSettings]:
+    """The project of a widget key with its widget settings, in one query; a 401 when unknown."""
+    row = None
+    if public_key and public_key.startswith("pk_") and len(public_key) <= 64:
+        row = db.session.execute(_widget_project_statement(), {"public_key": public_key}).first()
+    if row is None:
+        raise ApiError(401, "unauthorized", "Unknown widget key.")
+    project, settings = row
+    return project, settings if settings is not None else default_settings(project.id)
+
+
+def settings_for(project_id: int) -> WidgetSettings:
+    """The project's widget settings; the defaults (unsaved) when it never changed them."""
+    found = db.session.get(WidgetSettings, project_id)
+    return found if found is not None else default_settings(project_id)
+
+
+def default_settings(project_id: int) -> WidgetSettings:
+    """The widget settings of a project that never changed them (not added to the session)."""
+    defaults = {c.name: c.default.arg for c in WidgetSettings.__table__.columns if c.default is not None}
+    defaults.pop("updated_at", None)
+    return WidgetSettings(project_id=project_id, **defaults)
+
+
+def update_settings(project_id: int, changes: dict[str, Any]) -> WidgetSettings:
+    """Change some of the project's widget settings and return them all."""
+
+    def work() -> WidgetSettings:
+        current = settings_for(project_id)
+        if current not in db.session:
+            db.session.add(current)
+        for field in SETTINGS_FIELDS:
+            if field in changes:
+                setattr(current, field, changes[field])
+        db.session.flush()
+        return current
+
+    return commit_with_retry(work)
+
+
+def in_sample(project_id: int, person_id: int, percent: int) -> bool:
+    """Stable sampling: the same person is always in (or out of) the project's sample."""
+    if percent >= 100:
+        return True
+    digest = hashlib.sha256(f"{project_id}:{person_id}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") % 100 < percent
+
+
+def verify_identity(project: Project, user_id: str, given: str | None) -> bool:
+    """Check the user_hash of a widget user; refuse a wrong one, and a missing one when required."""
+    if given:
+        if not keys.verify_user_hash(projects.identity_secret(project), user_id, given):
+            raise ApiError(403, "identity_refused", "The user_hash does not match this user id.")
+        return True
+    if project.require_identity_verification:
+        raise ApiError(403, "identity_required", "This project requires a user_hash with every user id.")
+    return False
+
+
+@lru_cache(maxsize=1)
+def _facts_statement() -> Any:
+    """The decision query, built once: constructing it (aliases, subqueries) costs more than running it."""
+    project_id, person_id = bindparam("project_id", type_=Integer()), bindparam("person_id", type_=Integer())
+    now, shown_since = bindparam("now", type_=UTCDateTime()), bindparam("shown_since", type_=UTCDateTime())
+    req = aliased(SurveyRequest, name="open_request")
+    due = and_(req.status.in_(OPEN_STATUSES), or_(req.scheduled_at.is_(None), req.scheduled_at <= now))
+    shown = and_(req.status == "sent", req.sent_at >= shown_since)
+    open_id = (
+        select(req.id)
+        .where(
+            req.project_id == project_id,
+            req.person_id == person_id,
+            req.channel == CHANNEL,
+            req.responded_at.is_(None),
+            or_(due, shown),
+            or_(req.expires_at.is_(None), req.expires_at > now),
+        )
+        .order_by(req.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    last_response = select(func.max(Response.created_at)).where(
+        Response.project_id == project_id, Response.person_id == person_id
+    )
+    last_asked = select(func.max(SurveyRequest.sent_at)).where(
+        SurveyRequest.project_id == project_id,
+        SurveyRequest.person_id == person_id,
+        SurveyRequest.id != func.coalesce(open_id, -1),
+    )
+    last_dismissed = select(func.max(WidgetDismissal.dismissed_at)).where(
+        WidgetDismissal.project_id == project_id, WidgetDismissal.person_id == person_id
+    )
+    return select(
+        open_id.label("open_id"),
+        last_response.scalar_subquery().label("response"),
+        last_asked.scalar_subquery().label("asked"),
+        last_dismissed.scalar_subquery().label("dismissed"),
+    )
+
+
+def _facts(project_id: int, person_id: int, now: datetime) -> Any:
+    """In one round trip: the open in-app request, last answer, last ask (other than it), last dismissal.
+
+    The open request is the person's in-app one that is due now (pending, or scheduled for now or
+    earlier) or was shown recently and is still unanswered.
+    """
+    params = {
+        "project_id": project_id,
+        "person_id": person_id,
+        "now": now,
+        "shown_since": now - SHOWN_OPEN_FOR,
+    }
+    return db.session.execute(_facts_statement(), params).one()
+
+
+def decide(
+    project: Project, person: Person, settings: WidgetSettings, now: datetime, force: bool = False
+) -> Decision:
+    """Decide whether the widget asks this person now (reads only)."""
+    seen = _facts(project.id, person.id, now)
+
+    def open_request() -> SurveyRequest | None:
+        return db.session.get(SurveyRequest, seen.open_id) if seen.open_id else None
+
+    if force:
+        return Decision(True, "forced", open_request())
+    if seen.dismissed and seen.dismissed > now - timedelta(days=settings.dismiss_cooldown_days):
+        return Decision(False, "dismissed")
+    quiet_since = now - timedelta(days=project.quiet_period_days)
+    if project.quiet_period_days and any(t and t > quiet_since for t in (seen.response, seen.asked)):
+        return Decision(False, "quiet_period")
+    if not in_sample(project.id, person.id, settings.sample_percent):
+        return Decision(False, "not_sampled")
+    if seen.open_id is not None:
+        return Decision(True, "requested", open_request())
+    if not settings.recurring_enabled:
+        return Decision(False, "no_request")
+    if person.created_at > now - timedelta(days=settings.first_survey_after_days):
+        return Decision(False, "too_new")
+    last = max((t for t in (seen.response, seen.asked) if t), default=None)
+    if last and last > now - timedelta(days=settings.resurvey_every_days):
+        return Decision(False, "not_due")
+    return Decision(True, "recurring")
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    cfg = current_app.config
+    # itsdangerous signs with the last key and accepts all of them: old keys verify after rotation.
+    ring = [*reversed(cfg["SECRET_KEY_FALLBACKS"]), cfg["SECRET_KEY"]]
+    return URLSafeTimedSerializer(ring, salt=TOKEN_SALT)
+
+
+def _token(request: SurveyRequest) -> str:
+    return str(_serializer().dumps([request.project_id, request.person_id, request.id]))
+
+
+def _request_for_token(project: Project, token: str) -> SurveyRequest:
+    """The in-app request a widget token names, if it belongs to this project; else 404/401."""
+    try:
+        project_id, person_id, request_id = _serializer().loads(token, max_age=TOKEN_MAX_AGE)
+    except (BadSignature, ValueError, TypeError):
+        raise ApiError(401, "invalid_token", "The survey token is not valid or has expired.") from None
+    request = db.session.get(SurveyRequest, request_id)
+    if (
+        project_id != project.id
+        or request is None
+        or request.project_id != project.id
+        or request.person_id != person_id
+        or request.channel != CHANNEL
+    ):
+        raise ApiError(404, "not_found", "No such survey.")
+    return request
+
+
+def _show(project: Project, person: Person, decision: Decision, now: datetime) -> SurveyRequest:
+    """Mark the open request as shown, or open a new one for the recurring rule or a forced show."""
+    request = decision.request
+    if request is None:
+        request = SurveyRequest(
+            project_id=project.id,
+            survey_id=projects.default_survey(project.id).id,
+            person_id=person.id,
+            channel=CHANNEL,
+            status="sent",
+            scheduled_at=now,
+            # Open (offered again on later pages, and "one open survey" for the schedulers) for a day.
+            expires_at=now + SHOWN_OPEN_FOR,
+        )
+        db.session.add(request)
+    request.status = "sent"
+    request.sent_at = request.sent_at or now
+    db.session.flush()
+    return request
+
+
+def _payload(
+    request: SurveyRequest, person: Person, settings: WidgetSettings, lang: str | None
+) -> dict[str, Any]:
+    survey = db.session.get(Survey, request.survey_id)
+    assert survey is not None
+    text = widget_text(
+        question=survey.question,
+        followups=survey.followups or {},
+        product=survey.product_name,
+        survey_locale=survey.locale,
+        person_locale=person.locale or lang,
+        is_default_text=survey.question == projects.DEFAULT_QUESTION
+        and (survey.followups or {}) == projects.DEFAULT_FOLLOWUPS,
+    )
+    return {
+        "show": True,
+        "token": _token(request),
+        "color": survey.brand_color,
+        "position": settings.position,
+        "text": text,
+    }
+
+
+def identify(
+    project: Project,
+    user: dict[str, Any],
+    force: bool = False,
+    lang: str | None = None,
+    settings: WidgetSettings | None = None,
+) -> dict[str, Any]:
+    """Verify the user, upsert them as a person, and say whether (and what) the widget shows.
+
+    lang is the browser's language: used for the words when the person has no locale, never stored.
+    """
+    verified = verify_identity(project, user["id"], user.get("user_hash"))
+    person_data = {"external_id": user["id"]}
+    person_data.update({k: user[k] for k in ("email", "name", "locale", "properties") if k in user})
+    settings = settings or settings_for(project.id)
+
+    def work() -> dict[str, Any]:
+        now = utcnow()
+        person, _ = upsert_person(project.id, person_data)
+        decision = decide(project, person, settings, now, force)
+        if not decision.show:
+            # The reason tells whether someone answered lately: only for a verified identity.
+            return {"show": False, "reason": decision.reason if verified else None}
+        survey_id = decision.request.survey_id if decision.request else projects.default_survey(project.id).id
+        survey = db.session.get(Survey, survey_id)
+        if survey is None or not survey.is_open:
+            return {"show": False, "reason": "survey_closed" if verified else None}
+        request = _show(project, person, decision, now)
+        return {**_payload(request, person, settings, lang), "reason": decision.reason}
+
+    return commit_with_retry(work)
+
+
+def answer(project: Project, token: str, score: int, comment: str | None) -> Response:
+    """Record (or change) the in-app answer a widget token stands for, properties frozen."""
+    request = _request_for_token(project, token)
+    person = db.session.get(Person, request.person_id)
+    assert person is not None
+    person_ref = {"external_id": person.external_id} if person.external_id else {"email": person.email}
+    comment = (comment or "").strip() or None
+    response, _ = record_response(project.id, person_ref, score, comment, channel=CHANNEL, request=request)
+
+    def mark() -> None:
+        fresh = db.session.get(SurveyRequest, request.id)
+        if fresh is not None and fresh.responded_at is None:
+            fresh.status, fresh.responded_at = "responded", response.created_at
+
+    commit_with_retry(mark)
+    return response
+
+
+def dismiss(project: Project, token: str) -> bool:
+    """Record that the person closed the widget without answering; False when they had answered."""
+    request = _request_for_token(project, token)
+
+    def work() -> bool:
+        fresh = db.session.get(SurveyRequest, request.id)
+        if fresh is None or fresh.responded_at is not None:
+            return False
+        fresh.status = "dismissed"
+        db.session.add(WidgetDismissal(project_id=project.id, person_id=fresh.person_id, request_id=fresh.id))
+        return True
+
+    return commit_with_retry(work)
+
+
+def list_dismissals(
+    project_id: int, *, since: datetime | None = None, until: datetime | None = None, limit: int = 100
+) -> dict[str, Any]:
+    """The project's widget dismissals, newest first, with the total in the range."""
+    where = [WidgetDismissal.project_id == project_id]
+    if since:
+        where.append(WidgetDismissal.dismissed_at >= since)
+    if until:
+        where.append(WidgetDismissal.dismissed_at < until)
+    total = db.session.scalar(select(func.count()).select_from(WidgetDismissal).where(*where)) or 0
+    rows = db.session.execute(
+        select(WidgetDismissal, Person.external_id, Person.email)
+        .join(Person, Person.id == WidgetDismissal.person_id)
+        .where(*where)
+        .order_by(WidgetDismissal.dismissed_at.desc(), WidgetDismissal.id.desc())
+        .limit(limit)
+    ).all()
+    data = [
+        {
+            "person_id": d.person_id,
+            "external_id": external_id,
+            "email": email,
+            "request_id": d.request_id,
+            "dismissed_at": d.dismissed_at,
+        }
+        for d, external_id, email in rows
+    ]
+    return {"total": total, "data": data}

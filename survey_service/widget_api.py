@@ -1,0 +1,240 @@
+"""The in-app widget over HTTP: its script, its public-key API under /api/widget (CORS), the demo page."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import re
+import secrets
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Response, abort, current_app, render_template, request, url_for
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate
+
+from . import keys
+from .errors import ApiError
+from .schemas import MAX_COMMENT, Properties, StrictScore
+from .services import in_app
+
+bp = Blueprint("widget", __name__)
+
+WIDGET_DIR = Path(__file__).resolve().parent.parent / "widget"
+SHORT_CACHE = "public, max-age=300"
+LONG_CACHE = "public, max-age=31536000, immutable"
+MAX_BODY = 16 * 1024
+
+
+class WidgetUser(Schema):
+    """The signed-in user as the host page describes them to npsWidget("identify", …)."""
+
+    class Meta:
+        unknown = EXCLUDE  # hosts pass extra fields; the widget must not break on them
+
+    id = fields.String(required=True, validate=validate.Length(1, 255))
+    user_hash = fields.String(validate=validate.Length(0, 128), allow_none=True)
+    email = fields.Email(validate=validate.Length(3, 320), allow_none=True)
+    name = fields.String(validate=validate.Length(0, 255), allow_none=True)
+    locale = fields.String(
+        validate=validate.Regexp(r"^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})*$"), allow_none=True
+    )
+    properties = Properties()
+
+    @post_load
+    def _normalise(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        if data.get("email"):
+            data["email"] = data["email"].strip().lower()
+        return data
+
+
+class IdentifyIn(Schema):
+    key = fields.String(required=True, validate=validate.Length(1, 64))
+    user = fields.Nested(WidgetUser, required=True)
+    force = fields.Boolean(load_default=False)
+    lang = fields.String(validate=validate.Length(0, 35), allow_none=True)
+
+
+class AnswerIn(Schema):
+    key = fields.String(required=True, validate=validate.Length(1, 64))
+    token = fields.String(required=True, validate=validate.Length(1, 512))
+    score = StrictScore(required=True)
+    comment = fields.String(validate=validate.Length(0, MAX_COMMENT), allow_none=True)
+
+
+class DismissIn(Schema):
+    key = fields.String(required=True, validate=validate.Length(1, 64))
+    token = fields.String(required=True, validate=validate.Length(1, 512))
+
+
+# Schemas are built once: building one costs more than loading a small body with it.
+SCHEMAS: dict[type[Schema], Schema] = {cls: cls() for cls in (IdentifyIn, AnswerIn, DismissIn)}
+
+
+def _body(schema: Schema) -> dict[str, Any]:
+    """Parse the JSON body (sent as text/plain by the widget, to avoid a CORS preflight)."""
+    raw = request.get_data(cache=False, as_text=True)
+    if len(raw) > MAX_BODY:
+        raise ApiError(413, "payload_too_large", "The request body is too large.")
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise ApiError(400, "bad_request", "The body must be JSON.") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "bad_request", "The body must be a JSON object.")
+    try:
+        loaded: dict[str, Any] = schema.load(data)
+    except ValidationError as exc:
+        raise ApiError(
+            422, "validation_error", "The request did not validate; see details.", exc.messages
+        ) from None
+    return loaded
+
+
+@bp.after_request
+def _cors(response: Response) -> Response:
+    """Any origin may call the widget API, without cookies: the key and token are the only credentials.
+
+    Preflights are answered by Flask's automatic OPTIONS on each route; this adds the CORS headers.
+    """
+    if request.path.startswith("/api/widget/"):
+        response.headers["Access-Control-Allow-Origin"] = "*"
+        response.headers["Access-Control-Allow-Methods"] = "POST, OPTIONS"
+        response.headers["Access-Control-Allow-Headers"] = "Content-Type"
+        response.headers["Access-Control-Max-Age"] = "86400"
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.post("/api/widget/identify")
+def identify() -> dict[str, Any]:
+    """Identify the signed-in user and say whether the survey shows now."""
+    data = _body(SCHEMAS[IdentifyIn])
+    project, settings = in_app.widget_project(data["key"])
+    return in_app.identify(
+        project, data["user"], force=data["force"], lang=data.get("lang"), settings=settings
+    )
+
+
+@bp.post("/api/widget/answer")
+def answer() -> dict[str, Any]:
+    """Record (or change) the score and comment of the shown survey."""
+    data = _body(SCHEMAS[AnswerIn])
+    project = in_app.project_by_public_key(data["key"])
+    response = in_app.answer(project, data["token"], data["score"], data.get("comment"))
+    return {"ok": True, "category": response.category}
+
+
+@bp.post("/api/widget/dismiss")
+def dismiss() -> dict[str, Any]:
+    """Record that the user closed the survey without answering."""
+    data = _body(SCHEMAS[DismissIn])
+    project = in_app.project_by_public_key(data["key"])
+    return {"ok": True, "dismissed": in_app.dismiss(project, data["token"])}
+
+
+@dataclass(frozen=True)
+class Script:
+    """The widget script as served: its bytes, gzipped bytes and content version."""
+
+    body: bytes
+    gzipped: bytes
+    version: str
+
+
+_COMMENT_LINE = re.compile(rb"^\s*//.*$\n?", re.MULTILINE)
+_INDENT = re.compile(rb"^[ \t]+", re.MULTILINE)
+
+
+def minify(source: bytes) -> bytes:
+    """Drop whole-line // comments and indentation: safe for this source, which keeps no multi-line strings
+    whose leading spaces matter (CSS does not care)."""
+    return _INDENT.sub(b"", _COMMENT_LINE.sub(b"", source))
+
+
+@lru_cache(maxsize=4)
+def _build(path: Path, mtime_ns: int) -> Script:
+    body = minify(path.read_bytes())
+    return Script(body, gzip.compress(body, 9, mtime=0), hashlib.sha256(body).hexdigest()[:12])
+
+
+def widget_script() -> Script:
+    """The current widget script (rebuilt when widget/widget.js changes on disk)."""
+    path = WIDGET_DIR / "widget.js"
+    return _build(path, path.stat().st_mtime_ns)
+
+
+def _serve_js(script: Script, cache: str) -> Response:
+    gz = "gzip" in request.headers.get("Accept-Encoding", "")
+    resp = Response(script.gzipped if gz else script.body, mimetype="application/javascript")
+    resp.headers["Content-Type"] = "application/javascript; charset=utf-8"
+    if gz:
+        resp.headers["Content-Encoding"] = "gzip"
+    resp.headers["Vary"] = "Accept-Encoding"
+    resp.headers["Cache-Control"] = cache
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    resp.headers["Cross-Origin-Resource-Policy"] = "cross-origin"
+    resp.set_etag(script.version + ("-gz" if gz else ""))
+    resp.make_conditional(request)  # sets 304 in place when the ETag matches
+    return resp
+
+
+@bp.get("/widget.js")
+def widget_js() -> Response:
+    """The embeddable widget under its stable name (short cache, revalidated by ETag)."""
+    return _serve_js(widget_script(), SHORT_CACHE)
+
+
+@bp.get("/widget.<version>.js")
+def widget_versioned_js(version: str) -> Response:
+    """The widget under its content-versioned name (cached for a year)."""
+    script = widget_script()
+    if version != script.version:
+        raise ApiError(404, "not_found", "No such widget version.")
+    return _serve_js(script, LONG_CACHE)
+
+
+def _demo_project() -> dict[str, Any] | None:
+    path = Path(current_app.instance_path) / "demo_project.json"
+    if not path.exists():
+        return None
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
+
+
+@bp.get("/demo")
+def demo() -> Response:
+    """A page where a person can try the widget against the demo project."""
+    demo_project = _demo_project()
+    if demo_project is None:
+        raise ApiError(404, "not_found", "No demo project yet: start the service with `survey-service run`.")
+    user_id = request.args.get("user", "")
+    if not re.fullmatch(r"[A-Za-z0-9_.@-]{1,64}", user_id):
+        user_id = "demo-" + secrets.token_hex(4)
+    html = render_template(
+        "widget_demo.html",
+        key=demo_project["public_key"],
+        user_id=user_id,
+        user_hash=keys.user_hash(demo_project["identity_secret"], user_id),
+        widget_url=url_for("widget.widget_versioned_js", version=widget_script().version),
+    )
+    resp = Response(html, mimetype="text/html")
+    resp.headers["Content-Security-Policy"] = (
+        "default-src 'self'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self' data:"
+    )
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+@bp.get("/demo/<any('demo.js', 'demo.css'):name>")
+def demo_asset(name: str) -> Response:
+    """The demo page's own script and stylesheet (external files: the page's CSP forbids inline ones)."""
+    path = WIDGET_DIR / name
+    if not path.exists():
+        abort(404)
+    mimetype = "application/javascript" if name.endswith(".js") else "text/css"
+    resp = Response(path.read_bytes(), mimetype=mimetype)
+    resp.headers["Cache-Control"] = SHORT_CACHE
+    return resp
