@@ -174,6 +174,8 @@ class Response(db.Model):
     comment: Mapped[str | None] = mapped_column(Text)
     channel: Mapped[str] = mapped_column(String(8), default="api")
     properties: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    # Whether the person agreed to be contacted for a reference; None when the survey did not ask.
+    reference_consent: Mapped[bool | None] = mapped_column(Boolean)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
@@ -193,3 +195,22 @@ class Response(db.Model):
         Index("ix_responses_project_created", "project_id", "created_at", "category"),
         Index("ix_responses_project_person", "project_id", "person_id"),
     )
+
+
+DASHBOARD_ROLES = ("admin", "viewer")
+
+
+class DashboardUser(db.Model):
+    """A team member who signs in to one project's dashboard; admins also manage users."""
+
+    __tablename__ = "dashboard_users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(8), default="viewer")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (CheckConstraint(_in("role", DASHBOARD_ROLES), name="dashboard_user_role_known"),)

@@ -128,6 +128,9 @@ class ResponseIn(Schema):
     score = StrictScore(required=True)
     comment = fields.String(validate=validate.Length(0, MAX_COMMENT), allow_none=True)
     created_at = Instant()
+    reference_consent = fields.Boolean(
+        allow_none=True, metadata={"description": "agreed to be contacted for a reference (when asked)"}
+    )
 
 
 class PersonSummary(Schema):
@@ -147,6 +150,7 @@ class ResponseOut(Schema):
     comment = fields.String(allow_none=True)
     channel = fields.String()
     properties = Properties(metadata={"description": "the person's properties frozen when answering"})
+    reference_consent = fields.Boolean(allow_none=True)
     created_at = Instant()
     updated_at = Instant()
 
@@ -173,6 +177,33 @@ class ReportQuery(Schema):
     until = Instant(end_of_day=True)
     group_by = fields.String(validate=validate.Regexp(PROPERTY_NAME, error="Not a valid property name."))
     interval = fields.String(load_default="month", validate=validate.OneOf(("day", "week", "month")))
+
+    @validates_schema
+    def _ordered(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if data.get("since") and data.get("until") and data["since"] >= data["until"]:
+            raise ValidationError("since must be before until.", "until")
+
+
+class PropertyCondition(fields.Field):
+    """A frozen-property filter written `key:value` (e.g. `where=plan:pro`); repeat to AND them."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> tuple[str, str]:
+        if not isinstance(value, str) or ":" not in value or len(value) > MAX_PROPERTY_STRING + 65:
+            raise ValidationError("Write a property filter as key:value.")
+        key, _, wanted = value.partition(":")
+        if not PROPERTY_NAME.match(key):
+            raise ValidationError("Not a valid property name.")
+        return key, wanted
+
+
+class ExportQuery(Schema):
+    """GET /api/v1/exports/* filters (the same meaning as on the report)."""
+
+    category = fields.String(validate=validate.OneOf(nps.CATEGORIES))
+    since = Instant()
+    until = Instant(end_of_day=True)
+    channel = fields.String(validate=validate.Length(1, 8))
+    where = fields.List(PropertyCondition(), validate=validate.Length(max=10), load_default=list)
 
     @validates_schema
     def _ordered(self, data: dict[str, Any], **kwargs: Any) -> None:

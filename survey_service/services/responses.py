@@ -27,6 +27,7 @@ def record_response(
     channel: str = "api",
     created_at: datetime | None = None,
     request: SurveyRequest | None = None,
+    reference_consent: bool | None = None,
 ) -> tuple[Response, bool]:
     """Record a score for a person; a second answer to the same request updates the first.
 
@@ -46,6 +47,8 @@ def record_response(
             existing.score, existing.category = score, category
             if comment is not None:
                 existing.comment = comment
+            if reference_consent is not None:
+                existing.reference_consent = reference_consent
             existing.updated_at = utcnow()
             return existing, False
         response = Response(
@@ -58,6 +61,7 @@ def record_response(
             comment=comment,
             channel=channel,
             properties=dict(person.properties or {}),
+            reference_consent=reference_consent,
         )
         if created_at is not None:
             response.created_at = response.updated_at = created_at
