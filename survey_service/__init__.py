@@ -40,6 +40,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from . import public
 
     app.register_blueprint(public.bp)
+    from . import dashboard
+
+    app.register_blueprint(dashboard.bp)
     register_error_handlers(app)
 
     from .cli import register_commands

@@ -49,6 +49,26 @@ def register_commands(app: Flask) -> None:
 
         click.echo(json.dumps(create_project(name, product).as_dict()))
 
+    @app.cli.command("create-user")
+    @click.argument("email")
+    @click.option("--project", "project_id", type=int, required=True, help="The project's id.")
+    @click.option("--role", type=click.Choice(["admin", "viewer"]), default="viewer", show_default=True)
+    def create_user_command(email: str, project_id: int, role: str) -> None:
+        """Create a dashboard user; the password is read from standard input."""
+        from .errors import ApiError
+        from .services.users import create_user
+
+        stdin = click.get_text_stream("stdin")
+        if stdin.isatty():
+            password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+        else:
+            password = stdin.readline().rstrip("\r\n")
+        try:
+            user = create_user(project_id, email, password, role)
+        except ApiError as exc:
+            raise click.ClickException(exc.message) from None
+        click.echo(json.dumps({"id": user.id, "email": user.email, "project_id": project_id, "role": role}))
+
     @app.cli.command("worker")
     @click.option("--queue", "queue_names", multiple=True, help="Queues to listen on (default: all).")
     @click.option("--burst", is_flag=True, help="Exit when the queues are empty.")

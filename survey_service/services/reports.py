@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, Integer, func, select
 
 from .. import nps
 from ..extensions import db
 from ..models import Response
+from .filters import ResponseFilter
 
 MAX_FILLED_PERIODS = 1000
 
@@ -33,16 +35,10 @@ def _period(interval: str) -> ColumnElement[Any]:
         return func.date(col)
     if interval == "week":
         return func.date(col, "-6 days", "weekday 1")
+    if interval == "quarter":
+        quarter_month = (func.cast(func.strftime("%m", col), Integer) - 1) / 3 * 3 + 1
+        return func.printf("%s-%02d-01", func.strftime("%Y", col), quarter_month)
     return func.strftime("%Y-%m-01", col)
-
-
-def _filters(project_id: int, since: datetime | None, until: datetime | None) -> list[Any]:
-    conditions: list[Any] = [Response.project_id == project_id, Response.category.is_not(None)]
-    if since:
-        conditions.append(Response.created_at >= since)
-    if until:
-        conditions.append(Response.created_at < until)
-    return conditions
 
 
 def _period_start(moment: date, interval: str) -> date:
@@ -50,6 +46,8 @@ def _period_start(moment: date, interval: str) -> date:
         return moment - timedelta(days=moment.weekday())
     if interval == "month":
         return moment.replace(day=1)
+    if interval == "quarter":
+        return moment.replace(month=(moment.month - 1) // 3 * 3 + 1, day=1)
     return moment
 
 
@@ -58,6 +56,9 @@ def _next_period(start: date, interval: str) -> date:
         return start + timedelta(days=1)
     if interval == "week":
         return start + timedelta(days=7)
+    if interval == "quarter":
+        months = start.month + 2  # zero-based month index three months on
+        return start.replace(year=start.year + months // 12, month=months % 12 + 1, day=1)
     return (start.replace(day=28) + timedelta(days=4)).replace(day=1)
 
 
@@ -89,18 +90,21 @@ def nps_report(
     until: datetime | None = None,
     group_by: str | None = None,
     interval: str = "month",
+    channel: str | None = None,
+    where: Sequence[tuple[str, str]] = (),
 ) -> dict[str, Any]:
     """NPS overall, by a frozen person property and per period, each with n and margin of error."""
-    where = _filters(project_id, since, until)
+    flt = ResponseFilter(project_id, since=since, until=until, channel=channel, where=tuple(where))
+    conds = flt.conditions()
     period = _period(interval).label("period")
-    series_rows = db.session.execute(select(period, *_counts()).where(*where).group_by(period)).all()
+    series_rows = db.session.execute(select(period, *_counts()).where(*conds).group_by(period)).all()
     found = {row.period: nps.NpsStats(row.promoters, row.passives, row.detractors) for row in series_rows}
     overall = sum(found.values(), nps.EMPTY)
 
     groups: list[dict[str, Any]] = []
     if group_by:
         key = Response.properties[group_by].as_string().label("key")
-        rows = db.session.execute(select(key, *_counts()).where(*where).group_by(key)).all()
+        rows = db.session.execute(select(key, *_counts()).where(*conds).group_by(key)).all()
         merged: dict[str | None, nps.NpsStats] = {}
         for row in rows:
             # SQLite hands back JSON numbers as numbers, PostgreSQL as text: keys are text on both.
