@@ -11,9 +11,17 @@ from survey_service.nps import category_for
 from survey_service.services.projects import default_survey
 
 COMMENTS = {
-    "promoter": ["Support answered in minutes, brilliant.", "The reports save me hours every week.", "Love the new editor!"],
+    "promoter": [
+        "Support answered in minutes, brilliant.",
+        "The reports save me hours every week.",
+        "Love the new editor!",
+    ],
     "passive": ["Good, but the mobile app is slow.", "Does the job. Pricing is a bit high.", "Fine overall."],
-    "detractor": ["Exports keep timing out.", "Too expensive for what we use.", "=HYPERLINK(\"http://evil\") <script>alert(1)</script>"],
+    "detractor": [
+        "Exports keep timing out.",
+        "Too expensive for what we use.",
+        '=HYPERLINK("http://evil") <script>alert(1)</script>',
+    ],
 }
 
 
