@@ -58,11 +58,10 @@ def register_commands(app: Flask) -> None:
         from .errors import ApiError
         from .services.users import create_user
 
-        stdin = click.get_text_stream("stdin")
-        if stdin.isatty():
+        if sys.stdin.isatty():
             password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
         else:
-            password = stdin.readline().rstrip("\r\n")
+            password = sys.stdin.readline().rstrip("\r\n")
         try:
             user = create_user(project_id, email, password, role)
         except ApiError as exc:
