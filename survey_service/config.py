@@ -86,6 +86,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "SESSION_COOKIE_SECURE": os.environ.get("BASE_URL", "").startswith("https://"),
         "PERMANENT_SESSION_LIFETIME": timedelta(hours=12),
         "WTF_CSRF_TIME_LIMIT": 12 * 3600,
+        # Report figures with fewer responses than this are flagged too_few_responses.
+        "REPORT_MIN_RESPONSES": int(os.environ.get("REPORT_MIN_RESPONSES", "30")),
     }
     config.update(overrides)
     return config

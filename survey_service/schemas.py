@@ -170,20 +170,6 @@ class ResponseQuery(Schema):
     cursor = fields.String(validate=validate.Length(1, 64))
 
 
-class ReportQuery(Schema):
-    """GET /api/v1/reports/nps parameters."""
-
-    since = Instant()
-    until = Instant(end_of_day=True)
-    group_by = fields.String(validate=validate.Regexp(PROPERTY_NAME, error="Not a valid property name."))
-    interval = fields.String(load_default="month", validate=validate.OneOf(("day", "week", "month")))
-
-    @validates_schema
-    def _ordered(self, data: dict[str, Any], **kwargs: Any) -> None:
-        if data.get("since") and data.get("until") and data["since"] >= data["until"]:
-            raise ValidationError("since must be before until.", "until")
-
-
 class PropertyCondition(fields.Field):
     """A frozen-property filter written `key:value` (e.g. `where=plan:pro`); repeat to AND them."""
 
@@ -194,6 +180,45 @@ class PropertyCondition(fields.Field):
         if not PROPERTY_NAME.match(key):
             raise ValidationError("Not a valid property name.")
         return key, wanted
+
+
+class ReportQuery(Schema):
+    """GET /api/v1/reports/nps parameters."""
+
+    since = Instant()
+    until = Instant(end_of_day=True)
+    group_by = fields.String(validate=validate.Regexp(PROPERTY_NAME, error="Not a valid property name."))
+    interval = fields.String(
+        load_default="month", validate=validate.OneOf(("day", "week", "month", "quarter"))
+    )
+    channel = fields.String(validate=validate.Length(1, 8))
+    survey_id = fields.Integer(validate=validate.Range(1))
+    where = fields.List(
+        PropertyCondition(),
+        load_default=list,
+        validate=validate.Length(max=10),
+        metadata={"description": "frozen-property filters `key:value`; repeat to combine (AND)"},
+    )
+    mode = fields.String(
+        load_default="all",
+        validate=validate.OneOf(("all", "last_per_person")),
+        metadata={"description": "`last_per_person`: only each person's latest response in the range"},
+    )
+    compare = fields.String(
+        validate=validate.OneOf(("previous",)),
+        metadata={"description": "compare with the period of the same length just before `since`"},
+    )
+    min_responses = fields.Integer(
+        validate=validate.Range(1, 100000),
+        metadata={"description": "below this n, figures are flagged too_few_responses (default 30)"},
+    )
+
+    @validates_schema
+    def _ordered(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if data.get("since") and data.get("until") and data["since"] >= data["until"]:
+            raise ValidationError("since must be before until.", "until")
+        if data.get("compare") and not data.get("since"):
+            raise ValidationError("compare=previous needs since (and optionally until).", "compare")
 
 
 class ExportQuery(Schema):
@@ -221,6 +246,8 @@ class Stats(Schema):
     passive_percent = fields.Float(allow_none=True)
     detractor_percent = fields.Float(allow_none=True)
     margin_of_error = fields.Float(allow_none=True, metadata={"description": "95% margin in NPS points"})
+    comments = fields.Integer(metadata={"description": "responses with a non-empty comment"})
+    too_few_responses = fields.Boolean(metadata={"description": "responses < min_responses"})
 
 
 class GroupStats(Stats):
@@ -231,7 +258,21 @@ class PeriodStats(Stats):
     period = fields.String(metadata={"description": "start of the period, YYYY-MM-DD (UTC)"})
 
 
+class Comparison(Schema):
+    since = Instant()
+    until = Instant()
+    previous = fields.Nested(Stats)
+    change = fields.Float(allow_none=True, metadata={"description": "NPS now minus NPS before, in points"})
+    z = fields.Float(allow_none=True)
+    p_value = fields.Float(allow_none=True)
+    significant = fields.Boolean(allow_none=True, metadata={"description": "two-sided p < 0.05"})
+    test = fields.String()
+
+
 class NpsReport(Schema):
     overall = fields.Nested(Stats)
     groups = fields.List(fields.Nested(GroupStats))
     series = fields.List(fields.Nested(PeriodStats))
+    mode = fields.String()
+    min_responses = fields.Integer()
+    comparison = fields.Nested(Comparison)

@@ -22,6 +22,7 @@ class ResponseFilter:
     until: datetime | None = None
     category: str | None = None
     channel: str | None = None
+    survey_id: int | None = None
     where: tuple[tuple[str, str], ...] = field(default_factory=tuple)
     search: str | None = None
     with_comment: bool = False
@@ -37,6 +38,8 @@ class ResponseFilter:
             conds.append(Response.category == self.category)
         if self.channel:
             conds.append(Response.channel == self.channel)
+        if self.survey_id is not None:
+            conds.append(Response.survey_id == self.survey_id)
         for key, value in self.where:
             conds.append(property_text(key) == value)
         if self.with_comment:

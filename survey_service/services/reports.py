@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import ColumnElement, Integer, func, select
 
 from .. import nps
 from ..extensions import db
-from ..models import Response
+from ..models import Response, utcnow
 from .filters import ResponseFilter
 
 MAX_FILLED_PERIODS = 1000
+ALL_RESPONSES = "all"
+LAST_PER_PERSON = "last_per_person"
 
 
 def _counts() -> list[Any]:
@@ -21,6 +25,8 @@ def _counts() -> list[Any]:
         func.count().filter(Response.category == nps.PROMOTER).label("promoters"),
         func.count().filter(Response.category == nps.PASSIVE).label("passives"),
         func.count().filter(Response.category == nps.DETRACTOR).label("detractors"),
+        # NULL != '' is NULL, so this counts non-empty comments only.
+        func.count().filter(Response.comment != "").label("comments"),
     ]
 
 
@@ -36,7 +42,7 @@ def _period(interval: str) -> ColumnElement[Any]:
     if interval == "week":
         return func.date(col, "-6 days", "weekday 1")
     if interval == "quarter":
-        quarter_month = (func.cast(func.strftime("%m", col), Integer) - 1) / 3 * 3 + 1
+        quarter_month = (func.cast(func.strftime("%m", col), Integer) - 1) // 3 * 3 + 1
         return func.printf("%s-%02d-01", func.strftime("%Y", col), quarter_month)
     return func.strftime("%Y-%m-01", col)
 
@@ -83,6 +89,30 @@ def _fill_periods(
     return periods
 
 
+def _stats(stats: nps.NpsStats, comments: int, min_responses: int) -> dict[str, Any]:
+    """The contract's Stats plus the comment count and the small-sample flag."""
+    return {**stats.as_dict(), "comments": comments, "too_few_responses": stats.responses < min_responses}
+
+
+def _scope(flt: ResponseFilter, mode: str) -> list[Any]:
+    """The WHERE clauses for all responses, or only each person's latest one within the filter."""
+    conds = flt.conditions()
+    if mode != LAST_PER_PERSON:
+        return conds
+    rank = (
+        func.row_number()
+        .over(partition_by=Response.person_id, order_by=(Response.created_at.desc(), Response.id.desc()))
+        .label("rank")
+    )
+    ranked = select(Response.id, rank).where(*conds).subquery()
+    return [Response.id.in_(select(ranked.c.id).where(ranked.c.rank == 1))]
+
+
+def _totals(conds: list[Any]) -> tuple[nps.NpsStats, int]:
+    row = db.session.execute(select(*_counts()).where(*conds)).one()
+    return nps.NpsStats(row.promoters, row.passives, row.detractors), row.comments
+
+
 def nps_report(
     project_id: int,
     *,
@@ -92,13 +122,25 @@ def nps_report(
     interval: str = "month",
     channel: str | None = None,
     where: Sequence[tuple[str, str]] = (),
+    survey_id: int | None = None,
+    mode: str = ALL_RESPONSES,
+    compare: str | None = None,
+    min_responses: int | None = None,
 ) -> dict[str, Any]:
-    """NPS overall, by a frozen person property and per period, each with n and margin of error."""
-    flt = ResponseFilter(project_id, since=since, until=until, channel=channel, where=tuple(where))
-    conds = flt.conditions()
+    """NPS overall, by a frozen person property and per period, each with n and margin of error.
+
+    Optional: filters by channel, survey and frozen properties; each person's latest answer only;
+    and a comparison with the previous period of the same length (two-sample z-test on NPS).
+    """
+    min_n = min_responses if min_responses is not None else current_app.config.get("REPORT_MIN_RESPONSES", 30)
+    flt = ResponseFilter(
+        project_id, since=since, until=until, channel=channel, where=tuple(where), survey_id=survey_id
+    )
+    conds = _scope(flt, mode)
     period = _period(interval).label("period")
     series_rows = db.session.execute(select(period, *_counts()).where(*conds).group_by(period)).all()
     found = {row.period: nps.NpsStats(row.promoters, row.passives, row.detractors) for row in series_rows}
+    comments = {row.period: row.comments for row in series_rows}
     overall = sum(found.values(), nps.EMPTY)
 
     groups: list[dict[str, Any]] = []
@@ -106,16 +148,39 @@ def nps_report(
         key = Response.properties[group_by].as_string().label("key")
         rows = db.session.execute(select(key, *_counts()).where(*conds).group_by(key)).all()
         merged: dict[str | None, nps.NpsStats] = {}
+        merged_comments: dict[str | None, int] = {}
         for row in rows:
             # SQLite hands back JSON numbers as numbers, PostgreSQL as text: keys are text on both.
             label = None if row.key is None else str(row.key)
             merged[label] = merged.get(label, nps.EMPTY) + nps.NpsStats(
                 row.promoters, row.passives, row.detractors
             )
+            merged_comments[label] = merged_comments.get(label, 0) + row.comments
         ordered = sorted(
             merged.items(), key=lambda item: (-item[1].responses, item[0] is None, item[0] or "")
         )
-        groups = [{"key": label, **stats.as_dict()} for label, stats in ordered]
+        groups = [{"key": label, **_stats(stats, merged_comments[label], min_n)} for label, stats in ordered]
 
-    series = [{"period": p, **stats.as_dict()} for p, stats in _fill_periods(found, interval, since, until)]
-    return {"overall": overall.as_dict(), "groups": groups, "series": series}
+    series = [
+        {"period": p, **_stats(stats, comments.get(p, 0), min_n)}
+        for p, stats in _fill_periods(found, interval, since, until)
+    ]
+    report: dict[str, Any] = {
+        "overall": _stats(overall, sum(comments.values()), min_n),
+        "groups": groups,
+        "series": series,
+        "mode": mode,
+        "min_responses": min_n,
+    }
+    if compare == "previous" and since is not None:
+        end = until or utcnow()
+        previous_flt = replace(flt, since=since - (end - since), until=since)
+        previous, previous_comments = _totals(_scope(previous_flt, mode))
+        result = nps.compare(overall, previous)
+        report["comparison"] = {
+            "since": previous_flt.since,
+            "until": previous_flt.until,
+            "previous": _stats(previous, previous_comments, min_n),
+            **result.as_dict(),
+        }
+    return report
