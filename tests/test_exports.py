@@ -28,7 +28,7 @@ def post(client: FlaskClient, auth: dict[str, str], email: str, score: int, **ex
 
 
 def read_csv(text: str) -> list[dict[str, str]]:
-    return list(csv.DictReader(io.StringIO(text)))
+    return list(csv.DictReader(io.StringIO(text, newline="")))
 
 
 @pytest.fixture
@@ -155,13 +155,24 @@ def test_export_csv_injection_in_comment_name_and_properties_is_neutralised(
         "eve@example.com",
         2,
         comment="=cmd|' /C calc'!A0",
-        person={"name": "@evil", "properties": {"note": "+SUM(1)", "tab": "\tx", "level": -4}},
+        person={
+            "name": "@evil",
+            "properties": {
+                "note": "+SUM(1)",
+                "tab": "\tx",
+                "cr": "\rx",
+                "level": -4,
+                "ratio": 2.5,
+                "flag": True,
+            },
+        },
     )
     rows = read_csv(client.get("/api/v1/exports/responses.csv", headers=auth).get_data(as_text=True))
     assert rows[0]["comment"] == "'=cmd|' /C calc'!A0"
     assert rows[0]["name"] == "'@evil"
     assert rows[0]["note"] == "'+SUM(1)" and rows[0]["tab"] == "'\tx"
     assert rows[0]["level"] == "-4" and rows[0]["score"] == "2"
+    assert rows[0]["cr"] == "'\rx" and rows[0]["ratio"] == "2.5" and rows[0]["flag"] == "true"
 
 
 def test_export_promoters_only_with_consent_column(
@@ -226,8 +237,9 @@ def test_export_csv_large_is_streamed_in_chunks(
     res = client.get("/api/v1/exports/responses.csv", headers=auth, buffered=False)
     assert res.is_streamed
     chunks = list(res.response)
-    # header, then full chunks of CHUNK_ROWS rows, then the rest: never one big string.
-    assert len(chunks) == 4
+    # The header, then several bounded chunks: never the whole file as one string.
+    assert len(chunks) >= 4
+    assert max(c.count(b"\n" if isinstance(c, bytes) else "\n") for c in chunks) <= exports.CHUNK_ROWS
     rows = read_csv(b"".join(c if isinstance(c, bytes) else c.encode() for c in chunks).decode())
     assert len(rows) == total and rows[-1]["i"] == str(total - 1)
     res.close()

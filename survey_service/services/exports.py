@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import String, cast, func, select, true
+from sqlalchemy import String, case, cast, func, literal, select, true
 
 from .. import nps
 from ..extensions import db
@@ -18,6 +18,7 @@ from .filters import ResponseFilter
 # Rows fetched per round trip (a server-side cursor on PostgreSQL) and rows per yielded chunk.
 FETCH_ROWS = 2000
 CHUNK_ROWS = 500
+COPY_CHUNK_BYTES = 16 * 1024
 MAX_PROPERTY_COLUMNS = 200
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -57,7 +58,8 @@ def safe_cell(value: Any) -> Any:
 
 
 def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    # Whole seconds, the same text PostgreSQL's to_char produces on the COPY path.
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def property_keys(flt: ResponseFilter) -> list[str]:
@@ -131,10 +133,17 @@ def _fixed_values(row: Any) -> dict[str, Any]:
     }
 
 
-def _csv(flt: ResponseFilter, fixed: tuple[str, ...]) -> Iterator[str]:
+def _csv(flt: ResponseFilter, fixed: tuple[str, ...]) -> Iterator[str | bytes]:
     keys = property_keys(flt)
+    header = [safe_cell(h) for h in _header(fixed, keys)]
+    if db.engine.dialect.name == "postgresql":
+        # COPY ends lines with \n; property names never hold a line break, so the header may too.
+        yield csv.writer(_Line(), lineterminator="\n").writerow(header)
+        yield from _copy_rows(flt, fixed, keys)
+        return
+    # RFC 4180 line ends (\r\n): the csv module then quotes any cell holding a bare \r or \n.
     writer = csv.writer(_Line())
-    yield writer.writerow([safe_cell(h) for h in _header(fixed, keys)])
+    yield writer.writerow(header)
     chunk: list[str] = []
     for row in _rows(flt):
         values = _fixed_values(row)
@@ -148,12 +157,68 @@ def _csv(flt: ResponseFilter, fixed: tuple[str, ...]) -> Iterator[str]:
         yield "".join(chunk)
 
 
-def responses_csv(flt: ResponseFilter) -> Iterator[str]:
+def _sql_text(expr: Any) -> Any:
+    """The SQL twin of safe_cell for text: a leading quote before formula starts."""
+    return case((func.left(expr, 1).in_(FORMULA_STARTS), literal("'", String) + expr), else_=expr)
+
+
+def _sql_columns(fixed: tuple[str, ...], keys: list[str]) -> list[Any]:
+    utc = func.to_char(func.timezone("UTC", Response.created_at), 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
+    consent = case(
+        (Response.reference_consent.is_(True), "true"), (Response.reference_consent.is_(False), "false")
+    )
+    columns = {
+        "email": _sql_text(Person.email),
+        "name": _sql_text(Person.name),
+        "score": Response.score,
+        "comment": _sql_text(Response.comment),
+        "created_at": utc,
+        "category": Response.category,
+        "channel": Response.channel,
+        "external_id": _sql_text(Person.external_id),
+        "response_id": Response.id,
+        "reference_consent": consent,
+    }
+    props = [
+        case(
+            (func.jsonb_typeof(Response.properties[k]) == "number", Response.properties[k].as_string()),
+            else_=_sql_text(Response.properties[k].as_string()),
+        )
+        for k in keys
+    ]
+    return [columns[c] for c in fixed] + props
+
+
+def _copy_rows(flt: ResponseFilter, fixed: tuple[str, ...], keys: list[str]) -> Iterator[bytes]:
+    """PostgreSQL writes the CSV itself (COPY … TO STDOUT): same cells as the Python path, far faster."""
+    stmt = (
+        select(*_sql_columns(fixed, keys))
+        .join(Person, Person.id == Response.person_id)
+        .where(*flt.conditions())
+        .order_by(Response.created_at, Response.id)
+    )
+    compiled = stmt.compile(dialect=db.engine.dialect, compile_kwargs={"render_postcompile": True})
+    raw = db.session.connection().connection.driver_connection
+    with (
+        raw.cursor() as cursor,
+        cursor.copy(f"COPY ({compiled}) TO STDOUT WITH (FORMAT csv)", compiled.params) as copy,
+    ):
+        buffer = bytearray()
+        for block in copy:  # one block per row: gather them into chunks worth a write
+            buffer += block
+            if len(buffer) >= COPY_CHUNK_BYTES:
+                yield bytes(buffer)
+                buffer.clear()
+        if buffer:
+            yield bytes(buffer)
+
+
+def responses_csv(flt: ResponseFilter) -> Iterator[str | bytes]:
     """CSV text chunks: header, then one row per response with its frozen properties as columns."""
     return _csv(flt, RESPONSE_COLUMNS)
 
 
-def promoters_csv(flt: ResponseFilter) -> Iterator[str]:
+def promoters_csv(flt: ResponseFilter) -> Iterator[str | bytes]:
     """CSV for marketing: promoters only, with contact data, comment, consent and segment values."""
     return _csv(ResponseFilter(**{**flt.__dict__, "category": nps.PROMOTER}), PROMOTER_COLUMNS)
 

@@ -1,0 +1,1 @@
+"""Benchmarks (run against a real PostgreSQL): see each module's docstring."""
