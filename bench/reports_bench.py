@@ -36,7 +36,7 @@ SELECT :pid, :sid, p.id, s.score,
        'email', p.properties, now() - (g % 365) * interval '1 day' - (g % 86400) * interval '1 second', now()
 FROM generate_series(1, :rows) AS g
 JOIN people p ON p.project_id = :pid AND p.external_id = 'u' || (1 + g % :people)
-CROSS JOIN LATERAL (SELECT (g * 7919) % 11 AS score) s;
+CROSS JOIN LATERAL (SELECT (g::bigint * 7919) % 11 AS score) s;
 ANALYZE people; ANALYZE responses;
 """
 

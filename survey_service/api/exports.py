@@ -33,7 +33,7 @@ def export_filter(project_id: int, query: dict[str, Any]) -> ResponseFilter:
 
 
 def streamed(
-    chunks: Callable[[ResponseFilter], Iterator[str]], flt: ResponseFilter, name: str, ext: str
+    chunks: Callable[[ResponseFilter], Iterator[bytes]], flt: ResponseFilter, name: str, ext: str
 ) -> Response:
     """A streamed download; the generator runs inside the request (and its database session)."""
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")

@@ -133,17 +133,17 @@ def _fixed_values(row: Any) -> dict[str, Any]:
     }
 
 
-def _csv(flt: ResponseFilter, fixed: tuple[str, ...]) -> Iterator[str | bytes]:
+def _csv(flt: ResponseFilter, fixed: tuple[str, ...]) -> Iterator[bytes]:
     keys = property_keys(flt)
     header = [safe_cell(h) for h in _header(fixed, keys)]
     if db.engine.dialect.name == "postgresql":
         # COPY ends lines with \n; property names never hold a line break, so the header may too.
-        yield csv.writer(_Line(), lineterminator="\n").writerow(header)
+        yield csv.writer(_Line(), lineterminator="\n").writerow(header).encode()
         yield from _copy_rows(flt, fixed, keys)
         return
     # RFC 4180 line ends (\r\n): the csv module then quotes any cell holding a bare \r or \n.
     writer = csv.writer(_Line())
-    yield writer.writerow(header)
+    yield writer.writerow(header).encode()
     chunk: list[str] = []
     for row in _rows(flt):
         values = _fixed_values(row)
@@ -151,10 +151,10 @@ def _csv(flt: ResponseFilter, fixed: tuple[str, ...]) -> Iterator[str | bytes]:
         cells = [safe_cell(values[c]) for c in fixed] + [safe_cell(props.get(k)) for k in keys]
         chunk.append(writer.writerow(cells))
         if len(chunk) >= CHUNK_ROWS:
-            yield "".join(chunk)
+            yield "".join(chunk).encode()
             chunk.clear()
     if chunk:
-        yield "".join(chunk)
+        yield "".join(chunk).encode()
 
 
 def _sql_text(expr: Any) -> Any:
@@ -198,7 +198,7 @@ def _copy_rows(flt: ResponseFilter, fixed: tuple[str, ...], keys: list[str]) -> 
         .order_by(Response.created_at, Response.id)
     )
     compiled = stmt.compile(dialect=db.engine.dialect, compile_kwargs={"render_postcompile": True})
-    raw = db.session.connection().connection.driver_connection
+    raw: Any = db.session.connection().connection.driver_connection
     with (
         raw.cursor() as cursor,
         cursor.copy(f"COPY ({compiled}) TO STDOUT WITH (FORMAT csv)", compiled.params) as copy,
@@ -213,17 +213,17 @@ def _copy_rows(flt: ResponseFilter, fixed: tuple[str, ...], keys: list[str]) -> 
             yield bytes(buffer)
 
 
-def responses_csv(flt: ResponseFilter) -> Iterator[str | bytes]:
+def responses_csv(flt: ResponseFilter) -> Iterator[bytes]:
     """CSV text chunks: header, then one row per response with its frozen properties as columns."""
     return _csv(flt, RESPONSE_COLUMNS)
 
 
-def promoters_csv(flt: ResponseFilter) -> Iterator[str | bytes]:
+def promoters_csv(flt: ResponseFilter) -> Iterator[bytes]:
     """CSV for marketing: promoters only, with contact data, comment, consent and segment values."""
     return _csv(ResponseFilter(**{**flt.__dict__, "category": nps.PROMOTER}), PROMOTER_COLUMNS)
 
 
-def responses_jsonl(flt: ResponseFilter) -> Iterator[str]:
+def responses_jsonl(flt: ResponseFilter) -> Iterator[bytes]:
     """JSON lines: one object per response (JSON needs no formula escaping; values keep their types)."""
     chunk: list[str] = []
     for row in _rows(flt):
@@ -231,7 +231,7 @@ def responses_jsonl(flt: ResponseFilter) -> Iterator[str]:
         values["properties"] = row.properties or {}
         chunk.append(json.dumps(values, ensure_ascii=False, separators=(",", ":")) + "\n")
         if len(chunk) >= CHUNK_ROWS:
-            yield "".join(chunk)
+            yield "".join(chunk).encode()
             chunk.clear()
     if chunk:
-        yield "".join(chunk)
+        yield "".join(chunk).encode()
