@@ -243,3 +243,15 @@ def test_export_csv_large_is_streamed_in_chunks(
     rows = read_csv(b"".join(c if isinstance(c, bytes) else c.encode() for c in chunks).decode())
     assert len(rows) == total and rows[-1]["i"] == str(total - 1)
     res.close()
+
+
+def test_property_keys_sample_looks_at_newest_responses_only(app: Flask, sample: None) -> None:
+    from survey_service.models import Project
+    from survey_service.services.filters import ResponseFilter
+
+    with app.app_context():
+        project_id = db.session.scalar(db.select(Project.id))
+        flt = ResponseFilter(project_id)
+        assert exports.property_keys(flt) == ["plan", "region", "seats"]
+        assert exports.property_keys(flt, sample=1) == ["plan"]  # dee, the newest, has only a plan
+        assert exports.property_keys(flt, sample=2) == ["plan", "region"]

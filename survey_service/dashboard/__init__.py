@@ -7,7 +7,7 @@ from datetime import UTC, datetime, time, timedelta
 from functools import wraps
 from typing import Any
 
-from flask import Blueprint, Response, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, g, redirect, render_template, request, session, url_for
 from flask_wtf.csrf import generate_csrf, validate_csrf
 from marshmallow import Schema, ValidationError, fields, validate
 from sqlalchemy import select
@@ -18,10 +18,10 @@ from .. import nps
 from ..api.exports import CSV, JSONL, streamed
 from ..errors import ApiError
 from ..extensions import db
-from ..models import DashboardUser, Project
+from ..models import DashboardUser, Project, Response
 from ..schemas import PROPERTY_NAME, PropertyCondition
 from ..services import login_limits
-from ..services.dashboard import comment_count, latest_comments
+from ..services.dashboard import latest_comments
 from ..services.exports import promoters_csv, property_keys, responses_csv, responses_jsonl
 from ..services.filters import ResponseFilter, property_text
 from ..services.reports import nps_report
@@ -39,6 +39,7 @@ RANGES = {
 INTERVALS = ("day", "week", "month", "quarter")
 DEFAULT_INTERVAL = {"30d": "day", "90d": "week", "12m": "month", "all": "quarter"}
 MAX_SEGMENT_VALUES = 50
+PICKER_SAMPLE = 5000  # newest responses looked at to fill the property and segment pickers
 Handler = Callable[..., Any]
 EXPORTS: dict[str, tuple[Callable[[ResponseFilter], Any], str, str]] = {
     "responses.csv": (responses_csv, "responses", CSV),
@@ -112,7 +113,7 @@ def check_csrf() -> Any:
 
 
 @bp.after_request
-def security_headers(response: Response) -> Response:
+def security_headers(response: WerkzeugResponse) -> WerkzeugResponse:
     """No framing, no inline script, no caching of team data."""
     response.headers.setdefault(
         "Content-Security-Policy",
@@ -180,10 +181,14 @@ def _since(range_key: str) -> datetime | None:
 
 
 def _segment_values(flt: ResponseFilter, key: str) -> list[str]:
+    """Values of a property among the newest responses (for the segment picker)."""
     value = property_text(key)
+    newest = (
+        select(Response.id).where(*flt.conditions()).order_by(Response.created_at.desc()).limit(PICKER_SAMPLE)
+    )
     stmt = (
         select(value.label("value"))
-        .where(*flt.conditions(), value.is_not(None))
+        .where(Response.id.in_(select(newest.subquery().c.id)), value.is_not(None))
         .group_by(value)
         .order_by(value)
         .limit(MAX_SEGMENT_VALUES)
@@ -202,13 +207,19 @@ def dashboard() -> str:
     interval = query.get("interval") or DEFAULT_INTERVAL[range_key]
     since = _since(range_key)
     base = ResponseFilter(user.project_id, since=since)
-    keys = property_keys(base)
+    keys = property_keys(base, sample=PICKER_SAMPLE)
     by = query.get("by") or ("plan" if "plan" in keys else (keys[0] if keys else None))
     segment = query.get("segment")
     where = (segment,) if segment else ()
     report = nps_report(user.project_id, since=since, group_by=by, interval=interval, where=where)
     segment_key = segment[0] if segment else by
-    segment_values = _segment_values(base, segment_key) if segment_key else []
+    if segment_key and segment_key == by and not segment:
+        # The segment table already holds every value of this property: no second scan.
+        segment_values = sorted(str(g["key"]) for g in report["groups"] if g["key"] is not None)
+    else:
+        segment_values = _segment_values(base, segment_key) if segment_key else []
+    if segment and segment[1] not in segment_values:
+        segment_values.append(segment[1])
     comment_filter = ResponseFilter(
         user.project_id,
         since=since,
@@ -244,9 +255,7 @@ def dashboard() -> str:
         groups=report["groups"],
         share_bar=share_bar,
         comments=latest_comments(comment_filter),
-        comments_total=comment_count(
-            ResponseFilter(user.project_id, since=since, where=where, with_comment=True)
-        ),
+        comments_total=overall["comments"],
         export_args=export_args,
         exports=tuple(EXPORTS),
     )

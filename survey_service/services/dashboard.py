@@ -1,10 +1,10 @@
-"""What the dashboard shows besides the NPS report: the latest comments and their count."""
+"""What the dashboard shows besides the NPS report: the latest comments."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from ..extensions import db
 from ..models import Person, Response
@@ -33,8 +33,3 @@ def latest_comments(flt: ResponseFilter, limit: int = 25) -> list[Any]:
         .limit(min(limit, MAX_COMMENTS))
     )
     return list(db.session.execute(stmt))
-
-
-def comment_count(flt: ResponseFilter) -> int:
-    """How many responses matching the filter carry a comment."""
-    return db.session.scalar(select(func.count()).select_from(Response).where(*flt.conditions())) or 0
