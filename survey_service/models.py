@@ -28,6 +28,7 @@ JSONType = JSON().with_variant(JSONB(), "postgresql")
 
 CHANNELS = ("api", "email", "in_app", "link", "import")
 SURVEY_KINDS = ("nps", "csat", "ces")
+FOLLOWUP_STATUSES = ("new", "contacted", "resolved")
 
 
 def utcnow() -> datetime:
@@ -176,6 +177,11 @@ class Response(db.Model):
     properties: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     # Whether the person agreed to be contacted for a reference; None when the survey did not ask.
     reference_consent: Mapped[bool | None] = mapped_column(Boolean)
+    # Close the loop: who follows this answer up, how far they got, what they noted.
+    followup_status: Mapped[str] = mapped_column(String(10), default="new", server_default="new")
+    followup_owner: Mapped[str | None] = mapped_column(String(255))
+    followup_notes: Mapped[str | None] = mapped_column(Text)
+    followup_tags: Mapped[list[str]] = mapped_column(JSONType, default=list, server_default="[]")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
@@ -184,6 +190,7 @@ class Response(db.Model):
     __table_args__ = (
         CheckConstraint("score >= 0 AND score <= 10", name="response_score_range"),
         CheckConstraint(_in("channel", CHANNELS), name="response_channel_known"),
+        CheckConstraint(_in("followup_status", FOLLOWUP_STATUSES), name="response_followup_status_known"),
         CheckConstraint(
             "category IS NULL"
             " OR (category = 'promoter' AND score >= 9)"

@@ -151,6 +151,10 @@ class ResponseOut(Schema):
     channel = fields.String()
     properties = Properties(metadata={"description": "the person's properties frozen when answering"})
     reference_consent = fields.Boolean(allow_none=True)
+    followup_status = fields.String(metadata={"description": "new | contacted | resolved"})
+    followup_owner = fields.String(allow_none=True)
+    followup_notes = fields.String(allow_none=True)
+    followup_tags = fields.List(fields.String())
     created_at = Instant()
     updated_at = Instant()
 
@@ -168,6 +172,25 @@ class ResponseQuery(Schema):
     until = Instant(end_of_day=True)
     limit = fields.Integer(load_default=50, validate=validate.Range(1, 500))
     cursor = fields.String(validate=validate.Length(1, 64))
+
+
+class FollowupIn(Schema):
+    """PATCH /api/v1/responses/<id>: close the loop on one answer (give at least one field)."""
+
+    followup_status = fields.String(validate=validate.OneOf(("new", "contacted", "resolved")))
+    followup_owner = fields.String(validate=validate.Length(1, 255), allow_none=True)
+    followup_notes = fields.String(validate=validate.Length(0, MAX_COMMENT), allow_none=True)
+    followup_tags = fields.List(
+        fields.String(
+            validate=validate.Regexp(r"^[\w .:/-]{1,50}$", error="Tags are 1-50 plain characters.")
+        ),
+        validate=validate.Length(max=20),
+    )
+
+    @validates_schema
+    def _something(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if not data:
+            raise ValidationError("Give followup_status, followup_owner, followup_notes or followup_tags.")
 
 
 class PropertyCondition(fields.Field):
