@@ -88,6 +88,10 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "WTF_CSRF_TIME_LIMIT": 12 * 3600,
         # Report figures with fewer responses than this are flagged too_few_responses.
         "REPORT_MIN_RESPONSES": int(os.environ.get("REPORT_MIN_RESPONSES", "30")),
+        # Webhook targets must be public addresses unless this is set (e.g. an intranet receiver).
+        "WEBHOOK_ALLOW_PRIVATE_TARGETS": os.environ.get("WEBHOOK_ALLOW_PRIVATE_TARGETS", "").lower()
+        in ("1", "true", "yes"),
+        "WEBHOOK_TIMEOUT": 5.0,
     }
     config.update(overrides)
     return config

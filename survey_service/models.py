@@ -221,3 +221,55 @@ class DashboardUser(db.Model):
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     __table_args__ = (CheckConstraint(_in("role", DASHBOARD_ROLES), name="dashboard_user_role_known"),)
+
+
+WEBHOOK_EVENTS = ("response.created", "response.updated")
+DELIVERY_STATUSES = ("pending", "retrying", "delivered", "failed")
+
+
+class AlertRule(db.Model):
+    """A project's rule: when a response matches, POST a signed webhook to target_url."""
+
+    __tablename__ = "alert_rules"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    target_url: Mapped[str] = mapped_column(String(2000))
+    secret_encrypted: Mapped[str] = mapped_column(Text)
+    # Conditions (all given ones must hold): score at most max_score, category in categories, a comment.
+    max_score: Mapped[int | None] = mapped_column(SmallInteger)
+    categories: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    require_comment: Mapped[bool] = mapped_column(Boolean, default=False)
+    events: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    __table_args__ = (
+        CheckConstraint(
+            "max_score IS NULL OR (max_score >= 0 AND max_score <= 10)", name="alert_max_score_range"
+        ),
+    )
+
+
+class WebhookDelivery(db.Model):
+    """One webhook to send for one rule and one response event; the database is the source of truth."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    rule_id: Mapped[int] = mapped_column(ForeignKey("alert_rules.id", ondelete="CASCADE"), index=True)
+    response_id: Mapped[int] = mapped_column(ForeignKey("responses.id", ondelete="CASCADE"), index=True)
+    event: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        CheckConstraint(_in("event", WEBHOOK_EVENTS), name="delivery_event_known"),
+        CheckConstraint(_in("status", DELIVERY_STATUSES), name="delivery_status_known"),
+    )

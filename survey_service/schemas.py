@@ -193,6 +193,64 @@ class FollowupIn(Schema):
             raise ValidationError("Give followup_status, followup_owner, followup_notes or followup_tags.")
 
 
+class AlertRuleIn(Schema):
+    """POST /api/v1/alert_rules: when a response matches every given condition, POST a signed webhook."""
+
+    name = fields.String(required=True, validate=validate.Length(1, 200))
+    target_url = fields.String(required=True, validate=validate.Length(8, 2000))
+    max_score = fields.Integer(
+        strict=True,
+        allow_none=True,
+        validate=validate.Range(0, 10),
+        metadata={"description": "score <= this"},
+    )
+    categories = fields.List(
+        fields.String(validate=validate.OneOf(nps.CATEGORIES)), validate=validate.Length(max=3)
+    )
+    require_comment = fields.Boolean(load_default=False)
+    events = fields.List(
+        fields.String(validate=validate.OneOf(("response.created", "response.updated"))),
+        validate=validate.Length(1, 2),
+    )
+    enabled = fields.Boolean(load_default=True)
+
+
+class AlertRuleOut(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    target_url = fields.String()
+    max_score = fields.Integer(allow_none=True)
+    categories = fields.List(fields.String())
+    require_comment = fields.Boolean()
+    events = fields.List(fields.String())
+    enabled = fields.Boolean()
+    created_at = Instant()
+
+
+class AlertRuleCreated(AlertRuleOut):
+    secret = fields.String(metadata={"description": "HMAC-SHA256 signing secret; shown only now"})
+
+
+class AlertRuleList(Schema):
+    data = fields.List(fields.Nested(AlertRuleOut))
+
+
+class WebhookDeliveryOut(Schema):
+    id = fields.Integer()
+    response_id = fields.Integer()
+    event = fields.String()
+    status = fields.String(metadata={"description": "pending | retrying | delivered | failed"})
+    attempts = fields.Integer()
+    last_status_code = fields.Integer(allow_none=True)
+    last_error = fields.String(allow_none=True)
+    created_at = Instant()
+    delivered_at = Instant(allow_none=True)
+
+
+class WebhookDeliveryList(Schema):
+    data = fields.List(fields.Nested(WebhookDeliveryOut))
+
+
 class PropertyCondition(fields.Field):
     """A frozen-property filter written `key:value` (e.g. `where=plan:pro`); repeat to AND them."""
 

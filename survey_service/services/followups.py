@@ -9,6 +9,7 @@ from sqlalchemy import select
 from ..errors import ApiError
 from ..extensions import db
 from ..models import Response, utcnow
+from .alerts import dispatch_response_event
 
 
 def update_followup(project_id: int, response_id: int, changes: dict[str, Any]) -> Response:
@@ -26,4 +27,5 @@ def update_followup(project_id: int, response_id: int, changes: dict[str, Any]) 
         response.followup_tags = list(dict.fromkeys(changes["followup_tags"]))
     response.updated_at = utcnow()
     db.session.commit()
+    dispatch_response_event(project_id, response.id, "response.updated")
     return response

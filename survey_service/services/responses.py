@@ -14,6 +14,7 @@ from ..errors import ApiError
 from ..extensions import db
 from ..models import Response, SurveyRequest, utcnow
 from . import projects
+from .alerts import dispatch_response_event
 from .people import upsert_person
 from .tx import commit_with_retry
 
@@ -69,7 +70,9 @@ def record_response(
         db.session.flush()
         return response, True
 
-    return commit_with_retry(work)
+    response, created = commit_with_retry(work)
+    dispatch_response_event(project_id, response.id, "response.created" if created else "response.updated")
+    return response, created
 
 
 def encode_cursor(response_id: int) -> str:
