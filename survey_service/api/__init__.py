@@ -57,10 +57,10 @@ def api_blueprint(name: str, import_name: str, description: str) -> Blueprint:
 
 def register_api(api: Api) -> None:
     """Register every server API blueprint and the security schemes."""
-    from . import alerts, exports, followups, people, reports, responses
+    from . import alerts, exports, followups, people, privacy, reports, responses
 
     api.spec.components.security_scheme(BEARER, {"type": "http", "scheme": "bearer"})
     api.spec.components.security_scheme(BASIC, {"type": "http", "scheme": "basic"})
     api.spec.options["security"] = [{BEARER: []}, {BASIC: []}]
-    for module in (people, responses, reports, exports, followups, alerts):
+    for module in (people, responses, reports, exports, followups, alerts, privacy):
         api.register_blueprint(module.bp)
