@@ -221,3 +221,40 @@ def test_dashboard_export_is_the_signed_in_project_only(app: Flask, client: Flas
     assert client.get("/dashboard/exports/secrets.csv").status_code == 404
     anonymous = app.test_client()
     assert anonymous.get("/dashboard/exports/responses.csv").status_code == 302
+
+
+def test_dashboard_followup_admin_saves_viewer_is_403(app: Flask, project: dict[str, Any]) -> None:
+    from survey_service.models import Response
+    from survey_service.services.responses import record_response
+
+    with app.app_context():
+        response, _ = record_response(project["id"], {"email": "d@acme.test"}, 2, "Call me")
+        rid = response.id
+    add_user(app, project["id"], "viewer@acme.test")
+    add_user(app, project["id"], "admin@acme.test", "admin")
+    viewer = app.test_client()
+    sign_in(viewer, "viewer@acme.test")
+    token = csrf_from(viewer, "/dashboard")
+    form = {"followup_status": "contacted", "followup_owner": "me", "csrf_token": token}
+    assert viewer.post(f"/dashboard/responses/{rid}/followup", data=form).status_code == 403
+    admin = app.test_client()
+    sign_in(admin, "admin@acme.test")
+    html = admin.get("/dashboard?range=all&category=detractor").get_data(as_text=True)
+    assert f"/dashboard/responses/{rid}/followup" in html
+    form = {"followup_status": "contacted", "followup_owner": "Ann", "back": "range=all&category=detractor"}
+    res = admin.post(
+        f"/dashboard/responses/{rid}/followup", data={**form, "csrf_token": csrf_from(admin, "/dashboard")}
+    )
+    assert res.status_code == 302
+    assert (
+        res.headers["Location"].startswith("/dashboard?") and "category=detractor" in res.headers["Location"]
+    )
+    with app.app_context():
+        row = db.session.get(Response, rid)
+        assert row is not None and (row.followup_status, row.followup_owner) == ("contacted", "Ann")
+    assert "Call me" in admin.get("/dashboard?range=all&followup=contacted").get_data(as_text=True)
+    assert "Call me" not in admin.get("/dashboard?range=all&followup=resolved").get_data(as_text=True)
+    bad = {**form, "followup_status": "done", "csrf_token": csrf_from(admin, "/dashboard")}
+    assert admin.post(f"/dashboard/responses/{rid}/followup", data=bad).status_code == 422
+    missing = {**form, "csrf_token": csrf_from(admin, "/dashboard")}
+    assert admin.post("/dashboard/responses/999999/followup", data=missing).status_code == 404

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
 from functools import wraps
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 from flask import Blueprint, g, redirect, render_template, request, session, url_for
 from flask_wtf.csrf import generate_csrf, validate_csrf
@@ -18,12 +19,13 @@ from .. import nps
 from ..api.exports import CSV, JSONL, streamed
 from ..errors import ApiError
 from ..extensions import db
-from ..models import DashboardUser, Project, Response
+from ..models import FOLLOWUP_STATUSES, DashboardUser, Project, Response
 from ..schemas import PROPERTY_NAME, PropertyCondition
 from ..services import login_limits
 from ..services.dashboard import latest_comments
 from ..services.exports import promoters_csv, property_keys, responses_csv, responses_jsonl
 from ..services.filters import ResponseFilter, property_text
+from ..services.followups import update_followup
 from ..services.reports import nps_report
 from ..services.users import authenticate_user, create_user, project_users, session_stamp
 from .charts import share_bar, trend_svg
@@ -57,6 +59,7 @@ class DashboardQuery(Schema):
     segment = PropertyCondition()
     category = fields.String(validate=validate.OneOf(nps.CATEGORIES))
     q = fields.String(validate=validate.Length(1, 200))
+    followup = fields.String(validate=validate.OneOf(FOLLOWUP_STATUSES))
 
 
 def current_user() -> DashboardUser | None:
@@ -226,6 +229,7 @@ def dashboard() -> str:
         where=where,
         category=query.get("category"),
         search=query.get("q"),
+        followup_status=query.get("followup"),
         with_comment=True,
     )
     overall = report["overall"]
@@ -258,6 +262,8 @@ def dashboard() -> str:
         comments_total=overall["comments"],
         export_args=export_args,
         exports=tuple(EXPORTS),
+        followup_statuses=FOLLOWUP_STATUSES,
+        back=urlencode(list(request.args.items(multi=True))),
     )
 
 
@@ -279,6 +285,27 @@ def export(name: str) -> Any:
     )
     chunks, base_name, ext = EXPORTS[name]
     return streamed(chunks, flt, base_name, ext)
+
+
+@bp.post("/dashboard/responses/<int:response_id>/followup")
+@admin_required
+def followup(response_id: int) -> Any:
+    """Set a comment's follow-up status and owner, then go back to the same dashboard view."""
+    user = current_user()
+    assert user is not None
+    status = request.form.get("followup_status") or ""
+    owner = (request.form.get("followup_owner") or "").strip()[:255]
+    if status not in FOLLOWUP_STATUSES:
+        return render_template("dashboard_error.html", title="Not saved", message="Unknown status."), 422
+    try:
+        update_followup(
+            user.project_id, response_id, {"followup_status": status, "followup_owner": owner or None}
+        )
+    except ApiError as exc:
+        return render_template("dashboard_error.html", title="Not saved", message=exc.message), exc.status
+    # Only a query string for our own page: never an open redirect.
+    args = dict(parse_qsl((request.form.get("back") or "")[:2000]))
+    return redirect(url_for("dashboard.dashboard", **args) + "#comments")
 
 
 @bp.route("/dashboard/users", methods=["GET", "POST"])

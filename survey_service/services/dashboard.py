@@ -24,6 +24,8 @@ def latest_comments(flt: ResponseFilter, limit: int = 25) -> list[Any]:
             Response.channel,
             Response.properties,
             Response.created_at,
+            Response.followup_status,
+            Response.followup_owner,
             Person.email,
             Person.name,
         )

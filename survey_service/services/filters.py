@@ -25,6 +25,7 @@ class ResponseFilter:
     survey_id: int | None = None
     where: tuple[tuple[str, str], ...] = field(default_factory=tuple)
     search: str | None = None
+    followup_status: str | None = None
     with_comment: bool = False
 
     def conditions(self) -> list[Any]:
@@ -45,6 +46,8 @@ class ResponseFilter:
         if self.with_comment:
             conds.append(Response.comment.is_not(None))
             conds.append(Response.comment != "")
+        if self.followup_status:
+            conds.append(Response.followup_status == self.followup_status)
         if self.search:
             conds.append(Response.comment.ilike(f"%{escape_like(self.search[:MAX_SEARCH])}%", escape="\\"))
         return conds
