@@ -350,6 +350,13 @@ class Comparison(Schema):
     test = fields.String()
 
 
+class ResponseRate(Schema):
+    channel = fields.String()
+    sent = fields.Integer(metadata={"description": "survey requests sent in the range"})
+    responded = fields.Integer(metadata={"description": "of those, answered"})
+    response_rate = fields.Float(allow_none=True, metadata={"description": "percent, one decimal"})
+
+
 class NpsReport(Schema):
     overall = fields.Nested(Stats)
     groups = fields.List(fields.Nested(GroupStats))
@@ -357,3 +364,4 @@ class NpsReport(Schema):
     mode = fields.String()
     min_responses = fields.Integer()
     comparison = fields.Nested(Comparison)
+    response_rates = fields.List(fields.Nested(ResponseRate))

@@ -173,3 +173,43 @@ def test_report_other_projects_responses_never_counted(
     answer(app, project["id"], "a", 10, "2026-01-02T00:00:00Z", properties={"plan": "pro"})
     body = report(client, auth, "where=plan:pro&mode=last_per_person&compare=previous&since=2026-01-01")
     assert body["overall"]["responses"] == 1 and body["comparison"]["previous"]["responses"] == 0
+
+
+def test_report_response_rate_per_channel_counts_answered_requests(
+    client: FlaskClient, app: Flask, project: dict[str, Any], auth: dict[str, str]
+) -> None:
+    from survey_service.extensions import db
+    from survey_service.models import Person, SurveyRequest
+    from survey_service.services.projects import default_survey
+
+    sent = datetime.fromisoformat("2026-01-10T00:00:00+00:00")
+    with app.app_context():
+        survey_id = default_survey(project["id"]).id
+        person = Person(project_id=project["id"], email="p@acme.test", properties={})
+        db.session.add(person)
+        db.session.flush()
+        requests = [
+            SurveyRequest(
+                project_id=project["id"],
+                survey_id=survey_id,
+                person_id=person.id,
+                channel=channel,
+                sent_at=sent,
+            )
+            for channel in ["email"] * 4 + ["in_app"] * 2
+        ]
+        requests.append(
+            SurveyRequest(project_id=project["id"], survey_id=survey_id, person_id=person.id, channel="email")
+        )
+        db.session.add_all(requests)
+        db.session.commit()
+        for request in (requests[0], requests[1], requests[4]):
+            record_response(
+                project["id"], {"email": "p@acme.test"}, 9, request=request, channel=request.channel
+            )
+    body = report(client, auth, "since=2026-01-01&until=2026-01-31")
+    assert body["response_rates"] == [
+        {"channel": "email", "sent": 4, "responded": 2, "response_rate": 50.0},
+        {"channel": "in_app", "sent": 2, "responded": 1, "response_rate": 50.0},
+    ]
+    assert report(client, auth, "since=2026-02-01")["response_rates"] == []

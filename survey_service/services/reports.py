@@ -12,7 +12,7 @@ from sqlalchemy import ColumnElement, Integer, func, select
 
 from .. import nps
 from ..extensions import db
-from ..models import Response, utcnow
+from ..models import Response, SurveyRequest, utcnow
 from .filters import ResponseFilter
 
 MAX_FILLED_PERIODS = 1000
@@ -108,6 +108,36 @@ def _scope(flt: ResponseFilter, mode: str) -> list[Any]:
     return [Response.id.in_(select(ranked.c.id).where(ranked.c.rank == 1))]
 
 
+def response_rates(
+    project_id: int, since: datetime | None, until: datetime | None, channel: str | None
+) -> list[dict[str, Any]]:
+    """Survey requests sent in the range and how many were answered, per channel (one GROUP BY)."""
+    conds: list[Any] = [SurveyRequest.project_id == project_id, SurveyRequest.sent_at.is_not(None)]
+    if since:
+        conds.append(SurveyRequest.sent_at >= since)
+    if until:
+        conds.append(SurveyRequest.sent_at < until)
+    if channel:
+        conds.append(SurveyRequest.channel == channel)
+    stmt = (
+        select(SurveyRequest.channel, func.count().label("sent"), func.count(Response.id).label("responded"))
+        .select_from(SurveyRequest)
+        .outerjoin(Response, Response.request_id == SurveyRequest.id)
+        .where(*conds)
+        .group_by(SurveyRequest.channel)
+        .order_by(SurveyRequest.channel)
+    )
+    return [
+        {
+            "channel": row.channel,
+            "sent": row.sent,
+            "responded": row.responded,
+            "response_rate": round(row.responded / row.sent * 100, 1) if row.sent else None,
+        }
+        for row in db.session.execute(stmt)
+    ]
+
+
 def _totals(conds: list[Any]) -> tuple[nps.NpsStats, int]:
     row = db.session.execute(select(*_counts()).where(*conds)).one()
     return nps.NpsStats(row.promoters, row.passives, row.detractors), row.comments
@@ -171,6 +201,7 @@ def nps_report(
         "series": series,
         "mode": mode,
         "min_responses": min_n,
+        "response_rates": response_rates(project_id, since, until, channel),
     }
     if compare == "previous" and since is not None:
         end = until or utcnow()
