@@ -68,6 +68,20 @@ def register_commands(app: Flask) -> None:
             raise click.ClickException(exc.message) from None
         click.echo(json.dumps({"id": user.id, "email": user.email, "project_id": project_id, "role": role}))
 
+    @app.cli.command("anonymise-comments")
+    @click.option("--older-than-days", type=click.IntRange(min=1), help="Default: COMMENT_RETENTION_DAYS.")
+    @click.option("--project", "project_id", type=int, help="Only this project (default: all).")
+    def anonymise_comments_command(older_than_days: int | None, project_id: int | None) -> None:
+        """Blank comments and follow-up notes older than the retention period (run it daily from cron)."""
+        from .services.privacy import anonymise_old_comments
+
+        days = older_than_days or current_app.config.get("COMMENT_RETENTION_DAYS")
+        if not days:
+            raise click.ClickException("Give --older-than-days or set COMMENT_RETENTION_DAYS.")
+        click.echo(
+            json.dumps({"anonymised": anonymise_old_comments(int(days), project_id), "older_than_days": days})
+        )
+
     @app.cli.command("worker")
     @click.option("--queue", "queue_names", multiple=True, help="Queues to listen on (default: all).")
     @click.option("--burst", is_flag=True, help="Exit when the queues are empty.")

@@ -92,6 +92,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "WEBHOOK_ALLOW_PRIVATE_TARGETS": os.environ.get("WEBHOOK_ALLOW_PRIVATE_TARGETS", "").lower()
         in ("1", "true", "yes"),
         "WEBHOOK_TIMEOUT": 5.0,
+        # Comments older than this many days are blanked by `survey-service anonymise-comments`.
+        "COMMENT_RETENTION_DAYS": int(os.environ.get("COMMENT_RETENTION_DAYS", "0")) or None,
     }
     config.update(overrides)
     return config

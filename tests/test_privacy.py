@@ -90,3 +90,28 @@ def test_person_export_and_erase_leave_nothing_behind(
     assert client.get(f"/api/v1/people/{person_id}/export", headers=auth).status_code == 404
     csv_text = client.get("/api/v1/exports/responses.csv", headers=auth).get_data(as_text=True)
     assert "gone@acme.test" not in csv_text and "stays@acme.test" in csv_text
+
+
+def test_anonymise_comments_blanks_only_old_ones(app: Flask, runner: Any, project: dict[str, Any]) -> None:
+    from datetime import timedelta
+
+    from survey_service.models import utcnow
+    from survey_service.services.responses import record_response
+
+    with app.app_context():
+        old, _ = record_response(
+            project["id"],
+            {"email": "a@acme.test"},
+            3,
+            "Old complaint",
+            created_at=utcnow() - timedelta(days=400),
+        )
+        new, _ = record_response(project["id"], {"email": "b@acme.test"}, 9, "Fresh praise")
+        old_id, new_id = old.id, new.id
+    assert runner.invoke(args=["anonymise-comments"]).exit_code != 0  # no retention configured
+    result = runner.invoke(args=["anonymise-comments", "--older-than-days", "365"])
+    assert result.exit_code == 0 and '"anonymised": 1' in result.output
+    with app.app_context():
+        old_row, new_row = db.session.get(Response, old_id), db.session.get(Response, new_id)
+        assert old_row is not None and old_row.comment is None and old_row.score == 3
+        assert new_row is not None and new_row.comment == "Fresh praise"

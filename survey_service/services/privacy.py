@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from redis import RedisError
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from ..errors import ApiError
 from ..extensions import db, queues
-from ..models import Person, Response, SurveyRequest, WebhookDelivery
+from ..models import Person, Response, SurveyRequest, WebhookDelivery, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -96,3 +97,22 @@ def _cancel_jobs(job_ids: list[str]) -> None:
                 continue
     except RedisError:
         log.warning("Redis unavailable: %d queued jobs of an erased person left to expire", len(job_ids))
+
+
+def anonymise_old_comments(older_than_days: int, project_id: int | None = None) -> int:
+    """Blank comments and follow-up notes of responses older than the retention period; return the count."""
+    cutoff = utcnow() - timedelta(days=older_than_days)
+    conds: list[Any] = [
+        Response.created_at < cutoff,
+        (Response.comment.is_not(None)) | (Response.followup_notes.is_not(None)),
+    ]
+    if project_id is not None:
+        conds.append(Response.project_id == project_id)
+    result = db.session.execute(
+        update(Response)
+        .where(*conds)
+        .values(comment=None, followup_notes=None)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    return int(getattr(result, "rowcount", 0) or 0)
