@@ -146,6 +146,8 @@ def run_embedded(app: Flask, web_workers: int) -> None:
                 f"    public key       {demo['public_key']}",
                 f"    identity secret  {demo['identity_secret']}",
                 f"  Try:  curl -H 'Authorization: Bearer {demo['secret_key']}' {base}/api/v1/reports/nps",
+                f"  Dashboard:     {base}/dashboard  (add a user: survey-service create-user EMAIL"
+                f" --project {demo['id']} --role admin)",
                 "  Ctrl-C stops everything.",
                 "",
             ]

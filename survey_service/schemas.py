@@ -198,6 +198,11 @@ class AlertRuleIn(Schema):
 
     name = fields.String(required=True, validate=validate.Length(1, 200))
     target_url = fields.String(required=True, validate=validate.Length(8, 2000))
+    format = fields.String(
+        load_default="webhook",
+        validate=validate.OneOf(("webhook", "slack")),
+        metadata={"description": "webhook: signed JSON; slack: a Slack incoming-webhook message"},
+    )
     max_score = fields.Integer(
         strict=True,
         allow_none=True,
@@ -219,6 +224,7 @@ class AlertRuleOut(Schema):
     id = fields.Integer()
     name = fields.String()
     target_url = fields.String()
+    format = fields.String()
     max_score = fields.Integer(allow_none=True)
     categories = fields.List(fields.String())
     require_comment = fields.Boolean()

@@ -226,3 +226,26 @@ def test_alert_rules_are_per_project(
 def test_alert_rule_bad_body_is_422(client: FlaskClient, auth: dict[str, str], body: dict[str, Any]) -> None:
     res = client.post("/api/v1/alert_rules", json={"name": "x", **body}, headers=auth)
     assert res.status_code == 422
+
+
+def test_alert_slack_format_sends_escaped_slack_message(
+    private_ok: Flask, client: FlaskClient, auth: dict[str, str], receiver: Receiver
+) -> None:
+    res = create_rule(client, auth, target_url=receiver.url, format="slack", categories=["detractor"])
+    assert res.status_code == 201 and res.get_json()["format"] == "slack"
+    client.post(
+        "/api/v1/responses",
+        json={
+            "person": {"email": "a@b.co", "name": "Ann <admin>"},
+            "score": 4,
+            "comment": "Slow & <b>buggy</b>",
+        },
+        headers=auth,
+    )
+    run_jobs(private_ok)
+    message = json.loads(receiver.requests[0][1])
+    assert (
+        message["text"]
+        == "Ann &lt;admin&gt; answered: *4* (detractor)\n> Slow &amp; &lt;b&gt;buggy&lt;/b&gt;"
+    )
+    assert message["blocks"][0]["text"]["text"] == message["text"]

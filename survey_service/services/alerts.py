@@ -48,6 +48,7 @@ def create_rule(project_id: int, data: dict[str, Any]) -> tuple[AlertRule, str]:
         project_id=project_id,
         name=data["name"],
         target_url=data["target_url"],
+        format=data.get("format", "webhook"),
         secret_encrypted=keys.encrypt_secret(secret, current_app.config["SECRET_KEY"]),
         max_score=data.get("max_score"),
         categories=list(data.get("categories") or []),
@@ -173,6 +174,20 @@ def payload(delivery: WebhookDelivery, rule: AlertRule, response: Response, pers
     }
 
 
+def slack_message(delivery: WebhookDelivery, response: Response, person: Person) -> dict[str, Any]:
+    """Slack's incoming-webhook format: a text fallback plus one section block (mrkdwn, user text escaped)."""
+
+    def esc(text: str) -> str:
+        return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+    who = esc(person.name or person.email or person.external_id or f"person {person.id}")
+    verb = "answered" if delivery.event == "response.created" else "updated their answer"
+    text = f"{who} {verb}: *{response.score}* ({response.category})"
+    if response.comment:
+        text += "\n> " + esc(response.comment[:1500]).replace("\n", "\n> ")
+    return {"text": text, "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]}
+
+
 def signature(secret: str, timestamp: int, body: bytes) -> str:
     """`t=<unix time>,v1=<hex HMAC-SHA256 of "<t>." + body>`: receivers recompute it and check t is recent."""
     digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
@@ -193,7 +208,12 @@ def deliver_webhook(delivery_id: int) -> str:
         return "failed"
     cfg = current_app.config
     secret = keys.decrypt_secret(rule.secret_encrypted, cfg["SECRET_KEY"], cfg["SECRET_KEY_FALLBACKS"])
-    body = json.dumps(payload(delivery, rule, response, person), separators=(",", ":")).encode()
+    document = (
+        slack_message(delivery, response, person)
+        if rule.format == "slack"
+        else payload(delivery, rule, response, person)
+    )
+    body = json.dumps(document, separators=(",", ":")).encode()
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "survey-service-webhooks/1",

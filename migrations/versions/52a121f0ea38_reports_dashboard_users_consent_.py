@@ -1,8 +1,8 @@
 """reports dashboard users consent followups alerts
 
-Revision ID: bd14be0ab65c
+Revision ID: 52a121f0ea38
 Revises: d5ebd90fc4b1
-Create Date: 2026-11-22 07:57:05.009046
+Create Date: 2026-11-22 08:07:39.710785
 
 """
 from alembic import op
@@ -12,7 +12,7 @@ import survey_service.models
 from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
-revision = 'bd14be0ab65c'
+revision = '52a121f0ea38'
 down_revision = 'd5ebd90fc4b1'
 branch_labels = None
 depends_on = None
@@ -25,6 +25,7 @@ def upgrade():
     sa.Column('project_id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=200), nullable=False),
     sa.Column('target_url', sa.String(length=2000), nullable=False),
+    sa.Column('format', sa.String(length=8), server_default='webhook', nullable=False),
     sa.Column('secret_encrypted', sa.Text(), nullable=False),
     sa.Column('max_score', sa.SmallInteger(), nullable=True),
     sa.Column('categories', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
