@@ -304,8 +304,8 @@ def followup(response_id: int) -> Any:
     except ApiError as exc:
         return render_template("dashboard_error.html", title="Not saved", message=exc.message), exc.status
     # Only a query string for our own page: never an open redirect.
-    args = dict(parse_qsl((request.form.get("back") or "")[:2000]))
-    return redirect(url_for("dashboard.dashboard", **args) + "#comments")
+    query = urlencode(parse_qsl((request.form.get("back") or "")[:2000]))
+    return redirect(f"{url_for('dashboard.dashboard')}?{query}#comments")
 
 
 @bp.route("/dashboard/users", methods=["GET", "POST"])
