@@ -295,6 +295,10 @@ class ReportQuery(Schema):
         validate=validate.OneOf(("previous",)),
         metadata={"description": "compare with the period of the same length just before `since`"},
     )
+    rolling_days = fields.Integer(
+        validate=validate.Range(1, 366),
+        metadata={"description": "also give each period a `rolling` Stats over the N days up to its end"},
+    )
     min_responses = fields.Integer(
         validate=validate.Range(1, 100000),
         metadata={"description": "below this n, figures are flagged too_few_responses (default 30)"},
@@ -343,6 +347,7 @@ class GroupStats(Stats):
 
 class PeriodStats(Stats):
     period = fields.String(metadata={"description": "start of the period, YYYY-MM-DD (UTC)"})
+    rolling = fields.Nested(Stats, metadata={"description": "with rolling_days: the trailing window"})
 
 
 class Comparison(Schema):

@@ -213,3 +213,30 @@ def test_report_response_rate_per_channel_counts_answered_requests(
         {"channel": "in_app", "sent": 2, "responded": 1, "response_rate": 50.0},
     ]
     assert report(client, auth, "since=2026-02-01")["response_rates"] == []
+
+
+def test_report_rolling_window_sums_trailing_days_even_before_since(
+    client: FlaskClient, app: Flask, project: dict[str, Any], auth: dict[str, str]
+) -> None:
+    for who, score, when in [
+        ("d", 5, "2025-12-28T12:00:00Z"),
+        ("a", 10, "2026-01-10T12:00:00Z"),
+        ("b", 0, "2026-01-25T12:00:00Z"),
+        ("c", 10, "2026-02-05T12:00:00Z"),
+        ("e", 9, "2026-02-20T12:00:00Z"),
+    ]:
+        answer(app, project["id"], who, score, when)
+    body = report(client, auth, "since=2026-01-01&until=2026-02-28&interval=month&rolling_days=40")
+    # January ends Feb 1: window Dec 22 - Jan 31 holds d (5), a (10), b (0) -> (1 - 2) / 3 = -33.3.
+    # February ends Mar 1: window Jan 20 - Feb 28 holds b (0), c (10), e (9) -> (2 - 1) / 3 = +33.3.
+    assert [(s["period"], s["responses"], s["nps"]) for s in body["series"]] == [
+        ("2026-01-01", 2, 0.0),
+        ("2026-02-01", 2, 100.0),
+    ]
+    assert [(s["rolling"]["responses"], s["rolling"]["nps"]) for s in body["series"]] == [
+        (3, -33.3),
+        (3, 33.3),
+    ]
+    assert "rolling" not in report(client, auth, "since=2026-01-01&until=2026-02-28")["series"][0]
+    res = client.get("/api/v1/reports/nps?rolling_days=0", headers=auth)
+    assert res.status_code == 422

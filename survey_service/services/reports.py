@@ -138,6 +138,34 @@ def response_rates(
     ]
 
 
+def _add_rolling(
+    series: list[dict[str, Any]], flt: ResponseFilter, mode: str, interval: str, days: int, min_n: int
+) -> None:
+    """Give each period a `rolling` Stats: the responses of the `days` days up to the period's end.
+
+    The database counts per day (one GROUP BY); the windows are sums over those daily counts.
+    """
+    first = date.fromisoformat(series[0]["period"])
+    window_start = datetime.combine(first - timedelta(days=days), datetime.min.time(), tzinfo=UTC)
+    wide = replace(flt, since=window_start)
+    day = _period("day").label("day")
+    rows = db.session.execute(select(day, *_counts()).where(*_scope(wide, mode)).group_by(day)).all()
+    daily = {
+        date.fromisoformat(str(r.day)): (nps.NpsStats(r.promoters, r.passives, r.detractors), r.comments)
+        for r in rows
+    }
+    for point in series:
+        end = _next_period(date.fromisoformat(point["period"]), interval)
+        if flt.until is not None:
+            end = min(end, (flt.until.astimezone(UTC) - timedelta(microseconds=1)).date() + timedelta(days=1))
+        stats, comments = nps.EMPTY, 0
+        for offset in range(1, days + 1):
+            found = daily.get(end - timedelta(days=offset))
+            if found:
+                stats, comments = stats + found[0], comments + found[1]
+        point["rolling"] = _stats(stats, comments, min_n)
+
+
 def _totals(conds: list[Any]) -> tuple[nps.NpsStats, int]:
     row = db.session.execute(select(*_counts()).where(*conds)).one()
     return nps.NpsStats(row.promoters, row.passives, row.detractors), row.comments
@@ -156,6 +184,7 @@ def nps_report(
     mode: str = ALL_RESPONSES,
     compare: str | None = None,
     min_responses: int | None = None,
+    rolling_days: int | None = None,
 ) -> dict[str, Any]:
     """NPS overall, by a frozen person property and per period, each with n and margin of error.
 
@@ -195,6 +224,8 @@ def nps_report(
         {"period": p, **_stats(stats, comments.get(p, 0), min_n)}
         for p, stats in _fill_periods(found, interval, since, until)
     ]
+    if rolling_days and series:
+        _add_rolling(series, flt, mode, interval, rolling_days, min_n)
     report: dict[str, Any] = {
         "overall": _stats(overall, sum(comments.values()), min_n),
         "groups": groups,
