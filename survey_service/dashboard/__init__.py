@@ -329,6 +329,7 @@ def users() -> Any:
         render_template(
             "dashboard_users.html",
             user=user,
+            project=db.session.get(Project, user.project_id),
             users=project_users(user.project_id),
             error=error,
             created=created,
