@@ -46,6 +46,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from . import widget_api
 
     app.register_blueprint(widget_api.bp)
+    from . import dashboard
+
+    app.register_blueprint(dashboard.bp)
     register_error_handlers(app)
 
     from .cli import register_commands

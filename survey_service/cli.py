@@ -53,6 +53,39 @@ def register_commands(app: Flask) -> None:
 
         click.echo(json.dumps(create_project(name, product).as_dict()))
 
+    @app.cli.command("create-user")
+    @click.argument("email")
+    @click.option("--project", "project_id", type=int, required=True, help="The project's id.")
+    @click.option("--role", type=click.Choice(["admin", "viewer"]), default="viewer", show_default=True)
+    def create_user_command(email: str, project_id: int, role: str) -> None:
+        """Create a dashboard user; the password is read from standard input."""
+        from .errors import ApiError
+        from .services.users import create_user
+
+        if sys.stdin.isatty():
+            password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+        else:
+            password = sys.stdin.readline().rstrip("\r\n")
+        try:
+            user = create_user(project_id, email, password, role)
+        except ApiError as exc:
+            raise click.ClickException(exc.message) from None
+        click.echo(json.dumps({"id": user.id, "email": user.email, "project_id": project_id, "role": role}))
+
+    @app.cli.command("anonymise-comments")
+    @click.option("--older-than-days", type=click.IntRange(min=1), help="Default: COMMENT_RETENTION_DAYS.")
+    @click.option("--project", "project_id", type=int, help="Only this project (default: all).")
+    def anonymise_comments_command(older_than_days: int | None, project_id: int | None) -> None:
+        """Blank comments and follow-up notes older than the retention period (run it daily from cron)."""
+        from .services.privacy import anonymise_old_comments
+
+        days = older_than_days or current_app.config.get("COMMENT_RETENTION_DAYS")
+        if not days:
+            raise click.ClickException("Give --older-than-days or set COMMENT_RETENTION_DAYS.")
+        click.echo(
+            json.dumps({"anonymised": anonymise_old_comments(int(days), project_id), "older_than_days": days})
+        )
+
     @app.cli.command("worker")
     @click.option("--queue", "queue_names", multiple=True, help="Queues to listen on (default: all).")
     @click.option("--burst", is_flag=True, help="Exit when the queues are empty.")
@@ -160,6 +193,8 @@ def run_embedded(app: Flask, web_workers: int) -> None:
                 f"    public key       {demo['public_key']}",
                 f"    identity secret  {demo['identity_secret']}",
                 f"  Try:  curl -H 'Authorization: Bearer {demo['secret_key']}' {base}/api/v1/reports/nps",
+                f"  Dashboard:     {base}/dashboard  (add a user: survey-service create-user EMAIL"
+                f" --project {demo['id']} --role admin)",
                 "  Ctrl-C stops everything.",
                 "",
             ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +89,20 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "OPENAPI_URL_PREFIX": "/",
         "OPENAPI_JSON_PATH": "openapi.json",
         "JSON_SORT_KEYS": False,
+        # Dashboard sessions: signed cookies, not readable by scripts, sent only same-site.
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": os.environ.get("BASE_URL", "").startswith("https://"),
+        "PERMANENT_SESSION_LIFETIME": timedelta(hours=12),
+        "WTF_CSRF_TIME_LIMIT": 12 * 3600,
+        # Report figures with fewer responses than this are flagged too_few_responses.
+        "REPORT_MIN_RESPONSES": int(os.environ.get("REPORT_MIN_RESPONSES", "30")),
+        # Webhook targets must be public addresses unless this is set (e.g. an intranet receiver).
+        "WEBHOOK_ALLOW_PRIVATE_TARGETS": os.environ.get("WEBHOOK_ALLOW_PRIVATE_TARGETS", "").lower()
+        in ("1", "true", "yes"),
+        "WEBHOOK_TIMEOUT": 5.0,
+        # Comments older than this many days are blanked by `survey-service anonymise-comments`.
+        "COMMENT_RETENTION_DAYS": int(os.environ.get("COMMENT_RETENTION_DAYS", "0")) or None,
     }
     config.update(overrides)
     return config

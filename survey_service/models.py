@@ -35,6 +35,7 @@ JSONType = JSON().with_variant(JSONB(), "postgresql")
 
 CHANNELS = ("api", "email", "in_app", "link", "import")
 SURVEY_KINDS = ("nps", "csat", "ces")
+FOLLOWUP_STATUSES = ("new", "contacted", "resolved")
 
 
 def utcnow() -> datetime:
@@ -207,6 +208,13 @@ class Response(Model):
     comment: Mapped[str | None] = mapped_column(Text)
     channel: Mapped[str] = mapped_column(String(8), default="api")
     properties: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    # Whether the person agreed to be contacted for a reference; None when the survey did not ask.
+    reference_consent: Mapped[bool | None] = mapped_column(Boolean)
+    # Close the loop: who follows this answer up, how far they got, what they noted.
+    followup_status: Mapped[str] = mapped_column(String(10), default="new", server_default="new")
+    followup_owner: Mapped[str | None] = mapped_column(String(255))
+    followup_notes: Mapped[str | None] = mapped_column(Text)
+    followup_tags: Mapped[list[str]] = mapped_column(JSONType, default=list, server_default="[]")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
     # The id this response had in the system it was imported from (e.g. "delighted:123").
@@ -217,6 +225,7 @@ class Response(Model):
     __table_args__ = (
         CheckConstraint("score >= 0 AND score <= 10", name="response_score_range"),
         CheckConstraint(_in("channel", CHANNELS), name="response_channel_known"),
+        CheckConstraint(_in("followup_status", FOLLOWUP_STATUSES), name="response_followup_status_known"),
         CheckConstraint(
             "category IS NULL"
             " OR (category = 'promoter' AND score >= 9)"
@@ -369,4 +378,77 @@ class WidgetDismissal(Model):
     __table_args__ = (
         Index("ix_widget_dismissals_project_person", "project_id", "person_id", "dismissed_at"),
         Index("ix_widget_dismissals_project_time", "project_id", "dismissed_at"),
+    )
+
+
+DASHBOARD_ROLES = ("admin", "viewer")
+
+
+class DashboardUser(Model):
+    """A team member who signs in to one project's dashboard; admins also manage users."""
+
+    __tablename__ = "dashboard_users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(8), default="viewer")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (CheckConstraint(_in("role", DASHBOARD_ROLES), name="dashboard_user_role_known"),)
+
+
+WEBHOOK_EVENTS = ("response.created", "response.updated")
+DELIVERY_STATUSES = ("pending", "retrying", "delivered", "failed")
+
+
+class AlertRule(Model):
+    """A project's rule: when a response matches, POST a signed webhook to target_url."""
+
+    __tablename__ = "alert_rules"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    target_url: Mapped[str] = mapped_column(String(2000))
+    # "webhook": our signed JSON; "slack": Slack's incoming-webhook message format ({"text": …}).
+    format: Mapped[str] = mapped_column(String(8), default="webhook", server_default="webhook")
+    secret_encrypted: Mapped[str] = mapped_column(Text)
+    # Conditions (all given ones must hold): score at most max_score, category in categories, a comment.
+    max_score: Mapped[int | None] = mapped_column(SmallInteger)
+    categories: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    require_comment: Mapped[bool] = mapped_column(Boolean, default=False)
+    events: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    __table_args__ = (
+        CheckConstraint(
+            "max_score IS NULL OR (max_score >= 0 AND max_score <= 10)", name="alert_max_score_range"
+        ),
+    )
+
+
+class WebhookDelivery(Model):
+    """One webhook to send for one rule and one response event; the database is the source of truth."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    rule_id: Mapped[int] = mapped_column(ForeignKey("alert_rules.id", ondelete="CASCADE"), index=True)
+    response_id: Mapped[int] = mapped_column(ForeignKey("responses.id", ondelete="CASCADE"), index=True)
+    event: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        CheckConstraint(_in("event", WEBHOOK_EVENTS), name="delivery_event_known"),
+        CheckConstraint(_in("status", DELIVERY_STATUSES), name="delivery_status_known"),
     )

@@ -83,6 +83,55 @@ class NpsStats:
 
 
 EMPTY = NpsStats(0, 0, 0)
+SIGNIFICANCE_LEVEL = 0.05
+
+
+def variance(stats: NpsStats) -> float | None:
+    """Variance of the NPS as a fraction (-1…1): (p + d - (p - d)^2) / n; None with no responses."""
+    n = stats.responses
+    if not n:
+        return None
+    p, d = stats.promoters / n, stats.detractors / n
+    return max(p + d - (p - d) ** 2, 0.0) / n
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The change of NPS between two independent samples and whether it is likely real."""
+
+    change: float | None
+    z: float | None
+    p_value: float | None
+
+    @property
+    def significant(self) -> bool | None:
+        return None if self.p_value is None else self.p_value < SIGNIFICANCE_LEVEL
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "change": self.change,
+            "z": self.z,
+            "p_value": self.p_value,
+            "significant": self.significant,
+            "test": "two-sample z-test on NPS, variance (p + d - (p - d)^2) / n, two-sided, alpha 0.05",
+        }
+
+
+def compare(current: NpsStats, previous: NpsStats) -> Comparison:
+    """Two-sample z-test: z = (NPS1 - NPS2) / sqrt(var1 + var2), two-sided p = erfc(|z| / sqrt 2)."""
+    if not current.responses or not previous.responses:
+        return Comparison(None, None, None)
+    v1, v2 = variance(current), variance(previous)
+    assert v1 is not None and v2 is not None
+    diff = (current.promoters - current.detractors) / current.responses - (
+        previous.promoters - previous.detractors
+    ) / previous.responses
+    change = round(diff * 100, 1)
+    if v1 + v2 == 0:
+        # Both samples unanimous: any difference is certain, none is certainly none.
+        return Comparison(change, None, 1.0 if diff == 0 else 0.0)
+    z = diff / math.sqrt(v1 + v2)
+    return Comparison(change, round(z, 3), round(math.erfc(abs(z) / math.sqrt(2)), 4))
 
 
 def stats_from_scores(scores: list[int]) -> NpsStats:

@@ -131,6 +131,9 @@ class ResponseIn(Schema):
     score = StrictScore(required=True)
     comment = fields.String(validate=validate.Length(0, MAX_COMMENT), allow_none=True)
     created_at = Instant()
+    reference_consent = fields.Boolean(
+        allow_none=True, metadata={"description": "agreed to be contacted for a reference (when asked)"}
+    )
 
 
 class PersonSummary(Schema):
@@ -150,6 +153,11 @@ class ResponseOut(Schema):
     comment = fields.String(allow_none=True)
     channel = fields.String()
     properties = Properties(metadata={"description": "the person's properties frozen when answering"})
+    reference_consent = fields.Boolean(allow_none=True)
+    followup_status = fields.String(metadata={"description": "new | contacted | resolved"})
+    followup_owner = fields.String(allow_none=True)
+    followup_notes = fields.String(allow_none=True)
+    followup_tags = fields.List(fields.String())
     created_at = Instant()
     updated_at = Instant()
 
@@ -169,13 +177,152 @@ class ResponseQuery(Schema):
     cursor = fields.String(validate=validate.Length(1, 64))
 
 
+class FollowupIn(Schema):
+    """PATCH /api/v1/responses/<id>: close the loop on one answer (give at least one field)."""
+
+    followup_status = fields.String(validate=validate.OneOf(("new", "contacted", "resolved")))
+    followup_owner = fields.String(validate=validate.Length(1, 255), allow_none=True)
+    followup_notes = fields.String(validate=validate.Length(0, MAX_COMMENT), allow_none=True)
+    followup_tags = fields.List(
+        fields.String(
+            validate=validate.Regexp(r"^[\w .:/-]{1,50}$", error="Tags are 1-50 plain characters.")
+        ),
+        validate=validate.Length(max=20),
+    )
+
+    @validates_schema
+    def _something(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if not data:
+            raise ValidationError("Give followup_status, followup_owner, followup_notes or followup_tags.")
+
+
+class AlertRuleIn(Schema):
+    """POST /api/v1/alert_rules: when a response matches every given condition, POST a signed webhook."""
+
+    name = fields.String(required=True, validate=validate.Length(1, 200))
+    target_url = fields.String(required=True, validate=validate.Length(8, 2000))
+    format = fields.String(
+        load_default="webhook",
+        validate=validate.OneOf(("webhook", "slack")),
+        metadata={"description": "webhook: signed JSON; slack: a Slack incoming-webhook message"},
+    )
+    max_score = fields.Integer(
+        strict=True,
+        allow_none=True,
+        validate=validate.Range(0, 10),
+        metadata={"description": "score <= this"},
+    )
+    categories = fields.List(
+        fields.String(validate=validate.OneOf(nps.CATEGORIES)), validate=validate.Length(max=3)
+    )
+    require_comment = fields.Boolean(load_default=False)
+    events = fields.List(
+        fields.String(validate=validate.OneOf(("response.created", "response.updated"))),
+        validate=validate.Length(1, 2),
+    )
+    enabled = fields.Boolean(load_default=True)
+
+
+class AlertRuleOut(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    target_url = fields.String()
+    format = fields.String()
+    max_score = fields.Integer(allow_none=True)
+    categories = fields.List(fields.String())
+    require_comment = fields.Boolean()
+    events = fields.List(fields.String())
+    enabled = fields.Boolean()
+    created_at = Instant()
+
+
+class AlertRuleCreated(AlertRuleOut):
+    secret = fields.String(metadata={"description": "HMAC-SHA256 signing secret; shown only now"})
+
+
+class AlertRuleList(Schema):
+    data = fields.List(fields.Nested(AlertRuleOut))
+
+
+class WebhookDeliveryOut(Schema):
+    id = fields.Integer()
+    response_id = fields.Integer()
+    event = fields.String()
+    status = fields.String(metadata={"description": "pending | retrying | delivered | failed"})
+    attempts = fields.Integer()
+    last_status_code = fields.Integer(allow_none=True)
+    last_error = fields.String(allow_none=True)
+    created_at = Instant()
+    delivered_at = Instant(allow_none=True)
+
+
+class WebhookDeliveryList(Schema):
+    data = fields.List(fields.Nested(WebhookDeliveryOut))
+
+
+class PropertyCondition(fields.Field):
+    """A frozen-property filter written `key:value` (e.g. `where=plan:pro`); repeat to AND them."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> tuple[str, str]:
+        if not isinstance(value, str) or ":" not in value or len(value) > MAX_PROPERTY_STRING + 65:
+            raise ValidationError("Write a property filter as key:value.")
+        key, _, wanted = value.partition(":")
+        if not PROPERTY_NAME.match(key):
+            raise ValidationError("Not a valid property name.")
+        return key, wanted
+
+
 class ReportQuery(Schema):
     """GET /api/v1/reports/nps parameters."""
 
     since = Instant()
     until = Instant(end_of_day=True)
     group_by = fields.String(validate=validate.Regexp(PROPERTY_NAME, error="Not a valid property name."))
-    interval = fields.String(load_default="month", validate=validate.OneOf(("day", "week", "month")))
+    interval = fields.String(
+        load_default="month", validate=validate.OneOf(("day", "week", "month", "quarter"))
+    )
+    channel = fields.String(validate=validate.Length(1, 8))
+    survey_id = fields.Integer(validate=validate.Range(1))
+    where = fields.List(
+        PropertyCondition(),
+        load_default=list,
+        validate=validate.Length(max=10),
+        metadata={"description": "frozen-property filters `key:value`; repeat to combine (AND)"},
+    )
+    mode = fields.String(
+        load_default="all",
+        validate=validate.OneOf(("all", "last_per_person")),
+        metadata={"description": "`last_per_person`: only each person's latest response in the range"},
+    )
+    compare = fields.String(
+        validate=validate.OneOf(("previous",)),
+        metadata={"description": "compare with the period of the same length just before `since`"},
+    )
+    rolling_days = fields.Integer(
+        validate=validate.Range(1, 366),
+        metadata={"description": "also give each period a `rolling` Stats over the N days up to its end"},
+    )
+    min_responses = fields.Integer(
+        validate=validate.Range(1, 100000),
+        metadata={"description": "below this n, figures are flagged too_few_responses (default 30)"},
+    )
+
+    @validates_schema
+    def _ordered(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if data.get("since") and data.get("until") and data["since"] >= data["until"]:
+            raise ValidationError("since must be before until.", "until")
+        if data.get("compare") and not data.get("since"):
+            raise ValidationError("compare=previous needs since (and optionally until).", "compare")
+
+
+class ExportQuery(Schema):
+    """GET /api/v1/exports/* filters (the same meaning as on the report)."""
+
+    category = fields.String(validate=validate.OneOf(nps.CATEGORIES))
+    since = Instant()
+    until = Instant(end_of_day=True)
+    channel = fields.String(validate=validate.Length(1, 8))
+    where = fields.List(PropertyCondition(), validate=validate.Length(max=10), load_default=list)
 
     @validates_schema
     def _ordered(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -193,6 +340,8 @@ class Stats(Schema):
     passive_percent = fields.Float(allow_none=True)
     detractor_percent = fields.Float(allow_none=True)
     margin_of_error = fields.Float(allow_none=True, metadata={"description": "95% margin in NPS points"})
+    comments = fields.Integer(metadata={"description": "responses with a non-empty comment"})
+    too_few_responses = fields.Boolean(metadata={"description": "responses < min_responses"})
 
 
 class GroupStats(Stats):
@@ -201,12 +350,35 @@ class GroupStats(Stats):
 
 class PeriodStats(Stats):
     period = fields.String(metadata={"description": "start of the period, YYYY-MM-DD (UTC)"})
+    rolling = fields.Nested(Stats, metadata={"description": "with rolling_days: the trailing window"})
+
+
+class Comparison(Schema):
+    since = Instant()
+    until = Instant()
+    previous = fields.Nested(Stats)
+    change = fields.Float(allow_none=True, metadata={"description": "NPS now minus NPS before, in points"})
+    z = fields.Float(allow_none=True)
+    p_value = fields.Float(allow_none=True)
+    significant = fields.Boolean(allow_none=True, metadata={"description": "two-sided p < 0.05"})
+    test = fields.String()
+
+
+class ResponseRate(Schema):
+    channel = fields.String()
+    sent = fields.Integer(metadata={"description": "survey requests sent in the range"})
+    responded = fields.Integer(metadata={"description": "of those, answered"})
+    response_rate = fields.Float(allow_none=True, metadata={"description": "percent, one decimal"})
 
 
 class NpsReport(Schema):
     overall = fields.Nested(Stats)
     groups = fields.List(fields.Nested(GroupStats))
     series = fields.List(fields.Nested(PeriodStats))
+    mode = fields.String()
+    min_responses = fields.Integer()
+    comparison = fields.Nested(Comparison)
+    response_rates = fields.List(fields.Nested(ResponseRate))
 
 
 # --- lifecycle triggers -------------------------------------------------------------------------

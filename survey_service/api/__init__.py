@@ -57,10 +57,32 @@ def api_blueprint(name: str, import_name: str, description: str) -> Blueprint:
 
 def register_api(api: Api) -> None:
     """Register every server API blueprint and the security schemes."""
-    from . import email_surveys, lifecycle, people, reports, responses, widget
+    from . import (
+        alerts,
+        email_surveys,
+        exports,
+        followups,
+        lifecycle,
+        people,
+        privacy,
+        reports,
+        responses,
+        widget,
+    )
 
     api.spec.components.security_scheme(BEARER, {"type": "http", "scheme": "bearer"})
     api.spec.components.security_scheme(BASIC, {"type": "http", "scheme": "basic"})
     api.spec.options["security"] = [{BEARER: []}, {BASIC: []}]
-    for module in (people, responses, reports, lifecycle, email_surveys, widget):
+    for module in (
+        people,
+        responses,
+        reports,
+        lifecycle,
+        email_surveys,
+        widget,
+        exports,
+        followups,
+        alerts,
+        privacy,
+    ):
         api.register_blueprint(module.bp)

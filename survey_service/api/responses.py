@@ -24,6 +24,7 @@ def create_response(data: dict[str, Any]) -> Response:
         data.get("comment"),
         channel="api",
         created_at=data.get("created_at"),
+        reference_consent=data.get("reference_consent"),
     )
     return response
 

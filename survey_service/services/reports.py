@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Executable, func, literal, null, select, union_all
+from flask import current_app
+from sqlalchemy import ColumnElement, Integer, func, select
 
 from .. import nps
 from ..extensions import db
-from ..models import Response
+from ..models import Response, SurveyRequest, utcnow
+from .filters import ResponseFilter
 
 MAX_FILLED_PERIODS = 1000
+ALL_RESPONSES = "all"
+LAST_PER_PERSON = "last_per_person"
 
 
 def _counts() -> list[Any]:
@@ -19,43 +25,26 @@ def _counts() -> list[Any]:
         func.count().filter(Response.category == nps.PROMOTER).label("promoters"),
         func.count().filter(Response.category == nps.PASSIVE).label("passives"),
         func.count().filter(Response.category == nps.DETRACTOR).label("detractors"),
+        # NULL != '' is NULL, so this counts non-empty comments only.
+        func.count().filter(Response.comment != "").label("comments"),
     ]
 
 
-def _bucket(interval: str) -> ColumnElement[Any]:
-    """The day/ISO week/month of each response's created_at in UTC: the key the database groups by."""
+def _period(interval: str) -> ColumnElement[Any]:
+    """Start of the day/ISO week/month of each response's created_at, as YYYY-MM-DD text in UTC."""
     col = Response.created_at
     if db.engine.dialect.name == "postgresql":
-        # Group by the truncated timestamp and format only the few resulting rows: to_char on every
-        # row costs more than the counting itself.
-        return func.date_trunc(interval, func.timezone("UTC", col))
+        utc = func.timezone("UTC", col)
+        return func.to_char(func.date_trunc(interval, utc), "YYYY-MM-DD")
     # SQLite stores naive UTC text; its date functions give the same calendar.
     if interval == "day":
         return func.date(col)
     if interval == "week":
         return func.date(col, "-6 days", "weekday 1")
+    if interval == "quarter":
+        quarter_month = (func.cast(func.strftime("%m", col), Integer) - 1) // 3 * 3 + 1
+        return func.printf("%s-%02d-01", func.strftime("%Y", col), quarter_month)
     return func.strftime("%Y-%m-01", col)
-
-
-def _period_text(bucket: ColumnElement[Any]) -> ColumnElement[Any]:
-    """A grouped bucket as YYYY-MM-DD text."""
-    if db.engine.dialect.name == "postgresql":
-        return func.to_char(bucket, "YYYY-MM-DD")
-    return bucket
-
-
-def _stats(row: Any) -> nps.NpsStats:
-    # PostgreSQL's sum() of counts is numeric (Decimal): counts are ints again here.
-    return nps.NpsStats(int(row.promoters), int(row.passives), int(row.detractors))
-
-
-def _filters(project_id: int, since: datetime | None, until: datetime | None) -> list[Any]:
-    conditions: list[Any] = [Response.project_id == project_id, Response.category.is_not(None)]
-    if since:
-        conditions.append(Response.created_at >= since)
-    if until:
-        conditions.append(Response.created_at < until)
-    return conditions
 
 
 def _period_start(moment: date, interval: str) -> date:
@@ -63,6 +52,8 @@ def _period_start(moment: date, interval: str) -> date:
         return moment - timedelta(days=moment.weekday())
     if interval == "month":
         return moment.replace(day=1)
+    if interval == "quarter":
+        return moment.replace(month=(moment.month - 1) // 3 * 3 + 1, day=1)
     return moment
 
 
@@ -71,6 +62,9 @@ def _next_period(start: date, interval: str) -> date:
         return start + timedelta(days=1)
     if interval == "week":
         return start + timedelta(days=7)
+    if interval == "quarter":
+        months = start.month + 2  # zero-based month index three months on
+        return start.replace(year=start.year + months // 12, month=months % 12 + 1, day=1)
     return (start.replace(day=28) + timedelta(days=4)).replace(day=1)
 
 
@@ -95,37 +89,86 @@ def _fill_periods(
     return periods
 
 
-def _series(bucket: ColumnElement[Any], where: list[Any]) -> Executable:
-    """Counts per period."""
-    cells = select(bucket, *_counts()).where(*where).group_by(bucket).subquery("cells")
-    return select(
-        literal("period").label("kind"),
-        _period_text(cells.c.bucket).label("period"),
-        null().label("key"),
-        cells.c.promoters,
-        cells.c.passives,
-        cells.c.detractors,
+def _stats(stats: nps.NpsStats, comments: int, min_responses: int) -> dict[str, Any]:
+    """The contract's Stats plus the comment count and the small-sample flag."""
+    return {**stats.as_dict(), "comments": comments, "too_few_responses": stats.responses < min_responses}
+
+
+def _scope(flt: ResponseFilter, mode: str) -> list[Any]:
+    """The WHERE clauses for all responses, or only each person's latest one within the filter."""
+    conds = flt.conditions()
+    if mode != LAST_PER_PERSON:
+        return conds
+    rank = (
+        func.row_number()
+        .over(partition_by=Response.person_id, order_by=(Response.created_at.desc(), Response.id.desc()))
+        .label("rank")
     )
+    ranked = select(Response.id, rank).where(*conds).subquery()
+    return [Response.id.in_(select(ranked.c.id).where(ranked.c.rank == 1))]
 
 
-def _rollup(bucket: ColumnElement[Any], group_by: str, where: list[Any]) -> Executable:
-    """Counts per period and per property value from one scan of the responses.
+def response_rates(
+    project_id: int, since: datetime | None, until: datetime | None, channel: str | None
+) -> list[dict[str, Any]]:
+    """Survey requests sent in the range and how many were answered, per channel (one GROUP BY)."""
+    conds: list[Any] = [SurveyRequest.project_id == project_id, SurveyRequest.sent_at.is_not(None)]
+    if since:
+        conds.append(SurveyRequest.sent_at >= since)
+    if until:
+        conds.append(SurveyRequest.sent_at < until)
+    if channel:
+        conds.append(SurveyRequest.channel == channel)
+    stmt = (
+        select(SurveyRequest.channel, func.count().label("sent"), func.count(Response.id).label("responded"))
+        .select_from(SurveyRequest)
+        .outerjoin(Response, Response.request_id == SurveyRequest.id)
+        .where(*conds)
+        .group_by(SurveyRequest.channel)
+        .order_by(SurveyRequest.channel)
+    )
+    return [
+        {
+            "channel": row.channel,
+            "sent": row.sent,
+            "responded": row.responded,
+            "response_rate": round(row.responded / row.sent * 100, 1) if row.sent else None,
+        }
+        for row in db.session.execute(stmt)
+    ]
 
-    The database counts each (period, value) cell, then adds the few cells up both ways: two
-    GROUP BYs over the responses would read every row twice.
+
+def _add_rolling(
+    series: list[dict[str, Any]], flt: ResponseFilter, mode: str, interval: str, days: int, min_n: int
+) -> None:
+    """Give each period a `rolling` Stats: the responses of the `days` days up to the period's end.
+
+    The database counts per day (one GROUP BY); the windows are sums over those daily counts.
     """
-    key = Response.properties[group_by].as_string().label("key")
-    cells = select(bucket, key, *_counts()).where(*where).group_by(bucket, key).cte("cells")
-    sums = [func.sum(cells.c[name]).label(name) for name in ("promoters", "passives", "detractors")]
-    return union_all(
-        select(
-            literal("period").label("kind"),
-            _period_text(cells.c.bucket).label("period"),
-            null().label("key"),
-            *sums,
-        ).group_by(cells.c.bucket),
-        select(literal("group"), null(), cells.c.key, *sums).group_by(cells.c.key),
-    )
+    first = date.fromisoformat(series[0]["period"])
+    window_start = datetime.combine(first - timedelta(days=days), datetime.min.time(), tzinfo=UTC)
+    wide = replace(flt, since=window_start)
+    day = _period("day").label("day")
+    rows = db.session.execute(select(day, *_counts()).where(*_scope(wide, mode)).group_by(day)).all()
+    daily = {
+        date.fromisoformat(str(r.day)): (nps.NpsStats(r.promoters, r.passives, r.detractors), r.comments)
+        for r in rows
+    }
+    for point in series:
+        end = _next_period(date.fromisoformat(point["period"]), interval)
+        if flt.until is not None:
+            end = min(end, (flt.until.astimezone(UTC) - timedelta(microseconds=1)).date() + timedelta(days=1))
+        stats, comments = nps.EMPTY, 0
+        for offset in range(1, days + 1):
+            found = daily.get(end - timedelta(days=offset))
+            if found:
+                stats, comments = stats + found[0], comments + found[1]
+        point["rolling"] = _stats(stats, comments, min_n)
+
+
+def _totals(conds: list[Any]) -> tuple[nps.NpsStats, int]:
+    row = db.session.execute(select(*_counts()).where(*conds)).one()
+    return nps.NpsStats(row.promoters, row.passives, row.detractors), row.comments
 
 
 def nps_report(
@@ -135,29 +178,71 @@ def nps_report(
     until: datetime | None = None,
     group_by: str | None = None,
     interval: str = "month",
+    channel: str | None = None,
+    where: Sequence[tuple[str, str]] = (),
+    survey_id: int | None = None,
+    mode: str = ALL_RESPONSES,
+    compare: str | None = None,
+    min_responses: int | None = None,
+    rolling_days: int | None = None,
 ) -> dict[str, Any]:
-    """NPS overall, by a frozen person property and per period, each with n and margin of error."""
-    where = _filters(project_id, since, until)
-    bucket = _bucket(interval).label("bucket")
-    statement = _rollup(bucket, group_by, where) if group_by else _series(bucket, where)
-    rows = db.session.execute(statement).all()
+    """NPS overall, by a frozen person property and per period, each with n and margin of error.
 
-    found = {row.period: _stats(row) for row in rows if row.kind == "period"}
+    Optional: filters by channel, survey and frozen properties; each person's latest answer only;
+    and a comparison with the previous period of the same length (two-sample z-test on NPS).
+    """
+    min_n = min_responses if min_responses is not None else current_app.config.get("REPORT_MIN_RESPONSES", 30)
+    flt = ResponseFilter(
+        project_id, since=since, until=until, channel=channel, where=tuple(where), survey_id=survey_id
+    )
+    conds = _scope(flt, mode)
+    period = _period(interval).label("period")
+    series_rows = db.session.execute(select(period, *_counts()).where(*conds).group_by(period)).all()
+    found = {row.period: nps.NpsStats(row.promoters, row.passives, row.detractors) for row in series_rows}
+    comments = {row.period: row.comments for row in series_rows}
     overall = sum(found.values(), nps.EMPTY)
 
     groups: list[dict[str, Any]] = []
     if group_by:
+        key = Response.properties[group_by].as_string().label("key")
+        rows = db.session.execute(select(key, *_counts()).where(*conds).group_by(key)).all()
         merged: dict[str | None, nps.NpsStats] = {}
+        merged_comments: dict[str | None, int] = {}
         for row in rows:
-            if row.kind != "group":
-                continue
             # SQLite hands back JSON numbers as numbers, PostgreSQL as text: keys are text on both.
             label = None if row.key is None else str(row.key)
-            merged[label] = merged.get(label, nps.EMPTY) + _stats(row)
+            merged[label] = merged.get(label, nps.EMPTY) + nps.NpsStats(
+                row.promoters, row.passives, row.detractors
+            )
+            merged_comments[label] = merged_comments.get(label, 0) + row.comments
         ordered = sorted(
             merged.items(), key=lambda item: (-item[1].responses, item[0] is None, item[0] or "")
         )
-        groups = [{"key": label, **stats.as_dict()} for label, stats in ordered]
+        groups = [{"key": label, **_stats(stats, merged_comments[label], min_n)} for label, stats in ordered]
 
-    series = [{"period": p, **stats.as_dict()} for p, stats in _fill_periods(found, interval, since, until)]
-    return {"overall": overall.as_dict(), "groups": groups, "series": series}
+    series = [
+        {"period": p, **_stats(stats, comments.get(p, 0), min_n)}
+        for p, stats in _fill_periods(found, interval, since, until)
+    ]
+    if rolling_days and series:
+        _add_rolling(series, flt, mode, interval, rolling_days, min_n)
+    report: dict[str, Any] = {
+        "overall": _stats(overall, sum(comments.values()), min_n),
+        "groups": groups,
+        "series": series,
+        "mode": mode,
+        "min_responses": min_n,
+        "response_rates": response_rates(project_id, since, until, channel),
+    }
+    if compare == "previous" and since is not None:
+        end = until or utcnow()
+        previous_flt = replace(flt, since=since - (end - since), until=since)
+        previous, previous_comments = _totals(_scope(previous_flt, mode))
+        result = nps.compare(overall, previous)
+        report["comparison"] = {
+            "since": previous_flt.since,
+            "until": previous_flt.until,
+            "previous": _stats(previous, previous_comments, min_n),
+            **result.as_dict(),
+        }
+    return report

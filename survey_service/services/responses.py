@@ -14,6 +14,7 @@ from ..errors import ApiError
 from ..extensions import db
 from ..models import Response, SurveyRequest, utcnow
 from . import projects
+from .alerts import dispatch_response_event
 from .people import upsert_person
 from .tx import commit_with_retry
 
@@ -27,6 +28,7 @@ def record_response(
     channel: str = "api",
     created_at: datetime | None = None,
     request: SurveyRequest | None = None,
+    reference_consent: bool | None = None,
 ) -> tuple[Response, bool]:
     """Record a score for a person; a second answer to the same request updates the first.
 
@@ -46,6 +48,8 @@ def record_response(
             existing.score, existing.category = score, category
             if comment is not None:
                 existing.comment = comment
+            if reference_consent is not None:
+                existing.reference_consent = reference_consent
             existing.updated_at = utcnow()
             return existing, False
         response = Response(
@@ -58,6 +62,7 @@ def record_response(
             comment=comment,
             channel=channel,
             properties=dict(person.properties or {}),
+            reference_consent=reference_consent,
         )
         if created_at is not None:
             response.created_at = response.updated_at = created_at
@@ -65,7 +70,9 @@ def record_response(
         db.session.flush()
         return response, True
 
-    return commit_with_retry(work)
+    response, created = commit_with_retry(work)
+    dispatch_response_event(project_id, response.id, "response.created" if created else "response.updated")
+    return response, created
 
 
 def encode_cursor(response_id: int) -> str:

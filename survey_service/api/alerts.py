@@ -1,0 +1,41 @@
+"""Alert rule endpoints: signed webhooks when a response matches (close the loop)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..schemas import AlertRuleCreated, AlertRuleIn, AlertRuleList, AlertRuleOut, WebhookDeliveryList
+from ..services import alerts
+from . import api_blueprint, current_project
+
+bp = api_blueprint("alerts", __name__, "Alert rules delivered by signed webhook")
+
+
+@bp.post("/alert_rules")
+@bp.arguments(AlertRuleIn)
+@bp.response(201, AlertRuleCreated)
+def create_alert_rule(data: dict[str, Any]) -> dict[str, Any]:
+    """Create a rule; the answer carries the signing secret, shown only this once."""
+    rule, secret = alerts.create_rule(current_project().id, data)
+    return {**{name: getattr(rule, name) for name in AlertRuleOut._declared_fields}, "secret": secret}
+
+
+@bp.get("/alert_rules")
+@bp.response(200, AlertRuleList)
+def list_alert_rules() -> dict[str, Any]:
+    """List the project's alert rules."""
+    return {"data": alerts.list_rules(current_project().id)}
+
+
+@bp.delete("/alert_rules/<int:rule_id>")
+@bp.response(204)
+def delete_alert_rule(rule_id: int) -> None:
+    """Delete a rule and its delivery log."""
+    alerts.delete_rule(current_project().id, rule_id)
+
+
+@bp.get("/alert_rules/<int:rule_id>/deliveries")
+@bp.response(200, WebhookDeliveryList)
+def list_deliveries(rule_id: int) -> dict[str, Any]:
+    """The newest deliveries of a rule, with status, attempts and the last error."""
+    return {"data": alerts.rule_deliveries(current_project().id, rule_id)}

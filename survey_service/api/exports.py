@@ -1,0 +1,75 @@
+"""Export endpoints: responses as CSV or JSON lines and promoters for marketing, streamed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Response, stream_with_context
+
+from ..schemas import ExportQuery
+from ..services.exports import promoters_csv, responses_csv, responses_jsonl
+from ..services.filters import ResponseFilter
+from . import api_blueprint, current_project
+
+bp = api_blueprint("exports", __name__, "Streamed exports (CSV, JSON lines)")
+
+CSV = "csv"
+JSONL = "jsonl"
+CONTENT_TYPES = {CSV: "text/csv; charset=utf-8", JSONL: "application/x-ndjson; charset=utf-8"}
+
+
+def export_filter(project_id: int, query: dict[str, Any]) -> ResponseFilter:
+    """The ResponseFilter of an export query."""
+    return ResponseFilter(
+        project_id=project_id,
+        since=query.get("since"),
+        until=query.get("until"),
+        category=query.get("category"),
+        channel=query.get("channel"),
+        where=tuple(query.get("where") or ()),
+    )
+
+
+def streamed(
+    chunks: Callable[[ResponseFilter], Iterator[bytes]], flt: ResponseFilter, name: str, ext: str
+) -> Response:
+    """A streamed download; the generator runs inside the request (and its database session)."""
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    return Response(
+        stream_with_context(chunks(flt)),
+        content_type=CONTENT_TYPES[ext],
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}-{stamp}.{ext}"',
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+DOC = {"responses": {"200": {"description": "a streamed file"}}}
+
+
+@bp.get("/exports/responses.csv")
+@bp.arguments(ExportQuery, location="query")
+@bp.doc(**DOC)
+def export_responses_csv(query: dict[str, Any]) -> Response:
+    """Stream the filtered responses as CSV: email, name, score, comment, created_at, …, properties."""
+    return streamed(responses_csv, export_filter(current_project().id, query), "responses", CSV)
+
+
+@bp.get("/exports/responses.jsonl")
+@bp.arguments(ExportQuery, location="query")
+@bp.doc(**DOC)
+def export_responses_jsonl(query: dict[str, Any]) -> Response:
+    """Stream the filtered responses as JSON lines, one object per response."""
+    return streamed(responses_jsonl, export_filter(current_project().id, query), "responses", JSONL)
+
+
+@bp.get("/exports/promoters.csv")
+@bp.arguments(ExportQuery, location="query")
+@bp.doc(**DOC)
+def export_promoters_csv(query: dict[str, Any]) -> Response:
+    """Stream promoters for marketing: contact data, score, comment, consent, segment values."""
+    return streamed(promoters_csv, export_filter(current_project().id, query), "promoters", CSV)

@@ -1,0 +1,20 @@
+"""Follow-up endpoint: status, owner, notes and tags of a response (close the loop)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..models import Response
+from ..schemas import FollowupIn, ResponseOut
+from ..services.followups import update_followup
+from . import api_blueprint, current_project
+
+bp = api_blueprint("followups", __name__, "Follow-up of responses: new → contacted → resolved")
+
+
+@bp.patch("/responses/<int:response_id>")
+@bp.arguments(FollowupIn)
+@bp.response(200, ResponseOut)
+def patch_response(changes: dict[str, Any], response_id: int) -> Response:
+    """Set a response's follow-up status, owner, notes or tags."""
+    return update_followup(current_project().id, response_id, changes)

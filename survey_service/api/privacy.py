@@ -1,0 +1,24 @@
+"""Privacy endpoints: export everything about one person, erase one person."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..services.privacy import erase_person, export_person
+from . import api_blueprint, current_project
+
+bp = api_blueprint("privacy", __name__, "Privacy: a person's data export and erasure")
+
+
+@bp.get("/people/<int:person_id>/export")
+@bp.response(200)
+def export_person_data(person_id: int) -> dict[str, Any]:
+    """Everything stored about a person, as one JSON document."""
+    return export_person(current_project().id, person_id)
+
+
+@bp.delete("/people/<int:person_id>")
+@bp.response(200)
+def erase_person_data(person_id: int) -> dict[str, Any]:
+    """Erase a person: profile, survey requests, responses, webhook log and queued webhook jobs."""
+    return {"erased": True, "counts": erase_person(current_project().id, person_id)}

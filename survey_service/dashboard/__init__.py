@@ -1,0 +1,338 @@
+"""The CS team's dashboard: sign-in, NPS with trend, segments and comments, exports, users (admins)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, time, timedelta
+from functools import wraps
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+from flask import Blueprint, g, redirect, render_template, request, session, url_for
+from flask_wtf.csrf import generate_csrf, validate_csrf
+from marshmallow import Schema, ValidationError, fields, validate
+from sqlalchemy import select
+from werkzeug.wrappers import Response as WerkzeugResponse
+from wtforms.validators import ValidationError as CsrfError
+
+from .. import nps
+from ..api.exports import CSV, JSONL, streamed
+from ..errors import ApiError
+from ..extensions import db
+from ..models import FOLLOWUP_STATUSES, DashboardUser, Project, Response
+from ..schemas import PROPERTY_NAME, PropertyCondition
+from ..services import login_limits
+from ..services.dashboard import latest_comments
+from ..services.exports import promoters_csv, property_keys, responses_csv, responses_jsonl
+from ..services.filters import ResponseFilter, property_text
+from ..services.followups import update_followup
+from ..services.reports import nps_report
+from ..services.users import authenticate_user, create_user, project_users, session_stamp
+from .charts import share_bar, trend_svg
+
+bp = Blueprint("dashboard", __name__)
+
+RANGES = {
+    "30d": ("Last 30 days", 30),
+    "90d": ("Last 90 days", 90),
+    "12m": ("Last 12 months", 365),
+    "all": ("All time", None),
+}
+INTERVALS = ("day", "week", "month", "quarter")
+DEFAULT_INTERVAL = {"30d": "day", "90d": "week", "12m": "month", "all": "quarter"}
+MAX_SEGMENT_VALUES = 50
+PICKER_SAMPLE = 5000  # newest responses looked at to fill the property and segment pickers
+Handler = Callable[..., Any]
+EXPORTS: dict[str, tuple[Callable[[ResponseFilter], Any], str, str]] = {
+    "responses.csv": (responses_csv, "responses", CSV),
+    "responses.jsonl": (responses_jsonl, "responses", JSONL),
+    "promoters.csv": (promoters_csv, "promoters", CSV),
+}
+
+
+class DashboardQuery(Schema):
+    """The dashboard's filter bar; invalid values are dropped (and reported), never a 500."""
+
+    range = fields.String(load_default="12m", validate=validate.OneOf(tuple(RANGES)))
+    interval = fields.String(validate=validate.OneOf(INTERVALS))
+    by = fields.String(validate=validate.Regexp(PROPERTY_NAME))
+    segment = PropertyCondition()
+    category = fields.String(validate=validate.OneOf(nps.CATEGORIES))
+    q = fields.String(validate=validate.Length(1, 200))
+    followup = fields.String(validate=validate.OneOf(FOLLOWUP_STATUSES))
+
+
+def current_user() -> DashboardUser | None:
+    """The signed-in user of this request, if the signed session still matches their password."""
+    if "user" in g:
+        user: DashboardUser | None = g.user
+        return user
+    user = None
+    uid = session.get("uid")
+    if isinstance(uid, int):
+        found = db.session.get(DashboardUser, uid)
+        if found is not None and session.get("stamp") == session_stamp(found):
+            user = found
+    g.user = user
+    return user
+
+
+def login_required(view: Handler) -> Handler:
+    """Send anonymous visitors to the sign-in form."""
+
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if current_user() is None:
+            return redirect(url_for("dashboard.login"))
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def admin_required(view: Handler) -> Handler:
+    """Only admins; viewers get 403."""
+
+    @wraps(view)
+    @login_required
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        user = current_user()
+        if user is None or user.role != "admin":
+            return render_template("dashboard_error.html", title="Not allowed", message="Admins only."), 403
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+@bp.before_request
+def check_csrf() -> Any:
+    """Every form post carries the session's CSRF token."""
+    if request.method == "POST":
+        try:
+            validate_csrf(request.form.get("csrf_token"))
+        except CsrfError:
+            message = "The form expired or did not come from this site. Go back, reload and try again."
+            return render_template("dashboard_error.html", title="Form expired", message=message), 400
+    return None
+
+
+@bp.after_request
+def security_headers(response: WerkzeugResponse) -> WerkzeugResponse:
+    """No framing, no inline script, no caching of team data."""
+    response.headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'none'; "
+        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+    )
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+@bp.app_context_processor
+def template_helpers() -> dict[str, Any]:
+    return {"csrf_token": generate_csrf, "format_nps": nps.format_nps}
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    """Show the sign-in form; sign in with email and password."""
+    if request.method == "GET":
+        if current_user() is not None:
+            return redirect(url_for("dashboard.dashboard"))
+        return render_template("dashboard_login.html", email="", error=None)
+    email = (request.form.get("email") or "").strip()[:320]
+    password = request.form.get("password") or ""
+    address = request.remote_addr or "unknown"
+    if login_limits.is_locked(email, address):
+        error = "Too many failed attempts. Wait 15 minutes and try again."
+        return render_template("dashboard_login.html", email=email, error=error), 429
+    user = authenticate_user(email, password) if email and password else None
+    if user is None:
+        login_limits.record_failure(email, address)
+        return render_template("dashboard_login.html", email=email, error="Wrong email or password."), 401
+    login_limits.clear_failures(email)
+    session.clear()  # a fresh session on sign-in: nothing planted before survives
+    session.permanent = True
+    session["uid"], session["stamp"] = user.id, session_stamp(user)
+    return redirect(url_for("dashboard.dashboard"))
+
+
+@bp.post("/logout")
+def logout() -> WerkzeugResponse:
+    """Sign out."""
+    session.clear()
+    return redirect(url_for("dashboard.login"))
+
+
+def _parse(args: Any) -> tuple[dict[str, Any], list[str]]:
+    try:
+        return DashboardQuery().load(args.to_dict()), []
+    except ValidationError as err:
+        valid = dict(err.valid_data or {})
+        valid.setdefault("range", "12m")
+        return valid, sorted(str(k) for k in err.messages_dict)
+
+
+def _since(range_key: str) -> datetime | None:
+    days = RANGES[range_key][1]
+    if days is None:
+        return None
+    today = datetime.now(UTC).date()
+    return datetime.combine(today - timedelta(days=days - 1), time.min, tzinfo=UTC)
+
+
+def _segment_values(flt: ResponseFilter, key: str) -> list[str]:
+    """Values of a property among the newest responses (for the segment picker)."""
+    value = property_text(key)
+    newest = (
+        select(Response.id).where(*flt.conditions()).order_by(Response.created_at.desc()).limit(PICKER_SAMPLE)
+    )
+    stmt = (
+        select(value.label("value"))
+        .where(Response.id.in_(select(newest.subquery().c.id)), value.is_not(None))
+        .group_by(value)
+        .order_by(value)
+        .limit(MAX_SEGMENT_VALUES)
+    )
+    return [row.value for row in db.session.execute(stmt)]
+
+
+@bp.get("/dashboard")
+@login_required
+def dashboard() -> str:
+    """The project's NPS with n and margin, the trend, a segment table and the latest comments."""
+    user = current_user()
+    assert user is not None
+    query, invalid = _parse(request.args)
+    range_key = query["range"]
+    interval = query.get("interval") or DEFAULT_INTERVAL[range_key]
+    since = _since(range_key)
+    base = ResponseFilter(user.project_id, since=since)
+    keys = property_keys(base, sample=PICKER_SAMPLE)
+    by = query.get("by") or ("plan" if "plan" in keys else (keys[0] if keys else None))
+    segment = query.get("segment")
+    where = (segment,) if segment else ()
+    report = nps_report(user.project_id, since=since, group_by=by, interval=interval, where=where)
+    segment_key = segment[0] if segment else by
+    if segment_key and segment_key == by and not segment:
+        # The segment table already holds every value of this property: no second scan.
+        segment_values = sorted(str(g["key"]) for g in report["groups"] if g["key"] is not None)
+    else:
+        segment_values = _segment_values(base, segment_key) if segment_key else []
+    if segment and segment[1] not in segment_values:
+        segment_values.append(segment[1])
+    comment_filter = ResponseFilter(
+        user.project_id,
+        since=since,
+        where=where,
+        category=query.get("category"),
+        search=query.get("q"),
+        followup_status=query.get("followup"),
+        with_comment=True,
+    )
+    overall = report["overall"]
+    export_args = {
+        k: v for k, v in {"range": range_key, "segment": ":".join(segment) if segment else None}.items() if v
+    }
+    return render_template(
+        "dashboard.html",
+        user=user,
+        project=db.session.get(Project, user.project_id),
+        query=query,
+        invalid=invalid,
+        ranges=RANGES,
+        intervals=INTERVALS,
+        range_key=range_key,
+        interval=interval,
+        keys=keys,
+        by=by,
+        segment=":".join(segment) if segment else "",
+        segment_key=segment_key,
+        segment_values=segment_values,
+        overall=overall,
+        share=share_bar(
+            overall["promoter_percent"], overall["passive_percent"], overall["detractor_percent"]
+        ),
+        trend=trend_svg(report["series"], interval),
+        groups=report["groups"],
+        share_bar=share_bar,
+        comments=latest_comments(comment_filter),
+        comments_total=overall["comments"],
+        export_args=export_args,
+        exports=tuple(EXPORTS),
+        followup_statuses=FOLLOWUP_STATUSES,
+        back=urlencode(list(request.args.items(multi=True))),
+    )
+
+
+@bp.get("/dashboard/exports/<name>")
+@login_required
+def export(name: str) -> Any:
+    """Download an export of the dashboard's current range and segment."""
+    user = current_user()
+    assert user is not None
+    if name not in EXPORTS:
+        return render_template("dashboard_error.html", title="Not found", message="No such export."), 404
+    query, _ = _parse(request.args)
+    segment = query.get("segment")
+    flt = ResponseFilter(
+        user.project_id,
+        since=_since(query["range"]),
+        where=(segment,) if segment else (),
+        category=query.get("category"),
+    )
+    chunks, base_name, ext = EXPORTS[name]
+    return streamed(chunks, flt, base_name, ext)
+
+
+@bp.post("/dashboard/responses/<int:response_id>/followup")
+@admin_required
+def followup(response_id: int) -> Any:
+    """Set a comment's follow-up status and owner, then go back to the same dashboard view."""
+    user = current_user()
+    assert user is not None
+    status = request.form.get("followup_status") or ""
+    owner = (request.form.get("followup_owner") or "").strip()[:255]
+    if status not in FOLLOWUP_STATUSES:
+        return render_template("dashboard_error.html", title="Not saved", message="Unknown status."), 422
+    try:
+        update_followup(
+            user.project_id, response_id, {"followup_status": status, "followup_owner": owner or None}
+        )
+    except ApiError as exc:
+        return render_template("dashboard_error.html", title="Not saved", message=exc.message), exc.status
+    # Only a query string for our own page: never an open redirect.
+    query = urlencode(parse_qsl((request.form.get("back") or "")[:2000]))
+    return redirect(f"{url_for('dashboard.dashboard')}?{query}#comments")
+
+
+@bp.route("/dashboard/users", methods=["GET", "POST"])
+@admin_required
+def users() -> Any:
+    """List the project's dashboard users; admins add new ones."""
+    user = current_user()
+    assert user is not None
+    error, created, status = None, None, 200
+    if request.method == "POST":
+        try:
+            created = create_user(
+                user.project_id,
+                request.form.get("email") or "",
+                request.form.get("password") or "",
+                request.form.get("role") or "viewer",
+            )
+        except ApiError as exc:
+            error, status = exc.message, exc.status
+    return (
+        render_template(
+            "dashboard_users.html",
+            user=user,
+            project=db.session.get(Project, user.project_id),
+            users=project_users(user.project_id),
+            error=error,
+            created=created,
+        ),
+        status,
+    )

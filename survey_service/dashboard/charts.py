@@ -1,0 +1,114 @@
+"""Server-rendered SVG charts for the dashboard: the NPS trend with its margin band and n bars."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from markupsafe import Markup, escape
+
+from ..nps import format_nps
+
+WIDTH, HEIGHT = 760, 280
+LEFT, RIGHT, TOP, BOTTOM = 44, 16, 16, 58
+N_BAND = 34  # height of the response-count bars under the line
+MAX_LABELS = 12
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+LEGEND = "Line: NPS · band: 95% margin · bars: responses"
+
+
+def _y(value: float) -> float:
+    """Map an NPS (-100…+100) to the plot's y coordinate."""
+    plot = HEIGHT - TOP - BOTTOM - N_BAND
+    return TOP + (100 - max(-100.0, min(100.0, value))) / 200 * plot
+
+
+def _label(period: str, interval: str) -> str:
+    year, month, day = period.split("-")
+    if interval == "quarter":
+        return f"Q{(int(month) - 1) // 3 + 1} {year}"
+    if interval == "month":
+        return f"{MONTHS[int(month) - 1]} {year[2:]}"
+    return f"{day}/{month}"
+
+
+def trend_svg(series: list[dict[str, Any]], interval: str) -> Markup:
+    """An SVG line of NPS per period, a shaded 95% margin band, and bars of n underneath."""
+    if not series:
+        return Markup('<p class="empty">No responses in this range yet.</p>')
+    count = len(series)
+    step = (WIDTH - LEFT - RIGHT) / max(count, 1)
+    xs = [LEFT + step * (i + 0.5) for i in range(count)]
+    parts: list[str] = [
+        f'<svg class="trend" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
+        f'aria-label="NPS trend by {escape(interval)}" xmlns="http://www.w3.org/2000/svg">'
+    ]
+    for tick in (-100, -50, 0, 50, 100):
+        y = _y(tick)
+        cls = "axis zero" if tick == 0 else "axis"
+        label = format_nps(tick) if tick else "0"
+        parts.append(f'<line class="{cls}" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}"/>')
+        parts.append(f'<text class="tick" x="{LEFT - 8}" y="{y + 4:.1f}" text-anchor="end">{label}</text>')
+    # Contiguous runs of periods with responses: the line and band break over empty periods.
+    runs: list[list[int]] = []
+    for i, point in enumerate(series):
+        if point["nps"] is None:
+            continue
+        if runs and runs[-1][-1] == i - 1:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    for run in runs:
+        upper = [f"{xs[i]:.1f},{_y(series[i]['nps'] + series[i]['margin_of_error']):.1f}" for i in run]
+        lower = [
+            f"{xs[i]:.1f},{_y(series[i]['nps'] - series[i]['margin_of_error']):.1f}" for i in reversed(run)
+        ]
+        if len(run) > 1:
+            parts.append(f'<polygon class="band" points="{" ".join(upper + lower)}"/>')
+            line = " ".join(f"{xs[i]:.1f},{_y(series[i]['nps']):.1f}" for i in run)
+            parts.append(f'<polyline class="line" points="{line}"/>')
+    max_n = max(point["responses"] for point in series) or 1
+    base = HEIGHT - BOTTOM
+    every = max(1, -(-count // MAX_LABELS))
+    for i, point in enumerate(series):
+        x = xs[i]
+        bar = point["responses"] / max_n * (N_BAND - 6)
+        width = max(min(step * 0.6, 28), 2)
+        title = f"{_label(point['period'], interval)}: NPS {format_nps(point['nps'])}, n={point['responses']}"
+        if point["margin_of_error"] is not None:
+            title += f", ±{point['margin_of_error']:.0f}"
+        parts.append(
+            f'<rect class="nbar" x="{x - width / 2:.1f}" y="{base - bar:.1f}" width="{width:.1f}" '
+            f'height="{bar:.1f}"><title>{escape(title)}</title></rect>'
+        )
+        if point["nps"] is not None:
+            parts.append(
+                f'<circle class="dot" cx="{x:.1f}" cy="{_y(point["nps"]):.1f}" r="4">'
+                f"<title>{escape(title)}</title></circle>"
+            )
+            if count <= 16:
+                parts.append(
+                    f'<text class="value" x="{x:.1f}" y="{_y(point["nps"]) - 10:.1f}" '
+                    f'text-anchor="middle">{escape(format_nps(point["nps"]))}</text>'
+                )
+        if i % every == 0:
+            parts.append(
+                f'<text class="tick" x="{x:.1f}" y="{HEIGHT - 30}" text-anchor="middle">'
+                f"{escape(_label(point['period'], interval))}</text>"
+            )
+    parts.append(f'<text class="legend" x="{LEFT}" y="{HEIGHT - 8}">{LEGEND}</text>')
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def share_bar(promoters: float | None, passives: float | None, detractors: float | None) -> Markup:
+    """A thin stacked bar of detractor / passive / promoter shares."""
+    if promoters is None or passives is None or detractors is None:
+        return Markup("")
+    d, p = detractors, passives
+    return Markup(
+        '<svg class="share" viewBox="0 0 100 6" preserveAspectRatio="none" aria-hidden="true">'
+        f'<rect class="det" x="0" y="0" width="{d:.1f}" height="6"/>'
+        f'<rect class="pas" x="{d:.1f}" y="0" width="{p:.1f}" height="6"/>'
+        f'<rect class="pro" x="{d + p:.1f}" y="0" width="{max(100 - d - p, 0):.1f}" height="6"/>'
+        "</svg>"
+    )

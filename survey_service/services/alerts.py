@@ -1,0 +1,252 @@
+"""Alert rules and signed webhooks: match responses, record deliveries, send them from RQ with retries."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import http.client
+import json
+import logging
+import secrets
+import time
+from typing import Any
+
+from flask import current_app
+from redis import RedisError
+from rq import Retry
+from sqlalchemy import select
+
+from .. import keys, outbound
+from ..errors import ApiError
+from ..extensions import db, queues
+from ..models import AlertRule, Person, Response, WebhookDelivery, utcnow
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 5
+RETRY_INTERVALS = [10, 60, 300, 1800]  # seconds between attempts 1→2, 2→3, …
+SIGNATURE_HEADER = "X-Survey-Signature"
+
+
+class DeliveryFailed(RuntimeError):
+    """The target answered with an error or could not be reached: RQ retries the job."""
+
+
+def _allow_private() -> bool:
+    return bool(current_app.config.get("WEBHOOK_ALLOW_PRIVATE_TARGETS"))
+
+
+def create_rule(project_id: int, data: dict[str, Any]) -> tuple[AlertRule, str]:
+    """Create an alert rule after checking its target; return it with its signing secret (shown once)."""
+    try:
+        _, host, port = outbound.check_url(data["target_url"])
+        outbound.resolve_target(host, port, _allow_private())
+    except outbound.BlockedTarget as exc:
+        raise ApiError(422, "validation_error", str(exc), {"target_url": [str(exc)]}) from None
+    secret = "whsec_" + secrets.token_urlsafe(32)
+    rule = AlertRule(
+        project_id=project_id,
+        name=data["name"],
+        target_url=data["target_url"],
+        format=data.get("format", "webhook"),
+        secret_encrypted=keys.encrypt_secret(secret, current_app.config["SECRET_KEY"]),
+        max_score=data.get("max_score"),
+        categories=list(data.get("categories") or []),
+        require_comment=bool(data.get("require_comment")),
+        events=list(data.get("events") or ["response.created"]),
+        enabled=data.get("enabled", True),
+    )
+    db.session.add(rule)
+    db.session.commit()
+    return rule, secret
+
+
+def project_rule(project_id: int, rule_id: int) -> AlertRule:
+    """One of the project's rules, or 404."""
+    rule = db.session.scalar(
+        select(AlertRule).where(AlertRule.id == rule_id, AlertRule.project_id == project_id)
+    )
+    if rule is None:
+        raise ApiError(404, "not_found", "No such alert rule.")
+    return rule
+
+
+def list_rules(project_id: int) -> list[AlertRule]:
+    """The project's alert rules."""
+    return list(
+        db.session.scalars(select(AlertRule).where(AlertRule.project_id == project_id).order_by(AlertRule.id))
+    )
+
+
+def delete_rule(project_id: int, rule_id: int) -> None:
+    """Delete a rule (its deliveries go with it)."""
+    db.session.delete(project_rule(project_id, rule_id))
+    db.session.commit()
+
+
+def rule_deliveries(project_id: int, rule_id: int, limit: int = 100) -> list[WebhookDelivery]:
+    """The newest deliveries of a rule."""
+    rule = project_rule(project_id, rule_id)
+    stmt = (
+        select(WebhookDelivery).where(WebhookDelivery.rule_id == rule.id).order_by(WebhookDelivery.id.desc())
+    )
+    return list(db.session.scalars(stmt.limit(limit)))
+
+
+def matches(rule: AlertRule, response: Response, event: str) -> bool:
+    """Whether a response event meets every condition the rule sets."""
+    if not rule.enabled or event not in (rule.events or []):
+        return False
+    if rule.max_score is not None and response.score > rule.max_score:
+        return False
+    if rule.categories and response.category not in rule.categories:
+        return False
+    return not (rule.require_comment and not (response.comment or "").strip())
+
+
+def dispatch_response_event(project_id: int, response_id: int, event: str) -> list[int]:
+    """Record a delivery for every matching rule, commit, then enqueue them; never raises to the caller."""
+    try:
+        response = db.session.get(Response, response_id)
+        rules = db.session.scalars(
+            select(AlertRule).where(AlertRule.project_id == project_id, AlertRule.enabled.is_(True))
+        ).all()
+        if response is None or not rules:
+            return []
+        deliveries = [
+            WebhookDelivery(project_id=project_id, rule_id=rule.id, response_id=response_id, event=event)
+            for rule in rules
+            if matches(rule, response, event)
+        ]
+        if not deliveries:
+            return []
+        db.session.add_all(deliveries)
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        log.exception("could not record webhook deliveries for response %s", response_id)
+        return []
+    ids = [d.id for d in deliveries]
+    for delivery_id in ids:
+        enqueue_delivery(delivery_id)
+    return ids
+
+
+def enqueue_delivery(delivery_id: int) -> None:
+    """Queue the send after the delivery row is committed; a Redis outage leaves it pending, logged."""
+    try:
+        queues().queue().enqueue(
+            deliver_webhook,
+            delivery_id,
+            job_id=f"webhook-delivery-{delivery_id}",
+            retry=Retry(max=MAX_ATTEMPTS - 1, interval=RETRY_INTERVALS),
+        )
+    except RedisError:
+        log.warning("Redis unavailable: webhook delivery %s stays pending", delivery_id)
+
+
+def payload(delivery: WebhookDelivery, rule: AlertRule, response: Response, person: Person) -> dict[str, Any]:
+    """The JSON body of a webhook."""
+    return {
+        "id": delivery.id,
+        "event": delivery.event,
+        "created_at": delivery.created_at.isoformat().replace("+00:00", "Z"),
+        "project_id": delivery.project_id,
+        "rule": {"id": rule.id, "name": rule.name},
+        "response": {
+            "id": response.id,
+            "score": response.score,
+            "category": response.category,
+            "comment": response.comment,
+            "channel": response.channel,
+            "properties": response.properties or {},
+            "created_at": response.created_at.isoformat().replace("+00:00", "Z"),
+            "followup_status": response.followup_status,
+            "followup_owner": response.followup_owner,
+            "followup_tags": response.followup_tags or [],
+            "person": {
+                "id": person.id,
+                "email": person.email,
+                "name": person.name,
+                "external_id": person.external_id,
+            },
+        },
+    }
+
+
+def slack_message(delivery: WebhookDelivery, response: Response, person: Person) -> dict[str, Any]:
+    """Slack's incoming-webhook format: a text fallback plus one section block (mrkdwn, user text escaped)."""
+
+    def esc(text: str) -> str:
+        return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+    who = esc(person.name or person.email or person.external_id or f"person {person.id}")
+    verb = "answered" if delivery.event == "response.created" else "updated their answer"
+    text = f"{who} {verb}: *{response.score}* ({response.category})"
+    if response.comment:
+        text += "\n> " + esc(response.comment[:1500]).replace("\n", "\n> ")
+    return {"text": text, "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]}
+
+
+def signature(secret: str, timestamp: int, body: bytes) -> str:
+    """`t=<unix time>,v1=<hex HMAC-SHA256 of "<t>." + body>`: receivers recompute it and check t is recent."""
+    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={digest}"
+
+
+def deliver_webhook(delivery_id: int) -> str:
+    """RQ job: send one delivery; idempotent (a delivered or failed one is left alone); raises to retry."""
+    delivery = db.session.get(WebhookDelivery, delivery_id)
+    if delivery is None or delivery.status in ("delivered", "failed"):
+        return "skipped"
+    rule = db.session.get(AlertRule, delivery.rule_id)
+    response = db.session.get(Response, delivery.response_id)
+    person = db.session.get(Person, response.person_id) if response is not None else None
+    if rule is None or response is None or person is None:
+        delivery.status, delivery.last_error = "failed", "the rule or response no longer exists"
+        db.session.commit()
+        return "failed"
+    cfg = current_app.config
+    secret = keys.decrypt_secret(rule.secret_encrypted, cfg["SECRET_KEY"], cfg["SECRET_KEY_FALLBACKS"])
+    document = (
+        slack_message(delivery, response, person)
+        if rule.format == "slack"
+        else payload(delivery, rule, response, person)
+    )
+    body = json.dumps(document, separators=(",", ":")).encode()
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "survey-service-webhooks/1",
+        "X-Survey-Event": delivery.event,
+        "X-Survey-Delivery": str(delivery.id),
+        SIGNATURE_HEADER: signature(secret, int(time.time()), body),
+    }
+    delivery.attempts += 1
+    error: str | None = None
+    try:
+        status = outbound.post(
+            rule.target_url,
+            body,
+            headers,
+            timeout=cfg.get("WEBHOOK_TIMEOUT", 5.0),
+            allow_private=_allow_private(),
+        )
+    except outbound.BlockedTarget as exc:
+        delivery.status, delivery.last_error = "failed", str(exc)[:300]
+        db.session.commit()
+        return "blocked"
+    except (OSError, http.client.HTTPException) as exc:
+        status, error = None, f"{exc.__class__.__name__}: {exc}"[:300]
+    delivery.last_status_code = status
+    if status is not None and 200 <= status < 300:
+        delivery.status, delivery.delivered_at, delivery.last_error = "delivered", utcnow(), None
+        db.session.commit()
+        return "delivered"
+    delivery.last_error = error or f"HTTP {status}"
+    if delivery.attempts >= MAX_ATTEMPTS:
+        delivery.status = "failed"
+        db.session.commit()
+        return "failed"
+    delivery.status = "retrying"
+    db.session.commit()
+    raise DeliveryFailed(f"delivery {delivery_id}: {delivery.last_error}")

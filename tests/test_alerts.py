@@ -1,0 +1,251 @@
+"""Alert rules: matching, signed webhooks through a real RQ worker and Redis, retries, SSRF refusals."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+import redis
+from flask import Flask
+from flask.testing import FlaskClient
+from rq import SimpleWorker
+from rq.job import Job
+from rq.registry import ScheduledJobRegistry
+from sqlalchemy import select
+
+from survey_service.extensions import db, queues
+from survey_service.models import WebhookDelivery
+from survey_service.services import alerts
+from tests.conftest import make_project
+
+
+class Receiver:
+    """A local webhook receiver that records requests and answers with a chosen status."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[dict[str, str], bytes]] = []
+        self.status = 200
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.requests.append((dict(self.headers), body))
+                self.send_response(receiver.status)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hooks/nps?x=1"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.close()
+
+
+@pytest.fixture
+def private_ok(app: Flask, redis_url: str) -> Flask:
+    """The app allowing loopback targets (the receiver is local), with an empty queue."""
+    app.config["WEBHOOK_ALLOW_PRIVATE_TARGETS"] = True
+    redis.Redis.from_url(redis_url).flushdb()
+    return app
+
+
+def run_jobs(app: Flask) -> None:
+    with app.app_context():
+        handle = queues()
+        SimpleWorker([handle.queue()], connection=handle.redis).work(burst=True)
+
+
+def create_rule(client: FlaskClient, auth: dict[str, str], **body: Any) -> Any:
+    return client.post("/api/v1/alert_rules", json={"name": "Detractors", **body}, headers=auth)
+
+
+def test_alert_webhook_is_signed_and_delivered_by_worker(
+    private_ok: Flask, client: FlaskClient, auth: dict[str, str], receiver: Receiver
+) -> None:
+    res = create_rule(client, auth, target_url=receiver.url, max_score=6, require_comment=True)
+    assert res.status_code == 201, res.get_json()
+    rule = res.get_json()
+    assert rule["secret"].startswith("whsec_")
+    for score, comment in [(3, "Slow exports"), (3, None), (9, "Great")]:
+        posted = client.post(
+            "/api/v1/responses",
+            json={"person": {"email": "a@b.co"}, "score": score, "comment": comment},
+            headers=auth,
+        )
+        assert posted.status_code == 201
+    run_jobs(private_ok)
+    assert len(receiver.requests) == 1  # only the detractor with a comment matches
+    headers, body = receiver.requests[0]
+    timestamp, _, given = headers["X-Survey-Signature"].partition(",v1=")
+    timestamp = timestamp.removeprefix("t=")
+    expected = hmac.new(rule["secret"].encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    assert hmac.compare_digest(given, expected)
+    assert headers["X-Survey-Event"] == "response.created"
+    data = json.loads(body)
+    assert data["response"]["score"] == 3 and data["response"]["comment"] == "Slow exports"
+    assert data["response"]["person"]["email"] == "a@b.co" and data["rule"]["id"] == rule["id"]
+    deliveries = client.get(f"/api/v1/alert_rules/{rule['id']}/deliveries", headers=auth).get_json()["data"]
+    assert [(d["status"], d["attempts"], d["last_status_code"]) for d in deliveries] == [
+        ("delivered", 1, 200)
+    ]
+
+
+def test_alert_webhook_failure_is_retried_with_backoff_then_delivered(
+    private_ok: Flask, client: FlaskClient, auth: dict[str, str], receiver: Receiver
+) -> None:
+    rule = create_rule(client, auth, target_url=receiver.url, categories=["detractor", "passive"]).get_json()
+    receiver.status = 500
+    client.post("/api/v1/responses", json={"person": {"email": "a@b.co"}, "score": 7}, headers=auth)
+    run_jobs(private_ok)
+    with private_ok.app_context():
+        delivery = db.session.scalar(select(WebhookDelivery))
+        assert delivery is not None
+        assert (delivery.status, delivery.attempts, delivery.last_error) == ("retrying", 1, "HTTP 500")
+        handle = queues()
+        job_id = f"webhook-delivery-{delivery.id}"
+        assert job_id in ScheduledJobRegistry(queue=handle.queue()).get_job_ids()
+        assert Job.fetch(job_id, connection=handle.redis).retries_left == alerts.MAX_ATTEMPTS - 2
+        receiver.status = 204
+        assert alerts.deliver_webhook(delivery.id) == "delivered"
+        assert alerts.deliver_webhook(delivery.id) == "skipped"  # safe to run twice
+    assert len(receiver.requests) == 2
+    deliveries = client.get(f"/api/v1/alert_rules/{rule['id']}/deliveries", headers=auth).get_json()["data"]
+    assert (deliveries[0]["status"], deliveries[0]["attempts"]) == ("delivered", 2)
+
+
+def test_alert_webhook_gives_up_after_max_attempts(
+    private_ok: Flask, client: FlaskClient, auth: dict[str, str], receiver: Receiver
+) -> None:
+    create_rule(client, auth, target_url=receiver.url)
+    receiver.status = 503
+    client.post("/api/v1/responses", json={"person": {"email": "a@b.co"}, "score": 1}, headers=auth)
+    with private_ok.app_context():
+        delivery_id = db.session.scalar(select(WebhookDelivery.id))
+        for _ in range(alerts.MAX_ATTEMPTS - 1):
+            with pytest.raises(alerts.DeliveryFailed):
+                alerts.deliver_webhook(delivery_id)
+        assert alerts.deliver_webhook(delivery_id) == "failed"
+        row = db.session.get(WebhookDelivery, delivery_id)
+        assert row is not None and (row.status, row.attempts) == ("failed", alerts.MAX_ATTEMPTS)
+
+
+def test_alert_updated_event_fires_on_followup_change(
+    private_ok: Flask, client: FlaskClient, auth: dict[str, str], receiver: Receiver
+) -> None:
+    create_rule(client, auth, target_url=receiver.url, events=["response.updated"])
+    rid = client.post(
+        "/api/v1/responses", json={"person": {"email": "a@b.co"}, "score": 2}, headers=auth
+    ).get_json()["id"]
+    client.patch(f"/api/v1/responses/{rid}", json={"followup_status": "contacted"}, headers=auth)
+    run_jobs(private_ok)
+    assert [json.loads(b)["event"] for _, b in receiver.requests] == ["response.updated"]
+    assert json.loads(receiver.requests[0][1])["response"]["followup_status"] == "contacted"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8080/hook",
+        "http://localhost/hook",
+        "http://10.1.2.3/hook",
+        "http://169.254.169.254/latest/meta-data",
+        "http://[::1]/hook",
+        "http://[::ffff:127.0.0.1]/hook",
+        "http://100.64.0.1/hook",
+        "http://0.0.0.0/hook",
+        "file:///etc/passwd",
+        "ftp://example.com/x",
+        "http://user:pass@8.8.8.8/hook",
+        "http://no-such-host.invalid/hook",
+    ],
+)
+def test_alert_rule_private_or_bad_targets_are_422(
+    client: FlaskClient, auth: dict[str, str], url: str
+) -> None:
+    res = create_rule(client, auth, target_url=url)
+    assert res.status_code == 422 and res.get_json()["code"] == "validation_error"
+
+
+def test_alert_delivery_to_private_target_is_blocked_when_not_allowed(
+    private_ok: Flask, client: FlaskClient, auth: dict[str, str], receiver: Receiver
+) -> None:
+    create_rule(client, auth, target_url=receiver.url)
+    private_ok.config["WEBHOOK_ALLOW_PRIVATE_TARGETS"] = False  # e.g. DNS now points inside
+    client.post("/api/v1/responses", json={"person": {"email": "a@b.co"}, "score": 1}, headers=auth)
+    run_jobs(private_ok)
+    assert receiver.requests == []
+    with private_ok.app_context():
+        row = db.session.scalar(select(WebhookDelivery))
+        assert row is not None and row.status == "failed" and "non-public" in (row.last_error or "")
+
+
+def test_alert_rules_are_per_project(
+    app: Flask, private_ok: Flask, client: FlaskClient, auth: dict[str, str], receiver: Receiver
+) -> None:
+    rule = create_rule(client, auth, target_url=receiver.url).get_json()
+    other = {"Authorization": f"Bearer {make_project(app, 'Other')['secret_key']}"}
+    assert client.get("/api/v1/alert_rules", headers=other).get_json()["data"] == []
+    assert client.delete(f"/api/v1/alert_rules/{rule['id']}", headers=other).status_code == 404
+    assert client.get(f"/api/v1/alert_rules/{rule['id']}/deliveries", headers=other).status_code == 404
+    client.post("/api/v1/responses", json={"person": {"email": "z@o.co"}, "score": 0}, headers=other)
+    run_jobs(private_ok)
+    assert receiver.requests == []
+    listed = client.get("/api/v1/alert_rules", headers=auth).get_json()["data"]
+    assert [r["id"] for r in listed] == [rule["id"]] and "secret" not in listed[0]
+    assert client.delete(f"/api/v1/alert_rules/{rule['id']}", headers=auth).status_code == 204
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"target_url": "https://8.8.8.8/x", "max_score": 11},
+        {"target_url": "https://8.8.8.8/x", "categories": ["fan"]},
+        {"target_url": "https://8.8.8.8/x", "events": ["response.deleted"]},
+        {"name": ""},
+    ],
+)
+def test_alert_rule_bad_body_is_422(client: FlaskClient, auth: dict[str, str], body: dict[str, Any]) -> None:
+    res = client.post("/api/v1/alert_rules", json={"name": "x", **body}, headers=auth)
+    assert res.status_code == 422
+
+
+def test_alert_slack_format_sends_escaped_slack_message(
+    private_ok: Flask, client: FlaskClient, auth: dict[str, str], receiver: Receiver
+) -> None:
+    res = create_rule(client, auth, target_url=receiver.url, format="slack", categories=["detractor"])
+    assert res.status_code == 201 and res.get_json()["format"] == "slack"
+    client.post(
+        "/api/v1/responses",
+        json={
+            "person": {"email": "a@b.co", "name": "Ann <admin>"},
+            "score": 4,
+            "comment": "Slow & <b>buggy</b>",
+        },
+        headers=auth,
+    )
+    run_jobs(private_ok)
+    message = json.loads(receiver.requests[0][1])
+    assert (
+        message["text"]
+        == "Ann &lt;admin&gt; answered: *4* (detractor)\n> Slow &amp; &lt;b&gt;buggy&lt;/b&gt;"
+    )
+    assert message["blocks"][0]["text"]["text"] == message["text"]

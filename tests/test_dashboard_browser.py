@@ -1,0 +1,71 @@
+"""The dashboard in real headless Chromium: sign in, see the trend and comments, download an export."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+from werkzeug.serving import make_server
+
+from survey_service.services.users import create_user
+from tests.dashboard_data import seed_responses
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+@pytest.fixture
+def live_server(app: Flask) -> Iterator[str]:
+    """The app served on a free local port from a thread."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join()
+    server.server_close()
+
+
+def test_dashboard_browser_sign_in_trend_comments_and_export(
+    app: Flask, project: dict[str, Any], live_server: str, tmp_path: Any
+) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with app.app_context():
+        seed_responses(project["id"], 120, seed=3)
+        create_user(project["id"], "cs@acme.test", "correct horse battery", "viewer")
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page(accept_downloads=True, viewport={"width": 1280, "height": 900})
+            page.goto(f"{live_server}/dashboard")
+            assert page.url.endswith("/login")
+            page.fill("input[name=email]", "cs@acme.test")
+            page.fill("input[name=password]", "correct horse battery")
+            page.click("button[type=submit]")
+            page.wait_for_url("**/dashboard")
+            nps_text = page.inner_text("[data-testid=nps]")
+            assert nps_text == "0" or nps_text[0] in "+-"
+            assert page.locator("svg.trend polyline.line").count() >= 1
+            assert page.locator("svg.trend circle.dot").count() >= 6
+            assert page.locator("#comments li.comment").count() >= 5
+            assert page.locator("#segments tbody tr").count() == 3
+            page.select_option("select[name=category]", "detractor")
+            page.click("#comments button[type=submit]")
+            page.wait_for_load_state()
+            scores = [int(s) for s in page.locator("#comments .score").all_inner_texts()]
+            assert scores and all(s <= 6 for s in scores)
+            page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
+            with page.expect_download() as info:
+                page.click("a.button[href*='responses.csv']")
+            path = info.value.path()
+            with open(path, encoding="utf-8") as fh:
+                rows = list(csv.DictReader(fh))
+            assert info.value.suggested_filename.startswith("responses-")
+            assert len(rows) == 120 and {"email", "score", "plan", "region"} <= set(rows[0])
+        finally:
+            browser.close()
