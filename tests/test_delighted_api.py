@@ -345,3 +345,47 @@ def test_people_create_recently_sent_is_throttled_by_quiet_period(app: Flask, ap
     fresh = delighted.Person.create(email="fresh@example.com", last_sent_at=recently - 200 * 86400)
     assert fresh.survey_scheduled_at is not None and fresh.survey_skipped_reason is None
     assert count(app, SurveyRequest, SurveyRequest.status == "scheduled") == 1
+
+
+def test_unsubscribe_create_list_and_waiting_email_cancelled(app: Flask, api: str) -> None:
+    delighted.Person.create(email="leaver@example.com", name="Lee", delay=3600)
+    assert delighted.Unsubscribe.create(person_email="leaver@example.com") == {"ok": True}
+    listed = delighted.Unsubscribe.all()
+    assert [(u["email"], u["name"]) for u in listed] == [("leaver@example.com", "Lee")]
+    assert isinstance(listed[0]["unsubscribed_at"], int) and listed[0]["person_id"]
+    # The survey that was waiting for its delay is cancelled with the unsubscribe.
+    assert count(app, SurveyRequest, SurveyRequest.status == "scheduled") == 0
+    assert count(app, SurveyRequest, SurveyRequest.status == "cancelled") == 1
+    with pytest.raises(ResourceValidationError):
+        delighted.Unsubscribe.create(person_email="not-an-email")
+
+
+def test_bounces_list_shows_bounced_addresses(app: Flask, api: str, project: dict[str, Any]) -> None:
+    from survey_service.services.suppressions import add_suppression
+
+    with app.app_context():
+        add_suppression(project["id"], "gone@example.com", "bounced", "550 no such user")
+        add_suppression(project["id"], "left@example.com", "unsubscribed")
+    bounces = delighted.Bounce.all()
+    assert [b["email"] for b in bounces] == ["gone@example.com"] and "bounced_at" in bounces[0]
+    assert bounces[0]["person_id"] is None  # known only as an address
+
+
+def test_autopilot_memberships_enrol_list_page_and_remove(app: Flask, api: str) -> None:
+    from survey_service.models import Enrollment
+
+    assert delighted.AutopilotConfiguration.retrieve("email")["active"] is False
+    emails = [f"auto{i}@example.com" for i in range(5)]
+    for email in emails:
+        made = delighted.AutopilotMembership.forEmail().create(person_email=email, properties={"plan": "pro"})
+        assert made["person"]["email"] == email and made["person"]["properties"] == {"plan": "pro"}
+        assert isinstance(made["next_survey_request"]["survey_scheduled_at"], int)
+    config = delighted.AutopilotConfiguration.retrieve("email")
+    assert config["active"] is True and config["frequency"] == 90 * 86400
+    members = delighted.AutopilotMembership.forEmail().list(per_page=2)
+    assert [m["person"]["email"] for m in members.auto_paging_iter()] == emails
+    removed = delighted.AutopilotMembership.forEmail().delete(person_email=emails[0])
+    assert removed["person"]["email"] == emails[0]
+    assert count(app, Enrollment, Enrollment.active.is_(True)) == 4
+    with pytest.raises(GeneralAPIError):
+        delighted.AutopilotMembership.forEmail().delete(person_email=emails[0])

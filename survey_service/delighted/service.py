@@ -9,12 +9,12 @@ from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import Select, delete, func, select
+from sqlalchemy import Select, and_, delete, func, select, update
 
 from .. import clock
 from ..errors import ApiError
 from ..extensions import db
-from ..models import Person, Response, Survey, SurveyRequest, utcnow
+from ..models import EmailSuppression, Enrollment, Person, Project, Response, Survey, SurveyRequest, utcnow
 from ..services import outbox, projects, surveying
 from ..services.people import upsert_person
 from ..services.reports import nps_report
@@ -342,3 +342,81 @@ def metrics(project_id: int, since: datetime | None, until: datetime | None) -> 
         result[f"{name}_percent"] = percent(count)
     result["response_count"] = n
     return result
+
+
+def suppressions(
+    project_id: int,
+    reason: str,
+    since: datetime | None,
+    until: datetime | None,
+    *,
+    page: int,
+    per_page: int,
+) -> list[tuple[EmailSuppression, Person | None]]:
+    """One page of unsubscribes or bounces, oldest first, with the person of that address if known."""
+    query = (
+        select(EmailSuppression, Person)
+        .outerjoin(Person, and_(Person.project_id == project_id, Person.email == EmailSuppression.email))
+        .where(EmailSuppression.project_id == project_id, EmailSuppression.reason == reason)
+    )
+    if since:
+        query = query.where(EmailSuppression.created_at >= since)
+    if until:
+        query = query.where(EmailSuppression.created_at <= until)
+    query = query.order_by(EmailSuppression.id).offset((page - 1) * per_page).limit(per_page)
+    return [(row, person) for row, person in db.session.execute(query).all()]
+
+
+def autopilot_interval_days(project: Project) -> int:
+    """Autopilot asks each member once per quiet period (90 days by default)."""
+    return max(project.quiet_period_days, 1)
+
+
+def autopilot_state(project_id: int) -> tuple[datetime | None, bool]:
+    """When the first email enrolment was made, and whether any is active."""
+    first, active = db.session.execute(
+        select(func.min(Enrollment.created_at), func.count().filter(Enrollment.active.is_(True))).where(
+            Enrollment.project_id == project_id, Enrollment.channel == "email"
+        )
+    ).one()
+    return first, bool(active)
+
+
+def list_memberships(
+    project_id: int, *, per_page: int, page_info: str | None, email: str | None, person_id: int | None
+) -> tuple[list[tuple[Enrollment, Person]], str | None]:
+    """Active email enrolments, oldest first, with a cursor for the next page."""
+    query = (
+        select(Enrollment, Person)
+        .join(Person, Person.id == Enrollment.person_id)
+        .where(
+            Enrollment.project_id == project_id,
+            Enrollment.channel == "email",
+            Enrollment.active.is_(True),
+        )
+    )
+    if email:
+        query = query.where(Person.email == email)
+    if person_id:
+        query = query.where(Person.id == person_id)
+    if page_info:
+        query = query.where(Enrollment.id > decode_page_info(page_info))
+    rows = [(e, p) for e, p in db.session.execute(query.order_by(Enrollment.id).limit(per_page + 1)).all()]
+    next_info = encode_page_info(rows[per_page - 1][0].id) if len(rows) > per_page else None
+    return rows[:per_page], next_info
+
+
+def leave_autopilot(project_id: int, person_id: int) -> bool:
+    """End a person's email enrolments; False when they had none."""
+    result = db.session.execute(
+        update(Enrollment)
+        .where(
+            Enrollment.project_id == project_id,
+            Enrollment.person_id == person_id,
+            Enrollment.channel == "email",
+            Enrollment.active.is_(True),
+        )
+        .values(active=False)
+    )
+    db.session.commit()
+    return bool(result.rowcount)  # type: ignore[attr-defined]

@@ -16,9 +16,11 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from ..api import key_from_request
 from ..errors import error_response
 from ..extensions import db
-from ..models import Person, Project
+from ..models import Enrollment, Person, Project
+from ..services.enrollments import enroll
 from ..services.projects import project_for_secret_key
 from ..services.responses import record_response
+from ..services.suppressions import add_suppression
 from . import params, ratelimit, service
 from .serialize import person_json, response_json, unix
 
@@ -284,3 +286,163 @@ def get_metrics() -> dict[str, Any]:
         errors.add("groups", "Only the core metric group is supported.")
     errors.raise_if_any()
     return service.metrics(project().id, since, until)
+
+
+# ---- unsubscribes and bounces -------------------------------------------------------------------
+
+
+def _suppressions(reason: str, stamp: str) -> FlaskResponse:
+    """List a project's unsubscribes or bounces, oldest first, page by page, as Delighted did."""
+    errors, args = params.Errors(), request.args
+    per_page = params.integer(args.get("per_page"), "per_page", errors, 1, MAX_PER_PAGE, DEFAULT_PER_PAGE)
+    page = params.integer(args.get("page"), "page", errors, 1, 10**6, 1)
+    since = params.unix_time(args.get("since"), "since", errors)
+    until = params.unix_time(args.get("until"), "until", errors)
+    errors.raise_if_any()
+    rows = service.suppressions(project().id, reason, since, until, page=page, per_page=per_page)
+    return jsonify(
+        [
+            {
+                "person_id": str(person.id) if person is not None else None,
+                "email": row.email,
+                "name": person.name if person is not None else None,
+                stamp: unix(row.created_at),
+            }
+            for row, person in rows
+        ]
+    )
+
+
+@route("/unsubscribes", methods=["POST"])
+def create_unsubscribe() -> tuple[dict[str, Any], int]:
+    """Unsubscribe an address: it is never emailed again and its waiting emails are cancelled."""
+    errors = params.Errors()
+    email = params.email(params.body().get("person_email"), "person_email", errors)
+    if not email and "person_email" not in errors.fields:
+        errors.add("person_email", "Missing data for required field.")
+    errors.raise_if_any()
+    assert email is not None
+    add_suppression(project().id, email, "unsubscribed", "Delighted API")
+    return {"ok": True}, 200
+
+
+@route("/unsubscribes", methods=["GET"])
+def list_unsubscribes() -> FlaskResponse:
+    """List unsubscribed people."""
+    return _suppressions("unsubscribed", "unsubscribed_at")
+
+
+@route("/bounces", methods=["GET"])
+def list_bounces() -> FlaskResponse:
+    """List people whose address bounced."""
+    return _suppressions("bounced", "bounced_at")
+
+
+# ---- autopilot: recurring surveys ---------------------------------------------------------------
+
+
+def _membership_json(enrollment: Enrollment, person: Person) -> dict[str, Any]:
+    return {
+        "created_at": unix(enrollment.created_at),
+        "updated_at": unix(enrollment.created_at),
+        "person": person_json(person),
+        "next_survey_request": {
+            "id": str(enrollment.id),
+            "created_at": unix(enrollment.created_at),
+            "survey_scheduled_at": unix(enrollment.next_run_at),
+            "properties": dict(person.properties or {}),
+        },
+    }
+
+
+@route("/autopilot/email", methods=["GET"])
+def autopilot_configuration() -> dict[str, Any]:
+    """Autopilot (recurring email NPS): on when anyone is enrolled; the frequency is the quiet period."""
+    first, active = service.autopilot_state(project().id)
+    return {
+        "platform_id": "email",
+        "active": active,
+        "frequency": service.autopilot_interval_days(project()) * 86400,
+        "created_at": unix(first),
+        "updated_at": unix(first),
+    }
+
+
+def _member(data: dict[str, Any], errors: params.Errors) -> Person | None:
+    email = params.email(data.get("person_email"), "person_email", errors)
+    person_id = data.get("person_id")
+    if not email and person_id is None and not errors.fields:
+        errors.add("person_email", "Give person_email or person_id.")
+    errors.raise_if_any()
+    if person_id is not None:
+        return service.person_by_identifier(project().id, str(person_id))
+    return service.find_person(project().id, email=email)
+
+
+@route("/autopilot/email/memberships", methods=["POST"])
+def add_autopilot_membership() -> tuple[dict[str, Any], int]:
+    """Enrol a person in recurring email surveys (created when new)."""
+    data, errors = params.body(), params.Errors()
+    email = params.email(data.get("person_email"), "person_email", errors)
+    props = (
+        params.properties(data.get("properties"), "properties", errors) if data.get("properties") else None
+    )
+    name = params.text(data["person_name"], "person_name", errors, 255) if "person_name" in data else None
+    person = None
+    if data.get("person_id") is not None:
+        person = service.person_by_identifier(project().id, str(data["person_id"]))
+        if person is None:
+            raise service.not_found("person")
+    elif not email and "person_email" not in errors.fields:
+        errors.add("person_email", "Give person_email or person_id.")
+    errors.raise_if_any()
+    ref: dict[str, Any] = {"email": person.email if person is not None else email}
+    if person is not None and person.external_id:
+        ref = {"external_id": person.external_id, **({"email": person.email} if person.email else {})}
+    if name is not None:
+        ref["name"] = name
+    if props:
+        ref["properties"] = props
+    if not ref.get("email"):
+        errors.add("person_email", "Autopilot emails need the person's email.")
+        errors.raise_if_any()
+    enrollment = enroll(
+        project().id,
+        {"person": ref, "interval_days": service.autopilot_interval_days(project()), "channel": "email"},
+    )
+    member = db.session.get(Person, enrollment.person_id)
+    assert member is not None
+    return _membership_json(enrollment, member), 200
+
+
+@route("/autopilot/email/memberships", methods=["GET"])
+def list_autopilot_memberships() -> FlaskResponse:
+    """List people enrolled in recurring email surveys; the next page is in the Link header."""
+    errors, args = params.Errors(), request.args
+    per_page = params.integer(args.get("per_page"), "per_page", errors, 1, MAX_PER_PAGE, DEFAULT_PER_PAGE)
+    email = params.email(args.get("person_email"), "person_email", errors)
+    person_id = None
+    if args.get("person_id"):
+        person_id = params.integer(args["person_id"], "person_id", errors, 1, 2**62, 0)
+    errors.raise_if_any()
+    rows, next_info = service.list_memberships(
+        project().id,
+        per_page=per_page,
+        page_info=args.get("page_info") or None,
+        email=email,
+        person_id=person_id,
+    )
+    resp = jsonify([_membership_json(enrollment, person) for enrollment, person in rows])
+    if next_info:
+        resp.headers["Link"] = _next_link(next_info)
+    return resp
+
+
+@route("/autopilot/email/memberships", methods=["DELETE"])
+def remove_autopilot_membership() -> tuple[dict[str, Any], int]:
+    """Stop recurring email surveys for a person."""
+    errors = params.Errors()
+    person = _member(params.body() or dict(request.args), errors)
+    if person is None or not service.leave_autopilot(project().id, person.id):
+        raise service.not_found("autopilot membership")
+    return {"person": person_json(person)}, 200
