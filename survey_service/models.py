@@ -413,8 +413,9 @@ class AlertRule(Model):
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(200))
     target_url: Mapped[str] = mapped_column(String(2000))
-    # "webhook": our signed JSON; "slack": Slack's incoming-webhook message format ({"text": …}).
-    format: Mapped[str] = mapped_column(String(8), default="webhook", server_default="webhook")
+    # "webhook": our signed JSON; "slack": Slack's incoming-webhook message format ({"text": …});
+    # "delighted": Delighted's webhook body and signature, so existing receivers keep working.
+    format: Mapped[str] = mapped_column(String(16), default="webhook", server_default="webhook")
     secret_encrypted: Mapped[str] = mapped_column(Text)
     # Conditions (all given ones must hold): score at most max_score, category in categories, a comment.
     max_score: Mapped[int | None] = mapped_column(SmallInteger)

@@ -203,8 +203,11 @@ class AlertRuleIn(Schema):
     target_url = fields.String(required=True, validate=validate.Length(8, 2000))
     format = fields.String(
         load_default="webhook",
-        validate=validate.OneOf(("webhook", "slack")),
-        metadata={"description": "webhook: signed JSON; slack: a Slack incoming-webhook message"},
+        validate=validate.OneOf(("webhook", "slack", "delighted")),
+        metadata={
+            "description": "webhook: signed JSON; slack: a Slack incoming-webhook message; delighted:"
+            " Delighted's survey_response.created/updated body and X-Delighted-Webhook-Signature"
+        },
     )
     max_score = fields.Integer(
         strict=True,

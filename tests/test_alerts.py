@@ -249,3 +249,37 @@ def test_alert_slack_format_sends_escaped_slack_message(
         == "Ann &lt;admin&gt; answered: *4* (detractor)\n> Slow &amp; &lt;b&gt;buggy&lt;/b&gt;"
     )
     assert message["blocks"][0]["text"]["text"] == message["text"]
+
+
+def test_alert_delighted_format_keeps_existing_receivers_working(
+    private_ok: Flask, client: FlaskClient, auth: dict[str, str], receiver: Receiver
+) -> None:
+    res = create_rule(
+        client,
+        auth,
+        target_url=receiver.url,
+        format="delighted",
+        events=["response.created", "response.updated"],
+    )
+    assert res.status_code == 201, res.get_json()
+    rule = res.get_json()
+    posted = client.post(
+        "/api/v1/responses",
+        json={
+            "person": {"email": "d@e.co", "properties": {"plan": "pro"}},
+            "score": 10,
+            "comment": "Love it",
+        },
+        headers=auth,
+    )
+    run_jobs(private_ok)
+    headers, body = receiver.requests[0]
+    # A Delighted receiver checks sha256=<HMAC of the raw body> with its secret.
+    expected = "sha256=" + hmac.new(rule["secret"].encode(), body, hashlib.sha256).hexdigest()
+    assert hmac.compare_digest(headers["X-Delighted-Webhook-Signature"], expected)
+    event = json.loads(body)
+    assert event["event_type"] == "survey_response.created"
+    data = event["event_data"]
+    assert data["id"] == str(posted.get_json()["id"]) and data["score"] == 10 and data["comment"] == "Love it"
+    assert data["person"]["email"] == "d@e.co" and data["person_properties"] == {"plan": "pro"}
+    assert isinstance(data["created_at"], int)

@@ -188,6 +188,26 @@ def slack_message(delivery: WebhookDelivery, response: Response, person: Person)
     return {"text": text, "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]}
 
 
+DELIGHTED_SIGNATURE_HEADER = "X-Delighted-Webhook-Signature"
+
+
+def delighted_event(delivery: WebhookDelivery, response: Response) -> dict[str, Any]:
+    """Delighted's webhook body: event_type, event_id and the survey response with its person."""
+    from ..delighted.serialize import response_json
+
+    kind = "created" if delivery.event == "response.created" else "updated"
+    return {
+        "event_type": f"survey_response.{kind}",
+        "event_id": str(delivery.id),
+        "event_data": response_json(response, "nps", expand_person=True),
+    }
+
+
+def delighted_signature(secret: str, body: bytes) -> str:
+    """Delighted's `sha256=<hex HMAC-SHA256 of the raw body>` with the rule's secret."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
 def signature(secret: str, timestamp: int, body: bytes) -> str:
     """`t=<unix time>,v1=<hex HMAC-SHA256 of "<t>." + body>`: receivers recompute it and check t is recent."""
     digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
@@ -208,11 +228,12 @@ def deliver_webhook(delivery_id: int) -> str:
         return "failed"
     cfg = current_app.config
     secret = keys.decrypt_secret(rule.secret_encrypted, cfg["SECRET_KEY"], cfg["SECRET_KEY_FALLBACKS"])
-    document = (
-        slack_message(delivery, response, person)
-        if rule.format == "slack"
-        else payload(delivery, rule, response, person)
-    )
+    if rule.format == "slack":
+        document = slack_message(delivery, response, person)
+    elif rule.format == "delighted":
+        document = delighted_event(delivery, response)
+    else:
+        document = payload(delivery, rule, response, person)
     body = json.dumps(document, separators=(",", ":")).encode()
     headers = {
         "Content-Type": "application/json",
@@ -221,6 +242,8 @@ def deliver_webhook(delivery_id: int) -> str:
         "X-Survey-Delivery": str(delivery.id),
         SIGNATURE_HEADER: signature(secret, int(time.time()), body),
     }
+    if rule.format == "delighted":
+        headers[DELIGHTED_SIGNATURE_HEADER] = delighted_signature(secret, body)
     delivery.attempts += 1
     error: str | None = None
     try:
