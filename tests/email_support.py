@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import socket
 import ssl
 import threading
 from collections.abc import Iterator
@@ -28,12 +27,7 @@ from werkzeug.serving import make_server
 
 from survey_service.cli import AppWorker
 from survey_service.extensions import queues
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.conftest import free_port
 
 
 @dataclass

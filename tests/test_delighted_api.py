@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 import warnings
@@ -21,7 +20,7 @@ from survey_service import create_app
 from survey_service.extensions import db
 from survey_service.models import Person, Response, SurveyRequest
 from survey_service.services.reports import nps_report
-from tests.conftest import make_project
+from tests.conftest import free_port, make_project
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", FutureWarning)  # the client warns about Delighted's sunset
@@ -33,12 +32,6 @@ with warnings.catch_warnings():
         ServiceUnavailableError,
         TooManyRequestsError,
     )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
