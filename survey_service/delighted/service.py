@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -11,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Select, and_, delete, func, select, update
 
-from .. import clock
+from .. import clock, cursors
 from ..errors import ApiError
 from ..extensions import db
 from ..models import EmailSuppression, Enrollment, Person, Project, Response, Survey, SurveyRequest, utcnow
@@ -135,22 +133,6 @@ def send_to_person(project_id: int, data: dict[str, Any]) -> SendResult:
     return result
 
 
-def encode_page_info(last_id: int) -> str:
-    return base64.urlsafe_b64encode(f"p{last_id}".encode()).decode().rstrip("=")
-
-
-def decode_page_info(token: str) -> int:
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-        if not raw.startswith("p") or not raw[1:].isdigit():
-            raise ValueError(raw)
-        return int(raw[1:])
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise ApiError(
-            422, "validation_error", "page_info: not valid.", {"page_info": ["Not valid."]}
-        ) from None
-
-
 def list_people(
     project_id: int,
     *,
@@ -172,9 +154,9 @@ def list_people(
     if phone:
         query = query.where(Person.phone_number == phone)
     if page_info:
-        query = query.where(Person.id > decode_page_info(page_info))
+        query = query.where(Person.id > cursors.decode("p", page_info, "page_info"))
     rows = list(db.session.scalars(query.order_by(Person.id).limit(per_page + 1)))
-    next_info = encode_page_info(rows[per_page - 1].id) if len(rows) > per_page else None
+    next_info = cursors.encode("p", rows[per_page - 1].id) if len(rows) > per_page else None
     return rows[:per_page], next_info
 
 
@@ -400,9 +382,9 @@ def list_memberships(
     if person_id:
         query = query.where(Person.id == person_id)
     if page_info:
-        query = query.where(Enrollment.id > decode_page_info(page_info))
+        query = query.where(Enrollment.id > cursors.decode("p", page_info, "page_info"))
     rows = [(e, p) for e, p in db.session.execute(query.order_by(Enrollment.id).limit(per_page + 1)).all()]
-    next_info = encode_page_info(rows[per_page - 1][0].id) if len(rows) > per_page else None
+    next_info = cursors.encode("p", rows[per_page - 1][0].id) if len(rows) > per_page else None
     return rows[:per_page], next_info
 
 

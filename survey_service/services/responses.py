@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 
-from .. import nps
-from ..errors import ApiError
+from .. import cursors, nps
 from ..extensions import db
 from ..models import Response, SurveyRequest, utcnow
 from . import projects
@@ -75,22 +72,6 @@ def record_response(
     return response, created
 
 
-def encode_cursor(response_id: int) -> str:
-    return base64.urlsafe_b64encode(f"r{response_id}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> int:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        if not raw.startswith("r"):
-            raise ValueError(raw)
-        return int(raw[1:])
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise ApiError(
-            422, "validation_error", "The cursor is not valid.", {"cursor": ["Not valid."]}
-        ) from None
-
-
 def list_responses(
     project_id: int,
     *,
@@ -109,7 +90,7 @@ def list_responses(
     if until:
         query = query.where(Response.created_at < until)
     if cursor:
-        query = query.where(Response.id < decode_cursor(cursor))
+        query = query.where(Response.id < cursors.decode("r", cursor, "cursor"))
     rows = list(db.session.scalars(query.order_by(Response.id.desc()).limit(limit + 1)))
-    next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
+    next_cursor = cursors.encode("r", rows[limit - 1].id) if len(rows) > limit else None
     return rows[:limit], next_cursor
