@@ -8,10 +8,19 @@ from typing import Any
 from flask import Flask
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
 
 from .config import load_config
 from .errors import from_http_exception, register_error_handlers
 from .extensions import db, init_queues, migrate
+
+
+class BoundedIntConverter(IntegerConverter):
+    """`<int:…>` limited to the range of a 32-bit database id."""
+
+    def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:  # noqa: A002 (werkzeug's name)
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(map, *args, **kwargs)
 
 
 class SurveyApi(Api):
@@ -26,6 +35,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     config = load_config(test_config)
     app = Flask(__name__, instance_path=config["INSTANCE_PATH"])
     app.config.from_mapping(config)
+    # Ids in paths are database integers: a larger number is simply not found (404), never a 500.
+    app.url_map.converters["int"] = BoundedIntConverter
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     db.init_app(app)

@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from flask import Flask, Response, jsonify
+from sqlalchemy.exc import DataError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,16 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(error: ApiError) -> Response:
         return error_response(error.status, error.code, error.message, error.details)
+
+    @app.errorhandler(DataError)
+    def _data_error(error: DataError) -> Response:
+        # The schemas bound every field; this is the safety net for a value the database still
+        # refuses (a NUL byte in text, a number out of its column's range): the client's fault.
+        from .extensions import db
+
+        db.session.rollback()
+        log.info("database refused a value: %s", error.orig.__class__.__name__)
+        return error_response(422, "validation_error", "A value is not valid (out of range or not storable).")
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Response:

@@ -15,6 +15,8 @@ MAX_PROPERTIES = 50
 MAX_PROPERTY_KEY = 64
 MAX_PROPERTY_STRING = 500
 MAX_COMMENT = 5000
+# Database ids are 32-bit: a larger one cannot exist, and must not reach the database as a query.
+MAX_ID = 2**31 - 1
 PROPERTY_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}$")
 
 
@@ -91,7 +93,8 @@ class PersonRef(Schema):
     email = fields.Email(validate=validate.Length(3, 320))
     name = fields.String(validate=validate.Length(0, 255), allow_none=True)
     locale = fields.String(
-        validate=validate.Regexp(r"^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})*$"), allow_none=True
+        validate=[validate.Length(2, 35), validate.Regexp(r"^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})*$")],
+        allow_none=True,
     )
     time_zone = fields.String(validate=validate.Length(1, 64), allow_none=True)
     properties = Properties(metadata={"type": "object", "additionalProperties": True})
@@ -285,7 +288,7 @@ class ReportQuery(Schema):
         load_default="month", validate=validate.OneOf(("day", "week", "month", "quarter"))
     )
     channel = fields.String(validate=validate.Length(1, 8))
-    survey_id = fields.Integer(validate=validate.Range(1))
+    survey_id = fields.Integer(validate=validate.Range(1, MAX_ID))
     where = fields.List(
         PropertyCondition(),
         load_default=list,
@@ -449,7 +452,7 @@ class SendWindow(Schema):
 
 
 class TriggerBase(Schema):
-    survey_id = fields.Integer(strict=True, allow_none=True)
+    survey_id = fields.Integer(strict=True, allow_none=True, validate=validate.Range(1, MAX_ID))
     channel = fields.String(validate=validate.OneOf(("email", "in_app")))
     delay_seconds = fields.Integer(strict=True, validate=validate.Range(-MAX_DELAY, MAX_DELAY))
     relative_to = fields.String(allow_none=True, validate=validate.Regexp(PROPERTY_NAME))
@@ -523,7 +526,7 @@ class SurveyRequestOut(Schema):
 
 
 class SurveyRequestQuery(Schema):
-    person_id = fields.Integer()
+    person_id = fields.Integer(validate=validate.Range(1, MAX_ID))
     status = fields.String(validate=validate.Length(1, 16))
     limit = fields.Integer(load_default=100, validate=validate.Range(1, 500))
 
@@ -543,7 +546,7 @@ class EnrollmentIn(Schema):
     interval_days = fields.Integer(required=True, strict=True, validate=validate.Range(1, 3660))
     channel = fields.String(load_default="email", validate=validate.OneOf(("email", "in_app")))
     first_at = Instant()
-    survey_id = fields.Integer(strict=True, allow_none=True)
+    survey_id = fields.Integer(strict=True, allow_none=True, validate=validate.Range(1, MAX_ID))
 
 
 class EnrollmentOut(Schema):

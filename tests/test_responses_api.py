@@ -222,3 +222,21 @@ def test_unknown_route_and_method_use_the_error_shape(client: FlaskClient, auth:
     assert client.get("/nope").get_json()["code"] == "not_found"
     res = client.delete("/api/v1/responses", headers=auth)
     assert res.status_code == 405 and res.get_json()["code"] == "method_not_allowed"
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "body", "expected"),
+    [
+        ("delete", "/api/v1/triggers/99999999999999999999", None, (404, 405)),
+        ("get", "/api/v1/people/2147483648", None, (404,)),
+        ("get", "/api/v1/survey_requests?person_id=251900549639", None, (422,)),
+        ("post", "/api/v1/people", {"email": "a@b.co", "locale": "en-" + "x" * 40}, (422,)),
+        ("post", "/api/v1/people", {"email": "a@b.co", "name": "nul\x00byte"}, (200, 201, 422)),
+    ],
+)
+def test_api_values_beyond_the_database_are_4xx_never_500(
+    client: FlaskClient, auth: dict[str, str], method: str, url: str, body: Any, expected: tuple[int, ...]
+) -> None:
+    res = getattr(client, method)(url, json=body, headers=auth)
+    assert res.status_code in expected, res.get_json()
+    assert res.get_json()["status"] == res.status_code if res.status_code >= 400 else True
