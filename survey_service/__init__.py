@@ -56,7 +56,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     survey_pages.init_app(app)
     from . import widget_api
 
-    app.register_blueprint(widget_api.bp)
+    widget_api.init_app(app)
     from . import dashboard
 
     app.register_blueprint(dashboard.bp)

@@ -76,6 +76,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "EMAIL_OPEN_TRACKING": os.environ.get("EMAIL_OPEN_TRACKING", "").lower() in ("1", "true", "yes"),
         "PUBLIC_RATE_LIMIT": os.environ.get("PUBLIC_RATE_LIMIT", "60 per minute;600 per hour"),
         "MAX_CONTENT_LENGTH": 64 * 1024,
+        # Per client address on /api/widget/*: generous, as many users can share one office IP.
+        "WIDGET_RATE_LIMIT": os.environ.get("WIDGET_RATE_LIMIT", "300 per minute"),
         "RQ_QUEUES": ["default"],
         # How long a worker may hold a claimed send before the relay assumes it died and retries.
         "SEND_CLAIM_TIMEOUT": int(os.environ.get("SEND_CLAIM_TIMEOUT", "150")),

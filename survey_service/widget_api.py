@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, render_template, request, url_for
+from flask import Blueprint, Flask, Response, abort, current_app, render_template, request, url_for
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate
 
 from . import keys
@@ -106,6 +106,16 @@ def _cors(response: Response) -> Response:
         response.headers["Access-Control-Max-Age"] = "86400"
         response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def init_app(app: Flask) -> None:
+    """Register the widget's routes, rate-limited per client address (the script itself is exempt)."""
+    app.register_blueprint(bp)
+    limiter = app.extensions["survey_limiter"]
+    limiter.limit(
+        app.config["WIDGET_RATE_LIMIT"],
+        exempt_when=lambda: request.method == "OPTIONS" or not request.path.startswith("/api/widget/"),
+    )(bp)
 
 
 @bp.post("/api/widget/identify")

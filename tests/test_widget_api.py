@@ -567,3 +567,24 @@ def test_demo_page_serves_widget_for_demo_project(
     assert "<script>" not in html, "no inline script on the demo page"
     assert client.get("/demo/demo.js").status_code == 200
     assert client.get("/demo/demo.css").status_code == 200
+
+
+def test_widget_api_is_rate_limited_per_address_but_the_script_is_not(
+    app: Flask, project: dict[str, Any], redis_url: str
+) -> None:
+    import redis as redis_client
+
+    from survey_service import create_app
+
+    redis_client.Redis.from_url(redis_url).flushdb()
+    limited = create_app({**app.config, "WIDGET_RATE_LIMIT": "3 per minute"})
+    client = limited.test_client()
+    statuses = [identify(client, project, f"r{i}").status_code for i in range(4)]
+    assert statuses == [200, 200, 200, 429]
+    blocked = identify(client, project, "r9")
+    assert blocked.get_json()["code"] == "rate_limited"
+    assert blocked.headers["Access-Control-Allow-Origin"] == "*"  # the widget can read the refusal
+    assert all(client.get("/widget.js").status_code == 200 for _ in range(5))
+    with limited.app_context():
+        db.session.remove()
+        db.engine.dispose()
