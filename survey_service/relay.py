@@ -1,4 +1,4 @@
-"""The background loop every worker runs: the outbox relay and due recurring surveys.
+"""The background loop every worker runs: the outbox relay, due recurring surveys, lost webhooks.
 
 One instance at a time across all workers holds a Redis lock; if Redis is down the loop keeps
 trying, and the database still holds everything that must be sent.
@@ -14,7 +14,7 @@ from flask import Flask
 from redis.exceptions import RedisError
 
 from .extensions import db, queues
-from .services import enrollments, outbox
+from .services import alerts, enrollments, outbox
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ def relay_once(app: Flask) -> int:
     """One pass: enqueue lost or never-enqueued sends, schedule due recurring surveys."""
     with app.app_context():
         try:
-            return outbox.relay() + enrollments.run_due()
+            return outbox.relay() + enrollments.run_due() + alerts.relay_pending()
         finally:
             db.session.remove()
 

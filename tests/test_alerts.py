@@ -283,3 +283,30 @@ def test_alert_delighted_format_keeps_existing_receivers_working(
     assert data["id"] == str(posted.get_json()["id"]) and data["score"] == 10 and data["comment"] == "Love it"
     assert data["person"]["email"] == "d@e.co" and data["person_properties"] == {"plan": "pro"}
     assert isinstance(data["created_at"], int)
+
+
+def test_alert_delivery_recorded_while_redis_was_down_is_sent_by_the_relay(
+    private_ok: Flask, client: FlaskClient, auth: dict[str, str], receiver: Receiver, redis_url: str
+) -> None:
+    from datetime import timedelta
+
+    from survey_service.models import utcnow
+
+    assert create_rule(client, auth, target_url=receiver.url).status_code == 201
+    with private_ok.app_context():
+        handle = queues()
+        handle.app.config["REDIS_URL"] = "redis://127.0.0.1:1/0"  # nothing listens there
+        handle._redis = None
+    posted = client.post("/api/v1/responses", json={"person": {"email": "r@d.co"}, "score": 2}, headers=auth)
+    assert posted.status_code == 201  # the response is recorded; the webhook waits in the database
+    with private_ok.app_context():
+        handle.app.config["REDIS_URL"] = redis_url
+        handle._redis = None
+        assert alerts.relay_pending() == 0  # too fresh: its enqueue may still be on the way
+        assert alerts.relay_pending(now=utcnow() + timedelta(minutes=2)) == 1
+        assert alerts.relay_pending(now=utcnow() + timedelta(minutes=2)) == 0  # its job is alive now
+    run_jobs(private_ok)
+    assert len(receiver.requests) == 1
+    with private_ok.app_context():
+        statuses = db.session.scalars(select(WebhookDelivery.status)).all()
+    assert statuses == ["delivered"]

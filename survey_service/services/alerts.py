@@ -9,6 +9,7 @@ import json
 import logging
 import secrets
 import time
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
@@ -25,6 +26,8 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
 RETRY_INTERVALS = [10, 60, 300, 1800]  # seconds between attempts 1→2, 2→3, …
+# A delivery still waiting this long after it was recorded, with no job in Redis, is enqueued again.
+RELAY_AFTER = timedelta(seconds=60)
 SIGNATURE_HEADER = "X-Survey-Signature"
 
 
@@ -130,6 +133,26 @@ def dispatch_response_event(project_id: int, response_id: int, event: str) -> li
     for delivery_id in ids:
         enqueue_delivery(delivery_id)
     return ids
+
+
+def relay_pending(now: datetime | None = None) -> int:
+    """Enqueue deliveries left waiting with no job in Redis (down at dispatch, or restarted empty)."""
+    from .outbox import job_alive
+
+    now = now or utcnow()
+    waiting = db.session.scalars(
+        select(WebhookDelivery.id)
+        .where(
+            WebhookDelivery.status.in_(("pending", "retrying")),
+            WebhookDelivery.created_at < now - RELAY_AFTER,
+        )
+        .order_by(WebhookDelivery.id)
+        .limit(500)
+    ).all()
+    lost = [delivery_id for delivery_id in waiting if not job_alive(f"webhook-delivery-{delivery_id}")]
+    for delivery_id in lost:
+        enqueue_delivery(delivery_id)
+    return len(lost)
 
 
 def enqueue_delivery(delivery_id: int) -> None:

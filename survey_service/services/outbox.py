@@ -90,9 +90,12 @@ def enqueue_requests(requests: Iterable[SurveyRequest]) -> int:
     return len(done)
 
 
-def _job_alive(request_id: int) -> bool:
+def job_alive(rq_job_id: str) -> bool:
+    """Whether RQ still holds this job as queued, running, scheduled or deferred (RedisError propagates)."""
     try:
-        job = Job.fetch(job_id(request_id), connection=queues().redis)
+        job = Job.fetch(rq_job_id, connection=queues().redis)
+    except RedisError:
+        raise
     except Exception:  # rq raises NoSuchJobError, or a deserialisation error for a damaged hash
         return False
     return job.get_status(refresh=False) in (
@@ -149,7 +152,7 @@ def relay(now: datetime | None = None) -> int:
         .execution_options(populate_existing=True)  # the relay's own bulk UPDATE just changed rows
     ).all()
     try:
-        lost = [r for r in overdue if not _job_alive(r.id)]
+        lost = [r for r in overdue if not job_alive(job_id(r.id))]
     except RedisError:
         return 0
     global _breaker_open_until
