@@ -206,10 +206,12 @@ class AlertRuleIn(Schema):
     target_url = fields.String(required=True, validate=validate.Length(8, 2000))
     format = fields.String(
         load_default="webhook",
-        validate=validate.OneOf(("webhook", "slack", "delighted")),
+        validate=validate.OneOf(("webhook", "slack", "delighted", "email")),
         metadata={
             "description": "webhook: signed JSON; slack: a Slack incoming-webhook message; delighted:"
-            " Delighted's survey_response.created/updated body and X-Delighted-Webhook-Signature"
+            " Delighted's survey_response.created/updated body and X-Delighted-Webhook-Signature;"
+            " email: an email to target_url mailto:<address>, or mailto:owner (the response's"
+            " follow-up owner, else the person's owner/csm property)"
         },
     )
     max_score = fields.Integer(

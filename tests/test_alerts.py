@@ -310,3 +310,30 @@ def test_alert_delivery_recorded_while_redis_was_down_is_sent_by_the_relay(
     with private_ok.app_context():
         statuses = db.session.scalars(select(WebhookDelivery.status)).all()
     assert statuses == ["delivered"]
+
+
+def test_alert_email_goes_to_the_customers_owner_over_smtp(
+    private_ok: Flask, client: FlaskClient, auth: dict[str, str]
+) -> None:
+    from tests.email_support import smtp_server
+
+    res = create_rule(client, auth, target_url="mailto:owner", format="email", max_score=6)
+    assert res.status_code == 201, res.get_json()
+    bad = create_rule(client, auth, target_url="mailto:not an address", format="email")
+    assert bad.status_code == 422
+    people = [
+        {"email": "ann@customer.co", "name": "Ann", "properties": {"csm": "sam@vendor.io"}},
+        {"email": "bob@customer.co", "name": "Bob"},  # nobody owns Bob's account
+    ]
+    for person in people:
+        body = {"person": person, "score": 3, "comment": "Exports <b>time out</b>"}
+        assert client.post("/api/v1/responses", json=body, headers=auth).status_code == 201
+    with smtp_server() as (sink, url):
+        private_ok.config["SMTP_URL"] = url
+        run_jobs(private_ok)
+    [message] = sink.messages
+    assert message["To"] == "sam@vendor.io" and "Ann answered 3 (detractor)" in message["Subject"]
+    assert "Exports <b>time out</b>" in message.get_content()  # plain text: nothing to execute
+    with private_ok.app_context():
+        rows = db.session.execute(select(WebhookDelivery.status, WebhookDelivery.last_error)).all()
+    assert sorted(rows) == [("delivered", None), ("failed", "no owner email on the response or the person")]

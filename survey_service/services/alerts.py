@@ -7,9 +7,11 @@ import hmac
 import http.client
 import json
 import logging
+import re
 import secrets
 import time
 from datetime import datetime, timedelta
+from email.message import EmailMessage
 from typing import Any
 
 from flask import current_app
@@ -20,7 +22,7 @@ from sqlalchemy import select
 from .. import keys, outbound
 from ..errors import ApiError
 from ..extensions import db, queues
-from ..models import AlertRule, Person, Response, WebhookDelivery, utcnow
+from ..models import AlertRule, Person, Project, Response, WebhookDelivery, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +43,17 @@ def _allow_private() -> bool:
 
 def create_rule(project_id: int, data: dict[str, Any]) -> tuple[AlertRule, str]:
     """Create an alert rule after checking its target; return it with its signing secret (shown once)."""
-    try:
-        _, host, port = outbound.check_url(data["target_url"])
-        outbound.resolve_target(host, port, _allow_private())
-    except outbound.BlockedTarget as exc:
-        raise ApiError(422, "validation_error", str(exc), {"target_url": [str(exc)]}) from None
+    if data.get("format") == "email":
+        target = data["target_url"].removeprefix("mailto:")
+        if target != OWNER and not EMAIL.match(target):
+            why = "An email alert's target is mailto:<address> or mailto:owner."
+            raise ApiError(422, "validation_error", why, {"target_url": [why]})
+    else:
+        try:
+            _, host, port = outbound.check_url(data["target_url"])
+            outbound.resolve_target(host, port, _allow_private())
+        except outbound.BlockedTarget as exc:
+            raise ApiError(422, "validation_error", str(exc), {"target_url": [str(exc)]}) from None
     secret = "whsec_" + secrets.token_urlsafe(32)
     rule = AlertRule(
         project_id=project_id,
@@ -133,6 +141,74 @@ def dispatch_response_event(project_id: int, response_id: int, event: str) -> li
     for delivery_id in ids:
         enqueue_delivery(delivery_id)
     return ids
+
+
+OWNER = "owner"
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# Where "mailto:owner" looks for the owner: the response's follow-up owner, then these properties.
+OWNER_PROPERTIES = ("owner", "csm", "account_owner")
+
+
+def owner_email(response: Response, person: Person) -> str | None:
+    """The email of whoever owns this customer, if the response or the person's properties name one."""
+    props = response.properties or {}
+    for value in (response.followup_owner, *(props.get(name) for name in OWNER_PROPERTIES)):
+        if isinstance(value, str) and EMAIL.match(value.strip()):
+            return value.strip()
+    return None
+
+
+def alert_email(rule: AlertRule, response: Response, person: Person, to: str) -> EmailMessage:
+    """A plain-text alert email: who answered what, the comment, and where to follow up."""
+    from email.utils import formataddr
+
+    project = db.session.get(Project, rule.project_id)
+    who = person.name or person.email or person.external_id or f"person {person.id}"
+    msg = EmailMessage()
+    msg["From"] = formataddr((project.name if project else "Surveys", current_app.config["MAIL_FROM"]))
+    msg["To"] = to
+    msg["Subject"] = f"{rule.name}: {who} answered {response.score} ({response.category})"
+    lines = [
+        f"{who} <{person.email or '-'}> answered {response.score} ({response.category}).",
+        "",
+        f"Comment: {response.comment}" if response.comment else "No comment.",
+        "",
+        f"Follow up: {current_app.config['BASE_URL']}/dashboard",
+    ]
+    msg.set_content("\n".join(lines))
+    return msg
+
+
+def _deliver_email(delivery: WebhookDelivery, rule: AlertRule, response: Response, person: Person) -> str:
+    """Send an email alert (to a fixed address or the customer's owner); raises to retry."""
+    from ..mail.smtp import DeliveryError, deliver, parse_smtp_url
+
+    target = rule.target_url.removeprefix("mailto:")
+    to = owner_email(response, person) if target == OWNER else target
+    delivery.attempts += 1
+    if to is None:
+        delivery.status, delivery.last_error = "failed", "no owner email on the response or the person"
+        db.session.commit()
+        return "no_owner"
+    smtp_url = current_app.config.get("SMTP_URL")
+    message = alert_email(rule, response, person, to)
+    try:
+        if smtp_url:
+            deliver(message, parse_smtp_url(smtp_url))
+        else:
+            log.info("SMTP_URL is unset; the alert email is logged, not sent:\n%s", message.as_string())
+    except DeliveryError as exc:
+        delivery.last_error = str(exc)[:300]
+        if exc.permanent or delivery.attempts >= MAX_ATTEMPTS:
+            delivery.status = "failed"
+            db.session.commit()
+            return "failed"
+        delivery.status = "retrying"
+        db.session.commit()
+        raise DeliveryFailed(f"delivery {delivery.id}: {delivery.last_error}") from exc
+    delivery.status, delivery.delivered_at, delivery.last_error = "delivered", utcnow(), None
+    db.session.commit()
+    return "delivered"
 
 
 def relay_pending(now: datetime | None = None) -> int:
@@ -249,6 +325,8 @@ def deliver_webhook(delivery_id: int) -> str:
         delivery.status, delivery.last_error = "failed", "the rule or response no longer exists"
         db.session.commit()
         return "failed"
+    if rule.format == "email":
+        return _deliver_email(delivery, rule, response, person)
     cfg = current_app.config
     secret = keys.decrypt_secret(rule.secret_encrypted, cfg["SECRET_KEY"], cfg["SECRET_KEY_FALLBACKS"])
     if rule.format == "slack":
