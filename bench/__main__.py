@@ -77,22 +77,29 @@ def summary(results: dict[str, Any]) -> str:
     def mark(ok: bool) -> str:
         return "ok" if ok else "MISSED"
 
-    lat, ceil_lat = rec["service_latency"], rec["ceiling_latency"]
+    lat, ceil_lat, raw_lat = rec["service_latency"], rec["ceiling_latency"], rec["raw_insert_latency"]
     lines = [
         "Load average of the machine at the end: " + ", ".join(f"{x:.2f}" for x in results["load_average"]),
         "",
-        "Recording a response (POST /api/v1/responses, PostgreSQL) vs bare Flask JSON endpoint,",
-        f"  both under gunicorn {rec['gunicorn']}; closed loop with {rec['concurrency']} clients:",
+        "Recording a response (POST /api/v1/responses, PostgreSQL) vs bare Flask JSON endpoint",
+        "  and vs the raw SQL ceiling (one psycopg INSERT + COMMIT per request),",
+        f"  all under gunicorn {rec['gunicorn']}; closed loop with {rec['concurrency']} clients:",
         f"  throughput ratio       {rec['throughput_ratio']:.2f}   (target >= {THROUGHPUT_TARGET})  "
         f"{mark(rec['throughput_ratio'] >= THROUGHPUT_TARGET)}"
         f"   [{rec['service_rps']:.0f} vs {rec['ceiling_rps']:.0f} req/s]",
+        f"  service / raw insert   {rec['ratio_to_raw_insert']:.2f}"
+        f"   [{rec['service_rps']:.0f} vs {rec['raw_insert_rps']:.0f} req/s]",
+        f"  raw insert / bare      {rec['raw_insert_ratio']:.2f}   (the most any durable write could reach)",
         f"  latency at a constant {rec['rate_rps']:.0f} req/s (from scheduled start):",
         f"    p50 {lat['p50_ms']:.1f} ms, p99 {lat['p99_ms']:.1f} ms (target p99 <= {P99_TARGET_MS:.0f} ms)  "
         f"{mark(lat['p99_ms'] <= P99_TARGET_MS)}",
         f"    ceiling p50 {ceil_lat['p50_ms']:.1f} ms, p99 {ceil_lat['p99_ms']:.1f} ms;"
         f" p99 ratio {rec['p99_ratio']:.2f}",
+        f"    raw insert p50 {raw_lat['p50_ms']:.1f} ms, p99 {raw_lat['p99_ms']:.1f} ms",
         f"  durability: {rec['responses_201']} responses answered 201, {rec['rows_in_database']} rows after"
         f" SIGKILL of gunicorn, {rec['non_201']} non-201  {mark(rec['durable'])}",
+        f"    raw insert: {rec['raw_insert_201']} answered 201, {rec['raw_insert_rows']} rows,"
+        f" {rec['raw_insert_non_201']} non-201  {mark(rec['raw_insert_durable'])}",
         "",
         f"NPS report group_by=plan interval=month over {large['responses']:,} responses"
         f" ({large['groups']} groups, {large['periods']} periods):",

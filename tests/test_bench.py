@@ -40,14 +40,22 @@ def test_bench_quick_run_prints_ratios_and_every_201_is_in_the_database(tmp_path
     for ratio in (
         rec["throughput_ratio"],
         rec["p99_ratio"],
+        rec["ratio_to_raw_insert"],
+        rec["raw_insert_ratio"],
         report["large"]["ratio"],
         report["small"]["ratio"],
     ):
         assert math.isfinite(ratio) and ratio > 0
     assert rec["responses_201"] > 0 and rec["non_201"] == 0
     assert rec["rows_in_database"] == rec["responses_201"] and rec["durable"] is True
+    assert rec["raw_insert_201"] > 0 and rec["raw_insert_non_201"] == 0
+    assert rec["raw_insert_rows"] == rec["raw_insert_201"] and rec["raw_insert_durable"] is True
     assert report["large"]["responses"] > report["small"]["responses"] > 0
     assert all(m["peak_kb"] > 0 for m in report["memory"].values())
-    assert "throughput ratio" in run.stdout and "ratio to hand-written SQL" in run.stdout
+    assert (
+        "throughput ratio" in run.stdout
+        and "raw insert / bare" in run.stdout
+        and "ratio to hand-written SQL" in run.stdout
+    )
     # Only the full run records its figures: the quick one leaves bench/README.md alone.
     assert (readme.read_bytes() if readme.exists() else b"") == figures_before
