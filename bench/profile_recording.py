@@ -71,7 +71,8 @@ def main(argv: list[str]) -> int:
         for s in statements[-len(statements) // n :]:
             print("   ", " ".join(s.split())[:150])
         if profiler:
-            pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
+            order = "tottime" if "tottime" in argv else "cumulative"
+            pstats.Stats(profiler).sort_stats(order).print_stats(45)
         with app.app_context():
             db.engine.dispose()
     return 0
