@@ -21,15 +21,18 @@ from survey_service import create_app
 from survey_service.extensions import db
 from survey_service.services.projects import create_project, default_survey
 
-from . import recording, reporting
+from . import lifecycle, recording, reporting
 from .pg import temporary_database
 
 README = Path(__file__).resolve().parent / "README.md"
 THROUGHPUT_TARGET, P99_TARGET_MS, REPORT_TARGET = 0.5, 100.0, 1.3
+LATENESS_TARGET_S = 2.0
 
 
-def run(quick: bool, workers: int | None = None, log: Any = print) -> dict[str, Any]:
-    """Run both benchmarks once and return every figure."""
+def run(
+    quick: bool, workers: int | None = None, log: Any = print, sends: int | None = None
+) -> dict[str, Any]:
+    """Run every benchmark once and return every figure."""
     rec_sizes = recording.QUICK if quick else recording.FULL
     if workers:
         rec_sizes = dataclasses.replace(rec_sizes, workers=workers)
@@ -51,6 +54,12 @@ def run(quick: bool, workers: int | None = None, log: Any = print) -> dict[str, 
         log(f"recording: gunicorn -w {rec_sizes.workers} sync, service vs bare Flask ...")
         rec = recording.run(url, recorder_key, recorder_id, app_secret, instance, rec_sizes)
 
+        life_sizes = lifecycle.QUICK if quick else lifecycle.FULL
+        if sends:
+            life_sizes = dataclasses.replace(life_sizes, sends=sends)
+        log(f"lifecycle: events vs responses, then {life_sizes.sends:,} sends through 2 workers ...")
+        life = lifecycle.run(url, app_secret, instance, life_sizes, rec_sizes.workers)
+
         report: dict[str, Any] = {"memory": {}}
         for first, last in ((1, rep_sizes.small_rows), (rep_sizes.small_rows + 1, rep_sizes.large_rows)):
             log(f"report: loading responses up to {last:,} ...")
@@ -63,7 +72,13 @@ def run(quick: bool, workers: int | None = None, log: Any = print) -> dict[str, 
         report["large"] = reporting.time_report(app, report_project, rep_sizes.repetitions)
         with app.app_context():
             db.engine.dispose()
-    return {"quick": quick, "recording": rec, "report": report, "load_average": os.getloadavg()}
+    return {
+        "quick": quick,
+        "recording": rec,
+        "lifecycle": life,
+        "report": report,
+        "load_average": os.getloadavg(),
+    }
 
 
 def summary(results: dict[str, Any]) -> str:
@@ -77,22 +92,31 @@ def summary(results: dict[str, Any]) -> str:
     def mark(ok: bool) -> str:
         return "ok" if ok else "MISSED"
 
-    lat, ceil_lat = rec["service_latency"], rec["ceiling_latency"]
+    lat, ceil_lat, raw_lat = rec["service_latency"], rec["ceiling_latency"], rec["raw_insert_latency"]
     lines = [
         "Load average of the machine at the end: " + ", ".join(f"{x:.2f}" for x in results["load_average"]),
         "",
-        "Recording a response (POST /api/v1/responses, PostgreSQL) vs bare Flask JSON endpoint,",
-        f"  both under gunicorn {rec['gunicorn']}; closed loop with {rec['concurrency']} clients:",
+        "Recording a response (POST /api/v1/responses, PostgreSQL) vs bare Flask JSON endpoint",
+        "  and vs the raw SQL ceiling (one psycopg INSERT + COMMIT per request),",
+        f"  all under gunicorn {rec['gunicorn']}; closed loop with {rec['concurrency']} clients:",
         f"  throughput ratio       {rec['throughput_ratio']:.2f}   (target >= {THROUGHPUT_TARGET})  "
         f"{mark(rec['throughput_ratio'] >= THROUGHPUT_TARGET)}"
         f"   [{rec['service_rps']:.0f} vs {rec['ceiling_rps']:.0f} req/s]",
+        f"  service / raw insert   {rec['ratio_to_raw_insert']:.2f}"
+        f"   [{rec['service_rps']:.0f} vs {rec['raw_insert_rps']:.0f} req/s]",
+        f"  raw insert / bare      {rec['raw_insert_ratio']:.2f}   (the most any durable write could reach)",
         f"  latency at a constant {rec['rate_rps']:.0f} req/s (from scheduled start):",
         f"    p50 {lat['p50_ms']:.1f} ms, p99 {lat['p99_ms']:.1f} ms (target p99 <= {P99_TARGET_MS:.0f} ms)  "
         f"{mark(lat['p99_ms'] <= P99_TARGET_MS)}",
         f"    ceiling p50 {ceil_lat['p50_ms']:.1f} ms, p99 {ceil_lat['p99_ms']:.1f} ms;"
         f" p99 ratio {rec['p99_ratio']:.2f}",
+        f"    raw insert p50 {raw_lat['p50_ms']:.1f} ms, p99 {raw_lat['p99_ms']:.1f} ms",
         f"  durability: {rec['responses_201']} responses answered 201, {rec['rows_in_database']} rows after"
         f" SIGKILL of gunicorn, {rec['non_201']} non-201  {mark(rec['durable'])}",
+        f"    raw insert: {rec['raw_insert_201']} answered 201, {rec['raw_insert_rows']} rows,"
+        f" {rec['raw_insert_non_201']} non-201  {mark(rec['raw_insert_durable'])}",
+        "",
+        *lifecycle_summary(results["lifecycle"], rec["gunicorn"]),
         "",
         f"NPS report group_by=plan interval=month over {large['responses']:,} responses"
         f" ({large['groups']} groups, {large['periods']} periods):",
@@ -110,6 +134,29 @@ def summary(results: dict[str, Any]) -> str:
         f"  {mark(growth <= 1.1)}",
     ]
     return "\n".join(lines)
+
+
+def lifecycle_summary(life: dict[str, Any], gunicorn: str) -> list[str]:
+    """The lifecycle (issue 4) lines of the summary."""
+
+    def mark(ok: bool) -> str:
+        return "ok" if ok else "MISSED"
+
+    late_ok = life["lateness_max_s"] <= LATENESS_TARGET_S
+    return [
+        "Lifecycle events (POST /api/v1/events, one email rule, delay 0) vs POST /api/v1/responses,",
+        f"  same gunicorn {gunicorn}, PostgreSQL, throw-away redis-server:",
+        f"  events / responses     {life['events_ratio']:.2f}"
+        f"   [{life['events_rps']:.0f} vs {life['responses_rps']:.0f} req/s,"
+        f" {life['events_non_202']} non-202]",
+        f"End-to-end sends: {life['sends']:,} events (delay 0), 2 survey-service workers, aiosmtpd sink:",
+        f"  sends / no-op RQ job   {life['sends_ratio']:.2f}"
+        f"   [{life['sends_per_second']:.1f} vs {life['noop_per_second']:.1f} per s;"
+        f" {life['distinct_recipients']:,} distinct recipients]",
+        f"Scheduled sends ({life['scheduled']} events, delays 2-5 s), SMTP arrival - due time:",
+        f"  p50 {life['lateness_p50_s']:.2f} s, p99 {life['lateness_p99_s']:.2f} s,"
+        f" max {life['lateness_max_s']:.2f} s (target <= {LATENESS_TARGET_S:.0f} s)  {mark(late_ok)}",
+    ]
 
 
 def write_readme(text: str) -> None:
@@ -137,9 +184,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--workers", type=int, help="gunicorn workers for both servers (default 2 x CPUs + 1)"
     )
+    parser.add_argument("--sends", type=int, help="events in the end-to-end send run (default 10,000)")
     parser.add_argument("--no-readme", action="store_true", help="do not update bench/README.md")
     args = parser.parse_args(argv)
-    results = run(args.quick, args.workers, log=lambda msg: print(msg, file=sys.stderr, flush=True))
+    results = run(
+        args.quick, args.workers, log=lambda msg: print(msg, file=sys.stderr, flush=True), sends=args.sends
+    )
     text = summary(results)
     print(text)
     if args.json:

@@ -61,7 +61,13 @@ def gunicorn(target: str, env: dict[str, str], workers: int) -> Iterator[tuple[i
     """Run `gunicorn target` in its own process group; yield its port; kill the group at the end."""
     port = free_port()
     proc = subprocess.Popen(
-        gunicorn_command(target, port, workers), env={**os.environ, **env}, cwd=ROOT, start_new_session=True
+        gunicorn_command(target, port, workers),
+        env={**os.environ, **env},
+        cwd=ROOT,
+        start_new_session=True,
+        # gunicorn.conf.py (picked up from ROOT for every server alike) writes an access log line
+        # per request to stdout: still formatted and written, but not into the bench's output.
+        stdout=subprocess.DEVNULL,
     )
     try:
         _wait_answering(port, proc)

@@ -35,19 +35,31 @@ def test_bench_quick_run_prints_ratios_and_every_201_is_in_the_database(tmp_path
     )
     assert run.returncode == 0, run.stderr[-3000:]
     results = json.loads(out.read_text())
-    rec, report = results["recording"], results["report"]
+    rec, report, life = results["recording"], results["report"], results["lifecycle"]
 
     for ratio in (
         rec["throughput_ratio"],
         rec["p99_ratio"],
+        rec["ratio_to_raw_insert"],
+        rec["raw_insert_ratio"],
         report["large"]["ratio"],
         report["small"]["ratio"],
+        life["events_ratio"],
+        life["sends_ratio"],
     ):
         assert math.isfinite(ratio) and ratio > 0
     assert rec["responses_201"] > 0 and rec["non_201"] == 0
     assert rec["rows_in_database"] == rec["responses_201"] and rec["durable"] is True
+    assert rec["raw_insert_201"] > 0 and rec["raw_insert_non_201"] == 0
+    assert rec["raw_insert_rows"] == rec["raw_insert_201"] and rec["raw_insert_durable"] is True
+    assert life["events_non_202"] == 0 and life["distinct_recipients"] == life["sends"] > 0
+    assert math.isfinite(life["lateness_max_s"]) and life["lateness_p50_s"] <= life["lateness_max_s"]
     assert report["large"]["responses"] > report["small"]["responses"] > 0
     assert all(m["peak_kb"] > 0 for m in report["memory"].values())
-    assert "throughput ratio" in run.stdout and "ratio to hand-written SQL" in run.stdout
+    assert (
+        "throughput ratio" in run.stdout
+        and "raw insert / bare" in run.stdout
+        and "ratio to hand-written SQL" in run.stdout
+    )
     # Only the full run records its figures: the quick one leaves bench/README.md alone.
     assert (readme.read_bytes() if readme.exists() else b"") == figures_before

@@ -85,6 +85,15 @@ def identity_secret(project: Project) -> str:
     )
 
 
+def default_survey_id(project_id: int, kind: str = "nps") -> int:
+    """The id of the project's default survey of a kind, cached per app (defaults never change)."""
+    cache: dict[tuple[int, str], int] = current_app.extensions.setdefault("default_survey_ids", {})
+    survey_id = cache.get((project_id, kind))
+    if survey_id is None:
+        survey_id = cache[(project_id, kind)] = default_survey(project_id, kind).id
+    return survey_id
+
+
 def default_survey(project_id: int, kind: str = "nps") -> Survey:
     """The project's default survey of a kind (created with the project)."""
     survey = db.session.scalar(

@@ -51,8 +51,9 @@ def record_response(
             return existing, False
         response = Response(
             project_id=project_id,
-            survey_id=survey_id or projects.default_survey(project_id).id,
+            survey_id=survey_id or projects.default_survey_id(project_id),
             person_id=person.id,
+            person=person,  # already loaded: the response's dump needs no second SELECT
             request_id=request_id,
             score=score,
             category=category,

@@ -1,0 +1,312 @@
+"""Lifecycle benchmarks (issue 4): events accepted per second, end-to-end sends, scheduled lateness.
+
+(a) `POST /api/v1/events` (one email trigger rule, delay 0) vs `POST /api/v1/responses`, alternating
+    on one gunicorn (same config as the recording bench) on PostgreSQL, with a throw-away Redis.
+(b) N events with delay 0 are accepted while no worker runs; then 2 `survey-service worker`
+    processes send them through an in-process aiosmtpd sink. Their sends per second are compared
+    with N no-op RQ jobs (`noop`, enqueued on the same queue) drained by 2 fresh workers.
+(c) A few dozen events with delays of 2-5 s while the workers run: lateness is SMTP arrival minus
+    the request's due time (`scheduled_at`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC
+from pathlib import Path
+from typing import Any
+
+import redis
+from aiosmtpd.controller import Controller
+from flask import Flask
+from rq import Queue
+
+from . import loadgen
+from .recording import _factory as response_factory
+from .servers import ROOT, free_port, gunicorn, kill
+
+EXE = Path(sys.executable).parent / "survey-service"
+EVENT_TYPE, DELAY_TYPES = "bench_event", {f"bench_delay_{d}": d for d in (2, 3, 4, 5)}
+
+
+@dataclass(frozen=True)
+class LifecycleSizes:
+    """How long and how big each lifecycle phase is."""
+
+    closed_seconds: float  # (a), per side, split in `rounds` slices
+    rounds: int
+    concurrency: int
+    sends: int  # (b)
+    scheduled: int  # (c)
+
+
+FULL = LifecycleSizes(closed_seconds=20, rounds=5, concurrency=8, sends=10_000, scheduled=40)
+QUICK = LifecycleSizes(closed_seconds=1.0, rounds=1, concurrency=4, sends=200, scheduled=12)
+
+
+def noop() -> None:
+    """The no-op RQ job: the queue's own ceiling."""
+
+
+@contextmanager
+def redis_server() -> Iterator[str]:
+    """A throw-away redis-server on a free port that keeps nothing on disk; yields its URL."""
+    port = free_port()
+    args = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        client = redis.Redis(port=port)
+        for _ in range(200):
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+class Sink:
+    """aiosmtpd handler keeping (arrival time, recipient) of every message."""
+
+    def __init__(self) -> None:
+        self.arrivals: list[tuple[float, str]] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        now = time.time()
+        for rcpt in envelope.rcpt_tos:
+            self.arrivals.append((now, rcpt.lower()))
+        return "250 OK"
+
+
+@contextmanager
+def smtp_sink() -> Iterator[tuple[Sink, str]]:
+    """An aiosmtpd server in this process; yields the sink and its SMTP_URL."""
+    sink, port = Sink(), free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield sink, f"smtp://127.0.0.1:{port}"
+    finally:
+        controller.stop()
+
+
+@contextmanager
+def workers(env: dict[str, str], count: int = 2) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """`count` survey-service worker processes; SIGKILLed (with their work-horses) at the end."""
+    procs = [
+        subprocess.Popen(
+            [str(EXE), "worker"],
+            env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        for _ in range(count)
+    ]
+    try:
+        yield procs
+    finally:
+        # A warm shutdown, so the worker holding RQ's scheduler lock releases it for the next ones.
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                kill(proc)
+
+
+def _event_factory(port: int, secret_key: str, prefix: str) -> loadgen.RequestFactory:
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {secret_key}"}
+
+    def make(i: int) -> bytes:
+        body = {"id": f"{prefix}-{i}", "type": EVENT_TYPE, "person": {"email": f"{prefix}-{i}@example.com"}}
+        return loadgen.http_request(
+            "127.0.0.1", port, "POST", "/api/v1/events", json.dumps(body).encode(), headers
+        )
+
+    return make
+
+
+def setup_project(app: Flask, name: str) -> str:
+    """A project with one email rule (delay 0) for EVENT_TYPE and one per delay; returns its secret key."""
+    from survey_service.services.projects import create_project
+
+    with app.app_context():
+        key = create_project(name).secret_key
+    client, auth = app.test_client(), {"Authorization": f"Bearer {key}"}
+    rules = [(EVENT_TYPE, 0), *DELAY_TYPES.items()]
+    for event_type, delay in rules:
+        rule = {"event_type": event_type, "channel": "email", "delay_seconds": delay}
+        res = client.post("/api/v1/triggers", json=rule, headers=auth)
+        assert res.status_code == 201, res.get_json()
+    return key
+
+
+def events_vs_responses(
+    env: dict[str, str], secret_key: str, sizes: LifecycleSizes, workers_n: int
+) -> dict[str, Any]:
+    """(a): closed loops alternating between the two endpoints on one gunicorn."""
+    events_ids, response_ids = itertools.count(), itertools.count()
+    with gunicorn("wsgi:app", env, workers_n) as (port, proc):
+        events = _event_factory(port, secret_key, "rate")
+        responses = response_factory(port, secret_key)
+        c = sizes.concurrency
+        loadgen.closed_loop("127.0.0.1", port, events, events_ids, c, 0.3)
+        loadgen.closed_loop("127.0.0.1", port, responses, response_ids, c, 0.3)
+        ev, rs = loadgen.LoadResult(), loadgen.LoadResult()
+        slice_seconds = sizes.closed_seconds / sizes.rounds
+        for _ in range(sizes.rounds):
+            rs.add(loadgen.closed_loop("127.0.0.1", port, responses, response_ids, c, slice_seconds))
+            ev.add(loadgen.closed_loop("127.0.0.1", port, events, events_ids, c, slice_seconds))
+        kill(proc)
+    return {
+        "events_rps": ev.throughput,
+        "responses_rps": rs.throughput,
+        "events_ratio": ev.throughput / rs.throughput,
+        "events_202": ev.statuses[202],
+        "events_non_202": sum(n for s, n in ev.statuses.items() if s != 202),
+        "responses_non_201": sum(n for s, n in rs.statuses.items() if s != 201),
+    }
+
+
+def _wait(done: Any, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > deadline:
+            raise RuntimeError("lifecycle bench: timed out waiting for the workers")
+        time.sleep(0.02)
+
+
+def end_to_end(
+    app: Flask, env: dict[str, str], secret_key: str, sizes: LifecycleSizes, sink: Sink
+) -> dict[str, Any]:
+    """(b) and (c) on a database of their own (env), with Redis and the SMTP sink of env."""
+    client, auth = app.test_client(), {"Authorization": f"Bearer {secret_key}"}
+    conn = redis.Redis.from_url(env["REDIS_URL"])
+    queue = Queue("default", connection=conn)
+    n = sizes.sends
+    timeout = 60 + n * 0.2
+
+    # The queue's ceiling: N no-op jobs, then 2 fresh workers drain them.
+    for i in range(n):
+        queue.enqueue(noop, job_id=f"noop-{i}")
+    with workers(env):
+        first: list[float] = []
+
+        def noop_done() -> bool:
+            count = queue.finished_job_registry.count
+            if count and not first:
+                first.append(time.monotonic())
+            return count >= n
+
+        _wait(noop_done, timeout)
+        noop_seconds = time.monotonic() - first[0]
+
+    # N events with delay 0 accepted while no worker runs; then 2 fresh workers send them.
+    for i in range(n):
+        body = {"id": f"send-{i}", "type": EVENT_TYPE, "person": {"email": f"send-{i}@example.com"}}
+        res = client.post("/api/v1/events", json=body, headers=auth)
+        assert res.status_code == 202, res.get_json()
+    with workers(env):
+        _wait(lambda: len(sink.arrivals) >= n, timeout)
+        arrivals = sorted(t for t, _ in sink.arrivals)
+        send_seconds = arrivals[-1] - arrivals[0]
+
+        # (c) scheduled sends, with the workers running.
+        delays = list(DELAY_TYPES.items())
+        for i in range(sizes.scheduled):
+            event_type, _ = delays[i % len(delays)]
+            body = {"id": f"late-{i}", "type": event_type, "person": {"email": f"late-{i}@example.com"}}
+            res = client.post("/api/v1/events", json=body, headers=auth)
+            assert res.status_code == 202, res.get_json()
+        _wait(lambda: len(sink.arrivals) >= n + sizes.scheduled, 60)
+    lateness = _lateness(app, sink.arrivals[n:])
+    sent = len({r for _, r in sink.arrivals[:n]})
+    return {
+        "sends": n,
+        "distinct_recipients": sent,
+        "sends_per_second": (n - 1) / send_seconds,
+        "noop_per_second": (n - 1) / noop_seconds,
+        "sends_ratio": ((n - 1) / send_seconds) / ((n - 1) / noop_seconds),
+        "scheduled": sizes.scheduled,
+        "lateness_p50_s": statistics.median(lateness),
+        "lateness_p99_s": _percentile(lateness, 99),
+        "lateness_max_s": max(lateness),
+    }
+
+
+def _percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
+
+
+def _lateness(app: Flask, arrivals: list[tuple[float, str]]) -> list[float]:
+    """SMTP arrival minus the due time of each request, matched by recipient."""
+    from sqlalchemy import select
+
+    from survey_service.extensions import db
+    from survey_service.models import Person, SurveyRequest
+
+    with app.app_context():
+        rows = db.session.execute(
+            select(Person.email, SurveyRequest.scheduled_at)
+            .join(Person, Person.id == SurveyRequest.person_id)
+            .where(Person.email.like("late-%"))
+        ).all()
+        db.session.remove()
+    due = {email.lower(): at.replace(tzinfo=at.tzinfo or UTC).timestamp() for email, at in rows}
+    return [t - due[r] for t, r in arrivals if r in due]
+
+
+def run(url: str, app_secret: str, instance: str, sizes: LifecycleSizes, workers_n: int) -> dict[str, Any]:
+    """All three lifecycle phases with a throw-away Redis; (b) and (c) on a database of their own."""
+    from flask_migrate import upgrade
+
+    from survey_service import create_app
+    from survey_service.extensions import db
+
+    from .pg import temporary_database
+
+    base = {"SECRET_KEY": app_secret, "INSTANCE_PATH": instance}
+    with redis_server() as redis_url:
+        app = create_app({**base, "SQLALCHEMY_DATABASE_URI": url, "REDIS_URL": redis_url})
+        key = setup_project(app, "Bench events")
+        with app.app_context():
+            db.engine.dispose()
+        env = {**base, "DATABASE_URL": url, "REDIS_URL": redis_url}
+        results = events_vs_responses(env, key, sizes, workers_n)
+        redis.Redis.from_url(redis_url).flushall()
+
+        with temporary_database() as sends_url, smtp_sink() as (sink, smtp_url):
+            config = {
+                **base,
+                "SQLALCHEMY_DATABASE_URI": sends_url,
+                "REDIS_URL": redis_url,
+                "SMTP_URL": smtp_url,
+            }
+            app = create_app(config)
+            with app.app_context():
+                upgrade()
+            key = setup_project(app, "Bench sends")
+            env = {**base, "DATABASE_URL": sends_url, "REDIS_URL": redis_url, "SMTP_URL": smtp_url}
+            try:
+                results.update(end_to_end(app, env, key, sizes, sink))
+            finally:
+                with app.app_context():
+                    db.session.remove()
+                    db.engine.dispose()
+    return results

@@ -1,0 +1,82 @@
+"""In-process profile of POST /api/v1/responses on PostgreSQL: CPU ms and SQL statements per request.
+
+`python -m bench.profile_recording [N] [--cprofile]` (CPU time by `time.process_time`, not wall
+time, so other jobs on the machine do not move it much).
+"""
+
+from __future__ import annotations
+
+import cProfile
+import json
+import pstats
+import secrets
+import sys
+import tempfile
+import time
+from typing import Any
+
+from flask_migrate import upgrade
+from sqlalchemy import event
+
+from survey_service import create_app
+from survey_service.extensions import db
+from survey_service.services.projects import create_project
+
+from .pg import temporary_database
+
+
+def main(argv: list[str]) -> int:
+    """Post N responses (new people) through the Flask test client and print CPU ms and statements."""
+    n = int(argv[0]) if argv and argv[0].isdigit() else 500
+    with tempfile.TemporaryDirectory() as instance, temporary_database() as url:
+        config = {"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": secrets.token_urlsafe(32)}
+        app = create_app({**config, "INSTANCE_PATH": instance})
+        with app.app_context():
+            upgrade()
+            key = create_project("Profile").secret_key
+            db.session.remove()
+            statements: list[str] = []
+            event.listen(db.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+        client = app.test_client()
+        headers = {"Authorization": f"Bearer {key}"}
+
+        def post(i: int) -> None:
+            body: dict[str, Any] = {
+                "person": {
+                    "external_id": f"p-{i}",
+                    "email": f"p-{i}@example.com",
+                    "properties": {"plan": "pro", "region": "eu", "mrr": i % 50},
+                },
+                "score": i % 11,
+                "comment": "Fast." if i % 3 == 0 else None,
+            }
+            r = client.post("/api/v1/responses", data=json.dumps(body), headers=headers,
+                            content_type="application/json")  # fmt: skip
+            assert r.status_code == 201, r.get_data(as_text=True)
+
+        for i in range(50):
+            post(-i - 1)
+        statements.clear()
+        profiler = cProfile.Profile() if "--cprofile" in argv else None
+        cpu = time.process_time()
+        if profiler:
+            profiler.enable()
+        for i in range(n):
+            post(i)
+        if profiler:
+            profiler.disable()
+        cpu = time.process_time() - cpu
+        per_request = len(statements) / n
+        print(f"{n} requests: {cpu / n * 1000:.2f} CPU ms/request, {per_request:.1f} statements/request")
+        for s in statements[-len(statements) // n :]:
+            print("   ", " ".join(s.split())[:150])
+        if profiler:
+            order = "tottime" if "tottime" in argv else "cumulative"
+            pstats.Stats(profiler).sort_stats(order).print_stats(45)
+        with app.app_context():
+            db.engine.dispose()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
