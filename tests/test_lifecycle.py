@@ -403,3 +403,21 @@ def test_relay_releases_claim_of_a_worker_that_died_mid_send(
     [request] = requests_of(app)
     assert (request.status, request.status_reason, request.sent_at) == ("scheduled", "claim_expired", None)
     assert queue.job_ids == [f"send-email-{request.id}"]
+
+
+def test_relay_reenqueues_send_stuck_in_the_scheduled_registry(
+    app: Flask, client: FlaskClient, auth: dict[str, str], queue: Queue
+) -> None:
+    from survey_service.services import outbox
+
+    add_rule(client, auth, event_type="renewed", delay_seconds=3600)
+    send_event(client, auth, "s1", "renewed")
+    [request] = requests_of(app)
+    due = NOW + timedelta(hours=1)
+    scheduled = queue.connection.zrange(ScheduledJobRegistry(queue=queue).key, 0, -1)
+    assert scheduled == [f"send-email-{request.id}".encode()]
+    with app.app_context():
+        # A backoff or a delay still ahead counts as alive; one far past its time is stuck.
+        assert outbox.relay(now=due + timedelta(seconds=10)) == 0
+        assert outbox.relay(now=due + timedelta(minutes=5)) == 1
+    assert queue.job_ids == [f"send-email-{request.id}"]

@@ -10,12 +10,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from flask import current_app
 from redis.exceptions import RedisError
 from rq import Retry
 from rq.job import Job, JobStatus
+from rq.registry import ScheduledJobRegistry
 from sqlalchemy import select, update
 
 from .. import clock
@@ -48,7 +49,7 @@ def retry_policy() -> Retry:
     return Retry(max=len(intervals), interval=list(intervals))
 
 
-def enqueue_send(request_id: int, project_id: int, due: datetime | None) -> str:
+def enqueue_send(request_id: int, project_id: int, due: datetime | None, now: datetime | None = None) -> str:
     """Enqueue (or schedule for `due`) the send job of one committed request; RedisError propagates."""
     queue = queues().queue()
     kwargs = {
@@ -58,14 +59,14 @@ def enqueue_send(request_id: int, project_id: int, due: datetime | None) -> str:
         "meta": {"project_id": project_id, "request_id": request_id},
         "failure_ttl": 30 * 24 * 3600,
     }
-    if due is not None and due > clock.now():
+    if due is not None and due > (now or clock.now()):
         queue.enqueue_at(due, SEND_EMAIL_JOB, request_id, **kwargs)
     else:
         queue.enqueue(SEND_EMAIL_JOB, request_id, **kwargs)
     return job_id(request_id)
 
 
-def enqueue_requests(requests: Iterable[SurveyRequest]) -> int:
+def enqueue_requests(requests: Iterable[SurveyRequest], now: datetime | None = None) -> int:
     """Hand committed email requests to RQ; mark them enqueued. Never raises on Redis trouble."""
     global _breaker_open_until
     emails = [r for r in requests if r.channel == "email" and r.status in WAITING]
@@ -74,7 +75,7 @@ def enqueue_requests(requests: Iterable[SurveyRequest]) -> int:
     done: list[int] = []
     try:
         for request in emails:
-            enqueue_send(request.id, request.project_id, request.scheduled_at)
+            enqueue_send(request.id, request.project_id, request.scheduled_at, now)
             done.append(request.id)
     except RedisError as exc:
         _breaker_open_until = time.monotonic() + BREAKER_SECONDS
@@ -90,20 +91,28 @@ def enqueue_requests(requests: Iterable[SurveyRequest]) -> int:
     return len(done)
 
 
-def job_alive(rq_job_id: str) -> bool:
-    """Whether RQ still holds this job as queued, running, scheduled or deferred (RedisError propagates)."""
+def job_alive(rq_job_id: str, now: datetime | None = None) -> bool:
+    """Whether RQ still holds this job as queued, running, deferred, or scheduled and not overdue.
+
+    A job still scheduled well past its time is stuck (a SIGKILLed worker can leave RQ's scheduler
+    lock behind until it expires), so it does not count as alive. RedisError propagates.
+    """
     try:
         job = Job.fetch(rq_job_id, connection=queues().redis)
     except RedisError:
         raise
     except Exception:  # rq raises NoSuchJobError, or a deserialisation error for a damaged hash
         return False
-    return job.get_status(refresh=False) in (
-        JobStatus.QUEUED,
-        JobStatus.STARTED,
-        JobStatus.SCHEDULED,
-        JobStatus.DEFERRED,
-    )
+    status = job.get_status(refresh=False)
+    if status == JobStatus.SCHEDULED:
+        registry = ScheduledJobRegistry(queue=queues().queue(), connection=queues().redis)
+        try:
+            due = registry.get_scheduled_time(job)
+        except Exception:  # not in the registry any more: nobody will run it
+            return False
+        due = due if due.tzinfo else due.replace(tzinfo=UTC)
+        return due > (now or clock.now()) - OVERDUE_GRACE
+    return status in (JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED)
 
 
 def release_stale_claims(now: datetime) -> int:
@@ -152,11 +161,11 @@ def relay(now: datetime | None = None) -> int:
         .execution_options(populate_existing=True)  # the relay's own bulk UPDATE just changed rows
     ).all()
     try:
-        lost = [r for r in overdue if not job_alive(job_id(r.id))]
+        lost = [r for r in overdue if not job_alive(job_id(r.id), now)]
     except RedisError:
         return 0
     global _breaker_open_until
     _breaker_open_until = 0.0  # the relay always tries: it is how we recover
-    count = enqueue_requests([*never, *lost])
+    count = enqueue_requests([*never, *lost], now)
     db.session.commit()
     return count
