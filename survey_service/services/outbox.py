@@ -91,6 +91,10 @@ def enqueue_requests(requests: Iterable[SurveyRequest], now: datetime | None = N
     return len(done)
 
 
+def _claim_timeout() -> timedelta:
+    return timedelta(seconds=current_app.config.get("SEND_CLAIM_TIMEOUT", JOB_TIMEOUT + 30))
+
+
 def job_alive(rq_job_id: str, now: datetime | None = None) -> bool:
     """Whether RQ still holds this job as queued, running, deferred, or scheduled and not overdue.
 
@@ -112,6 +116,11 @@ def job_alive(rq_job_id: str, now: datetime | None = None) -> bool:
             return False
         due = due if due.tzinfo else due.replace(tzinfo=UTC)
         return due > (now or clock.now()) - OVERDUE_GRACE
+    if status == JobStatus.STARTED and job.started_at is not None:
+        # A job "started" longer ago than a send may take belongs to a worker that died (SIGKILL);
+        # RQ would only notice after its own timeouts. RQ's clock is real time, not the app clock.
+        started = job.started_at if job.started_at.tzinfo else job.started_at.replace(tzinfo=UTC)
+        return started > utcnow() - _claim_timeout()
     return status in (JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED)
 
 
@@ -122,7 +131,7 @@ def release_stale_claims(now: datetime) -> int:
     worker died after the SMTP server accepted the message but before recording it, the retry sends
     it again with the same Message-ID, which mail systems use to drop the duplicate: at-least-once.
     """
-    timeout = timedelta(seconds=current_app.config.get("SEND_CLAIM_TIMEOUT", JOB_TIMEOUT + 30))
+    timeout = _claim_timeout()
     result = db.session.execute(
         update(SurveyRequest)
         .where(SurveyRequest.status == "sending", SurveyRequest.sent_at < now - timeout)
