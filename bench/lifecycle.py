@@ -102,20 +102,33 @@ def smtp_sink() -> Iterator[tuple[Sink, str]]:
         controller.stop()
 
 
+_worker_numbers = itertools.count(1)
+
+
 @contextmanager
 def workers(env: dict[str, str], count: int = 2) -> Iterator[list[subprocess.Popen[bytes]]]:
-    """`count` survey-service worker processes; SIGKILLed (with their work-horses) at the end."""
-    procs = [
-        subprocess.Popen(
-            [str(EXE), "worker"],
-            env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
+    """`count` survey-service worker processes; SIGKILLed (with their work-horses) at the end.
+
+    Their logs go to BENCH_WORKER_LOGS (a directory) when it is set, else nowhere.
+    """
+    log_dir = os.environ.get("BENCH_WORKER_LOGS")
+    procs = []
+    for _ in range(count):
+        log: Any = subprocess.DEVNULL
+        if log_dir:
+            log = open(Path(log_dir) / f"worker-{next(_worker_numbers)}.log", "ab")  # noqa: SIM115
+        procs.append(
+            subprocess.Popen(
+                [str(EXE), "worker"],
+                env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
+                cwd=ROOT,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
         )
-        for _ in range(count)
-    ]
+        if log is not subprocess.DEVNULL:
+            log.close()
     try:
         yield procs
     finally:
@@ -183,12 +196,34 @@ def events_vs_responses(
     }
 
 
-def _wait(done: Any, timeout: float) -> None:
+def _wait(done: Any, timeout: float, explain: Any = None) -> None:
     deadline = time.monotonic() + timeout
     while not done():
         if time.monotonic() > deadline:
-            raise RuntimeError("lifecycle bench: timed out waiting for the workers")
+            detail = f": {explain()}" if explain else ""
+            raise RuntimeError(f"lifecycle bench: timed out waiting for the workers{detail}")
         time.sleep(0.02)
+
+
+def _state(app: Flask, queue: Queue, sink: Sink) -> str:
+    """What the sends look like when a wait times out: SMTP arrivals, request statuses, RQ registries."""
+    from sqlalchemy import func, select
+
+    from survey_service.extensions import db
+    from survey_service.models import SurveyRequest
+
+    with app.app_context():
+        by_status = select(SurveyRequest.status, func.count()).group_by(SurveyRequest.status)
+        statuses = dict(db.session.execute(by_status).all())
+        db.session.remove()
+    registries = {
+        "queued": queue.count,
+        "started": queue.started_job_registry.count,
+        "scheduled": queue.scheduled_job_registry.count,
+        "failed": queue.failed_job_registry.count,
+        "finished": queue.finished_job_registry.count,
+    }
+    return f"{len(sink.arrivals)} messages at the SMTP sink; requests {statuses}; RQ {registries}"
 
 
 def end_to_end(
@@ -213,7 +248,7 @@ def end_to_end(
                 first.append(time.monotonic())
             return count >= n
 
-        _wait(noop_done, timeout)
+        _wait(noop_done, timeout, lambda: f"{queue.finished_job_registry.count} of {n} no-op jobs done")
         noop_seconds = time.monotonic() - first[0]
 
     # N events with delay 0 accepted while no worker runs; then 2 fresh workers send them.
@@ -222,7 +257,7 @@ def end_to_end(
         res = client.post("/api/v1/events", json=body, headers=auth)
         assert res.status_code == 202, res.get_json()
     with workers(env):
-        _wait(lambda: len(sink.arrivals) >= n, timeout)
+        _wait(lambda: len(sink.arrivals) >= n, timeout, lambda: _state(app, queue, sink))
         arrivals = sorted(t for t, _ in sink.arrivals)
         send_seconds = arrivals[-1] - arrivals[0]
 
@@ -233,7 +268,7 @@ def end_to_end(
             body = {"id": f"late-{i}", "type": event_type, "person": {"email": f"late-{i}@example.com"}}
             res = client.post("/api/v1/events", json=body, headers=auth)
             assert res.status_code == 202, res.get_json()
-        _wait(lambda: len(sink.arrivals) >= n + sizes.scheduled, 60)
+        _wait(lambda: len(sink.arrivals) >= n + sizes.scheduled, 60, lambda: _state(app, queue, sink))
     lateness = _lateness(app, sink.arrivals[n:])
     sent = len({r for _, r in sink.arrivals[:n]})
     return {
@@ -297,6 +332,8 @@ def run(url: str, app_secret: str, instance: str, sizes: LifecycleSizes, workers
                 "SQLALCHEMY_DATABASE_URI": sends_url,
                 "REDIS_URL": redis_url,
                 "SMTP_URL": smtp_url,
+                # A send refused once (a busy sink) is retried within seconds, not minutes.
+                "EMAIL_RETRY_INTERVALS": [1, 2, 4],
             }
             app = create_app(config)
             with app.app_context():
