@@ -74,10 +74,13 @@ def test_relay_process_enqueues_unsent_requests_and_stops_on_request(
 
 SCRIPT = """
 import os, sys, time
+from flask_migrate import upgrade
 from survey_service import create_app
 from survey_service.relay import RelayProcess
 app = create_app({"SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": sys.argv[1], "REDIS_URL": sys.argv[2],
                   "INSTANCE_PATH": sys.argv[3]})
+with app.app_context():
+    upgrade()
 relay = RelayProcess(app, interval=0.2)
 relay.start()
 print(relay.process.pid, flush=True)
@@ -91,6 +94,7 @@ def test_relay_process_exits_when_its_worker_is_killed(tmp_path: Path, redis_url
         [sys.executable, "-c", SCRIPT, db_url, redis_url, str(tmp_path)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
         text=True,
     )
     try:
