@@ -192,8 +192,8 @@ def _cells(
     period = _period(interval).label("period")
     if not group_by:
         rows = db.session.execute(select(period, *_counts()).where(*conds).group_by(period)).all()
-        found = {_period_key(r.period): nps.NpsStats(r.promoters, r.passives, r.detractors) for r in rows}
-        return found, {_period_key(r.period): r.comments for r in rows}, []
+        series = {_period_key(r.period): nps.NpsStats(r.promoters, r.passives, r.detractors) for r in rows}
+        return series, {_period_key(r.period): r.comments for r in rows}, []
     key = Response.properties[group_by].as_string().label("key")
     cells = select(period, key, *_counts()).where(*conds).group_by(period, key).cte("cells")
     sums = [
