@@ -12,7 +12,7 @@ from sqlalchemy import ColumnElement, Integer, func, literal, null, select, unio
 
 from .. import nps
 from ..extensions import db
-from ..models import Response, SurveyRequest, utcnow
+from ..models import Response, SurveyRequest, TriggerRule, utcnow
 from .filters import ResponseFilter
 
 MAX_FILLED_PERIODS = 1000
@@ -115,33 +115,66 @@ def _scope(flt: ResponseFilter, mode: str) -> list[Any]:
     return [Response.id.in_(select(ranked.c.id).where(ranked.c.rank == 1))]
 
 
-def response_rates(
-    project_id: int, since: datetime | None, until: datetime | None, channel: str | None
-) -> list[dict[str, Any]]:
+def _rate(sent: int, responded: int) -> dict[str, Any]:
+    return {
+        "sent": sent,
+        "responded": responded,
+        "response_rate": round(responded / sent * 100, 1) if sent else None,
+    }
+
+
+def _request_scope(flt: ResponseFilter) -> list[Any]:
+    """Survey requests sent in the filter's range, channel, trigger rule and event type."""
+    conds: list[Any] = [*flt.request_conditions(), SurveyRequest.sent_at.is_not(None)]
+    if flt.since:
+        conds.append(SurveyRequest.sent_at >= flt.since)
+    if flt.until:
+        conds.append(SurveyRequest.sent_at < flt.until)
+    if flt.channel:
+        conds.append(SurveyRequest.channel == flt.channel)
+    return conds
+
+
+def response_rates(flt: ResponseFilter) -> list[dict[str, Any]]:
     """Survey requests sent in the range and how many were answered, per channel (one GROUP BY)."""
-    conds: list[Any] = [SurveyRequest.project_id == project_id, SurveyRequest.sent_at.is_not(None)]
-    if since:
-        conds.append(SurveyRequest.sent_at >= since)
-    if until:
-        conds.append(SurveyRequest.sent_at < until)
-    if channel:
-        conds.append(SurveyRequest.channel == channel)
     stmt = (
         select(SurveyRequest.channel, func.count().label("sent"), func.count(Response.id).label("responded"))
         .select_from(SurveyRequest)
         .outerjoin(Response, Response.request_id == SurveyRequest.id)
-        .where(*conds)
+        .where(*_request_scope(flt))
         .group_by(SurveyRequest.channel)
         .order_by(SurveyRequest.channel)
     )
+    return [{"channel": row.channel, **_rate(row.sent, row.responded)} for row in db.session.execute(stmt)]
+
+
+def response_rates_by_trigger(flt: ResponseFilter) -> list[dict[str, Any]]:
+    """The same per trigger rule and channel; `trigger_id` null for requests no rule made."""
+    stmt = (
+        select(
+            SurveyRequest.trigger_id,
+            TriggerRule.event_type,
+            SurveyRequest.channel,
+            func.count().label("sent"),
+            func.count(Response.id).label("responded"),
+        )
+        .select_from(SurveyRequest)
+        .outerjoin(Response, Response.request_id == SurveyRequest.id)
+        .outerjoin(TriggerRule, TriggerRule.id == SurveyRequest.trigger_id)
+        .where(*_request_scope(flt))
+        .group_by(SurveyRequest.trigger_id, TriggerRule.event_type, SurveyRequest.channel)
+    )
+    rows = sorted(
+        db.session.execute(stmt), key=lambda r: (r.trigger_id is None, r.trigger_id or 0, r.channel)
+    )
     return [
         {
+            "trigger_id": row.trigger_id,
+            "event_type": row.event_type,
             "channel": row.channel,
-            "sent": row.sent,
-            "responded": row.responded,
-            "response_rate": round(row.responded / row.sent * 100, 1) if row.sent else None,
+            **_rate(row.sent, row.responded),
         }
-        for row in db.session.execute(stmt)
+        for row in rows
     ]
 
 
@@ -233,6 +266,8 @@ def nps_report(
     channel: str | None = None,
     where: Sequence[tuple[str, str]] = (),
     survey_id: int | None = None,
+    trigger_id: int | None = None,
+    event_type: str | None = None,
     mode: str = ALL_RESPONSES,
     compare: str | None = None,
     min_responses: int | None = None,
@@ -240,12 +275,20 @@ def nps_report(
 ) -> dict[str, Any]:
     """NPS overall, by a frozen person property and per period, each with n and margin of error.
 
-    Optional: filters by channel, survey and frozen properties; each person's latest answer only;
+    Optional: filters by channel, survey, trigger rule, event type and frozen properties; each
+    person's latest answer only;
     and a comparison with the previous period of the same length (two-sample z-test on NPS).
     """
     min_n = min_responses if min_responses is not None else current_app.config.get("REPORT_MIN_RESPONSES", 30)
     flt = ResponseFilter(
-        project_id, since=since, until=until, channel=channel, where=tuple(where), survey_id=survey_id
+        project_id,
+        since=since,
+        until=until,
+        channel=channel,
+        where=tuple(where),
+        survey_id=survey_id,
+        trigger_id=trigger_id,
+        event_type=event_type,
     )
     conds = _scope(flt, mode)
     found, comments, groups = _cells(conds, interval, group_by, min_n)
@@ -263,7 +306,8 @@ def nps_report(
         "series": series,
         "mode": mode,
         "min_responses": min_n,
-        "response_rates": response_rates(project_id, since, until, channel),
+        "response_rates": response_rates(flt),
+        "response_rates_by_trigger": response_rates_by_trigger(flt),
     }
     if compare == "previous" and since is not None:
         end = until or utcnow()
