@@ -280,6 +280,11 @@ class PropertyCondition(fields.Field):
         return key, wanted
 
 
+EVENT_TYPE = validate.Regexp(
+    r"^[a-z][a-z0-9_.\-]{0,63}$", error="Event types are lower-case snake_case, 1-64."
+)
+
+
 class ReportQuery(Schema):
     """GET /api/v1/reports/nps parameters."""
 
@@ -291,6 +296,17 @@ class ReportQuery(Schema):
     )
     channel = fields.String(validate=validate.Length(1, 8))
     survey_id = fields.Integer(validate=validate.Range(1, MAX_ID))
+    trigger_id = fields.Integer(
+        validate=validate.Range(1, MAX_ID),
+        metadata={
+            "description": "only responses to survey requests this trigger rule made; "
+            "an id of no rule of the project matches nothing"
+        },
+    )
+    event_type = fields.String(
+        validate=EVENT_TYPE,
+        metadata={"description": "only responses to survey requests made for an event of this type"},
+    )
     where = fields.List(
         PropertyCondition(),
         load_default=list,
@@ -379,6 +395,11 @@ class ResponseRate(Schema):
     response_rate = fields.Float(allow_none=True, metadata={"description": "percent, one decimal"})
 
 
+class TriggerResponseRate(ResponseRate):
+    trigger_id = fields.Integer(allow_none=True, metadata={"description": "null: requests no rule made"})
+    event_type = fields.String(allow_none=True, metadata={"description": "the rule's event type"})
+
+
 class NpsReport(Schema):
     overall = fields.Nested(Stats)
     groups = fields.List(fields.Nested(GroupStats))
@@ -387,13 +408,14 @@ class NpsReport(Schema):
     min_responses = fields.Integer()
     comparison = fields.Nested(Comparison)
     response_rates = fields.List(fields.Nested(ResponseRate))
+    response_rates_by_trigger = fields.List(
+        fields.Nested(TriggerResponseRate),
+        metadata={"description": "survey requests sent and answered per trigger rule and channel"},
+    )
 
 
 # --- lifecycle triggers -------------------------------------------------------------------------
 
-EVENT_TYPE = validate.Regexp(
-    r"^[a-z][a-z0-9_.\-]{0,63}$", error="Event types are lower-case snake_case, 1-64."
-)
 MAX_DELAY = 400 * 24 * 3600
 CONDITION_OPS = ("eq", "neq", "in", "not_in", "gt", "gte", "lt", "lte", "exists")
 

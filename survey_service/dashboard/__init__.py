@@ -185,15 +185,18 @@ def _since(range_key: str) -> datetime | None:
 
 def _segment_values(flt: ResponseFilter, key: str) -> list[str]:
     """Values of a property among the newest responses (for the segment picker)."""
-    value = property_text(key)
     newest = (
-        select(Response.id).where(*flt.conditions()).order_by(Response.created_at.desc()).limit(PICKER_SAMPLE)
+        select(property_text(key).label("value"))
+        .where(*flt.conditions())
+        .order_by(Response.created_at.desc())
+        .limit(PICKER_SAMPLE)
+        .subquery()
     )
     stmt = (
-        select(value.label("value"))
-        .where(Response.id.in_(select(newest.subquery().c.id)), value.is_not(None))
-        .group_by(value)
-        .order_by(value)
+        select(newest.c.value)
+        .where(newest.c.value.is_not(None))
+        .group_by(newest.c.value)
+        .order_by(newest.c.value)
         .limit(MAX_SEGMENT_VALUES)
     )
     return [row.value for row in db.session.execute(stmt)]

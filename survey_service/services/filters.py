@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, cast
+from sqlalchemy import String, cast, select
 
-from ..models import Response
+from ..models import Event, Response, SurveyRequest
 
 MAX_SEARCH = 200
 
@@ -23,6 +23,8 @@ class ResponseFilter:
     category: str | None = None
     channel: str | None = None
     survey_id: int | None = None
+    trigger_id: int | None = None
+    event_type: str | None = None
     where: tuple[tuple[str, str], ...] = field(default_factory=tuple)
     search: str | None = None
     followup_status: str | None = None
@@ -41,6 +43,8 @@ class ResponseFilter:
             conds.append(Response.channel == self.channel)
         if self.survey_id is not None:
             conds.append(Response.survey_id == self.survey_id)
+        if self.trigger_id is not None or self.event_type is not None:
+            conds.append(Response.request_id.in_(self.request_ids()))
         for key, value in self.where:
             conds.append(property_text(key) == value)
         if self.with_comment:
@@ -51,6 +55,22 @@ class ResponseFilter:
         if self.search:
             conds.append(Response.comment.ilike(f"%{escape_like(self.search[:MAX_SEARCH])}%", escape="\\"))
         return conds
+
+    def request_conditions(self) -> list[Any]:
+        """The trigger and event-type filters as conditions on the survey requests."""
+        conds: list[Any] = [SurveyRequest.project_id == self.project_id]
+        if self.trigger_id is not None:
+            conds.append(SurveyRequest.trigger_id == self.trigger_id)
+        if self.event_type is not None:
+            events = select(Event.id).where(
+                Event.project_id == self.project_id, Event.type == self.event_type
+            )
+            conds.append(SurveyRequest.event_id.in_(events))
+        return conds
+
+    def request_ids(self) -> Any:
+        """The ids of the project's survey requests sent for this trigger rule and event type."""
+        return select(SurveyRequest.id).where(*self.request_conditions())
 
 
 def property_text(key: str) -> Any:

@@ -8,11 +8,11 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import ColumnElement, Integer, func, select
+from sqlalchemy import ColumnElement, Integer, func, literal, null, select, union_all
 
 from .. import nps
 from ..extensions import db
-from ..models import Response, SurveyRequest, utcnow
+from ..models import Response, SurveyRequest, TriggerRule, utcnow
 from .filters import ResponseFilter
 
 MAX_FILLED_PERIODS = 1000
@@ -31,12 +31,14 @@ def _counts() -> list[Any]:
 
 
 def _period(interval: str) -> ColumnElement[Any]:
-    """Start of the day/ISO week/month of each response's created_at, as YYYY-MM-DD text in UTC."""
+    """Start of the day/ISO week/month/quarter of each response's created_at (UTC).
+
+    PostgreSQL gives a timestamp (formatted only on the result rows: `to_char` on every row costs as
+    much as the scan), SQLite YYYY-MM-DD text (it stores naive UTC text; its date functions agree).
+    """
     col = Response.created_at
     if db.engine.dialect.name == "postgresql":
-        utc = func.timezone("UTC", col)
-        return func.to_char(func.date_trunc(interval, utc), "YYYY-MM-DD")
-    # SQLite stores naive UTC text; its date functions give the same calendar.
+        return func.date_trunc(interval, func.timezone("UTC", col))
     if interval == "day":
         return func.date(col)
     if interval == "week":
@@ -45,6 +47,11 @@ def _period(interval: str) -> ColumnElement[Any]:
         quarter_month = (func.cast(func.strftime("%m", col), Integer) - 1) // 3 * 3 + 1
         return func.printf("%s-%02d-01", func.strftime("%Y", col), quarter_month)
     return func.strftime("%Y-%m-01", col)
+
+
+def _period_key(value: Any) -> str:
+    """A period start as YYYY-MM-DD, from PostgreSQL's timestamp or SQLite's text."""
+    return value.date().isoformat() if isinstance(value, datetime) else str(value)
 
 
 def _period_start(moment: date, interval: str) -> date:
@@ -108,33 +115,66 @@ def _scope(flt: ResponseFilter, mode: str) -> list[Any]:
     return [Response.id.in_(select(ranked.c.id).where(ranked.c.rank == 1))]
 
 
-def response_rates(
-    project_id: int, since: datetime | None, until: datetime | None, channel: str | None
-) -> list[dict[str, Any]]:
+def _rate(sent: int, responded: int) -> dict[str, Any]:
+    return {
+        "sent": sent,
+        "responded": responded,
+        "response_rate": round(responded / sent * 100, 1) if sent else None,
+    }
+
+
+def _request_scope(flt: ResponseFilter) -> list[Any]:
+    """Survey requests sent in the filter's range, channel, trigger rule and event type."""
+    conds: list[Any] = [*flt.request_conditions(), SurveyRequest.sent_at.is_not(None)]
+    if flt.since:
+        conds.append(SurveyRequest.sent_at >= flt.since)
+    if flt.until:
+        conds.append(SurveyRequest.sent_at < flt.until)
+    if flt.channel:
+        conds.append(SurveyRequest.channel == flt.channel)
+    return conds
+
+
+def response_rates(flt: ResponseFilter) -> list[dict[str, Any]]:
     """Survey requests sent in the range and how many were answered, per channel (one GROUP BY)."""
-    conds: list[Any] = [SurveyRequest.project_id == project_id, SurveyRequest.sent_at.is_not(None)]
-    if since:
-        conds.append(SurveyRequest.sent_at >= since)
-    if until:
-        conds.append(SurveyRequest.sent_at < until)
-    if channel:
-        conds.append(SurveyRequest.channel == channel)
     stmt = (
         select(SurveyRequest.channel, func.count().label("sent"), func.count(Response.id).label("responded"))
         .select_from(SurveyRequest)
         .outerjoin(Response, Response.request_id == SurveyRequest.id)
-        .where(*conds)
+        .where(*_request_scope(flt))
         .group_by(SurveyRequest.channel)
         .order_by(SurveyRequest.channel)
     )
+    return [{"channel": row.channel, **_rate(row.sent, row.responded)} for row in db.session.execute(stmt)]
+
+
+def response_rates_by_trigger(flt: ResponseFilter) -> list[dict[str, Any]]:
+    """The same per trigger rule and channel; `trigger_id` null for requests no rule made."""
+    stmt = (
+        select(
+            SurveyRequest.trigger_id,
+            TriggerRule.event_type,
+            SurveyRequest.channel,
+            func.count().label("sent"),
+            func.count(Response.id).label("responded"),
+        )
+        .select_from(SurveyRequest)
+        .outerjoin(Response, Response.request_id == SurveyRequest.id)
+        .outerjoin(TriggerRule, TriggerRule.id == SurveyRequest.trigger_id)
+        .where(*_request_scope(flt))
+        .group_by(SurveyRequest.trigger_id, TriggerRule.event_type, SurveyRequest.channel)
+    )
+    rows = sorted(
+        db.session.execute(stmt), key=lambda r: (r.trigger_id is None, r.trigger_id or 0, r.channel)
+    )
     return [
         {
+            "trigger_id": row.trigger_id,
+            "event_type": row.event_type,
             "channel": row.channel,
-            "sent": row.sent,
-            "responded": row.responded,
-            "response_rate": round(row.responded / row.sent * 100, 1) if row.sent else None,
+            **_rate(row.sent, row.responded),
         }
-        for row in db.session.execute(stmt)
+        for row in rows
     ]
 
 
@@ -151,7 +191,10 @@ def _add_rolling(
     day = _period("day").label("day")
     rows = db.session.execute(select(day, *_counts()).where(*_scope(wide, mode)).group_by(day)).all()
     daily = {
-        date.fromisoformat(str(r.day)): (nps.NpsStats(r.promoters, r.passives, r.detractors), r.comments)
+        date.fromisoformat(_period_key(r.day)): (
+            nps.NpsStats(r.promoters, r.passives, r.detractors),
+            r.comments,
+        )
         for r in rows
     }
     for point in series:
@@ -171,6 +214,48 @@ def _totals(conds: list[Any]) -> tuple[nps.NpsStats, int]:
     return nps.NpsStats(row.promoters, row.passives, row.detractors), row.comments
 
 
+def _cells(
+    conds: list[Any], interval: str, group_by: str | None, min_n: int
+) -> tuple[dict[str, nps.NpsStats], dict[str, int], list[dict[str, Any]]]:
+    """Per-period counts, per-period comment counts and the groups, from one scan of the responses.
+
+    The scan counts each (period, group value) cell; the database then adds the cells up by period
+    and by value in the same statement (a CTE and UNION ALL, which SQLite runs too).
+    """
+    period = _period(interval).label("period")
+    if not group_by:
+        rows = db.session.execute(select(period, *_counts()).where(*conds).group_by(period)).all()
+        series = {_period_key(r.period): nps.NpsStats(r.promoters, r.passives, r.detractors) for r in rows}
+        return series, {_period_key(r.period): r.comments for r in rows}, []
+    key = Response.properties[group_by].as_string().label("key")
+    cells = select(period, key, *_counts()).where(*conds).group_by(period, key).cte("cells")
+    sums = [
+        func.sum(cells.c[name]).label(name) for name in ("promoters", "passives", "detractors", "comments")
+    ]
+    by_period = select(literal(True).label("is_period"), cells.c.period, null().label("key"), *sums).group_by(
+        cells.c.period
+    )
+    by_key = select(literal(False), null(), cells.c.key, *sums).group_by(cells.c.key)
+    found: dict[str, nps.NpsStats] = {}
+    comments: dict[str, int] = {}
+    merged: dict[str | None, nps.NpsStats] = {}
+    merged_comments: dict[str | None, int] = {}
+    for row in db.session.execute(union_all(by_period, by_key)):
+        # PostgreSQL's sum() is numeric: back to int before the arithmetic.
+        stats = nps.NpsStats(int(row.promoters), int(row.passives), int(row.detractors))
+        if row.is_period:
+            found[_period_key(row.period)] = stats
+            comments[_period_key(row.period)] = int(row.comments)
+            continue
+        # SQLite hands back JSON numbers as numbers, PostgreSQL as text: keys are text on both.
+        label = None if row.key is None else str(row.key)
+        merged[label] = merged.get(label, nps.EMPTY) + stats
+        merged_comments[label] = merged_comments.get(label, 0) + int(row.comments)
+    ordered = sorted(merged.items(), key=lambda item: (-item[1].responses, item[0] is None, item[0] or ""))
+    groups = [{"key": label, **_stats(stats, merged_comments[label], min_n)} for label, stats in ordered]
+    return found, comments, groups
+
+
 def nps_report(
     project_id: int,
     *,
@@ -181,6 +266,8 @@ def nps_report(
     channel: str | None = None,
     where: Sequence[tuple[str, str]] = (),
     survey_id: int | None = None,
+    trigger_id: int | None = None,
+    event_type: str | None = None,
     mode: str = ALL_RESPONSES,
     compare: str | None = None,
     min_responses: int | None = None,
@@ -188,37 +275,24 @@ def nps_report(
 ) -> dict[str, Any]:
     """NPS overall, by a frozen person property and per period, each with n and margin of error.
 
-    Optional: filters by channel, survey and frozen properties; each person's latest answer only;
+    Optional: filters by channel, survey, trigger rule, event type and frozen properties; each
+    person's latest answer only;
     and a comparison with the previous period of the same length (two-sample z-test on NPS).
     """
     min_n = min_responses if min_responses is not None else current_app.config.get("REPORT_MIN_RESPONSES", 30)
     flt = ResponseFilter(
-        project_id, since=since, until=until, channel=channel, where=tuple(where), survey_id=survey_id
+        project_id,
+        since=since,
+        until=until,
+        channel=channel,
+        where=tuple(where),
+        survey_id=survey_id,
+        trigger_id=trigger_id,
+        event_type=event_type,
     )
     conds = _scope(flt, mode)
-    period = _period(interval).label("period")
-    series_rows = db.session.execute(select(period, *_counts()).where(*conds).group_by(period)).all()
-    found = {row.period: nps.NpsStats(row.promoters, row.passives, row.detractors) for row in series_rows}
-    comments = {row.period: row.comments for row in series_rows}
+    found, comments, groups = _cells(conds, interval, group_by, min_n)
     overall = sum(found.values(), nps.EMPTY)
-
-    groups: list[dict[str, Any]] = []
-    if group_by:
-        key = Response.properties[group_by].as_string().label("key")
-        rows = db.session.execute(select(key, *_counts()).where(*conds).group_by(key)).all()
-        merged: dict[str | None, nps.NpsStats] = {}
-        merged_comments: dict[str | None, int] = {}
-        for row in rows:
-            # SQLite hands back JSON numbers as numbers, PostgreSQL as text: keys are text on both.
-            label = None if row.key is None else str(row.key)
-            merged[label] = merged.get(label, nps.EMPTY) + nps.NpsStats(
-                row.promoters, row.passives, row.detractors
-            )
-            merged_comments[label] = merged_comments.get(label, 0) + row.comments
-        ordered = sorted(
-            merged.items(), key=lambda item: (-item[1].responses, item[0] is None, item[0] or "")
-        )
-        groups = [{"key": label, **_stats(stats, merged_comments[label], min_n)} for label, stats in ordered]
 
     series = [
         {"period": p, **_stats(stats, comments.get(p, 0), min_n)}
@@ -232,7 +306,8 @@ def nps_report(
         "series": series,
         "mode": mode,
         "min_responses": min_n,
-        "response_rates": response_rates(project_id, since, until, channel),
+        "response_rates": response_rates(flt),
+        "response_rates_by_trigger": response_rates_by_trigger(flt),
     }
     if compare == "previous" and since is not None:
         end = until or utcnow()
