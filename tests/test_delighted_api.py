@@ -127,6 +127,25 @@ def test_people_list_auto_paging_crosses_pages_in_creation_order(api: str) -> No
     assert len(delighted.Person.all(per_page=2)) == 2
 
 
+def test_people_bulk_create_with_send_false_stores_people_and_schedules_nothing(app: Flask, api: str) -> None:
+    """The API path of a people-list migration: one POST /v1/people per person with send=false."""
+    emails = [f"bulk{i}@example.com" for i in range(120)]
+    for i, email in enumerate(emails):
+        delighted.Person.create(email=email, name=f"Bulk {i}", send=False, properties={"Plan": "pro"})
+    # curl's form encoding (`-d send=false`) means the same.
+    form = requests.post(
+        api + "people.json",
+        data={"email": emails[0], "send": "false", "properties[Plan]": "team"},
+        auth=(delighted.api_key, ""),
+        timeout=10,
+    )
+    assert form.status_code == 200 and form.json()["survey_scheduled_at"] is None
+    assert form.json()["properties"] == {"Plan": "team"}
+    listed = [p.email for p in delighted.Person.list(per_page=100).auto_paging_iter()]
+    assert listed == emails
+    assert count(app, Person) == 120 and count(app, SurveyRequest) == 0
+
+
 def test_survey_responses_create_retrieve_update_list(app: Flask, api: str) -> None:
     person = delighted.Person.create(email="ann@example.com", properties={"plan": "pro"}, send=False)
     created = delighted.SurveyResponse.create(
