@@ -401,3 +401,38 @@ def test_autopilot_memberships_enrol_list_page_and_remove(app: Flask, api: str) 
     assert count(app, Enrollment, Enrollment.active.is_(True)) == 4
     with pytest.raises(GeneralAPIError):
         delighted.AutopilotMembership.forEmail().delete(person_email=emails[0])
+
+
+def test_unsubscribes_until_includes_its_whole_second(app: Flask, api: str) -> None:
+    delighted.Unsubscribe.create(person_email="leaver@example.com")
+    [row] = delighted.Unsubscribe.all()
+    stamp = row["unsubscribed_at"]
+    assert [u["email"] for u in delighted.Unsubscribe.all(until=stamp)] == ["leaver@example.com"]
+    assert [u["email"] for u in delighted.Unsubscribe.all(since=stamp)] == ["leaver@example.com"]
+    assert delighted.Unsubscribe.all(since=stamp + 1) == []
+    assert delighted.Unsubscribe.all(until=stamp - 1) == []
+
+
+def test_survey_response_without_properties_has_null_person_properties(api: str) -> None:
+    person = delighted.Person.create(email="plain@example.com", send=False)
+    created = delighted.SurveyResponse.create(person=person.id, score=8)
+    assert created.person_properties is None  # as Delighted answered, not {}
+    with_props = delighted.SurveyResponse.create(person=person.id, score=9, person_properties={"plan": "pro"})
+    assert with_props.person_properties == {"plan": "pro"}
+
+
+def test_autopilot_membership_add_answers_properties_and_remove_by_phone(app: Flask, api: str) -> None:
+    delighted.Person.create(email="ph@example.com", phone_number="+17132746524", send=False)
+    made = delighted.AutopilotMembership.forEmail().create(
+        person_email="ph@example.com", properties={"Purchase Experience": "Mobile App"}
+    )
+    assert made["person"]["email"] == "ph@example.com"
+    assert made["properties"] == {"Purchase Experience": "Mobile App"}
+    members = delighted.AutopilotMembership.forEmail().list(person_phone_number="+17132746524")
+    assert [m["person"]["email"] for m in members.auto_paging_iter()] == ["ph@example.com"]
+    with pytest.raises(ResourceValidationError):  # Delighted required exactly one identifier
+        delighted.AutopilotMembership.forEmail().delete(
+            person_email="ph@example.com", person_id=made["person"]["id"]
+        )
+    removed = delighted.AutopilotMembership.forEmail().delete(person_phone_number="+17132746524")
+    assert removed["person"]["email"] == "ph@example.com"
