@@ -134,7 +134,9 @@ def test_unsubscribe_webhook_failure_is_retried_then_delivered(
     with private_ok.app_context():
         handle = queues()
         assert job_id in ScheduledJobRegistry(queue=handle.queue()).get_job_ids()
-        assert Job.fetch(job_id, connection=handle.redis).retries_left == alerts.MAX_ATTEMPTS - 2
+        job = Job.fetch(job_id, connection=handle.redis)
+        assert job.retries_left == alerts.MAX_ATTEMPTS - 2
+        assert job.meta["project_id"] == project["id"]  # the project's failed-jobs listing shows it
         receiver.status = 204
         assert unsubscribe_webhooks.deliver_unsubscribe_webhook(suppression_id, rule["id"]) == "delivered"
     first, second = (json.loads(body) for _, body in receiver.requests)

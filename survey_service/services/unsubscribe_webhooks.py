@@ -47,7 +47,7 @@ def subscribed(rule: AlertRule) -> bool:
     return rule.enabled and rule.format == "delighted" and EVENT in (rule.events or [])
 
 
-def enqueue_delivery(suppression_id: int, rule_id: int) -> None:
+def enqueue_delivery(project_id: int, suppression_id: int, rule_id: int) -> None:
     """Queue one webhook (deterministic job id, RQ retries); RedisError propagates."""
     queues().queue().enqueue(
         deliver_unsubscribe_webhook,
@@ -57,6 +57,7 @@ def enqueue_delivery(suppression_id: int, rule_id: int) -> None:
         retry=Retry(max=MAX_ATTEMPTS - 1, interval=RETRY_INTERVALS),
         result_ttl=RESULT_TTL,
         failure_ttl=FAILED_JOB_TTL,
+        meta={"project_id": project_id},  # the project's failed-jobs listing finds it by this
     )
 
 
@@ -73,7 +74,7 @@ def dispatch_unsubscribe_event(project_id: int, suppression_id: int) -> int:
         return 0
     for done, rule_id in enumerate(rule_ids):
         try:
-            enqueue_delivery(suppression_id, rule_id)
+            enqueue_delivery(project_id, suppression_id, rule_id)
         except RedisError:
             left = len(rule_ids) - done
             log.warning("Redis unavailable: %d unsubscribe webhook(s) left to the relay", left)
@@ -106,16 +107,18 @@ def relay_unsent(now: datetime | None = None, every: float = RELAY_EVERY) -> int
         )
         .order_by(EmailSuppression.id)
     ).all()
-    wanted = [(suppression_id, rule.id) for suppression_id, rule in pairs if subscribed(rule)]
+    wanted = [
+        (rule.project_id, suppression_id, rule.id) for suppression_id, rule in pairs if subscribed(rule)
+    ]
     lost = []
     for start in range(0, len(wanted), 1000):
         chunk = wanted[start : start + 1000]
         pipe = queues().redis.pipeline(transaction=False)
-        for suppression_id, rule_id in chunk:
+        for _, suppression_id, rule_id in chunk:
             pipe.exists(Job.key_for(job_id(suppression_id, rule_id)))
         lost += [pair for pair, found in zip(chunk, pipe.execute(), strict=True) if not found]
-    for suppression_id, rule_id in lost:
-        enqueue_delivery(suppression_id, rule_id)
+    for project_id, suppression_id, rule_id in lost:
+        enqueue_delivery(project_id, suppression_id, rule_id)
     return len(lost)
 
 
