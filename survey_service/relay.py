@@ -17,7 +17,7 @@ from flask import Flask
 from redis.exceptions import RedisError
 
 from .extensions import db, queues
-from .services import alerts, enrollments, outbox
+from .services import alerts, enrollments, outbox, unsubscribe_webhooks
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,12 @@ def relay_once(app: Flask) -> int:
     """One pass: enqueue lost or never-enqueued sends, schedule due recurring surveys."""
     with app.app_context():
         try:
-            return outbox.relay() + enrollments.run_due() + alerts.relay_pending()
+            return (
+                outbox.relay()
+                + enrollments.run_due()
+                + alerts.relay_pending()
+                + unsubscribe_webhooks.relay_unsent()
+            )
         finally:
             db.session.remove()
 

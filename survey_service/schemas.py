@@ -225,10 +225,21 @@ class AlertRuleIn(Schema):
     )
     require_comment = fields.Boolean(load_default=False)
     events = fields.List(
-        fields.String(validate=validate.OneOf(("response.created", "response.updated"))),
-        validate=validate.Length(1, 2),
+        fields.String(
+            validate=validate.OneOf(("response.created", "response.updated", "unsubscribe.created"))
+        ),
+        validate=validate.Length(1, 3),
+        metadata={
+            "description": "default [response.created]; unsubscribe.created (Delighted's event, when an"
+            " address unsubscribes) needs format delighted and ignores the response conditions"
+        },
     )
     enabled = fields.Boolean(load_default=True)
+
+    @validates_schema
+    def _unsubscribe_needs_delighted(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if "unsubscribe.created" in (data.get("events") or []) and data.get("format") != "delighted":
+            raise ValidationError("unsubscribe.created is sent in Delighted's format only.", "events")
 
 
 class AlertRuleOut(Schema):

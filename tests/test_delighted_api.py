@@ -127,6 +127,25 @@ def test_people_list_auto_paging_crosses_pages_in_creation_order(api: str) -> No
     assert len(delighted.Person.all(per_page=2)) == 2
 
 
+def test_people_bulk_create_with_send_false_stores_people_and_schedules_nothing(app: Flask, api: str) -> None:
+    """The API path of a people-list migration: one POST /v1/people per person with send=false."""
+    emails = [f"bulk{i}@example.com" for i in range(120)]
+    for i, email in enumerate(emails):
+        delighted.Person.create(email=email, name=f"Bulk {i}", send=False, properties={"Plan": "pro"})
+    # curl's form encoding (`-d send=false`) means the same.
+    form = requests.post(
+        api + "people.json",
+        data={"email": emails[0], "send": "false", "properties[Plan]": "team"},
+        auth=(delighted.api_key, ""),
+        timeout=10,
+    )
+    assert form.status_code == 200 and form.json()["survey_scheduled_at"] is None
+    assert form.json()["properties"] == {"Plan": "team"}
+    listed = [p.email for p in delighted.Person.list(per_page=100).auto_paging_iter()]
+    assert listed == emails
+    assert count(app, Person) == 120 and count(app, SurveyRequest) == 0
+
+
 def test_survey_responses_create_retrieve_update_list(app: Flask, api: str) -> None:
     person = delighted.Person.create(email="ann@example.com", properties={"plan": "pro"}, send=False)
     created = delighted.SurveyResponse.create(
@@ -382,3 +401,38 @@ def test_autopilot_memberships_enrol_list_page_and_remove(app: Flask, api: str) 
     assert count(app, Enrollment, Enrollment.active.is_(True)) == 4
     with pytest.raises(GeneralAPIError):
         delighted.AutopilotMembership.forEmail().delete(person_email=emails[0])
+
+
+def test_unsubscribes_until_includes_its_whole_second(app: Flask, api: str) -> None:
+    delighted.Unsubscribe.create(person_email="leaver@example.com")
+    [row] = delighted.Unsubscribe.all()
+    stamp = row["unsubscribed_at"]
+    assert [u["email"] for u in delighted.Unsubscribe.all(until=stamp)] == ["leaver@example.com"]
+    assert [u["email"] for u in delighted.Unsubscribe.all(since=stamp)] == ["leaver@example.com"]
+    assert delighted.Unsubscribe.all(since=stamp + 1) == []
+    assert delighted.Unsubscribe.all(until=stamp - 1) == []
+
+
+def test_survey_response_without_properties_has_null_person_properties(api: str) -> None:
+    person = delighted.Person.create(email="plain@example.com", send=False)
+    created = delighted.SurveyResponse.create(person=person.id, score=8)
+    assert created.person_properties is None  # as Delighted answered, not {}
+    with_props = delighted.SurveyResponse.create(person=person.id, score=9, person_properties={"plan": "pro"})
+    assert with_props.person_properties == {"plan": "pro"}
+
+
+def test_autopilot_membership_add_answers_properties_and_remove_by_phone(app: Flask, api: str) -> None:
+    delighted.Person.create(email="ph@example.com", phone_number="+17132746524", send=False)
+    made = delighted.AutopilotMembership.forEmail().create(
+        person_email="ph@example.com", properties={"Purchase Experience": "Mobile App"}
+    )
+    assert made["person"]["email"] == "ph@example.com"
+    assert made["properties"] == {"Purchase Experience": "Mobile App"}
+    members = delighted.AutopilotMembership.forEmail().list(person_phone_number="+17132746524")
+    assert [m["person"]["email"] for m in members.auto_paging_iter()] == ["ph@example.com"]
+    with pytest.raises(ResourceValidationError):  # Delighted required exactly one identifier
+        delighted.AutopilotMembership.forEmail().delete(
+            person_email="ph@example.com", person_id=made["person"]["id"]
+        )
+    removed = delighted.AutopilotMembership.forEmail().delete(person_phone_number="+17132746524")
+    assert removed["person"]["email"] == "ph@example.com"

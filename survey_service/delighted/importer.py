@@ -1,4 +1,7 @@
-"""`survey-service import-delighted FILE.csv --project ID`: a Delighted response export, imported once."""
+"""`survey-service import-delighted FILE.csv --project ID`: a Delighted response export, imported once.
+
+The same command imports a people list with `--people` (see people_import).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -131,7 +134,7 @@ def read_rows(path: Path, summary: ImportSummary) -> list[Row]:
         if missing:
             raise click.UsageError(
                 f"{path.name}: no {', '.join(missing)} column (expected Delighted's 'Response ID', "
-                f"'Score' and 'Response timestamp' or 'Date' headers)"
+                f"'Score' and 'Response timestamp' or 'Date' headers; for a people list use --people)"
             )
         rows: list[Row] = []
         seen: set[str] = set()
@@ -275,19 +278,50 @@ def import_delighted_csv(
     return summary
 
 
+def _line_count(path: Path) -> int:
+    """Lines after the header: close enough to records for a progress bar."""
+    with path.open(encoding="utf-8-sig") as fh:
+        return max(sum(1 for _ in fh) - 1, 0)
+
+
 def register_commands(app: Flask) -> None:
     """Attach `import-delighted` to the app's CLI."""
+    from .people_import import SendOptions, import_people_csv
 
     @app.cli.command("import-delighted")
-    @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+    @click.argument("file", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
     @click.option("--project", "project_id", type=int, required=True, help="Project id to import into.")
-    def import_delighted_command(file: Path, project_id: int) -> None:
-        """Import a Delighted CSV export of responses; safe to run again on the same file."""
+    @click.option(
+        "--people",
+        "people_file",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        help="A Delighted people list (Email, Name, Phone number, property columns) to upsert by email.",
+    )
+    @click.option("--send", is_flag=True, help="Schedule one survey email per imported person.")
+    @click.option("--autopilot", is_flag=True, help="Enrol imported people in recurring email surveys.")
+    @click.option(
+        "--delay", type=click.IntRange(0, 10 * 365 * 86400), default=0, help="Seconds before the first ask."
+    )
+    def import_delighted_command(
+        file: Path | None, project_id: int, people_file: Path | None, send: bool, autopilot: bool, delay: int
+    ) -> None:
+        """Import a Delighted CSV export of responses and/or a people list; safe to run again."""
         if db.session.get(Project, project_id) is None:
             raise click.UsageError(f"no project with id {project_id}")
-        with file.open(encoding="utf-8-sig") as fh:
-            total = sum(1 for _ in fh) - 1  # lines, not records: close enough for a progress bar
-        with click.progressbar(length=max(total, 0), label="Importing", file=sys.stderr) as bar:
-            summary = import_delighted_csv(project_id, file, on_progress=bar.update)
-        for text in summary.lines():
-            click.echo(text)
+        if file is None and people_file is None:
+            raise click.UsageError("give a responses export FILE, --people FILE, or both")
+        if (send or autopilot or delay) and people_file is None:
+            raise click.UsageError("--send, --autopilot and --delay apply to --people")
+        if send and autopilot:
+            raise click.UsageError("choose --send (one survey) or --autopilot (recurring), not both")
+        if people_file is not None:
+            options = SendOptions(send=send, autopilot=autopilot, delay=timedelta(seconds=delay))
+            with click.progressbar(length=_line_count(people_file), label="People", file=sys.stderr) as bar:
+                people = import_people_csv(project_id, people_file, options, on_progress=bar.update)
+            for text in people.lines():
+                click.echo(text)
+        if file is not None:
+            with click.progressbar(length=_line_count(file), label="Responses", file=sys.stderr) as bar:
+                summary = import_delighted_csv(project_id, file, on_progress=bar.update)
+            for text in summary.lines():
+                click.echo(text)

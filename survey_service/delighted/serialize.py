@@ -41,7 +41,8 @@ def response_json(response: Response, survey_type: str, *, expand_person: bool) 
         "permalink": None,
         "created_at": unix(response.created_at),
         "updated_at": unix(response.updated_at),
-        "person_properties": dict(response.properties or {}),
+        # Delighted sent null, not {}, for a response without properties.
+        "person_properties": dict(response.properties) if response.properties else None,
         "notes": [],
         "tags": [],
         "additional_answers": [],

@@ -344,7 +344,7 @@ def suppressions(
     if since:
         query = query.where(EmailSuppression.created_at >= since)
     if until:
-        query = query.where(EmailSuppression.created_at <= until)
+        query = query.where(EmailSuppression.created_at < until + ONE_SECOND)
     query = query.order_by(EmailSuppression.id).offset((page - 1) * per_page).limit(per_page)
     return [(row, person) for row, person in db.session.execute(query).all()]
 
@@ -365,7 +365,13 @@ def autopilot_state(project_id: int) -> tuple[datetime | None, bool]:
 
 
 def list_memberships(
-    project_id: int, *, per_page: int, page_info: str | None, email: str | None, person_id: int | None
+    project_id: int,
+    *,
+    per_page: int,
+    page_info: str | None,
+    email: str | None,
+    person_id: int | None,
+    phone: str | None = None,
 ) -> tuple[list[tuple[Enrollment, Person]], str | None]:
     """Active email enrolments, oldest first, with a cursor for the next page."""
     query = (
@@ -381,6 +387,8 @@ def list_memberships(
         query = query.where(Person.email == email)
     if person_id:
         query = query.where(Person.id == person_id)
+    if phone:
+        query = query.where(Person.phone_number == phone)
     if page_info:
         query = query.where(Enrollment.id > cursors.decode("p", page_info, "page_info"))
     rows = [(e, p) for e, p in db.session.execute(query.order_by(Enrollment.id).limit(per_page + 1)).all()]

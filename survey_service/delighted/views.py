@@ -369,14 +369,24 @@ def autopilot_configuration() -> dict[str, Any]:
 
 
 def _member(data: dict[str, Any], errors: params.Errors) -> Person | None:
+    """The person named by exactly one of person_id, person_email, person_phone_number."""
     email = params.email(data.get("person_email"), "person_email", errors)
+    phone = params.phone(data.get("person_phone_number"), "person_phone_number", errors)
     person_id = data.get("person_id")
-    if not email and person_id is None and not errors.fields:
-        errors.add("person_email", "Give person_email or person_id.")
+    given = [
+        name
+        for name, value in (("person_id", person_id), ("person_email", email), ("person_phone_number", phone))
+        if value
+    ]
+    if len(given) != 1 and not errors.fields:
+        errors.add(
+            given[1] if given else "person_email",
+            "Give exactly one of person_id, person_email, person_phone_number.",
+        )
     errors.raise_if_any()
     if person_id is not None:
         return service.person_by_identifier(project().id, str(person_id))
-    return service.find_person(project().id, email=email)
+    return service.find_person(project().id, email=email, phone=phone)
 
 
 @route("/autopilot/email/memberships", methods=["POST"])
@@ -412,7 +422,8 @@ def add_autopilot_membership() -> tuple[dict[str, Any], int]:
     )
     member = db.session.get(Person, enrollment.person_id)
     assert member is not None
-    return _membership_json(enrollment, member), 200
+    # Delighted answered {"person", "properties"}; the listing's fields come along as an addition.
+    return {**_membership_json(enrollment, member), "properties": dict(member.properties or {})}, 200
 
 
 @route("/autopilot/email/memberships", methods=["GET"])
@@ -421,6 +432,7 @@ def list_autopilot_memberships() -> FlaskResponse:
     errors, args = params.Errors(), request.args
     per_page = params.integer(args.get("per_page"), "per_page", errors, 1, MAX_PER_PAGE, DEFAULT_PER_PAGE)
     email = params.email(args.get("person_email"), "person_email", errors)
+    phone = params.phone(args.get("person_phone_number"), "person_phone_number", errors)
     person_id = None
     if args.get("person_id"):
         person_id = params.integer(args["person_id"], "person_id", errors, 1, 2**62, 0)
@@ -431,6 +443,7 @@ def list_autopilot_memberships() -> FlaskResponse:
         page_info=args.get("page_info") or None,
         email=email,
         person_id=person_id,
+        phone=phone,
     )
     resp = jsonify([_membership_json(enrollment, person) for enrollment, person in rows])
     if next_info:

@@ -313,6 +313,32 @@ def signature(secret: str, timestamp: int, body: bytes) -> str:
     return f"t={timestamp},v1={digest}"
 
 
+def post_signed(rule: AlertRule, document: dict[str, Any], event: str, delivery_ref: str) -> int:
+    """POST a JSON document signed with the rule's secret (and Delighted's header for that format).
+
+    Returns the HTTP status; raises outbound.BlockedTarget, OSError or HTTPException.
+    """
+    cfg = current_app.config
+    secret = keys.decrypt_secret(rule.secret_encrypted, cfg["SECRET_KEY"], cfg["SECRET_KEY_FALLBACKS"])
+    body = json.dumps(document, separators=(",", ":")).encode()
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "survey-service-webhooks/1",
+        "X-Survey-Event": event,
+        "X-Survey-Delivery": delivery_ref,
+        SIGNATURE_HEADER: signature(secret, int(time.time()), body),
+    }
+    if rule.format == "delighted":
+        headers[DELIGHTED_SIGNATURE_HEADER] = delighted_signature(secret, body)
+    return outbound.post(
+        rule.target_url,
+        body,
+        headers,
+        timeout=cfg.get("WEBHOOK_TIMEOUT", 5.0),
+        allow_private=_allow_private(),
+    )
+
+
 def deliver_webhook(delivery_id: int) -> str:
     """RQ job: send one delivery; idempotent (a delivered or failed one is left alone); raises to retry."""
     delivery = db.session.get(WebhookDelivery, delivery_id)
@@ -327,34 +353,16 @@ def deliver_webhook(delivery_id: int) -> str:
         return "failed"
     if rule.format == "email":
         return _deliver_email(delivery, rule, response, person)
-    cfg = current_app.config
-    secret = keys.decrypt_secret(rule.secret_encrypted, cfg["SECRET_KEY"], cfg["SECRET_KEY_FALLBACKS"])
     if rule.format == "slack":
         document = slack_message(delivery, response, person)
     elif rule.format == "delighted":
         document = delighted_event(delivery, response)
     else:
         document = payload(delivery, rule, response, person)
-    body = json.dumps(document, separators=(",", ":")).encode()
-    headers = {
-        "Content-Type": "application/json",
-        "User-Agent": "survey-service-webhooks/1",
-        "X-Survey-Event": delivery.event,
-        "X-Survey-Delivery": str(delivery.id),
-        SIGNATURE_HEADER: signature(secret, int(time.time()), body),
-    }
-    if rule.format == "delighted":
-        headers[DELIGHTED_SIGNATURE_HEADER] = delighted_signature(secret, body)
     delivery.attempts += 1
     error: str | None = None
     try:
-        status = outbound.post(
-            rule.target_url,
-            body,
-            headers,
-            timeout=cfg.get("WEBHOOK_TIMEOUT", 5.0),
-            allow_private=_allow_private(),
-        )
+        status = post_signed(rule, document, delivery.event, str(delivery.id))
     except outbound.BlockedTarget as exc:
         delivery.status, delivery.last_error = "failed", str(exc)[:300]
         db.session.commit()

@@ -9,6 +9,7 @@ from sqlalchemy import select, update
 from ..extensions import db
 from ..models import EmailSuppression, Person, SurveyRequest
 from .tx import commit_with_retry
+from .unsubscribe_webhooks import dispatch_unsubscribe_event
 
 
 def _normal(email: str) -> str:
@@ -26,10 +27,13 @@ def is_suppressed(project_id: int, email: str) -> bool:
 
 
 def add_suppression(project_id: int, email: str, reason: str, detail: str | None = None) -> bool:
-    """Suppress an address for a reason (unsubscribed | bounced); returns False when already so."""
+    """Suppress an address for a reason (unsubscribed | bounced); returns False when already so.
+
+    A new unsubscribe is announced to the project's unsubscribe.created webhooks after the commit.
+    """
     email = _normal(email)
 
-    def work() -> bool:
+    def work() -> int | None:
         exists = db.session.scalar(
             select(EmailSuppression.id).where(
                 EmailSuppression.project_id == project_id,
@@ -38,10 +42,9 @@ def add_suppression(project_id: int, email: str, reason: str, detail: str | None
             )
         )
         if exists is not None:
-            return False
-        db.session.add(
-            EmailSuppression(project_id=project_id, email=email, reason=reason, detail=(detail or "")[:500])
-        )
+            return None
+        row = EmailSuppression(project_id=project_id, email=email, reason=reason, detail=(detail or "")[:500])
+        db.session.add(row)
         # Emails still waiting for this address are cancelled with it, in the same transaction.
         people = select(Person.id).where(Person.project_id == project_id, Person.email == email)
         db.session.execute(
@@ -56,9 +59,14 @@ def add_suppression(project_id: int, email: str, reason: str, detail: str | None
             .execution_options(synchronize_session=False)
         )
         db.session.flush()
-        return True
+        return row.id
 
-    return commit_with_retry(work)
+    added_id = commit_with_retry(work)
+    if added_id is None:
+        return False
+    if reason == "unsubscribed":
+        dispatch_unsubscribe_event(project_id, added_id)
+    return True
 
 
 def list_suppressions(
