@@ -205,14 +205,20 @@ def main() -> None:
     proc = None
     try:
         app = create_app({"SQLALCHEMY_DATABASE_URI": url.replace("postgresql://", "postgresql+psycopg://", 1),
-                          "SECRET_KEY": secret, "INSTANCE_PATH": instance})  # fmt: skip
+                          "SECRET_KEY": secret, "INSTANCE_PATH": instance,
+                          "WIDGET_RATE_LIMIT": "1000000 per minute"})  # fmt: skip
         project, ids = seed(app, args.people)
         port = free_port()
-        env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": secret, "INSTANCE_PATH": instance}
+        # One load generator stands for many users behind many addresses: lift the per-address limit (the
+        # limiter still runs on every request, as in production).
+        env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": secret, "INSTANCE_PATH": instance,
+               "WIDGET_RATE_LIMIT": "1000000 per minute"}  # fmt: skip
         proc = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-w", str(args.workers), "-k", "sync",
              "-b", f"127.0.0.1:{port}",
-             "--backlog", "2048", "--log-level", "warning", "wsgi:app"],
+             "--backlog", "2048", "--log-level", "warning",
+             # The access log is written as in production, to a file rather than over this JSON.
+             "--access-logfile", str(Path(instance) / "access.log"), "wsgi:app"],
             cwd=ROOT, env=env, start_new_session=True,
         )  # fmt: skip
         for _ in range(300):
@@ -252,6 +258,7 @@ def main() -> None:
                     "database": args.db,
                     "workers": args.workers,
                     "load_average_before": load_before,
+                    "load_average_after": os.getloadavg()[0],
                     "people": args.people,
                     "identify": result,
                     "identify_in_process_sequential": in_process,
