@@ -308,8 +308,13 @@ def decision_reason(
 def _serializer() -> URLSafeTimedSerializer:
     cfg = current_app.config
     # itsdangerous signs with the last key and accepts all of them: old keys verify after rotation.
-    ring = [*reversed(cfg["SECRET_KEY_FALLBACKS"]), cfg["SECRET_KEY"]]
-    return URLSafeTimedSerializer(ring, salt=TOKEN_SALT)
+    return _serializer_for((*reversed(cfg["SECRET_KEY_FALLBACKS"]), cfg["SECRET_KEY"]))
+
+
+@lru_cache(maxsize=4)
+def _serializer_for(ring: tuple[str, ...]) -> URLSafeTimedSerializer:
+    # Keyed by the key ring itself, so a changed SECRET_KEY gets its own serializer.
+    return URLSafeTimedSerializer(list(ring), salt=TOKEN_SALT)
 
 
 def answer_token(project_id: int, person_id: int, request_id: int) -> str:

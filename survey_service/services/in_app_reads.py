@@ -42,7 +42,6 @@ def _page_view_statement() -> Any:
             Project.require_identity_verification,
             Project.quiet_period_days,
             Project.identity_secret_encrypted,
-            WidgetSettings.project_id.label("settings_project_id"),
             *(getattr(WidgetSettings, field) for field in SETTINGS_FIELDS),
             Person.id.label("person_id"),
             Person.email.label("person_email"),
@@ -128,7 +127,8 @@ def identify_without_writes(
     )
     if row.person_id is None or not person_unchanged(row, user):
         return None
-    rules = default_rules() if row.settings_project_id is None else WidgetRules.of(row)
+    # Every settings column is NOT NULL: a null one means the project never saved its settings.
+    rules = default_rules() if row.recurring_enabled is None else WidgetRules.of(row)
     reason = in_app.decision_reason(
         row,
         project_id=row.project_id,
