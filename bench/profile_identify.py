@@ -12,6 +12,7 @@ time (the write path) instead of the usual unchanged identify.
 from __future__ import annotations
 
 import cProfile
+import itertools
 import json
 import pstats
 import random
@@ -48,12 +49,13 @@ def main(argv: list[str]) -> int:
         hashes = {uid: keys.user_hash(secret, uid) for uid in users}
         statuses: Counter[int] = Counter()
         reasons: Counter[str] = Counter()
+        views = itertools.count()
 
         def identify(i: int) -> None:
             uid = users[i % len(users)]
             user: dict[str, object] = {"id": uid, "user_hash": hashes[uid]}
             if changed:
-                user["properties"] = {"seen": i}
+                user["properties"] = {"seen": next(views)}
             body = json.dumps({"key": project["public_key"], "user": user})
             r = client.post("/api/widget/identify", data=body, content_type="text/plain")
             statuses[r.status_code] += 1
