@@ -18,7 +18,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, val
 from . import keys
 from .errors import ApiError
 from .schemas import MAX_COMMENT, Properties, StrictScore
-from .services import in_app
+from .services import in_app, in_app_reads
 
 bp = Blueprint("widget", __name__)
 
@@ -122,6 +122,12 @@ def init_app(app: Flask) -> None:
 def identify() -> dict[str, Any]:
     """Identify the signed-in user and say whether the survey shows now."""
     data = _body(SCHEMAS[IdentifyIn])
+    # Most identifies are the same user on another page: answered from one read, no transaction.
+    answer = in_app_reads.identify_without_writes(
+        data["key"], data["user"], force=data["force"], lang=data.get("lang")
+    )
+    if answer is not None:
+        return answer
     project, settings = in_app.widget_project(data["key"])
     return in_app.identify(
         project, data["user"], force=data["force"], lang=data.get("lang"), settings=settings

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -11,7 +13,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 
 from survey_service import keys
 from survey_service.extensions import db
@@ -24,7 +26,7 @@ from survey_service.models import (
     WidgetDismissal,
     utcnow,
 )
-from survey_service.services.in_app import in_sample
+from survey_service.services.in_app import _serializer, in_sample
 from tests.conftest import make_project
 
 WIDGET_BUDGET = 5 * 1024
@@ -404,6 +406,169 @@ def test_identify_same_user_id_in_two_projects_is_two_people(
     assert count(app, Person, Person.external_id == "u1") == 2
     foreign_hash = keys.user_hash(other["identity_secret"], "u1")
     assert identify(client, project, "u1", user_hash=foreign_hash).status_code == 403
+
+
+# --- the everyday identify: one read, no write ---------------------------------------------------
+
+
+@contextmanager
+def sql_log(app: Flask) -> Iterator[list[str]]:
+    """The SQL statements (and COMMITs) the app's engine runs inside the block."""
+    seen: list[str] = []
+
+    def on_execute(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(statement)
+
+    def on_commit(conn: Any) -> None:
+        seen.append("COMMIT")
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", on_execute)
+    event.listen(engine, "commit", on_commit)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", on_execute)
+        event.remove(engine, "commit", on_commit)
+
+
+def writes(statements: list[str]) -> list[str]:
+    return [s for s in statements if not s.lstrip().upper().startswith("SELECT")]
+
+
+def test_identify_unchanged_known_person_is_one_select_and_no_write(
+    app: Flask, client: FlaskClient, project: dict[str, Any]
+) -> None:
+    user = {
+        "email": "ann@example.com",
+        "name": "Ann",
+        "locale": "de",
+        "properties": {"plan": "pro", "seats": 3},
+    }
+    assert identify(client, project, "u1", **user).get_json() == {"show": False, "reason": "too_new"}
+    with app.app_context():
+        updated_at = db.session.scalar(select(Person.updated_at).where(Person.external_id == "u1"))
+    with sql_log(app) as statements:
+        body = identify(client, project, "u1", **{**user, "email": "Ann@Example.com"}).get_json()
+    assert body == {"show": False, "reason": "too_new"}
+    assert len(statements) == 1 and writes(statements) == []
+    with app.app_context():
+        assert db.session.scalar(select(Person.updated_at).where(Person.external_id == "u1")) == updated_at
+
+
+@pytest.mark.parametrize(
+    ("sent", "expected"),
+    [
+        ({"properties": {"plan": "team"}}, {"plan": "team", "seats": 3, "beta": True}),
+        ({"properties": {"seats": None}}, {"plan": "pro", "beta": True}),
+        ({"properties": {"region": "eu"}}, {"plan": "pro", "seats": 3, "beta": True, "region": "eu"}),
+        # Equal in Python, not in JSON: still a change.
+        ({"properties": {"beta": 1}}, {"plan": "pro", "seats": 3, "beta": 1}),
+        ({"properties": {"seats": 3.5}}, {"plan": "pro", "seats": 3.5, "beta": True}),
+        ({"name": "Ann B."}, {"plan": "pro", "seats": 3, "beta": True}),
+        ({"name": None}, {"plan": "pro", "seats": 3, "beta": True}),
+        ({"email": "ann.b@example.com"}, {"plan": "pro", "seats": 3, "beta": True}),
+        ({"locale": "fr"}, {"plan": "pro", "seats": 3, "beta": True}),
+    ],
+)
+def test_identify_changed_person_is_updated(
+    app: Flask, client: FlaskClient, project: dict[str, Any], sent: dict[str, Any], expected: dict[str, Any]
+) -> None:
+    first = {
+        "email": "ann@example.com",
+        "name": "Ann",
+        "locale": "de",
+        "properties": {"plan": "pro", "seats": 3, "beta": True},
+    }
+    assert identify(client, project, "u1", **first).status_code == 200
+    with sql_log(app) as statements:
+        assert identify(client, project, "u1", **sent).status_code == 200
+    assert any(s.lstrip().upper().startswith("UPDATE") for s in statements)
+    with app.app_context():
+        person = db.session.scalar(select(Person).where(Person.external_id == "u1"))
+        assert person is not None and person.properties == expected
+        for field in ("email", "name", "locale"):
+            assert getattr(person, field) == sent.get(field, first[field])
+        assert type(person.properties.get("beta")) is type(expected.get("beta"))
+
+
+def test_identify_shown_survey_again_is_read_only_and_same_request(
+    app: Flask, client: FlaskClient, project: dict[str, Any]
+) -> None:
+    person_id = person_seen(app, project, "u1", 0)
+    req_id = add_request(app, project, person_id)
+    shown = identify(client, project, "u1").get_json()
+    with sql_log(app) as statements:
+        again = identify(client, project, "u1").get_json()
+    assert writes(statements) == [] and len(statements) == 1
+    assert again["show"] is True and again["reason"] == "requested"
+    assert {k: v for k, v in again.items() if k != "token"} == {
+        k: v for k, v in shown.items() if k != "token"
+    }
+    with app.app_context():
+        assert _serializer().loads(again["token"]) == [project["id"], person_id, req_id]
+
+
+def test_identify_settings_changes_take_effect_on_the_next_identify(
+    app: Flask, client: FlaskClient, project: dict[str, Any], auth: dict[str, str]
+) -> None:
+    """Nothing about the project is kept between requests: no change waits for a cache to expire."""
+    person_id = person_seen(app, project, "u1", 0)
+    add_request(app, project, person_id)
+    assert identify(client, project, "u1").get_json()["show"] is True
+    set_widget(client, auth, sample_percent=0)
+    assert identify(client, project, "u1").get_json() == {"show": False, "reason": "not_sampled"}
+    set_widget(client, auth, sample_percent=100, position="bottom-left")
+    assert identify(client, project, "u1").get_json()["position"] == "bottom-left"
+    # Changed straight in the database, as another web worker's change would be.
+    set_project(app, project, require_identity_verification=False)
+    assert identify(client, project, "u1", user_hash=None).get_json()["show"] is True
+    set_project(app, project, require_identity_verification=True)
+    assert identify(client, project, "u1", user_hash=None).status_code == 403
+
+
+def test_identify_rotated_identity_secret_refuses_old_hash_at_once(
+    app: Flask, client: FlaskClient, project: dict[str, Any]
+) -> None:
+    assert identify(client, project, "u1").status_code == 200
+    new_secret = keys.new_identity_secret()
+    with app.app_context():
+        encrypted = keys.encrypt_secret(new_secret, app.config["SECRET_KEY"])
+    set_project(app, project, identity_secret_encrypted=encrypted)
+    assert identify(client, project, "u1").status_code == 403
+    assert identify(client, {**project, "identity_secret": new_secret}, "u1").status_code == 200
+
+
+def test_identify_removed_or_changed_public_key_is_401_at_once(
+    app: Flask, client: FlaskClient, project: dict[str, Any]
+) -> None:
+    assert identify(client, project, "u1").status_code == 200
+    set_project(app, project, public_key=keys.new_public_key())
+    assert identify(client, project, "u1").status_code == 401
+
+
+def test_identify_known_person_sees_only_their_projects_survey(
+    app: Flask, client: FlaskClient, project: dict[str, Any]
+) -> None:
+    other = make_project(app, "Other")
+    for proj in (project, other):
+        person_seen(app, proj, "u1", 0)
+    add_request(app, other, db_person_id(app, other, "u1"))
+    assert identify(client, other, "u1").get_json()["show"] is True
+    for _ in range(2):  # the second time of each by the read-only path
+        assert identify(client, project, "u1").get_json() == {"show": False, "reason": "too_new"}
+        again = identify(client, other, "u1").get_json()
+        assert again["show"] is True and "Other" in again["text"]["question"]
+
+
+def db_person_id(app: Flask, project: dict[str, Any], external_id: str) -> int:
+    with app.app_context():
+        person_id = db.session.scalar(
+            select(Person.id).where(Person.project_id == project["id"], Person.external_id == external_id)
+        )
+        assert person_id is not None
+        return person_id
 
 
 # --- dismissals -----------------------------------------------------------------------------------

@@ -49,6 +49,26 @@ SETTINGS_FIELDS = (
 )
 
 
+SHOW_REASONS = frozenset({"forced", "requested", "recurring"})
+
+
+@dataclass(frozen=True)
+class WidgetRules:
+    """The widget settings a decision reads, as plain values (from a WidgetSettings row or its defaults)."""
+
+    recurring_enabled: bool
+    first_survey_after_days: int
+    resurvey_every_days: int
+    sample_percent: int
+    dismiss_cooldown_days: int
+    position: str
+
+    @classmethod
+    def of(cls, settings: WidgetSettings | Any) -> WidgetRules:
+        """The rules of a WidgetSettings (saved or default) or of a row holding its columns."""
+        return cls(**{field: getattr(settings, field) for field in SETTINGS_FIELDS})
+
+
 @dataclass(frozen=True)
 class Decision:
     """Whether to show the widget now, why, and the in-app request to answer when one is open."""
@@ -133,19 +153,29 @@ def in_sample(project_id: int, person_id: int, percent: int) -> bool:
 
 def verify_identity(project: Project, user_id: str, given: str | None) -> bool:
     """Check the user_hash of a widget user; refuse a wrong one, and a missing one when required."""
+    return check_identity(
+        project.require_identity_verification, project.identity_secret_encrypted, user_id, given
+    )
+
+
+def check_identity(required: bool, secret_encrypted: str, user_id: str, given: str | None) -> bool:
+    """verify_identity on the project's two columns: True when verified, False when unverified but allowed."""
     if given:
-        if not keys.verify_user_hash(projects.identity_secret(project), user_id, given):
+        secret = projects.decrypt_identity_secret(secret_encrypted)
+        if not keys.verify_user_hash(secret, user_id, given):
             raise ApiError(403, "identity_refused", "The user_hash does not match this user id.")
         return True
-    if project.require_identity_verification:
+    if required:
         raise ApiError(403, "identity_required", "This project requires a user_hash with every user id.")
     return False
 
 
-@lru_cache(maxsize=1)
-def _facts_statement() -> Any:
-    """The decision query, built once: constructing it (aliases, subqueries) costs more than running it."""
-    project_id, person_id = bindparam("project_id", type_=Integer()), bindparam("person_id", type_=Integer())
+def facts_columns(project_id: Any, person_id: Any) -> tuple[Any, Any, Any, Any]:
+    """What a decision reads of one person, as four scalar subqueries on these project and person ids:
+    the open in-app request's id, the last answer, the last ask (other than that request), the last dismissal.
+
+    They take the bind parameters `now` and `shown_since` (now - SHOWN_OPEN_FOR).
+    """
     now, shown_since = bindparam("now", type_=UTCDateTime()), bindparam("shown_since", type_=UTCDateTime())
     req = aliased(SurveyRequest, name="open_request")
     due = and_(req.status.in_(OPEN_STATUSES), or_(req.scheduled_at.is_(None), req.scheduled_at <= now))
@@ -162,24 +192,47 @@ def _facts_statement() -> Any:
         )
         .order_by(req.id)
         .limit(1)
+        # Correlated to the enclosing statement's project and person even when nested in last_asked.
+        .correlate_except(req)
         .scalar_subquery()
     )
-    last_response = select(func.max(Response.created_at)).where(
-        Response.project_id == project_id, Response.person_id == person_id
+    last_response = (
+        select(func.max(Response.created_at))
+        .where(Response.project_id == project_id, Response.person_id == person_id)
+        .correlate_except(Response)
     )
-    last_asked = select(func.max(SurveyRequest.sent_at)).where(
-        SurveyRequest.project_id == project_id,
-        SurveyRequest.person_id == person_id,
-        SurveyRequest.id != func.coalesce(open_id, -1),
+    last_asked = (
+        select(func.max(SurveyRequest.sent_at))
+        .where(
+            SurveyRequest.project_id == project_id,
+            SurveyRequest.person_id == person_id,
+            SurveyRequest.id != func.coalesce(open_id, -1),
+        )
+        .correlate_except(SurveyRequest)
     )
-    last_dismissed = select(func.max(WidgetDismissal.dismissed_at)).where(
-        WidgetDismissal.project_id == project_id, WidgetDismissal.person_id == person_id
+    last_dismissed = (
+        select(func.max(WidgetDismissal.dismissed_at))
+        .where(WidgetDismissal.project_id == project_id, WidgetDismissal.person_id == person_id)
+        .correlate_except(WidgetDismissal)
     )
+    return (
+        open_id,
+        last_response.scalar_subquery(),
+        last_asked.scalar_subquery(),
+        last_dismissed.scalar_subquery(),
+    )
+
+
+@lru_cache(maxsize=1)
+def _facts_statement() -> Any:
+    """The decision query, built once: constructing it (aliases, subqueries) costs more than running it."""
+    project_id, person_id = bindparam("project_id", type_=Integer()), bindparam("person_id", type_=Integer())
+    open_id, response, asked, dismissed = facts_columns(project_id, person_id)
     return select(
         open_id.label("open_id"),
-        last_response.scalar_subquery().label("response"),
-        last_asked.scalar_subquery().label("asked"),
-        last_dismissed.scalar_subquery().label("dismissed"),
+        response.label("response"),
+        asked.label("asked"),
+        dismissed.label("dismissed"),
     )
 
 
@@ -203,40 +256,70 @@ def decide(
 ) -> Decision:
     """Decide whether the widget asks this person now (reads only)."""
     seen = _facts(project.id, person.id, now)
+    reason = decision_reason(
+        seen,
+        project_id=project.id,
+        quiet_period_days=project.quiet_period_days,
+        person_id=person.id,
+        person_created_at=person.created_at,
+        rules=WidgetRules.of(settings),
+        now=now,
+        force=force,
+    )
+    if reason not in SHOW_REASONS:
+        return Decision(False, reason)
+    request = db.session.get(SurveyRequest, seen.open_id) if seen.open_id else None
+    return Decision(True, reason, request)
 
-    def open_request() -> SurveyRequest | None:
-        return db.session.get(SurveyRequest, seen.open_id) if seen.open_id else None
 
+def decision_reason(
+    seen: Any,
+    *,
+    project_id: int,
+    quiet_period_days: int,
+    person_id: int,
+    person_created_at: datetime,
+    rules: WidgetRules,
+    now: datetime,
+    force: bool,
+) -> str:
+    """Why the widget asks this person now or not, from facts_columns (seen); SHOW_REASONS show it."""
     if force:
-        return Decision(True, "forced", open_request())
-    if seen.dismissed and seen.dismissed > now - timedelta(days=settings.dismiss_cooldown_days):
-        return Decision(False, "dismissed")
-    quiet_since = now - timedelta(days=project.quiet_period_days)
-    if project.quiet_period_days and any(t and t > quiet_since for t in (seen.response, seen.asked)):
-        return Decision(False, "quiet_period")
-    if not in_sample(project.id, person.id, settings.sample_percent):
-        return Decision(False, "not_sampled")
+        return "forced"
+    if seen.dismissed and seen.dismissed > now - timedelta(days=rules.dismiss_cooldown_days):
+        return "dismissed"
+    quiet_since = now - timedelta(days=quiet_period_days)
+    if quiet_period_days and any(t and t > quiet_since for t in (seen.response, seen.asked)):
+        return "quiet_period"
+    if not in_sample(project_id, person_id, rules.sample_percent):
+        return "not_sampled"
     if seen.open_id is not None:
-        return Decision(True, "requested", open_request())
-    if not settings.recurring_enabled:
-        return Decision(False, "no_request")
-    if person.created_at > now - timedelta(days=settings.first_survey_after_days):
-        return Decision(False, "too_new")
+        return "requested"
+    if not rules.recurring_enabled:
+        return "no_request"
+    if person_created_at > now - timedelta(days=rules.first_survey_after_days):
+        return "too_new"
     last = max((t for t in (seen.response, seen.asked) if t), default=None)
-    if last and last > now - timedelta(days=settings.resurvey_every_days):
-        return Decision(False, "not_due")
-    return Decision(True, "recurring")
+    if last and last > now - timedelta(days=rules.resurvey_every_days):
+        return "not_due"
+    return "recurring"
 
 
 def _serializer() -> URLSafeTimedSerializer:
     cfg = current_app.config
     # itsdangerous signs with the last key and accepts all of them: old keys verify after rotation.
-    ring = [*reversed(cfg["SECRET_KEY_FALLBACKS"]), cfg["SECRET_KEY"]]
-    return URLSafeTimedSerializer(ring, salt=TOKEN_SALT)
+    return _serializer_for((*reversed(cfg["SECRET_KEY_FALLBACKS"]), cfg["SECRET_KEY"]))
 
 
-def _token(request: SurveyRequest) -> str:
-    return str(_serializer().dumps([request.project_id, request.person_id, request.id]))
+@lru_cache(maxsize=4)
+def _serializer_for(ring: tuple[str, ...]) -> URLSafeTimedSerializer:
+    # Keyed by the key ring itself, so a changed SECRET_KEY gets its own serializer.
+    return URLSafeTimedSerializer(list(ring), salt=TOKEN_SALT)
+
+
+def answer_token(project_id: int, person_id: int, request_id: int) -> str:
+    """The signed token the widget sends back with the answer or dismissal of this request."""
+    return str(_serializer().dumps([project_id, person_id, request_id]))
 
 
 def _request_for_token(project: Project, token: str) -> SurveyRequest:
@@ -283,22 +366,26 @@ def _payload(
 ) -> dict[str, Any]:
     survey = db.session.get(Survey, request.survey_id)
     assert survey is not None
+    token = answer_token(request.project_id, request.person_id, request.id)
+    return shown_payload(survey, token, settings.position, person.locale or lang)
+
+
+def shown_payload(survey: Any, token: str, position: str, locale: str | None) -> dict[str, Any]:
+    """What the widget needs to show a survey: its token, colour, position and words in the person's language.
+
+    survey is a Survey or a row with its question, followups, product_name, locale and brand_color.
+    """
+    followups = survey.followups or {}
     text = widget_text(
         question=survey.question,
-        followups=survey.followups or {},
+        followups=followups,
         product=survey.product_name,
         survey_locale=survey.locale,
-        person_locale=person.locale or lang,
+        person_locale=locale,
         is_default_text=survey.question == projects.DEFAULT_QUESTION
-        and (survey.followups or {}) == projects.DEFAULT_FOLLOWUPS,
+        and followups == projects.DEFAULT_FOLLOWUPS,
     )
-    return {
-        "show": True,
-        "token": _token(request),
-        "color": survey.brand_color,
-        "position": settings.position,
-        "text": text,
-    }
+    return {"show": True, "token": token, "color": survey.brand_color, "position": position, "text": text}
 
 
 def identify(

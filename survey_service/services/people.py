@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from sqlalchemy import or_, select
+from sqlalchemy.orm.attributes import flag_modified
 
 from ..errors import ApiError
 from ..extensions import db
@@ -48,6 +50,10 @@ def _pick(
     return by_email
 
 
+def _as_json(properties: dict[str, Any]) -> str:
+    return json.dumps(properties, sort_keys=True)
+
+
 def upsert_person(project_id: int, data: dict[str, Any]) -> tuple[Person, bool]:
     """Find or create the person described by data and apply its fields; flushes, does not commit.
 
@@ -71,12 +77,16 @@ def upsert_person(project_id: int, data: dict[str, Any]) -> tuple[Person, bool]:
         if field in data:
             setattr(person, field, data[field])
     if data.get("properties"):
-        merged = dict(person.properties or {})
+        stored = person.properties or {}
+        merged = dict(stored)
         for key, value in data["properties"].items():
             if value is None:
                 merged.pop(key, None)
             else:
                 merged[key] = value
-        person.properties = merged  # a new dict, so the JSON column sees the change
+        if _as_json(merged) != _as_json(stored):
+            person.properties = merged  # a new dict, so the JSON column sees the change
+            # SQLAlchemy compares with ==, which takes true for 1 and 3.0 for 3: JSON does not.
+            flag_modified(person, "properties")
     db.session.flush()
     return person, created

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
+from functools import lru_cache
 
 from flask import current_app
 from sqlalchemy import select
@@ -79,10 +80,21 @@ def project_for_secret_key(secret_key: str) -> Project | None:
 
 def identity_secret(project: Project) -> str:
     """Decrypt the project's widget identity secret."""
+    return decrypt_identity_secret(project.identity_secret_encrypted)
+
+
+def decrypt_identity_secret(encrypted: str) -> str:
+    """Decrypt a stored identity secret with SECRET_KEY or a fallback, remembered per ciphertext and key ring.
+
+    Keyed by the ciphertext itself, a new or rotated secret is a new entry: nothing here can go stale.
+    """
     cfg = current_app.config
-    return keys.decrypt_secret(
-        project.identity_secret_encrypted, cfg["SECRET_KEY"], cfg["SECRET_KEY_FALLBACKS"]
-    )
+    return _decrypt(encrypted, cfg["SECRET_KEY"], tuple(cfg["SECRET_KEY_FALLBACKS"]))
+
+
+@lru_cache(maxsize=1024)
+def _decrypt(encrypted: str, secret_key: str, fallbacks: tuple[str, ...]) -> str:
+    return keys.decrypt_secret(encrypted, secret_key, list(fallbacks))
 
 
 def default_survey_id(project_id: int, kind: str = "nps") -> int:
