@@ -64,6 +64,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(dashboard.bp)
     register_error_handlers(app)
+    from . import security
+
+    security.init_app(app)
 
     from .cli import register_commands
 

@@ -26,19 +26,22 @@ PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
 class RedisServer:
     """A redis-server of our own that keeps nothing on disk, so a restart loses every job."""
 
-    def __init__(self, port: int) -> None:
-        self.port = port
+    def __init__(self, port: int, password: str | None = None) -> None:
+        self.port, self.password = port, password
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
         args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
         args += ["--save", "", "--appendonly", "no"]
+        if self.password:
+            args += ["--requirepass", self.password]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        client = redis.Redis(port=self.port)
+        client = redis.Redis(port=self.port, password=self.password)
         for _ in range(100):
             try:
                 client.ping()
@@ -106,11 +109,11 @@ class PostgresCluster:
 
 
 @contextmanager
-def running_redis() -> Iterator[RedisServer]:
+def running_redis(password: str | None = None) -> Iterator[RedisServer]:
     """A redis-server the caller may kill and restart (conftest's own_redis fixture)."""
     if shutil.which("redis-server") is None:
         unavailable("the redis-server binary", FileNotFoundError("redis-server"))
-    server = RedisServer(free_port())
+    server = RedisServer(free_port(), password)
     server.start()
     try:
         yield server
