@@ -1,5 +1,4 @@
-"""Security headers on every answer: a CSP on pages (a per-response nonce for inline script and
-style), no framing, no MIME sniffing, a referrer policy."""
+"""Security headers: a CSP on pages (nonce for inline code), no framing, no MIME sniffing, referrer policy."""
 
 from __future__ import annotations
 
