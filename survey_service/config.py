@@ -7,6 +7,7 @@ import secrets
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 DEFAULT_INSTANCE = Path(__file__).resolve().parent.parent / "instance"
 
@@ -48,6 +49,24 @@ def _database_url(instance: Path) -> str:
     return url
 
 
+def redact_url(url: str) -> str:
+    """The URL with its password replaced by ***, fit for logs and console output."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rpartition("@")
+    user = netloc[0].partition(":")[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[2]}"))
+
+
+def _intervals(text: str) -> list[int] | None:
+    """EMAIL_RETRY_INTERVALS as a list of seconds; None when unset."""
+    values = [int(part) for part in text.split(",") if part.strip()]
+    if any(v < 0 for v in values):
+        raise ConfigError("EMAIL_RETRY_INTERVALS takes non-negative seconds, e.g. 60,300,1800")
+    return values or None
+
+
 def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Build the Flask config mapping from the environment and optional overrides."""
     overrides = overrides or {}
@@ -58,6 +77,9 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     db_url = overrides.get("SQLALCHEMY_DATABASE_URI") or _database_url(instance)
     # Recycle connections instead of pinging each checkout: the ping is a round trip per request.
     engine_options: dict[str, Any] = {"pool_recycle": 300}
+    if db_url.startswith("postgresql") and "connect_timeout" not in db_url:
+        # An unreachable database answers 503 within seconds instead of hanging the request.
+        engine_options["connect_args"] = {"connect_timeout": 5}
     if db_url.startswith("sqlite"):
         # WAL + a busy timeout let the web and worker processes share the embedded file.
         engine_options = {"connect_args": {"timeout": 30}}
@@ -81,6 +103,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "RQ_QUEUES": ["default"],
         # How long a worker may hold a claimed send before the relay assumes it died and retries.
         "SEND_CLAIM_TIMEOUT": int(os.environ.get("SEND_CLAIM_TIMEOUT", "150")),
+        # Seconds between RQ retries of a failed send, comma-separated (unset: 60, 300, 1800, 7200).
+        "EMAIL_RETRY_INTERVALS": _intervals(os.environ.get("EMAIL_RETRY_INTERVALS", "")),
         # /v1/ Delighted-compatible API: requests per project and window (0 turns limiting off).
         "DELIGHTED_RATE_LIMIT": int(os.environ.get("DELIGHTED_RATE_LIMIT", "1000")),
         "DELIGHTED_RATE_WINDOW": int(os.environ.get("DELIGHTED_RATE_WINDOW", "60")),

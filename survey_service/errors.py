@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
 from flask import Flask, Response, jsonify
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
+# What a 503 tells clients to wait before retrying (a database restart takes seconds).
+RETRY_AFTER_SECONDS = 5
 
 CODES = {
     400: "bad_request",
@@ -82,6 +85,23 @@ def register_error_handlers(app: Flask) -> None:
         db.session.rollback()
         log.info("database refused a value: %s", error.orig.__class__.__name__)
         return error_response(422, "validation_error", "A value is not valid (out of range or not storable).")
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
+    def _database_unavailable(error: DBAPIError) -> Response:
+        # The database is down, restarting or refused the connection: the client should retry,
+        # and nothing was acknowledged. The driver's text may name hosts; log only its class.
+        from .extensions import db
+
+        with contextlib.suppress(Exception):
+            db.session.rollback()
+        log.warning("database unavailable: %s", error.orig.__class__.__name__)
+        return error_response(
+            503,
+            "unavailable",
+            "The database is unavailable; retry shortly.",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Response:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from flask import current_app
 from rq import get_current_job
 from sqlalchemy import CursorResult, update
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from .extensions import db
 from .models import Person, Project, Survey, SurveyRequest, utcnow
@@ -22,6 +24,28 @@ CLAIMABLE = ("pending", "scheduled", "queued")
 def _finish(request_id: int, **values: object) -> None:
     db.session.execute(update(SurveyRequest).where(SurveyRequest.id == request_id).values(**values))
     db.session.commit()
+
+
+# After the SMTP server accepted a message, how long to keep trying to record it as sent while the
+# database is away (a restart): giving up means a later retry sends the same message again.
+RECORD_SENT_PATIENCE = 60.0
+
+
+def _record_sent(request_id: int, **values: object) -> None:
+    """Record a delivered send, retrying through a database outage of up to RECORD_SENT_PATIENCE."""
+    deadline = time.monotonic() + RECORD_SENT_PATIENCE
+    pause = 0.25
+    while True:
+        try:
+            _finish(request_id, **values)
+            return
+        except (OperationalError, InterfaceError) as exc:
+            db.session.rollback()
+            if time.monotonic() + pause > deadline:
+                raise
+            log.warning("request %s sent; database away (%s), retrying", request_id, type(exc).__name__)
+            time.sleep(pause)
+            pause = min(pause * 2, 1.0)
 
 
 def _is_last_attempt() -> bool | None:
@@ -116,5 +140,7 @@ def send_survey_email(request_id: int) -> str:
         if last:
             return "failed"
         raise
-    _finish(request_id, status="sent", delivered_at=utcnow(), email_message_id=message_id, email_error=None)
+    _record_sent(
+        request_id, status="sent", delivered_at=utcnow(), email_message_id=message_id, email_error=None
+    )
     return "sent"

@@ -620,3 +620,12 @@ class FailedJobOut(Schema):
 
 class FailedJobList(Schema):
     data = fields.List(fields.Nested(FailedJobOut))
+
+
+class ErrorOut(Schema):
+    """The one error shape (documented in /openapi.json for every error answer)."""
+
+    status = fields.Integer(required=True, metadata={"description": "the HTTP status"})
+    code = fields.String(required=True, metadata={"description": "a stable snake_case code"})
+    message = fields.String(required=True)
+    details = fields.Raw(allow_none=True, metadata={"description": "what failed, e.g. per field"})

@@ -238,7 +238,8 @@ def demo() -> Response:
     )
     resp = Response(html, mimetype="text/html")
     resp.headers["Content-Security-Policy"] = (
-        "default-src 'self'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self' data:"
+        "default-src 'self'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "frame-ancestors 'none'"
     )
     resp.headers["Cache-Control"] = "no-store"
     return resp

@@ -141,3 +141,21 @@ def project(app: Flask) -> dict[str, Any]:
 def auth(project: dict[str, Any]) -> dict[str, str]:
     """Authorization headers for the project's secret key."""
     return {"Authorization": f"Bearer {project['secret_key']}"}
+
+
+@pytest.fixture
+def own_redis() -> Iterator[Any]:
+    """A redis-server of this test's own, which it may kill and restart (tests/own_servers.py)."""
+    from tests.own_servers import running_redis
+
+    with running_redis() as server:
+        yield server
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[Any]:
+    """A PostgreSQL cluster of this test's own, which it may stop and start (tests/own_servers.py)."""
+    from tests.own_servers import running_postgres
+
+    with running_postgres() as cluster:
+        yield cluster

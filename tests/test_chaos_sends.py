@@ -1,6 +1,8 @@
-"""Never twice, never lost: events with repeats while a worker is SIGKILLed and Redis restarts empty.
+"""Never twice, never lost: events (with repeats) and responses arrive while workers are SIGKILLed,
+Redis restarts empty and PostgreSQL restarts; then the database and the SMTP sink are counted.
 
-A reduced run (a few hundred events) is part of `make test`; CHAOS_EVENTS scales it up.
+A reduced run is part of `make test`; `make chaos` scales it with CHAOS_EVENTS, CHAOS_RESPONSES and
+CHAOS_KILLS. The stores are servers of the test's own (tests/own_servers.py), never the shared ones.
 """
 
 from __future__ import annotations
@@ -12,71 +14,26 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-import redis
+from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from survey_service import create_app
 from survey_service.extensions import db, queues
-from survey_service.models import SurveyRequest
+from survey_service.models import Response, SurveyRequest
 from survey_service.services import outbox
 from tests.conftest import _empty_tables, make_project
-from tests.email_support import free_port, smtp_server
+from tests.email_support import smtp_server
+from tests.own_servers import PostgresCluster, RedisServer
 
 UNIQUE_EVENTS = int(os.environ.get("CHAOS_EVENTS", "200"))
+RESPONSES = int(os.environ.get("CHAOS_RESPONSES", str(UNIQUE_EVENTS // 2)))
+KILLS = int(os.environ.get("CHAOS_KILLS", "1"))
 REPEAT_SHARE = 0.2
+WORKERS = 2
 EXE = Path(sys.executable).parent / "survey-service"
-
-
-class RedisServer:
-    """A redis-server of our own that keeps nothing on disk, so a restart loses every job."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        args = [
-            "redis-server",
-            "--port",
-            str(self.port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ]
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        client = redis.Redis(port=self.port)
-        for _ in range(100):
-            try:
-                client.ping()
-                return
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        raise AssertionError("redis-server did not start")
-
-    def kill(self) -> None:
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait()
-
-
-@pytest.fixture
-def own_redis() -> Iterator[RedisServer]:
-    try:
-        subprocess.run(["redis-server", "--version"], check=True, capture_output=True)
-    except (OSError, subprocess.CalledProcessError) as exc:
-        pytest.skip(f"redis-server binary not available: {exc}")
-    server = RedisServer(free_port())
-    server.start()
-    yield server
-    server.kill()
 
 
 def start_worker(env: dict[str, str], log: Any) -> subprocess.Popen[bytes]:
@@ -86,18 +43,59 @@ def start_worker(env: dict[str, str], log: Any) -> subprocess.Popen[bytes]:
     )
 
 
-def test_events_with_repeats_worker_killed_and_redis_restarted_send_each_once(
-    postgres_url: str, own_redis: RedisServer, tmp_path: Path
+def chaos_plan(steps: int) -> dict[int, str]:
+    """At which step of the stream each disruption happens: kills spread out, then the restarts."""
+    # Redis restarts early: the jobs it loses wait out the relay's grace while requests still arrive.
+    plan = {int(steps * (k + 1) / (KILLS + 2)): f"kill:{k % WORKERS}" for k in range(KILLS)}
+    for share, action in ((0.2, "redis_down"), (0.35, "redis_up"), (0.55, "pg_down"), (0.7, "pg_up")):
+        step = int(steps * share)
+        while step in plan:  # a kill never shares a step with a restart
+            step += 1
+        plan[step] = action
+    return plan
+
+
+def assert_unavailable(res: Any) -> None:
+    """A request while PostgreSQL is down: a clear 503 in the one error shape, with Retry-After."""
+    body = res.get_json()
+    assert res.status_code == 503, (res.status_code, body)
+    assert body["code"] == "unavailable" and body["status"] == 503, body
+    assert int(res.headers["Retry-After"]) > 0
+
+
+def request_for(kind: str, item: Any) -> tuple[str, dict[str, Any]]:
+    """The API call of one stream item: an event (id repeated for repeats) or a new response."""
+    if kind == "event":
+        person = {"email": f"{item}@example.com"}
+        return "/api/v1/events", {"id": item, "type": "ticket_closed", "person": person}
+    person = {"email": f"resp-{item}@example.com"}
+    return "/api/v1/responses", {"person": person, "score": item % 11, "comment": f"chaos {item}"}
+
+
+def post_until_acked(client: FlaskClient, path: str, body: dict[str, Any], headers: dict[str, str]) -> Any:
+    """POST until acknowledged; only a 503 (the database coming back) may be retried."""
+    for _ in range(100):
+        res = client.post(path, json=body, headers=headers)
+        if res.status_code != 503:
+            assert res.status_code in (201, 202), (path, res.status_code, res.get_json())
+            return res.get_json()
+        assert_unavailable(res)
+        time.sleep(0.1)
+    raise AssertionError(f"{path} still 503 after PostgreSQL came back")
+
+
+def test_events_and_responses_through_kills_and_restarts_are_kept_and_sent_once(
+    own_postgres: PostgresCluster, own_redis: RedisServer, tmp_path: Path
 ) -> None:
     from flask_migrate import upgrade
 
-    redis_url = f"redis://127.0.0.1:{own_redis.port}/0"
+    database_url = own_postgres.create_database("chaos")
     config = {
         "TESTING": True,
         "SECRET_KEY": "chaos-secret",
-        "SQLALCHEMY_DATABASE_URI": postgres_url,
+        "SQLALCHEMY_DATABASE_URI": database_url,
         "INSTANCE_PATH": str(tmp_path),
-        "REDIS_URL": redis_url,
+        "REDIS_URL": own_redis.url,
         "BASE_URL": "http://survey.test",
     }
     app = create_app(config)
@@ -112,42 +110,70 @@ def test_events_with_repeats_worker_killed_and_redis_restarted_send_each_once(
 
     rng = random.Random(20261122)
     unique = [f"evt-{i}" for i in range(UNIQUE_EVENTS)]
-    stream = unique + rng.sample(unique, int(UNIQUE_EVENTS * REPEAT_SHARE))
+    stream: list[tuple[str, Any]] = [("event", e) for e in unique]
+    stream += [("event", e) for e in rng.sample(unique, int(UNIQUE_EVENTS * REPEAT_SHARE))]
+    stream += [("response", n) for n in range(RESPONSES)]
     rng.shuffle(stream)
+    plan = chaos_plan(len(stream))
+
+    acked_events: set[str] = set()
+    acked_responses: set[int] = set()
+    refused_while_down = 0
+
+    def deliver(kind: str, item: Any) -> None:
+        answer = post_until_acked(client, *request_for(kind, item), auth)
+        if kind == "event":
+            assert answer["id"] == item
+            acked_events.add(item)
+        else:
+            acked_responses.add(answer["id"])
 
     with smtp_server() as (sink, smtp_url), open(tmp_path / "workers.log", "w") as log:
         env = {
             **os.environ,
-            "DATABASE_URL": postgres_url,
-            "REDIS_URL": redis_url,
+            "DATABASE_URL": database_url,
+            "REDIS_URL": own_redis.url,
             "SMTP_URL": smtp_url,
             "SECRET_KEY": "chaos-secret",
             "INSTANCE_PATH": str(tmp_path),
             "BASE_URL": "http://survey.test",
             "SEND_CLAIM_TIMEOUT": "3",
+            "EMAIL_RETRY_INTERVALS": "1,2,4,8,15",
         }
-        workers = [start_worker(env, log), start_worker(env, log)]
+        workers = [start_worker(env, log) for _ in range(WORKERS)]
         kills = 0
+        held_back: list[tuple[str, Any]] = []
+        started = time.monotonic()
         try:
-            for n, event_id in enumerate(stream):
-                if n == len(stream) // 3:
-                    os.killpg(workers[0].pid, signal.SIGKILL)
-                    workers[0].wait()
+            for n, (kind, item) in enumerate(stream):
+                action = plan.get(n, "")
+                if action.startswith("kill:"):
+                    victim = int(action.split(":")[1])
+                    os.killpg(workers[victim].pid, signal.SIGKILL)
+                    workers[victim].wait()
                     kills += 1
-                    workers[0] = start_worker(env, log)
-                if n == len(stream) // 2:
+                    workers[victim] = start_worker(env, log)
+                elif action == "redis_down":
                     own_redis.kill()  # every queued and scheduled job is gone
-                if n == 2 * len(stream) // 3:
+                elif action == "redis_up":
                     own_redis.start()
-                body = {
-                    "id": event_id,
-                    "type": "ticket_closed",
-                    "person": {"email": f"{event_id}@example.com"},
-                }
-                res = client.post("/api/v1/events", json=body, headers=auth)
-                assert res.status_code == 202, res.get_json()
+                elif action == "pg_down":
+                    own_postgres.stop()
+                elif action == "pg_up":
+                    own_postgres.start()
+                    for held in held_back:
+                        deliver(*held)
+                    held_back.clear()
+                if own_postgres.running():
+                    deliver(kind, item)
+                else:
+                    path, body = request_for(kind, item)
+                    assert_unavailable(client.post(path, json=body, headers=auth))
+                    refused_while_down += 1
+                    held_back.append((kind, item))
 
-            deadline = time.monotonic() + 120
+            streamed = time.monotonic()
+            deadline = streamed + max(120, UNIQUE_EVENTS * 0.3)
             with app.app_context():
                 while time.monotonic() < deadline:
                     counts = dict(
@@ -159,6 +185,7 @@ def test_events_with_repeats_worker_killed_and_redis_restarted_send_each_once(
                     if counts.get("sent", 0) >= UNIQUE_EVENTS and len(sink.messages) >= UNIQUE_EVENTS:
                         break
                     time.sleep(0.5)
+            drained = time.monotonic()
         finally:
             for worker in workers:
                 if worker.poll() is None:
@@ -166,16 +193,32 @@ def test_events_with_repeats_worker_killed_and_redis_restarted_send_each_once(
             for worker in workers:
                 worker.wait(timeout=30)
 
-    assert counts == {"sent": UNIQUE_EVENTS}, (counts, (tmp_path / "workers.log").read_text()[-3000:])
+    log_tail = (tmp_path / "workers.log").read_text()[-3000:]
+    assert refused_while_down > 0  # the outage really happened while requests arrived
+    assert acked_events == set(unique)
+    assert counts == {"sent": UNIQUE_EVENTS}, (counts, log_tail)
+    with app.app_context():
+        stored = set(db.session.scalars(select(Response.id).where(Response.project_id == project["id"])))
+    # Every acknowledged response is stored, and a 503 never left one behind.
+    assert stored == acked_responses and len(stored) == RESPONSES
+
     recipients = Counter(str(m["To"]).split("<")[-1].rstrip(">") for m in sink.messages)
     distinct = {m["Message-ID"] for m in sink.messages}
+    resent = len(sink.messages) - UNIQUE_EVENTS
+    print(
+        f"\nchaos: {len(stream)} requests ({UNIQUE_EVENTS} unique events, {RESPONSES} responses), "
+        f"{kills} worker SIGKILLs, Redis restarted empty, PostgreSQL restarted "
+        f"({refused_while_down} requests answered 503 while it was down); "
+        f"{len(sink.messages)} SMTP deliveries, {len(distinct)} distinct, {resent} same-Message-ID resends; "
+        f"requests took {streamed - started:.0f} s, the last send {drained - streamed:.0f} s more"
+    )
     # None missing: every unique event's person got its email.
     assert set(recipients) == {f"{e}@example.com" for e in unique}
-    # Never twice: one Message-ID per event. A worker killed between the SMTP server's "250" and
-    # recording it can make the relay resend the same Message-ID (dropped as a duplicate by mail
-    # systems); at most one such resend per kill.
+    # Never twice: one Message-ID per event. A worker killed (or the database gone) between the SMTP
+    # server's "250" and recording it can make the relay resend the same Message-ID, which mail
+    # systems drop as a duplicate: at most one per kill and one per worker at the database restart.
     assert len(distinct) == UNIQUE_EVENTS
-    assert len(sink.messages) - UNIQUE_EVENTS <= kills
+    assert resent <= kills + WORKERS
     with app.app_context():
         assert outbox.relay() == 0
         queues().close()

@@ -266,6 +266,25 @@ def test_relay_reenqueues_overdue_request_whose_job_vanished(
     assert queue.job_ids == [f"send-email-{request.id}"]
 
 
+def test_relay_reenqueues_job_taken_off_the_queue_by_a_worker_killed_before_starting_it(
+    app: Flask, client: FlaskClient, auth: dict[str, str], queue: Queue
+) -> None:
+    from survey_service.services import outbox
+
+    add_rule(client, auth, event_type="ticket_closed", delay_seconds=0)
+    send_event(client, auth, "k1", "ticket_closed")
+    [request] = requests_of(app)
+    job_id = f"send-email-{request.id}"
+    # What a worker's dequeue does (LMOVE into RQ's intermediate list); then it died: the job
+    # hash still says "queued", but no queue holds it.
+    assert queue.connection.lmove(queue.key, queue.intermediate_queue_key) == job_id.encode()
+    assert queue.job_ids == []
+    with app.app_context():
+        assert outbox.relay(now=NOW + timedelta(minutes=5)) == 1
+        assert outbox.relay(now=NOW + timedelta(minutes=5)) == 0  # queued again: alive
+    assert queue.job_ids == [job_id]
+
+
 def test_recurring_enrollment_asks_every_interval_under_quiet_period(
     app: Flask, client: FlaskClient, auth: dict[str, str]
 ) -> None:

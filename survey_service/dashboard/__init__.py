@@ -147,7 +147,8 @@ def login() -> Any:
     address = request.remote_addr or "unknown"
     if login_limits.is_locked(email, address):
         error = "Too many failed attempts. Wait 15 minutes and try again."
-        return render_template("dashboard_login.html", email=email, error=error), 429
+        retry = {"Retry-After": str(login_limits.WINDOW_SECONDS)}
+        return render_template("dashboard_login.html", email=email, error=error), 429, retry
     user = authenticate_user(email, password) if email and password else None
     if user is None:
         login_limits.record_failure(email, address)

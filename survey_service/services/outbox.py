@@ -102,7 +102,7 @@ def _claim_timeout() -> timedelta:
 
 
 def job_alive(rq_job_id: str, now: datetime | None = None) -> bool:
-    """Whether RQ still holds this job as queued, running, deferred, or scheduled and not overdue.
+    """Whether RQ still holds this job in its queue, running, deferred, or scheduled and not overdue.
 
     A job still scheduled well past its time is stuck (a SIGKILLed worker can leave RQ's scheduler
     lock behind until it expires), so it does not count as alive. RedisError propagates.
@@ -127,7 +127,11 @@ def job_alive(rq_job_id: str, now: datetime | None = None) -> bool:
         # RQ would only notice after its own timeouts. RQ's clock is real time, not the app clock.
         started = job.started_at if job.started_at.tzinfo else job.started_at.replace(tzinfo=UTC)
         return started > utcnow() - _claim_timeout()
-    return status in (JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED)
+    if status == JobStatus.QUEUED:
+        # A worker SIGKILLed between taking the job off the queue and starting it leaves it "queued"
+        # in no queue (RQ's intermediate list, which only its 10-minute maintenance cleans up).
+        return queues().redis.lpos(queues().queue(job.origin).key, rq_job_id) is not None
+    return status in (JobStatus.STARTED, JobStatus.DEFERRED)
 
 
 def release_stale_claims(now: datetime) -> int:

@@ -1,0 +1,672 @@
+"""Security checks: a two-tenant matrix over every route, rate limits, page headers, secrets in logs."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from survey_service import keys
+from survey_service.extensions import db, queues
+from survey_service.models import Base, SurveyRequest
+from survey_service.services.projects import default_survey_id
+from survey_service.services.users import create_user
+from tests.conftest import _empty_tables, free_port, make_project
+from tests.own_servers import running_redis
+
+Expected = int | tuple[int, ...] | None
+BODY_ID_REFUSED = (404, 422)
+PASSWORD = "correct horse battery staple 42"
+B_SECRETS = {  # what project B stores; none of it may ever reach project A
+    "email": "bea@b-corp.example",
+    "external_id": "b-user-7",
+    "name": "Bea Secretname",
+    "comment": "b-comment-only-b-may-read",
+    "plan": "b-plan-value",
+    "event": "b_private_event",
+    "alert": "B alert rule",
+    "unsubscribed": "b-unsub@b-corp.example",
+    "bounced": "b-bounce@b-corp.example",
+    "admin": "b-admin@b-corp.example",
+}
+
+
+@dataclass
+class Tenant:
+    """A project's keys and the ids of what it owns."""
+
+    keys: dict[str, Any]
+    ids: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def bearer(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.keys['secret_key']}"}
+
+    @property
+    def basic(self) -> tuple[str, str]:
+        return (self.keys["secret_key"], "")
+
+
+def ok(res: Any, *statuses: int) -> Any:
+    assert res.status_code in (statuses or (200, 201, 202)), (
+        res.status_code,
+        res.get_data(as_text=True)[:500],
+    )
+    return res.get_json()
+
+
+def seed_tenant_b(app: Flask, client: FlaskClient) -> Tenant:
+    """Project B with one of everything, made through its own API."""
+    b = Tenant(make_project(app, "B Corp"))
+    h, s = b.bearer, B_SECRETS
+    person = {"external_id": s["external_id"], "email": s["email"], "name": s["name"]}
+    b.ids["person"] = ok(
+        client.post("/api/v1/people", json={**person, "properties": {"plan": s["plan"]}}, headers=h)
+    )["id"]
+    ref = {"external_id": s["external_id"]}
+    body = {"person": ref, "score": 3, "comment": s["comment"]}
+    b.ids["response"] = ok(client.post("/api/v1/responses", json=body, headers=h))["id"]
+    rule = {"event_type": s["event"], "channel": "email", "delay_seconds": 86400}
+    b.ids["trigger"] = ok(client.post("/api/v1/triggers", json=rule, headers=h))["id"]
+    # A second person (the first just answered, so is in the quiet period) gets a scheduled ask.
+    later = {"email": "bea-2@b-corp.example"}
+    ok(client.post("/api/v1/events", json={"id": "b-evt-1", "type": s["event"], "person": later}, headers=h))
+    alert = {"name": s["alert"], "target_url": "https://8.8.8.8/b-hook"}
+    b.ids["alert_rule"] = ok(client.post("/api/v1/alert_rules", json=alert, headers=h))["id"]
+    enrolment = {"person": ref, "interval_days": 90}
+    b.ids["enrollment"] = ok(client.post("/api/v1/recurring", json=enrolment, headers=h))["id"]
+    b.ids["request"] = ok(client.post("/api/v1/survey_links", json={"person": ref}, headers=h))["id"]
+    ok(client.post("/api/v1/unsubscribes", json={"email": s["unsubscribed"]}, headers=h))
+    ok(client.post("/api/v1/bounces", json={"email": s["bounced"]}, headers=h))
+    ok(client.patch("/api/v1/widget/settings", json={"sample_percent": 37}, headers=h))
+    identify = {"key": b.keys["public_key"], "force": True, "user": {"id": s["external_id"]}}
+    identify["user"]["user_hash"] = keys.user_hash(b.keys["identity_secret"], s["external_id"])
+    widget = ok(client.post("/api/widget/identify", data=json.dumps(identify), content_type="text/plain"))
+    b.ids["widget_token"] = widget.get("token")
+    with app.app_context():
+        create_user(b.keys["id"], s["admin"], PASSWORD, "admin")
+        b.ids["survey"] = default_survey_id(b.keys["id"])
+        b.ids["pending"] = db.session.scalar(
+            select(SurveyRequest.id).where(
+                SurveyRequest.project_id == b.keys["id"], SurveyRequest.status == "scheduled"
+            )
+        )
+    assert b.ids["widget_token"] and b.ids["pending"]
+    return b
+
+
+def snapshot(app: Flask, project_id: int) -> dict[str, list[dict[str, Any]]]:
+    """Every row of every table that belongs to the project (and the project itself)."""
+    rows: dict[str, list[dict[str, Any]]] = {}
+    with app.app_context():
+        for table in Base.metadata.sorted_tables:
+            column = table.c.get("project_id") if table.name != "projects" else table.c.id
+            if column is None:
+                continue
+            result = db.session.execute(
+                select(table).where(column == project_id).order_by(*table.primary_key)
+            )
+            rows[table.name] = [dict(r._mapping) for r in result]
+        db.session.rollback()
+    return rows
+
+
+def signed_in(app: Flask, email: str) -> tuple[FlaskClient, str]:
+    """A client signed in to the dashboard as email, and its CSRF token."""
+    client = app.test_client()
+    html = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert token
+    res = client.post("/login", data={"email": email, "password": PASSWORD, "csrf_token": token.group(1)})
+    assert res.status_code == 302, res.get_data(as_text=True)[:300]
+    html = client.get("/dashboard").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert token
+    return client, token.group(1)
+
+
+# Routes with no tenant in them: nothing to cross (tokens name one request; checked in test_properties).
+NO_TENANT = {
+    "/healthz",
+    "/openapi.json",
+    "/widget.js",
+    "/widget.<version>.js",
+    "/demo",
+    "/demo/<any('demo.js', 'demo.css'):name>",
+    "/static/<path:filename>",
+    "/login",
+    "/logout",
+    "/s/<token>",
+    "/u/<token>",
+    "/o/<token>.gif",
+}
+
+
+def matrix_calls(b: Tenant, a: Tenant) -> list[tuple[str, str, str, dict[str, Any], Expected]]:
+    """(method, rule, path, request kwargs, expected status or None) for project A against B's things.
+
+    Expected 404: a path naming one of B's ids (in a body: 404 or 422, "no such survey here").
+    None: any answer but 5xx, 401 and 403. Every call must also carry none of B's data back and
+    change none of B's rows.
+    """
+    i, s = b.ids, B_SECRETS
+    ref_b = {"person": {"external_id": s["external_id"]}}
+    v1 = "/api/v1"
+    a_public_key = a.keys["public_key"]
+    a_user = {
+        "id": s["external_id"],
+        "user_hash": keys.user_hash(a.keys["identity_secret"], s["external_id"]),
+    }
+    widget_answer = {"key": a_public_key, "token": i["widget_token"], "score": 10, "comment": "x"}
+    calls: list[tuple[str, str, str, dict[str, Any], Expected]] = [
+        ("GET", f"{v1}/people/<int:person_id>", f"{v1}/people/{i['person']}", {}, 404),
+        ("DELETE", f"{v1}/people/<int:person_id>", f"{v1}/people/{i['person']}", {}, 404),
+        ("GET", f"{v1}/people/<int:person_id>/export", f"{v1}/people/{i['person']}/export", {}, 404),
+        (
+            "DELETE",
+            f"{v1}/people/<int:person_id>/survey_requests/pending",
+            f"{v1}/people/{i['person']}/survey_requests/pending",
+            {},
+            404,
+        ),
+        (
+            "PATCH",
+            f"{v1}/responses/<int:response_id>",
+            f"{v1}/responses/{i['response']}",
+            {"json": {"followup_status": "resolved"}},
+            404,
+        ),
+        ("GET", f"{v1}/triggers/<int:rule_id>", f"{v1}/triggers/{i['trigger']}", {}, 404),
+        (
+            "PATCH",
+            f"{v1}/triggers/<int:rule_id>",
+            f"{v1}/triggers/{i['trigger']}",
+            {"json": {"enabled": False}},
+            404,
+        ),
+        ("DELETE", f"{v1}/triggers/<int:rule_id>", f"{v1}/triggers/{i['trigger']}", {}, 404),
+        ("DELETE", f"{v1}/alert_rules/<int:rule_id>", f"{v1}/alert_rules/{i['alert_rule']}", {}, 404),
+        (
+            "GET",
+            f"{v1}/alert_rules/<int:rule_id>/deliveries",
+            f"{v1}/alert_rules/{i['alert_rule']}/deliveries",
+            {},
+            404,
+        ),
+        ("DELETE", f"{v1}/recurring/<int:enrollment_id>", f"{v1}/recurring/{i['enrollment']}", {}, 404),
+        ("GET", f"{v1}/survey_requests/<int:request_id>", f"{v1}/survey_requests/{i['request']}", {}, 404),
+        # Ids of B inside a body: B's survey is not A's to use.
+        (
+            "POST",
+            f"{v1}/survey_links",
+            f"{v1}/survey_links",
+            {"json": {**ref_b, "survey_id": i["survey"]}},
+            BODY_ID_REFUSED,
+        ),
+        (
+            "POST",
+            f"{v1}/survey_requests",
+            f"{v1}/survey_requests",
+            {"json": {"person": {"email": s["email"]}, "survey_id": i["survey"]}},
+            BODY_ID_REFUSED,
+        ),
+        (
+            "POST",
+            f"{v1}/recurring",
+            f"{v1}/recurring",
+            {"json": {**ref_b, "interval_days": 30, "survey_id": i["survey"]}},
+            BODY_ID_REFUSED,
+        ),
+        # Writes naming B's people by email or external id act on A's own people only.
+        (
+            "POST",
+            f"{v1}/people",
+            f"{v1}/people",
+            {"json": {"external_id": s["external_id"], "name": "A's"}},
+            None,
+        ),
+        ("POST", f"{v1}/responses", f"{v1}/responses", {"json": {**ref_b, "score": 10}}, None),
+        (
+            "POST",
+            f"{v1}/events",
+            f"{v1}/events",
+            {"json": {"id": "b-evt-1", "type": s["event"], **ref_b}},
+            None,
+        ),
+        (
+            "POST",
+            f"{v1}/triggers",
+            f"{v1}/triggers",
+            {"json": {"event_type": s["event"], "channel": "email", "delay_seconds": 0}},
+            None,
+        ),
+        (
+            "POST",
+            f"{v1}/alert_rules",
+            f"{v1}/alert_rules",
+            {"json": {"name": "A", "target_url": "https://8.8.8.8/a"}},
+            None,
+        ),
+        ("POST", f"{v1}/unsubscribes", f"{v1}/unsubscribes", {"json": {"email": s["email"]}}, None),
+        ("POST", f"{v1}/bounces", f"{v1}/bounces", {"json": {"email": s["email"]}}, None),
+        ("PATCH", f"{v1}/project", f"{v1}/project", {"json": {"quiet_period_days": 1}}, None),
+        ("PATCH", f"{v1}/widget/settings", f"{v1}/widget/settings", {"json": {"sample_percent": 1}}, None),
+        # Lists and reports: A's (empty) data only.
+        *(
+            ("GET", f"{v1}/{p.partition('?')[0]}", f"{v1}/{p}", {}, None)
+            for p in (
+                "alert_rules",
+                "bounces",
+                "unsubscribes",
+                "exports/promoters.csv",
+                "exports/responses.csv",
+                "exports/responses.jsonl",
+                "jobs/failed",
+                "project",
+                "recurring",
+                "reports/funnel",
+                "reports/nps?group_by=plan",
+                "responses",
+                "survey_requests",
+                "trigger_templates",
+                "triggers",
+                "widget/dismissals",
+                "widget/settings",
+            )
+        ),
+        # The widget: A's public key never reaches B's people or B's widget tokens.
+        ("POST", "/api/widget/answer", "/api/widget/answer", {"data": json.dumps(widget_answer)}, 404),
+        (
+            "POST",
+            "/api/widget/dismiss",
+            "/api/widget/dismiss",
+            {"data": json.dumps({"key": a_public_key, "token": i["widget_token"]})},
+            404,
+        ),
+        (
+            "POST",
+            "/api/widget/identify",
+            "/api/widget/identify",
+            {"data": json.dumps({"key": a_public_key, "force": True, "user": a_user})},
+            None,
+        ),
+    ]
+    # The Delighted-compatible API (HTTP Basic), each route with and without ".json".
+    for suffix in ("", ".json"):
+        d = "/v1"
+        calls += [
+            (
+                "GET",
+                f"{d}/survey_responses/<int:response_id>{suffix}",
+                f"{d}/survey_responses/{i['response']}{suffix}",
+                {},
+                404,
+            ),
+            (
+                "PUT",
+                f"{d}/survey_responses/<int:response_id>{suffix}",
+                f"{d}/survey_responses/{i['response']}{suffix}",
+                {"data": {"comment": "overwritten by A"}},
+                404,
+            ),
+            (
+                "POST",
+                f"{d}/people{suffix}",
+                f"{d}/people{suffix}",
+                {"data": {"email": s["email"], "send": "false"}},
+                None,
+            ),
+            (
+                "POST",
+                f"{d}/survey_responses{suffix}",
+                f"{d}/survey_responses{suffix}",
+                {"data": {"person": str(i["person"]), "score": "10"}},
+                404,
+            ),
+            (
+                "POST",
+                f"{d}/unsubscribes{suffix}",
+                f"{d}/unsubscribes{suffix}",
+                {"data": {"person_email": s["email"]}},
+                None,
+            ),
+            (
+                "POST",
+                f"{d}/autopilot/email/memberships{suffix}",
+                f"{d}/autopilot/email/memberships{suffix}",
+                {"data": {"person_email": s["email"]}},
+                None,
+            ),
+            (
+                "DELETE",
+                f"{d}/autopilot/email/memberships{suffix}",
+                f"{d}/autopilot/email/memberships{suffix}",
+                {"data": {"person_email": s["email"]}},
+                None,
+            ),
+            *(
+                ("GET", f"{d}/{p}{suffix}", f"{d}/{p}{suffix}", {}, None)
+                for p in (
+                    "people",
+                    "survey_responses",
+                    "unsubscribes",
+                    "bounces",
+                    "metrics",
+                    "autopilot/email",
+                    "autopilot/email/memberships",
+                )
+            ),
+        ]
+    calls += [
+        ("DELETE", "/v1/people/<path:identifier>", f"/v1/people/{s['email']}", {}, 404),
+        (
+            "DELETE",
+            "/v1/people/<path:email>/survey_requests/pending",
+            f"/v1/people/{s['email']}/survey_requests/pending",
+            {},
+            None,
+        ),
+        (
+            "DELETE",
+            "/v1/people/<path:email>/survey_requests/pending.json",
+            f"/v1/people/{s['email']}/survey_requests/pending.json",
+            {},
+            None,
+        ),
+    ]
+    return calls
+
+
+def dashboard_calls(b: Tenant) -> list[tuple[str, str, str, dict[str, Any], Expected]]:
+    """The dashboard, signed in as A's admin."""
+    rid = b.ids["response"]
+    return [
+        ("GET", "/dashboard", "/dashboard?range=all", {}, None),
+        ("GET", "/dashboard/users", "/dashboard/users", {}, None),
+        (
+            "POST",
+            "/dashboard/users",
+            "/dashboard/users",
+            {"data": {"email": B_SECRETS["admin"], "role": "viewer"}},
+            None,
+        ),
+        *(
+            ("GET", "/dashboard/exports/<name>", f"/dashboard/exports/{name}?range=all", {}, None)
+            for name in ("responses.csv", "responses.jsonl", "promoters.csv")
+        ),
+        (
+            "POST",
+            "/dashboard/responses/<int:response_id>/followup",
+            f"/dashboard/responses/{rid}/followup",
+            {"data": {"followup_status": "resolved"}},
+            404,
+        ),
+    ]
+
+
+def test_two_tenants_every_route_never_crosses_from_a_to_b(app: Flask, client: FlaskClient) -> None:
+    a = Tenant(make_project(app, "A Inc"))
+    b = seed_tenant_b(app, client)
+    with app.app_context():
+        create_user(a.keys["id"], "a-admin@a.example", PASSWORD, "admin")
+    before = snapshot(app, b.keys["id"])
+    dashboard, csrf = signed_in(app, "a-admin@a.example")
+    api = matrix_calls(b, a)
+    pages = dashboard_calls(b)
+
+    every = {
+        (method, rule.rule)
+        for rule in app.url_map.iter_rules()
+        for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}
+        if rule.rule not in NO_TENANT
+    }
+    covered = {(method, rule) for method, rule, *_ in api + pages}
+    assert covered == every, {"not in the matrix": every - covered, "not a route": covered - every}
+
+    # B's values that A itself sends (to try to reach B's people) may come back as A's own data.
+    sent = json.dumps([[path, kwargs] for _, _, path, kwargs, _ in api + pages])
+    secrets_of_b = [
+        *B_SECRETS.values(),
+        b.keys["secret_key"],
+        b.keys["public_key"],
+        b.keys["identity_secret"],
+    ]
+    secrets_of_b = [secret for secret in secrets_of_b if secret not in sent]
+    assert len(secrets_of_b) >= 8
+    for calls, caller in ((api, client), (pages, dashboard)):
+        for method, rule, path, kwargs, expected in calls:
+            if caller is dashboard and method == "POST":
+                kwargs = {"data": {**kwargs["data"], "csrf_token": csrf}}
+            elif rule.startswith("/v1/"):
+                kwargs = {**kwargs, "auth": a.basic}
+            elif rule.startswith("/api/v1/"):
+                kwargs = {**kwargs, "headers": a.bearer}
+            else:
+                kwargs = {**kwargs, "content_type": "text/plain"}
+            res = caller.open(path, method=method, **kwargs)
+            text = res.get_data(as_text=True)
+            where = f"{method} {path} -> {res.status_code}: {text[:300]}"
+            if expected is not None:
+                assert res.status_code in (expected if isinstance(expected, tuple) else (expected,)), where
+            else:
+                assert res.status_code < 500 and res.status_code not in (401, 403), where
+            leaked = [secret for secret in secrets_of_b if secret in text]
+            assert not leaked, (where, leaked)
+    assert snapshot(app, b.keys["id"]) == before  # no write crossed
+
+
+@pytest.fixture
+def limited_app(migrated: dict[str, Any]) -> Iterator[Flask]:
+    """The app with limits of 2 requests per window, on counters no other test has touched."""
+    from survey_service import create_app
+
+    prefix = f"survey-limits-test-{free_port()}"
+    app = create_app(
+        {
+            **migrated,
+            "PUBLIC_RATE_LIMIT": "2 per minute",
+            "WIDGET_RATE_LIMIT": "2 per minute",
+            "DELIGHTED_RATE_LIMIT": 2,
+            "RATELIMIT_KEY_PREFIX": prefix,
+        }
+    )
+    with app.app_context():
+        _empty_tables()
+        redis = queues().redis
+        for key in redis.scan_iter("delighted:rate:*"):  # counters of earlier tests' projects
+            redis.delete(key)
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_rate_limits_answer_429_with_retry_after(limited_app: Flask) -> None:
+    app, prefix = limited_app, limited_app.config["RATELIMIT_KEY_PREFIX"]
+    project = make_project(app, "Limits")
+    client = app.test_client()
+    widget = json.dumps({"key": project["public_key"], "user": {"id": "u"}})
+    limited = {
+        "public survey page": lambda: client.get("/s/not-a-token"),
+        "widget API": lambda: client.post("/api/widget/identify", data=widget, content_type="text/plain"),
+        "Delighted API": lambda: client.get("/v1/metrics.json", auth=(project["secret_key"], "")),
+    }
+    for name, call in limited.items():
+        statuses = [call().status_code for _ in range(2)]
+        assert 429 not in statuses, (name, statuses)
+        res = call()
+        assert res.status_code == 429, (name, res.status_code)
+        assert int(res.headers["Retry-After"]) > 0, name
+        if res.mimetype == "application/json":
+            assert res.get_json()["code"] == "rate_limited", name
+
+    # Sign-in: repeated wrong passwords for one email are locked out for a while.
+    email = f"{prefix}@a.example"
+    try:
+        for _ in range(30):
+            html = client.get("/login").get_data(as_text=True)
+            token = re.search(r'name="csrf_token" value="([^"]+)"', html)
+            assert token
+            res = client.post(
+                "/login", data={"email": email, "password": "nope", "csrf_token": token.group(1)}
+            )
+            if res.status_code == 429:
+                break
+    finally:
+        with app.app_context():  # the counters outlive the test: leave other sign-ins unaffected
+            queues().redis.delete(f"login-fail:email:{email}", "login-fail:addr:127.0.0.1")
+    assert res.status_code == 429
+    assert int(res.headers["Retry-After"]) > 0
+
+
+def test_secrets_never_reach_the_logs(
+    postgres_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with running_redis(password="redis-pass-Rv19") as own_redis:
+        app = check_logs_free_of_secrets(postgres_url, own_redis.url, tmp_path, caplog)
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+def check_logs_free_of_secrets(
+    postgres_url: str, redis_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> Flask:
+    """Run API calls, CLI commands and worker jobs with secrets everywhere; grep what was logged."""
+    from flask_migrate import upgrade
+
+    from survey_service import create_app, jobs
+
+    db_password, smtp_password, secret_key = "db-pass-Zq81", "smtp-pass-Wx42", "secret-key-Kp73"
+    database_url = postgres_url.replace("postgres@", f"postgres:{db_password}@", 1)  # trust: ignored
+    smtp_url = f"smtp://mailer:{smtp_password}@127.0.0.1:{free_port()}"  # nobody listens: delivery fails
+    config = {
+        "TESTING": True,
+        "SECRET_KEY": secret_key,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "INSTANCE_PATH": str(tmp_path),
+        "REDIS_URL": redis_url,
+        "SMTP_URL": smtp_url,
+        "BASE_URL": "http://survey.test",
+    }
+    caplog.set_level(logging.INFO)  # the production level (create_app's basicConfig)
+    app = create_app(config)
+    with app.app_context():
+        upgrade()
+        _empty_tables()
+    runner, client = app.test_cli_runner(), app.test_client()
+
+    # CLI: create-project prints its keys once, on purpose; nothing else may carry them.
+    created = runner.invoke(args=["create-project", "Logs"])
+    assert created.exit_code == 0, created.output
+    project = json.loads(created.output)
+    user = runner.invoke(
+        args=["create-user", "ops@logs.example", "--project", str(project["id"]), "--role", "admin"],
+        input=PASSWORD + "\n",
+    )
+    other_output = [user.output]
+    for args in (["relay"], ["failed-jobs"], ["anonymise-comments", "--older-than-days", "1"]):
+        result = runner.invoke(args=args)
+        assert result.exit_code == 0, result.output
+        other_output.append(result.output)
+
+    # API calls, right and wrong keys, sign-in, the widget with a wrong hash.
+    auth = {"Authorization": f"Bearer {project['secret_key']}"}
+    person = {"email": "ann@logs.example", "external_id": "ann"}
+    ok(client.post("/api/v1/responses", json={"person": person, "score": 2, "comment": "hm"}, headers=auth))
+    request_id = ok(client.post("/api/v1/survey_requests", json={"person": person}, headers=auth))["id"]
+    ok(client.get("/api/v1/responses", headers={"Authorization": "Bearer sk_wrong"}), 401)
+    ok(client.get("/v1/metrics.json", auth=(project["secret_key"], "")))
+    signed_in(app, "ops@logs.example")
+    widget = {"key": project["public_key"], "user": {"id": "ann", "user_hash": "0" * 64}}
+    ok(client.post("/api/widget/identify", data=json.dumps(widget), content_type="text/plain"), 403)
+
+    # Worker jobs: in-process (delivery fails, the failure is logged) and a real worker process.
+    with app.app_context(), pytest.raises(Exception):  # noqa: B017 (a temporary failure re-raises)
+        jobs.send_survey_email(request_id)
+    with app.app_context():
+        db.session.remove()
+    with app.app_context():
+        db.engine.dispose()
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "SMTP_URL": smtp_url,
+        "SECRET_KEY": secret_key,
+        "INSTANCE_PATH": str(tmp_path),
+    }
+    ok(client.post("/api/v1/survey_requests", json={"person": {"email": "bo@logs.example"}}, headers=auth))
+    worker = subprocess.run(
+        [Path(sys.executable).parent / "survey-service", "worker", "--burst"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "send_survey_email" in worker.stdout + worker.stderr  # the job really ran there
+
+    logs = "\n".join([caplog.text, *other_output, worker.stdout, worker.stderr])
+    secrets = {
+        "secret key": project["secret_key"],
+        "identity secret": project["identity_secret"],
+        "SECRET_KEY": secret_key,
+        "dashboard password": PASSWORD,
+        "SMTP password": smtp_password,
+        "database password": db_password,
+        "Redis password": "redis-pass-Rv19",
+    }
+    leaked = {name: value for name, value in secrets.items() if value in logs}
+    assert not leaked, leaked
+    assert "delivery failure" in logs  # the failures were logged, without their secrets
+    return app
+
+
+def test_pages_carry_csp_frame_ancestors_referrer_policy_and_nosniff(
+    app: Flask, client: FlaskClient, project: dict[str, Any], auth: dict[str, str]
+) -> None:
+    with app.app_context():
+        create_user(project["id"], "pages@a.example", PASSWORD, "admin")
+    links = ok(client.post("/api/v1/survey_links", json={"person": {"email": "p@a.example"}}, headers=auth))
+    landing = links["score_urls"]["9"].removeprefix(app.config["BASE_URL"])
+    dashboard, _ = signed_in(app, "pages@a.example")
+    pages = {
+        "/login": client,
+        "/demo": client,
+        landing: client,
+        links["url"].removeprefix(app.config["BASE_URL"]): client,
+        "/s/not-a-valid-token": client,
+        "/dashboard": dashboard,
+        "/dashboard/users": dashboard,
+    }
+    demo = Path(app.instance_path) / "demo_project.json"  # as `make run` writes it; shared: removed after
+    demo.write_text(json.dumps(project))
+    try:
+        answers = {path: caller.get(path) for path, caller in pages.items()}
+    finally:
+        demo.unlink()
+    for path, res in answers.items():
+        assert res.mimetype == "text/html", (path, res.status_code)
+        csp = res.headers.get("Content-Security-Policy", "")
+        assert "frame-ancestors 'none'" in csp, (path, csp)
+        assert "unsafe-inline" not in csp and "unsafe-eval" not in csp, (path, csp)
+        assert res.headers.get("X-Content-Type-Options") == "nosniff", path
+        assert res.headers.get("Referrer-Policy") in ("no-referrer", "same-origin", "strict-origin"), path
+        # Inline script and style run only with this response's nonce.
+        html = res.get_data(as_text=True)
+        nonce = re.search(r"'nonce-([^']+)'", csp)
+        for tag in re.findall(r"<(?:script|style)\b[^>]*>", html):
+            if "src=" in tag:
+                continue
+            assert nonce and f'nonce="{nonce.group(1)}"' in tag, (path, tag, csp)
