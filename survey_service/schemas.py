@@ -296,16 +296,9 @@ EVENT_TYPE = validate.Regexp(
 )
 
 
-class ReportQuery(Schema):
-    """GET /api/v1/reports/nps parameters."""
+class OriginQuery(Schema):
+    """Which survey, trigger rule or event type the responses came from (reports and exports)."""
 
-    since = Instant()
-    until = Instant(end_of_day=True)
-    group_by = fields.String(validate=validate.Regexp(PROPERTY_NAME, error="Not a valid property name."))
-    interval = fields.String(
-        load_default="month", validate=validate.OneOf(("day", "week", "month", "quarter"))
-    )
-    channel = fields.String(validate=validate.Length(1, 8))
     survey_id = fields.Integer(validate=validate.Range(1, MAX_ID))
     trigger_id = fields.Integer(
         validate=validate.Range(1, MAX_ID),
@@ -318,6 +311,18 @@ class ReportQuery(Schema):
         validate=EVENT_TYPE,
         metadata={"description": "only responses to survey requests made for an event of this type"},
     )
+
+
+class ReportQuery(OriginQuery):
+    """GET /api/v1/reports/nps parameters."""
+
+    since = Instant()
+    until = Instant(end_of_day=True)
+    group_by = fields.String(validate=validate.Regexp(PROPERTY_NAME, error="Not a valid property name."))
+    interval = fields.String(
+        load_default="month", validate=validate.OneOf(("day", "week", "month", "quarter"))
+    )
+    channel = fields.String(validate=validate.Length(1, 8))
     where = fields.List(
         PropertyCondition(),
         load_default=list,
@@ -350,7 +355,7 @@ class ReportQuery(Schema):
             raise ValidationError("compare=previous needs since (and optionally until).", "compare")
 
 
-class ExportQuery(Schema):
+class ExportQuery(OriginQuery):
     """GET /api/v1/exports/* filters (the same meaning as on the report)."""
 
     category = fields.String(validate=validate.OneOf(nps.CATEGORIES))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -176,3 +177,28 @@ def test_openapi_documents_trigger_filters_and_rates(client: FlaskClient) -> Non
     params = {p["name"] for p in spec["paths"]["/api/v1/reports/nps"]["get"]["parameters"]}
     assert {"trigger_id", "event_type"} <= params
     assert "response_rates_by_trigger" in spec["components"]["schemas"]["NpsReport"]["properties"]
+
+
+@pytest.mark.parametrize(
+    ("query", "people"),
+    [
+        ("", ["a", "b", "d", "f", "g"]),
+        ("trigger_id={ticket}", ["a", "b"]),
+        ("event_type=renewal.upcoming", ["d"]),
+        ("trigger_id={ticket}&event_type=renewal.upcoming", []),
+        ("trigger_id=999999", []),
+    ],
+)
+def test_export_filters_by_trigger_and_event_type_like_the_report(
+    client: FlaskClient, auth: dict[str, str], rules: dict[str, int], query: str, people: list[str]
+) -> None:
+    res = client.get(f"/api/v1/exports/responses.jsonl?{query.format(**rules)}", headers=auth)
+    assert res.status_code == 200, res.get_data(as_text=True)
+    rows = [json.loads(line) for line in res.get_data(as_text=True).splitlines() if line]
+    assert sorted(row["external_id"] for row in rows) == people
+
+
+def test_export_malformed_trigger_filter_is_422(client: FlaskClient, auth: dict[str, str]) -> None:
+    for query in ("trigger_id=abc", "trigger_id=0", "event_type=Not%20A%20Type"):
+        res = client.get(f"/api/v1/exports/responses.csv?{query}", headers=auth)
+        assert res.status_code == 422, (query, res.get_json())

@@ -28,6 +28,9 @@ def export_filter(project_id: int, query: dict[str, Any]) -> ResponseFilter:
         until=query.get("until"),
         category=query.get("category"),
         channel=query.get("channel"),
+        survey_id=query.get("survey_id"),
+        trigger_id=query.get("trigger_id"),
+        event_type=query.get("event_type"),
         where=tuple(query.get("where") or ()),
     )
 
