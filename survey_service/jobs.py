@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import current_app
@@ -56,6 +57,22 @@ def _is_last_attempt() -> bool | None:
     return not job.retries_left
 
 
+# RQ's scheduler keeps due times in whole seconds and moves jobs to the queue up to a second
+# early; a send that arrives that early waits out the rest instead of going out before its time.
+EARLY_WAIT_MAX = 1.5
+
+
+def _wait_until_due(due: datetime | None) -> datetime:
+    """Sleep until `due` if it is less than EARLY_WAIT_MAX seconds away; return the time after."""
+    now = utcnow()
+    if due is not None:
+        early = (due.replace(tzinfo=due.tzinfo or UTC) - now).total_seconds()
+        if 0 < early <= EARLY_WAIT_MAX:
+            time.sleep(early)
+            now = utcnow()
+    return now
+
+
 def send_survey_email(request_id: int) -> str:
     """Send the survey email of one request at most once; returns a short status."""
     from .mail.compose import compose_survey_email
@@ -78,7 +95,7 @@ def send_survey_email(request_id: int) -> str:
     if is_suppressed(request.project_id, person.email):
         _finish(request_id, status="suppressed")
         return "suppressed"
-    now = utcnow()
+    now = _wait_until_due(request.scheduled_at)
     if request.expires_at is not None and request.expires_at <= now:
         _finish(request_id, status="expired")
         return "expired"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -392,3 +393,22 @@ def test_send_survey_email_two_runs_at_once_send_one_email(mail_app: Flask, proj
             thread.join(timeout=60)
     assert len(sink.messages) == 1
     assert results.count("sent") == 1 and len(results) == 4, results
+
+
+def test_send_survey_email_a_moment_early_waits_for_its_due_time(
+    mail_app: Flask, project: dict[str, Any]
+) -> None:
+    # RQ's scheduler moves a job to the queue up to a second before its due time (whole seconds).
+    person_id = new_person(mail_app, project["id"])
+    with smtp_server() as (sink, url):
+        mail_app.config["SMTP_URL"] = url
+        with mail_app.app_context():
+            request = email_requests.create_email_request(project["id"], person_id)
+            due = datetime.now(UTC) + timedelta(milliseconds=800)
+            db.session.get(SurveyRequest, request.id).scheduled_at = due  # type: ignore[union-attr]
+            db.session.commit()
+            assert send_survey_email(request.id) == "sent"
+            arrived = datetime.now(UTC)
+    row = fresh_request(mail_app, request.id)
+    assert len(sink.messages) == 1 and row.sent_at is not None
+    assert row.sent_at >= due and arrived >= due

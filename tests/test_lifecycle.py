@@ -107,21 +107,6 @@ def test_event_email_rule_enqueues_send_job_after_commit(
     assert ScheduledJobRegistry(queue=queue).get_job_ids() == [f"send-email-{new.id}"]
 
 
-def test_scheduled_send_is_never_due_in_redis_before_its_time(
-    app: Flask, client: FlaskClient, auth: dict[str, str], queue: Queue
-) -> None:
-    # RQ's scheduled registry keeps whole seconds (truncated): 15:00:00.7 must not become 15:00:00.
-    add_rule(client, auth, event_type="renewed", delay_seconds=60)
-    occurred = NOW + timedelta(milliseconds=700)
-    send_event(client, auth, "e1", "renewed", occurred_at=occurred.isoformat())
-    [request] = requests_of(app)
-    assert request.scheduled_at is not None and request.scheduled_at.microsecond == 700_000
-    [(job_id, score)] = queue.connection.zrange(ScheduledJobRegistry(queue=queue).key, 0, -1, withscores=True)
-    assert job_id.decode() == f"send-email-{request.id}"
-    due = request.scheduled_at.replace(tzinfo=request.scheduled_at.tzinfo or UTC).timestamp()
-    assert due <= score < due + 1
-
-
 def test_event_in_app_rule_makes_person_eligible_without_a_job(
     app: Flask, client: FlaskClient, auth: dict[str, str], queue: Queue
 ) -> None:

@@ -49,12 +49,6 @@ def retry_policy() -> Retry:
     return Retry(max=len(intervals), interval=list(intervals))
 
 
-def not_before(due: datetime) -> datetime:
-    """`due` rounded up to a whole second: RQ's scheduled registry truncates, which would send early."""
-    whole = due.replace(microsecond=0)
-    return whole if whole == due else whole + timedelta(seconds=1)
-
-
 def enqueue_send(request_id: int, project_id: int, due: datetime | None, now: datetime | None = None) -> str:
     """Enqueue (or schedule for `due`) the send job of one committed request; RedisError propagates."""
     queue = queues().queue()
@@ -66,7 +60,7 @@ def enqueue_send(request_id: int, project_id: int, due: datetime | None, now: da
         "failure_ttl": 30 * 24 * 3600,
     }
     if due is not None and due > (now or clock.now()):
-        queue.enqueue_at(not_before(due), SEND_EMAIL_JOB, request_id, **kwargs)
+        queue.enqueue_at(due, SEND_EMAIL_JOB, request_id, **kwargs)
     else:
         queue.enqueue(SEND_EMAIL_JOB, request_id, **kwargs)
     return job_id(request_id)
