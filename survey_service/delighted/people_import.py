@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import click
-from marshmallow import ValidationError, validate
+from marshmallow import ValidationError
 from sqlalchemy import func, select
 
 from .. import clock
@@ -25,7 +25,7 @@ from ..extensions import db
 from ..models import EmailSuppression, Enrollment, Person, Project, SurveyRequest
 from ..services import outbox, projects, surveying
 from ..services.people import upsert_person
-from .importer import parse_moment
+from .importer import _email, _norm, parse_moment
 from .params import PHONE
 from .service import autopilot_interval_days
 
@@ -48,11 +48,6 @@ NOT_PROPERTIES = {
     "unsubscribed at",
     "bounced at",
 }
-_email = validate.Email()
-
-
-def _norm(header: str) -> str:
-    return re.sub(r"[\s_]+", " ", header.strip().lower())
 
 
 def normal_phone(value: str) -> str | None:
