@@ -11,7 +11,6 @@ import multiprocessing
 import os
 import signal
 import time
-from typing import Protocol
 
 from flask import Flask
 from redis.exceptions import RedisError
@@ -23,7 +22,6 @@ log = logging.getLogger(__name__)
 
 LOCK_KEY = "survey:relay-lock"
 RELAY_EVERY = 2.0
-ENROLLMENTS_EVERY = 30.0
 
 
 def relay_once(app: Flask) -> int:
@@ -40,18 +38,13 @@ def relay_once(app: Flask) -> int:
             db.session.remove()
 
 
-def relay_loop(
-    app: Flask, stopping: EventLike, interval: float = RELAY_EVERY, parent: int | None = None
-) -> None:
-    """Run relay passes every `interval` while holding the cluster-wide lock, until `stopping`.
-
-    With `parent`, the loop also ends when that process is gone (a worker killed with SIGKILL).
-    """
+def relay_loop(app: Flask, stopping: _StopFlag, interval: float, parent: int) -> None:
+    """Relay every `interval` under the cluster-wide lock until stopped or the worker `parent` is gone."""
     with app.app_context():
         # A separate connection: RQ's worker connection is busy blocking on the queue.
         redis = type(queues().redis)(connection_pool=queues().redis.connection_pool)
     while not stopping.wait(interval):
-        if parent is not None and os.getppid() != parent:
+        if os.getppid() != parent:
             return
         try:
             if not redis.set(LOCK_KEY, "1", nx=True, px=int(interval * 5000)):
@@ -65,14 +58,6 @@ def relay_loop(
         except Exception:
             log.exception("relay pass failed")
             time.sleep(interval)
-
-
-class EventLike(Protocol):
-    """Anything to wait on for the stop signal (threading.Event, _StopFlag)."""
-
-    def wait(self, timeout: float | None = ...) -> bool: ...
-
-    def set(self) -> None: ...
 
 
 class _StopFlag:
