@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -237,6 +239,48 @@ class Response(Model):
         Index("ix_responses_project_created", "project_id", "created_at", "category"),
         Index("ix_responses_project_person", "project_id", "person_id"),
     )
+
+
+class RollupDay(Model):
+    """One closed UTC day of a project's responses: whether its per-day counts are current.
+
+    A trigger on `responses` (PostgreSQL) bumps `version` whenever a statement inserts, changes or
+    deletes a response of a day before the writer's today. The counts in `response_rollups` are
+    current exactly when `built_version = version`; see services/rollups.py.
+    """
+
+    __tablename__ = "response_rollup_days"
+
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    built_version: Mapped[int | None] = mapped_column(BigInteger)
+    built_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Properties with too many values that day to be worth counting (their reports scan the day).
+    wide_keys: Mapped[list[str]] = mapped_column(JSONType, default=list, server_default="[]")
+
+
+class ResponseRollup(Model):
+    """Counts of one closed day's responses per survey, channel and frozen property value.
+
+    `prop_key` "" holds the day's totals; `prop_value` NULL counts responses whose property is null.
+    """
+
+    __tablename__ = "response_rollups"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    day: Mapped[date] = mapped_column(Date)
+    survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(8))
+    prop_key: Mapped[str] = mapped_column(Text)
+    prop_value: Mapped[str | None] = mapped_column(Text)
+    promoters: Mapped[int] = mapped_column(Integer)
+    passives: Mapped[int] = mapped_column(Integer)
+    detractors: Mapped[int] = mapped_column(Integer)
+    comments: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (Index("ix_response_rollups_key_day", "project_id", "prop_key", "day"),)
 
 
 class Event(Model):

@@ -16,7 +16,7 @@ from flask import Flask
 from redis.exceptions import RedisError
 
 from .extensions import db, queues
-from .services import alerts, enrollments, outbox, unsubscribe_webhooks
+from .services import alerts, enrollments, outbox, rollups, unsubscribe_webhooks
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ RELAY_EVERY = 2.0
 
 
 def relay_once(app: Flask) -> int:
-    """One pass: enqueue lost or never-enqueued sends, schedule due recurring surveys."""
+    """One pass: enqueue lost or never-enqueued sends, schedule due recurring surveys, count closed days."""
     with app.app_context():
         try:
             return (
@@ -33,6 +33,7 @@ def relay_once(app: Flask) -> int:
                 + enrollments.run_due()
                 + alerts.relay_pending()
                 + unsubscribe_webhooks.relay_unsent()
+                + rollups.refresh_when_due()
             )
         finally:
             db.session.remove()

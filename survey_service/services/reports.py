@@ -8,11 +8,12 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import ColumnElement, Integer, func, literal, null, select, union_all
+from sqlalchemy import ColumnElement, Integer, and_, func, or_, select
 
 from .. import nps
 from ..extensions import db
 from ..models import Response, SurveyRequest, TriggerRule, utcnow
+from . import rollups
 from .filters import ResponseFilter
 
 MAX_FILLED_PERIODS = 1000
@@ -188,14 +189,9 @@ def _add_rolling(
     first = date.fromisoformat(series[0]["period"])
     window_start = datetime.combine(first - timedelta(days=days), datetime.min.time(), tzinfo=UTC)
     wide = replace(flt, since=window_start)
-    day = _period("day").label("day")
-    rows = db.session.execute(select(day, *_counts()).where(*_scope(wide, mode)).group_by(day)).all()
     daily = {
-        date.fromisoformat(_period_key(r.day)): (
-            nps.NpsStats(r.promoters, r.passives, r.detractors),
-            r.comments,
-        )
-        for r in rows
+        date.fromisoformat(day): (nps.NpsStats(p, pa, d), c)
+        for (day, _), (p, pa, d, c) in _cell_counts(wide, mode, "day", None).items()
     }
     for point in series:
         end = _next_period(date.fromisoformat(point["period"]), interval)
@@ -209,48 +205,115 @@ def _add_rolling(
         point["rolling"] = _stats(stats, comments, min_n)
 
 
-def _totals(conds: list[Any]) -> tuple[nps.NpsStats, int]:
-    row = db.session.execute(select(*_counts()).where(*conds)).one()
-    return nps.NpsStats(row.promoters, row.passives, row.detractors), row.comments
+Counts = list[int]  # promoters, passives, detractors, comments
+Cell = tuple[str, str | None]  # period start (YYYY-MM-DD), group value
+
+
+def _live_cells(conds: list[Any], interval: str, group_by: str | None) -> dict[Cell, Counts]:
+    """Scan the responses: counts per period and (with `group_by`) per value of that property."""
+    period = _period(interval).label("period")
+    columns: list[Any] = [period]
+    if group_by:
+        columns.append(Response.properties[group_by].as_string().label("key"))
+    rows = db.session.execute(select(*columns, *_counts()).where(*conds).group_by(*columns))
+    cells: dict[Cell, Counts] = {}
+    for row in rows:
+        # SQLite hands back JSON numbers as numbers, PostgreSQL as text: keys are text on both.
+        key = None if not group_by or row.key is None else str(row.key)
+        cells[(_period_key(row.period), key)] = [row.promoters, row.passives, row.detractors, row.comments]
+    return cells
+
+
+def _rollup_plan(
+    flt: ResponseFilter, mode: str, group_by: str | None
+) -> tuple[str | None, str | None] | None:
+    """(property, value) to read from the per-day rollups, or None when they cannot answer."""
+    if mode != ALL_RESPONSES or not rollups.enabled():
+        return None
+    if flt.trigger_id is not None or flt.event_type is not None or flt.category or flt.search:
+        return None
+    if flt.followup_status or flt.with_comment or len(flt.where) > 1:
+        return None
+    if not flt.where:
+        return group_by, None
+    key, value = flt.where[0]
+    return (key, value) if group_by in (None, key) else None
+
+
+def _cell_counts(flt: ResponseFilter, mode: str, interval: str, group_by: str | None) -> dict[Cell, Counts]:
+    """Counts per (period, group value): closed days from the rollups, the rest scanned live.
+
+    Exact either way: rollups hold only days whose counts are current (services/rollups.py), and
+    the scan covers precisely the time they do not.
+    """
+    plan = _rollup_plan(flt, mode, group_by)
+    conds = _scope(flt, mode)
+    if plan is None:
+        return _live_cells(conds, interval, group_by)
+    key, value = plan
+    first = date(1970, 1, 1)
+    if flt.since is not None:
+        since = flt.since.astimezone(UTC)
+        first = since.date() if since == rollups.day_start(since.date()) else since.date() + timedelta(days=1)
+    last = rollups.last_sealed_day()
+    if flt.until is not None:
+        last = min(last, flt.until.astimezone(UTC).date() - timedelta(days=1))
+    rolled = (
+        rollups.read(
+            flt.project_id,
+            first,
+            last,
+            interval=interval,
+            key=key,
+            value=value,
+            survey_id=flt.survey_id,
+            channel=flt.channel,
+        )
+        if first <= last
+        else None
+    )
+    if rolled is None or not rolled.days:
+        return _live_cells(conds, interval, group_by)
+    gaps = rollups.gaps(rolled.days, flt.since, flt.until)
+    if len(gaps) > rollups.MAX_GAPS:
+        return _live_cells(conds, interval, group_by)
+    spans = [
+        and_(
+            *([Response.created_at >= start] if start else []), *([Response.created_at < end] if end else [])
+        )
+        for start, end in gaps
+    ]
+    cells = _live_cells([*conds, or_(*spans)], interval, group_by)
+    for (period, found_key), counts in rolled.counts.items():
+        cell = (period.isoformat(), found_key if group_by else None)
+        current = cells.setdefault(cell, [0, 0, 0, 0])
+        for i, n in enumerate(counts):
+            current[i] += n
+    return cells
+
+
+def _totals(flt: ResponseFilter, mode: str) -> tuple[nps.NpsStats, int]:
+    stats, comments = nps.EMPTY, 0
+    for p, pa, d, c in _cell_counts(flt, mode, "month", None).values():
+        stats, comments = stats + nps.NpsStats(p, pa, d), comments + c
+    return stats, comments
 
 
 def _cells(
-    conds: list[Any], interval: str, group_by: str | None, min_n: int
+    flt: ResponseFilter, mode: str, interval: str, group_by: str | None, min_n: int
 ) -> tuple[dict[str, nps.NpsStats], dict[str, int], list[dict[str, Any]]]:
-    """Per-period counts, per-period comment counts and the groups, from one scan of the responses.
-
-    The scan counts each (period, group value) cell; the database then adds the cells up by period
-    and by value in the same statement (a CTE and UNION ALL, which SQLite runs too).
-    """
-    period = _period(interval).label("period")
-    if not group_by:
-        rows = db.session.execute(select(period, *_counts()).where(*conds).group_by(period)).all()
-        series = {_period_key(r.period): nps.NpsStats(r.promoters, r.passives, r.detractors) for r in rows}
-        return series, {_period_key(r.period): r.comments for r in rows}, []
-    key = Response.properties[group_by].as_string().label("key")
-    cells = select(period, key, *_counts()).where(*conds).group_by(period, key).cte("cells")
-    sums = [
-        func.sum(cells.c[name]).label(name) for name in ("promoters", "passives", "detractors", "comments")
-    ]
-    by_period = select(literal(True).label("is_period"), cells.c.period, null().label("key"), *sums).group_by(
-        cells.c.period
-    )
-    by_key = select(literal(False), null(), cells.c.key, *sums).group_by(cells.c.key)
+    """Per-period counts, per-period comment counts and the groups, from one set of cell counts."""
     found: dict[str, nps.NpsStats] = {}
     comments: dict[str, int] = {}
     merged: dict[str | None, nps.NpsStats] = {}
     merged_comments: dict[str | None, int] = {}
-    for row in db.session.execute(union_all(by_period, by_key)):
-        # PostgreSQL's sum() is numeric: back to int before the arithmetic.
-        stats = nps.NpsStats(int(row.promoters), int(row.passives), int(row.detractors))
-        if row.is_period:
-            found[_period_key(row.period)] = stats
-            comments[_period_key(row.period)] = int(row.comments)
-            continue
-        # SQLite hands back JSON numbers as numbers, PostgreSQL as text: keys are text on both.
-        label = None if row.key is None else str(row.key)
-        merged[label] = merged.get(label, nps.EMPTY) + stats
-        merged_comments[label] = merged_comments.get(label, 0) + int(row.comments)
+    for (period, key), (p, pa, d, c) in _cell_counts(flt, mode, interval, group_by).items():
+        stats = nps.NpsStats(p, pa, d)
+        found[period] = found.get(period, nps.EMPTY) + stats
+        comments[period] = comments.get(period, 0) + c
+        if group_by:
+            merged[key] = merged.get(key, nps.EMPTY) + stats
+            merged_comments[key] = merged_comments.get(key, 0) + c
     ordered = sorted(merged.items(), key=lambda item: (-item[1].responses, item[0] is None, item[0] or ""))
     groups = [{"key": label, **_stats(stats, merged_comments[label], min_n)} for label, stats in ordered]
     return found, comments, groups
@@ -290,8 +353,7 @@ def nps_report(
         trigger_id=trigger_id,
         event_type=event_type,
     )
-    conds = _scope(flt, mode)
-    found, comments, groups = _cells(conds, interval, group_by, min_n)
+    found, comments, groups = _cells(flt, mode, interval, group_by, min_n)
     overall = sum(found.values(), nps.EMPTY)
 
     series = [
@@ -312,7 +374,7 @@ def nps_report(
     if compare == "previous" and since is not None:
         end = until or utcnow()
         previous_flt = replace(flt, since=since - (end - since), until=since)
-        previous, previous_comments = _totals(_scope(previous_flt, mode))
+        previous, previous_comments = _totals(previous_flt, mode)
         result = nps.compare(overall, previous)
         report["comparison"] = {
             "since": previous_flt.since,
