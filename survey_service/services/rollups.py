@@ -284,8 +284,8 @@ def read(
         params["channel"] = channel
     rows = db.session.execute(
         text(
-            "SELECT CAST(date_trunc(:interval, CAST(day AS timestamp)) AS date) AS period, prop_key, prop_value,"
-            " sum(promoters) AS p, sum(passives) AS pa, sum(detractors) AS d, sum(comments) AS c"
+            "SELECT CAST(date_trunc(:interval, CAST(day AS timestamp)) AS date) AS period,"
+            " prop_key, prop_value, sum(promoters) AS p, sum(passives) AS pa, sum(detractors) AS d, sum(comments) AS c"
             " FROM response_rollups WHERE " + " AND ".join(conds) + " GROUP BY 1, 2, 3"
         ),
         params,
