@@ -285,7 +285,8 @@ def read(
     rows = db.session.execute(
         text(
             "SELECT CAST(date_trunc(:interval, CAST(day AS timestamp)) AS date) AS period,"
-            " prop_key, prop_value, sum(promoters) AS p, sum(passives) AS pa, sum(detractors) AS d, sum(comments) AS c"
+            " prop_key, prop_value, sum(promoters) AS p, sum(passives) AS pa,"
+            " sum(detractors) AS d, sum(comments) AS c"
             " FROM response_rollups WHERE " + " AND ".join(conds) + " GROUP BY 1, 2, 3"
         ),
         params,
