@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import ColumnElement, Integer, and_, func, or_, select
+from sqlalchemy import ColumnElement, Integer, and_, func, literal, null, or_, select, union_all
 
 from .. import nps
 from ..extensions import db
@@ -191,7 +191,7 @@ def _add_rolling(
     wide = replace(flt, since=window_start)
     daily = {
         date.fromisoformat(day): (nps.NpsStats(p, pa, d), c)
-        for (day, _), (p, pa, d, c) in _cell_counts(wide, mode, "day", None).items()
+        for day, (p, pa, d, c) in _tally(wide, mode, "day", None).periods.items()
     }
     for point in series:
         end = _next_period(date.fromisoformat(point["period"]), interval)
@@ -206,22 +206,63 @@ def _add_rolling(
 
 
 Counts = list[int]  # promoters, passives, detractors, comments
-Cell = tuple[str, str | None]  # period start (YYYY-MM-DD), group value
 
 
-def _live_cells(conds: list[Any], interval: str, group_by: str | None) -> dict[Cell, Counts]:
-    """Scan the responses: counts per period and (with `group_by`) per value of that property."""
+@dataclass
+class Tally:
+    """Counts per period (YYYY-MM-DD start) and, with a group_by, per value of the property."""
+
+    periods: dict[str, Counts] = field(default_factory=dict)
+    groups: dict[str | None, Counts] = field(default_factory=dict)
+
+    def add(self, period: str, key: str | None, counts: Counts, grouped: bool) -> None:
+        _plus(self.periods, period, counts)
+        if grouped:
+            _plus(self.groups, key, counts)
+
+
+def _plus(target: dict[Any, Counts], cell: Any, counts: Counts) -> None:
+    current = target.setdefault(cell, [0, 0, 0, 0])
+    for i, n in enumerate(counts):
+        current[i] += n
+
+
+def _live_tally(conds: list[Any], interval: str, group_by: str | None) -> Tally:
+    """Scan the responses once: counts per period and (with `group_by`) per value of that property.
+
+    With a group_by the scan counts each (period, value) cell and the database adds the cells up by
+    period and by value in the same statement (a CTE and UNION ALL, which SQLite runs too).
+    """
+    tally = Tally()
     period = _period(interval).label("period")
-    columns: list[Any] = [period]
-    if group_by:
-        columns.append(Response.properties[group_by].as_string().label("key"))
-    rows = db.session.execute(select(*columns, *_counts()).where(*conds).group_by(*columns))
-    cells: dict[Cell, Counts] = {}
-    for row in rows:
-        # SQLite hands back JSON numbers as numbers, PostgreSQL as text: keys are text on both.
-        key = None if not group_by or row.key is None else str(row.key)
-        cells[(_period_key(row.period), key)] = [row.promoters, row.passives, row.detractors, row.comments]
-    return cells
+    if not group_by:
+        for row in db.session.execute(select(period, *_counts()).where(*conds).group_by(period)):
+            tally.periods[_period_key(row.period)] = [
+                row.promoters,
+                row.passives,
+                row.detractors,
+                row.comments,
+            ]
+        return tally
+    key = Response.properties[group_by].as_string().label("key")
+    cells = select(period, key, *_counts()).where(*conds).group_by(period, key).cte("cells")
+    sums = [
+        func.sum(cells.c[name]).label(name) for name in ("promoters", "passives", "detractors", "comments")
+    ]
+    by_period = select(literal(True).label("is_period"), cells.c.period, null().label("key"), *sums).group_by(
+        cells.c.period
+    )
+    by_key = select(literal(False), null(), cells.c.key, *sums).group_by(cells.c.key)
+    for row in db.session.execute(union_all(by_period, by_key)):
+        # PostgreSQL's sum() is numeric: back to int before the arithmetic.
+        counts = [int(row.promoters), int(row.passives), int(row.detractors), int(row.comments)]
+        if row.is_period:
+            tally.periods[_period_key(row.period)] = counts
+        else:
+            # SQLite hands back JSON numbers as numbers, PostgreSQL as text: keys are text on both.
+            label = None if row.key is None else str(row.key)
+            _plus(tally.groups, label, counts)
+    return tally
 
 
 def _rollup_plan(
@@ -240,8 +281,8 @@ def _rollup_plan(
     return (key, value) if group_by in (None, key) else None
 
 
-def _cell_counts(flt: ResponseFilter, mode: str, interval: str, group_by: str | None) -> dict[Cell, Counts]:
-    """Counts per (period, group value): closed days from the rollups, the rest scanned live.
+def _tally(flt: ResponseFilter, mode: str, interval: str, group_by: str | None) -> Tally:
+    """Counts per period and group value: closed days from the rollups, the rest scanned live.
 
     Exact either way: rollups hold only days whose counts are current (services/rollups.py), and
     the scan covers precisely the time they do not.
@@ -249,7 +290,7 @@ def _cell_counts(flt: ResponseFilter, mode: str, interval: str, group_by: str | 
     plan = _rollup_plan(flt, mode, group_by)
     conds = _scope(flt, mode)
     if plan is None:
-        return _live_cells(conds, interval, group_by)
+        return _live_tally(conds, interval, group_by)
     key, value = plan
     first = date(1970, 1, 1)
     if flt.since is not None:
@@ -273,28 +314,25 @@ def _cell_counts(flt: ResponseFilter, mode: str, interval: str, group_by: str | 
         else None
     )
     if rolled is None or not rolled.days:
-        return _live_cells(conds, interval, group_by)
+        return _live_tally(conds, interval, group_by)
     gaps = rollups.gaps(rolled.days, flt.since, flt.until)
     if len(gaps) > rollups.MAX_GAPS:
-        return _live_cells(conds, interval, group_by)
+        return _live_tally(conds, interval, group_by)
     spans = [
         and_(
             *([Response.created_at >= start] if start else []), *([Response.created_at < end] if end else [])
         )
         for start, end in gaps
     ]
-    cells = _live_cells([*conds, or_(*spans)], interval, group_by)
+    tally = _live_tally([*conds, or_(*spans)], interval, group_by)
     for (period, found_key), counts in rolled.counts.items():
-        cell = (period.isoformat(), found_key if group_by else None)
-        current = cells.setdefault(cell, [0, 0, 0, 0])
-        for i, n in enumerate(counts):
-            current[i] += n
-    return cells
+        tally.add(period.isoformat(), found_key, counts, grouped=bool(group_by))
+    return tally
 
 
 def _totals(flt: ResponseFilter, mode: str) -> tuple[nps.NpsStats, int]:
     stats, comments = nps.EMPTY, 0
-    for p, pa, d, c in _cell_counts(flt, mode, "month", None).values():
+    for p, pa, d, c in _tally(flt, mode, "month", None).periods.values():
         stats, comments = stats + nps.NpsStats(p, pa, d), comments + c
     return stats, comments
 
@@ -302,20 +340,13 @@ def _totals(flt: ResponseFilter, mode: str) -> tuple[nps.NpsStats, int]:
 def _cells(
     flt: ResponseFilter, mode: str, interval: str, group_by: str | None, min_n: int
 ) -> tuple[dict[str, nps.NpsStats], dict[str, int], list[dict[str, Any]]]:
-    """Per-period counts, per-period comment counts and the groups, from one set of cell counts."""
-    found: dict[str, nps.NpsStats] = {}
-    comments: dict[str, int] = {}
-    merged: dict[str | None, nps.NpsStats] = {}
-    merged_comments: dict[str | None, int] = {}
-    for (period, key), (p, pa, d, c) in _cell_counts(flt, mode, interval, group_by).items():
-        stats = nps.NpsStats(p, pa, d)
-        found[period] = found.get(period, nps.EMPTY) + stats
-        comments[period] = comments.get(period, 0) + c
-        if group_by:
-            merged[key] = merged.get(key, nps.EMPTY) + stats
-            merged_comments[key] = merged_comments.get(key, 0) + c
+    """Per-period counts, per-period comment counts and the groups."""
+    tally = _tally(flt, mode, interval, group_by)
+    found = {p: nps.NpsStats(*counts[:3]) for p, counts in tally.periods.items()}
+    comments = {p: counts[3] for p, counts in tally.periods.items()}
+    merged = {key: nps.NpsStats(*counts[:3]) for key, counts in tally.groups.items()}
     ordered = sorted(merged.items(), key=lambda item: (-item[1].responses, item[0] is None, item[0] or ""))
-    groups = [{"key": label, **_stats(stats, merged_comments[label], min_n)} for label, stats in ordered]
+    groups = [{"key": label, **_stats(stats, tally.groups[label][3], min_n)} for label, stats in ordered]
     return found, comments, groups
 
 
