@@ -135,12 +135,23 @@ def _check_same_groups(report: dict[str, Any], cells: list[Any]) -> None:
         raise AssertionError(f"report groups {reported} differ from the hand-written SQL's {by_plan}")
 
 
-def time_report(app: Flask, project_id: int, repetitions: int) -> dict[str, Any]:
-    """Median seconds of nps_report(group_by="plan", interval="month") and of each SQL ceiling."""
+def time_report(app: Flask, project_id: int, repetitions: int, use_rollups: bool = False) -> dict[str, Any]:
+    """Median seconds of nps_report(group_by="plan", interval="month") and of each SQL ceiling.
+
+    The report scans like the ceilings do, unless `use_rollups` lets it read per-day rollups.
+    """
+    from survey_service.services import rollups
+
     with app.app_context():
 
         def report() -> dict[str, Any]:
-            result = nps_report(project_id, group_by="plan", interval="month")
+            original = rollups.enabled
+            if not use_rollups:
+                rollups.enabled = lambda: False  # type: ignore[assignment]
+            try:
+                result = nps_report(project_id, group_by="plan", interval="month")
+            finally:
+                rollups.enabled = original  # type: ignore[assignment]
             db.session.rollback()
             return result
 

@@ -170,20 +170,36 @@ def run(url: str, rows: int, parts: list[str], repeat: int = 7, queries: bool = 
 
 
 def report_vs_sql(app: Flask, pid: int, repeat: int) -> None:
-    """nps_report(group_by=plan, interval=month) against the hand-written single-scan statements."""
+    """nps_report(group_by=plan, interval=month) scanning, against the hand-written single-scan statements.
+
+    Then, when per-day rollups are built, the same report reading them.
+    """
+    from survey_service.extensions import db
+
     from .reporting import time_report
 
     figures = time_report(app, pid, repeat)
     verdict = "ok" if figures["ratio"] <= REPORT_TARGET else "MISSED"
     print(
         f"report group_by=plan interval=month, {figures['responses']:,} responses"
-        f" ({figures['groups']} groups, {figures['periods']} periods):\n"
+        f" ({figures['groups']} groups, {figures['periods']} periods), scanning:\n"
         f"  ratio to hand-written SQL {figures['ratio']:.2f} (target <= {REPORT_TARGET}) {verdict}"
         f"  [{figures['report_ms']:.0f} vs {figures['ceiling_ms']:.0f} ms, median of {repeat}]\n"
         "  hand-written candidates: "
         + ", ".join(f"{name} {ms:.0f} ms" for name, ms in figures["ceilings_ms"].items())
         + f"; groups only {figures['groups_only_ms']:.0f} ms"
     )
+    with app.app_context():
+        built = db.session.scalar(
+            text("SELECT count(*) FROM response_rollup_days WHERE built_version = version")
+        )
+        db.session.commit()
+    if built:
+        with_rollups = time_report(app, pid, repeat, use_rollups=True)
+        print(
+            f"  the same report reading the rollups of {built} days: {with_rollups['report_ms']:.0f} ms"
+            f" ({with_rollups['report_ms'] / with_rollups['ceiling_ms']:.2f} of the hand-written scan)"
+        )
 
 
 @contextmanager
