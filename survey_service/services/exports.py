@@ -13,6 +13,7 @@ from sqlalchemy import String, case, cast, func, literal, select, true
 from .. import nps
 from ..extensions import db
 from ..models import Person, Response
+from . import rollups
 from .filters import ResponseFilter
 
 # Rows fetched per round trip (a server-side cursor on PostgreSQL) and rows per yielded chunk.
@@ -67,8 +68,20 @@ def property_keys(flt: ResponseFilter, sample: int | None = None) -> list[str]:
 
     With sample, only the newest `sample` responses are looked at: enough for a picker, and cheap.
     """
+    conds = flt.conditions()
+    known: set[str] = set()
+    if not sample and _rollups_know_keys(flt):
+        first, last = rollups.full_days(flt.since, flt.until)
+        days, known = rollups.keys(
+            flt.project_id, first, last, survey_id=flt.survey_id, channel=flt.channel, category=flt.category
+        )
+        rest = rollups.outside(days, flt.since, flt.until) if days else None
+        if rest is None:
+            known = set()
+        else:
+            conds = [*conds, rest]  # the closed days' names came from the rollups: scan the rest
     # One pass over the rows: selecting ids first and the properties by id fetched each row twice.
-    source = select(Response.properties).where(*flt.conditions())
+    source = select(Response.properties).where(*conds)
     if sample:
         source = source.order_by(Response.created_at.desc()).limit(sample)
     rows = source.subquery()
@@ -85,7 +98,15 @@ def property_keys(flt: ResponseFilter, sample: int | None = None) -> list[str]:
             .order_by("key")
             .limit(MAX_PROPERTY_COLUMNS)
         )
-    return [row.key for row in db.session.execute(stmt)]
+    found = known | {row.key for row in db.session.execute(stmt)}
+    return sorted(found)[:MAX_PROPERTY_COLUMNS]
+
+
+def _rollups_know_keys(flt: ResponseFilter) -> bool:
+    """Whether per-day rollups can tell which property names this filter's responses have."""
+    if not rollups.enabled() or flt.where or flt.search or flt.with_comment or flt.followup_status:
+        return False
+    return flt.trigger_id is None and flt.event_type is None
 
 
 def _rows(flt: ResponseFilter) -> Iterator[Any]:

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import ColumnElement, Integer, and_, func, literal, null, or_, select, union_all
+from sqlalchemy import ColumnElement, Integer, func, literal, null, select, union_all
 
 from .. import nps
 from ..extensions import db
@@ -292,13 +292,7 @@ def _tally(flt: ResponseFilter, mode: str, interval: str, group_by: str | None) 
     if plan is None:
         return _live_tally(conds, interval, group_by)
     key, value = plan
-    first = date(1970, 1, 1)
-    if flt.since is not None:
-        since = flt.since.astimezone(UTC)
-        first = since.date() if since == rollups.day_start(since.date()) else since.date() + timedelta(days=1)
-    last = rollups.last_sealed_day()
-    if flt.until is not None:
-        last = min(last, flt.until.astimezone(UTC).date() - timedelta(days=1))
+    first, last = rollups.full_days(flt.since, flt.until)
     rolled = (
         rollups.read(
             flt.project_id,
@@ -313,18 +307,10 @@ def _tally(flt: ResponseFilter, mode: str, interval: str, group_by: str | None) 
         if first <= last
         else None
     )
-    if rolled is None or not rolled.days:
+    rest = rollups.outside(rolled.days, flt.since, flt.until) if rolled is not None and rolled.days else None
+    if rolled is None or rest is None:
         return _live_tally(conds, interval, group_by)
-    gaps = rollups.gaps(rolled.days, flt.since, flt.until)
-    if len(gaps) > rollups.MAX_GAPS:
-        return _live_tally(conds, interval, group_by)
-    spans = [
-        and_(
-            *([Response.created_at >= start] if start else []), *([Response.created_at < end] if end else [])
-        )
-        for start, end in gaps
-    ]
-    tally = _live_tally([*conds, or_(*spans)], interval, group_by)
+    tally = _live_tally([*conds, rest], interval, group_by)
     for (period, found_key), counts in rolled.counts.items():
         tally.add(period.isoformat(), found_key, counts, grouped=bool(group_by))
     return tally

@@ -30,10 +30,11 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import and_, or_, text
 
 from ..clock import now
 from ..extensions import db
+from ..models import Response
 
 TOTAL_KEY = ""
 # A property with more values than this on a day is not counted for that day (an id or an email
@@ -310,6 +311,81 @@ def _add(
     current = counts.setdefault(cell, [0, 0, 0, 0])
     for i, value in enumerate(n):
         current[i] += value
+
+
+def full_days(since: datetime | None, until: datetime | None) -> tuple[date, date]:
+    """The first and last day that could come from rollups for [since, until): whole days, sealed."""
+    first = date(1970, 1, 1)
+    if since is not None:
+        since = since.astimezone(UTC)
+        first = since.date() if since == day_start(since.date()) else since.date() + timedelta(days=1)
+    last = last_sealed_day()
+    if until is not None:
+        last = min(last, until.astimezone(UTC).date() - timedelta(days=1))
+    return first, last
+
+
+def outside(days: Iterable[date], since: datetime | None, until: datetime | None) -> Any | None:
+    """A condition on Response.created_at for the time in [since, until) not in `days` (None: too
+    fragmented to be worth it, scan everything)."""
+    stretches = gaps(days, since, until)
+    if len(stretches) > MAX_GAPS:
+        return None
+    return or_(
+        *(
+            and_(
+                *([Response.created_at >= start] if start else []),
+                *([Response.created_at < end] if end else []),
+            )
+            for start, end in stretches
+        )
+    )
+
+
+def keys(
+    project_id: int,
+    first: date,
+    last: date,
+    *,
+    survey_id: int | None = None,
+    channel: str | None = None,
+    category: str | None = None,
+) -> tuple[frozenset[date], set[str]]:
+    """The property names of the (category's) responses on the current days between first and last.
+
+    Days with a property too wide to count are left out (its name is known, not which answers had it).
+    """
+    valid = db.session.execute(
+        text(
+            "SELECT day, wide_keys FROM response_rollup_days WHERE project_id = :pid"
+            " AND day BETWEEN :first AND :last AND built_version = version"
+        ),
+        {"pid": project_id, "first": first, "last": last},
+    ).all()
+    days = frozenset(r.day for r in valid if not r.wide_keys)
+    if not days:
+        return days, set()
+    low, high = min(days), max(days)
+    conds = ["project_id = :pid", "prop_key <> ''", "day BETWEEN :low AND :high"]
+    params: dict[str, Any] = {"pid": project_id, "low": low, "high": high}
+    skipped = [day for day in _days(low, high) if day not in days]
+    if skipped:
+        conds.append("day <> ALL(:skipped)")
+        params["skipped"] = skipped
+    if survey_id is not None:
+        conds.append("survey_id = :sid")
+        params["sid"] = survey_id
+    if channel is not None:
+        conds.append("channel = :channel")
+        params["channel"] = channel
+    if category is not None:
+        conds.append(
+            {"promoter": "promoters", "passive": "passives", "detractor": "detractors"}[category] + " > 0"
+        )
+    found = db.session.execute(
+        text("SELECT DISTINCT prop_key FROM response_rollups WHERE " + " AND ".join(conds)), params
+    ).scalars()
+    return days, set(found)
 
 
 def gaps(
