@@ -258,3 +258,55 @@ def test_dashboard_followup_admin_saves_viewer_is_403(app: Flask, project: dict[
     assert admin.post(f"/dashboard/responses/{rid}/followup", data=bad).status_code == 422
     missing = {**form, "csrf_token": csrf_from(admin, "/dashboard")}
     assert admin.post("/dashboard/responses/999999/followup", data=missing).status_code == 404
+
+
+def test_dashboard_followup_notes_and_tags_saved_shown_escaped_and_validated(
+    app: Flask, project: dict[str, Any]
+) -> None:
+    from survey_service.models import Response
+    from survey_service.services.responses import record_response
+
+    with app.app_context():
+        response, _ = record_response(project["id"], {"email": "d@acme.test"}, 4, "Too slow")
+        rid = response.id
+    add_user(app, project["id"], "admin@acme.test", "admin")
+    add_user(app, project["id"], "viewer@acme.test")
+    admin = app.test_client()
+    sign_in(admin, "admin@acme.test")
+    html = admin.get("/dashboard?range=all").get_data(as_text=True)
+    assert 'name="followup_notes"' in html and 'name="followup_tags"' in html
+    form = {
+        "followup_status": "contacted",
+        "followup_owner": "Ann",
+        "followup_notes": "Called <b>Tue</b>\r\nwill retry",
+        "followup_tags": " pricing, churn-risk ,pricing,, ",
+        "csrf_token": csrf_from(admin, "/dashboard"),
+    }
+    assert admin.post(f"/dashboard/responses/{rid}/followup", data=form).status_code == 302
+    with app.app_context():
+        row = db.session.get(Response, rid)
+        assert row is not None
+        assert (row.followup_notes, row.followup_tags) == (
+            "Called <b>Tue</b>\nwill retry",
+            ["pricing", "churn-risk"],
+        )
+    html = admin.get("/dashboard?range=all").get_data(as_text=True)
+    assert "Called &lt;b&gt;Tue&lt;/b&gt;" in html and "<b>Tue</b>" not in html
+    assert 'value="pricing, churn-risk"' in html
+    viewer = app.test_client()
+    sign_in(viewer, "viewer@acme.test")
+    seen = viewer.get("/dashboard?range=all").get_data(as_text=True)
+    assert '<span class="tag">churn-risk</span>' in seen and "Called &lt;b&gt;Tue&lt;/b&gt;" in seen
+    bad = {**form, "followup_tags": "ok, <script>", "csrf_token": csrf_from(admin, "/dashboard")}
+    res = admin.post(f"/dashboard/responses/{rid}/followup", data=bad)
+    assert res.status_code == 422 and "Tags are 1-50 plain characters." in res.get_data(as_text=True)
+    cleared = {
+        **form,
+        "followup_notes": "  ",
+        "followup_tags": "",
+        "csrf_token": csrf_from(admin, "/dashboard"),
+    }
+    assert admin.post(f"/dashboard/responses/{rid}/followup", data=cleared).status_code == 302
+    with app.app_context():
+        row = db.session.get(Response, rid)
+        assert row is not None and (row.followup_notes, row.followup_tags) == (None, [])

@@ -20,7 +20,7 @@ from ..api.exports import CSV, JSONL, streamed
 from ..errors import ApiError
 from ..extensions import db
 from ..models import FOLLOWUP_STATUSES, DashboardUser, Project, Response
-from ..schemas import PROPERTY_NAME, PropertyCondition
+from ..schemas import PROPERTY_NAME, FollowupIn, PropertyCondition
 from ..services import login_limits
 from ..services.dashboard import latest_comments
 from ..services.exports import promoters_csv, property_keys, responses_csv, responses_jsonl
@@ -297,19 +297,36 @@ def followup(response_id: int) -> Any:
     """Set a comment's follow-up status and owner, then go back to the same dashboard view."""
     user = current_user()
     assert user is not None
-    status = request.form.get("followup_status") or ""
-    owner = (request.form.get("followup_owner") or "").strip()[:255]
-    if status not in FOLLOWUP_STATUSES:
-        return render_template("dashboard_error.html", title="Not saved", message="Unknown status."), 422
+    form = request.form
+    changes: dict[str, Any] = {
+        "followup_status": form.get("followup_status") or "",
+        "followup_owner": (form.get("followup_owner") or "").strip() or None,
+    }
+    # The card's form holds every field; older pages without notes or tags leave them as they are.
+    if "followup_notes" in form:
+        changes["followup_notes"] = form["followup_notes"].replace("\r\n", "\n").strip() or None
+    if "followup_tags" in form:
+        changes["followup_tags"] = [t.strip() for t in form["followup_tags"].split(",") if t.strip()]
     try:
-        update_followup(
-            user.project_id, response_id, {"followup_status": status, "followup_owner": owner or None}
+        update_followup(user.project_id, response_id, FollowupIn().load(changes))
+    except ValidationError as err:
+        message = "Not saved: " + "; ".join(
+            f"{field.replace('followup_', '')}: {' '.join(str(m) for m in _flat(msgs))}"
+            for field, msgs in sorted(err.normalized_messages().items())
         )
+        return render_template("dashboard_error.html", title="Not saved", message=message), 422
     except ApiError as exc:
         return render_template("dashboard_error.html", title="Not saved", message=exc.message), exc.status
     # Only a query string for our own page: never an open redirect.
     query = urlencode(parse_qsl((request.form.get("back") or "")[:2000]))
     return redirect(f"{url_for('dashboard.dashboard')}?{query}#comments")
+
+
+def _flat(messages: Any) -> list[Any]:
+    """Marshmallow's messages of one field (a list, or a dict by list index for tags) as one list."""
+    if isinstance(messages, dict):
+        return [m for value in messages.values() for m in _flat(value)]
+    return list(messages) if isinstance(messages, list) else [messages]
 
 
 @bp.route("/dashboard/users", methods=["GET", "POST"])

@@ -50,6 +50,8 @@ def _comments(flt: ResponseFilter, limit: int) -> list[Any]:
             Response.created_at,
             Response.followup_status,
             Response.followup_owner,
+            Response.followup_notes,
+            Response.followup_tags,
             Person.email,
             Person.name,
         )
