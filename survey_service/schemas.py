@@ -242,6 +242,31 @@ class AlertRuleIn(Schema):
             raise ValidationError("unsubscribe.created is sent in Delighted's format only.", "events")
 
 
+class AlertRulePatch(Schema):
+    """PATCH /api/v1/alert_rules/<id>: the fields to change (at least one); the signing secret stays."""
+
+    name = fields.String(validate=validate.Length(1, 200))
+    target_url = fields.String(validate=validate.Length(8, 2000))
+    format = fields.String(validate=validate.OneOf(("webhook", "slack", "delighted", "email")))
+    max_score = fields.Integer(strict=True, allow_none=True, validate=validate.Range(0, 10))
+    categories = fields.List(
+        fields.String(validate=validate.OneOf(nps.CATEGORIES)), validate=validate.Length(max=3)
+    )
+    require_comment = fields.Boolean()
+    events = fields.List(
+        fields.String(
+            validate=validate.OneOf(("response.created", "response.updated", "unsubscribe.created"))
+        ),
+        validate=validate.Length(1, 3),
+    )
+    enabled = fields.Boolean()
+
+    @validates_schema
+    def _something(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if not data:
+            raise ValidationError("Give at least one field to change.")
+
+
 class AlertRuleOut(Schema):
     id = fields.Integer()
     name = fields.String()

@@ -337,3 +337,57 @@ def test_alert_email_goes_to_the_customers_owner_over_smtp(
     with private_ok.app_context():
         rows = db.session.execute(select(WebhookDelivery.status, WebhookDelivery.last_error)).all()
     assert sorted(rows) == [("delivered", None), ("failed", "no owner email on the response or the person")]
+
+
+def test_alert_rule_is_edited_in_place_and_keeps_its_secret(
+    private_ok: Flask, client: FlaskClient, auth: dict[str, str], receiver: Receiver
+) -> None:
+    rule = create_rule(client, auth, target_url=receiver.url, max_score=6).get_json()
+    url = f"/api/v1/alert_rules/{rule['id']}"
+    res = client.patch(url, json={"enabled": False}, headers=auth)
+    assert res.status_code == 200 and res.get_json()["enabled"] is False and "secret" not in res.get_json()
+    client.post("/api/v1/responses", json={"person": {"email": "a@b.co"}, "score": 2}, headers=auth)
+    run_jobs(private_ok)
+    assert receiver.requests == []  # paused
+    res = client.patch(
+        url, json={"enabled": True, "max_score": None, "categories": ["promoter"]}, headers=auth
+    )
+    assert res.status_code == 200
+    assert (res.get_json()["max_score"], res.get_json()["categories"]) == (None, ["promoter"])
+    assert client.get(url, headers=auth).get_json() == res.get_json()
+    client.post("/api/v1/responses", json={"person": {"email": "a@b.co"}, "score": 2}, headers=auth)
+    client.post("/api/v1/responses", json={"person": {"email": "c@b.co"}, "score": 10}, headers=auth)
+    run_jobs(private_ok)
+    assert len(receiver.requests) == 1
+    headers, body = receiver.requests[0]
+    assert json.loads(body)["response"]["score"] == 10
+    timestamp, _, given = headers["X-Survey-Signature"].partition(",v1=")
+    signed = f"{timestamp.removeprefix('t=')}.".encode() + body
+    assert hmac.compare_digest(given, hmac.new(rule["secret"].encode(), signed, hashlib.sha256).hexdigest())
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"target_url": "http://10.0.0.5/hook"},
+        {"format": "email"},  # the webhook URL is no mailto: address
+        {"events": ["unsubscribe.created"]},  # needs format delighted
+        {"max_score": 11},
+        {"name": ""},
+        {"secret": "whsec_mine"},
+    ],
+)
+def test_alert_rule_bad_edits_are_422_and_change_nothing(
+    private_ok: Flask, client: FlaskClient, auth: dict[str, str], receiver: Receiver, body: dict[str, Any]
+) -> None:
+    rule = create_rule(client, auth, target_url=receiver.url).get_json()
+    private_ok.config["WEBHOOK_ALLOW_PRIVATE_TARGETS"] = False
+    url = f"/api/v1/alert_rules/{rule['id']}"
+    res = client.patch(url, json=body, headers=auth)
+    assert res.status_code == 422 and res.get_json()["code"] == "validation_error", res.get_json()
+    after = client.get(url, headers=auth).get_json()
+    assert after == {k: v for k, v in rule.items() if k != "secret"}
+    assert (
+        client.patch("/api/v1/alert_rules/999999", json={"enabled": False}, headers=auth).status_code == 404
+    )

@@ -196,6 +196,14 @@ def matrix_calls(b: Tenant, a: Tenant) -> list[tuple[str, str, str, dict[str, An
             404,
         ),
         ("DELETE", f"{v1}/triggers/<int:rule_id>", f"{v1}/triggers/{i['trigger']}", {}, 404),
+        ("GET", f"{v1}/alert_rules/<int:rule_id>", f"{v1}/alert_rules/{i['alert_rule']}", {}, 404),
+        (
+            "PATCH",
+            f"{v1}/alert_rules/<int:rule_id>",
+            f"{v1}/alert_rules/{i['alert_rule']}",
+            {"json": {"enabled": False}},
+            404,
+        ),
         ("DELETE", f"{v1}/alert_rules/<int:rule_id>", f"{v1}/alert_rules/{i['alert_rule']}", {}, 404),
         (
             "GET",

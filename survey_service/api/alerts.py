@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..schemas import AlertRuleCreated, AlertRuleIn, AlertRuleList, AlertRuleOut, WebhookDeliveryList
+from ..schemas import (
+    AlertRuleCreated,
+    AlertRuleIn,
+    AlertRuleList,
+    AlertRuleOut,
+    AlertRulePatch,
+    WebhookDeliveryList,
+)
 from ..services import alerts
 from . import api_blueprint, current_project
 
@@ -25,6 +32,21 @@ def create_alert_rule(data: dict[str, Any]) -> dict[str, Any]:
 def list_alert_rules() -> dict[str, Any]:
     """List the project's alert rules."""
     return {"data": alerts.list_rules(current_project().id)}
+
+
+@bp.get("/alert_rules/<int:rule_id>")
+@bp.response(200, AlertRuleOut)
+def get_alert_rule(rule_id: int) -> Any:
+    """One rule (never its secret)."""
+    return alerts.project_rule(current_project().id, rule_id)
+
+
+@bp.patch("/alert_rules/<int:rule_id>")
+@bp.arguments(AlertRulePatch)
+@bp.response(200, AlertRuleOut)
+def update_alert_rule(data: dict[str, Any], rule_id: int) -> Any:
+    """Change a rule: conditions, target, format, events, or pause it with `enabled: false`."""
+    return alerts.update_rule(current_project().id, rule_id, data)
 
 
 @bp.delete("/alert_rules/<int:rule_id>")

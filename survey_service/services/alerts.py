@@ -43,17 +43,7 @@ def _allow_private() -> bool:
 
 def create_rule(project_id: int, data: dict[str, Any]) -> tuple[AlertRule, str]:
     """Create an alert rule after checking its target; return it with its signing secret (shown once)."""
-    if data.get("format") == "email":
-        target = data["target_url"].removeprefix("mailto:")
-        if target != OWNER and not EMAIL.match(target):
-            why = "An email alert's target is mailto:<address> or mailto:owner."
-            raise ApiError(422, "validation_error", why, {"target_url": [why]})
-    else:
-        try:
-            _, host, port = outbound.check_url(data["target_url"])
-            outbound.resolve_target(host, port, _allow_private())
-        except outbound.BlockedTarget as exc:
-            raise ApiError(422, "validation_error", str(exc), {"target_url": [str(exc)]}) from None
+    _check_target(data.get("format", "webhook"), data["target_url"])
     secret = "whsec_" + secrets.token_urlsafe(32)
     rule = AlertRule(
         project_id=project_id,
@@ -70,6 +60,39 @@ def create_rule(project_id: int, data: dict[str, Any]) -> tuple[AlertRule, str]:
     db.session.add(rule)
     db.session.commit()
     return rule, secret
+
+
+def _check_target(format_: str, target_url: str) -> None:
+    """An email rule needs mailto:<address> or mailto:owner; others a public http(s) URL (SSRF guard)."""
+    if format_ == "email":
+        target = target_url.removeprefix("mailto:")
+        if target != OWNER and not EMAIL.match(target):
+            why = "An email alert's target is mailto:<address> or mailto:owner."
+            raise ApiError(422, "validation_error", why, {"target_url": [why]})
+        return
+    try:
+        _, host, port = outbound.check_url(target_url)
+        outbound.resolve_target(host, port, _allow_private())
+    except outbound.BlockedTarget as exc:
+        raise ApiError(422, "validation_error", str(exc), {"target_url": [str(exc)]}) from None
+
+
+EDITABLE = ("name", "target_url", "format", "max_score", "categories", "require_comment", "events", "enabled")
+
+
+def update_rule(project_id: int, rule_id: int, changes: dict[str, Any]) -> AlertRule:
+    """Change some of a rule's fields; the result must be as valid as a new rule. The secret stays."""
+    rule = project_rule(project_id, rule_id)
+    merged = {name: getattr(rule, name) for name in EDITABLE} | changes
+    if "unsubscribe.created" in (merged["events"] or []) and merged["format"] != "delighted":
+        why = "unsubscribe.created is sent in Delighted's format only."
+        raise ApiError(422, "validation_error", why, {"events": [why]})
+    if "target_url" in changes or "format" in changes:
+        _check_target(merged["format"], merged["target_url"])
+    for name, value in changes.items():
+        setattr(rule, name, list(value) if isinstance(value, list | tuple) else value)
+    db.session.commit()
+    return rule
 
 
 def project_rule(project_id: int, rule_id: int) -> AlertRule:
