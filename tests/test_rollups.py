@@ -277,6 +277,19 @@ def test_writes_of_today_touch_no_day_row(pg_app: Flask, project: dict[str, Any]
         assert rollups.pending(pid) == []  # yesterday is not closed long enough to be built
 
 
+def late_writer(
+    app: Flask, migrated: dict[str, Any], pid: int
+) -> tuple[psycopg.Connection[Any], tuple[Any, ...]]:
+    """One answer 6 days ago, and a second connection with the parameters of a late detractor that day."""
+    answer(app, pid, "a", 10, at(6))
+    with app.app_context():
+        survey_id, person_id = db.session.execute(
+            text("SELECT survey_id, person_id FROM responses WHERE project_id = :p"), {"p": pid}
+        ).one()
+    url = migrated["SQLALCHEMY_DATABASE_URI"].replace("postgresql+psycopg://", "postgresql://")
+    return psycopg.connect(url), (pid, survey_id, person_id, at(6, 8))
+
+
 @pytest.mark.parametrize(
     "commit_first", [False, True], ids=["write-open-while-counting", "write-committed-before-count"]
 )
@@ -290,15 +303,10 @@ def test_a_write_racing_a_build_is_never_lost(
 ) -> None:
     """A late answer lands on a day after the build read its version and before it counted."""
     pid = project["id"]
-    answer(pg_app, pid, "a", 10, at(6))
     day = TODAY - timedelta(days=6)
+    writer, late = late_writer(pg_app, migrated, pid)
     with pg_app.app_context():
-        survey_id, person_id = db.session.execute(
-            text("SELECT survey_id, person_id FROM responses WHERE project_id = :p"), {"p": pid}
-        ).one()
         engine = db.engine
-    url = migrated["SQLALCHEMY_DATABASE_URI"].replace("postgresql+psycopg://", "postgresql://")
-    writer = psycopg.connect(url)
     wrote = threading.Event()
 
     def write_before_count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
@@ -311,7 +319,7 @@ def test_a_write_racing_a_build_is_never_lost(
         ):
             writer.execute(
                 LATE_DETRACTOR,
-                (pid, survey_id, person_id, at(6, 8)),
+                late,
             )
             if commit_first:
                 writer.commit()
@@ -354,16 +362,11 @@ def test_a_build_waits_for_a_write_already_open_and_counts_it(
     migrated: dict[str, Any],
 ) -> None:
     pid = project["id"]
-    answer(pg_app, pid, "a", 10, at(6))
-    with pg_app.app_context():
-        survey_id, person_id = db.session.execute(
-            text("SELECT survey_id, person_id FROM responses WHERE project_id = :p"), {"p": pid}
-        ).one()
-    url = migrated["SQLALCHEMY_DATABASE_URI"].replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(url) as writer:
+    writer, late = late_writer(pg_app, migrated, pid)
+    with writer:
         writer.execute(
             LATE_DETRACTOR,
-            (pid, survey_id, person_id, at(6, 8)),
+            late,
         )
         result: list[bool] = []
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import time as _time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -255,34 +255,17 @@ def read(
     property was too wide to count are left out of `days`, like days out of date: the caller scans
     them.
     """
-    valid = db.session.execute(
-        text(
-            "SELECT day, wide_keys FROM response_rollup_days WHERE project_id = :pid"
-            " AND day BETWEEN :first AND :last AND built_version = version"
-        ),
-        {"pid": project_id, "first": first, "last": last},
-    ).all()
-    days = frozenset(r.day for r in valid if key is None or key not in (r.wide_keys or []))
+    days = _current_days(project_id, first, last, lambda wide: key is None or key not in wide)
     counts: dict[tuple[date, str | None], list[int]] = {}
     if not days:
         return Cells(days, counts)
     keys = [TOTAL_KEY] if key is None else ([key] if value is not None else [TOTAL_KEY, key])
-    low, high = min(days), max(days)
-    conds = ["project_id = :pid", "prop_key = ANY(:keys)", "day BETWEEN :low AND :high"]
-    params: dict[str, Any] = {"pid": project_id, "keys": keys, "low": low, "high": high, "interval": interval}
-    skipped = [day for day in _days(low, high) if day not in days]
-    if skipped:
-        conds.append("day <> ALL(:skipped)")
-        params["skipped"] = skipped
+    conds, params = _where(project_id, days, survey_id, channel)
+    conds.append("prop_key = ANY(:keys)")
+    params |= {"keys": keys, "interval": interval}
     if value is not None:
         conds.append("prop_value = :value")
         params["value"] = value
-    if survey_id is not None:
-        conds.append("survey_id = :sid")
-        params["sid"] = survey_id
-    if channel is not None:
-        conds.append("channel = :channel")
-        params["channel"] = channel
     rows = db.session.execute(
         text(
             "SELECT CAST(date_trunc(:interval, CAST(day AS timestamp)) AS date) AS period,"
@@ -342,6 +325,40 @@ def outside(days: Iterable[date], since: datetime | None, until: datetime | None
     )
 
 
+def _current_days(
+    project_id: int, first: date, last: date, usable: Callable[[list[str]], bool]
+) -> frozenset[date]:
+    """The days between first and last whose counts are current and `usable` given their wide keys."""
+    valid = db.session.execute(
+        text(
+            "SELECT day, wide_keys FROM response_rollup_days WHERE project_id = :pid"
+            " AND day BETWEEN :first AND :last AND built_version = version"
+        ),
+        {"pid": project_id, "first": first, "last": last},
+    ).all()
+    return frozenset(r.day for r in valid if usable(r.wide_keys or []))
+
+
+def _where(
+    project_id: int, days: frozenset[date], survey_id: int | None, channel: str | None
+) -> tuple[list[str], dict[str, Any]]:
+    """SQL conditions and parameters on response_rollups for these days, survey and channel."""
+    low, high = min(days), max(days)
+    conds = ["project_id = :pid", "day BETWEEN :low AND :high"]
+    params: dict[str, Any] = {"pid": project_id, "low": low, "high": high}
+    skipped = [day for day in _days(low, high) if day not in days]
+    if skipped:
+        conds.append("day <> ALL(:skipped)")
+        params["skipped"] = skipped
+    if survey_id is not None:
+        conds.append("survey_id = :sid")
+        params["sid"] = survey_id
+    if channel is not None:
+        conds.append("channel = :channel")
+        params["channel"] = channel
+    return conds, params
+
+
 def keys(
     project_id: int,
     first: date,
@@ -355,29 +372,11 @@ def keys(
 
     Days with a property too wide to count are left out (its name is known, not which answers had it).
     """
-    valid = db.session.execute(
-        text(
-            "SELECT day, wide_keys FROM response_rollup_days WHERE project_id = :pid"
-            " AND day BETWEEN :first AND :last AND built_version = version"
-        ),
-        {"pid": project_id, "first": first, "last": last},
-    ).all()
-    days = frozenset(r.day for r in valid if not r.wide_keys)
+    days = _current_days(project_id, first, last, lambda wide: not wide)
     if not days:
         return days, set()
-    low, high = min(days), max(days)
-    conds = ["project_id = :pid", "prop_key <> ''", "day BETWEEN :low AND :high"]
-    params: dict[str, Any] = {"pid": project_id, "low": low, "high": high}
-    skipped = [day for day in _days(low, high) if day not in days]
-    if skipped:
-        conds.append("day <> ALL(:skipped)")
-        params["skipped"] = skipped
-    if survey_id is not None:
-        conds.append("survey_id = :sid")
-        params["sid"] = survey_id
-    if channel is not None:
-        conds.append("channel = :channel")
-        params["channel"] = channel
+    conds, params = _where(project_id, days, survey_id, channel)
+    conds.append("prop_key <> ''")
     if category is not None:
         conds.append(
             {"promoter": "promoters", "passive": "passives", "detractor": "detractors"}[category] + " > 0"
