@@ -551,3 +551,37 @@ def test_export_columns_from_rollups_equal_the_full_scan(
     header = expected["/api/v1/exports/promoters.csv"].splitlines()[0]
     assert "churn_risk" not in header and "fresh" in header and "beta" in header
     assert "churn_risk" in expected["/api/v1/exports/responses.csv"].splitlines()[0]
+
+
+def test_erasing_a_person_removes_their_days_counts_at_once(
+    pg_app: Flask,
+    client: FlaskClient,
+    auth: dict[str, str],
+    project: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pid = project["id"]
+    answer(pg_app, pid, "keep", 9, at(7), properties={"company": "Stays Ltd"})
+    answer(pg_app, pid, "gone", 2, at(7), properties={"company": "Gone & Sons"})
+    answer(pg_app, pid, "gone", 3, at(4), properties={"company": "Gone & Sons"})
+    build(pg_app)
+
+    def values() -> set[str]:
+        with pg_app.app_context():
+            return set(
+                db.session.scalars(
+                    text("SELECT prop_value FROM response_rollups WHERE prop_value IS NOT NULL")
+                )
+            )
+
+    assert "Gone & Sons" in values()
+    with pg_app.app_context():
+        person_id = db.session.scalar(select(Person.id).where(Person.external_id == "gone"))
+    assert client.delete(f"/api/v1/people/{person_id}", headers=auth).status_code == 200
+    assert "Gone & Sons" not in values()  # not even until the worker counts the days again
+    got = report(client, auth, "group_by=company")
+    with scan_only(monkeypatch):
+        assert report(client, auth, "group_by=company") == got
+    assert [g["key"] for g in got["groups"]] == ["Stays Ltd"]
+    build(pg_app)
+    assert values() == {"Stays Ltd"}

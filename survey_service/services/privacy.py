@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 from ..errors import ApiError
 from ..extensions import db, queues
 from ..models import Person, Response, SurveyRequest, WebhookDelivery, utcnow
+from . import rollups
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,9 @@ def erase_person(project_id: int, person_id: int) -> dict[str, int]:
         "webhook_deliveries": len(delivery_ids),
     }
     # Foreign keys cascade from the person to requests and responses, and from responses to deliveries.
+    # The per-day counts of their days go too (their property values may name them); the trigger has
+    # marked those days out of date, so reports scan them until the worker counts them again.
+    rollups.forget_person(project_id, person.id)
     db.session.delete(person)
     db.session.commit()
     _cancel_jobs([f"webhook-delivery-{i}" for i in delivery_ids])

@@ -197,6 +197,19 @@ def _days(first: date, last: date) -> list[date]:
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]
 
 
+def forget_person(project_id: int, person_id: int) -> None:
+    """Delete the counts of the days a person answered on (in the caller's transaction, before erasing)."""
+    if not enabled():
+        return
+    db.session.execute(
+        text(
+            "DELETE FROM response_rollups WHERE project_id = :pid AND day IN (SELECT DISTINCT"
+            " CAST(created_at AT TIME ZONE 'UTC' AS date) FROM responses WHERE person_id = :person)"
+        ),
+        {"pid": project_id, "person": person_id},
+    )
+
+
 def refresh(limit: int | None = DAYS_PER_PASS, project_id: int | None = None) -> int:
     """Build up to `limit` pending days (all with None); the number built."""
     if not enabled():
