@@ -92,7 +92,7 @@ def seed_origins(project_id: int, *, answered: datetime | None = None) -> dict[s
     from survey_service.models import Event, Survey, SurveyRequest, TriggerRule
     from survey_service.services.responses import record_response
 
-    answered = answered or datetime.now(UTC) - timedelta(days=2)
+    answered = answered or datetime.now(UTC) - timedelta(days=5)  # a closed day: rollups may hold it
     nps_survey = default_survey(project_id)
     onboarding = Survey(
         project_id=project_id, kind="nps", name="Onboarding", product_name="Acme", question="How likely…?"
