@@ -19,7 +19,7 @@ from survey_service.models import DashboardUser
 from survey_service.services import login_limits
 from survey_service.services.users import create_user
 from tests.conftest import make_project
-from tests.dashboard_data import seed_responses
+from tests.dashboard_data import ORIGINS, seed_responses
 
 PASSWORD = "correct horse battery"
 
@@ -310,3 +310,246 @@ def test_dashboard_followup_notes_and_tags_saved_shown_escaped_and_validated(
     with app.app_context():
         row = db.session.get(Response, rid)
         assert row is not None and (row.followup_notes, row.followup_tags) == (None, [])
+
+
+# The filter bar's survey, channel, trigger rule and event type (figures in tests/dashboard_data.py).
+
+
+def nps_and_n(html: str) -> tuple[str, int]:
+    figure = re.search(r'data-testid="nps">([^<]*)<', html)
+    n = re.search(r"n = (\d+)", html)
+    assert figure and n, html[:2000]
+    return figure.group(1), int(n.group(1))
+
+
+def comments_in(html: str) -> set[str]:
+    return set(re.findall(r'<p class="text">([^<]*)</p>', html))
+
+
+@pytest.fixture
+def origins(app: Flask, project: dict[str, Any]) -> dict[str, int]:
+    from tests.dashboard_data import seed_origins
+
+    with app.app_context():
+        ids = seed_origins(project["id"])
+    add_user(app, project["id"], "a@acme.test")
+    return ids
+
+
+FILTERED_VIEWS = [
+    ("", ("0", 7)),
+    ("survey_id={NPS}", ("+25", 4)),
+    ("survey_id={Onboarding}", ("-33", 3)),
+    ("channel=email", ("0", 2)),
+    ("channel=api", ("+50", 2)),
+    ("survey_id={NPS}&channel=api", ("+50", 2)),
+    ("survey_id={Onboarding}&channel=api", ("—", 0)),
+    ("trigger_id={signup}", ("-100", 2)),
+    ("event_type=signup", ("-100", 2)),
+    ("event_type=ticket.closed&survey_id={NPS}", ("0", 2)),
+    ("event_type=no.such.event", ("—", 0)),
+]
+
+
+@pytest.mark.parametrize(("query", "expected"), FILTERED_VIEWS)
+def test_dashboard_origin_filters_give_the_hand_counted_nps(
+    client: FlaskClient, origins: dict[str, int], query: str, expected: tuple[str, int]
+) -> None:
+    sign_in(client, "a@acme.test")
+    res = client.get(f"/dashboard?range=30d&{query.format(**origins)}")
+    assert res.status_code == 200
+    html = res.get_data(as_text=True)
+    assert nps_and_n(html) == expected
+    assert "Ignored invalid" not in html
+
+
+def test_dashboard_origin_filters_same_figures_from_rollups(
+    app: Flask, client: FlaskClient, project: dict[str, Any], origins: dict[str, int]
+) -> None:
+    from survey_service.services import rollups
+
+    with app.app_context():
+        if not rollups.enabled():
+            pytest.skip("rollups exist on PostgreSQL only")
+        assert rollups.refresh(limit=None, project_id=project["id"]) >= 1
+    sign_in(client, "a@acme.test")
+    for query, expected in FILTERED_VIEWS:
+        html = client.get(f"/dashboard?range=30d&by=plan&{query.format(**origins)}").get_data(as_text=True)
+        assert nps_and_n(html) == expected, query
+
+
+def test_dashboard_survey_filter_applies_to_segments_comments_trend_and_export_links(
+    client: FlaskClient, origins: dict[str, int]
+) -> None:
+    sign_in(client, "a@acme.test")
+    html = client.get(f"/dashboard?range=30d&by=plan&survey_id={origins['Onboarding']}").get_data(
+        as_text=True
+    )
+    # Segment table: free p5 3 -> -100 (n 1); pro p6 5, p7 9 -> 0 (n 2).
+    rows = re.findall(
+        r"<td>(free|pro)</td>\s*<td class=\"num\">(\d+)</td>\s*<td class=\"num strong\">([^<]*)<", html
+    )
+    assert sorted(rows) == [("free", "1", "-100"), ("pro", "2", "0")]
+    assert comments_in(html) == {"onboarding-too-hard", "onboarding-loved-it"}
+    assert '<div class="big">2</div>' in html  # the comments KPI
+    assert html.count('class="dot"') == 1  # one day with answers in the trend
+    assert "selected>Onboarding</option>" in html
+    chip = re.search(
+        r'data-testid="active-filters">Only: <a class="chip" href="([^"]*)" [^>]*>Survey: Onboarding', html
+    )
+    assert chip and chip.group(1) == "/dashboard?range=30d&amp;by=plan"  # the same view without the survey
+    # The comments' own filter form keeps the survey; the export links carry it.
+    assert f'<input type="hidden" name="survey_id" value="{origins["Onboarding"]}">' in html
+    links = re.findall(r'href="(/dashboard/exports/[^"]+)"', html)
+    assert len(links) == 3 and all(f"survey_id={origins['Onboarding']}" in link for link in links)
+    csv_link = next(link for link in links if "responses.csv" in link).replace("&amp;", "&")
+    rows_csv = list(csv.DictReader(io.StringIO(client.get(csv_link).get_data(as_text=True))))
+    assert sorted((r["email"], r["score"], r["channel"]) for r in rows_csv) == [
+        ("p5@origins.test", "3", "in_app"),
+        ("p6@origins.test", "5", "in_app"),
+        ("p7@origins.test", "9", "link"),
+    ]
+    # Comments narrowed further by category keep the survey filter.
+    html = client.get(f"/dashboard?range=30d&survey_id={origins['NPS']}&category=detractor").get_data(
+        as_text=True
+    )
+    assert comments_in(html) == {"ticket-angry"}
+
+
+@pytest.mark.parametrize(
+    ("query", "emails"),
+    [
+        ("channel=email", ["p2", "p3"]),
+        ("trigger_id={ticket}", ["p2", "p3"]),
+        ("event_type=signup", ["p5", "p6"]),
+        ("survey_id={NPS}&channel=api", ["p1", "p4"]),
+        ("survey_id={Onboarding}&segment=plan:pro", ["p6", "p7"]),
+    ],
+)
+def test_dashboard_export_applies_origin_filters(
+    client: FlaskClient, origins: dict[str, int], query: str, emails: list[str]
+) -> None:
+    sign_in(client, "a@acme.test")
+    for name in ("responses.csv", "responses.jsonl"):
+        res = client.get(f"/dashboard/exports/{name}?range=30d&{query.format(**origins)}")
+        assert res.status_code == 200
+        text = res.get_data(as_text=True)
+        found = sorted(re.findall(r"(p\d)@origins\.test", text))
+        assert found == emails, (name, text)
+    promoters = client.get(f"/dashboard/exports/promoters.csv?range=30d&{query.format(**origins)}")
+    expected = [who for who, *_, score, _ in ORIGINS if score >= 9 and who in emails]
+    assert sorted(re.findall(r"(p\d)@origins\.test", promoters.get_data(as_text=True))) == expected
+
+
+def test_dashboard_origin_ids_of_another_project_are_invalid_and_leak_nothing(
+    app: Flask, client: FlaskClient, origins: dict[str, int]
+) -> None:
+    from tests.dashboard_data import seed_origins
+
+    theirs = make_project(app, "Theirs")
+    with app.app_context():
+        from survey_service.extensions import db as database
+        from survey_service.models import Survey, TriggerRule
+
+        foreign = seed_origins(theirs["id"])
+        database.session.get(Survey, foreign["Onboarding"]).name = "THEIR SECRET SURVEY"  # type: ignore[union-attr]
+        database.session.get(TriggerRule, foreign["signup"]).event_type = "their.secret.event"  # type: ignore[union-attr]
+        database.session.commit()
+    sign_in(client, "a@acme.test")
+    query = f"range=30d&survey_id={foreign['Onboarding']}&trigger_id={foreign['signup']}"
+    res = client.get(f"/dashboard?{query}")
+    assert res.status_code == 200
+    html = res.get_data(as_text=True)
+    assert "Ignored invalid filters: survey_id, trigger_id" in html
+    assert nps_and_n(html) == ("0", 7)  # own project, unfiltered: the foreign ids were dropped
+    assert "THEIR SECRET" not in html and "their.secret.event" not in html
+    assert f'value="{foreign["Onboarding"]}"' not in html and f'value="{foreign["signup"]}"' not in html
+    assert 'data-testid="active-filters"' not in html
+    assert f"survey_id={foreign['Onboarding']}" not in html  # not in the export links either
+    # The export refuses what the page would drop: never a file of more than was asked for.
+    for name in ("responses.csv", "promoters.csv"):
+        for bad in (f"survey_id={foreign['Onboarding']}", f"trigger_id={foreign['signup']}"):
+            res = client.get(f"/dashboard/exports/{name}?range=30d&{bad}")
+            assert res.status_code == 400 and "origins.test" not in res.get_data(as_text=True)
+    # The other project's own dashboard user sees its own survey by the same id.
+    add_user(app, theirs["id"], "b@theirs.test")
+    other = app.test_client()
+    sign_in(other, "b@theirs.test")
+    html = other.get(f"/dashboard?range=30d&survey_id={foreign['Onboarding']}").get_data(as_text=True)
+    assert nps_and_n(html) == ("-33", 3) and "THEIR SECRET SURVEY" in html
+
+
+def test_dashboard_malformed_origin_filters_are_ignored_not_500(
+    client: FlaskClient, origins: dict[str, int]
+) -> None:
+    sign_in(client, "a@acme.test")
+    query = "survey_id=abc&channel=fax&trigger_id=-1&event_type=Not%20A%20Type&range=30d"
+    res = client.get(f"/dashboard?{query}")
+    assert res.status_code == 200
+    html = res.get_data(as_text=True)
+    assert "Ignored invalid filters: channel, event_type, survey_id, trigger_id" in html
+    assert nps_and_n(html) == ("0", 7)
+    for big in ("survey_id=99999999999999999999", f"trigger_id={2**31}", "survey_id=1.5"):
+        res = client.get(f"/dashboard?range=30d&{big}")
+        assert res.status_code == 200 and "Ignored invalid filter: " in res.get_data(as_text=True)
+    assert client.get(f"/dashboard/exports/responses.csv?{query}").status_code == 400
+    assert client.get("/dashboard/exports/responses.csv?range=30d&channel=fax").status_code == 400
+
+
+def test_dashboard_origin_pickers_only_when_they_can_narrow_or_are_in_use(
+    app: Flask, client: FlaskClient, project: dict[str, Any]
+) -> None:
+    from survey_service.services.responses import record_response
+
+    with app.app_context():
+        record_response(project["id"], {"email": "one@acme.test"}, 9, channel="api")
+    add_user(app, project["id"], "a@acme.test")
+    sign_in(client, "a@acme.test")
+    html = client.get("/dashboard").get_data(as_text=True)
+    # One survey, one channel, no trigger rules: nothing to pick.
+    for name in ("survey_id", "channel", "trigger_id", "event_type"):
+        assert f'name="{name}"' not in html
+    # In use, a picker shows even with a single choice (so the filter can be seen and removed).
+    html = client.get("/dashboard?channel=email").get_data(as_text=True)
+    assert '<select name="channel">' in html and nps_and_n(html) == ("—", 0)
+    assert re.search(r'<a class="chip" href="/dashboard" [^>]*>Channel: Email', html)
+    with app.app_context():
+        record_response(project["id"], {"email": "two@acme.test"}, 3, channel="link")
+    html = client.get("/dashboard").get_data(as_text=True)
+    assert '<select name="channel">' in html and 'name="survey_id"' not in html
+    channels = html.split('<select name="channel">')[1].split("</select>")[0]
+    assert re.findall(r'<option value="(\w*)"', channels) == ["", "api", "link"]
+
+
+def test_dashboard_origin_pickers_list_the_projects_surveys_and_rules(
+    client: FlaskClient, origins: dict[str, int]
+) -> None:
+    sign_in(client, "a@acme.test")
+    html = client.get("/dashboard?range=30d").get_data(as_text=True)
+
+    def options(name: str) -> list[tuple[str, str]]:
+        select_html = html.split(f'<select name="{name}">')[1].split("</select>")[0]
+        return re.findall(r'<option value="([^"]*)"[^>]*>([^<]*)</option>', select_html)
+
+    assert options("survey_id") == [
+        ("", "all surveys"),
+        (str(origins["NPS"]), "NPS"),
+        (str(origins["Onboarding"]), "Onboarding"),
+    ]
+    assert options("channel") == [
+        ("", "all channels"),
+        ("api", "API"),
+        ("email", "Email"),
+        ("in_app", "In-app"),
+        ("link", "Link"),
+    ]
+    assert options("trigger_id") == [
+        ("", "any or none"),
+        (str(origins["signup"]), f"signup · In-app (#{origins['signup']})"),
+        (str(origins["ticket"]), f"ticket.closed · Email (#{origins['ticket']})"),
+    ]
+    assert options("event_type") == [
+        ("", "any or none"),
+        ("signup", "signup"),
+        ("ticket.closed", "ticket.closed"),
+    ]

@@ -399,6 +399,7 @@ def matrix_calls(b: Tenant, a: Tenant) -> list[tuple[str, str, str, dict[str, An
 def dashboard_calls(b: Tenant) -> list[tuple[str, str, str, dict[str, Any], Expected]]:
     """The dashboard, signed in as A's admin."""
     rid = b.ids["response"]
+    origin = f"survey_id={b.ids['survey']}&trigger_id={b.ids['trigger']}"
     return [
         ("GET", "/dashboard", "/dashboard?range=all", {}, None),
         ("GET", "/dashboard/users", "/dashboard/users", {}, None),
@@ -411,6 +412,12 @@ def dashboard_calls(b: Tenant) -> list[tuple[str, str, str, dict[str, Any], Expe
         ),
         *(
             ("GET", "/dashboard/exports/<name>", f"/dashboard/exports/{name}?range=all", {}, None)
+            for name in ("responses.csv", "responses.jsonl", "promoters.csv")
+        ),
+        # B's survey and trigger rule as A's filters: dropped on the page, refused by the exports.
+        ("GET", "/dashboard", f"/dashboard?range=all&{origin}", {}, None),
+        *(
+            ("GET", "/dashboard/exports/<name>", f"/dashboard/exports/{name}?range=all&{origin}", {}, 400)
             for name in ("responses.csv", "responses.jsonl", "promoters.csv")
         ),
         (

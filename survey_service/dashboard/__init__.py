@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from functools import wraps
 from typing import Any
@@ -19,8 +21,8 @@ from .. import nps
 from ..api.exports import CSV, JSONL, streamed
 from ..errors import ApiError
 from ..extensions import db
-from ..models import FOLLOWUP_STATUSES, DashboardUser, Project, Response
-from ..schemas import PROPERTY_NAME, FollowupIn, PropertyCondition
+from ..models import CHANNELS, FOLLOWUP_STATUSES, DashboardUser, Project, Response, Survey, TriggerRule
+from ..schemas import EVENT_TYPE, MAX_ID, PROPERTY_NAME, FollowupIn, PropertyCondition
 from ..services import login_limits
 from ..services.dashboard import latest_comments
 from ..services.exports import promoters_csv, property_keys, responses_csv, responses_jsonl
@@ -43,6 +45,9 @@ DEFAULT_INTERVAL = {"30d": "day", "90d": "week", "12m": "month", "all": "quarter
 MAX_SEGMENT_VALUES = 50
 PICKER_SAMPLE = 5000  # newest responses looked at to fill the property and segment pickers
 Handler = Callable[..., Any]
+# Where the responses came from: the report's and the exports' own filters, under the same names.
+ORIGIN_KEYS = ("survey_id", "channel", "trigger_id", "event_type")
+CHANNEL_LABELS = {"api": "API", "email": "Email", "in_app": "In-app", "link": "Link", "import": "Imported"}
 EXPORTS: dict[str, tuple[Callable[[ResponseFilter], Any], str, str]] = {
     "responses.csv": (responses_csv, "responses", CSV),
     "responses.jsonl": (responses_jsonl, "responses", JSONL),
@@ -60,6 +65,54 @@ class DashboardQuery(Schema):
     category = fields.String(validate=validate.OneOf(nps.CATEGORIES))
     q = fields.String(validate=validate.Length(1, 200))
     followup = fields.String(validate=validate.OneOf(FOLLOWUP_STATUSES))
+    survey_id = fields.Integer(validate=validate.Range(1, MAX_ID))
+    channel = fields.String(validate=validate.OneOf(CHANNELS))
+    trigger_id = fields.Integer(validate=validate.Range(1, MAX_ID))
+    event_type = fields.String(validate=EVENT_TYPE)
+
+
+@dataclass(frozen=True)
+class Origins:
+    """The project's NPS surveys and trigger rules: the pickers' choices, and the ids a query may name."""
+
+    surveys: dict[int, str]
+    triggers: dict[int, str]
+    event_types: list[str]
+
+    @classmethod
+    def of(cls, project_id: int) -> Origins:
+        """Two small SELECTs on the project's configuration (no responses read)."""
+        surveys = db.session.execute(
+            select(Survey.id, Survey.name)
+            .where(Survey.project_id == project_id, Survey.kind == "nps")
+            .order_by(Survey.name, Survey.id)
+        ).all()
+        same_name = Counter(s.name for s in surveys)
+        rules = db.session.execute(
+            select(TriggerRule.id, TriggerRule.event_type, TriggerRule.channel, TriggerRule.enabled)
+            .where(TriggerRule.project_id == project_id)
+            .order_by(TriggerRule.event_type, TriggerRule.id)
+        ).all()
+        return cls(
+            surveys={s.id: s.name if same_name[s.name] == 1 else f"{s.name} (#{s.id})" for s in surveys},
+            triggers={
+                r.id: f"{r.event_type} · {CHANNEL_LABELS.get(r.channel, r.channel)} (#{r.id})"
+                + ("" if r.enabled else " · off")
+                for r in rules
+            },
+            event_types=sorted({r.event_type for r in rules}),
+        )
+
+    def check(self, query: dict[str, Any], invalid: list[str]) -> dict[str, Any]:
+        """The query's origin filters; a survey or rule id not of this project is dropped as invalid."""
+        if query.get("survey_id") is not None and query["survey_id"] not in self.surveys:
+            del query["survey_id"]
+            invalid.append("survey_id")
+        if query.get("trigger_id") is not None and query["trigger_id"] not in self.triggers:
+            del query["trigger_id"]
+            invalid.append("trigger_id")
+        invalid.sort()
+        return {key: query[key] for key in ORIGIN_KEYS if query.get(key) is not None}
 
 
 def current_user() -> DashboardUser | None:
@@ -184,6 +237,24 @@ def _since(range_key: str) -> datetime | None:
     return datetime.combine(today - timedelta(days=days - 1), time.min, tzinfo=UTC)
 
 
+def _channels(flt: ResponseFilter) -> list[str]:
+    """The channels among the newest responses (for the channel picker), in CHANNELS order."""
+    newest = (
+        select(Response.channel)
+        .where(*flt.conditions())
+        .order_by(Response.created_at.desc())
+        .limit(PICKER_SAMPLE)
+        .subquery()
+    )
+    found = set(db.session.scalars(select(newest.c.channel).distinct()))
+    return [channel for channel in CHANNELS if channel in found]
+
+
+def _without(args: dict[str, Any], key: str) -> str:
+    """The dashboard's URL with the same filters but one."""
+    return url_for("dashboard.dashboard", **{k: v for k, v in args.items() if k != key})
+
+
 def _segment_values(flt: ResponseFilter, key: str) -> list[str]:
     """Values of a property among the newest responses (for the segment picker)."""
     newest = (
@@ -210,6 +281,8 @@ def dashboard() -> str:
     user = current_user()
     assert user is not None
     query, invalid = _parse(request.args)
+    origins = Origins.of(user.project_id)
+    origin = origins.check(query, invalid)
     range_key = query["range"]
     interval = query.get("interval") or DEFAULT_INTERVAL[range_key]
     since = _since(range_key)
@@ -218,7 +291,7 @@ def dashboard() -> str:
     by = query.get("by") or ("plan" if "plan" in keys else (keys[0] if keys else None))
     segment = query.get("segment")
     where = (segment,) if segment else ()
-    report = nps_report(user.project_id, since=since, group_by=by, interval=interval, where=where)
+    report = nps_report(user.project_id, since=since, group_by=by, interval=interval, where=where, **origin)
     segment_key = segment[0] if segment else by
     if segment_key and segment_key == by and not segment:
         # The segment table already holds every value of this property: no second scan.
@@ -235,11 +308,38 @@ def dashboard() -> str:
         search=query.get("q"),
         followup_status=query.get("followup"),
         with_comment=True,
+        **origin,
     )
     overall = report["overall"]
     export_args = {
         k: v for k, v in {"range": range_key, "segment": ":".join(segment) if segment else None}.items() if v
+    } | origin
+    # Each picker only when picking can change what the page shows: a survey or channel out of two or
+    # more, any rule or event type (the rest of the responses came from none of them); always when in use.
+    channels = _channels(base)
+    if origin.get("channel") and origin["channel"] not in channels:
+        channels.append(origin["channel"])
+    event_types = list(origins.event_types)
+    if origin.get("event_type") and origin["event_type"] not in event_types:
+        event_types.append(origin["event_type"])
+    pickers = {
+        "survey_id": len(origins.surveys) > 1 or "survey_id" in origin,
+        "channel": len(channels) > 1 or "channel" in origin,
+        "trigger_id": bool(origins.triggers),
+        "event_type": bool(event_types),
     }
+    shown = {k: v for k, v in request.args.items() if k in DashboardQuery().fields and k not in invalid}
+    active = [
+        (f"{prefix}{label}", _without(shown, key))
+        for key, prefix, label in (
+            ("segment", "", f"{segment[0]} = {segment[1]}" if segment else None),
+            ("survey_id", "Survey: ", origins.surveys.get(origin.get("survey_id", 0))),
+            ("channel", "Channel: ", CHANNEL_LABELS.get(origin.get("channel", ""))),
+            ("trigger_id", "Rule: ", origins.triggers.get(origin.get("trigger_id", 0))),
+            ("event_type", "Event: ", origin.get("event_type")),
+        )
+        if label
+    ]
     return render_template(
         "dashboard.html",
         user=user,
@@ -267,6 +367,13 @@ def dashboard() -> str:
         export_args=export_args,
         exports=tuple(EXPORTS),
         followup_statuses=FOLLOWUP_STATUSES,
+        origin=origin,
+        origins=origins,
+        channels=channels,
+        channel_labels=CHANNEL_LABELS,
+        event_types=event_types,
+        pickers=pickers,
+        active=active,
         back=urlencode(list(request.args.items(multi=True))),
     )
 
@@ -274,18 +381,28 @@ def dashboard() -> str:
 @bp.get("/dashboard/exports/<name>")
 @login_required
 def export(name: str) -> Any:
-    """Download an export of the dashboard's current range and segment."""
+    """Download an export of the dashboard's current range, segment, survey, channel, rule and event type.
+
+    An invalid filter (or a survey or rule of another project) is refused rather than dropped: a file
+    has nowhere to say so, and dropping a filter would export more than was asked for.
+    """
     user = current_user()
     assert user is not None
     if name not in EXPORTS:
         return render_template("dashboard_error.html", title="Not found", message="No such export."), 404
-    query, _ = _parse(request.args)
+    query, invalid = _parse(request.args)
+    origin = Origins.of(user.project_id).check(query, invalid)
+    if invalid:
+        plural = "s" if len(invalid) > 1 else ""
+        message = f"Invalid filter{plural}: {', '.join(invalid)}. Export from the dashboard's buttons."
+        return render_template("dashboard_error.html", title="Not exported", message=message), 400
     segment = query.get("segment")
     flt = ResponseFilter(
         user.project_id,
         since=_since(query["range"]),
         where=(segment,) if segment else (),
         category=query.get("category"),
+        **origin,
     )
     chunks, base_name, ext = EXPORTS[name]
     return streamed(chunks, flt, base_name, ext)
