@@ -553,3 +553,19 @@ def test_dashboard_origin_pickers_list_the_projects_surveys_and_rules(
         ("signup", "signup"),
         ("ticket.closed", "ticket.closed"),
     ]
+
+
+def test_dashboard_empty_filtered_view_says_the_filters_match_nothing(
+    app: Flask, project: dict[str, Any]
+) -> None:
+    from survey_service.services.responses import record_response
+
+    with app.app_context():
+        record_response(project["id"], {"email": "a@acme.test", "properties": {"plan": "pro"}}, 9)
+    add_user(app, project["id"], "a@acme.test")
+    client = app.test_client()
+    sign_in(client, "a@acme.test")
+    html = client.get("/dashboard?range=all&segment=plan:free").get_data(as_text=True)
+    assert html.count("No responses match these filters.") >= 2  # the trend and the segment table
+    assert "No responses in this range yet." not in html
+    assert "No responses in this range yet." not in client.get("/dashboard?range=all").get_data(as_text=True)

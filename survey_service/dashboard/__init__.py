@@ -359,7 +359,11 @@ def dashboard() -> str:
         share=share_bar(
             overall["promoter_percent"], overall["passive_percent"], overall["detractor_percent"]
         ),
-        trend=trend_svg(report["series"], interval),
+        trend=trend_svg(
+            report["series"],
+            interval,
+            "No responses match these filters." if active else "No responses in this range yet.",
+        ),
         groups=report["groups"],
         share_bar=share_bar,
         comments=latest_comments(comment_filter),

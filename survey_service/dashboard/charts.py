@@ -31,10 +31,12 @@ def _label(period: str, interval: str) -> str:
     return f"{day}/{month}"
 
 
-def trend_svg(series: list[dict[str, Any]], interval: str) -> Markup:
+def trend_svg(
+    series: list[dict[str, Any]], interval: str, empty: str = "No responses in this range yet."
+) -> Markup:
     """An SVG line of NPS per period, a shaded 95% margin band, and bars of n underneath."""
     if not series:
-        return Markup('<p class="empty">No responses in this range yet.</p>')
+        return Markup('<p class="empty">{}</p>').format(empty)
     count = len(series)
     step = (WIDTH - LEFT - RIGHT) / max(count, 1)
     xs = [LEFT + step * (i + 0.5) for i in range(count)]
