@@ -158,6 +158,15 @@ async def constant_rate(port: int, payloads: list[bytes], rate: float, seconds: 
     }
 
 
+def cpu_pressure() -> float | None:
+    """The share of the last 60 s in which some runnable task waited for a CPU (Linux PSI), in %."""
+    try:
+        some = Path("/proc/pressure/cpu").read_text().splitlines()[0]
+        return float(some.split("avg60=")[1].split()[0])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def tree_cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of a process and its children (Linux /proc), 0 where unreadable."""
     total, tick = 0.0, os.sysconf("SC_CLK_TCK")
@@ -262,6 +271,7 @@ def main() -> None:
             payloads.append(head.encode() + body)
             bodies.append(body)
         load_before = os.getloadavg()[0]  # other work on the machine skews the figures: report it
+        pressure_before = cpu_pressure()
         warm_up = len(payloads) / args.rate if args.repeat_views else 2
         asyncio.run(constant_rate(port, payloads, args.rate, warm_up))
         cpu_before = tree_cpu_seconds(proc.pid)
@@ -291,6 +301,8 @@ def main() -> None:
                     "rate_limit_storage": "redis" if redis_url else "memory",
                     "load_average_before": load_before,
                     "load_average_after": os.getloadavg()[0],
+                    "cpu_pressure_avg60_before": pressure_before,
+                    "cpu_pressure_avg60_after": cpu_pressure(),
                     "people": args.people,
                     "repeat_views": args.repeat_views,
                     "identify": result,
