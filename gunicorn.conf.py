@@ -16,3 +16,18 @@ errorlog = "-"
 # Never log query strings: signed tokens travel in them.
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# Build the app once in the master and fork workers from it: a worker restarted by max_requests starts in
+# milliseconds instead of importing and building the app again (about 1 s of CPU per restart, taken from the
+# requests being served; at 200 requests/s, 5 workers restart every 25 s on average). create_app opens no
+# connection and starts no thread, so nothing is shared across the fork. The price: new code needs a restart
+# of gunicorn, not a HUP.
+preload_app = True
+
+
+def when_ready(server):
+    """Freeze what the master has built before any fork: a worker's garbage collector then never walks the
+    app's objects, and leaves their memory pages shared with the master instead of copying them."""
+    import gc
+
+    gc.collect()
+    gc.freeze()

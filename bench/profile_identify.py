@@ -6,7 +6,9 @@ Seeds the widget benchmark's project (people in every eligibility state), then i
 known users through the Flask test client, the same user ids again and again as page views do.
 CPU is `time.process_time` of this process (the web tier's share; PostgreSQL's is not in it), so other
 jobs on the machine move it far less than wall time. `--changed` sends a new property value every
-time (the write path) instead of the usual unchanged identify.
+time (the write path) instead of the usual unchanged identify. The rate limiter counts in Redis, as in
+production, when BENCH_REDIS_URL or TEST_REDIS_URL names one (under a key prefix of its own, removed
+afterwards); otherwise in memory.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import cProfile
 import itertools
 import json
+import os
 import pstats
 import random
 import secrets
@@ -22,6 +25,7 @@ import tempfile
 import time
 from collections import Counter
 
+import redis
 from sqlalchemy import event
 
 from survey_service import create_app, keys
@@ -36,8 +40,11 @@ def main(argv: list[str]) -> int:
     n = int(argv[0]) if argv and argv[0].isdigit() else 2000
     changed = "--changed" in argv
     random.seed(5)
+    redis_url = os.environ.get("BENCH_REDIS_URL") or os.environ.get("TEST_REDIS_URL")
+    prefix = f"profile-identify-{secrets.token_hex(4)}"
     with tempfile.TemporaryDirectory() as instance, temporary_database() as url:
-        config = {"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": secrets.token_urlsafe(32)}
+        config = {"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": secrets.token_urlsafe(32),
+                  "REDIS_URL": redis_url, "RATELIMIT_KEY_PREFIX": prefix}  # fmt: skip
         app = create_app({**config, "INSTANCE_PATH": instance, "WIDGET_RATE_LIMIT": "1000000 per minute"})
         project, ids = seed(app, 4000)
         with app.app_context():
@@ -76,6 +83,7 @@ def main(argv: list[str]) -> int:
             profiler.disable()
         cpu = time.process_time() - cpu
         per = f"{cpu / n * 1000:.3f} CPU ms/identify, {len(statements) / n:.2f} statements/identify"
+        per += f", limiter in {'Redis' if redis_url else 'memory'}"
         print(f"{n} identifies: {per}, statuses {dict(statuses)}, reasons {dict(reasons)}")
         for s, c in Counter(" ".join(s.split())[:110] for s in statements).most_common(8):
             print(f"   {c / n:5.2f}x  {s}")
@@ -84,6 +92,10 @@ def main(argv: list[str]) -> int:
             pstats.Stats(profiler).sort_stats(order).print_stats(40)
         with app.app_context():
             db.engine.dispose()
+        if redis_url:
+            conn = redis.Redis.from_url(redis_url)
+            for key in conn.scan_iter(f"{prefix}*"):
+                conn.delete(key)
     return 0
 
 

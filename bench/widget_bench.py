@@ -1,19 +1,23 @@
 """Widget benchmark: the script's gzipped size, and identify (eligibility) latency at a constant rate.
 
     .venv/bin/python bench/widget_bench.py [--rate 200] [--seconds 20] [--db postgresql|sqlite] [--workers 4]
-        [--floor] [--repeat-views]
+        [--worker-class sync] [--threads 1] [--floor] [--repeat-views] [--redis URL|memory]
 
 Starts gunicorn (4 sync workers by default) on a throw-away database filled with people in every state
 (new, due for the recurring survey, in the quiet period, with a pending in-app request, dismissed),
 then sends `POST /api/widget/identify` for random people at a constant rate. Latency is measured
 from each request's *scheduled* start, so a stalled server cannot hide its queueing (no coordinated
-omission). Prints one JSON object.
+omission). The rate limiter counts in Redis as in production (a throw-away redis-server unless --redis
+names one; `--redis memory` uses the limiter's per-process memory storage, which no deployment with
+REDIS_URL uses). Prints one JSON object.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import gc
 import gzip
 import json
 import os
@@ -37,6 +41,7 @@ import psycopg  # noqa: E402
 from flask_migrate import upgrade  # noqa: E402
 from sqlalchemy import insert, select  # noqa: E402
 
+from bench.lifecycle import redis_server  # noqa: E402
 from survey_service import create_app, keys  # noqa: E402
 from survey_service.extensions import db  # noqa: E402
 from survey_service.models import Person, Response, Survey, SurveyRequest, WidgetDismissal, utcnow  # noqa: E402
@@ -118,6 +123,18 @@ async def constant_rate(port: int, payloads: list[bytes], rate: float, seconds: 
     """Send requests at a fixed rate; latency counts from each request's scheduled start."""
     statuses: Counter[int] = Counter()
     latencies: list[float] = []
+    # The load generator's own garbage-collection pauses delay the requests scheduled meanwhile.
+    pauses: list[float] = []
+    began = [0.0]
+
+    def on_gc(phase: str, _info: dict[str, int]) -> None:
+        if phase == "start":
+            began[0] = time.perf_counter()
+        else:
+            pauses.append(time.perf_counter() - began[0])
+
+    gc.callbacks.append(on_gc)
+    cpu = time.process_time()
     start = time.perf_counter()
     total = int(rate * seconds)
 
@@ -134,6 +151,7 @@ async def constant_rate(port: int, payloads: list[bytes], rate: float, seconds: 
             await asyncio.sleep(delay)
         tasks.append(asyncio.create_task(fire(i)))
     await asyncio.gather(*tasks)
+    gc.callbacks.remove(on_gc)
     ordered = sorted(latencies)
 
     def pct(p: float) -> float:
@@ -148,7 +166,20 @@ async def constant_rate(port: int, payloads: list[bytes], rate: float, seconds: 
         "p90_ms": pct(90),
         "p99_ms": pct(99),
         "max_ms": round(ordered[-1] * 1000, 2),
+        # The load generator shares the machine's CPUs with the service: its own cost per request.
+        "loadgen_cpu_ms_per_request": round((time.process_time() - cpu) / total * 1000, 2),
+        "loadgen_gc_pauses": len(pauses),
+        "loadgen_gc_max_ms": round(max(pauses, default=0.0) * 1000, 2),
     }
+
+
+def cpu_pressure() -> float | None:
+    """The share of the last 60 s in which some runnable task waited for a CPU (Linux PSI), in %."""
+    try:
+        some = Path("/proc/pressure/cpu").read_text().splitlines()[0]
+        return float(some.split("avg60=")[1].split()[0])
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def tree_cpu_seconds(pid: int) -> float:
@@ -189,7 +220,15 @@ def main() -> None:
     parser.add_argument(
         "--floor", action="store_true", help="also load GET /healthz the same way: the machine's floor"
     )
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers (they wait on the DB)")
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers (they wait on the DB)")
+    parser.add_argument("--worker-class", default="sync", help="gunicorn worker class (sync, gthread)")
+    parser.add_argument("--threads", type=int, default=1, help="threads per gunicorn worker (gthread)")
+    parser.add_argument(
+        "--redis",
+        default=None,
+        help="REDIS_URL of the service (rate-limit counters); default a throw-away redis-server; "
+        "'memory' leaves REDIS_URL unset (the limiter's in-memory storage)",
+    )
     parser.add_argument(
         "--repeat-views",
         action="store_true",
@@ -209,18 +248,21 @@ def main() -> None:
         url = f"sqlite:///{instance}/bench.db"
     secret = uuid.uuid4().hex
     proc = None
+    stack = contextlib.ExitStack()
     try:
+        redis_url = None if args.redis == "memory" else args.redis or stack.enter_context(redis_server())
         app = create_app({"SQLALCHEMY_DATABASE_URI": url.replace("postgresql://", "postgresql+psycopg://", 1),
-                          "SECRET_KEY": secret, "INSTANCE_PATH": instance,
+                          "SECRET_KEY": secret, "INSTANCE_PATH": instance, "REDIS_URL": redis_url,
                           "WIDGET_RATE_LIMIT": "1000000 per minute"})  # fmt: skip
         project, ids = seed(app, args.people)
         port = free_port()
         # One load generator stands for many users behind many addresses: lift the per-address limit (the
         # limiter still runs on every request, as in production).
         env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": secret, "INSTANCE_PATH": instance,
-               "WIDGET_RATE_LIMIT": "1000000 per minute"}  # fmt: skip
+               "WIDGET_RATE_LIMIT": "1000000 per minute", "REDIS_URL": redis_url or ""}  # fmt: skip
         proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-w", str(args.workers), "-k", "sync",
+            [sys.executable, "-m", "gunicorn", "-w", str(args.workers), "-k", args.worker_class,
+             "--threads", str(args.threads),
              "-b", f"127.0.0.1:{port}",
              "--backlog", "2048", "--log-level", "warning",
              # The access log is written as in production, to a file rather than over this JSON.
@@ -243,7 +285,13 @@ def main() -> None:
             )
             payloads.append(head.encode() + body)
             bodies.append(body)
+        # This process also built the app and seeded the database: a full collection over those objects
+        # stopped the load generator for 100-140 ms mid-run (a stall of the client, counted against the
+        # server). Freezing them leaves the collector only what the runs themselves allocate.
+        gc.collect()
+        gc.freeze()
         load_before = os.getloadavg()[0]  # other work on the machine skews the figures: report it
+        pressure_before = cpu_pressure()
         warm_up = len(payloads) / args.rate if args.repeat_views else 2
         asyncio.run(constant_rate(port, payloads, args.rate, warm_up))
         cpu_before = tree_cpu_seconds(proc.pid)
@@ -268,8 +316,13 @@ def main() -> None:
                     "widget_gzip_check": len(gzip.compress(script.body, 9)),
                     "database": args.db,
                     "workers": args.workers,
+                    "worker_class": args.worker_class,
+                    "threads": args.threads,
+                    "rate_limit_storage": "redis" if redis_url else "memory",
                     "load_average_before": load_before,
                     "load_average_after": os.getloadavg()[0],
+                    "cpu_pressure_avg60_before": pressure_before,
+                    "cpu_pressure_avg60_after": cpu_pressure(),
                     "people": args.people,
                     "repeat_views": args.repeat_views,
                     "identify": result,
@@ -286,6 +339,7 @@ def main() -> None:
         if admin is not None:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             admin.close()
+        stack.close()
 
 
 if __name__ == "__main__":

@@ -105,6 +105,11 @@ def _cors(response: Response) -> Response:
         response.headers["Access-Control-Allow-Headers"] = "Content-Type"
         response.headers["Access-Control-Max-Age"] = "86400"
         response.headers["Cache-Control"] = "no-store"
+        if response.status_code != 429:
+            # The limit was counted; only its X-RateLimit-* headers are left out. No widget can read them
+            # (CORS exposes none of them to the page's script), and they cost two more Redis round trips
+            # per request (the window's count and its expiry). A 429 keeps them, with its Retry-After.
+            current_app.extensions["survey_limiter"].context.view_rate_limit = None
     return response
 
 

@@ -7,7 +7,9 @@ environment (its variables mapped to the test's services).
 
 from __future__ import annotations
 
+import gc
 import re
+import runpy
 import shlex
 import signal
 import subprocess
@@ -67,6 +69,20 @@ def test_compose_services_order_migrations_first_and_use_the_one_image() -> None
     ).read_text()
     for variable in services["web"]["environment"]:
         assert f'"{variable}"' in config_source, f"{variable} is set in compose but read nowhere"
+
+
+def test_gunicorn_builds_the_app_once_and_freezes_it_before_forking() -> None:
+    """Workers fork from a master that built the app, so one restarted after max_requests does not build it
+    again; what the master built is frozen out of the workers' garbage collection."""
+    settings = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    assert settings["preload_app"] is True
+    assert settings["max_requests"] > 0  # the guard against slow leaks stays: preloading makes it cheap
+    frozen = gc.get_freeze_count()
+    try:
+        settings["when_ready"](None)
+        assert gc.get_freeze_count() > frozen
+    finally:
+        gc.unfreeze()
 
 
 @pytest.fixture

@@ -753,3 +753,36 @@ def test_widget_api_is_rate_limited_per_address_but_the_script_is_not(
     with limited.app_context():
         db.session.remove()
         db.engine.dispose()
+
+
+def test_widget_api_counts_the_limit_without_reading_its_window_back(
+    app: Flask, project: dict[str, Any], redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One Redis round trip per identify: the X-RateLimit-* headers (two more reads of the window) are left
+    out of the widget's answers, which no widget can read (CORS exposes none of them); a 429 keeps them."""
+    import redis as redis_client
+
+    from survey_service import create_app
+
+    redis_client.Redis.from_url(redis_url).flushdb()
+    limits = {"WIDGET_RATE_LIMIT": "2 per minute", "PUBLIC_RATE_LIMIT": "5 per minute"}
+    limited = create_app({**app.config, **limits})
+    strategy = limited.extensions["survey_limiter"].limiter
+    reads: list[Any] = []
+    get_window_stats = strategy.get_window_stats
+    monkeypatch.setattr(strategy, "get_window_stats", lambda *a: reads.append(a) or get_window_stats(*a))
+    client = limited.test_client()
+    answers = [identify(client, project, f"w{i}") for i in range(2)]
+    assert [r.status_code for r in answers] == [200, 200]
+    assert not [name for r in answers for name, _ in r.headers.items() if name.startswith("X-RateLimit")]
+    assert reads == [], "the window is not read back for an answer under the limit"
+
+    refused = identify(client, project, "w3")  # the two identifies above were counted
+    assert refused.status_code == 429 and refused.get_json()["code"] == "rate_limited"
+    assert int(refused.headers["Retry-After"]) > 0
+    assert refused.headers["X-RateLimit-Limit"] == "2" and refused.headers["X-RateLimit-Remaining"] == "0"
+    # The survey pages keep their headers: only the widget's answers leave them out.
+    assert client.get("/s/not-a-token").headers["X-RateLimit-Limit"] == "5"
+    with limited.app_context():
+        db.session.remove()
+        db.engine.dispose()
