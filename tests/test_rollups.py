@@ -24,6 +24,7 @@ from survey_service.models import Person, Response, RollupDay, Survey
 from survey_service.services import rollups
 from survey_service.services.responses import record_response
 from tests.conftest import make_project
+from tests.test_widget_api import sql_log
 
 TODAY = datetime.now(UTC).date()
 LATE_DETRACTOR = (
@@ -117,22 +118,6 @@ def scan_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         yield
 
 
-@contextmanager
-def statements(app: Flask) -> Iterator[list[str]]:
-    seen: list[str] = []
-    with app.app_context():
-        engine = db.engine
-
-    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
-
-
 def build(app: Flask, project_id: int | None = None) -> int:
     with app.app_context():
         return rollups.refresh(limit=None, project_id=project_id)
@@ -183,7 +168,7 @@ def test_reports_from_rollups_equal_the_full_scan(
             expected[query] = report(client, auth, query)
     built = build(pg_app)
     assert built >= 43 + 40  # every closed day of both projects (empty ones too)
-    with statements(pg_app) as seen:
+    with sql_log(pg_app) as seen:
         for query in queries(second):
             assert report(client, auth, query) == expected[query], query
     assert sum("FROM response_rollups" in s for s in seen) >= 10

@@ -70,7 +70,7 @@ def property_keys(flt: ResponseFilter, sample: int | None = None) -> list[str]:
     """
     conds = flt.conditions()
     known: set[str] = set()
-    if not sample and _rollups_know_keys(flt):
+    if not sample and not flt.where and rollups.can_answer(flt):
         first, last = rollups.full_days(flt.since, flt.until)
         days, known = rollups.keys(
             flt.project_id, first, last, survey_id=flt.survey_id, channel=flt.channel, category=flt.category
@@ -100,13 +100,6 @@ def property_keys(flt: ResponseFilter, sample: int | None = None) -> list[str]:
         )
     found = known | {row.key for row in db.session.execute(stmt)}
     return sorted(found)[:MAX_PROPERTY_COLUMNS]
-
-
-def _rollups_know_keys(flt: ResponseFilter) -> bool:
-    """Whether per-day rollups can tell which property names this filter's responses have."""
-    if not rollups.enabled() or flt.where or flt.search or flt.with_comment or flt.followup_status:
-        return False
-    return flt.trigger_id is None and flt.event_type is None
 
 
 def _rows(flt: ResponseFilter) -> Iterator[Any]:

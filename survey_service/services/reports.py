@@ -269,11 +269,7 @@ def _rollup_plan(
     flt: ResponseFilter, mode: str, group_by: str | None
 ) -> tuple[str | None, str | None] | None:
     """(property, value) to read from the per-day rollups, or None when they cannot answer."""
-    if mode != ALL_RESPONSES or not rollups.enabled():
-        return None
-    if flt.trigger_id is not None or flt.event_type is not None or flt.category or flt.search:
-        return None
-    if flt.followup_status or flt.with_comment or len(flt.where) > 1:
+    if mode != ALL_RESPONSES or flt.category or len(flt.where) > 1 or not rollups.can_answer(flt):
         return None
     if not flt.where:
         return group_by, None

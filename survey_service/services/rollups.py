@@ -28,6 +28,7 @@ import time as _time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import islice
 from typing import Any
 
 from sqlalchemy import and_, or_, text
@@ -35,6 +36,7 @@ from sqlalchemy import and_, or_, text
 from ..clock import now
 from ..extensions import db
 from ..models import Response
+from .filters import ResponseFilter
 
 TOTAL_KEY = ""
 # A property with more values than this on a day is not counted for that day (an id or an email
@@ -66,6 +68,14 @@ GROUP BY 1, 2, 3, 4
 def enabled() -> bool:
     """Rollups exist on PostgreSQL only."""
     return bool(db.engine.dialect.name == "postgresql")
+
+
+def can_answer(flt: ResponseFilter) -> bool:
+    """Whether rollups hold what this filter asks, apart from its category and property conditions
+    (counted per day, survey and channel: no request origin, comment text or follow-up state)."""
+    if not enabled() or flt.search or flt.with_comment or flt.followup_status:
+        return False
+    return flt.trigger_id is None and flt.event_type is None
 
 
 def last_sealed_day(moment: datetime | None = None) -> date:
@@ -105,7 +115,7 @@ def build_day(project_id: int, day: date) -> bool:
             " wide_keys = CAST(:wide AS jsonb)"
             " WHERE project_id = :pid AND day = :day AND version = :version RETURNING day"
         ),
-        {**params, "version": version, "wide": _json_list(wide)},
+        {**params, "version": version, "wide": json.dumps(wide)},
     ).first()
     if stored is None:
         db.session.rollback()
@@ -140,10 +150,6 @@ def _row(project_id: int, day: date, r: Any, key: str, value: str | None) -> dic
         "detractors": r.detractors,
         "comments": r.comments,
     }
-
-
-def _json_list(items: list[str]) -> str:
-    return json.dumps(items)
 
 
 def pending(project_id: int | None = None, moment: datetime | None = None) -> list[tuple[int, date]]:
@@ -212,14 +218,8 @@ def forget_person(project_id: int, person_id: int) -> None:
 
 def refresh(limit: int | None = DAYS_PER_PASS, project_id: int | None = None) -> int:
     """Build up to `limit` pending days (all with None); the number built."""
-    if not enabled():
-        return 0
-    todo = pending(project_id)
-    db.session.commit()
-    built = 0
-    for pid, day in todo if limit is None else todo[:limit]:
-        built += build_day(pid, day)
-    return built
+    _, steps = build_all(project_id)
+    return sum(islice(steps, limit))
 
 
 _idle_until = 0.0
