@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,6 +24,7 @@ from rq.queue import Queue
 
 from .config import redact_url
 from .extensions import db, queues
+from .services import key_rotation
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +107,25 @@ def register_commands(app: Flask) -> None:
             built = sum(bar)
         # A day written to while it was counted is left for the worker's next pass.
         click.echo(json.dumps({"days": total, "built": built, "changed_while_counting": total - built}))
+
+    @app.cli.command("rotate-secrets")
+    def rotate_secrets_command() -> None:
+        """Re-encrypt every stored secret under SECRET_KEY (run after moving the old key to the fallbacks).
+
+        Once it reports no failures, the old key can leave SECRET_KEY_FALLBACKS as far as stored
+        secrets are concerned (links signed with it stop verifying then too).
+        """
+        total, steps = key_rotation.rotate_secrets()
+        with click.progressbar(steps, length=total, label="Secrets", file=sys.stderr) as bar:
+            outcomes = Counter(bar)
+        failed = outcomes[key_rotation.UNDECRYPTABLE]
+        click.echo(
+            json.dumps({"secrets": total, "rotated": outcomes[key_rotation.ROTATED], "undecryptable": failed})
+        )
+        if failed:
+            raise click.ClickException(
+                f"{failed} secret(s) decrypt under none of SECRET_KEY and its fallbacks"
+            )
 
     @app.cli.command("worker")
     @click.option("--queue", "queue_names", multiple=True, help="Queues to listen on (default: all).")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import subprocess
@@ -9,7 +11,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 import redis
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import Flask
 from flask.testing import FlaskCliRunner
 from rq import Queue
@@ -17,8 +23,9 @@ from rq.job import Job
 
 from survey_service import keys
 from survey_service.extensions import db
-from survey_service.models import Project
+from survey_service.models import AlertRule, Project
 from survey_service.services.projects import identity_secret, project_for_secret_key
+from tests.conftest import make_project
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -102,3 +109,105 @@ def test_db_check_models_and_migrations_agree(runner: FlaskCliRunner) -> None:
     result = runner.invoke(args=["db", "check"])
     assert result.exit_code == 0, result.output
     assert result.exception is None
+
+
+# ---- sec-crypto: per-purpose keys at rest, rotation -----------------------------------------------
+
+
+def _legacy_ciphertext(plain: str, app_secret: str) -> str:
+    """A secret as the service stored it before per-purpose keys: one SHA-256 of SECRET_KEY for all."""
+    digest = hashlib.sha256(b"survey-service identity secret\x00" + app_secret.encode()).digest()
+    return Fernet(base64.urlsafe_b64encode(digest)).encrypt(plain.encode()).decode()
+
+
+def test_encrypt_secret_each_purpose_uses_its_own_hkdf_key() -> None:
+    token = keys.encrypt_secret("s3cret", "app-key", purpose=keys.IDENTITY_SECRET)
+    expected = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"identity-secret").derive(
+        b"app-key"
+    )
+    assert Fernet(base64.urlsafe_b64encode(expected)).decrypt(token.encode()) == b"s3cret"
+    assert keys.decrypt_secret(token, "app-key", purpose=keys.IDENTITY_SECRET) == "s3cret"
+    with pytest.raises(ValueError):
+        keys.decrypt_secret(token, "app-key", purpose=keys.WEBHOOK_SECRET)
+    with pytest.raises(ValueError):
+        _legacy_fernet_decrypt(token, "app-key")
+
+
+def _legacy_fernet_decrypt(token: str, app_secret: str) -> str:
+    digest = hashlib.sha256(b"survey-service identity secret\x00" + app_secret.encode()).digest()
+    try:
+        return Fernet(base64.urlsafe_b64encode(digest)).decrypt(token.encode()).decode()
+    except InvalidToken as exc:
+        raise ValueError("not a legacy ciphertext") from exc
+
+
+@pytest.mark.parametrize("purpose", [keys.IDENTITY_SECRET, keys.WEBHOOK_SECRET])
+def test_decrypt_secret_legacy_ciphertext_of_current_or_fallback_key_still_decrypts(purpose: str) -> None:
+    assert keys.decrypt_secret(_legacy_ciphertext("x", "now"), "now", purpose=purpose) == "x"
+    assert keys.decrypt_secret(_legacy_ciphertext("y", "old"), "now", ["old"], purpose=purpose) == "y"
+    fallback_token = keys.encrypt_secret("z", "old", purpose=purpose)
+    assert keys.decrypt_secret(fallback_token, "now", ["old"], purpose=purpose) == "z"
+    with pytest.raises(ValueError):
+        keys.decrypt_secret(fallback_token, "now", purpose=purpose)
+
+
+def test_rotate_secrets_legacy_and_fallback_ciphertexts_decrypt_under_new_key_alone(
+    app: Flask, runner: FlaskCliRunner, project: dict[str, Any]
+) -> None:
+    old = app.config["SECRET_KEY"]
+    with app.app_context():
+        stored = db.session.get(Project, project["id"])
+        assert stored is not None
+        stored.identity_secret_encrypted = _legacy_ciphertext(project["identity_secret"], old)
+        rule = AlertRule(
+            project_id=project["id"],
+            name="hook",
+            target_url="https://hooks.example.com/x",
+            secret_encrypted=keys.encrypt_secret("whsec_abc", old, purpose=keys.WEBHOOK_SECRET),
+        )
+        db.session.add(rule)
+        db.session.commit()
+        rule_id = rule.id
+    app.config["SECRET_KEY"], app.config["SECRET_KEY_FALLBACKS"] = "the-new-key", [old]
+    result = runner.invoke(args=["rotate-secrets"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output.strip().splitlines()[-1]) == {
+        "secrets": 2,
+        "rotated": 2,
+        "undecryptable": 0,
+    }
+    app.config["SECRET_KEY_FALLBACKS"] = []
+    with app.app_context():
+        stored = db.session.get(Project, project["id"])
+        rule_row = db.session.get(AlertRule, rule_id)
+        assert stored is not None and rule_row is not None
+        assert identity_secret(stored) == project["identity_secret"]
+        assert keys.decrypt_secret(rule_row.secret_encrypted, "the-new-key", purpose=keys.WEBHOOK_SECRET) == (
+            "whsec_abc"
+        )
+    again = runner.invoke(args=["rotate-secrets"])
+    assert json.loads(again.output.strip().splitlines()[-1]) == {
+        "secrets": 2,
+        "rotated": 0,
+        "undecryptable": 0,
+    }
+
+
+def test_rotate_secrets_undecryptable_secret_is_reported_and_the_rest_rotated(
+    app: Flask, runner: FlaskCliRunner
+) -> None:
+    lost, kept = make_project(app, "Lost"), make_project(app, "Kept")
+    with app.app_context():
+        stored = db.session.get(Project, lost["id"])
+        assert stored is not None
+        stored.identity_secret_encrypted = keys.encrypt_secret("x", "forgotten", purpose=keys.IDENTITY_SECRET)
+        db.session.commit()
+    app.config["SECRET_KEY_FALLBACKS"] = [app.config["SECRET_KEY"]]
+    app.config["SECRET_KEY"] = "the-new-key"
+    result = runner.invoke(args=["rotate-secrets"])
+    assert result.exit_code == 1
+    assert '"undecryptable": 1' in result.output and '"rotated": 1' in result.output
+    app.config["SECRET_KEY_FALLBACKS"] = []
+    with app.app_context():
+        kept_row = db.session.get(Project, kept["id"])
+        assert kept_row is not None and identity_secret(kept_row) == kept["identity_secret"]

@@ -47,7 +47,9 @@ def create_project(name: str, product_name: str | None = None) -> NewProject:
         secret_key_hash=keys.hash_key(secret_key),
         secret_key_hint=secret_key[:7],
         public_key=keys.new_public_key(),
-        identity_secret_encrypted=keys.encrypt_secret(identity_secret, current_app.config["SECRET_KEY"]),
+        identity_secret_encrypted=keys.encrypt_secret(
+            identity_secret, current_app.config["SECRET_KEY"], purpose=keys.IDENTITY_SECRET
+        ),
     )
     db.session.add(project)
     db.session.flush()
@@ -94,7 +96,7 @@ def decrypt_identity_secret(encrypted: str) -> str:
 
 @lru_cache(maxsize=1024)
 def _decrypt(encrypted: str, secret_key: str, fallbacks: tuple[str, ...]) -> str:
-    return keys.decrypt_secret(encrypted, secret_key, list(fallbacks))
+    return keys.decrypt_secret(encrypted, secret_key, list(fallbacks), purpose=keys.IDENTITY_SECRET)
 
 
 def default_survey_id(project_id: int, kind: str = "nps") -> int:
