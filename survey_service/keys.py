@@ -88,6 +88,11 @@ def reencrypt_secret(
     )
 
 
+def keyed_hash(value: str, app_secret: str, purpose: str) -> str:
+    """Hex HMAC-SHA256 of a value under the purpose's key: matchable, but no guessing without SECRET_KEY."""
+    return hmac.new(purpose_key(app_secret, purpose), value.encode(), hashlib.sha256).hexdigest()
+
+
 def user_hash(identity_secret: str, user_id: str) -> str:
     """The hex HMAC-SHA256 of a user id, as the product's server computes it for the widget."""
     return hmac.new(identity_secret.encode(), user_id.encode(), hashlib.sha256).hexdigest()

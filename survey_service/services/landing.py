@@ -60,6 +60,16 @@ def note_view(request_id: int, score: int | None) -> None:
         log.warning("could not note a link view in Redis; auto-counting is off until it answers")
 
 
+def forget_views(request_ids: list[int]) -> None:
+    """Drop the noted link views of these requests (an erased person's); they expire anyway."""
+    if not request_ids:
+        return
+    try:
+        queues().redis.delete(*(_views_key(i) for i in request_ids))
+    except (RedisError, OSError):
+        log.warning("Redis unavailable: link views of %d erased request(s) left to expire", len(request_ids))
+
+
 def distinct_scores_viewed(request_id: int) -> int | None:
     """How many different scores of this request were opened in the burst window; None if unknown."""
     try:
