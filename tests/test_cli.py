@@ -17,11 +17,12 @@ from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import Flask
-from flask.testing import FlaskCliRunner
+from flask.testing import FlaskClient, FlaskCliRunner
 from rq import Queue
 from rq.job import Job
 
 from survey_service import keys
+from survey_service.cli import demo_banner, demo_project
 from survey_service.extensions import db
 from survey_service.models import AlertRule, Project
 from survey_service.services.projects import identity_secret, project_for_secret_key
@@ -211,3 +212,82 @@ def test_rotate_secrets_undecryptable_secret_is_reported_and_the_rest_rotated(
     with app.app_context():
         kept_row = db.session.get(Project, kept["id"])
         assert kept_row is not None and identity_secret(kept_row) == kept["identity_secret"]
+
+
+# ---- sec-crypto: the demo project's keys are printed once, never stored in instance/ ----------------
+
+
+def test_demo_project_first_start_prints_secrets_once_and_file_keeps_only_public_fields(app: Flask) -> None:
+    path = Path(app.instance_path) / "demo_project.json"
+    path.unlink(missing_ok=True)
+    try:
+        with app.app_context():
+            demo, shown = demo_project(app)
+            stored = db.session.get(Project, demo["id"])
+            assert stored is not None and stored.public_key == demo["public_key"]
+            assert (
+                shown["secret_key"].startswith("sk_")
+                and project_for_secret_key(shown["secret_key"]) == stored
+            )
+            assert identity_secret(stored) == shown["identity_secret"]
+            first = "\n".join(demo_banner("http://x.test", demo, shown))
+            on_disk = json.loads(path.read_text())
+            mode = path.stat().st_mode & 0o777
+            again, shown_again = demo_project(app)
+            later = "\n".join(demo_banner("http://x.test", again, shown_again))
+    finally:
+        path.unlink(missing_ok=True)
+    assert on_disk == {"id": demo["id"], "project_id": demo["id"], "public_key": demo["public_key"]}
+    assert mode == 0o600
+    assert shown["secret_key"] in first and shown["identity_secret"] in first and demo["public_key"] in first
+    assert again == demo and shown_again == {}
+    assert "sk_" not in later and shown["identity_secret"] not in later and demo["public_key"] in later
+    assert f"survey-service rotate-key --project {demo['id']}" in later
+
+
+def test_demo_project_old_file_with_secrets_is_rewritten_without_them(
+    app: Flask, project: dict[str, Any]
+) -> None:
+    path = Path(app.instance_path) / "demo_project.json"
+    path.write_text(json.dumps(project))  # as older versions wrote it
+    path.chmod(0o644)
+    try:
+        with app.app_context():
+            demo, shown = demo_project(app)
+        on_disk, mode = json.loads(path.read_text()), path.stat().st_mode & 0o777
+    finally:
+        path.unlink(missing_ok=True)
+    assert shown == {"secret_key": project["secret_key"], "identity_secret": project["identity_secret"]}
+    assert on_disk == {"id": project["id"], "project_id": project["id"], "public_key": project["public_key"]}
+    assert demo == on_disk and mode == 0o600
+
+
+def test_demo_page_signs_user_ids_with_the_identity_secret_from_the_database(
+    app: Flask, client: FlaskClient, project: dict[str, Any]
+) -> None:
+    path = Path(app.instance_path) / "demo_project.json"
+    public = {"id": project["id"], "project_id": project["id"], "public_key": project["public_key"]}
+    path.write_text(json.dumps(public))
+    try:
+        res = client.get("/demo?user=alice")
+        path.write_text(json.dumps({**public, "public_key": "pk_of_no_project"}))
+        stale = client.get("/demo?user=alice")
+    finally:
+        path.unlink(missing_ok=True)
+    assert res.status_code == 200
+    assert keys.user_hash(project["identity_secret"], "alice") in res.get_data(as_text=True)
+    assert stale.status_code == 404 and stale.get_json()["code"] == "not_found"
+
+
+def test_rotate_key_prints_a_new_secret_key_and_the_old_one_stops_working(
+    app: Flask, runner: FlaskCliRunner, client: FlaskClient, project: dict[str, Any]
+) -> None:
+    result = runner.invoke(args=["rotate-key", "--project", str(project["id"])])
+    assert result.exit_code == 0, result.output
+    printed = json.loads(result.output.strip().splitlines()[-1])
+    assert printed["id"] == project["id"] and printed["secret_key"].startswith("sk_")
+    old = client.get("/api/v1/responses", headers={"Authorization": f"Bearer {project['secret_key']}"})
+    new = client.get("/api/v1/responses", headers={"Authorization": f"Bearer {printed['secret_key']}"})
+    assert old.status_code == 401 and new.status_code == 200
+    missing = runner.invoke(args=["rotate-key", "--project", str(project["id"] + 1000)])
+    assert missing.exit_code != 0 and "No project" in missing.output
