@@ -71,7 +71,7 @@ def decrypt_secret(token: str, app_secret: str, fallbacks: list[str] | None = No
     try:
         return _ring(app_secret, fallbacks, purpose).decrypt(token.encode()).decode()
     except InvalidToken as exc:
-        raise ValueError(f"a {purpose} cannot be decrypted with SECRET_KEY or its fallbacks") from exc
+        raise ValueError(f"the {purpose} cannot be decrypted with SECRET_KEY or its fallbacks") from exc
 
 
 def reencrypt_secret(
