@@ -46,7 +46,7 @@ def parse_json(raw: bytes) -> Any:
         raise _bad_body(f"The body nests deeper than {MAX_DEPTH} levels.") from None
     except ValueError:
         # The int-to-str digit limit, NaN/Infinity, bytes that are not UTF-8: never the client's text.
-        raise _bad_body("The body is not valid JSON (numbers of at most 19 digits, no NaN, UTF-8).") from None
+        raise _bad_body("The body is not valid JSON (UTF-8 text, no NaN, integers within 64 bits).") from None
     check_value(data)
     return data
 
@@ -68,7 +68,10 @@ def check_value(data: Any) -> None:
             stack.extend((value, depth + 1, (*path, i)) for i, value in enumerate(item))
         elif isinstance(item, int) and not -MAX_INT - 1 <= item <= MAX_INT:
             raise ApiError(
-                422, "validation_error", "A number is out of range.", {_where(path): ["At most 19 digits."]}
+                422,
+                "validation_error",
+                "A number is out of range.",
+                {_where(path): [f"Integers are within ±{MAX_INT}."]},
             )
 
 

@@ -82,14 +82,14 @@ class Instant(fields.Field):
                     moment = min(moment, instants.RANGE_CEILING) + timedelta(days=1)
             else:
                 parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-                moment = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-        except (ValueError, OverflowError) as exc:
-            # OverflowError: an offset that moves year 1 or 9999 out of datetime's range.
+                moment = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+        except ValueError as exc:
             raise ValidationError("Not a valid ISO 8601 date or date-time.") from exc
+        # Bounded before astimezone(UTC): an offset could move year 1 or 9999 out of datetime's range.
         if not self.fact:
-            return instants.clamp_range(moment)
+            return instants.clamp_range(moment).astimezone(UTC)
         try:
-            return instants.check_fact(moment)
+            return instants.check_fact(moment).astimezone(UTC)
         except instants.OutOfRange as exc:
             raise ValidationError(str(exc)) from exc
 
