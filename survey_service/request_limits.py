@@ -41,7 +41,7 @@ def parse_json(raw: bytes) -> Any:
     try:
         data = json.loads(raw, parse_constant=_reject_constant)
     except json.JSONDecodeError:
-        raise
+        raise  # a ValueError too, but the door's own answer to "not JSON" stays
     except RecursionError:
         raise _bad_body(f"The body nests deeper than {MAX_DEPTH} levels.") from None
     except ValueError:
@@ -110,7 +110,7 @@ def json_body() -> Any:
 
 def check_request_body() -> None:
     """before_request: hold every non-form body with content to the limits, whatever its door."""
-    if request.mimetype in FORM_TYPES or not request.content_length and not request.get_data():
+    if request.mimetype in FORM_TYPES or not request.get_data():
         return
     try:
         json_body()
