@@ -100,4 +100,6 @@ def user_hash(identity_secret: str, user_id: str) -> str:
 
 def verify_user_hash(identity_secret: str, user_id: str, given: str) -> bool:
     """Check a widget user_hash in constant time."""
+    if not given.isascii():
+        return False  # compare_digest refuses non-ASCII str (TypeError); a hex digest never has any
     return hmac.compare_digest(user_hash(identity_secret, user_id), given.lower())

@@ -15,7 +15,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, abort, current_app, render_template, request, url_for
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate
 
-from . import keys
+from . import keys, request_limits
 from .errors import ApiError
 from .schemas import MAX_COMMENT, Properties, StrictScore
 from .services import in_app, in_app_reads
@@ -76,11 +76,11 @@ SCHEMAS: dict[type[Schema], Schema] = {cls: cls() for cls in (IdentifyIn, Answer
 
 def _body(schema: Schema) -> dict[str, Any]:
     """Parse the JSON body (sent as text/plain by the widget, to avoid a CORS preflight)."""
-    raw = request.get_data(cache=False, as_text=True)
-    if len(raw) > MAX_BODY:
+    if len(request.get_data()) > MAX_BODY:
         raise ApiError(413, "payload_too_large", "The request body is too large.")
     try:
-        data = json.loads(raw)
+        # Parsed once within request_limits' bounds (depth, digits, surrogates) for every door.
+        data = request_limits.json_body()
     except ValueError:
         raise ApiError(400, "bad_request", "The body must be JSON.") from None
     if not isinstance(data, dict):
