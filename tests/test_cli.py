@@ -120,3 +120,11 @@ def test_create_user_command_same_email_in_two_projects_succeeds_twice_in_one_re
         assert json.loads(result.output)["project_id"] == project["id"]
     again = runner.invoke(args=[*args, str(first["id"])], input="a long password 1\n")
     assert again.exit_code != 0 and "already exists" in again.output
+
+
+def test_production_weak_secret_key_fails_fast_with_a_clear_error(tmp_path: Path) -> None:
+    env = {**os.environ, "INSTANCE_PATH": str(tmp_path), "SURVEY_ENV": "production", "SECRET_KEY": "x"}
+    exe = Path(sys.executable).parent / "survey-service"
+    result = subprocess.run([exe, "db", "upgrade"], env=env, cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "SECRET_KEY is too weak for SURVEY_ENV=production" in result.stderr
