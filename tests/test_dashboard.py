@@ -655,6 +655,9 @@ def test_login_same_email_and_password_in_two_projects_asks_which(app: Flask) ->
     assert res.status_code == 200 and 'name="project"' in html
     assert "First Co" in html and "Second Co" in html
     assert client.get("/dashboard").status_code == 302  # not signed in yet
+    for junk in ("²", "-1", "9" * 40, "x"):  # never a 500; no such project of this account: refused
+        data = {"email": "same@acme.test", "password": PASSWORD, "project": junk}
+        assert client.post("/login", data={**data, "csrf_token": csrf_from(client)}).status_code in (200, 401)
     data = {"email": "same@acme.test", "password": PASSWORD, "project": str(second["id"])}
     res = client.post("/login", data={**data, "csrf_token": csrf_from(client)})
     assert res.status_code == 302

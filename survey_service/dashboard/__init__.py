@@ -220,7 +220,7 @@ def login() -> Any:
 def _chosen_project() -> int | None:
     """The project picked on the sign-in form when one email and password open several."""
     chosen = request.form.get("project") or ""
-    return int(chosen) if chosen.isdigit() and len(chosen) < 10 else None
+    return int(chosen) if chosen.isascii() and chosen.isdigit() and len(chosen) < 10 else None
 
 
 @bp.post("/logout")
