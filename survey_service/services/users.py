@@ -16,6 +16,7 @@ import hashlib
 import hmac
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..errors import ApiError
@@ -54,7 +55,11 @@ def create_user(project_id: int, email: str, password: str, role: str = "viewer"
         project_id=project_id, email=email, password_hash=_hash_for_email(email, password), role=role
     )
     db.session.add(user)
-    db.session.commit()
+    try:
+        db.session.commit()
+    except IntegrityError:  # the same email added to this project at the same moment
+        db.session.rollback()
+        raise ApiError(409, "conflict", "A user with this email already exists.") from None
     return user
 
 
