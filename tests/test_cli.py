@@ -98,12 +98,6 @@ def test_production_without_secret_key_fails_fast(tmp_path: Path) -> None:
     assert "SECRET_KEY must be set" in result.stderr
 
 
-def test_db_check_models_and_migrations_agree(runner: FlaskCliRunner) -> None:
-    result = runner.invoke(args=["db", "check"])
-    assert result.exit_code == 0, result.output
-    assert result.exception is None
-
-
 # --- sec-low: dashboard emails unique per project ---
 
 
@@ -128,3 +122,9 @@ def test_production_weak_secret_key_fails_fast_with_a_clear_error(tmp_path: Path
     result = subprocess.run([exe, "db", "upgrade"], env=env, cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode != 0
     assert "SECRET_KEY is too weak for SURVEY_ENV=production" in result.stderr
+
+
+def test_db_check_models_and_migrations_agree(runner: FlaskCliRunner) -> None:
+    result = runner.invoke(args=["db", "check"])
+    assert result.exit_code == 0, result.output
+    assert result.exception is None
