@@ -442,13 +442,19 @@ class DashboardUser(Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
-    email: Mapped[str] = mapped_column(String(320), unique=True)
+    # Unique per project, not globally: a global unique would tell one tenant another's users exist.
+    email: Mapped[str] = mapped_column(String(320), index=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(8), default="viewer")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Sessions carry the version they were signed in at; sign-out and a new password bump it.
+    session_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
-    __table_args__ = (CheckConstraint(_in("role", DASHBOARD_ROLES), name="dashboard_user_role_known"),)
+    __table_args__ = (
+        CheckConstraint(_in("role", DASHBOARD_ROLES), name="dashboard_user_role_known"),
+        UniqueConstraint("project_id", "email", name="uq_dashboard_users_project_email"),
+    )
 
 
 WEBHOOK_EVENTS = ("response.created", "response.updated")

@@ -106,6 +106,32 @@ def test_production_without_secret_key_fails_fast(tmp_path: Path) -> None:
     assert "SECRET_KEY must be set" in result.stderr
 
 
+# --- sec-low: dashboard emails unique per project ---
+
+
+def test_create_user_command_same_email_in_two_projects_succeeds_twice_in_one_refused(
+    app: Flask, runner: FlaskCliRunner
+) -> None:
+    from tests.conftest import make_project
+
+    first, second = make_project(app, "First"), make_project(app, "Second")
+    args = ["create-user", "ops@acme.test", "--role", "admin", "--project"]
+    for project in (first, second):
+        result = runner.invoke(args=[*args, str(project["id"])], input="a long password 1\n")
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.output)["project_id"] == project["id"]
+    again = runner.invoke(args=[*args, str(first["id"])], input="a long password 1\n")
+    assert again.exit_code != 0 and "already exists" in again.output
+
+
+def test_production_weak_secret_key_fails_fast_with_a_clear_error(tmp_path: Path) -> None:
+    env = {**os.environ, "INSTANCE_PATH": str(tmp_path), "SURVEY_ENV": "production", "SECRET_KEY": "x"}
+    exe = Path(sys.executable).parent / "survey-service"
+    result = subprocess.run([exe, "db", "upgrade"], env=env, cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "SECRET_KEY is too weak for SURVEY_ENV=production" in result.stderr
+
+
 def test_db_check_models_and_migrations_agree(runner: FlaskCliRunner) -> None:
     result = runner.invoke(args=["db", "check"])
     assert result.exit_code == 0, result.output
