@@ -1,7 +1,7 @@
 """dashboard users: email unique per project, session version
 
 Revision ID: sec_low_01
-Revises: a33efbf33c21
+Revises: sec_crypto_01
 Create Date: 2026-12-03 22:00:00.000000
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'sec_low_01'
-down_revision = 'a33efbf33c21'
+down_revision = 'sec_crypto_01'
 branch_labels = None
 depends_on = None
 
