@@ -20,6 +20,12 @@ MAX_ID = 2**31 - 1
 PROPERTY_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}$")
 
 
+# Names end up in email headers (To, Subject), where a line break cannot go: refuse control characters.
+NO_CONTROL_CHARACTERS = validate.Regexp(
+    r"^[^\x00-\x1f\x7f\u0085\u2028\u2029]*\Z", error="Line breaks and control characters are not allowed."
+)
+
+
 class StrictScore(fields.Integer):
     """An integer score 0-10: no strings, no floats, no booleans."""
 
@@ -91,7 +97,7 @@ class PersonRef(Schema):
 
     external_id = fields.String(validate=validate.Length(1, 255))
     email = fields.Email(validate=validate.Length(3, 320))
-    name = fields.String(validate=validate.Length(0, 255), allow_none=True)
+    name = fields.String(validate=[validate.Length(0, 255), NO_CONTROL_CHARACTERS], allow_none=True)
     locale = fields.String(
         validate=[validate.Length(2, 35), validate.Regexp(r"^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})*$")],
         allow_none=True,
@@ -202,7 +208,7 @@ class FollowupIn(Schema):
 class AlertRuleIn(Schema):
     """POST /api/v1/alert_rules: when a response matches every given condition, POST a signed webhook."""
 
-    name = fields.String(required=True, validate=validate.Length(1, 200))
+    name = fields.String(required=True, validate=[validate.Length(1, 200), NO_CONTROL_CHARACTERS])
     target_url = fields.String(required=True, validate=validate.Length(8, 2000))
     format = fields.String(
         load_default="webhook",
@@ -245,7 +251,7 @@ class AlertRuleIn(Schema):
 class AlertRulePatch(Schema):
     """PATCH /api/v1/alert_rules/<id>: the fields to change (at least one); the signing secret stays."""
 
-    name = fields.String(validate=validate.Length(1, 200))
+    name = fields.String(validate=[validate.Length(1, 200), NO_CONTROL_CHARACTERS])
     target_url = fields.String(validate=validate.Length(8, 2000))
     format = fields.String(validate=validate.OneOf(("webhook", "slack", "delighted", "email")))
     max_score = fields.Integer(strict=True, allow_none=True, validate=validate.Range(0, 10))
