@@ -269,3 +269,29 @@ def test_gunicorn_as_the_image_runs_it_answers_healthz_while_slow_clients_drip(
                 slow.close()
         finally:
             stop(web)
+
+
+def test_compose_puts_a_buffering_proxy_in_front_and_runs_webhooks_on_their_own_worker() -> None:
+    services = compose()["services"]
+    assert "ports" not in services["web"]  # gunicorn is reached through the proxy only
+    proxy = services["proxy"]
+    assert proxy["ports"] == ["8000:8080"] and proxy["build"] == "./deploy/nginx"
+    assert proxy["depends_on"]["web"]["condition"] == "service_healthy"
+    conf = (ROOT / "deploy" / "nginx" / "nginx.conf").read_text()
+    for directive in (
+        "listen 8080;",
+        "server web:8000;",
+        "client_header_timeout 10s;",  # the whole request head
+        "client_body_timeout 10s;",
+        "send_timeout 30s;",
+        "proxy_request_buffering on;",  # gunicorn gets whole requests only
+        "proxy_buffering on;",
+        "proxy_set_header X-Forwarded-For $remote_addr;",  # replaced: a client cannot forge a hop
+        "access_log off;",  # query strings carry signed tokens
+    ):
+        assert directive in conf, directive
+    image = (ROOT / "deploy" / "nginx" / "Dockerfile").read_text()
+    assert "apt-get install -y --no-install-recommends nginx" in image and "USER www-data" in image
+    assert services["worker"]["command"] == ["survey-service", "worker", "--queue", "default"]
+    assert services["webhook-worker"]["command"] == ["survey-service", "worker", "--queue", "webhooks"]
+    assert services["webhook-worker"]["healthcheck"] == services["worker"]["healthcheck"]
