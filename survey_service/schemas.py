@@ -20,9 +20,19 @@ MAX_ID = 2**31 - 1
 PROPERTY_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}$")
 
 
+class _WholeMatch(validate.Regexp):
+    """A Regexp the whole value must match: Python's `$` also matches before a final newline."""
+
+    def __call__(self, value: Any) -> Any:
+        if self.regex.fullmatch(value) is None:
+            raise ValidationError(self._format_error(value))
+        return value
+
+
 # Names end up in email headers (To, Subject), where a line break cannot go: refuse control characters.
-NO_CONTROL_CHARACTERS = validate.Regexp(
-    r"^[^\x00-\x1f\x7f\u0085\u2028\u2029]*\Z", error="Line breaks and control characters are not allowed."
+# The pattern is also the OpenAPI document's, so it keeps to what ECMAScript reads the same way.
+NO_CONTROL_CHARACTERS = _WholeMatch(
+    r"^[^\x00-\x1f\x7f\u0085\u2028\u2029]*$", error="Line breaks and control characters are not allowed."
 )
 
 
