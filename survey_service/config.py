@@ -71,13 +71,25 @@ def _ports(text: str) -> frozenset[int] | None:
     """WEBHOOK_ALLOWED_PORTS as a set of ports; "any" (or "*") allows every port."""
     if text.strip().lower() in ("any", "*"):
         return None
+    why = "WEBHOOK_ALLOWED_PORTS takes ports, e.g. 80,443 (or any)"
     try:
         ports = frozenset(int(part) for part in text.split(",") if part.strip())
     except ValueError:
-        ports = frozenset({0})
+        raise ConfigError(why) from None
     if not ports or not all(0 < port < 65536 for port in ports):
-        raise ConfigError("WEBHOOK_ALLOWED_PORTS takes ports, e.g. 80,443 (or any)")
+        raise ConfigError(why)
     return ports
+
+
+def _positive_seconds(name: str, default: str) -> float:
+    """A duration setting in seconds that must be above zero."""
+    try:
+        value = float(os.environ.get(name, "").strip() or default)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise ConfigError(f"{name} takes a number of seconds above 0, e.g. {default}")
+    return value
 
 
 def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -143,8 +155,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "WEBHOOK_TIMEOUT": 5.0,
         # Webhook receivers: the ports a target may use, the wall-clock seconds one delivery may take
         # (each socket wait is also capped by WEBHOOK_TIMEOUT), and the alert rules a project may have.
-        "WEBHOOK_ALLOWED_PORTS": _ports(os.environ.get("WEBHOOK_ALLOWED_PORTS", "80,443")),
-        "WEBHOOK_DEADLINE_SECONDS": float(os.environ.get("WEBHOOK_DEADLINE_SECONDS", "10")),
+        "WEBHOOK_ALLOWED_PORTS": _ports(os.environ.get("WEBHOOK_ALLOWED_PORTS", "").strip() or "80,443"),
+        "WEBHOOK_DEADLINE_SECONDS": _positive_seconds("WEBHOOK_DEADLINE_SECONDS", "10"),
         "MAX_ALERT_RULES": int(os.environ.get("MAX_ALERT_RULES", "20")),
         # Comments older than this many days are blanked by `survey-service anonymise-comments`.
         "COMMENT_RETENTION_DAYS": int(os.environ.get("COMMENT_RETENTION_DAYS", "0")) or None,

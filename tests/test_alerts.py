@@ -472,6 +472,33 @@ def test_alert_delivery_to_a_port_no_longer_allowed_is_blocked(
         assert row is not None and row.status == "failed" and "Port" in (row.last_error or "")
 
 
+@pytest.mark.parametrize(
+    ("value", "ports"),
+    [("", frozenset({80, 443})), ("443, 8443", frozenset({443, 8443})), ("any", None), ("*", None)],
+)
+def test_config_webhook_allowed_ports_reads_a_list_or_any(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any, value: str, ports: frozenset[int] | None
+) -> None:
+    from survey_service.config import load_config
+
+    monkeypatch.setenv("WEBHOOK_ALLOWED_PORTS", value)
+    assert load_config({"INSTANCE_PATH": str(tmp_path), "SECRET_KEY": "x"})["WEBHOOK_ALLOWED_PORTS"] == ports
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("WEBHOOK_ALLOWED_PORTS", "http"), ("WEBHOOK_ALLOWED_PORTS", "0"), ("WEBHOOK_DEADLINE_SECONDS", "-1")],
+)
+def test_config_bad_webhook_setting_fails_at_start(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any, name: str, value: str
+) -> None:
+    from survey_service.config import ConfigError, load_config
+
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=name):
+        load_config({"INSTANCE_PATH": str(tmp_path), "SECRET_KEY": "x"})
+
+
 class Tarpit:
     """A receiver that takes the request, then drips its answer a byte at a time and never finishes it."""
 

@@ -232,7 +232,9 @@ def alert_email(rule: AlertRule, response: Response, person: Person, to: str) ->
     project = db.session.get(Project, rule.project_id)
     who = person.name or person.email or person.external_id or f"person {person.id}"
     msg = EmailMessage()
-    msg["From"] = formataddr((project.name if project else "Surveys", current_app.config["MAIL_FROM"]))
+    msg["From"] = formataddr(
+        (header_safe(project.name) if project else "Surveys", current_app.config["MAIL_FROM"])
+    )
     msg["To"] = to
     # Names are user input: a line break in a header would make the message unsendable.
     msg["Subject"] = header_safe(f"{rule.name}: {who} answered {response.score} ({response.category})")
