@@ -589,6 +589,17 @@ def test_alert_delivery_is_queued_apart_from_emails_with_a_bounded_job_timeout(
     assert len(receiver.requests) == 1
 
 
+def test_worker_command_by_default_listens_on_emails_then_webhooks(
+    private_ok: Flask, client: FlaskClient, auth: dict[str, str], receiver: Receiver
+) -> None:
+    assert create_rule(client, auth, target_url=receiver.url).status_code == 201
+    client.post("/api/v1/responses", json={"person": {"email": "a@b.co"}, "score": 1}, headers=auth)
+    result = private_ok.test_cli_runner().invoke(args=["worker", "--burst"])
+    assert result.exit_code == 0, result.output
+    assert "worker listening on default, webhooks" in result.output
+    assert len(receiver.requests) == 1
+
+
 def test_alert_rules_beyond_max_alert_rules_are_409(
     app: Flask, client: FlaskClient, auth: dict[str, str]
 ) -> None:
