@@ -4,8 +4,13 @@ import multiprocessing
 import os
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
-# Sync workers: requests are short and database-bound; scale with hosts, not threads.
 workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count() * 2 + 1))
+# Threaded workers, not sync: a sync worker reading a request that arrives a byte at a time serves nobody
+# else until its timeout kills it, so a few slow sockets took /healthz down. Here an idle connection
+# waits in the worker's poller and a slow one holds one thread of `threads`; clients that are slow on
+# purpose, in numbers, are what the buffering proxy in front (nginx in docker-compose.yml) absorbs.
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
+threads = int(os.environ.get("GUNICORN_THREADS", "8"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = 20
 keepalive = 5

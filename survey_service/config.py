@@ -87,6 +87,31 @@ def _intervals(text: str) -> list[int] | None:
     return values or None
 
 
+def _ports(text: str) -> frozenset[int] | None:
+    """WEBHOOK_ALLOWED_PORTS as a set of ports; "any" (or "*") allows every port."""
+    if text.strip().lower() in ("any", "*"):
+        return None
+    why = "WEBHOOK_ALLOWED_PORTS takes ports, e.g. 80,443 (or any)"
+    try:
+        ports = frozenset(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise ConfigError(why) from None
+    if not ports or not all(0 < port < 65536 for port in ports):
+        raise ConfigError(why)
+    return ports
+
+
+def _positive_seconds(name: str, default: str) -> float:
+    """A duration setting in seconds that must be above zero."""
+    try:
+        value = float(os.environ.get(name, "").strip() or default)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise ConfigError(f"{name} takes a number of seconds above 0, e.g. {default}")
+    return value
+
+
 def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Build the Flask config mapping from the environment and optional overrides."""
     overrides = overrides or {}
@@ -123,7 +148,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "MAX_CONTENT_LENGTH": 64 * 1024,
         # Per client address on /api/widget/*: generous, as many users can share one office IP.
         "WIDGET_RATE_LIMIT": os.environ.get("WIDGET_RATE_LIMIT", "300 per minute"),
-        "RQ_QUEUES": ["default"],
+        # Emails first; webhooks on their own queue, so a slow receiver never delays a survey email.
+        "RQ_QUEUES": ["default", "webhooks"],
         # How long a worker may hold a claimed send before the relay assumes it died and retries.
         "SEND_CLAIM_TIMEOUT": int(os.environ.get("SEND_CLAIM_TIMEOUT", "150")),
         # Seconds between RQ retries of a failed send, comma-separated (unset: 60, 300, 1800, 7200).
@@ -149,6 +175,11 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "WEBHOOK_ALLOW_PRIVATE_TARGETS": os.environ.get("WEBHOOK_ALLOW_PRIVATE_TARGETS", "").lower()
         in ("1", "true", "yes"),
         "WEBHOOK_TIMEOUT": 5.0,
+        # Webhook receivers: the ports a target may use, the wall-clock seconds one delivery may take
+        # (each socket wait is also capped by WEBHOOK_TIMEOUT), and the alert rules a project may have.
+        "WEBHOOK_ALLOWED_PORTS": _ports(os.environ.get("WEBHOOK_ALLOWED_PORTS", "").strip() or "80,443"),
+        "WEBHOOK_DEADLINE_SECONDS": _positive_seconds("WEBHOOK_DEADLINE_SECONDS", "10"),
+        "MAX_ALERT_RULES": int(os.environ.get("MAX_ALERT_RULES", "20")),
         # Comments older than this many days are blanked by `survey-service anonymise-comments`.
         "COMMENT_RETENTION_DAYS": int(os.environ.get("COMMENT_RETENTION_DAYS", "0")) or None,
         # /api/v1 per project and window (0 turns a limit off); exports and reports cost more.

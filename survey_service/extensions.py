@@ -16,6 +16,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
 
 MIGRATIONS_DIR = str(Path(__file__).resolve().parent.parent / "migrations")
+# Every outbound webhook runs from this queue: a receiver that is slow (or a tarpit) then holds a webhook
+# worker, never the one that sends every tenant's survey emails from "default".
+WEBHOOK_QUEUE = "webhooks"
 
 
 class Base(DeclarativeBase):

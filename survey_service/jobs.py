@@ -10,7 +10,7 @@ from typing import Any
 from flask import current_app
 from rq import get_current_job
 from sqlalchemy import CursorResult, update
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
 from .extensions import db
 from .models import Person, Project, Survey, SurveyRequest, utcnow
@@ -47,6 +47,17 @@ def _record_sent(request_id: int, **values: object) -> None:
             log.warning("request %s sent; database away (%s), retrying", request_id, type(exc).__name__)
             time.sleep(pause)
             pause = min(pause * 2, 1.0)
+
+
+def _fail_unsendable(request_id: int, why: str) -> None:
+    """Mark a request whose email can never be built or handed over `failed` (a retry fails the same way)."""
+    db.session.rollback()
+    db.session.execute(
+        update(SurveyRequest)
+        .where(SurveyRequest.id == request_id, SurveyRequest.status.in_((*CLAIMABLE, "sending")))
+        .values(status="failed", sent_at=None, email_error=why)
+    )
+    db.session.commit()
 
 
 def _is_last_attempt() -> bool | None:
@@ -111,6 +122,21 @@ def send_survey_email(request_id: int) -> str:
             _finish(request_id, status="skipped", status_reason=reason)
             return f"skipped_{reason}"
 
+    survey = db.session.get(Survey, request.survey_id)
+    project = db.session.get(Project, request.project_id)
+    assert survey is not None and project is not None
+    # Compose before claiming: a message that cannot be built (bad data) fails the request here,
+    # instead of crashing after the claim and leaving it in `sending` for the relay to retry forever.
+    try:
+        message = compose_survey_email(request, person, survey, project)
+    except SQLAlchemyError:
+        raise
+    except Exception:
+        log.exception("request %s: the email could not be composed", request_id)
+        _fail_unsendable(request_id, "the email could not be composed")
+        return "failed"
+    message_id = message["Message-ID"]
+
     # Claim the request before sending: only the job whose UPDATE matched sends, so two runs of
     # this job (a duplicate enqueue, a retry racing a slow worker) can never send two emails.
     result: CursorResult[Any] = db.session.execute(  # type: ignore[assignment]
@@ -123,13 +149,6 @@ def send_survey_email(request_id: int) -> str:
     if claimed != 1:
         return "already_claimed"
 
-    survey = db.session.get(Survey, request.survey_id)
-    project = db.session.get(Project, request.project_id)
-    assert survey is not None and project is not None
-    db.session.refresh(request)
-    message = compose_survey_email(request, person, survey, project)
-    message_id = message["Message-ID"]
-
     smtp_url = current_app.config.get("SMTP_URL")
     if not smtp_url:
         log.info("SMTP_URL is unset; the email is logged, not sent:\n%s", message.as_string())
@@ -137,6 +156,11 @@ def send_survey_email(request_id: int) -> str:
         return "logged"
     try:
         deliver(message, parse_smtp_url(smtp_url))
+    except (ValueError, TypeError, LookupError) as err:
+        # The message cannot be encoded for SMTP (e.g. an address the server cannot take): permanent.
+        log.warning("request %s: the email cannot be sent: %s", request_id, type(err).__name__)
+        _fail_unsendable(request_id, f"the email cannot be sent ({type(err).__name__})")
+        return "failed"
     except DeliveryError as err:
         if err.permanent:
             status = "bounced" if err.bounce else "failed"

@@ -20,6 +20,22 @@ MAX_ID = 2**31 - 1
 PROPERTY_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}$")
 
 
+class _WholeMatch(validate.Regexp):
+    """A Regexp the whole value must match: Python's `$` also matches before a final newline."""
+
+    def __call__(self, value: Any) -> Any:
+        if self.regex.fullmatch(value) is None:
+            raise ValidationError(self._format_error(value))
+        return value
+
+
+# Names end up in email headers (To, Subject), where a line break cannot go: refuse control characters.
+# The pattern is also the OpenAPI document's, so it keeps to what ECMAScript reads the same way.
+NO_CONTROL_CHARACTERS = _WholeMatch(
+    r"^[^\x00-\x1f\x7f\u0085\u2028\u2029]*$", error="Line breaks and control characters are not allowed."
+)
+
+
 class StrictScore(fields.Integer):
     """An integer score 0-10: no strings, no floats, no booleans."""
 
@@ -105,7 +121,7 @@ class PersonRef(Schema):
 
     external_id = fields.String(validate=validate.Length(1, 255))
     email = fields.Email(validate=validate.Length(3, 320))
-    name = fields.String(validate=validate.Length(0, 255), allow_none=True)
+    name = fields.String(validate=[validate.Length(0, 255), NO_CONTROL_CHARACTERS], allow_none=True)
     locale = fields.String(
         validate=[validate.Length(2, 35), validate.Regexp(r"^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})*$")],
         allow_none=True,
@@ -216,7 +232,7 @@ class FollowupIn(Schema):
 class AlertRuleIn(Schema):
     """POST /api/v1/alert_rules: when a response matches every given condition, POST a signed webhook."""
 
-    name = fields.String(required=True, validate=validate.Length(1, 200))
+    name = fields.String(required=True, validate=[validate.Length(1, 200), NO_CONTROL_CHARACTERS])
     target_url = fields.String(required=True, validate=validate.Length(8, 2000))
     format = fields.String(
         load_default="webhook",
@@ -259,7 +275,7 @@ class AlertRuleIn(Schema):
 class AlertRulePatch(Schema):
     """PATCH /api/v1/alert_rules/<id>: the fields to change (at least one); the signing secret stays."""
 
-    name = fields.String(validate=validate.Length(1, 200))
+    name = fields.String(validate=[validate.Length(1, 200), NO_CONTROL_CHARACTERS])
     target_url = fields.String(validate=validate.Length(8, 2000))
     format = fields.String(validate=validate.OneOf(("webhook", "slack", "delighted", "email")))
     max_score = fields.Integer(strict=True, allow_none=True, validate=validate.Range(0, 10))

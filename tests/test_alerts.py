@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
+import socket
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -20,7 +23,7 @@ from rq.registry import ScheduledJobRegistry
 from sqlalchemy import select
 
 from survey_service.extensions import db, queues
-from survey_service.models import WebhookDelivery
+from survey_service.models import AlertRule, WebhookDelivery
 from survey_service.services import alerts
 from tests.conftest import make_project
 
@@ -62,8 +65,9 @@ def receiver() -> Iterator[Receiver]:
 
 @pytest.fixture
 def private_ok(app: Flask, redis_url: str) -> Flask:
-    """The app allowing loopback targets (the receiver is local), with an empty queue."""
+    """The app allowing loopback targets on any port (the receiver is local), with an empty queue."""
     app.config["WEBHOOK_ALLOW_PRIVATE_TARGETS"] = True
+    app.config["WEBHOOK_ALLOWED_PORTS"] = None
     redis.Redis.from_url(redis_url).flushdb()
     return app
 
@@ -71,7 +75,8 @@ def private_ok(app: Flask, redis_url: str) -> Flask:
 def run_jobs(app: Flask) -> None:
     with app.app_context():
         handle = queues()
-        SimpleWorker([handle.queue()], connection=handle.redis).work(burst=True)
+        names = app.config["RQ_QUEUES"]
+        SimpleWorker([handle.queue(n) for n in names], connection=handle.redis).work(burst=True)
 
 
 def create_rule(client: FlaskClient, auth: dict[str, str], **body: Any) -> Any:
@@ -122,7 +127,7 @@ def test_alert_webhook_failure_is_retried_with_backoff_then_delivered(
         assert (delivery.status, delivery.attempts, delivery.last_error) == ("retrying", 1, "HTTP 500")
         handle = queues()
         job_id = f"webhook-delivery-{delivery.id}"
-        assert job_id in ScheduledJobRegistry(queue=handle.queue()).get_job_ids()
+        assert job_id in ScheduledJobRegistry(queue=handle.queue("webhooks")).get_job_ids()
         assert Job.fetch(job_id, connection=handle.redis).retries_left == alerts.MAX_ATTEMPTS - 2
         receiver.status = 204
         assert alerts.deliver_webhook(delivery.id) == "delivered"
@@ -391,3 +396,308 @@ def test_alert_rule_bad_edits_are_422_and_change_nothing(
     assert (
         client.patch("/api/v1/alert_rules/999999", json={"enabled": False}, headers=auth).status_code == 404
     )
+
+
+# --- Outbound safety (sec-outbound): SSRF spellings, ports, tarpits, queues, rule caps, email targets ---
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://[64:ff9b::7f00:1]/hook",  # NAT64 of 127.0.0.1
+        "http://[64:ff9b::a9fe:a9fe]/latest/meta-data",  # NAT64 of the cloud metadata address
+        "http://[64:ff9b::a00:1]/hook",  # NAT64 of 10.0.0.1
+        "http://[64:ff9b:1::7f00:1]/hook",  # the local-use NAT64 prefix
+        "http://[2002:7f00:1::1]/hook",  # 6to4 of 127.0.0.1
+        "http://[2002:a9fe:a9fe::]/hook",  # 6to4 of 169.254.169.254
+        "http://[2002:c0a8:101::1]/hook",  # 6to4 of 192.168.1.1
+        "http://[::7f00:1]/hook",  # IPv4-compatible ::127.0.0.1
+        "http://[::a9fe:a9fe]/hook",  # IPv4-compatible metadata address
+        "http://[::808:808]/hook",  # IPv4-compatible is deprecated, even to a public address
+        "http://[::ffff:a9fe:a9fe]/hook",  # IPv4-mapped
+        "http://[::ffff:0:7f00:1]/hook",  # IPv4-translated (SIIT)
+        "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/hook",  # Teredo
+        "http://[fd00::1]/hook",  # unique local
+        "http://[fe80::1]/hook",  # link-local
+        "http://[ff02::1]/hook",  # multicast
+        "http://224.0.0.1/hook",  # IPv4 multicast
+        "http://8.8.8.8:25/hook",  # SMTP
+        "http://8.8.8.8:6379/hook",  # Redis
+        "https://8.8.8.8:8443/hook",
+        "https://[2606:4700:4700::1111]:22/hook",
+    ],
+)
+def test_alert_rule_ssrf_spellings_and_other_ports_are_422(
+    client: FlaskClient, auth: dict[str, str], url: str
+) -> None:
+    res = create_rule(client, auth, target_url=url)
+    assert res.status_code == 422, res.get_json()
+    assert res.get_json()["code"] == "validation_error" and "target_url" in res.get_json()["details"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://8.8.8.8/hook",
+        "http://8.8.8.8:80/hook",
+        "https://[2606:4700:4700::1111]/hook",
+        "http://[64:ff9b::808:808]/hook",  # NAT64 of a public address: what DNS64 networks resolve to
+        "https://[2002:808:808::1]/hook",  # 6to4 of a public address
+    ],
+)
+def test_alert_rule_public_targets_on_default_ports_are_accepted(
+    client: FlaskClient, auth: dict[str, str], url: str
+) -> None:
+    assert create_rule(client, auth, target_url=url).status_code == 201
+
+
+def test_alert_rule_port_allowed_by_config_is_accepted(
+    app: Flask, client: FlaskClient, auth: dict[str, str]
+) -> None:
+    app.config["WEBHOOK_ALLOWED_PORTS"] = frozenset({443, 8443})
+    assert create_rule(client, auth, target_url="https://8.8.8.8:8443/hook").status_code == 201
+    assert create_rule(client, auth, target_url="http://8.8.8.8/hook").status_code == 422
+
+
+def test_alert_delivery_to_a_port_no_longer_allowed_is_blocked(
+    private_ok: Flask, client: FlaskClient, auth: dict[str, str], receiver: Receiver
+) -> None:
+    assert create_rule(client, auth, target_url=receiver.url).status_code == 201
+    private_ok.config["WEBHOOK_ALLOWED_PORTS"] = frozenset({80, 443})  # e.g. a rule from before the upgrade
+    client.post("/api/v1/responses", json={"person": {"email": "a@b.co"}, "score": 1}, headers=auth)
+    run_jobs(private_ok)
+    assert receiver.requests == []
+    with private_ok.app_context():
+        row = db.session.scalar(select(WebhookDelivery))
+        assert row is not None and row.status == "failed" and "Port" in (row.last_error or "")
+
+
+@pytest.mark.parametrize(
+    ("value", "ports"),
+    [("", frozenset({80, 443})), ("443, 8443", frozenset({443, 8443})), ("any", None), ("*", None)],
+)
+def test_config_webhook_allowed_ports_reads_a_list_or_any(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any, value: str, ports: frozenset[int] | None
+) -> None:
+    from survey_service.config import load_config
+
+    monkeypatch.setenv("WEBHOOK_ALLOWED_PORTS", value)
+    assert load_config({"INSTANCE_PATH": str(tmp_path), "SECRET_KEY": "x"})["WEBHOOK_ALLOWED_PORTS"] == ports
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("WEBHOOK_ALLOWED_PORTS", "http"), ("WEBHOOK_ALLOWED_PORTS", "0"), ("WEBHOOK_DEADLINE_SECONDS", "-1")],
+)
+def test_config_bad_webhook_setting_fails_at_start(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any, name: str, value: str
+) -> None:
+    from survey_service.config import ConfigError, load_config
+
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=name):
+        load_config({"INSTANCE_PATH": str(tmp_path), "SECRET_KEY": "x"})
+
+
+class Tarpit:
+    """A receiver that takes the request, then drips its answer a byte at a time and never finishes it."""
+
+    PREFIX = {
+        "status": b"HTTP/1.1 200 ",  # the status line's reason phrase never ends
+        "headers": b"HTTP/1.1 200 OK\r\nX-Slow: ",  # nor does this header
+        "body": b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n",  # nor the body
+    }
+
+    def __init__(self, phase: str, drip_every: float = 0.2, gives_up_after: float = 40.0) -> None:
+        self.prefix, self.drip_every, self.gives_up_after = self.PREFIX[phase], drip_every, gives_up_after
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/hook"
+        self.stop = threading.Event()
+        self.dripped = 0
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        with self.listener:
+            conn, _ = self.listener.accept()
+        with conn:
+            received = b""
+            while b"\r\n\r\n" not in received:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return  # closed before a whole request: nothing to drip to
+                received += chunk
+            try:
+                conn.sendall(self.prefix)
+                ends = time.monotonic() + self.gives_up_after
+                while not self.stop.wait(self.drip_every) and time.monotonic() < ends:
+                    conn.sendall(b"a")
+                    self.dripped += 1
+            except OSError:
+                return  # the client hung up: what a deadline does
+
+    def close(self) -> None:
+        self.stop.set()
+        with socket.socket() as poke:  # the server may still wait in accept()
+            poke.settimeout(2)
+            with contextlib.suppress(OSError):
+                poke.connect(self.listener.getsockname())
+        self.thread.join(10)
+
+
+@pytest.mark.parametrize("phase", ["status", "headers", "body"])
+def test_alert_delivery_to_a_tarpit_gives_up_at_its_deadline(
+    private_ok: Flask, client: FlaskClient, auth: dict[str, str], phase: str
+) -> None:
+    deadline = 2.0
+    # Each read gets 5 s and the receiver sends a byte every 0.2 s: only a deadline on the whole stops it.
+    private_ok.config.update(WEBHOOK_DEADLINE_SECONDS=deadline, WEBHOOK_TIMEOUT=5.0)
+    tarpit = Tarpit(phase)
+    try:
+        assert create_rule(client, auth, target_url=tarpit.url).status_code == 201
+        client.post("/api/v1/responses", json={"person": {"email": "a@b.co"}, "score": 1}, headers=auth)
+        with private_ok.app_context():
+            delivery_id = db.session.scalar(select(WebhookDelivery.id))
+            started = time.monotonic()
+            with pytest.raises(alerts.DeliveryFailed, match="deadline"):
+                alerts.deliver_webhook(delivery_id)
+            took = time.monotonic() - started
+    finally:
+        tarpit.close()
+    assert tarpit.dripped > 0  # it really was dripping while we waited
+    # Generous slack for a loaded machine; the old bound was RQ's 180 s job timeout, per attempt.
+    assert took < deadline + 15
+    with private_ok.app_context():
+        row = db.session.get(WebhookDelivery, delivery_id)
+        assert row is not None and (row.status, row.attempts) == ("retrying", 1)
+        assert "deadline" in (row.last_error or "")
+
+
+def test_alert_delivery_is_queued_apart_from_emails_with_a_bounded_job_timeout(
+    private_ok: Flask, client: FlaskClient, auth: dict[str, str], receiver: Receiver
+) -> None:
+    assert create_rule(client, auth, target_url=receiver.url).status_code == 201
+    client.post("/api/v1/responses", json={"person": {"email": "a@b.co"}, "score": 1}, headers=auth)
+    with private_ok.app_context():
+        handle = queues()
+        assert handle.queue("default").job_ids == []  # the queue that sends every tenant's emails
+        [job_id] = handle.queue("webhooks").job_ids
+        timeout = Job.fetch(job_id, connection=handle.redis).timeout
+        assert timeout == alerts.job_timeout() < 180  # RQ's default, which bounded a tarpit before
+    assert "webhooks" in private_ok.config["RQ_QUEUES"]  # `survey-service worker` listens to it
+    run_jobs(private_ok)
+    assert len(receiver.requests) == 1
+
+
+def test_worker_command_by_default_listens_on_emails_then_webhooks(
+    private_ok: Flask, client: FlaskClient, auth: dict[str, str], receiver: Receiver
+) -> None:
+    assert create_rule(client, auth, target_url=receiver.url).status_code == 201
+    client.post("/api/v1/responses", json={"person": {"email": "a@b.co"}, "score": 1}, headers=auth)
+    result = private_ok.test_cli_runner().invoke(args=["worker", "--burst"])
+    assert result.exit_code == 0, result.output
+    assert "worker listening on default, webhooks" in result.output
+    assert len(receiver.requests) == 1
+
+
+def test_alert_rules_beyond_max_alert_rules_are_409(
+    app: Flask, client: FlaskClient, auth: dict[str, str]
+) -> None:
+    app.config["MAX_ALERT_RULES"] = 2
+    ids = [create_rule(client, auth, target_url="https://8.8.8.8/hook").get_json()["id"] for _ in range(2)]
+    res = create_rule(client, auth, target_url="https://8.8.8.8/hook")
+    assert res.status_code == 409, res.get_json()
+    assert (res.get_json()["code"], res.get_json()["details"]) == ("limit_reached", {"limit": 2})
+    other = {"Authorization": f"Bearer {make_project(app, 'Other')['secret_key']}"}
+    assert create_rule(client, other, target_url="https://8.8.8.8/hook").status_code == 201  # per project
+    assert client.delete(f"/api/v1/alert_rules/{ids[0]}", headers=auth).status_code == 204
+    assert create_rule(client, auth, target_url="https://8.8.8.8/hook").status_code == 201
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "mailto:a@evil.test,second",
+        "mailto:a@evil.test,b@evil.test",
+        "mailto:a@evil.test, b@evil.test",
+        "mailto:a@evil.test;b@evil.test",
+        "mailto:Ann <a@evil.test>",
+        "mailto:a@evil.test b@evil.test",
+        'mailto:"a,b"@evil.test',
+        "mailto:a@evil.test\r\nBcc: b@evil.test",
+        "mailto:a@evil.test?cc=b@evil.test",
+    ],
+)
+def test_alert_email_target_that_is_not_exactly_one_address_is_422(
+    client: FlaskClient, auth: dict[str, str], target: str
+) -> None:
+    res = create_rule(client, auth, target_url=target, format="email")
+    assert res.status_code == 422 and "target_url" in res.get_json()["details"], res.get_json()
+
+
+@pytest.mark.parametrize("target", ["mailto:cs@example.com", "mailto:first.last+nps@mail.example.co.uk"])
+def test_alert_email_target_with_one_address_is_accepted(
+    client: FlaskClient, auth: dict[str, str], target: str
+) -> None:
+    assert create_rule(client, auth, target_url=target, format="email").status_code == 201
+
+
+def test_alert_email_rule_stored_with_two_addresses_fails_without_sending(
+    private_ok: Flask, client: FlaskClient, auth: dict[str, str]
+) -> None:
+    from tests.email_support import smtp_server
+
+    rule = create_rule(client, auth, target_url="mailto:cs@example.com", format="email").get_json()
+    with private_ok.app_context():  # a rule stored before targets were checked this strictly
+        stored = db.session.get(AlertRule, rule["id"])
+        assert stored is not None
+        stored.target_url = "mailto:cs@example.com,spy@evil.test"
+        db.session.commit()
+    client.post("/api/v1/responses", json={"person": {"email": "a@b.co"}, "score": 1}, headers=auth)
+    with smtp_server() as (sink, url):
+        private_ok.config["SMTP_URL"] = url
+        run_jobs(private_ok)
+    assert sink.messages == []
+    with private_ok.app_context():
+        row = db.session.scalar(select(WebhookDelivery))
+        assert row is not None and row.status == "failed"
+
+
+@pytest.mark.parametrize("name", ["Detractors\r\nBcc: spy@evil.test", "Detractors\n", "a\x00b"])
+def test_alert_rule_name_with_line_break_or_control_character_is_422(
+    client: FlaskClient, auth: dict[str, str], name: str
+) -> None:
+    res = create_rule(client, auth, target_url="https://8.8.8.8/hook", name=name)
+    assert res.status_code == 422 and "name" in res.get_json()["details"], res.get_json()
+    rule = create_rule(client, auth, target_url="https://8.8.8.8/hook").get_json()
+    patched = client.patch(f"/api/v1/alert_rules/{rule['id']}", json={"name": name}, headers=auth)
+    assert patched.status_code == 422
+
+
+def test_alert_email_with_line_breaks_in_stored_names_is_sent_once(
+    private_ok: Flask, client: FlaskClient, auth: dict[str, str], project: dict[str, Any]
+) -> None:
+    from survey_service.services.people import upsert_person
+    from tests.email_support import smtp_server
+
+    rule = create_rule(client, auth, target_url="mailto:cs@example.com", format="email").get_json()
+    with private_ok.app_context():
+        # Names that reached the database through another door (a widget, an import, an older version).
+        stored = db.session.get(AlertRule, rule["id"])
+        assert stored is not None
+        stored.name = "Detractors\r\nBcc: spy@evil.test"
+        upsert_person(project["id"], {"email": "ann@customer.co", "name": "Ann\nBcc: spy@evil.test"})
+        db.session.commit()
+    posted = client.post(
+        "/api/v1/responses", json={"person": {"email": "ann@customer.co"}, "score": 2}, headers=auth
+    )
+    assert posted.status_code == 201
+    with smtp_server() as (sink, url):
+        private_ok.config["SMTP_URL"] = url
+        run_jobs(private_ok)
+    [message] = sink.messages
+    subject = " ".join(message["Subject"].split())  # unfolded
+    assert subject == "Detractors Bcc: spy@evil.test: Ann Bcc: spy@evil.test answered 2 (detractor)"
+    assert message["Bcc"] is None and sink.envelopes[0][1] == ["cs@example.com"]
+    with private_ok.app_context():
+        assert db.session.scalars(select(WebhookDelivery.status)).all() == ["delivered"]

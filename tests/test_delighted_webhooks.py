@@ -133,7 +133,7 @@ def test_unsubscribe_webhook_failure_is_retried_then_delivered(
     job_id = unsubscribe_webhooks.job_id(suppression_id, rule["id"])
     with private_ok.app_context():
         handle = queues()
-        assert job_id in ScheduledJobRegistry(queue=handle.queue()).get_job_ids()
+        assert job_id in ScheduledJobRegistry(queue=handle.queue("webhooks")).get_job_ids()
         job = Job.fetch(job_id, connection=handle.redis)
         assert job.retries_left == alerts.MAX_ATTEMPTS - 2
         assert job.meta["project_id"] == project["id"]  # the project's failed-jobs listing shows it

@@ -412,3 +412,55 @@ def test_send_survey_email_a_moment_early_waits_for_its_due_time(
     row = fresh_request(mail_app, request.id)
     assert len(sink.messages) == 1 and row.sent_at is not None
     assert row.sent_at >= due and arrived >= due
+
+
+# --- Sends that used to crash forever (sec-outbound): names with line breaks, unbuildable messages ---
+
+
+@pytest.mark.parametrize("path", ["/api/v1/people", "/api/v1/responses"])
+@pytest.mark.parametrize("name", ["Ann\r\nBcc: spy@evil.test", "Ann\n", "Ann\u2028Smith"])
+def test_person_name_with_line_break_is_422(
+    client: FlaskClient, auth: dict[str, str], path: str, name: str
+) -> None:
+    person = {"email": "ann@example.com", "name": name}
+    body = person if path.endswith("people") else {"person": person, "score": 5}
+    res = client.post(path, json=body, headers=auth)
+    assert res.status_code == 422 and res.get_json()["code"] == "validation_error", res.get_json()
+
+
+def test_send_survey_email_stored_name_with_line_break_is_sent_once(
+    mail_app: Flask, project: dict[str, Any]
+) -> None:
+    # A name that reached the database through another door (a widget, an import, an older version).
+    person_id = new_person(mail_app, project["id"], name="Ann\r\nBcc: spy@evil.test")
+    with smtp_server() as (sink, url):
+        mail_app.config["SMTP_URL"] = url
+        with mail_app.app_context():
+            request_id = email_requests.create_email_request(project["id"], person_id).id
+            email_requests.enqueue_survey_email(request_id)
+        run_worker_burst(mail_app)
+    [message] = sink.messages
+    assert message["Bcc"] is None and sink.envelopes[0][1] == ["ann@example.com"]
+    assert " ".join(message["To"].split()) == '"Ann Bcc: spy@evil.test" <ann@example.com>'
+    assert fresh_request(mail_app, request_id).status == "sent"
+
+
+def test_send_survey_email_that_cannot_be_composed_fails_instead_of_staying_claimed(
+    mail_app: Flask, project: dict[str, Any]
+) -> None:
+    person_id = new_person(mail_app, project["id"])
+    with mail_app.app_context():
+        request_id = email_requests.create_email_request(project["id"], person_id).id
+        # No expiry: its signed links cannot be made, on this try or any other.
+        db.session.execute(
+            SurveyRequest.__table__.update().where(SurveyRequest.id == request_id).values(expires_at=None)
+        )
+        db.session.commit()
+    with smtp_server() as (sink, url):
+        mail_app.config["SMTP_URL"] = url
+        with mail_app.app_context():
+            assert send_survey_email(request_id) == "failed"
+            assert send_survey_email(request_id) == "skipped_failed"  # final: nothing left to retry
+    assert sink.messages == []
+    row = fresh_request(mail_app, request_id)
+    assert (row.status, row.email_error) == ("failed", "the email could not be composed")

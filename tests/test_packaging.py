@@ -12,8 +12,10 @@ import re
 import runpy
 import shlex
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 import uuid
@@ -191,3 +193,105 @@ def run_web_and_worker(
     finally:
         codes = stop(web), stop(worker)
     return codes
+
+
+# --- Slow clients (sec-outbound): the web server as the image runs it keeps answering ---
+
+
+class SlowClients:
+    """Sockets that send a request line, then one header byte at a time, and never finish the request."""
+
+    def __init__(self, port: int, count: int, every: float = 0.3) -> None:
+        self.socks = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(count)]
+        for sock in self.socks:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        self.dripped = [0] * count
+        self.broken: set[int] = set()
+        self.stop = threading.Event()
+        self.every = every
+        self.thread = threading.Thread(target=self._drip, daemon=True)
+        self.thread.start()
+
+    def _drip(self) -> None:
+        while not self.stop.wait(self.every):
+            for i, sock in enumerate(self.socks):
+                try:
+                    sock.sendall(b"a")
+                    self.dripped[i] += 1
+                except OSError:
+                    self.broken.add(i)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(10)
+        for sock in self.socks:
+            sock.close()
+
+
+def test_gunicorn_as_the_image_runs_it_answers_healthz_while_slow_clients_drip(
+    compose_env: dict[str, str],
+) -> None:
+    workers = 2
+    port = free_port()
+    web_env = {**compose_env, "GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_WORKERS": str(workers)}
+    command = compose()["services"]["web"]["command"]  # the image's CMD too
+    with subprocess.Popen(
+        command, cwd=ROOT, env=web_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    ) as web:
+        try:
+
+            def healthz() -> int:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as res:
+                    return int(res.status)
+
+            def up() -> bool:
+                assert web.poll() is None, "gunicorn exited"
+                try:
+                    return healthz() == 200
+                except OSError:
+                    return False
+
+            wait_for(up, "GET /healthz answering 200")
+            # Two slow sockets per worker: with sync workers, /healthz then waited for the worker timeout.
+            slow = SlowClients(port, count=2 * workers)
+            try:
+                wait_for(lambda: min(slow.dripped) >= 5, "the slow clients dripping", seconds=60)
+                assert healthz() == 200
+                assert healthz() == 200
+                dripped = list(slow.dripped)
+                wait_for(
+                    lambda: all(now > then for now, then in zip(slow.dripped, dripped, strict=True)),
+                    "the slow clients still dripping",
+                    seconds=30,
+                )
+                assert not slow.broken  # they were still connected, still holding what they held
+            finally:
+                slow.close()
+        finally:
+            stop(web)
+
+
+def test_compose_puts_a_buffering_proxy_in_front_and_runs_webhooks_on_their_own_worker() -> None:
+    services = compose()["services"]
+    assert "ports" not in services["web"]  # gunicorn is reached through the proxy only
+    proxy = services["proxy"]
+    assert proxy["ports"] == ["8000:8080"] and proxy["build"] == "./deploy/nginx"
+    assert proxy["depends_on"]["web"]["condition"] == "service_healthy"
+    conf = (ROOT / "deploy" / "nginx" / "nginx.conf").read_text()
+    for directive in (
+        "listen 8080;",
+        "server web:8000;",
+        "client_header_timeout 10s;",  # the whole request head
+        "client_body_timeout 10s;",
+        "send_timeout 30s;",
+        "proxy_request_buffering on;",  # gunicorn gets whole requests only
+        "proxy_buffering on;",
+        "proxy_set_header X-Forwarded-For $remote_addr;",  # replaced: a client cannot forge a hop
+        "access_log off;",  # query strings carry signed tokens
+    ):
+        assert directive in conf, directive
+    image = (ROOT / "deploy" / "nginx" / "Dockerfile").read_text()
+    assert "apt-get install -y --no-install-recommends nginx" in image and "USER www-data" in image
+    assert services["worker"]["command"] == ["survey-service", "worker", "--queue", "default"]
+    assert services["webhook-worker"]["command"] == ["survey-service", "worker", "--queue", "webhooks"]
+    assert services["webhook-worker"]["healthcheck"] == services["worker"]["healthcheck"]

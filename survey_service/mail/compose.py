@@ -10,6 +10,7 @@ from flask import current_app, render_template
 
 from ..models import Person, Project, Survey, SurveyRequest, utcnow
 from ..services.email_requests import landing_url, open_pixel_url, unsubscribe_url
+from .headers import header_safe
 from .strings import Strings, language_for
 
 
@@ -62,9 +63,10 @@ def compose_survey_email(
     """The complete message for one request, ready for SMTP."""
     ctx = email_context(request, person, survey, project)
     msg = EmailMessage()
-    msg["Subject"] = str(ctx["subject"])
-    msg["From"] = formataddr((project.name, current_app.config["MAIL_FROM"]))
-    msg["To"] = formataddr((person.name or "", person.email or ""))
+    # Names come from API callers, widgets and imports: a line break in one must not stop the send.
+    msg["Subject"] = header_safe(str(ctx["subject"]))
+    msg["From"] = formataddr((header_safe(project.name), current_app.config["MAIL_FROM"]))
+    msg["To"] = formataddr((header_safe(person.name or ""), person.email or ""))
     msg["Date"] = format_datetime(utcnow())
     # Deterministic per request: if a crash makes us send twice, mail systems see one message.
     msg["Message-ID"] = f"<survey-{request.id}.{request.project_id}@{_message_id_domain()}>"

@@ -17,11 +17,12 @@ from typing import Any
 from flask import current_app
 from redis import RedisError
 from rq import Retry
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from .. import keys, outbound
 from ..errors import ApiError
-from ..extensions import db, queues
+from ..extensions import WEBHOOK_QUEUE, db, queues
+from ..mail.headers import header_safe
 from ..models import AlertRule, Person, Project, Response, WebhookDelivery, utcnow
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,9 @@ RETRY_INTERVALS = [10, 60, 300, 1800]  # seconds between attempts 1→2, 2→3, 
 # A delivery still waiting this long after it was recorded, with no job in Redis, is enqueued again.
 RELAY_AFTER = timedelta(seconds=60)
 SIGNATURE_HEADER = "X-Survey-Signature"
+# RQ kills a webhook job this long after its delivery deadline: the backstop for what the deadline does
+# not cover (a name server that answers slowly).
+JOB_TIMEOUT_MARGIN = 30
 
 
 class DeliveryFailed(RuntimeError):
@@ -41,9 +45,36 @@ def _allow_private() -> bool:
     return bool(current_app.config.get("WEBHOOK_ALLOW_PRIVATE_TARGETS"))
 
 
+def _allowed_ports() -> frozenset[int] | None:
+    ports: frozenset[int] | None = current_app.config.get("WEBHOOK_ALLOWED_PORTS", outbound.DEFAULT_PORTS)
+    return ports
+
+
+def _deadline() -> float:
+    return float(current_app.config.get("WEBHOOK_DEADLINE_SECONDS", 10.0))
+
+
+def job_timeout() -> int:
+    """The RQ timeout of one webhook job: the delivery deadline plus a margin."""
+    return int(_deadline()) + JOB_TIMEOUT_MARGIN
+
+
+def _check_rule_count(project_id: int) -> None:
+    """Refuse a rule beyond MAX_ALERT_RULES: each one is a delivery per matching response."""
+    limit = int(current_app.config.get("MAX_ALERT_RULES", 20))
+    # Lock the project row (PostgreSQL): two creates at once cannot both take the last place.
+    db.session.execute(select(Project.id).where(Project.id == project_id).with_for_update())
+    count = db.session.scalar(select(func.count()).where(AlertRule.project_id == project_id)) or 0
+    if count >= limit:
+        db.session.rollback()
+        why = f"A project has at most {limit} alert rules; delete one first."
+        raise ApiError(409, "limit_reached", why, {"limit": limit})
+
+
 def create_rule(project_id: int, data: dict[str, Any]) -> tuple[AlertRule, str]:
     """Create an alert rule after checking its target; return it with its signing secret (shown once)."""
     _check_target(data.get("format", "webhook"), data["target_url"])
+    _check_rule_count(project_id)
     secret = "whsec_" + secrets.token_urlsafe(32)
     rule = AlertRule(
         project_id=project_id,
@@ -67,13 +98,12 @@ def create_rule(project_id: int, data: dict[str, Any]) -> tuple[AlertRule, str]:
 def _check_target(format_: str, target_url: str) -> None:
     """An email rule needs mailto:<address> or mailto:owner; others a public http(s) URL (SSRF guard)."""
     if format_ == "email":
-        target = target_url.removeprefix("mailto:")
-        if target != OWNER and not EMAIL.match(target):
-            why = "An email alert's target is mailto:<address> or mailto:owner."
+        if email_target(target_url) is None:
+            why = "An email alert's target is mailto:<one address> or mailto:owner."
             raise ApiError(422, "validation_error", why, {"target_url": [why]})
         return
     try:
-        _, host, port = outbound.check_url(target_url)
+        _, host, port = outbound.check_url(target_url, _allowed_ports())
         outbound.resolve_target(host, port, _allow_private())
     except outbound.BlockedTarget as exc:
         raise ApiError(422, "validation_error", str(exc), {"target_url": [str(exc)]}) from None
@@ -172,6 +202,20 @@ OWNER = "owner"
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # Where "mailto:owner" looks for the owner: the response's follow-up owner, then these properties.
 OWNER_PROPERTIES = ("owner", "csm", "account_owner")
+# An email alert's fixed target: exactly one plain address (no list separators, display names, quotes
+# or line breaks that would add recipients or headers).
+SINGLE_ADDRESS = re.compile(
+    r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@(?=.{4,255}$)"
+    r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+"
+)
+
+
+def email_target(target_url: str) -> str | None:
+    """An email rule's target: OWNER, or its one address; None when it is neither."""
+    target = target_url.removeprefix("mailto:")
+    if target == OWNER or SINGLE_ADDRESS.fullmatch(target):
+        return target
+    return None
 
 
 def owner_email(response: Response, person: Person) -> str | None:
@@ -190,9 +234,12 @@ def alert_email(rule: AlertRule, response: Response, person: Person, to: str) ->
     project = db.session.get(Project, rule.project_id)
     who = person.name or person.email or person.external_id or f"person {person.id}"
     msg = EmailMessage()
-    msg["From"] = formataddr((project.name if project else "Surveys", current_app.config["MAIL_FROM"]))
+    msg["From"] = formataddr(
+        (header_safe(project.name) if project else "Surveys", current_app.config["MAIL_FROM"])
+    )
     msg["To"] = to
-    msg["Subject"] = f"{rule.name}: {who} answered {response.score} ({response.category})"
+    # Names are user input: a line break in a header would make the message unsendable.
+    msg["Subject"] = header_safe(f"{rule.name}: {who} answered {response.score} ({response.category})")
     lines = [
         f"{who} <{person.email or '-'}> answered {response.score} ({response.category}).",
         "",
@@ -208,15 +255,26 @@ def _deliver_email(delivery: WebhookDelivery, rule: AlertRule, response: Respons
     """Send an email alert (to a fixed address or the customer's owner); raises to retry."""
     from ..mail.smtp import DeliveryError, deliver, parse_smtp_url
 
-    target = rule.target_url.removeprefix("mailto:")
-    to = owner_email(response, person) if target == OWNER else target
+    target = email_target(rule.target_url)
     delivery.attempts += 1
+    if target is None:  # a rule stored before targets were checked this strictly
+        delivery.status, delivery.last_error = "failed", "the target is not one email address"
+        db.session.commit()
+        return "failed"
+    to = owner_email(response, person) if target == OWNER else target
     if to is None:
         delivery.status, delivery.last_error = "failed", "no owner email on the response or the person"
         db.session.commit()
         return "no_owner"
     smtp_url = current_app.config.get("SMTP_URL")
-    message = alert_email(rule, response, person, to)
+    try:
+        message = alert_email(rule, response, person, to)
+    except (ValueError, TypeError):
+        # The same data fails the same way on every retry: fail it once instead of retrying forever.
+        log.exception("alert email of delivery %s could not be composed", delivery.id)
+        delivery.status, delivery.last_error = "failed", "the alert email could not be composed"
+        db.session.commit()
+        return "failed"
     try:
         if smtp_url:
             deliver(message, parse_smtp_url(smtp_url))
@@ -259,11 +317,12 @@ def relay_pending(now: datetime | None = None) -> int:
 def enqueue_delivery(delivery_id: int) -> None:
     """Queue the send after the delivery row is committed; a Redis outage leaves it pending, logged."""
     try:
-        queues().queue().enqueue(
+        queues().queue(WEBHOOK_QUEUE).enqueue(
             deliver_webhook,
             delivery_id,
             job_id=f"webhook-delivery-{delivery_id}",
             retry=Retry(max=MAX_ATTEMPTS - 1, interval=RETRY_INTERVALS),
+            job_timeout=job_timeout(),
         )
     except RedisError:
         log.warning("Redis unavailable: webhook delivery %s stays pending", delivery_id)
@@ -363,6 +422,8 @@ def post_signed(rule: AlertRule, document: dict[str, Any], event: str, delivery_
         headers,
         timeout=cfg.get("WEBHOOK_TIMEOUT", 5.0),
         allow_private=_allow_private(),
+        deadline=_deadline(),
+        allowed_ports=_allowed_ports(),
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import current_app
 from rq.job import Job
 from rq.registry import FailedJobRegistry
 
@@ -13,8 +14,11 @@ from ..extensions import queues
 def failed_jobs(project_id: int | None = None, limit: int = 200) -> list[dict[str, Any]]:
     """The failed jobs (newest registry entries first), optionally only one project's."""
     handle = queues()
-    registry = FailedJobRegistry(queue=handle.queue())
-    ids = list(reversed(registry.get_job_ids()))
+    ids = [
+        job_id
+        for name in current_app.config["RQ_QUEUES"]
+        for job_id in reversed(FailedJobRegistry(queue=handle.queue(name)).get_job_ids())
+    ]
     rows: list[dict[str, Any]] = []
     for job in Job.fetch_many(ids, connection=handle.redis):
         if job is None or (project_id is not None and job.meta.get("project_id") != project_id):
@@ -24,6 +28,7 @@ def failed_jobs(project_id: int | None = None, limit: int = 200) -> list[dict[st
         rows.append(
             {
                 "job_id": job.id,
+                "queue": job.origin,
                 "request_id": job.meta.get("request_id"),
                 "function": job.func_name,
                 "failed_at": job.ended_at,
@@ -39,9 +44,8 @@ def failed_jobs(project_id: int | None = None, limit: int = 200) -> list[dict[st
 def requeue_failed(project_id: int | None = None) -> int:
     """Put failed jobs back on their queue; returns how many."""
     handle = queues()
-    registry = FailedJobRegistry(queue=handle.queue())
     count = 0
     for row in failed_jobs(project_id):
-        registry.requeue(row["job_id"])
+        FailedJobRegistry(queue=handle.queue(row["queue"])).requeue(row["job_id"])
         count += 1
     return count

@@ -109,7 +109,7 @@ def job_alive(rq_job_id: str, now: datetime | None = None) -> bool:
         return False
     status = job.get_status(refresh=False)
     if status == JobStatus.SCHEDULED:
-        registry = ScheduledJobRegistry(queue=queues().queue(), connection=queues().redis)
+        registry = ScheduledJobRegistry(queue=queues().queue(job.origin), connection=queues().redis)
         try:
             due = registry.get_scheduled_time(job)
         except Exception:  # not in the registry any more: nobody will run it

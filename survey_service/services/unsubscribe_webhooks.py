@@ -22,9 +22,9 @@ from rq.job import Job
 from sqlalchemy import select
 
 from .. import outbound
-from ..extensions import db, queues
+from ..extensions import WEBHOOK_QUEUE, db, queues
 from ..models import AlertRule, EmailSuppression, Person, utcnow
-from .alerts import MAX_ATTEMPTS, RETRY_INTERVALS, DeliveryFailed, post_signed
+from .alerts import MAX_ATTEMPTS, RETRY_INTERVALS, DeliveryFailed, job_timeout, post_signed
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +49,13 @@ def subscribed(rule: AlertRule) -> bool:
 
 def enqueue_delivery(project_id: int, suppression_id: int, rule_id: int) -> None:
     """Queue one webhook (deterministic job id, RQ retries); RedisError propagates."""
-    queues().queue().enqueue(
+    queues().queue(WEBHOOK_QUEUE).enqueue(
         deliver_unsubscribe_webhook,
         suppression_id,
         rule_id,
         job_id=job_id(suppression_id, rule_id),
         retry=Retry(max=MAX_ATTEMPTS - 1, interval=RETRY_INTERVALS),
+        job_timeout=job_timeout(),
         result_ttl=RESULT_TTL,
         failure_ttl=FAILED_JOB_TTL,
         meta={"project_id": project_id},  # the project's failed-jobs listing finds it by this
