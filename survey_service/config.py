@@ -100,6 +100,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "MAX_CONTENT_LENGTH": 64 * 1024,
         # Per client address on /api/widget/*: generous, as many users can share one office IP.
         "WIDGET_RATE_LIMIT": os.environ.get("WIDGET_RATE_LIMIT", "300 per minute"),
+        # /demo signs a fresh user id for the demo project: on by default only outside production.
+        "DEMO_PAGE": os.environ.get("DEMO_PAGE", "" if production else "1").lower() in ("1", "true", "yes"),
         "RQ_QUEUES": ["default"],
         # How long a worker may hold a claimed send before the relay assumes it died and retries.
         "SEND_CLAIM_TIMEOUT": int(os.environ.get("SEND_CLAIM_TIMEOUT", "150")),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -15,7 +16,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import event, func, select, update
 
-from survey_service import keys
+from survey_service import create_app, keys
+from survey_service.config import load_config
 from survey_service.extensions import db
 from survey_service.models import (
     Person,
@@ -721,17 +723,70 @@ def test_demo_page_serves_widget_for_demo_project(
     demo_file = Path(app.instance_path) / "demo_project.json"
     demo_file.write_text(json.dumps(project))
     try:
-        res = client.get("/demo?user=alice")
+        res = client.get("/demo")
     finally:
         demo_file.unlink()
     assert res.status_code == 200
     assert "unsafe-inline" not in res.headers["Content-Security-Policy"]
     html = res.get_data(as_text=True)
     assert project["public_key"] in html
-    assert keys.user_hash(project["identity_secret"], "alice") in html
+    user_id = re.search(r'data-user="(demo-[0-9a-f]{16})"', html)
+    assert user_id is not None
+    assert keys.user_hash(project["identity_secret"], user_id.group(1)) in html
     assert "<script>" not in html, "no inline script on the demo page"
     assert client.get("/demo/demo.js").status_code == 200
     assert client.get("/demo/demo.css").status_code == 200
+
+
+def test_demo_page_user_parameter_is_ignored_and_only_fresh_ids_are_signed(
+    app: Flask, client: FlaskClient, project: dict[str, Any]
+) -> None:
+    demo_file = Path(app.instance_path) / "demo_project.json"
+    demo_file.write_text(json.dumps(project))
+    try:
+        pages = [client.get("/demo?user=alice").get_data(as_text=True) for _ in range(2)]
+    finally:
+        demo_file.unlink()
+    assert all(keys.user_hash(project["identity_secret"], "alice") not in html for html in pages)
+    ids = [re.findall(r'data-user="([^"]*)"', html) for html in pages]
+    assert ids[0] != ids[1] and all(len(found) == 1 and found[0].startswith("demo-") for found in ids)
+
+
+def test_demo_page_when_disabled_is_404_even_with_demo_project(
+    migrated: dict[str, Any], project: dict[str, Any]
+) -> None:
+    app = create_app({**migrated, "DEMO_PAGE": False})
+    demo_file = Path(app.instance_path) / "demo_project.json"
+    demo_file.write_text(json.dumps(project))
+    try:
+        res = app.test_client().get("/demo")
+    finally:
+        demo_file.unlink()
+        with app.app_context():
+            db.engine.dispose()
+    assert res.status_code == 404
+    assert set(res.get_json()) == {"status", "code", "message", "details"}
+
+
+@pytest.mark.parametrize(
+    ("env", "flag", "expected"),
+    [
+        ("production", None, False),
+        ("production", "1", True),
+        ("development", None, True),
+        ("development", "0", False),
+    ],
+)
+def test_demo_page_config_is_off_in_production_unless_asked_for(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, env: str, flag: str | None, expected: bool
+) -> None:
+    monkeypatch.setenv("SURVEY_ENV", env)
+    if flag is None:
+        monkeypatch.delenv("DEMO_PAGE", raising=False)
+    else:
+        monkeypatch.setenv("DEMO_PAGE", flag)
+    config = load_config({"SECRET_KEY": "x", "INSTANCE_PATH": str(tmp_path)})
+    assert config["DEMO_PAGE"] is expected
 
 
 def test_widget_api_is_rate_limited_per_address_but_the_script_is_not(
