@@ -841,3 +841,93 @@ def test_widget_api_counts_the_limit_without_reading_its_window_back(
     with limited.app_context():
         db.session.remove()
         db.engine.dispose()
+
+
+# --- sec-widget: no ballot stuffing through identify(force) ----------------------------------------
+
+
+def answer_as(client: FlaskClient, project: dict[str, Any], token: str, score: int) -> Any:
+    return post(client, "answer", {"key": project["public_key"], "token": token, "score": score})
+
+
+def test_identify_force_answer_loop_records_at_most_one_response(
+    app: Flask, client: FlaskClient, project: dict[str, Any], auth: dict[str, str]
+) -> None:
+    for i in range(6):
+        body = identify(client, project, "u1", force=True).get_json()
+        assert body["show"] is True and body["reason"] == "forced"
+        if i == 2:
+            # A dismissal in between must not open a fresh ask either.
+            post(client, "dismiss", {"key": project["public_key"], "token": body["token"]})
+            continue
+        assert answer_as(client, project, body["token"], i).status_code == 200
+    listed = client.get("/api/v1/responses", headers=auth).get_json()["data"]
+    assert [r["score"] for r in listed] == [5]
+    assert count(app, SurveyRequest) == 1
+    report = client.get("/api/v1/reports/nps", headers=auth).get_json()
+    assert report["overall"]["responses"] == 1
+
+
+def test_identify_force_loop_on_project_without_quiet_period_records_one_response(
+    app: Flask, client: FlaskClient, project: dict[str, Any]
+) -> None:
+    set_project(app, project, quiet_period_days=0)
+    for score in (0, 10, 0):
+        token = identify(client, project, "u1", force=True).get_json()["token"]
+        assert answer_as(client, project, token, score).status_code == 200
+    assert count(app, Response) == 1 and count(app, SurveyRequest) == 1
+
+
+def test_identify_force_after_answer_on_another_channel_in_quiet_period_shows_nothing(
+    app: Flask, client: FlaskClient, project: dict[str, Any]
+) -> None:
+    person_id = person_seen(app, project, "u1", 400)
+    add_response(app, project, person_id, days_ago=3)
+    assert identify(client, project, "u1", force=True).get_json() == {"show": False, "reason": "quiet_period"}
+    assert count(app, SurveyRequest) == 0
+
+
+def test_identify_force_after_fatigue_window_opens_a_new_ask(
+    app: Flask, client: FlaskClient, project: dict[str, Any]
+) -> None:
+    person_id = person_seen(app, project, "u1", 400)
+    add_response(app, project, person_id, days_ago=200)
+    token = identify(client, project, "u1", force=True).get_json()["token"]
+    assert answer_as(client, project, token, 9).status_code == 200
+    assert count(app, Response) == 2
+
+
+def test_answer_with_token_of_dismissed_request_is_refused(
+    app: Flask, client: FlaskClient, project: dict[str, Any]
+) -> None:
+    token = identify(client, project, "u1", force=True).get_json()["token"]
+    assert post(client, "dismiss", {"key": project["public_key"], "token": token}).status_code == 200
+    res = answer_as(client, project, token, 0)
+    assert res.status_code == 410 and res.get_json()["code"] == "survey_closed"
+    assert set(res.get_json()) == {"status", "code", "message", "details"}
+    assert count(app, Response) == 0
+
+
+@pytest.mark.parametrize("status", ["expired", "cancelled", "superseded"])
+def test_answer_with_token_of_closed_request_is_refused(
+    app: Flask, client: FlaskClient, project: dict[str, Any], status: str
+) -> None:
+    token = identify(client, project, "u1", force=True).get_json()["token"]
+    with app.app_context():
+        db.session.execute(update(SurveyRequest).values(status=status))
+        db.session.commit()
+    assert answer_as(client, project, token, 0).status_code == 410
+    assert count(app, Response) == 0
+
+
+def test_answer_after_request_expires_at_is_refused_even_when_answered_before(
+    app: Flask, client: FlaskClient, project: dict[str, Any]
+) -> None:
+    token = identify(client, project, "u1", force=True).get_json()["token"]
+    assert answer_as(client, project, token, 3).status_code == 200
+    with app.app_context():
+        db.session.execute(update(SurveyRequest).values(expires_at=utcnow() - timedelta(minutes=1)))
+        db.session.commit()
+    assert answer_as(client, project, token, 10).status_code == 410
+    with app.app_context():
+        assert db.session.scalar(select(Response.score)) == 3

@@ -137,11 +137,15 @@ def identify_without_writes(
         person_created_at=row.person_created_at,
         rules=rules,
         now=now,
-        force=force,
+        force=False,
     )
     if reason not in SHOW_REASONS:
+        if force:
+            return None  # a forced show looks for an earlier ask to show again (in_app.forced_request)
         # The reason tells whether someone answered lately: only for a verified identity.
         return {"show": False, "reason": reason if verified else None}
+    if force:
+        reason = "forced"
     if row.open_id is None or row.open_status != "sent" or row.open_sent_at is None or row.question is None:
         return None  # a survey to open, or a request to mark as shown: the write path
     if not row.is_open:
