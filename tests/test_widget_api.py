@@ -188,7 +188,7 @@ def test_identify_new_person_is_not_shown(app: Flask, client: FlaskClient, proje
     with app.app_context():
         person = db.session.scalar(select(Person).where(Person.external_id == "u1"))
         assert person is not None
-        assert person.email == "ann@example.com" and person.properties == {"plan": "pro"}
+        assert person.email == "ann@example.com" and person.browser_properties == {"plan": "pro"}
 
 
 def test_identify_pending_in_app_request_is_shown_and_marked_sent(
@@ -468,9 +468,6 @@ def test_identify_unchanged_known_person_is_one_select_and_no_write(
         # Equal in Python, not in JSON: still a change.
         ({"properties": {"beta": 1}}, {"plan": "pro", "seats": 3, "beta": 1}),
         ({"properties": {"seats": 3.5}}, {"plan": "pro", "seats": 3.5, "beta": True}),
-        ({"name": "Ann B."}, {"plan": "pro", "seats": 3, "beta": True}),
-        ({"name": None}, {"plan": "pro", "seats": 3, "beta": True}),
-        ({"email": "ann.b@example.com"}, {"plan": "pro", "seats": 3, "beta": True}),
         ({"locale": "fr"}, {"plan": "pro", "seats": 3, "beta": True}),
     ],
 )
@@ -489,10 +486,25 @@ def test_identify_changed_person_is_updated(
     assert any(s.lstrip().upper().startswith("UPDATE") for s in statements)
     with app.app_context():
         person = db.session.scalar(select(Person).where(Person.external_id == "u1"))
-        assert person is not None and person.properties == expected
+        assert person is not None and person.browser_properties == expected and person.properties == {}
         for field in ("email", "name", "locale"):
             assert getattr(person, field) == sent.get(field, first[field])
-        assert type(person.properties.get("beta")) is type(expected.get("beta"))
+        assert type(person.browser_properties.get("beta")) is type(expected.get("beta"))
+
+
+@pytest.mark.parametrize(
+    "sent", [{"name": "Ann B."}, {"name": None}, {"email": "ann.b@example.com"}, {"email": None}]
+)
+def test_identify_browser_name_or_email_change_is_ignored_without_a_write(
+    app: Flask, client: FlaskClient, project: dict[str, Any], sent: dict[str, Any]
+) -> None:
+    assert identify(client, project, "u1", email="ann@example.com", name="Ann").status_code == 200
+    with sql_log(app) as statements:
+        assert identify(client, project, "u1", **sent).status_code == 200
+    assert writes(statements) == []
+    with app.app_context():
+        person = db.session.scalar(select(Person).where(Person.external_id == "u1"))
+        assert person is not None and (person.email, person.name) == ("ann@example.com", "Ann")
 
 
 def test_identify_shown_survey_again_is_read_only_and_same_request(
@@ -931,3 +943,125 @@ def test_answer_after_request_expires_at_is_refused_even_when_answered_before(
     assert answer_as(client, project, token, 10).status_code == 410
     with app.app_context():
         assert db.session.scalar(select(Response.score)) == 3
+
+
+# --- sec-widget: what a browser may write ----------------------------------------------------------
+
+
+def server_person(client: FlaskClient, auth: dict[str, str], **person: Any) -> None:
+    res = client.post("/api/v1/people", json=person, headers=auth)
+    assert res.status_code in (200, 201), res.get_json()
+
+
+def stored_person(app: Flask, external_id: str) -> Person:
+    with app.app_context():
+        person = db.session.scalar(select(Person).where(Person.external_id == external_id))
+        assert person is not None
+        db.session.expunge(person)
+        return person
+
+
+def test_identify_browser_property_never_overrides_server_set_property(
+    app: Flask, client: FlaskClient, project: dict[str, Any], auth: dict[str, str]
+) -> None:
+    server_person(client, auth, external_id="u1", properties={"plan": "basic"})
+    token = identify(client, project, "u1", force=True, properties={"plan": "enterprise", "role": "admin"})
+    assert answer_as(client, project, token.get_json()["token"], 10).status_code == 200
+    person = stored_person(app, "u1")
+    assert person.properties == {"plan": "basic"} and person.browser_properties == {"role": "admin"}
+    [listed] = client.get("/api/v1/responses", headers=auth).get_json()["data"]
+    assert listed["properties"] == {"plan": "basic", "role": "admin"}
+    report = client.get("/api/v1/reports/nps?group_by=plan", headers=auth).get_json()
+    assert [g["key"] for g in report["groups"]] == ["basic"]
+
+
+def test_identify_server_set_key_sent_again_by_browser_is_read_only(
+    app: Flask, client: FlaskClient, project: dict[str, Any], auth: dict[str, str]
+) -> None:
+    server_person(client, auth, external_id="u1", properties={"plan": "basic"})
+    identify(client, project, "u1", properties={"plan": "enterprise"})
+    with sql_log(app) as statements:
+        assert identify(client, project, "u1", properties={"plan": "enterprise"}).status_code == 200
+    assert len(statements) == 1 and writes(statements) == []
+    assert stored_person(app, "u1").browser_properties == {}
+
+
+def test_identify_browser_properties_segment_when_server_never_set_them(
+    client: FlaskClient, project: dict[str, Any], auth: dict[str, str]
+) -> None:
+    token = identify(client, project, "u1", force=True, properties={"plan": "pro"}).get_json()["token"]
+    assert answer_as(client, project, token, 9).status_code == 200
+    report = client.get("/api/v1/reports/nps?group_by=plan", headers=auth).get_json()
+    assert [(g["key"], g["responses"]) for g in report["groups"]] == [("pro", 1)]
+
+
+@pytest.mark.parametrize(
+    ("allowed", "expected"),
+    [(["plan"], {"plan": "pro"}), ([], {}), (None, {"plan": "pro", "owner": "x@y.z"})],
+)
+def test_identify_browser_property_keys_setting_limits_browser_keys(
+    app: Flask,
+    client: FlaskClient,
+    project: dict[str, Any],
+    auth: dict[str, str],
+    allowed: list[str] | None,
+    expected: dict[str, Any],
+) -> None:
+    set_widget(client, auth, browser_property_keys=allowed)
+    assert client.get("/api/v1/widget/settings", headers=auth).get_json()["browser_property_keys"] == allowed
+    identify(client, project, "u1", properties={"plan": "pro", "owner": "x@y.z"})
+    assert stored_person(app, "u1").browser_properties == expected
+    # The read-only path applies the same rule: sending the same again writes nothing.
+    with sql_log(app) as statements:
+        identify(client, project, "u1", properties={"plan": "pro", "owner": "x@y.z"})
+    assert writes(statements) == []
+
+
+@pytest.mark.parametrize("bad", [["bad key"], "plan", [1], ["k"] * 51])
+def test_widget_settings_browser_property_keys_invalid_is_422(
+    client: FlaskClient, auth: dict[str, str], bad: Any
+) -> None:
+    res = client.patch("/api/v1/widget/settings", json={"browser_property_keys": bad}, headers=auth)
+    assert res.status_code == 422
+    assert set(res.get_json()) == {"status", "code", "message", "details"}
+
+
+def test_identify_browser_properties_are_capped(app: Flask, client: FlaskClient, project: dict[str, Any]):
+    identify(client, project, "u1", properties={f"k{i}": i for i in range(50)})
+    identify(client, project, "u1", properties={"k0": "changed", "extra": 1})
+    stored = stored_person(app, "u1").browser_properties
+    assert len(stored) == 50 and stored["k0"] == "changed" and "extra" not in stored
+
+
+def test_identify_browser_never_changes_a_server_set_email_or_name(
+    app: Flask, client: FlaskClient, project: dict[str, Any], auth: dict[str, str]
+) -> None:
+    server_person(client, auth, external_id="u1", email="ann@customer.co", name="Ann")
+    res = identify(client, project, "u1", email="mallory@evil.test", name="Mallory")
+    assert res.status_code == 200
+    person = stored_person(app, "u1")
+    assert (person.email, person.name) == ("ann@customer.co", "Ann")
+
+
+def test_identify_browser_sets_email_and_name_only_when_the_person_has_none(
+    app: Flask, client: FlaskClient, project: dict[str, Any]
+) -> None:
+    identify(client, project, "u1")
+    identify(client, project, "u1", email="ann@example.com", name="Ann")
+    person = stored_person(app, "u1")
+    assert (person.email, person.name) == ("ann@example.com", "Ann")
+
+
+@pytest.mark.parametrize("holder", [{"external_id": "u2"}, {}])
+def test_identify_email_of_another_person_is_ignored_without_an_oracle(
+    app: Flask, client: FlaskClient, project: dict[str, Any], auth: dict[str, str], holder: dict[str, Any]
+) -> None:
+    server_person(client, auth, email="bob@customer.co", name="Bob", **holder)
+    taken = identify(client, project, "u1", email="bob@customer.co", force=True)
+    free = identify(client, project, "u3", email="nobody@customer.co", force=True)
+    assert taken.status_code == free.status_code == 200
+    assert set(taken.get_json()) == set(free.get_json())
+    assert stored_person(app, "u1").email is None
+    with app.app_context():
+        bob = db.session.scalar(select(Person).where(Person.email == "bob@customer.co"))
+        assert bob is not None and bob.external_id == holder.get("external_id") and bob.name == "Bob"

@@ -29,7 +29,7 @@ from ..models import (
 )
 from ..widget_text import widget_text
 from . import projects
-from .people import upsert_person
+from .people import identify_browser_person
 from .responses import record_response
 from .tx import commit_with_retry
 
@@ -49,6 +49,8 @@ SETTINGS_FIELDS = (
     "dismiss_cooldown_days",
     "position",
 )
+# What the settings API may change: the decision's rules and which person properties a browser may set.
+EDITABLE_SETTINGS = (*SETTINGS_FIELDS, "browser_property_keys")
 
 
 SHOW_REASONS = frozenset({"forced", "requested", "recurring"})
@@ -138,7 +140,7 @@ def update_settings(project_id: int, changes: dict[str, Any]) -> WidgetSettings:
         current = settings_for(project_id)
         if current not in db.session:
             db.session.add(current)
-        for field in SETTINGS_FIELDS:
+        for field in EDITABLE_SETTINGS:
             if field in changes:
                 setattr(current, field, changes[field])
         db.session.flush()
@@ -472,13 +474,13 @@ def identify(
     lang is the browser's language: used for the words when the person has no locale, never stored.
     """
     verified = verify_identity(project, user["id"], user.get("user_hash"))
-    person_data = {"external_id": user["id"]}
-    person_data.update({k: user[k] for k in ("email", "name", "locale", "properties") if k in user})
     settings = settings or settings_for(project.id)
+    allowed = settings.browser_property_keys
 
     def work() -> dict[str, Any]:
         now = utcnow()
-        person, _ = upsert_person(project.id, person_data)
+        # The browser's door: it proves who (user_hash) and writes only what identify_browser_person allows.
+        person, _ = identify_browser_person(project.id, user, allowed)
         decision = decide(project, person, settings, now, force)
         if not decision.show:
             # The reason tells whether someone answered lately: only for a verified identity.
