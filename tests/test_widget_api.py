@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -1065,3 +1066,28 @@ def test_identify_email_of_another_person_is_ignored_without_an_oracle(
     with app.app_context():
         bob = db.session.scalar(select(Person).where(Person.email == "bob@customer.co"))
         assert bob is not None and bob.external_id == holder.get("external_id") and bob.name == "Bob"
+
+
+def test_identify_force_concurrent_identifies_open_one_ask(
+    app: Flask, client: FlaskClient, project: dict[str, Any]
+) -> None:
+    identify(client, project, "u1")  # the person exists, so every thread goes straight to the decision
+    threads = 6
+    barrier = threading.Barrier(threads)
+    tokens: list[str] = []
+
+    def run() -> None:
+        own = app.test_client()
+        barrier.wait()
+        body = identify(own, project, "u1", force=True).get_json()
+        tokens.append(body["token"])
+
+    workers = [threading.Thread(target=run) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert len(tokens) == threads
+    for score, token in enumerate(tokens):
+        assert answer_as(client, project, token, score).status_code == 200
+    assert count(app, SurveyRequest) == 1 and count(app, Response) == 1

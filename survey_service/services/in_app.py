@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy import Integer, and_, bindparam, func, or_, select
+from sqlalchemy import Integer, and_, bindparam, func, or_, select, text
 from sqlalchemy.orm import aliased
 
 from .. import keys
@@ -408,6 +408,12 @@ def _request_for_token(project: Project, token: str) -> SurveyRequest:
     return request
 
 
+def _lock_person(person_id: int) -> None:
+    """Hold the person's row until commit: a no-op UPDATE locks the row on PostgreSQL and takes the write
+    lock on SQLite (SELECT … FOR UPDATE would do nothing there)."""
+    db.session.execute(text("UPDATE people SET id = id WHERE id = :id"), {"id": person_id})
+
+
 def _show(project: Project, person: Person, decision: Decision, now: datetime) -> SurveyRequest:
     """Mark the open request as shown (or an earlier one shown again), or open one for the recurring rule
     or a forced show."""
@@ -482,6 +488,11 @@ def identify(
         # The browser's door: it proves who (user_hash) and writes only what identify_browser_person allows.
         person, _ = identify_browser_person(project.id, user, allowed)
         decision = decide(project, person, settings, now, force)
+        if decision.show and decision.request is None:
+            # About to open an ask: two identifies at once must not both open one (two countable answers).
+            # The second waits here for the first's commit, then decides again and sees its request.
+            _lock_person(person.id)
+            decision = decide(project, person, settings, now, force)
         if not decision.show:
             # The reason tells whether someone answered lately: only for a verified identity.
             return {"show": False, "reason": decision.reason if verified else None}
