@@ -1091,3 +1091,17 @@ def test_identify_force_concurrent_identifies_open_one_ask(
     for score, token in enumerate(tokens):
         assert answer_as(client, project, token, score).status_code == 200
     assert count(app, SurveyRequest) == 1 and count(app, Response) == 1
+
+
+def test_identify_browser_email_never_blocks_the_server_from_using_the_address(
+    app: Flask, client: FlaskClient, project: dict[str, Any], auth: dict[str, str]
+) -> None:
+    identify(client, project, "mallory", email="bob@customer.co")
+    assert stored_person(app, "mallory").email == "bob@customer.co"
+    server_person(client, auth, external_id="bob", email="bob@customer.co", name="Bob")
+    assert stored_person(app, "bob").email == "bob@customer.co"
+    assert stored_person(app, "mallory").email is None
+    # Once the server set an address, a browser cannot claim it back.
+    identify(client, project, "mallory", email="bob@customer.co")
+    assert stored_person(app, "mallory").email is None
+    assert stored_person(app, "bob").email_from_browser is False

@@ -1,4 +1,4 @@
-"""browser-set person properties apart from server-set ones; the widget's browser property allow-list
+"""browser-set person properties and email apart from server-set ones; the widget's browser property allow-list
 
 Revision ID: sec_widget_01
 Revises: a33efbf33c21
@@ -21,6 +21,7 @@ JSON = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgres
 def upgrade():
     with op.batch_alter_table('people', schema=None) as batch_op:
         batch_op.add_column(sa.Column('browser_properties', JSON, server_default='{}', nullable=False))
+        batch_op.add_column(sa.Column('email_from_browser', sa.Boolean(), server_default=sa.false(), nullable=False))
     with op.batch_alter_table('widget_settings', schema=None) as batch_op:
         batch_op.add_column(sa.Column('browser_property_keys', JSON, nullable=True))
 
@@ -29,4 +30,5 @@ def downgrade():
     with op.batch_alter_table('widget_settings', schema=None) as batch_op:
         batch_op.drop_column('browser_property_keys')
     with op.batch_alter_table('people', schema=None) as batch_op:
+        batch_op.drop_column('email_from_browser')
         batch_op.drop_column('browser_properties')

@@ -61,6 +61,17 @@ def upsert_person(project_id: int, data: dict[str, Any]) -> tuple[Person, bool]:
     """
     external_id, email = data.get("external_id"), data.get("email")
     by_external_id, by_email = _candidates(project_id, external_id, email)
+    if (
+        by_email is not None
+        and by_email.email_from_browser
+        and external_id
+        and by_email.external_id != external_id
+    ):
+        # A browser claimed this address for its own user: the server, naming another person, takes it back
+        # (else any signed-in user could squat a customer's email and make the server's upserts fail).
+        by_email.email, by_email.email_from_browser = None, False
+        db.session.flush()
+        by_email = None
     person = _pick(by_external_id, by_email, external_id, email)
     created = person is None
     if person is None:
@@ -73,6 +84,8 @@ def upsert_person(project_id: int, data: dict[str, Any]) -> tuple[Person, bool]:
         if not created and by_email is not None:
             raise ApiError(409, "email_taken", "This email belongs to another person.", {"email": email})
         person.email = email
+    if email:
+        person.email_from_browser = False  # the server set (or confirmed) it
     for field in ("name", "locale", "time_zone"):
         if field in data:
             setattr(person, field, data[field])
@@ -173,7 +186,7 @@ def identify_browser_person(
             select(Person.id).where(Person.project_id == project_id, Person.email == email).limit(1)
         )
         if taken is None:
-            person.email = email
+            person.email, person.email_from_browser = email, True
     for field, value in changes.items():
         setattr(person, field, value)
     if "browser_properties" in changes:
