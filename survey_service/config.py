@@ -148,6 +148,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "MAX_CONTENT_LENGTH": 64 * 1024,
         # Per client address on /api/widget/*: generous, as many users can share one office IP.
         "WIDGET_RATE_LIMIT": os.environ.get("WIDGET_RATE_LIMIT", "300 per minute"),
+        # /demo signs a fresh user id for the demo project: on by default only outside production.
+        "DEMO_PAGE": os.environ.get("DEMO_PAGE", "" if production else "1").lower() in ("1", "true", "yes"),
         # Emails first; webhooks on their own queue, so a slow receiver never delays a survey email.
         "RQ_QUEUES": ["default", "webhooks"],
         # How long a worker may hold a claimed send before the relay assumes it died and retries.

@@ -22,6 +22,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
+from sqlalchemy import false as sa_false
 from sqlalchemy import true as sa_true
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -97,10 +98,15 @@ class Person(Model):
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
     external_id: Mapped[str | None] = mapped_column(String(255))
     email: Mapped[str | None] = mapped_column(String(320))
+    # The email came from a browser (the widget), unconfirmed: the server's own use of the address wins.
+    email_from_browser: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
     name: Mapped[str | None] = mapped_column(String(255))
     locale: Mapped[str | None] = mapped_column(String(35))
     time_zone: Mapped[str | None] = mapped_column(String(64))
+    # Set by the product's server (API, imports): trusted, and the only properties anything routes on.
     properties: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    # Sent by a browser through the widget: only keys the server never set (people.browser_properties_after).
+    browser_properties: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict, server_default="{}")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
     # E.164, as Delighted's API identifies people by it (delighted/ compat layer).
@@ -404,6 +410,8 @@ class WidgetSettings(Model):
     sample_percent: Mapped[int] = mapped_column(SmallInteger, default=100)
     dismiss_cooldown_days: Mapped[int] = mapped_column(Integer, default=30)
     position: Mapped[str] = mapped_column(String(16), default="bottom-right")
+    # Person property keys a browser may set through the widget: None = any the server never set, [] = none.
+    browser_property_keys: Mapped[list[str] | None] = mapped_column(JSONType)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
     __table_args__ = (

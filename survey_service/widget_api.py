@@ -229,13 +229,15 @@ def _demo_project() -> dict[str, Any] | None:
 @bp.get("/demo")
 def demo() -> Response:
     """A page where a person can try the widget against the demo project."""
+    if not current_app.config.get("DEMO_PAGE"):
+        raise ApiError(404, "not_found", "Not found.")
     demo_project = _demo_project()
     identity = demo_identity_secret(demo_project["public_key"]) if demo_project is not None else None
     if demo_project is None or identity is None:
         raise ApiError(404, "not_found", "No demo project yet: start the service with `survey-service run`.")
-    user_id = request.args.get("user", "")
-    if not re.fullmatch(r"[A-Za-z0-9_.@-]{1,64}", user_id):
-        user_id = "demo-" + secrets.token_hex(4)
+    # Always a fresh id the server made up: a user_hash signed for a caller-chosen id would let anyone
+    # answer (and move the demo project's NPS) as any of its users.
+    user_id = "demo-" + secrets.token_hex(8)
     html = render_template(
         "widget_demo.html",
         key=demo_project["public_key"],

@@ -22,6 +22,7 @@ from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 from sqlalchemy import select
 
+from survey_service import keys
 from survey_service.extensions import db, queues
 from survey_service.models import AlertRule, WebhookDelivery
 from survey_service.services import alerts
@@ -701,3 +702,49 @@ def test_alert_email_with_line_breaks_in_stored_names_is_sent_once(
     assert message["Bcc"] is None and sink.envelopes[0][1] == ["cs@example.com"]
     with private_ok.app_context():
         assert db.session.scalars(select(WebhookDelivery.status)).all() == ["delivered"]
+
+
+# --- sec-widget: routing reads only server-set data --------------------------------------------------
+
+
+def widget_answer(client: FlaskClient, project: dict[str, Any], user: dict[str, Any], score: int) -> None:
+    """Identify a widget user (as a browser would, with a valid user_hash), force the survey, answer it."""
+    user = {**user, "user_hash": keys.user_hash(project["identity_secret"], user["id"])}
+    body = {"key": project["public_key"], "user": user, "force": True}
+    shown = client.post("/api/widget/identify", data=json.dumps(body), content_type="text/plain").get_json()
+    answer = {"key": project["public_key"], "token": shown["token"], "score": score, "comment": "call me"}
+    answered = client.post("/api/widget/answer", data=json.dumps(answer), content_type="text/plain")
+    assert answered.status_code == 200
+
+
+def test_alert_email_owner_from_browser_properties_is_never_mailed(
+    private_ok: Flask, client: FlaskClient, project: dict[str, Any], auth: dict[str, str]
+) -> None:
+    from tests.email_support import smtp_server
+
+    assert create_rule(client, auth, target_url="mailto:owner", format="email").status_code == 201
+    browser = {"id": "u1", "name": "Mallory", "properties": {"owner": "victim@elsewhere.test"}}
+    widget_answer(client, project, browser, 2)
+    with smtp_server() as (sink, url):
+        private_ok.config["SMTP_URL"] = url
+        run_jobs(private_ok)
+    assert sink.messages == []
+    with private_ok.app_context():
+        rows = db.session.execute(select(WebhookDelivery.status, WebhookDelivery.last_error)).all()
+    assert rows == [("failed", "no owner email on the response or the person")]
+
+
+def test_alert_email_owner_set_by_server_wins_over_browser_owner(
+    private_ok: Flask, client: FlaskClient, project: dict[str, Any], auth: dict[str, str]
+) -> None:
+    from tests.email_support import smtp_server
+
+    assert create_rule(client, auth, target_url="mailto:owner", format="email").status_code == 201
+    server = {"external_id": "u1", "properties": {"csm": "sam@vendor.io"}}
+    assert client.post("/api/v1/people", json=server, headers=auth).status_code in (200, 201)
+    browser = {"id": "u1", "properties": {"owner": "victim@elsewhere.test", "csm": "victim@elsewhere.test"}}
+    widget_answer(client, project, browser, 3)
+    with smtp_server() as (sink, url):
+        private_ok.config["SMTP_URL"] = url
+        run_jobs(private_ok)
+    assert [m["To"] for m in sink.messages] == ["sam@vendor.io"]

@@ -90,8 +90,10 @@ def seed_tenant_b(app: Flask, client: FlaskClient) -> Tenant:
     ok(client.post("/api/v1/unsubscribes", json={"email": s["unsubscribed"]}, headers=h))
     ok(client.post("/api/v1/bounces", json={"email": s["bounced"]}, headers=h))
     ok(client.patch("/api/v1/widget/settings", json={"sample_percent": 37}, headers=h))
-    identify = {"key": b.keys["public_key"], "force": True, "user": {"id": s["external_id"]}}
-    identify["user"]["user_hash"] = keys.user_hash(b.keys["identity_secret"], s["external_id"])
+    # A widget user of B who has not answered (a forced show opens no second answer in the quiet period).
+    widget_user = s["external_id"] + "-widget"
+    identify = {"key": b.keys["public_key"], "force": True, "user": {"id": widget_user}}
+    identify["user"]["user_hash"] = keys.user_hash(b.keys["identity_secret"], widget_user)
     widget = ok(client.post("/api/widget/identify", data=json.dumps(identify), content_type="text/plain"))
     b.ids["widget_token"] = widget.get("token")
     with app.app_context():

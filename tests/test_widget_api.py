@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -15,7 +17,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import event, func, select, update
 
-from survey_service import keys
+from survey_service import create_app, keys
+from survey_service.config import load_config
 from survey_service.extensions import db
 from survey_service.models import (
     Person,
@@ -186,7 +189,7 @@ def test_identify_new_person_is_not_shown(app: Flask, client: FlaskClient, proje
     with app.app_context():
         person = db.session.scalar(select(Person).where(Person.external_id == "u1"))
         assert person is not None
-        assert person.email == "ann@example.com" and person.properties == {"plan": "pro"}
+        assert person.email == "ann@example.com" and person.browser_properties == {"plan": "pro"}
 
 
 def test_identify_pending_in_app_request_is_shown_and_marked_sent(
@@ -466,9 +469,6 @@ def test_identify_unchanged_known_person_is_one_select_and_no_write(
         # Equal in Python, not in JSON: still a change.
         ({"properties": {"beta": 1}}, {"plan": "pro", "seats": 3, "beta": 1}),
         ({"properties": {"seats": 3.5}}, {"plan": "pro", "seats": 3.5, "beta": True}),
-        ({"name": "Ann B."}, {"plan": "pro", "seats": 3, "beta": True}),
-        ({"name": None}, {"plan": "pro", "seats": 3, "beta": True}),
-        ({"email": "ann.b@example.com"}, {"plan": "pro", "seats": 3, "beta": True}),
         ({"locale": "fr"}, {"plan": "pro", "seats": 3, "beta": True}),
     ],
 )
@@ -487,10 +487,25 @@ def test_identify_changed_person_is_updated(
     assert any(s.lstrip().upper().startswith("UPDATE") for s in statements)
     with app.app_context():
         person = db.session.scalar(select(Person).where(Person.external_id == "u1"))
-        assert person is not None and person.properties == expected
+        assert person is not None and person.browser_properties == expected and person.properties == {}
         for field in ("email", "name", "locale"):
             assert getattr(person, field) == sent.get(field, first[field])
-        assert type(person.properties.get("beta")) is type(expected.get("beta"))
+        assert type(person.browser_properties.get("beta")) is type(expected.get("beta"))
+
+
+@pytest.mark.parametrize(
+    "sent", [{"name": "Ann B."}, {"name": None}, {"email": "ann.b@example.com"}, {"email": None}]
+)
+def test_identify_browser_name_or_email_change_is_ignored_without_a_write(
+    app: Flask, client: FlaskClient, project: dict[str, Any], sent: dict[str, Any]
+) -> None:
+    assert identify(client, project, "u1", email="ann@example.com", name="Ann").status_code == 200
+    with sql_log(app) as statements:
+        assert identify(client, project, "u1", **sent).status_code == 200
+    assert writes(statements) == []
+    with app.app_context():
+        person = db.session.scalar(select(Person).where(Person.external_id == "u1"))
+        assert person is not None and (person.email, person.name) == ("ann@example.com", "Ann")
 
 
 def test_identify_shown_survey_again_is_read_only_and_same_request(
@@ -721,17 +736,70 @@ def test_demo_page_serves_widget_for_demo_project(
     demo_file = Path(app.instance_path) / "demo_project.json"
     demo_file.write_text(json.dumps(project))
     try:
-        res = client.get("/demo?user=alice")
+        res = client.get("/demo")
     finally:
         demo_file.unlink()
     assert res.status_code == 200
     assert "unsafe-inline" not in res.headers["Content-Security-Policy"]
     html = res.get_data(as_text=True)
     assert project["public_key"] in html
-    assert keys.user_hash(project["identity_secret"], "alice") in html
+    user_id = re.search(r'data-user="(demo-[0-9a-f]{16})"', html)
+    assert user_id is not None
+    assert keys.user_hash(project["identity_secret"], user_id.group(1)) in html
     assert "<script>" not in html, "no inline script on the demo page"
     assert client.get("/demo/demo.js").status_code == 200
     assert client.get("/demo/demo.css").status_code == 200
+
+
+def test_demo_page_user_parameter_is_ignored_and_only_fresh_ids_are_signed(
+    app: Flask, client: FlaskClient, project: dict[str, Any]
+) -> None:
+    demo_file = Path(app.instance_path) / "demo_project.json"
+    demo_file.write_text(json.dumps(project))
+    try:
+        pages = [client.get("/demo?user=alice").get_data(as_text=True) for _ in range(2)]
+    finally:
+        demo_file.unlink()
+    assert all(keys.user_hash(project["identity_secret"], "alice") not in html for html in pages)
+    ids = [re.findall(r'data-user="([^"]*)"', html) for html in pages]
+    assert ids[0] != ids[1] and all(len(found) == 1 and found[0].startswith("demo-") for found in ids)
+
+
+def test_demo_page_when_disabled_is_404_even_with_demo_project(
+    migrated: dict[str, Any], project: dict[str, Any]
+) -> None:
+    app = create_app({**migrated, "DEMO_PAGE": False})
+    demo_file = Path(app.instance_path) / "demo_project.json"
+    demo_file.write_text(json.dumps(project))
+    try:
+        res = app.test_client().get("/demo")
+    finally:
+        demo_file.unlink()
+        with app.app_context():
+            db.engine.dispose()
+    assert res.status_code == 404
+    assert set(res.get_json()) == {"status", "code", "message", "details"}
+
+
+@pytest.mark.parametrize(
+    ("env", "flag", "expected"),
+    [
+        ("production", None, False),
+        ("production", "1", True),
+        ("development", None, True),
+        ("development", "0", False),
+    ],
+)
+def test_demo_page_config_is_off_in_production_unless_asked_for(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, env: str, flag: str | None, expected: bool
+) -> None:
+    monkeypatch.setenv("SURVEY_ENV", env)
+    if flag is None:
+        monkeypatch.delenv("DEMO_PAGE", raising=False)
+    else:
+        monkeypatch.setenv("DEMO_PAGE", flag)
+    config = load_config({"SECRET_KEY": "x", "INSTANCE_PATH": str(tmp_path)})
+    assert config["DEMO_PAGE"] is expected
 
 
 def test_widget_api_is_rate_limited_per_address_but_the_script_is_not(
@@ -786,3 +854,254 @@ def test_widget_api_counts_the_limit_without_reading_its_window_back(
     with limited.app_context():
         db.session.remove()
         db.engine.dispose()
+
+
+# --- sec-widget: no ballot stuffing through identify(force) ----------------------------------------
+
+
+def answer_as(client: FlaskClient, project: dict[str, Any], token: str, score: int) -> Any:
+    return post(client, "answer", {"key": project["public_key"], "token": token, "score": score})
+
+
+def test_identify_force_answer_loop_records_at_most_one_response(
+    app: Flask, client: FlaskClient, project: dict[str, Any], auth: dict[str, str]
+) -> None:
+    for i in range(6):
+        body = identify(client, project, "u1", force=True).get_json()
+        assert body["show"] is True and body["reason"] == "forced"
+        if i == 2:
+            # A dismissal in between must not open a fresh ask either.
+            post(client, "dismiss", {"key": project["public_key"], "token": body["token"]})
+            continue
+        assert answer_as(client, project, body["token"], i).status_code == 200
+    listed = client.get("/api/v1/responses", headers=auth).get_json()["data"]
+    assert [r["score"] for r in listed] == [5]
+    assert count(app, SurveyRequest) == 1
+    report = client.get("/api/v1/reports/nps", headers=auth).get_json()
+    assert report["overall"]["responses"] == 1
+
+
+def test_identify_force_loop_on_project_without_quiet_period_records_one_response(
+    app: Flask, client: FlaskClient, project: dict[str, Any]
+) -> None:
+    set_project(app, project, quiet_period_days=0)
+    for score in (0, 10, 0):
+        token = identify(client, project, "u1", force=True).get_json()["token"]
+        assert answer_as(client, project, token, score).status_code == 200
+    assert count(app, Response) == 1 and count(app, SurveyRequest) == 1
+
+
+def test_identify_force_after_answer_on_another_channel_in_quiet_period_shows_nothing(
+    app: Flask, client: FlaskClient, project: dict[str, Any]
+) -> None:
+    person_id = person_seen(app, project, "u1", 400)
+    add_response(app, project, person_id, days_ago=3)
+    assert identify(client, project, "u1", force=True).get_json() == {"show": False, "reason": "quiet_period"}
+    assert count(app, SurveyRequest) == 0
+
+
+def test_identify_force_after_fatigue_window_opens_a_new_ask(
+    app: Flask, client: FlaskClient, project: dict[str, Any]
+) -> None:
+    person_id = person_seen(app, project, "u1", 400)
+    add_response(app, project, person_id, days_ago=200)
+    token = identify(client, project, "u1", force=True).get_json()["token"]
+    assert answer_as(client, project, token, 9).status_code == 200
+    assert count(app, Response) == 2
+
+
+def test_answer_with_token_of_dismissed_request_is_refused(
+    app: Flask, client: FlaskClient, project: dict[str, Any]
+) -> None:
+    token = identify(client, project, "u1", force=True).get_json()["token"]
+    assert post(client, "dismiss", {"key": project["public_key"], "token": token}).status_code == 200
+    res = answer_as(client, project, token, 0)
+    assert res.status_code == 410 and res.get_json()["code"] == "survey_closed"
+    assert set(res.get_json()) == {"status", "code", "message", "details"}
+    assert count(app, Response) == 0
+
+
+@pytest.mark.parametrize("status", ["expired", "cancelled", "superseded"])
+def test_answer_with_token_of_closed_request_is_refused(
+    app: Flask, client: FlaskClient, project: dict[str, Any], status: str
+) -> None:
+    token = identify(client, project, "u1", force=True).get_json()["token"]
+    with app.app_context():
+        db.session.execute(update(SurveyRequest).values(status=status))
+        db.session.commit()
+    assert answer_as(client, project, token, 0).status_code == 410
+    assert count(app, Response) == 0
+
+
+def test_answer_after_request_expires_at_is_refused_even_when_answered_before(
+    app: Flask, client: FlaskClient, project: dict[str, Any]
+) -> None:
+    token = identify(client, project, "u1", force=True).get_json()["token"]
+    assert answer_as(client, project, token, 3).status_code == 200
+    with app.app_context():
+        db.session.execute(update(SurveyRequest).values(expires_at=utcnow() - timedelta(minutes=1)))
+        db.session.commit()
+    assert answer_as(client, project, token, 10).status_code == 410
+    with app.app_context():
+        assert db.session.scalar(select(Response.score)) == 3
+
+
+# --- sec-widget: what a browser may write ----------------------------------------------------------
+
+
+def server_person(client: FlaskClient, auth: dict[str, str], **person: Any) -> None:
+    res = client.post("/api/v1/people", json=person, headers=auth)
+    assert res.status_code in (200, 201), res.get_json()
+
+
+def stored_person(app: Flask, external_id: str) -> Person:
+    with app.app_context():
+        person = db.session.scalar(select(Person).where(Person.external_id == external_id))
+        assert person is not None
+        db.session.expunge(person)
+        return person
+
+
+def test_identify_browser_property_never_overrides_server_set_property(
+    app: Flask, client: FlaskClient, project: dict[str, Any], auth: dict[str, str]
+) -> None:
+    server_person(client, auth, external_id="u1", properties={"plan": "basic"})
+    token = identify(client, project, "u1", force=True, properties={"plan": "enterprise", "role": "admin"})
+    assert answer_as(client, project, token.get_json()["token"], 10).status_code == 200
+    person = stored_person(app, "u1")
+    assert person.properties == {"plan": "basic"} and person.browser_properties == {"role": "admin"}
+    [listed] = client.get("/api/v1/responses", headers=auth).get_json()["data"]
+    assert listed["properties"] == {"plan": "basic", "role": "admin"}
+    report = client.get("/api/v1/reports/nps?group_by=plan", headers=auth).get_json()
+    assert [g["key"] for g in report["groups"]] == ["basic"]
+
+
+def test_identify_server_set_key_sent_again_by_browser_is_read_only(
+    app: Flask, client: FlaskClient, project: dict[str, Any], auth: dict[str, str]
+) -> None:
+    server_person(client, auth, external_id="u1", properties={"plan": "basic"})
+    identify(client, project, "u1", properties={"plan": "enterprise"})
+    with sql_log(app) as statements:
+        assert identify(client, project, "u1", properties={"plan": "enterprise"}).status_code == 200
+    assert len(statements) == 1 and writes(statements) == []
+    assert stored_person(app, "u1").browser_properties == {}
+
+
+def test_identify_browser_properties_segment_when_server_never_set_them(
+    client: FlaskClient, project: dict[str, Any], auth: dict[str, str]
+) -> None:
+    token = identify(client, project, "u1", force=True, properties={"plan": "pro"}).get_json()["token"]
+    assert answer_as(client, project, token, 9).status_code == 200
+    report = client.get("/api/v1/reports/nps?group_by=plan", headers=auth).get_json()
+    assert [(g["key"], g["responses"]) for g in report["groups"]] == [("pro", 1)]
+
+
+@pytest.mark.parametrize(
+    ("allowed", "expected"),
+    [(["plan"], {"plan": "pro"}), ([], {}), (None, {"plan": "pro", "owner": "x@y.z"})],
+)
+def test_identify_browser_property_keys_setting_limits_browser_keys(
+    app: Flask,
+    client: FlaskClient,
+    project: dict[str, Any],
+    auth: dict[str, str],
+    allowed: list[str] | None,
+    expected: dict[str, Any],
+) -> None:
+    set_widget(client, auth, browser_property_keys=allowed)
+    assert client.get("/api/v1/widget/settings", headers=auth).get_json()["browser_property_keys"] == allowed
+    identify(client, project, "u1", properties={"plan": "pro", "owner": "x@y.z"})
+    assert stored_person(app, "u1").browser_properties == expected
+    # The read-only path applies the same rule: sending the same again writes nothing.
+    with sql_log(app) as statements:
+        identify(client, project, "u1", properties={"plan": "pro", "owner": "x@y.z"})
+    assert writes(statements) == []
+
+
+@pytest.mark.parametrize("bad", [["bad key"], "plan", [1], ["k"] * 51])
+def test_widget_settings_browser_property_keys_invalid_is_422(
+    client: FlaskClient, auth: dict[str, str], bad: Any
+) -> None:
+    res = client.patch("/api/v1/widget/settings", json={"browser_property_keys": bad}, headers=auth)
+    assert res.status_code == 422
+    assert set(res.get_json()) == {"status", "code", "message", "details"}
+
+
+def test_identify_browser_properties_are_capped(app: Flask, client: FlaskClient, project: dict[str, Any]):
+    identify(client, project, "u1", properties={f"k{i}": i for i in range(50)})
+    identify(client, project, "u1", properties={"k0": "changed", "extra": 1})
+    stored = stored_person(app, "u1").browser_properties
+    assert len(stored) == 50 and stored["k0"] == "changed" and "extra" not in stored
+
+
+def test_identify_browser_never_changes_a_server_set_email_or_name(
+    app: Flask, client: FlaskClient, project: dict[str, Any], auth: dict[str, str]
+) -> None:
+    server_person(client, auth, external_id="u1", email="ann@customer.co", name="Ann")
+    res = identify(client, project, "u1", email="mallory@evil.test", name="Mallory")
+    assert res.status_code == 200
+    person = stored_person(app, "u1")
+    assert (person.email, person.name) == ("ann@customer.co", "Ann")
+
+
+def test_identify_browser_sets_email_and_name_only_when_the_person_has_none(
+    app: Flask, client: FlaskClient, project: dict[str, Any]
+) -> None:
+    identify(client, project, "u1")
+    identify(client, project, "u1", email="ann@example.com", name="Ann")
+    person = stored_person(app, "u1")
+    assert (person.email, person.name) == ("ann@example.com", "Ann")
+
+
+@pytest.mark.parametrize("holder", [{"external_id": "u2"}, {}])
+def test_identify_email_of_another_person_is_ignored_without_an_oracle(
+    app: Flask, client: FlaskClient, project: dict[str, Any], auth: dict[str, str], holder: dict[str, Any]
+) -> None:
+    server_person(client, auth, email="bob@customer.co", name="Bob", **holder)
+    taken = identify(client, project, "u1", email="bob@customer.co", force=True)
+    free = identify(client, project, "u3", email="nobody@customer.co", force=True)
+    assert taken.status_code == free.status_code == 200
+    assert set(taken.get_json()) == set(free.get_json())
+    assert stored_person(app, "u1").email is None
+    with app.app_context():
+        bob = db.session.scalar(select(Person).where(Person.email == "bob@customer.co"))
+        assert bob is not None and bob.external_id == holder.get("external_id") and bob.name == "Bob"
+
+
+def test_identify_force_concurrent_identifies_open_one_ask(
+    app: Flask, client: FlaskClient, project: dict[str, Any]
+) -> None:
+    identify(client, project, "u1")  # the person exists, so every thread goes straight to the decision
+    threads = 6
+    barrier = threading.Barrier(threads)
+    tokens: list[str] = []
+
+    def run() -> None:
+        own = app.test_client()
+        barrier.wait()
+        body = identify(own, project, "u1", force=True).get_json()
+        tokens.append(body["token"])
+
+    workers = [threading.Thread(target=run) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert len(tokens) == threads
+    for score, token in enumerate(tokens):
+        assert answer_as(client, project, token, score).status_code == 200
+    assert count(app, SurveyRequest) == 1 and count(app, Response) == 1
+
+
+def test_identify_browser_email_never_blocks_the_server_from_using_the_address(
+    app: Flask, client: FlaskClient, project: dict[str, Any], auth: dict[str, str]
+) -> None:
+    identify(client, project, "mallory", email="bob@customer.co")
+    assert stored_person(app, "mallory").email == "bob@customer.co"
+    server_person(client, auth, external_id="bob", email="bob@customer.co", name="Bob")
+    assert stored_person(app, "bob").email == "bob@customer.co"
+    assert stored_person(app, "mallory").email is None
+    # Once the server set an address, a browser cannot claim it back.
+    identify(client, project, "mallory", email="bob@customer.co")
+    assert stored_person(app, "mallory").email is None
+    assert stored_person(app, "bob").email_from_browser is False

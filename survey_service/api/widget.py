@@ -7,7 +7,7 @@ from typing import Any
 from marshmallow import Schema, fields, validate
 
 from ..models import WIDGET_POSITIONS, WidgetSettings
-from ..schemas import Instant
+from ..schemas import MAX_PROPERTIES, PROPERTY_NAME, Instant
 from ..services import in_app
 from . import api_blueprint, current_project
 
@@ -23,6 +23,15 @@ class WidgetSettingsSchema(Schema):
     sample_percent = fields.Integer(strict=True, validate=validate.Range(0, 100))
     dismiss_cooldown_days = fields.Integer(strict=True, validate=validate.Range(0, 3650))
     position = fields.String(validate=validate.OneOf(WIDGET_POSITIONS))
+    browser_property_keys = fields.List(
+        fields.String(validate=validate.Regexp(PROPERTY_NAME)),
+        validate=validate.Length(max=MAX_PROPERTIES),
+        allow_none=True,
+        metadata={
+            "description": "Person property keys a browser may set through the widget (never ones your server"
+            " set): null (the default) allows any such key, [] none."
+        },
+    )
 
 
 class DismissalQuery(Schema):

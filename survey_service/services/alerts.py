@@ -200,7 +200,7 @@ def dispatch_response_event(project_id: int, response_id: int, event: str) -> li
 
 OWNER = "owner"
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-# Where "mailto:owner" looks for the owner: the response's follow-up owner, then these properties.
+# Where "mailto:owner" looks for the owner: the response's follow-up owner, then these server-set properties.
 OWNER_PROPERTIES = ("owner", "csm", "account_owner")
 # An email alert's fixed target: exactly one plain address (no list separators, display names, quotes
 # or line breaks that would add recipients or headers).
@@ -219,8 +219,12 @@ def email_target(target_url: str) -> str | None:
 
 
 def owner_email(response: Response, person: Person) -> str | None:
-    """The email of whoever owns this customer, if the response or the person's properties name one."""
-    props = response.properties or {}
+    """The email of whoever owns this customer, if the response's follow-up or the person's properties say.
+
+    Only server-set data routes: the follow-up owner (set through the API or dashboard) and person.properties
+    (the product's server), never the response's frozen properties, which include what a browser sent.
+    """
+    props = person.properties or {}
     for value in (response.followup_owner, *(props.get(name) for name in OWNER_PROPERTIES)):
         if isinstance(value, str) and EMAIL.match(value.strip()):
             return value.strip()

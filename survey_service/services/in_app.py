@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy import Integer, and_, bindparam, func, or_, select
+from sqlalchemy import Integer, and_, bindparam, func, or_, select, text
 from sqlalchemy.orm import aliased
 
 from .. import keys
@@ -29,7 +29,7 @@ from ..models import (
 )
 from ..widget_text import widget_text
 from . import projects
-from .people import upsert_person
+from .people import identify_browser_person
 from .responses import record_response
 from .tx import commit_with_retry
 
@@ -38,6 +38,8 @@ OPEN_STATUSES = ("pending", "scheduled")
 # A shown but unanswered survey is offered again on later page loads for this long, then left alone.
 SHOWN_OPEN_FOR = timedelta(hours=24)
 TOKEN_MAX_AGE = 2 * 24 * 3600
+# A token answers its request only while the request is in one of these states and not past expires_at.
+ANSWERABLE_STATUSES = ("sent", "responded")
 TOKEN_SALT = "in-app-widget-answer"
 SETTINGS_FIELDS = (
     "recurring_enabled",
@@ -47,6 +49,8 @@ SETTINGS_FIELDS = (
     "dismiss_cooldown_days",
     "position",
 )
+# What the settings API may change: the decision's rules and which person properties a browser may set.
+EDITABLE_SETTINGS = (*SETTINGS_FIELDS, "browser_property_keys")
 
 
 SHOW_REASONS = frozenset({"forced", "requested", "recurring"})
@@ -76,6 +80,8 @@ class Decision:
     show: bool
     reason: str
     request: SurveyRequest | None = None
+    # The request is an earlier ask a forced show shows again (forced_request), not an open one.
+    reused: bool = False
 
 
 def project_for_public_key(public_key: str | None) -> Project | None:
@@ -134,7 +140,7 @@ def update_settings(project_id: int, changes: dict[str, Any]) -> WidgetSettings:
         current = settings_for(project_id)
         if current not in db.session:
             db.session.add(current)
-        for field in SETTINGS_FIELDS:
+        for field in EDITABLE_SETTINGS:
             if field in changes:
                 setattr(current, field, changes[field])
         db.session.flush()
@@ -254,22 +260,79 @@ def _facts(project_id: int, person_id: int, now: datetime) -> Any:
 def decide(
     project: Project, person: Person, settings: WidgetSettings, now: datetime, force: bool = False
 ) -> Decision:
-    """Decide whether the widget asks this person now (reads only)."""
+    """Decide whether the widget asks this person now (reads only).
+
+    A forced show follows the timing rules' answer when that is a yes; otherwise it shows the person's
+    latest ask within the fatigue window again (see forced_request), so it never opens a second
+    countable answer.
+    """
     seen = _facts(project.id, person.id, now)
+    rules = WidgetRules.of(settings)
     reason = decision_reason(
         seen,
         project_id=project.id,
         quiet_period_days=project.quiet_period_days,
         person_id=person.id,
         person_created_at=person.created_at,
-        rules=WidgetRules.of(settings),
+        rules=rules,
         now=now,
-        force=force,
+        force=False,
     )
-    if reason not in SHOW_REASONS:
+    if reason in SHOW_REASONS:
+        request = db.session.get(SurveyRequest, seen.open_id) if seen.open_id else None
+        return Decision(True, "forced" if force else reason, request)
+    if not force:
         return Decision(False, reason)
-    request = db.session.get(SurveyRequest, seen.open_id) if seen.open_id else None
-    return Decision(True, reason, request)
+    allowed, request = forced_request(project, person.id, rules, now)
+    if not allowed:
+        return Decision(False, reason)
+    return Decision(True, "forced", request, reused=request is not None)
+
+
+def fatigue_window(quiet_period_days: int, rules: WidgetRules) -> timedelta:
+    """How far back a forced show looks for an ask to reuse: the longer of the quiet period and the resurvey
+    interval (at least a day, as resurvey_every_days >= 1), so a project without a quiet period is covered."""
+    return timedelta(days=max(quiet_period_days, rules.resurvey_every_days))
+
+
+def forced_request(
+    project: Project, person_id: int, rules: WidgetRules, now: datetime
+) -> tuple[bool, SurveyRequest | None]:
+    """For a forced show the timing rules say no to: whether it may show, and the earlier ask it shows again.
+
+    Within the fatigue window: after an answer, only that answer's in-app request (answering again updates
+    it; an answer from another channel or the API means no); else the latest in-app ask, reopened; else
+    (None) a new request. Looping identify(force) and answer therefore adds at most one response.
+    """
+    since = now - fatigue_window(project.quiet_period_days, rules)
+    answered = db.session.execute(
+        select(Response.request_id, SurveyRequest.channel)
+        .outerjoin(SurveyRequest, SurveyRequest.id == Response.request_id)
+        .where(
+            Response.project_id == project.id,
+            Response.person_id == person_id,
+            Response.created_at >= since,
+        )
+        .order_by(Response.created_at.desc(), Response.id.desc())
+        .limit(1)
+    ).first()
+    if answered is not None:
+        if answered.request_id is None or answered.channel != CHANNEL:
+            return False, None
+        return True, db.session.get(SurveyRequest, answered.request_id)
+    latest = db.session.scalar(
+        select(SurveyRequest)
+        .where(
+            SurveyRequest.project_id == project.id,
+            SurveyRequest.person_id == person_id,
+            SurveyRequest.channel == CHANNEL,
+            func.coalesce(SurveyRequest.sent_at, SurveyRequest.created_at) >= since,
+            SurveyRequest.responded_at.is_(None),
+        )
+        .order_by(SurveyRequest.id.desc())
+        .limit(1)
+    )
+    return True, latest
 
 
 def decision_reason(
@@ -322,6 +385,11 @@ def answer_token(project_id: int, person_id: int, request_id: int) -> str:
     return str(_serializer().dumps([project_id, person_id, request_id]))
 
 
+def answerable(request: SurveyRequest, now: datetime) -> bool:
+    """Whether a widget token may still answer its request: shown or answered, and not expired."""
+    return request.status in ANSWERABLE_STATUSES and (request.expires_at is None or request.expires_at > now)
+
+
 def _request_for_token(project: Project, token: str) -> SurveyRequest:
     """The in-app request a widget token names, if it belongs to this project; else 404/401."""
     try:
@@ -340,9 +408,20 @@ def _request_for_token(project: Project, token: str) -> SurveyRequest:
     return request
 
 
+def _lock_person(person_id: int) -> None:
+    """Hold the person's row until commit: a no-op UPDATE locks the row on PostgreSQL and takes the write
+    lock on SQLite (SELECT … FOR UPDATE would do nothing there)."""
+    db.session.execute(text("UPDATE people SET id = id WHERE id = :id"), {"id": person_id})
+
+
 def _show(project: Project, person: Person, decision: Decision, now: datetime) -> SurveyRequest:
-    """Mark the open request as shown, or open a new one for the recurring rule or a forced show."""
+    """Mark the open request as shown (or an earlier one shown again), or open one for the recurring rule
+    or a forced show."""
     request = decision.request
+    reopen_until = now + SHOWN_OPEN_FOR
+    if request is not None and decision.reused and (request.expires_at or reopen_until) < reopen_until:
+        # Shown again by a forced show: answerable for a day more, its answer still the one response.
+        request.expires_at = reopen_until
     if request is None:
         request = SurveyRequest(
             project_id=project.id,
@@ -355,7 +434,8 @@ def _show(project: Project, person: Person, decision: Decision, now: datetime) -
             expires_at=now + SHOWN_OPEN_FOR,
         )
         db.session.add(request)
-    request.status = "sent"
+    if request.responded_at is None:
+        request.status = "sent"
     request.sent_at = request.sent_at or now
     db.session.flush()
     return request
@@ -400,14 +480,19 @@ def identify(
     lang is the browser's language: used for the words when the person has no locale, never stored.
     """
     verified = verify_identity(project, user["id"], user.get("user_hash"))
-    person_data = {"external_id": user["id"]}
-    person_data.update({k: user[k] for k in ("email", "name", "locale", "properties") if k in user})
     settings = settings or settings_for(project.id)
+    allowed = settings.browser_property_keys
 
     def work() -> dict[str, Any]:
         now = utcnow()
-        person, _ = upsert_person(project.id, person_data)
+        # The browser's door: it proves who (user_hash) and writes only what identify_browser_person allows.
+        person, _ = identify_browser_person(project.id, user, allowed)
         decision = decide(project, person, settings, now, force)
+        if decision.show and decision.request is None:
+            # About to open an ask: two identifies at once must not both open one (two countable answers).
+            # The second waits here for the first's commit, then decides again and sees its request.
+            _lock_person(person.id)
+            decision = decide(project, person, settings, now, force)
         if not decision.show:
             # The reason tells whether someone answered lately: only for a verified identity.
             return {"show": False, "reason": decision.reason if verified else None}
@@ -422,8 +507,14 @@ def identify(
 
 
 def answer(project: Project, token: str, score: int, comment: str | None) -> Response:
-    """Record (or change) the in-app answer a widget token stands for, properties frozen."""
+    """Record (or change) the in-app answer a widget token stands for, properties frozen.
+
+    The request's state is checked now, not only the token's age: a dismissed, expired or otherwise
+    closed request takes no answer (410).
+    """
     request = _request_for_token(project, token)
+    if not answerable(request, utcnow()):
+        raise ApiError(410, "survey_closed", "This survey is closed: it was dismissed or has expired.")
     person = db.session.get(Person, request.person_id)
     assert person is not None
     person_ref = {"external_id": person.external_id} if person.external_id else {"email": person.email}

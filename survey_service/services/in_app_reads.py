@@ -9,6 +9,7 @@ returns None, and in_app.identify does the whole job in a transaction.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -20,6 +21,7 @@ from ..extensions import db
 from ..models import Person, Project, Survey, SurveyRequest, WidgetSettings, utcnow
 from . import in_app
 from .in_app import SETTINGS_FIELDS, SHOW_REASONS, SHOWN_OPEN_FOR, WidgetRules
+from .people import browser_identity_changes
 
 
 @lru_cache(maxsize=1)
@@ -43,11 +45,13 @@ def _page_view_statement() -> Any:
             Project.quiet_period_days,
             Project.identity_secret_encrypted,
             *(getattr(WidgetSettings, field) for field in SETTINGS_FIELDS),
+            WidgetSettings.browser_property_keys,
             Person.id.label("person_id"),
             Person.email.label("person_email"),
             Person.name.label("person_name"),
             Person.locale.label("person_locale"),
             Person.properties.label("person_properties"),
+            Person.browser_properties.label("person_browser_properties"),
             Person.created_at.label("person_created_at"),
             open_id.label("open_id"),
             response.label("response"),
@@ -73,28 +77,28 @@ def _page_view_statement() -> Any:
     )
 
 
-def _same_value(stored: Any, sent: Any) -> bool:
-    # Types too: True == 1 in Python, but not in the JSON the person's properties are stored as.
-    return type(stored) is type(sent) and stored == sent
+@dataclass(frozen=True)
+class _StoredPerson:
+    """The person's columns people.browser_identity_changes reads, from the page-view row."""
+
+    email: str | None
+    name: str | None
+    locale: str | None
+    properties: dict[str, Any] | None
+    browser_properties: dict[str, Any] | None
 
 
 def person_unchanged(row: Any, user: dict[str, Any]) -> bool:
-    """Whether upsert_person would change nothing of this stored person for what the widget user sent."""
-    email = user.get("email")
-    if email and email != row.person_email:
-        return False
-    if "name" in user and user["name"] != row.person_name:
-        return False
-    if "locale" in user and user["locale"] != row.person_locale:
-        return False
-    stored = row.person_properties or {}
-    for key, value in (user.get("properties") or {}).items():
-        if value is None:
-            if key in stored:
-                return False
-        elif key not in stored or not _same_value(stored[key], value):
-            return False
-    return True
+    """Whether in_app.identify would change nothing of this stored person for what the widget user sent
+    (the same rule: people.browser_identity_changes)."""
+    stored = _StoredPerson(
+        row.person_email,
+        row.person_name,
+        row.person_locale,
+        row.person_properties,
+        row.person_browser_properties,
+    )
+    return not browser_identity_changes(stored, user, row.browser_property_keys)
 
 
 def identify_without_writes(
@@ -137,11 +141,15 @@ def identify_without_writes(
         person_created_at=row.person_created_at,
         rules=rules,
         now=now,
-        force=force,
+        force=False,
     )
     if reason not in SHOW_REASONS:
+        if force:
+            return None  # a forced show looks for an earlier ask to show again (in_app.forced_request)
         # The reason tells whether someone answered lately: only for a verified identity.
         return {"show": False, "reason": reason if verified else None}
+    if force:
+        reason = "forced"
     if row.open_id is None or row.open_status != "sent" or row.open_sent_at is None or row.question is None:
         return None  # a survey to open, or a request to mark as shown: the write path
     if not row.is_open:

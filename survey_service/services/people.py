@@ -61,6 +61,17 @@ def upsert_person(project_id: int, data: dict[str, Any]) -> tuple[Person, bool]:
     """
     external_id, email = data.get("external_id"), data.get("email")
     by_external_id, by_email = _candidates(project_id, external_id, email)
+    if (
+        by_email is not None
+        and by_email.email_from_browser
+        and external_id
+        and by_email.external_id != external_id
+    ):
+        # A browser claimed this address for its own user: the server, naming another person, takes it back
+        # (else any signed-in user could squat a customer's email and make the server's upserts fail).
+        by_email.email, by_email.email_from_browser = None, False
+        db.session.flush()
+        by_email = None
     person = _pick(by_external_id, by_email, external_id, email)
     created = person is None
     if person is None:
@@ -73,6 +84,8 @@ def upsert_person(project_id: int, data: dict[str, Any]) -> tuple[Person, bool]:
         if not created and by_email is not None:
             raise ApiError(409, "email_taken", "This email belongs to another person.", {"email": email})
         person.email = email
+    if email:
+        person.email_from_browser = False  # the server set (or confirmed) it
     for field in ("name", "locale", "time_zone"):
         if field in data:
             setattr(person, field, data[field])
@@ -88,5 +101,95 @@ def upsert_person(project_id: int, data: dict[str, Any]) -> tuple[Person, bool]:
             person.properties = merged  # a new dict, so the JSON column sees the change
             # SQLAlchemy compares with ==, which takes true for 1 and 3.0 for 3: JSON does not.
             flag_modified(person, "properties")
+    db.session.flush()
+    return person, created
+
+
+# --- what a browser may write (the widget's door) ----------------------------------------------------
+# The product's server (secret key) is trusted with everything above. A browser is trusted only for *who*
+# (the user_hash proves the user id): it never finds a person by email, never changes an email or a name,
+# and writes properties into browser_properties, only under keys the server never set.
+
+# How many keys browser_properties may hold: later new keys are ignored (each request is bounded already).
+MAX_BROWSER_PROPERTIES = 50
+
+
+def merged_properties(person: Person) -> dict[str, Any]:
+    """A person's properties as reports see them: browser-set ones under server-set ones (the server wins)."""
+    return {**(person.browser_properties or {}), **(person.properties or {})}
+
+
+def _same_value(stored: Any, sent: Any) -> bool:
+    # Types too: True == 1 in Python, but not in the JSON the properties are stored as.
+    return type(stored) is type(sent) and stored == sent
+
+
+def browser_properties_after(
+    server: dict[str, Any] | None,
+    browser: dict[str, Any] | None,
+    sent: dict[str, Any] | None,
+    allowed: list[str] | None,
+) -> dict[str, Any] | None:
+    """The person's browser_properties once a browser's properties apply; None when nothing changes.
+
+    Keys the server set, and keys outside the project's allow-list (None: any), are ignored; null removes
+    a browser-set key; new keys beyond MAX_BROWSER_PROPERTIES are ignored.
+    """
+    server, current = server or {}, browser or {}
+    merged = dict(current)
+    for key, value in (sent or {}).items():
+        if key in server or (allowed is not None and key not in allowed):
+            continue
+        if value is None:
+            merged.pop(key, None)
+        elif key in merged or len(merged) < MAX_BROWSER_PROPERTIES:
+            merged[key] = value
+    unchanged = merged.keys() == current.keys() and all(_same_value(current[k], v) for k, v in merged.items())
+    return None if unchanged else merged
+
+
+def browser_identity_changes(stored: Any, user: dict[str, Any], allowed: list[str] | None) -> dict[str, Any]:
+    """What a browser's identify would change of a stored person (a Person or a row with the same
+    fields): email and name only when the person has none, locale, browser properties."""
+    changes: dict[str, Any] = {}
+    if user.get("email") and stored.email is None:
+        changes["email"] = user["email"]
+    if user.get("name") and stored.name is None:
+        changes["name"] = user["name"]
+    if "locale" in user and user["locale"] != stored.locale:
+        changes["locale"] = user["locale"]
+    browser = browser_properties_after(
+        stored.properties, stored.browser_properties, user.get("properties"), allowed
+    )
+    if browser is not None:
+        changes["browser_properties"] = browser
+    return changes
+
+
+def identify_browser_person(
+    project_id: int, user: dict[str, Any], allowed: list[str] | None
+) -> tuple[Person, bool]:
+    """Find (by external id only) or create the widget user's person and apply what a browser may write;
+    flushes, does not commit. An email someone else in the project holds is silently ignored (no oracle)."""
+    external_id = user["id"]
+    person = db.session.scalar(
+        select(Person).where(Person.project_id == project_id, Person.external_id == external_id)
+    )
+    created = person is None
+    if person is None:
+        person = Person(project_id=project_id, external_id=external_id, properties={}, browser_properties={})
+        db.session.add(person)
+    changes = browser_identity_changes(person, user, allowed)
+    email = changes.pop("email", None)
+    if email is not None:
+        taken = db.session.scalar(
+            select(Person.id).where(Person.project_id == project_id, Person.email == email).limit(1)
+        )
+        if taken is None:
+            person.email, person.email_from_browser = email, True
+    for field, value in changes.items():
+        setattr(person, field, value)
+    if "browser_properties" in changes:
+        flag_modified(person, "browser_properties")
     db.session.flush()
     return person, created

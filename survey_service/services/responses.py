@@ -12,7 +12,7 @@ from ..extensions import db
 from ..models import Response, SurveyRequest, utcnow
 from . import projects
 from .alerts import dispatch_response_event
-from .people import upsert_person
+from .people import merged_properties, upsert_person
 from .tx import commit_with_retry
 
 
@@ -59,7 +59,7 @@ def record_response(
             category=category,
             comment=comment,
             channel=channel,
-            properties=dict(person.properties or {}),
+            properties=merged_properties(person),
             reference_consent=reference_consent,
         )
         if created_at is not None:
