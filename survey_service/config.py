@@ -67,6 +67,18 @@ def _intervals(text: str) -> list[int] | None:
     return values or None
 
 
+def _non_negative_int(name: str, default: int) -> int:
+    """An integer setting that must be 0 or more; a clear error otherwise."""
+    raw = os.environ.get(name, "").strip() or str(default)
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < 0:
+        raise ConfigError(f"{name} must be 0 or more, got {value}")
+    return value
+
+
 def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Build the Flask config mapping from the environment and optional overrides."""
     overrides = overrides or {}
@@ -127,6 +139,16 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "WEBHOOK_ALLOW_PRIVATE_TARGETS": os.environ.get("WEBHOOK_ALLOW_PRIVATE_TARGETS", "").lower()
         in ("1", "true", "yes"),
         "WEBHOOK_TIMEOUT": 5.0,
+        # Proxies in front of the app whose X-Forwarded-For/-Proto are believed (0: none, use the peer).
+        "TRUSTED_PROXY_HOPS": _non_negative_int("TRUSTED_PROXY_HOPS", 0),
+        # Sign-in throttling (services/login_limits.py): free failures per (email, address) and per address,
+        # then delays doubling from 2 s up to the maximum.
+        "LOGIN_FAILURES_BEFORE_DELAY": _non_negative_int("LOGIN_FAILURES_BEFORE_DELAY", 5),
+        "LOGIN_ADDRESS_FAILURES_BEFORE_DELAY": _non_negative_int("LOGIN_ADDRESS_FAILURES_BEFORE_DELAY", 30),
+        "LOGIN_MAX_DELAY_SECONDS": _non_negative_int("LOGIN_MAX_DELAY_SECONDS", 15 * 60),
+        # Survey, unsubscribe and open-pixel pages: requests per link (any address), and per address for
+        # links that do not verify.
+        "PUBLIC_LINK_RATE_LIMIT": os.environ.get("PUBLIC_LINK_RATE_LIMIT", "30 per minute;300 per hour"),
         # Comments older than this many days are blanked by `survey-service anonymise-comments`.
         "COMMENT_RETENTION_DAYS": int(os.environ.get("COMMENT_RETENTION_DAYS", "0")) or None,
     }

