@@ -133,7 +133,7 @@ def send_survey_email(request_id: int) -> str:
 
     smtp_url = current_app.config.get("SMTP_URL")
     if not smtp_url:
-        log_unsent(message)
+        log_unsent(log, message)
         _finish(request_id, status="sent", email_message_id=message_id)
         return "logged"
     try:

@@ -7,8 +7,6 @@ from email.message import EmailMessage
 
 from ..log_redaction import redact_tokens
 
-log = logging.getLogger(__name__)
-
 # Headers worth seeing in a development log; the rest (Date, MIME plumbing) say nothing about the email.
 LOGGED_HEADERS = ("From", "To", "Subject", "Message-ID", "List-Unsubscribe", "List-Unsubscribe-Post")
 
@@ -22,6 +20,6 @@ def logged_text(message: EmailMessage) -> str:
     return redact_tokens("\n".join([*lines, "", text]))
 
 
-def log_unsent(message: EmailMessage, kind: str = "email") -> None:
-    """Log an email that is not sent because SMTP_URL is unset."""
+def log_unsent(log: logging.Logger, message: EmailMessage, kind: str = "email") -> None:
+    """Log, on the sender's logger, an email that is not sent because SMTP_URL is unset."""
     log.info("SMTP_URL is unset; the %s is logged, not sent:\n%s", kind, logged_text(message))

@@ -220,7 +220,7 @@ def _deliver_email(delivery: WebhookDelivery, rule: AlertRule, response: Respons
         if smtp_url:
             deliver(message, parse_smtp_url(smtp_url))
         else:
-            log_unsent(message, "alert email")
+            log_unsent(log, message, "alert email")
     except DeliveryError as exc:
         delivery.last_error = str(exc)[:300]
         if exc.permanent or delivery.attempts >= MAX_ATTEMPTS:
