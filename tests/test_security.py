@@ -779,6 +779,7 @@ def test_gunicorn_access_log_of_token_paths_redacts_the_tokens(
     env = {
         "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
         "PYTHONPATH": str(ROOT),
+        "HOME": str(tmp_path),  # gunicorn's control socket goes under $HOME: not shared with other runs
         "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
         "REDIS_URL": redis_url,
         "SECRET_KEY": app.config["SECRET_KEY"],
