@@ -244,6 +244,30 @@ def test_login_without_trusted_proxy_ignores_forwarded_for(app: Flask, project: 
     assert sign_in(client_from(app, "203.0.113.7", "198.51.100.200"), "a@acme.test").status_code == 429
 
 
+@pytest.mark.parametrize(
+    ("address", "counted_as"),
+    [
+        ("203.0.113.7", "203.0.113.7"),
+        ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2:ffff::9", "2001:db8:1:2::/64"),
+        ("unknown", "unknown"),
+    ],
+)
+def test_login_client_network_ipv6_counts_per_64(address: str, counted_as: str) -> None:
+    assert login_limits.client_network(address) == counted_as
+
+
+@pytest.mark.parametrize("value", ["-1", "two", "1.5"])
+def test_config_trusted_proxy_hops_bad_value_fails_clearly(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any, value: str
+) -> None:
+    from survey_service.config import ConfigError, load_config
+
+    monkeypatch.setenv("TRUSTED_PROXY_HOPS", value)
+    with pytest.raises(ConfigError, match="TRUSTED_PROXY_HOPS"):
+        load_config({"INSTANCE_PATH": str(tmp_path), "SECRET_KEY": "x"})
+
+
 def test_login_throttle_on_redis_6_2_counts_in_redis(
     migrated: dict[str, Any], project: dict[str, Any], tmp_path: Any, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -741,6 +741,23 @@ def test_redact_tokens_link_paths_become_redacted(line: str, expected: str | Non
         assert redacted == expected
 
 
+def test_log_records_token_in_message_or_traceback_are_redacted(
+    app: Flask, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Any logger, once the app exists: e.g. Flask's "Exception on /s/<token> [POST]" and its traceback."""
+    token = "WzEsMl0.secret-signature_xyz"
+    with caplog.at_level(logging.INFO):
+        logging.getLogger("survey_service.anything").info(
+            "opened %s", f"https://nps.example/s/{token}?score=1"
+        )
+        try:
+            raise ValueError(f"bad link /u/{token}")
+        except ValueError:
+            logging.getLogger("flask.app").exception("Exception on /s/%s [POST]", token)
+    assert token not in caplog.text
+    assert "Exception on /s/[redacted] [POST]" in caplog.text and "bad link /u/[redacted]" in caplog.text
+
+
 def test_werkzeug_request_log_of_token_paths_redacts_the_tokens(
     app: Flask, project: dict[str, Any], caplog: pytest.LogCaptureFixture
 ) -> None:
