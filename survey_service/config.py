@@ -142,9 +142,10 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # Proxies in front of the app whose X-Forwarded-For/-Proto are believed (0: none, use the peer).
         "TRUSTED_PROXY_HOPS": _non_negative_int("TRUSTED_PROXY_HOPS", 0),
         # Sign-in throttling (services/login_limits.py): free failures per (email, address) and per address,
-        # then delays doubling from 2 s up to the maximum.
+        # then delays doubling from the first up to the maximum.
         "LOGIN_FAILURES_BEFORE_DELAY": _non_negative_int("LOGIN_FAILURES_BEFORE_DELAY", 5),
         "LOGIN_ADDRESS_FAILURES_BEFORE_DELAY": _non_negative_int("LOGIN_ADDRESS_FAILURES_BEFORE_DELAY", 30),
+        "LOGIN_FIRST_DELAY_SECONDS": _non_negative_int("LOGIN_FIRST_DELAY_SECONDS", 2),
         "LOGIN_MAX_DELAY_SECONDS": _non_negative_int("LOGIN_MAX_DELAY_SECONDS", 15 * 60),
         # Survey, unsubscribe and open-pixel pages: requests per link (any address), and per address for
         # links that do not verify.

@@ -1,9 +1,10 @@
 """Sign-in throttling: growing delays per (email, client address) and per address, in Redis or process memory.
 
 No account is ever locked for everyone: failures count per (email, address), so guesses from one place do not
-keep the owner out from another. After LOGIN_FAILURES_BEFORE_DELAY failures of one pair, each further failure
-refuses that pair for twice as long as the last (2, 4, 8 … s, at most LOGIN_MAX_DELAY_SECONDS); a wider bucket
-per address (LOGIN_ADDRESS_FAILURES_BEFORE_DELAY, any email) stops one address trying many accounts.
+keep the owner out from another. The LOGIN_FAILURES_BEFORE_DELAY-th failure of a pair refuses it for
+LOGIN_FIRST_DELAY_SECONDS, and each later failure for twice as long as the one before (2, 4, 8 … s, at most
+LOGIN_MAX_DELAY_SECONDS); a wider bucket per address (LOGIN_ADDRESS_FAILURES_BEFORE_DELAY, any email) stops one
+address trying many accounts.
 Failures are forgotten FAILURE_MEMORY_SECONDS after the last one, and a pair's on a successful sign-in.
 
 Redis down: counting moves to this process's memory (each worker counts on its own), so the limits still hold
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 PREFIX = "login-fail"
 DEFAULT_PAIR_FAILURES = 5
 DEFAULT_ADDRESS_FAILURES = 30
+DEFAULT_FIRST_DELAY_SECONDS = 2
 DEFAULT_MAX_DELAY_SECONDS = 15 * 60
 # Longer than the longest delay: a throttled pair's count must outlive its delay, or it would start over.
 FAILURE_MEMORY_SECONDS = 60 * 60
@@ -80,9 +82,11 @@ def delay_after(failures: int, free_failures: int) -> int:
     """Seconds a bucket refuses sign-ins after its failures-th failure: 0, then 2, 4, 8 … up to the cap."""
     if failures < free_failures:
         return 0
-    cap = int(current_app.config.get("LOGIN_MAX_DELAY_SECONDS", DEFAULT_MAX_DELAY_SECONDS))
-    exponent = failures - free_failures + 1
-    return cap if exponent >= cap.bit_length() else min(2**exponent, cap)
+    cfg = current_app.config
+    first = int(cfg.get("LOGIN_FIRST_DELAY_SECONDS", DEFAULT_FIRST_DELAY_SECONDS))
+    cap = int(cfg.get("LOGIN_MAX_DELAY_SECONDS", DEFAULT_MAX_DELAY_SECONDS))
+    exponent = failures - free_failures
+    return cap if exponent >= cap.bit_length() else min(first * 2**exponent, cap)
 
 
 def _memory_ttl(key: str) -> float:
