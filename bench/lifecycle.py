@@ -334,6 +334,7 @@ def run(url: str, app_secret: str, instance: str, sizes: LifecycleSizes, workers
                 "SMTP_URL": smtp_url,
                 # A send refused once (a busy sink) is retried within seconds, not minutes.
                 "EMAIL_RETRY_INTERVALS": [1, 2, 4],
+                "API_RATE_LIMIT": 0,  # the bench posts its events faster than a real integration may
             }
             app = create_app(config)
             with app.app_context():

@@ -62,7 +62,8 @@ def gunicorn(target: str, env: dict[str, str], workers: int) -> Iterator[tuple[i
     port = free_port()
     proc = subprocess.Popen(
         gunicorn_command(target, port, workers),
-        env={**os.environ, **env},
+        # The service's per-project API limits would cap the load generator: off unless env sets them.
+        env={**os.environ, "API_RATE_LIMIT": "0", "API_EXPORT_RATE_LIMIT": "0", **env},
         cwd=ROOT,
         start_new_session=True,
         # gunicorn.conf.py (picked up from ROOT for every server alike) writes an access log line

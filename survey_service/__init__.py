@@ -11,6 +11,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
+from . import request_limits
 from .config import load_config
 from .errors import from_http_exception, register_error_handlers
 from .extensions import db, init_queues, migrate
@@ -71,6 +72,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(dashboard.bp)
     register_error_handlers(app)
+    request_limits.init_app(app)
     from . import security
 
     security.init_app(app)

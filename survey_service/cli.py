@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,6 +24,8 @@ from rq.queue import Queue
 
 from .config import redact_url
 from .extensions import db, queues
+from .services import key_rotation
+from .services.projects import create_project, new_server_key
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +109,35 @@ def register_commands(app: Flask) -> None:
         # A day written to while it was counted is left for the worker's next pass.
         click.echo(json.dumps({"days": total, "built": built, "changed_while_counting": total - built}))
 
+    @app.cli.command("rotate-key")
+    @click.option("--project", "project_id", type=int, required=True, help="The project's id.")
+    def rotate_key_command(project_id: int) -> None:
+        """Give a project a new server secret key and print it (the old key stops working at once)."""
+        try:
+            secret_key = new_server_key(project_id)
+        except LookupError:
+            raise click.ClickException(f"No project {project_id}.") from None
+        click.echo(json.dumps({"id": project_id, "secret_key": secret_key}))
+
+    @app.cli.command("rotate-secrets")
+    def rotate_secrets_command() -> None:
+        """Re-encrypt every stored secret under SECRET_KEY (run after moving the old key to the fallbacks).
+
+        Once it reports no failures, the old key can leave SECRET_KEY_FALLBACKS as far as stored
+        secrets are concerned (links signed with it stop verifying then too).
+        """
+        total, steps = key_rotation.rotate_secrets()
+        with click.progressbar(steps, length=total, label="Secrets", file=sys.stderr) as bar:
+            outcomes = Counter(bar)
+        failed = outcomes[key_rotation.UNDECRYPTABLE]
+        click.echo(
+            json.dumps({"secrets": total, "rotated": outcomes[key_rotation.ROTATED], "undecryptable": failed})
+        )
+        if failed:
+            raise click.ClickException(
+                f"{failed} secret(s) decrypt under none of SECRET_KEY and its fallbacks"
+            )
+
     @app.cli.command("worker")
     @click.option("--queue", "queue_names", multiple=True, help="Queues to listen on (default: all).")
     @click.option("--burst", is_flag=True, help="Exit when the queues are empty.")
@@ -167,19 +199,71 @@ def register_commands(app: Flask) -> None:
         run_embedded(current_app._get_current_object(), workers)  # type: ignore[attr-defined]
 
 
-def _demo_project(app: Flask) -> dict[str, Any]:
-    """The demo project's keys, created on first start and kept in instance/ for later starts."""
-    from .services.projects import create_project
+# What instance/demo_project.json keeps: nothing secret (the demo page needs only the public key).
+DEMO_FILE_FIELDS = ("id", "project_id", "public_key")
 
-    path = Path(app.instance_path) / "demo_project.json"
-    if path.exists():
-        data: dict[str, Any] = json.loads(path.read_text())
-        return data
-    data = create_project("Demo", "Demo App").as_dict()
+
+def _write_demo_file(path: Path, data: dict[str, Any]) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
-        json.dump(data, fh)
-    return data
+        json.dump({k: data[k] for k in DEMO_FILE_FIELDS}, fh)
+    os.chmod(path, 0o600)  # a file left by an older version may have been created wider
+
+
+def demo_project(app: Flask) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The demo project's public keys, and its secrets when this start is the one to show them.
+
+    The secrets are printed once, at creation, and never stored in instance/. A demo file written by
+    an older version that still holds them is rewritten without them (they are shown one last time).
+    """
+    path = Path(app.instance_path) / "demo_project.json"
+    if path.exists():
+        stored: dict[str, Any] = json.loads(path.read_text())
+        stored.setdefault("project_id", stored.get("id"))
+        stored.setdefault("id", stored["project_id"])
+        shown: dict[str, Any] = {k: stored[k] for k in ("secret_key", "identity_secret") if k in stored}
+        if shown or set(stored) != set(DEMO_FILE_FIELDS) or path.stat().st_mode & 0o077:
+            _write_demo_file(path, stored)
+        return {k: stored[k] for k in DEMO_FILE_FIELDS}, shown
+    created = create_project("Demo", "Demo App").as_dict()
+    created["project_id"] = created["id"]
+    _write_demo_file(path, created)
+    return {k: created[k] for k in DEMO_FILE_FIELDS}, {
+        "secret_key": created["secret_key"],
+        "identity_secret": created["identity_secret"],
+    }
+
+
+def demo_banner(base: str, demo: dict[str, Any], shown: dict[str, Any]) -> list[str]:
+    """The lines `survey-service start` prints: where things are, and the demo project's keys."""
+    key = shown.get("secret_key")
+    lines = [
+        "",
+        f"  Survey service running at {base}",
+        f"  Health:        {base}/healthz",
+        f"  API docs:      {base}/openapi.json",
+        f"  Widget demo:   {base}/demo",
+        f"  Demo project:  id {demo['id']}",
+        f"    public key       {demo['public_key']}",
+    ]
+    if key:
+        lines += [
+            f"    secret key       {key}    (shown once: not stored, note it now)",
+            f"    identity secret  {shown.get('identity_secret', '(unchanged)')}",
+            f"  Try:  curl -H 'Authorization: Bearer {key}' {base}/api/v1/reports/nps",
+        ]
+    else:
+        lines += [
+            "    secret key       shown only when the project was created;"
+            f" a new one: survey-service rotate-key --project {demo['id']}",
+        ]
+    return [
+        *lines,
+        f"  Dashboard:     {base}/dashboard  (add a user: survey-service create-user EMAIL"
+        f" --project {demo['id']} --role admin)",
+        "  Ctrl-C stops everything.",
+        "",
+    ]
 
 
 def run_embedded(app: Flask, web_workers: int) -> None:
@@ -192,7 +276,7 @@ def run_embedded(app: Flask, web_workers: int) -> None:
         redis_handle.redis.ping()  # starts the embedded redis-server, owned by this process
         env["REDIS_URL"] = redis_handle.embedded_url or ""
     upgrade()
-    demo = _demo_project(app)
+    demo, shown = demo_project(app)
     base = app.config["BASE_URL"]
     bind = urlsplit(base).netloc or "127.0.0.1:5000"
     exe = Path(sys.executable).parent
@@ -200,27 +284,7 @@ def run_embedded(app: Flask, web_workers: int) -> None:
         subprocess.Popen([str(exe / "gunicorn"), "-w", str(web_workers), "-b", bind, "wsgi:app"], env=env),
         subprocess.Popen([str(exe / "survey-service"), "worker"], env=env),
     ]
-    click.echo(
-        "\n".join(
-            [
-                "",
-                f"  Survey service running at {base}",
-                f"  Health:        {base}/healthz",
-                f"  API docs:      {base}/openapi.json",
-                f"  Widget demo:   {base}/demo",
-                f"  Widget demo:   {base}/demo",
-                f"  Demo project:  id {demo['id']}",
-                f"    secret key       {demo['secret_key']}",
-                f"    public key       {demo['public_key']}",
-                f"    identity secret  {demo['identity_secret']}",
-                f"  Try:  curl -H 'Authorization: Bearer {demo['secret_key']}' {base}/api/v1/reports/nps",
-                f"  Dashboard:     {base}/dashboard  (add a user: survey-service create-user EMAIL"
-                f" --project {demo['id']} --role admin)",
-                "  Ctrl-C stops everything.",
-                "",
-            ]
-        )
-    )
+    click.echo("\n".join(demo_banner(base, demo, shown)))
     stopping = False
 
     def stop(*_: Any) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -22,10 +23,29 @@ def _instance_dir() -> Path:
     return path
 
 
+# Production keys: at least this long, with at least this many different characters (a repeated
+# word or a short password is refused; `python -c "import secrets; print(secrets.token_urlsafe(48))"`).
+MIN_SECRET_KEY_LENGTH = 32
+MIN_SECRET_KEY_DISTINCT = 10
+DEFAULT_HSTS_MAX_AGE = 365 * 24 * 3600
+
+
+def check_secret_strength(name: str, key: str) -> None:
+    """Refuse a production signing key that is short or repetitive enough to be guessed."""
+    placeholder = "changeme" in re.sub(r"[^a-z]", "", key.lower())  # .env.example's, copied unchanged
+    if placeholder or len(key) < MIN_SECRET_KEY_LENGTH or len(set(key)) < MIN_SECRET_KEY_DISTINCT:
+        raise ConfigError(
+            f"{name} is too weak for SURVEY_ENV=production: use at least {MIN_SECRET_KEY_LENGTH} random "
+            f"characters (e.g. python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+        )
+
+
 def _secret_key(instance: Path, production: bool) -> str:
     """Return SECRET_KEY, or the development key generated once into instance/."""
     key = os.environ.get("SECRET_KEY", "").strip()
     if key:
+        if production:
+            check_secret_strength("SECRET_KEY", key)
         return key
     if production:
         raise ConfigError("SECRET_KEY must be set when SURVEY_ENV=production")
@@ -86,6 +106,9 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     production = os.environ.get("SURVEY_ENV", "development") == "production"
     secret = overrides.get("SECRET_KEY") or _secret_key(instance, production)
     fallbacks = [k.strip() for k in os.environ.get("SECRET_KEY_FALLBACKS", "").split(",") if k.strip()]
+    if production:  # an old key still verifies signatures: a weak one forges them as well as a new one
+        for fallback in fallbacks:
+            check_secret_strength("SECRET_KEY_FALLBACKS", fallback)
     db_url = overrides.get("SQLALCHEMY_DATABASE_URI") or _database_url(instance)
     # Recycle connections instead of pinging each checkout: the ping is a round trip per request.
     engine_options: dict[str, Any] = {"pool_recycle": 300}
@@ -130,7 +153,6 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # Dashboard sessions: signed cookies, not readable by scripts, sent only same-site.
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
-        "SESSION_COOKIE_SECURE": os.environ.get("BASE_URL", "").startswith("https://"),
         "PERMANENT_SESSION_LIFETIME": timedelta(hours=12),
         "WTF_CSRF_TIME_LIMIT": 12 * 3600,
         # Report figures with fewer responses than this are flagged too_few_responses.
@@ -152,6 +174,18 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "PUBLIC_LINK_RATE_LIMIT": os.environ.get("PUBLIC_LINK_RATE_LIMIT", "30 per minute;300 per hour"),
         # Comments older than this many days are blanked by `survey-service anonymise-comments`.
         "COMMENT_RETENTION_DAYS": int(os.environ.get("COMMENT_RETENTION_DAYS", "0")) or None,
+        # /api/v1 per project and window (0 turns a limit off); exports and reports cost more.
+        "API_RATE_LIMIT": int(os.environ.get("API_RATE_LIMIT", "600")),
+        "API_EXPORT_RATE_LIMIT": int(os.environ.get("API_EXPORT_RATE_LIMIT", "60")),
+        "API_RATE_WINDOW": int(os.environ.get("API_RATE_WINDOW", "60")),
     }
     config.update(overrides)
+    https = str(config["BASE_URL"]).startswith("https://")
+    # Production is served over HTTPS whatever BASE_URL says: the session cookie never travels in clear.
+    config.setdefault("SESSION_COOKIE_SECURE", production or https)
+    hsts_max_age = int(os.environ.get("HSTS_MAX_AGE", str(DEFAULT_HSTS_MAX_AGE)))
+    config.setdefault(
+        "STRICT_TRANSPORT_SECURITY",
+        f"max-age={hsts_max_age}" if (production or https) and hsts_max_age > 0 else None,
+    )
     return config

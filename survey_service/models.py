@@ -365,13 +365,18 @@ SUPPRESSION_REASONS = ("unsubscribed", "bounced")
 
 
 class EmailSuppression(Model):
-    """An address a project must not email again: it unsubscribed or bounced."""
+    """An address a project must not email again: it unsubscribed or bounced.
+
+    Erasing the person blanks `email` and keeps only `email_hash`, a keyed hash of the address, so the
+    address stays suppressed if it comes back (an import) without the row holding it.
+    """
 
     __tablename__ = "email_suppressions"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
-    email: Mapped[str] = mapped_column(String(320))
+    email: Mapped[str | None] = mapped_column(String(320))
+    email_hash: Mapped[str | None] = mapped_column(String(64))
     reason: Mapped[str] = mapped_column(String(16))
     detail: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -379,6 +384,8 @@ class EmailSuppression(Model):
     __table_args__ = (
         UniqueConstraint("project_id", "email", "reason", name="uq_email_suppressions_project_email_reason"),
         CheckConstraint(_in("reason", SUPPRESSION_REASONS), name="suppression_reason_known"),
+        CheckConstraint("email IS NOT NULL OR email_hash IS NOT NULL", name="suppression_names_an_address"),
+        Index("ix_email_suppressions_project_email_hash", "project_id", "email_hash"),
     )
 
 
@@ -435,13 +442,19 @@ class DashboardUser(Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
-    email: Mapped[str] = mapped_column(String(320), unique=True)
+    # Unique per project, not globally: a global unique would tell one tenant another's users exist.
+    email: Mapped[str] = mapped_column(String(320), index=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(8), default="viewer")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Sessions carry the version they were signed in at; sign-out and a new password bump it.
+    session_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
-    __table_args__ = (CheckConstraint(_in("role", DASHBOARD_ROLES), name="dashboard_user_role_known"),)
+    __table_args__ = (
+        CheckConstraint(_in("role", DASHBOARD_ROLES), name="dashboard_user_role_known"),
+        UniqueConstraint("project_id", "email", name="uq_dashboard_users_project_email"),
+    )
 
 
 WEBHOOK_EVENTS = ("response.created", "response.updated")

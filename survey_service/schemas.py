@@ -9,7 +9,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
-from . import nps
+from . import instants, nps
 
 MAX_PROPERTIES = 50
 MAX_PROPERTY_KEY = 64
@@ -59,11 +59,16 @@ class Properties(fields.Field):
 
 
 class Instant(fields.Field):
-    """A point in time: an ISO 8601 date-time (UTC when no offset) or a date (its midnight UTC)."""
+    """A point in time: an ISO 8601 date-time (UTC when no offset) or a date (its midnight UTC).
 
-    def __init__(self, *, end_of_day: bool = False, **kwargs: Any) -> None:
+    A range bound (the default) is clamped into instants.RANGE_FLOOR..RANGE_CEILING; a `fact=True`
+    field (something that happened) outside instants.check_fact's range is a validation error.
+    """
+
+    def __init__(self, *, end_of_day: bool = False, fact: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.end_of_day = end_of_day
+        self.fact = fact
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
         if not isinstance(value, str) or len(value) > 40:
@@ -71,13 +76,22 @@ class Instant(fields.Field):
         try:
             if len(value) == 10:
                 day = date.fromisoformat(value)
+                moment = datetime.combine(day, time.min, tzinfo=UTC)
                 # A bare date as an upper bound means "through that whole day".
-                day = day + timedelta(days=1) if self.end_of_day else day
-                return datetime.combine(day, time.min, tzinfo=UTC)
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+                if self.end_of_day:
+                    moment = min(moment, instants.RANGE_CEILING) + timedelta(days=1)
+            else:
+                parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+                moment = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
         except ValueError as exc:
             raise ValidationError("Not a valid ISO 8601 date or date-time.") from exc
-        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+        # Bounded before astimezone(UTC): an offset could move year 1 or 9999 out of datetime's range.
+        if not self.fact:
+            return instants.clamp_range(moment).astimezone(UTC)
+        try:
+            return instants.check_fact(moment).astimezone(UTC)
+        except instants.OutOfRange as exc:
+            raise ValidationError(str(exc)) from exc
 
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
         if value is None:
@@ -133,7 +147,7 @@ class ResponseIn(Schema):
     person = fields.Nested(PersonRef, required=True)
     score = StrictScore(required=True)
     comment = fields.String(validate=validate.Length(0, MAX_COMMENT), allow_none=True)
-    created_at = Instant()
+    created_at = Instant(fact=True)
     reference_consent = fields.Boolean(
         allow_none=True, metadata={"description": "agreed to be contacted for a reference (when asked)"}
     )
@@ -467,7 +481,7 @@ class EventIn(Schema):
     id = fields.String(required=True, validate=validate.Length(1, 255))
     type = fields.String(required=True, validate=EVENT_TYPE)
     person = fields.Nested(PersonRef, required=True)
-    occurred_at = Instant()
+    occurred_at = Instant(fact=True)
     properties = Properties(metadata={"type": "object", "additionalProperties": True})
 
 

@@ -1,4 +1,4 @@
-"""Security headers: a CSP on pages (nonce for inline code), no framing, no MIME sniffing, referrer policy."""
+"""Security headers: CSP on pages (nonce for inline code), no framing, no sniffing, referrer policy, HSTS."""
 
 from __future__ import annotations
 
@@ -38,6 +38,9 @@ def init_app(app: Flask) -> None:
     def security_headers(response: Response) -> Response:
         # Views that set their own (the dashboard's stricter policy, the widget demo) keep theirs.
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        # Set (by config) in production and for an https BASE_URL: browsers then refuse plain HTTP.
+        if hsts := app.config.get("STRICT_TRANSPORT_SECURITY"):
+            response.headers.setdefault("Strict-Transport-Security", hsts)
         if response.mimetype == "text/html":
             response.headers.setdefault("Content-Security-Policy", page_policy())
             response.headers.setdefault("Referrer-Policy", "same-origin")

@@ -15,10 +15,11 @@ from typing import Any
 from flask import Blueprint, Flask, Response, abort, current_app, render_template, request, url_for
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate
 
-from . import keys
+from . import keys, request_limits
 from .errors import ApiError
 from .schemas import MAX_COMMENT, Properties, StrictScore
 from .services import in_app, in_app_reads
+from .services.projects import demo_identity_secret
 
 bp = Blueprint("widget", __name__)
 
@@ -75,11 +76,11 @@ SCHEMAS: dict[type[Schema], Schema] = {cls: cls() for cls in (IdentifyIn, Answer
 
 def _body(schema: Schema) -> dict[str, Any]:
     """Parse the JSON body (sent as text/plain by the widget, to avoid a CORS preflight)."""
-    raw = request.get_data(cache=False, as_text=True)
-    if len(raw) > MAX_BODY:
+    if len(request.get_data()) > MAX_BODY:
         raise ApiError(413, "payload_too_large", "The request body is too large.")
     try:
-        data = json.loads(raw)
+        # Parsed once within request_limits' bounds (depth, digits, surrogates) for every door.
+        data = request_limits.json_body()
     except ValueError:
         raise ApiError(400, "bad_request", "The body must be JSON.") from None
     if not isinstance(data, dict):
@@ -229,7 +230,8 @@ def _demo_project() -> dict[str, Any] | None:
 def demo() -> Response:
     """A page where a person can try the widget against the demo project."""
     demo_project = _demo_project()
-    if demo_project is None:
+    identity = demo_identity_secret(demo_project["public_key"]) if demo_project is not None else None
+    if demo_project is None or identity is None:
         raise ApiError(404, "not_found", "No demo project yet: start the service with `survey-service run`.")
     user_id = request.args.get("user", "")
     if not re.fullmatch(r"[A-Za-z0-9_.@-]{1,64}", user_id):
@@ -238,7 +240,7 @@ def demo() -> Response:
         "widget_demo.html",
         key=demo_project["public_key"],
         user_id=user_id,
-        user_hash=keys.user_hash(demo_project["identity_secret"], user_id),
+        user_hash=keys.user_hash(identity, user_id),
         widget_url=url_for("widget.widget_versioned_js", version=widget_script().version),
     )
     resp = Response(html, mimetype="text/html")

@@ -730,3 +730,122 @@ def test_dashboard_empty_filtered_view_says_the_filters_match_nothing(
     assert html.count("No responses match these filters.") >= 2  # the trend and the segment table
     assert "No responses in this range yet." not in html
     assert "No responses in this range yet." not in client.get("/dashboard?range=all").get_data(as_text=True)
+
+
+# --- sec-low: server-side session revocation, emails unique per project, sign-in by password ---
+
+
+def test_logout_copied_session_cookie_is_refused_afterwards(
+    app: Flask, client: FlaskClient, project: dict[str, Any]
+) -> None:
+    add_user(app, project["id"], "a@acme.test")
+    sign_in(client, "a@acme.test")
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+    thief = app.test_client()
+    thief.set_cookie("session", cookie.value, domain=cookie.domain)
+    assert thief.get("/dashboard").status_code == 200
+    token = csrf_from(client, "/dashboard")
+    assert client.post("/logout", data={"csrf_token": token}).status_code == 302
+    res = thief.get("/dashboard")
+    assert res.status_code == 302 and res.headers["Location"].endswith("/login")
+    assert sign_in(client, "a@acme.test").status_code == 302  # signing in again works
+    assert client.get("/dashboard").status_code == 200
+
+
+def test_change_password_ends_existing_sessions_new_password_signs_in(
+    app: Flask, client: FlaskClient, project: dict[str, Any]
+) -> None:
+    from survey_service.services.users import change_password
+
+    add_user(app, project["id"], "a@acme.test")
+    sign_in(client, "a@acme.test")
+    assert client.get("/dashboard").status_code == 200
+    with app.app_context():
+        user = db.session.scalar(select(DashboardUser))
+        assert user is not None
+        change_password(user.id, "a brand new passphrase")
+    assert client.get("/dashboard").status_code == 302
+    assert sign_in(client, "a@acme.test").status_code == 401
+    assert sign_in(client, "a@acme.test", "a brand new passphrase").status_code == 302
+
+
+def test_create_user_same_email_in_another_project_is_allowed(app: Flask) -> None:
+    first, second = make_project(app, "First"), make_project(app, "Second")
+    add_user(app, first["id"], "same@acme.test")
+    add_user(app, second["id"], "Same@acme.test")
+    with app.app_context():
+        rows = db.session.execute(select(DashboardUser.project_id, DashboardUser.email)).all()
+    assert sorted(rows) == [(first["id"], "same@acme.test"), (second["id"], "same@acme.test")]
+
+
+def test_users_page_email_of_another_project_says_nothing_about_it(app: Flask) -> None:
+    mine, theirs = make_project(app, "Mine"), make_project(app, "Theirs")
+    add_user(app, mine["id"], "admin@mine.test", "admin")
+    add_user(app, theirs["id"], "taken@theirs.test")
+    admin = app.test_client()
+    sign_in(admin, "admin@mine.test")
+    form = {"email": "taken@theirs.test", "password": PASSWORD, "role": "viewer"}
+    res = admin.post("/dashboard/users", data={**form, "csrf_token": csrf_from(admin, "/dashboard/users")})
+    assert res.status_code == 200 and "Added taken@theirs.test" in res.get_data(as_text=True)
+
+
+def test_login_same_email_two_projects_password_picks_the_account(app: Flask) -> None:
+    first, second = make_project(app, "First Co"), make_project(app, "Second Co")
+    with app.app_context():
+        create_user(first["id"], "same@acme.test", "first password 1")
+        create_user(second["id"], "same@acme.test", "second password 2")
+    for password, name, other in (
+        ("first password 1", "First Co", "Second Co"),
+        ("second password 2", "Second Co", "First Co"),
+    ):
+        client = app.test_client()
+        assert sign_in(client, "same@acme.test", password).status_code == 302
+        html = client.get("/dashboard").get_data(as_text=True)
+        assert name in html and other not in html
+    assert sign_in(app.test_client(), "same@acme.test", "neither password").status_code == 401
+
+
+def test_login_same_email_and_password_in_two_projects_asks_which(app: Flask) -> None:
+    first, second = make_project(app, "First Co"), make_project(app, "Second Co")
+    add_user(app, first["id"], "same@acme.test")
+    add_user(app, second["id"], "same@acme.test")
+    client = app.test_client()
+    res = sign_in(client, "same@acme.test")
+    html = res.get_data(as_text=True)
+    assert res.status_code == 200 and 'name="project"' in html
+    assert "First Co" in html and "Second Co" in html
+    assert client.get("/dashboard").status_code == 302  # not signed in yet
+    for junk in ("²", "-1", "9" * 40, "x"):  # never a 500; no such project of this account: refused
+        data = {"email": "same@acme.test", "password": PASSWORD, "project": junk}
+        assert client.post("/login", data={**data, "csrf_token": csrf_from(client)}).status_code in (200, 401)
+    data = {"email": "same@acme.test", "password": PASSWORD, "project": str(second["id"])}
+    res = client.post("/login", data={**data, "csrf_token": csrf_from(client)})
+    assert res.status_code == 302
+    page = client.get("/dashboard").get_data(as_text=True)
+    assert "Second Co" in page and "First Co" not in page
+
+
+def test_login_derives_one_key_however_many_projects_know_the_email(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hashlib
+
+    projects = [make_project(app, f"P{i}") for i in range(3)]
+    for project in projects:
+        add_user(app, project["id"], "many@acme.test")
+    add_user(app, projects[0]["id"], "one@acme.test")
+    real_scrypt, calls = hashlib.scrypt, []
+
+    def counting_scrypt(*args: Any, **kwargs: Any) -> bytes:
+        calls.append(1)
+        return real_scrypt(*args, **kwargs)
+
+    monkeypatch.setattr(hashlib, "scrypt", counting_scrypt)
+    from survey_service.services.users import matching_users
+
+    with app.app_context():
+        for email in ("many@acme.test", "one@acme.test", "nobody@acme.test"):
+            calls.clear()
+            assert matching_users(email, "a wrong password") == []
+            assert len(calls) == 1, email

@@ -248,25 +248,30 @@ def test_landing_bad_token_is_plain_404_page(
     assert count_responses(page_app) == 0
 
 
-def test_landing_expired_link_shows_friendly_page_and_counts_only_interaction(
+def test_landing_expired_link_shows_closed_page_and_records_nothing(
     page_app: Flask, client: FlaskClient, project: dict[str, Any]
 ) -> None:
     page_app.config["LANDING_MIN_VISIBLE_SECONDS"] = 0
     request_id = make_request(page_app, project["id"])
+    urls = links(page_app, request_id)["score_urls"]
+    # A view token from while the link was valid: the page was opened, then the link expired.
+    view = view_token(client.get(path_of(urls["9"])).get_data(as_text=True))
     with page_app.app_context():
         past = datetime.now(UTC) - timedelta(minutes=1)
         db.session.execute(
             update(SurveyRequest).where(SurveyRequest.id == request_id).values(expires_at=past)
         )
         db.session.commit()
-    urls = links(page_app, request_id)["score_urls"]
     res = client.get(path_of(urls["9"]))
     page = res.get_data(as_text=True)
-    assert res.status_code == 200 and "This link has expired" in page and 'data-auto="0"' in page
-    view = view_token(page)
-    assert post_answer(client, urls["9"], view, 9, "auto").get_json()["reason"] == "expired_needs_interaction"
-    assert post_answer(client, urls["9"], view, 9, "interaction").get_json()["counted"] is True
-    assert only_response(page_app).score == 9
+    assert res.status_code == 200 and "This link has expired" in page and "no longer accepts answers" in page
+    assert 'name="view"' not in page and "data-score" not in page
+    for mode in ("auto", "interaction"):
+        body = post_answer(client, urls["9"], view, 9, mode).get_json()
+        assert body["counted"] is False and body["reason"] == "expired"
+    html = client.post(path_of(urls["9"]).split("?")[0], data={"score": "9", "view": view})
+    assert html.status_code == 200 and "no longer accepts answers" in html.get_data(as_text=True)
+    assert count_responses(page_app) == 0
 
 
 def test_landing_closed_survey_says_so_and_counts_nothing(

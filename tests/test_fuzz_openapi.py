@@ -1,5 +1,7 @@
 """Bounded fuzzing of every server API operation from /openapi.json: nothing a client sends is a 500,
-and every answer matches the document (status code, content type, body schema).
+and every answer matches the document (status code, content type, body schema). Every operation that
+takes a body, and the doors outside the document (widget, Delighted /v1/), also get the junk bodies of
+tests/test_input_limits.py (deep nesting, huge integers, lone surrogates, NaN) as JSON and as text.
 
 A bounded run is part of `make test`; `make fuzz` is the long run (FUZZ_EXAMPLES=200 per operation).
 """
@@ -7,6 +9,7 @@ A bounded run is part of `make test`; `make fuzz` is the long run (FUZZ_EXAMPLES
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 import schemathesis
@@ -20,6 +23,7 @@ from schemathesis.checks import (
 )
 
 from tests.conftest import make_project
+from tests.test_input_limits import ERROR_KEYS, JUNK_BODIES, basic
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "15"))
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
@@ -43,3 +47,36 @@ def test_api_every_operation_never_answers_5xx_and_matches_its_schema(app: Flask
 
         fuzz()
     print(f"\nfuzz: {len(operations)} operations x up to {EXAMPLES} examples, checks: no 5xx, schema")
+
+
+# Doors outside /openapi.json that read a JSON body, with the credentials they take.
+UNDOCUMENTED_DOORS = ["/api/widget/identify", "/api/widget/answer", "/api/widget/dismiss"]
+DELIGHTED_DOORS = ["/v1/people.json", "/v1/survey_responses.json", "/v1/unsubscribes.json"]
+
+
+def test_api_every_operation_with_a_body_answers_junk_bodies_in_the_error_shape(app: Flask) -> None:
+    project = make_project(app, "Junk")
+    app.config["RATELIMIT_KEY_PREFIX"] = "fuzz-junk"
+    client = app.test_client()
+    bearer = {"Authorization": f"Bearer {project['secret_key']}"}
+    document = client.get("/openapi.json").get_json()
+    targets = [
+        (method.upper(), re.sub(r"\{[^}]+\}", "1", path), bearer)
+        for path, operations in document["paths"].items()
+        for method, operation in operations.items()
+        if isinstance(operation, dict) and "requestBody" in operation
+    ]
+    assert len(targets) > 10
+    targets += [("POST", path, {}) for path in UNDOCUMENTED_DOORS]
+    targets += [("POST", path, basic(project)) for path in DELIGHTED_DOORS]
+    for method, path, headers in targets:
+        for name, raw in JUNK_BODIES.items():
+            for content_type in ("application/json", "text/plain"):
+                res = client.open(
+                    path, method=method, data=raw, headers={**headers, "Content-Type": content_type}
+                )
+                assert res.status_code < 500, (method, path, name, res.get_data(as_text=True)[:200])
+                if res.status_code >= 400 and res.is_json:
+                    body = res.get_json()
+                    assert set(body) == ERROR_KEYS and body["status"] == res.status_code, (path, name, body)
+    print(f"\nfuzz: {len(targets)} doors x {len(JUNK_BODIES)} junk bodies x 2 content types: no 5xx")

@@ -96,7 +96,7 @@ def compose_env(redis_url: str, tmp_path: Path) -> Iterator[dict[str, str]]:
     admin.execute(f'CREATE DATABASE "{name}"')
     declared = compose()["services"]["web"]["environment"]
     local = {
-        "SECRET_KEY": "compose-test-secret",
+        "SECRET_KEY": "compose-test-secret-7f3a9c2e41b8d605",  # production: 32+ characters
         "SECRET_KEY_FALLBACKS": "",
         "DATABASE_URL": f"{PG_ADMIN_URL.rpartition('/')[0]}/{name}",
         "REDIS_URL": redis_url,

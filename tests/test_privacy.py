@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import base64
+from pathlib import Path
 from typing import Any
 
+import pytest
 import redis
 from flask import Flask
-from flask.testing import FlaskClient
+from flask.testing import FlaskClient, FlaskCliRunner
 from rq.job import Job
+from rq.registry import ScheduledJobRegistry
 from sqlalchemy import func, select
 
 from survey_service.extensions import db, queues
-from survey_service.models import Person, Response, SurveyRequest, WebhookDelivery
+from survey_service.models import EmailSuppression, Person, Response, SurveyRequest, WebhookDelivery
+from survey_service.services import email_requests, landing, outbox, suppressions
+from survey_service.services.people import upsert_person
 from survey_service.services.projects import default_survey
 from tests.conftest import make_project
 
@@ -115,3 +121,109 @@ def test_anonymise_comments_blanks_only_old_ones(app: Flask, runner: Any, projec
         old_row, new_row = db.session.get(Response, old_id), db.session.get(Response, new_id)
         assert old_row is not None and old_row.comment is None and old_row.score == 3
         assert new_row is not None and new_row.comment == "Fresh praise"
+
+
+# ---- sec-crypto: erasure leaves no address in suppressions and nothing queued in Redis ------------
+
+ERASERS = {
+    "api": lambda person_id: f"/api/v1/people/{person_id}",
+    "delighted": lambda person_id: f"/v1/people/{person_id}.json",
+}
+
+
+def _basic(project: dict[str, Any]) -> dict[str, str]:
+    """HTTP Basic with the secret key as user name, as Delighted's clients send it."""
+    return {"Authorization": "Basic " + base64.b64encode(f"{project['secret_key']}:".encode()).decode()}
+
+
+def _erase(client: FlaskClient, project: dict[str, Any], eraser: str, person_id: int) -> None:
+    res = client.delete(ERASERS[eraser](person_id), headers=_basic(project))
+    assert res.status_code in (200, 202), res.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("eraser", sorted(ERASERS))
+def test_erase_person_queued_sends_and_link_views_leave_redis(
+    app: Flask, client: FlaskClient, project: dict[str, Any], redis_url: str, eraser: str
+) -> None:
+    redis.Redis.from_url(redis_url).flushdb()
+    with app.app_context():
+        person, _ = upsert_person(project["id"], {"email": "gone@acme.test"})
+        stays, _ = upsert_person(project["id"], {"email": "stays@acme.test"})
+        db.session.commit()
+        person_id = person.id
+        later = email_requests.send_email_survey(project["id"], person.id, delay_seconds=3600)
+        kept = email_requests.send_email_survey(project["id"], stays.id, delay_seconds=3600)
+        landing.note_view(later.id, 9)
+        landing.note_view(kept.id, 9)
+        gone_job, kept_job = outbox.job_id(later.id), outbox.job_id(kept.id)
+        views = [f"survey:link-views:{later.id}", f"survey:link-views:{kept.id}"]
+        connection = queues().redis
+        assert Job.exists(gone_job, connection=connection) and connection.exists(*views) == 2
+    _erase(client, project, eraser, person_id)
+    with app.app_context():
+        connection = queues().redis
+        assert not Job.exists(gone_job, connection=connection)
+        scheduled = ScheduledJobRegistry(queue=queues().queue(), connection=connection).get_job_ids()
+        assert gone_job not in scheduled and kept_job in scheduled
+        assert connection.exists(views[0]) == 0 and connection.exists(views[1]) == 1
+
+
+@pytest.mark.parametrize("eraser", sorted(ERASERS))
+def test_erase_person_suppressions_keep_only_a_keyed_hash_and_still_suppress(
+    app: Flask,
+    client: FlaskClient,
+    auth: dict[str, str],
+    project: dict[str, Any],
+    runner: FlaskCliRunner,
+    tmp_path: Path,
+    redis_url: str,
+    eraser: str,
+) -> None:
+    redis.Redis.from_url(redis_url).flushdb()
+    address = "Gone@Acme.test"
+    person = client.post("/api/v1/people", json={"email": address}, headers=auth).get_json()
+    assert client.post("/api/v1/unsubscribes", json={"email": address}, headers=auth).status_code == 201
+    bounce = {"email": address, "detail": "550 5.1.1 <gone@acme.test>: Recipient address rejected"}
+    assert client.post("/api/v1/bounces", json=bounce, headers=auth).status_code == 201
+    _erase(client, project, eraser, person["id"])
+
+    with app.app_context():
+        rows = list(db.session.scalars(select(EmailSuppression)))
+        assert len(rows) == 2
+        assert all(r.email is None and r.detail is None and r.email_hash for r in rows)
+        assert all("acme" not in (r.email_hash or "") for r in rows)
+        assert suppressions.is_suppressed(project["id"], "gone@acme.test")
+        assert not suppressions.is_suppressed(make_project(app, "Other")["id"], "gone@acme.test")
+    for listing in ("/api/v1/unsubscribes", "/api/v1/bounces"):
+        assert client.get(listing, headers=auth).get_json()["data"] == []
+    for listing in ("/v1/unsubscribes.json", "/v1/bounces.json"):
+        assert client.get(listing, headers=_basic(project)).get_json() == []
+
+    # The address comes back: an email ask is refused, an import does not schedule it.
+    refused = client.post("/api/v1/survey_requests", json={"person": {"email": address}}, headers=auth)
+    assert refused.status_code == 409 and refused.get_json()["code"] == "email_suppressed"
+    people_csv = tmp_path / "people.csv"
+    people_csv.write_text("Email,Name\ngone@acme.test,Gone Again\n")
+    imported = runner.invoke(
+        args=["import-delighted", "--people", str(people_csv), "--project", str(project["id"]), "--send"]
+    )
+    assert imported.exit_code == 0, imported.output
+    assert "1 × unsubscribed or bounced" in imported.output
+
+    # Unsubscribed again by the product: the row holds the address again, once, and lists it.
+    again = client.post("/api/v1/unsubscribes", json={"email": address}, headers=auth)
+    assert again.status_code == 201 and again.get_json()["email"] == "gone@acme.test"
+    listed = client.get("/api/v1/unsubscribes", headers=auth).get_json()["data"]
+    assert [row["email"] for row in listed] == ["gone@acme.test"]
+
+
+def test_erase_person_hash_still_matches_after_secret_key_moves_to_fallbacks(
+    app: Flask, client: FlaskClient, auth: dict[str, str], project: dict[str, Any]
+) -> None:
+    person = client.post("/api/v1/people", json={"email": "gone@acme.test"}, headers=auth).get_json()
+    client.post("/api/v1/unsubscribes", json={"email": "gone@acme.test"}, headers=auth)
+    assert client.delete(f"/api/v1/people/{person['id']}", headers=auth).status_code == 200
+    app.config["SECRET_KEY_FALLBACKS"] = [app.config["SECRET_KEY"]]
+    app.config["SECRET_KEY"] = "the-next-key"
+    with app.app_context():
+        assert suppressions.is_suppressed(project["id"], "gone@acme.test")

@@ -570,3 +570,43 @@ def test_erasing_a_person_removes_their_days_counts_at_once(
     assert [g["key"] for g in got["groups"]] == ["Stays Ltd"]
     build(pg_app)
     assert values() == {"Stays Ltd"}
+
+
+# ---- sec-input: a poisoned day stays one project's problem --------------------------------------
+
+
+def test_rollups_day_before_the_bounds_left_by_an_erased_person_does_not_stop_other_projects(
+    pg_app: Flask, client: FlaskClient, auth: dict[str, str], project: dict[str, Any]
+) -> None:
+    # A response stored before the API bounded instants (the service layer takes any datetime):
+    # its day row (0001-01-01) outlives the person's erasure, and pending() used to overflow on it.
+    poisoned = project["id"]
+    other = make_project(pg_app, "Other")["id"]
+    answer(pg_app, poisoned, "old", 3, datetime(1, 1, 1, 12, tzinfo=UTC))
+    answer(pg_app, poisoned, "keep", 9, at(6))
+    answer(pg_app, other, "b", 10, at(5))
+    with pg_app.app_context():
+        person_id = db.session.scalar(select(Person.id).where(Person.external_id == "old"))
+    assert client.delete(f"/api/v1/people/{person_id}", headers=auth).status_code == 200
+    assert day_row(pg_app, poisoned, date(1, 1, 1)) is not None  # the erasure-surviving row
+    assert build(pg_app) > 0
+    for pid, days_ago in ((other, 5), (poisoned, 6)):
+        row = day_row(pg_app, pid, TODAY - timedelta(days=days_ago))
+        assert row is not None and row.built_version == row.version
+    with pg_app.app_context():
+        assert rollups.pending() == []
+    assert report(client, auth, "interval=day")["overall"]["responses"] == 1
+
+
+def test_rollups_projects_take_turns_so_a_long_backfill_does_not_hold_others_back(
+    pg_app: Flask, project: dict[str, Any]
+) -> None:
+    backlog = project["id"]
+    other = make_project(pg_app, "Other")["id"]
+    answer(pg_app, backlog, "a", 10, at(300))
+    answer(pg_app, backlog, "a", 9, at(299))
+    answer(pg_app, other, "b", 10, at(5))
+    with pg_app.app_context():
+        assert rollups.refresh(limit=2) == 2
+    row = day_row(pg_app, other, TODAY - timedelta(days=5))
+    assert row is not None and row.built_version == row.version

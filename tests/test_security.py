@@ -688,6 +688,164 @@ def test_pages_carry_csp_frame_ancestors_referrer_policy_and_nosniff(
             assert nonce and f'nonce="{nonce.group(1)}"' in tag, (path, tag, csp)
 
 
+# --- sec-low: /api/v1 rate limits per project, production configuration (secret key, Secure cookie, HSTS) ---
+
+
+# Fixed windows aligned on the epoch: one this long never rolls over between a test's requests.
+ONE_WINDOW = {"API_RATE_WINDOW": 10**9}
+
+
+@pytest.fixture
+def api_limited_app(migrated: dict[str, Any]) -> Iterator[Flask]:
+    """The app with /api/v1 limits of 3 requests (2 for exports and reports) per window."""
+    from survey_service import create_app
+
+    app = create_app({**migrated, **ONE_WINDOW, "API_RATE_LIMIT": 3, "API_EXPORT_RATE_LIMIT": 2})
+    with app.app_context():
+        _empty_tables()
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+def response_count(app: Flask, project_id: int) -> int:
+    from sqlalchemy import func
+
+    from survey_service.models import Response
+
+    with app.app_context():
+        return int(db.session.scalar(select(func.count()).where(Response.project_id == project_id)) or 0)
+
+
+def test_api_rate_limit_over_limit_is_429_in_error_shape_per_project(api_limited_app: Flask) -> None:
+    app = api_limited_app
+    a, b = Tenant(make_project(app, "A Inc")), Tenant(make_project(app, "B Corp"))
+    client = app.test_client()
+    body = {"person": {"email": "p@a.example"}, "score": 9}
+    for _ in range(3):
+        ok(client.post("/api/v1/responses", json=body, headers=a.bearer))
+    res = client.post("/api/v1/responses", json=body, headers=a.bearer)
+    assert res.status_code == 429
+    error = res.get_json()
+    assert set(error) == {"status", "code", "message", "details"}
+    assert error["status"] == 429 and error["code"] == "rate_limited"
+    assert 1 <= int(res.headers["Retry-After"]) <= 10**9 + 1
+    assert response_count(app, a.keys["id"]) == 3  # the refused request recorded nothing
+    # HTTP Basic with the same key counts against the same project; another project has its own count.
+    assert client.get("/api/v1/responses", auth=a.basic).status_code == 429
+    ok(client.post("/api/v1/responses", json=body, headers=b.bearer))
+
+
+def test_api_rate_limit_exports_and_reports_have_their_own_tighter_limit(api_limited_app: Flask) -> None:
+    app = api_limited_app
+    a = Tenant(make_project(app, "A Inc"))
+    client = app.test_client()
+    for path in ("/api/v1/reports/nps", "/api/v1/exports/responses.csv"):
+        assert client.get(path, headers=a.bearer).status_code == 200
+    res = client.get("/api/v1/reports/nps", headers=a.bearer)
+    assert res.status_code == 429 and res.get_json()["code"] == "rate_limited"
+    assert int(res.headers["Retry-After"]) > 0
+    ok(client.post("/api/v1/people", json={"email": "p@a.example"}, headers=a.bearer))  # other budget
+
+
+def test_api_rate_limit_redis_down_fails_open_and_logs(
+    migrated: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    from survey_service import create_app
+
+    body = {"person": {"email": "p@a.example"}, "score": 9}
+    with running_redis() as own:
+        app = create_app({**migrated, **ONE_WINDOW, "REDIS_URL": own.url, "API_RATE_LIMIT": 2})
+        with app.app_context():
+            _empty_tables()
+        a = Tenant(make_project(app, "A Inc"))
+        client = app.test_client()
+        for _ in range(2):
+            ok(client.post("/api/v1/responses", json=body, headers=a.bearer))
+        assert client.post("/api/v1/responses", json=body, headers=a.bearer).status_code == 429
+        own.kill()
+        with caplog.at_level(logging.WARNING, logger="survey_service.ratelimit"):
+            for _ in range(3):  # answers keep being recorded while Redis is down
+                ok(client.post("/api/v1/responses", json=body, headers=a.bearer), 201)
+    assert "rate limiting skipped: Redis is unavailable" in caplog.text
+    assert response_count(app, a.keys["id"]) == 5
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+STRONG_KEY = "k7Vq2pXn9LmR4tYw8ZcB1dF6gH3jK5sA0eU"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"SECRET_KEY": "x"}, "SECRET_KEY is too weak"),
+        ({"SECRET_KEY": "ab" * 20}, "SECRET_KEY is too weak"),
+        ({"SECRET_KEY": "change-me-to-a-long-random-string"}, "SECRET_KEY is too weak"),
+        ({"SECRET_KEY": STRONG_KEY, "SECRET_KEY_FALLBACKS": f"{STRONG_KEY}x,short"}, "FALLBACKS is too weak"),
+    ],
+)
+def test_production_config_weak_secret_key_fails_at_start(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, env: dict[str, str], message: str
+) -> None:
+    from survey_service.config import ConfigError, load_config
+
+    monkeypatch.setenv("SURVEY_ENV", "production")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=message):
+        load_config({"INSTANCE_PATH": str(tmp_path)})
+
+
+def test_production_config_strong_secret_key_is_accepted(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from survey_service.config import load_config
+
+    monkeypatch.setenv("SURVEY_ENV", "production")
+    monkeypatch.setenv("SECRET_KEY", STRONG_KEY)
+    assert load_config({"INSTANCE_PATH": str(tmp_path)})["SECRET_KEY"] == STRONG_KEY
+
+
+def test_production_http_base_url_still_secure_cookie_and_hsts(
+    migrated: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from survey_service import create_app
+
+    monkeypatch.setenv("SURVEY_ENV", "production")
+    monkeypatch.setenv("BASE_URL", "http://survey.test")
+    app = create_app(dict(migrated))
+    try:
+        assert app.config["SESSION_COOKIE_SECURE"] is True
+        client = app.test_client()
+        health, login = client.get("/healthz"), client.get("/login")
+        for res in (health, login):
+            assert res.headers.get("Strict-Transport-Security", "").startswith("max-age="), res.request.path
+        set_cookie = login.headers.get("Set-Cookie", "")
+        assert "session=" in set_cookie and "Secure" in set_cookie, set_cookie
+    finally:
+        with app.app_context():
+            db.engine.dispose()
+
+
+@pytest.mark.parametrize(("base_url", "hsts"), [("http://survey.test", False), ("https://nps.example", True)])
+def test_development_hsts_only_for_an_https_base_url(
+    migrated: dict[str, Any], base_url: str, hsts: bool
+) -> None:
+    from survey_service import create_app
+
+    app = create_app({**migrated, "BASE_URL": base_url})
+    try:
+        res = app.test_client().get("/healthz")
+        assert ("Strict-Transport-Security" in res.headers) is hsts
+        assert app.config["SESSION_COOKIE_SECURE"] is hsts
+    finally:
+        with app.app_context():
+            db.engine.dispose()
+
+
 # --- sec-auth: link tokens kept out of logs; survey-page limits keyed per link ---
 
 ROOT = Path(__file__).resolve().parent.parent

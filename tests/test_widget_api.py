@@ -534,7 +534,7 @@ def test_identify_rotated_identity_secret_refuses_old_hash_at_once(
     assert identify(client, project, "u1").status_code == 200
     new_secret = keys.new_identity_secret()
     with app.app_context():
-        encrypted = keys.encrypt_secret(new_secret, app.config["SECRET_KEY"])
+        encrypted = keys.encrypt_secret(new_secret, app.config["SECRET_KEY"], purpose=keys.IDENTITY_SECRET)
     set_project(app, project, identity_secret_encrypted=encrypted)
     assert identify(client, project, "u1").status_code == 403
     assert identify(client, {**project, "identity_secret": new_secret}, "u1").status_code == 200

@@ -5,11 +5,12 @@ from __future__ import annotations
 import base64
 import binascii
 
-from flask import g, request
+from flask import Response, g, request
 from flask_smorest import Api, Blueprint
 
-from ..errors import ApiError
+from ..errors import ApiError, error_response
 from ..models import Project
+from ..ratelimit import api_retry_after
 from ..services.projects import project_for_secret_key
 
 BEARER = "bearerAuth"
@@ -42,6 +43,18 @@ def authenticate() -> None:
     g.project = project
 
 
+def limit_requests() -> Response | None:
+    """before_request, after authenticate: 429 with Retry-After when the project is over its limit."""
+    if request.method == "OPTIONS":
+        return None
+    # Counted per project, named by its public key: a project id reused after a deletion starts afresh.
+    wait = api_retry_after(current_project().public_key, request.path)
+    if wait is None:
+        return None
+    message = f"Too many requests for this project; retry in {wait} s."
+    return error_response(429, "rate_limited", message, {"retry_after": wait}, {"Retry-After": str(wait)})
+
+
 def current_project() -> Project:
     """The project the request authenticated as."""
     project: Project = g.project
@@ -52,6 +65,7 @@ def api_blueprint(name: str, import_name: str, description: str) -> Blueprint:
     """A flask-smorest blueprint under /api/v1 that requires the secret key."""
     bp = Blueprint(name, import_name, url_prefix="/api/v1", description=description)
     bp.before_request(authenticate)
+    bp.before_request(limit_requests)
     return bp
 
 

@@ -29,7 +29,7 @@ from ..services.exports import promoters_csv, property_keys, responses_csv, resp
 from ..services.filters import ResponseFilter, property_text
 from ..services.followups import update_followup
 from ..services.reports import nps_report
-from ..services.users import authenticate_user, create_user, project_users, session_stamp
+from ..services.users import MultipleAccounts, authenticate_user, create_user, end_sessions, project_users
 from .charts import share_bar, trend_svg
 
 bp = Blueprint("dashboard", __name__)
@@ -116,7 +116,7 @@ class Origins:
 
 
 def current_user() -> DashboardUser | None:
-    """The signed-in user of this request, if the signed session still matches their password."""
+    """The signed-in user of this request, if the session's version is still the user's (not signed out)."""
     if "user" in g:
         user: DashboardUser | None = g.user
         return user
@@ -124,7 +124,7 @@ def current_user() -> DashboardUser | None:
     uid = session.get("uid")
     if isinstance(uid, int):
         found = db.session.get(DashboardUser, uid)
-        if found is not None and session.get("stamp") == session_stamp(found):
+        if found is not None and session.get("ver") == found.session_version:
             user = found
     g.user = user
     return user
@@ -211,20 +211,33 @@ def login() -> Any:
         error = f"Too many failed attempts. Try again in {_wait_text(wait)}."
         retry = {"Retry-After": str(wait)}
         return render_template("dashboard_login.html", email=email, error=error), 429, retry
-    user = authenticate_user(email, password) if email and password else None
+    try:
+        user = authenticate_user(email, password, _chosen_project()) if email and password else None
+    except MultipleAccounts as several:
+        # The password opened accounts in several projects: ask which (only now, never before).
+        return render_template("dashboard_login.html", email=email, error=None, projects=several.projects)
     if user is None:
         login_limits.record_failure(email, address)
         return render_template("dashboard_login.html", email=email, error="Wrong email or password."), 401
     login_limits.clear_failures(email, address)
     session.clear()  # a fresh session on sign-in: nothing planted before survives
     session.permanent = True
-    session["uid"], session["stamp"] = user.id, session_stamp(user)
+    session["uid"], session["ver"] = user.id, user.session_version
     return redirect(url_for("dashboard.dashboard"))
+
+
+def _chosen_project() -> int | None:
+    """The project picked on the sign-in form when one email and password open several."""
+    chosen = request.form.get("project") or ""
+    return int(chosen) if chosen.isascii() and chosen.isdigit() and len(chosen) < 10 else None
 
 
 @bp.post("/logout")
 def logout() -> WerkzeugResponse:
-    """Sign out."""
+    """Sign out, revoking the user's sessions on the server (a copied cookie stops working too)."""
+    user = current_user()
+    if user is not None:
+        end_sessions(user.id)
     session.clear()
     return redirect(url_for("dashboard.login"))
 

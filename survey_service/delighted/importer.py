@@ -20,7 +20,7 @@ from flask import Flask
 from marshmallow import ValidationError, validate
 from sqlalchemy import select
 
-from .. import nps
+from .. import instants, nps
 from ..extensions import db
 from ..models import Person, Project, Response
 from ..services import projects
@@ -57,12 +57,15 @@ def _norm(header: str) -> str:
 
 
 def parse_moment(value: str) -> datetime | None:
-    """A Unix timestamp, ISO 8601, or one of Delighted's export date formats; naive means UTC."""
+    """A Unix timestamp, ISO 8601, or one of Delighted's export date formats; naive means UTC.
+
+    None when unreadable or outside instants.check_fact's range (every imported date is a fact).
+    """
     value = value.strip()
     if not value:
         return None
     if re.fullmatch(r"[0-9]{9,11}", value):
-        return datetime.fromtimestamp(int(value), UTC)
+        return _fact(datetime.fromtimestamp(int(value), UTC))
     parsed: datetime | None = None
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -75,7 +78,17 @@ def parse_moment(value: str) -> datetime | None:
                 continue
     if parsed is None:
         return None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    try:
+        return _fact(parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC))
+    except OverflowError:  # an offset moving year 1 or 9999 out of datetime's range
+        return None
+
+
+def _fact(moment: datetime) -> datetime | None:
+    try:
+        return instants.check_fact(moment)
+    except instants.OutOfRange:
+        return None
 
 
 @dataclass

@@ -10,6 +10,7 @@ from typing import Any
 from flask import request
 from marshmallow import ValidationError, validate
 
+from .. import instants
 from ..errors import ApiError
 
 # Delighted accepted any property name ("Purchase Experience"); keep them printable and bounded.
@@ -67,7 +68,8 @@ def nest(pairs: Any) -> dict[str, Any]:
 
 
 def unix_time(value: Any, field: str, errors: Errors) -> datetime | None:
-    """A Unix timestamp (int, or digits from a query string) as an aware UTC datetime."""
+    """A Unix timestamp (int, or digits from a query string) as an aware UTC datetime: a range bound,
+    clamped into instants.RANGE_FLOOR..RANGE_CEILING (so `until + 1 s` stays a datetime)."""
     if value is None or value == "":
         return None
     if isinstance(value, str) and re.fullmatch(r"-?[0-9]{1,12}", value.strip()):
@@ -75,7 +77,19 @@ def unix_time(value: Any, field: str, errors: Errors) -> datetime | None:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 253402300800:
         errors.add(field, "Must be a Unix timestamp in seconds.")
         return None
-    return datetime.fromtimestamp(value, UTC)
+    return instants.clamp_range(datetime.fromtimestamp(value, UTC))
+
+
+def unix_fact(value: Any, field: str, errors: Errors) -> datetime | None:
+    """A Unix timestamp of something that happened (a response, a last send): within instants.check_fact."""
+    moment = unix_time(value, field, errors)
+    if moment is None:
+        return None
+    try:
+        return instants.check_fact(moment)
+    except instants.OutOfRange as exc:
+        errors.add(field, str(exc))
+        return None
 
 
 def integer(value: Any, field: str, errors: Errors, low: int, high: int, default: int) -> int:

@@ -22,9 +22,10 @@ from sqlalchemy import func, select
 
 from .. import clock
 from ..extensions import db
-from ..models import EmailSuppression, Enrollment, Person, Project, SurveyRequest
+from ..models import Enrollment, Person, Project, SurveyRequest
 from ..services import outbox, projects, surveying
 from ..services.people import upsert_person
+from ..services.suppressions import suppressed_among
 from .importer import _email, _norm, parse_moment
 from .params import PHONE
 from .service import autopilot_interval_days
@@ -216,13 +217,7 @@ def _import_batch(
             )
         ).all()
     )
-    suppressed = set(
-        db.session.scalars(
-            select(EmailSuppression.email).where(
-                EmailSuppression.project_id == project.id, EmailSuppression.email.in_(emails)
-            )
-        )
-    )
+    suppressed = suppressed_among(project.id, emails)
     scheduled: list[SurveyRequest] = []
     now = clock.now()
     for row in batch:

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, func, select, update
+from sqlalchemy import Select, and_, func, select, update
 
 from .. import clock, cursors
 from ..errors import ApiError
@@ -15,6 +15,7 @@ from ..extensions import db
 from ..models import EmailSuppression, Enrollment, Person, Project, Response, Survey, SurveyRequest, utcnow
 from ..services import outbox, projects, surveying
 from ..services.people import upsert_person
+from ..services.privacy import erase_person
 from ..services.reports import nps_report
 from ..services.tx import commit_with_retry
 
@@ -203,9 +204,8 @@ def cancel_pending(project_id: int, person: Person) -> int:
 
 
 def delete_person(project_id: int, person: Person) -> None:
-    """Erase the person; their responses and survey requests go with them (ON DELETE CASCADE)."""
-    db.session.execute(delete(Person).where(Person.project_id == project_id, Person.id == person.id))
-    db.session.commit()
+    """Erase the person with the one eraser the server API uses (rows, rollups, suppressions, Redis)."""
+    erase_person(project_id, person.id)
 
 
 def get_response(project_id: int, response_id: int) -> Response:
@@ -339,7 +339,11 @@ def suppressions(
     query = (
         select(EmailSuppression, Person)
         .outerjoin(Person, and_(Person.project_id == project_id, Person.email == EmailSuppression.email))
-        .where(EmailSuppression.project_id == project_id, EmailSuppression.reason == reason)
+        .where(
+            EmailSuppression.project_id == project_id,
+            EmailSuppression.reason == reason,
+            EmailSuppression.email.is_not(None),  # erased people's rows hold no address to list
+        )
     )
     if since:
         query = query.where(EmailSuppression.created_at >= since)

@@ -95,7 +95,7 @@ def send_to_person() -> tuple[dict[str, Any], int]:
         "phone_number_update": params.phone(data.get("phone_number_update"), "phone_number_update", errors),
         "delay": params.integer(data.get("delay"), "delay", errors, 0, 10 * 365 * 86400, 0),
         "send": params.boolean(data.get("send"), "send", errors, True),
-        "last_sent_at": params.unix_time(data.get("last_sent_at"), "last_sent_at", errors),
+        "last_sent_at": params.unix_fact(data.get("last_sent_at"), "last_sent_at", errors),
     }
     if "name" in data:
         clean["name"] = params.text(data["name"], "name", errors, 255)
@@ -206,7 +206,7 @@ def create_response() -> tuple[dict[str, Any], int]:
     score = params.score(data.get("score"), "score", errors, required=True)
     comment = params.text(data.get("comment"), "comment", errors, 5000)
     props = params.properties(data.get("person_properties"), "person_properties", errors)
-    created_at = params.unix_time(data.get("created_at"), "created_at", errors)
+    created_at = params.unix_fact(data.get("created_at"), "created_at", errors)
     errors.raise_if_any()
     person = db.session.get(Person, person_id)
     if person is None or person.project_id != project().id:

@@ -172,12 +172,17 @@ def landing_page(token: str) -> Response:
     raw = request.args.get("score", "")
     score = int(raw) if SCORE_PARAM.match(raw) else None
     ctx = _page_context(survey_request, score, expired)
-    if not ctx["survey"].is_open:
-        t = ctx["t"]
-        return _message_page(t, t("closed_title"), t("closed_text"), 200, ctx["brand_color"])
-    if not expired:
-        landing.note_view(survey_request.id, score)
+    if not ctx["survey"].is_open or expired:
+        return _closed_page(ctx)
+    landing.note_view(survey_request.id, score)
     return _html(render_template("survey_landing.html", **ctx))
+
+
+def _closed_page(ctx: dict[str, Any]) -> Response:
+    """The page of a closed survey or an expired link: it says so and offers no form."""
+    t = ctx["t"]
+    title = t("expired_title") if ctx["expired"] and ctx["survey"].is_open else t("closed_title")
+    return _message_page(t, title, t("closed_text"), 200, ctx["brand_color"])
 
 
 def _form_error(message: str, status: int = 422, t: Strings | None = None) -> Response:
@@ -234,9 +239,8 @@ def answer(token: str) -> Response:
     ctx["auto"] = False
     if outcome.counted:
         ctx["state"] = "thanks"
-    elif outcome.reason == "closed":
-        t = ctx["t"]
-        return _message_page(t, t("closed_title"), t("closed_text"), 200, ctx["brand_color"])
+    elif outcome.reason in ("closed", "expired"):
+        return _closed_page(ctx)
     return _html(render_template("survey_landing.html", **ctx))
 
 

@@ -51,7 +51,9 @@ def create_rule(project_id: int, data: dict[str, Any]) -> tuple[AlertRule, str]:
         name=data["name"],
         target_url=data["target_url"],
         format=data.get("format", "webhook"),
-        secret_encrypted=keys.encrypt_secret(secret, current_app.config["SECRET_KEY"]),
+        secret_encrypted=keys.encrypt_secret(
+            secret, current_app.config["SECRET_KEY"], purpose=keys.WEBHOOK_SECRET
+        ),
         max_score=data.get("max_score"),
         categories=list(data.get("categories") or []),
         require_comment=bool(data.get("require_comment")),
@@ -343,7 +345,9 @@ def post_signed(rule: AlertRule, document: dict[str, Any], event: str, delivery_
     Returns the HTTP status; raises outbound.BlockedTarget, OSError or HTTPException.
     """
     cfg = current_app.config
-    secret = keys.decrypt_secret(rule.secret_encrypted, cfg["SECRET_KEY"], cfg["SECRET_KEY_FALLBACKS"])
+    secret = keys.decrypt_secret(
+        rule.secret_encrypted, cfg["SECRET_KEY"], cfg["SECRET_KEY_FALLBACKS"], purpose=keys.WEBHOOK_SECRET
+    )
     body = json.dumps(document, separators=(",", ":")).encode()
     headers = {
         "Content-Type": "application/json",

@@ -1,6 +1,7 @@
 """The landing page's rule for counting a score: a person, not a mail scanner, must be behind it.
 
-A GET or HEAD of a score link never counts (it only notes the view in Redis). A score counts on a
+A GET or HEAD of a score link never counts (it only notes the view in Redis); an expired link counts
+nothing at all. A score counts on a
 POST from the page: either after the page's script saw it visible for a moment ("auto", the score
 of the link) or on any interaction (a click, typing, a submit). Auto posts are refused when the same
 request's links were opened for several different scores in a short window (a scanner's burst), and
@@ -59,6 +60,16 @@ def note_view(request_id: int, score: int | None) -> None:
         log.warning("could not note a link view in Redis; auto-counting is off until it answers")
 
 
+def forget_views(request_ids: list[int]) -> None:
+    """Drop the noted link views of these requests (an erased person's); they expire anyway."""
+    if not request_ids:
+        return
+    try:
+        queues().redis.delete(*(_views_key(i) for i in request_ids))
+    except (RedisError, OSError):
+        log.warning("Redis unavailable: link views of %d erased request(s) left to expire", len(request_ids))
+
+
 def distinct_scores_viewed(request_id: int) -> int | None:
     """How many different scores of this request were opened in the burst window; None if unknown."""
     try:
@@ -105,9 +116,11 @@ def record_landing_answer(
     survey = db.session.get(Survey, request.survey_id)
     if survey is None or not survey.is_open:
         return Outcome(False, "closed")
+    if expired:
+        # The link's lifetime is the request's: past it nothing counts, not even a deliberate press
+        # (a forwarded or leaked old email must not answer for the person).
+        return Outcome(False, "expired")
     if not interaction:
-        if expired:
-            return Outcome(False, "expired_needs_interaction")
         if shown_score != score:
             return Outcome(False, "not_the_linked_score")
         min_visible = current_app.config.get("LANDING_MIN_VISIBLE_SECONDS", MIN_VISIBLE_SECONDS)

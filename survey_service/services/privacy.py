@@ -13,8 +13,8 @@ from sqlalchemy import select, update
 
 from ..errors import ApiError
 from ..extensions import db, queues
-from ..models import Person, Response, SurveyRequest, WebhookDelivery, utcnow
-from . import rollups
+from ..models import AlertRule, Person, Response, SurveyRequest, WebhookDelivery, utcnow
+from . import landing, outbox, rollups, suppressions, unsubscribe_webhooks
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +60,15 @@ def export_person(project_id: int, person_id: int) -> dict[str, Any]:
 
 
 def erase_person(project_id: int, person_id: int) -> dict[str, int]:
-    """Delete a person with their requests, responses and webhook log; cancel their queued webhook jobs."""
+    """Delete a person with everything about them; their suppressions keep only a hash of the address.
+
+    Requests, responses and webhook log go with the row; after the commit their queued jobs and link
+    views leave Redis too.
+    """
     person = project_person(project_id, person_id)
+    request_ids = list(
+        db.session.scalars(select(SurveyRequest.id).where(SurveyRequest.person_id == person.id))
+    )
     delivery_ids = list(
         db.session.scalars(
             select(WebhookDelivery.id)
@@ -73,18 +80,25 @@ def erase_person(project_id: int, person_id: int) -> dict[str, int]:
         "responses": len(
             list(db.session.scalars(select(Response.id).where(Response.person_id == person.id)))
         ),
-        "survey_requests": len(
-            list(db.session.scalars(select(SurveyRequest.id).where(SurveyRequest.person_id == person.id)))
-        ),
+        "survey_requests": len(request_ids),
         "webhook_deliveries": len(delivery_ids),
     }
     # Foreign keys cascade from the person to requests and responses, and from responses to deliveries.
     # The per-day counts of their days go too (their property values may name them); the trigger has
     # marked those days out of date, so reports scan them until the worker counts them again.
     rollups.forget_person(project_id, person.id)
+    suppression_ids = suppressions.forget_address(project_id, person.email) if person.email else []
+    rule_ids = list(db.session.scalars(select(AlertRule.id).where(AlertRule.project_id == project_id)))
     db.session.delete(person)
     db.session.commit()
-    _cancel_jobs([f"webhook-delivery-{i}" for i in delivery_ids])
+    # Redis only delivers: each of these jobs re-reads rows that are gone now, so this is tidiness
+    # (no id of theirs left queued), not what keeps them from being emailed.
+    _cancel_jobs(
+        [f"webhook-delivery-{i}" for i in delivery_ids]
+        + [outbox.job_id(i) for i in request_ids]
+        + [unsubscribe_webhooks.job_id(s, r) for s in suppression_ids for r in rule_ids]
+    )
+    landing.forget_views(request_ids)
     return counts
 
 

@@ -47,7 +47,9 @@ def create_project(name: str, product_name: str | None = None) -> NewProject:
         secret_key_hash=keys.hash_key(secret_key),
         secret_key_hint=secret_key[:7],
         public_key=keys.new_public_key(),
-        identity_secret_encrypted=keys.encrypt_secret(identity_secret, current_app.config["SECRET_KEY"]),
+        identity_secret_encrypted=keys.encrypt_secret(
+            identity_secret, current_app.config["SECRET_KEY"], purpose=keys.IDENTITY_SECRET
+        ),
     )
     db.session.add(project)
     db.session.flush()
@@ -78,6 +80,25 @@ def project_for_secret_key(secret_key: str) -> Project | None:
     return project
 
 
+def new_server_key(project_id: int) -> str:
+    """Give a project a new server API key (the old one stops working at once); returns it, shown once."""
+    project = db.session.get(Project, project_id)
+    if project is None:
+        raise LookupError(f"no project {project_id}")
+    secret_key = keys.new_secret_key()
+    project.secret_key_hash, project.secret_key_hint = keys.hash_key(secret_key), secret_key[:7]
+    db.session.commit()
+    return secret_key
+
+
+def demo_identity_secret(public_key: str) -> str | None:
+    """The identity secret of the project with this public key (the demo page signs its user ids with it)."""
+    encrypted = db.session.scalar(
+        select(Project.identity_secret_encrypted).where(Project.public_key == public_key)
+    )
+    return None if encrypted is None else decrypt_identity_secret(encrypted)
+
+
 def identity_secret(project: Project) -> str:
     """Decrypt the project's widget identity secret."""
     return decrypt_identity_secret(project.identity_secret_encrypted)
@@ -94,7 +115,7 @@ def decrypt_identity_secret(encrypted: str) -> str:
 
 @lru_cache(maxsize=1024)
 def _decrypt(encrypted: str, secret_key: str, fallbacks: tuple[str, ...]) -> str:
-    return keys.decrypt_secret(encrypted, secret_key, list(fallbacks))
+    return keys.decrypt_secret(encrypted, secret_key, list(fallbacks), purpose=keys.IDENTITY_SECRET)
 
 
 def default_survey_id(project_id: int, kind: str = "nps") -> int:

@@ -24,6 +24,7 @@ Why the figures stay exact:
 from __future__ import annotations
 
 import json
+import logging
 import time as _time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -32,11 +33,15 @@ from itertools import islice
 from typing import Any
 
 from sqlalchemy import and_, or_, text
+from sqlalchemy.exc import DataError
 
+from .. import instants
 from ..clock import now
 from ..extensions import db
 from ..models import Response
 from .filters import ResponseFilter
+
+log = logging.getLogger(__name__)
 
 TOTAL_KEY = ""
 # A property with more values than this on a day is not counted for that day (an id or an email
@@ -156,15 +161,20 @@ def pending(project_id: int | None = None, moment: datetime | None = None) -> li
     """(project, day) pairs to build, oldest first: days out of date, then closed days never built.
 
     A project's days run from its first response to the last sealed day; days without responses
-    are built too (as empty), so a report knows they hold nothing.
+    are built too (as empty), so a report knows they hold nothing. Days before instants.EARLIEST are
+    never built (a response stored before the bounds existed, or the day row its erasure left behind,
+    would otherwise make every pass count millennia of empty days); reports scan them.
     """
     last = last_sealed_day(moment)
-    params = {"last": last, "pid": project_id}
+    floor = instants.earliest_day()
+    params = {"last": last, "pid": project_id, "floor": floor, "since": day_start(floor)}
     one = project_id is not None
     stale = db.session.execute(
         text(
             "SELECT project_id, day FROM response_rollup_days WHERE built_version IS DISTINCT FROM version"
-            " AND day <= :last" + (" AND project_id = :pid" if one else "") + " ORDER BY day"
+            " AND day <= :last AND day >= :floor"
+            + (" AND project_id = :pid" if one else "")
+            + " ORDER BY day"
         ),
         params,
     ).all()
@@ -172,8 +182,9 @@ def pending(project_id: int | None = None, moment: datetime | None = None) -> li
     spans = db.session.execute(
         text(
             "SELECT p.id, min(d.day) AS low, max(d.day) AS high, count(d.day) AS n,"
-            " (SELECT min(created_at) FROM responses r WHERE r.project_id = p.id) AS first"
-            " FROM projects p LEFT JOIN response_rollup_days d ON d.project_id = p.id"
+            " (SELECT min(created_at) FROM responses r WHERE r.project_id = p.id AND r.created_at >= :since)"
+            " AS first"
+            " FROM projects p LEFT JOIN response_rollup_days d ON d.project_id = p.id AND d.day >= :floor"
             + (" WHERE p.id = :pid" if one else "")
             + " GROUP BY p.id ORDER BY p.id"
         ),
@@ -182,21 +193,29 @@ def pending(project_id: int | None = None, moment: datetime | None = None) -> li
     for span in spans:
         if span.first is None:
             continue
-        first = span.first.astimezone(UTC).date()
-        if span.low is None:
-            missing = _days(first, last)
-        else:
-            missing = _days(first, min(span.low - timedelta(days=1), last))
-            missing += _days(span.high + timedelta(days=1), last)
-            if span.n < (span.high - span.low).days + 1:
-                have = set(
-                    db.session.execute(
-                        text("SELECT day FROM response_rollup_days WHERE project_id = :pid"), {"pid": span.id}
-                    ).scalars()
-                )
-                missing += [d for d in _days(span.low, min(span.high, last)) if d not in have]
-        found += [(span.id, day) for day in sorted(missing)]
+        try:
+            found += [(span.id, day) for day in _missing_days(span, floor, last)]
+        except (ArithmeticError, ValueError) as exc:
+            # One project's odd data must not stop the others' rollups: its reports scan instead.
+            log.warning("rollups: project %s skipped: %s", span.id, exc.__class__.__name__)
     return found
+
+
+def _missing_days(span: Any, floor: date, last: date) -> list[date]:
+    """The never-built days of one project (a row of pending's span query), from its first response on."""
+    first = max(span.first.astimezone(UTC).date(), floor)
+    if span.low is None:
+        return _days(first, last)
+    missing = _days(first, min(span.low - timedelta(days=1), last))
+    missing += _days(span.high + timedelta(days=1), last)
+    if span.n < (span.high - span.low).days + 1:
+        have = set(
+            db.session.execute(
+                text("SELECT day FROM response_rollup_days WHERE project_id = :pid"), {"pid": span.id}
+            ).scalars()
+        )
+        missing += [d for d in _days(span.low, min(span.high, last)) if d not in have]
+    return sorted(missing)
 
 
 def _days(first: date, last: date) -> list[date]:
@@ -237,10 +256,32 @@ def refresh_when_due() -> int:
 
 
 def build_all(project_id: int | None = None) -> tuple[int, Iterator[bool]]:
-    """Every pending day: how many, and a generator building them one by one (for a progress bar)."""
-    todo = pending(project_id) if enabled() else []
+    """Every pending day: how many, and a generator building them one by one (for a progress bar).
+
+    Projects take turns day by day, so one project's long backfill does not hold the others back.
+    """
+    todo = _taking_turns(pending(project_id)) if enabled() else []
     db.session.commit()
-    return len(todo), (build_day(pid, day) for pid, day in todo)
+    return len(todo), (_build_isolated(pid, day) for pid, day in todo)
+
+
+def _taking_turns(todo: list[tuple[int, date]]) -> list[tuple[int, date]]:
+    """The pending days reordered: each project's first day, then each one's second, and so on."""
+    per_project: dict[int, list[date]] = {}
+    for pid, day in todo:
+        per_project.setdefault(pid, []).append(day)
+    rounds = max((len(days) for days in per_project.values()), default=0)
+    return [(pid, days[i]) for i in range(rounds) for pid, days in per_project.items() if i < len(days)]
+
+
+def _build_isolated(project_id: int, day: date) -> bool:
+    """build_day, but a day that fails is logged (its class only: no data) and left for a later pass."""
+    try:
+        return build_day(project_id, day)
+    except (ArithmeticError, ValueError, DataError) as exc:
+        db.session.rollback()
+        log.warning("rollups: project %s day %s not built: %s", project_id, day, exc.__class__.__name__)
+        return False
 
 
 @dataclass(frozen=True)

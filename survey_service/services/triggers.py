@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
 
+from .. import instants
 from ..errors import ApiError
 from ..extensions import db
 from ..models import Person, Survey, TriggerRule
@@ -104,15 +105,17 @@ def within_send_window(rule: TriggerRule, person: Person, at: datetime) -> datet
 
 
 def _parse_anchor(value: Any) -> datetime | None:
+    """The date an event property names (a renewal date), or None when unreadable or outside
+    instants.check_plan's range (a year-9999 renewal would overflow the delay arithmetic)."""
     if not isinstance(value, str):
         return None
     try:
         if len(value) == 10:
-            return datetime.combine(date.fromisoformat(value), time(hour=9), tzinfo=UTC)
+            return instants.check_plan(datetime.combine(date.fromisoformat(value), time(hour=9), tzinfo=UTC))
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        return instants.check_plan(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
+    except (ValueError, OverflowError):  # OutOfRange is a ValueError; an offset can overflow year 1
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def send_time(

@@ -147,6 +147,8 @@ def deliver_unsubscribe_webhook(suppression_id: int, rule_id: int) -> str:
     rule = db.session.get(AlertRule, rule_id)
     if suppression is None or rule is None or suppression.reason != "unsubscribed":
         return "skipped"
+    if suppression.email is None:
+        return "skipped"  # the person was erased: there is no address left to announce
     if rule.project_id != suppression.project_id or not subscribed(rule):
         return "skipped"
     person = db.session.scalar(

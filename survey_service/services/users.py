@@ -1,15 +1,22 @@
-"""Dashboard users: creation with a hashed password, sign-in checks, listing per project.
+"""Dashboard users: creation with a hashed password, sign-in checks, session versions, listing per project.
 
 Passwords are hashed with werkzeug.security's default, scrypt (memory-hard, salted, with the
 parameters stored in the hash so they can be raised later): werkzeug already ships with Flask,
 so no extra dependency is needed for a KDF that is as resistant to GPU cracking as argon2id.
+
+An email is unique per project only, so one person may have accounts in several projects. Sign-in
+takes email and password; the password picks the account. All accounts of one email share one
+scrypt salt, so a sign-in derives the key once however many accounts the email has (none: a dummy
+derivation of the same cost): its time tells nobody how many projects know the email.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..errors import ApiError
@@ -38,34 +45,134 @@ def create_user(project_id: int, email: str, password: str, role: str = "viewer"
         raise ApiError(422, "validation_error", f"The password needs at least {MIN_PASSWORD} characters.")
     if db.session.get(Project, project_id) is None:
         raise ApiError(404, "not_found", f"No project {project_id}.")
-    if db.session.scalar(select(DashboardUser.id).where(DashboardUser.email == email)) is not None:
+    # Only this project's users: whether other projects know the email is none of its business.
+    taken = select(DashboardUser.id).where(
+        DashboardUser.project_id == project_id, DashboardUser.email == email
+    )
+    if db.session.scalar(taken) is not None:
         raise ApiError(409, "conflict", "A user with this email already exists.")
     user = DashboardUser(
-        project_id=project_id, email=email, password_hash=generate_password_hash(password), role=role
+        project_id=project_id, email=email, password_hash=_hash_for_email(email, password), role=role
     )
     db.session.add(user)
-    db.session.commit()
+    try:
+        db.session.commit()
+    except IntegrityError:  # the same email added to this project at the same moment
+        db.session.rollback()
+        raise ApiError(409, "conflict", "A user with this email already exists.") from None
     return user
 
 
-def authenticate_user(email: str, password: str) -> DashboardUser | None:
-    """The user with this email and password, or None (same work either way)."""
+class MultipleAccounts(Exception):
+    """The email and password open accounts in several projects: the person picks one."""
+
+    def __init__(self, projects: list[Project]) -> None:
+        super().__init__("several accounts match")
+        self.projects = projects
+
+
+def _split(password_hash: str) -> tuple[str, str, str]:
+    """A werkzeug hash as (method, salt, derived hex)."""
+    method, salt, derived = (password_hash.split("$", 2) + ["", ""])[:3]
+    return method, salt, derived
+
+
+def _derive(method: str, salt: str, password: str) -> str | None:
+    """The scrypt key of password with a stored method and salt, hex; None for other methods."""
+    name, *args = method.split(":")
+    if name != "scrypt" or len(args) != 3:
+        return None
+    n, r, p = map(int, args)
+    key = hashlib.scrypt(password.encode(), salt=salt.encode(), n=n, r=r, p=p, maxmem=132 * n * r * p)
+    return key.hex()
+
+
+def _hash_for_email(email: str, password: str) -> str:
+    """A password hash sharing the salt of the email's other accounts, so sign-in derives one key."""
+    existing = db.session.scalar(
+        select(DashboardUser.password_hash)
+        .where(DashboardUser.email == email)
+        .order_by(DashboardUser.id)
+        .limit(1)
+    )
+    if existing is not None:
+        method, salt, _ = _split(existing)
+        derived = _derive(method, salt, password)
+        if derived is not None:
+            return f"{method}${salt}${derived}"
+    return generate_password_hash(password)
+
+
+def matching_users(email: str, password: str) -> list[DashboardUser]:
+    """Every account of this email whose password this is: one key derivation per distinct salt."""
     if len(password) > MAX_PASSWORD:
-        return None
-    user = db.session.scalar(select(DashboardUser).where(DashboardUser.email == normalise_email(email)))
-    if user is None:
+        return []
+    accounts = list(
+        db.session.scalars(
+            select(DashboardUser)
+            .where(DashboardUser.email == normalise_email(email))
+            .order_by(DashboardUser.id)
+        )
+    )
+    if not accounts:
         check_password_hash(_DUMMY_HASH, password)
+        return []
+    keys: dict[tuple[str, str], str | None] = {}
+    matches = []
+    for user in accounts:
+        method, salt, derived = _split(user.password_hash)
+        if (method, salt) not in keys:
+            keys[(method, salt)] = _derive(method, salt, password)
+        key = keys[(method, salt)]
+        if key is None:  # not scrypt (a hash from elsewhere): werkzeug checks it on its own
+            if check_password_hash(user.password_hash, password):
+                matches.append(user)
+        elif hmac.compare_digest(key, derived):
+            matches.append(user)
+    return matches
+
+
+def authenticate_user(email: str, password: str, project_id: int | None = None) -> DashboardUser | None:
+    """The user with this email and password (in project_id when given), or None (same work either way).
+
+    Raises MultipleAccounts when the password opens accounts in several projects and none was chosen.
+    """
+    matches = matching_users(email, password)
+    if project_id is not None:
+        matches = [user for user in matches if user.project_id == project_id]
+    if len(matches) > 1:
+        projects = db.session.scalars(
+            select(Project).where(Project.id.in_([u.project_id for u in matches])).order_by(Project.name)
+        )
+        raise MultipleAccounts(list(projects))
+    if not matches:
         return None
-    if not check_password_hash(user.password_hash, password):
-        return None
+    user = matches[0]
     user.last_login_at = utcnow()
     db.session.commit()
     return user
 
 
-def session_stamp(user: DashboardUser) -> str:
-    """A fingerprint of the password hash kept in the session: changing the password ends old sessions."""
-    return hashlib.sha256(user.password_hash.encode()).hexdigest()[:16]
+def end_sessions(user_id: int) -> None:
+    """Bump the user's session version: every session signed in before (on any device) is refused."""
+    db.session.execute(
+        update(DashboardUser)
+        .where(DashboardUser.id == user_id)
+        .values(session_version=DashboardUser.session_version + 1)
+    )
+    db.session.commit()
+
+
+def change_password(user_id: int, password: str) -> None:
+    """Set a user's new password and end their sessions; ApiError on a weak password or unknown user."""
+    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise ApiError(422, "validation_error", f"The password needs at least {MIN_PASSWORD} characters.")
+    user = db.session.get(DashboardUser, user_id)
+    if user is None:
+        raise ApiError(404, "not_found", f"No user {user_id}.")
+    user.password_hash = _hash_for_email(user.email, password)
+    user.session_version = DashboardUser.session_version + 1
+    db.session.commit()
 
 
 def project_users(project_id: int) -> list[DashboardUser]:
