@@ -3,6 +3,12 @@
 import multiprocessing
 import os
 
+from survey_service.log_redaction import install_log_redaction
+
+# Survey, unsubscribe and open-pixel links carry their token in the path (/s/<token>, /u/<token>,
+# /o/<token>.gif): every log record of this process, the access log included, has it replaced by [redacted].
+install_log_redaction()
+
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count() * 2 + 1))
 # Threaded workers, not sync: a sync worker reading a request that arrives a byte at a time serves nobody
@@ -18,7 +24,7 @@ max_requests = 5000
 max_requests_jitter = 500
 accesslog = "-"
 errorlog = "-"
-# Never log query strings: signed tokens travel in them.
+# Never log query strings (signed tokens travel in them); the path's tokens are redacted (see above).
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 # Build the app once in the master and fork workers from it: a worker restarted by max_requests starts in

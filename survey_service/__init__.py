@@ -8,12 +8,14 @@ from typing import Any
 from flask import Flask
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
 from . import request_limits
 from .config import load_config
 from .errors import from_http_exception, register_error_handlers
 from .extensions import db, init_queues, migrate
+from .log_redaction import install_log_redaction
 from .schemas import ErrorOut
 
 
@@ -42,6 +44,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     # Ids in paths are database integers: a larger number is simply not found (404), never a 500.
     app.url_map.converters["int"] = BoundedIntConverter
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    install_log_redaction()  # link tokens in paths are credentials: no log line of this process keeps one
+    hops = app.config["TRUSTED_PROXY_HOPS"]
+    if hops:
+        # Only as many X-Forwarded-* entries as there are proxies we run: a client can prepend any it likes.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
 
     db.init_app(app)
     migrate.init_app(app, db)

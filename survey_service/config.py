@@ -112,6 +112,18 @@ def _positive_seconds(name: str, default: str) -> float:
     return value
 
 
+def _non_negative_int(name: str, default: int) -> int:
+    """An integer setting that must be 0 or more; a clear error otherwise."""
+    raw = os.environ.get(name, "").strip() or str(default)
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < 0:
+        raise ConfigError(f"{name} must be 0 or more, got {value}")
+    return value
+
+
 def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Build the Flask config mapping from the environment and optional overrides."""
     overrides = overrides or {}
@@ -181,13 +193,24 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # (each socket wait is also capped by WEBHOOK_TIMEOUT), and the alert rules a project may have.
         "WEBHOOK_ALLOWED_PORTS": _ports(os.environ.get("WEBHOOK_ALLOWED_PORTS", "").strip() or "80,443"),
         "WEBHOOK_DEADLINE_SECONDS": _positive_seconds("WEBHOOK_DEADLINE_SECONDS", "10"),
-        "MAX_ALERT_RULES": int(os.environ.get("MAX_ALERT_RULES", "20")),
+        "MAX_ALERT_RULES": _non_negative_int("MAX_ALERT_RULES", 20),
+        # Proxies in front of the app whose X-Forwarded-For/-Proto are believed (0: none, use the peer).
+        "TRUSTED_PROXY_HOPS": _non_negative_int("TRUSTED_PROXY_HOPS", 0),
+        # Sign-in throttling (services/login_limits.py): free failures per (email, address) and per address,
+        # then delays doubling from the first up to the maximum.
+        "LOGIN_FAILURES_BEFORE_DELAY": _non_negative_int("LOGIN_FAILURES_BEFORE_DELAY", 5),
+        "LOGIN_ADDRESS_FAILURES_BEFORE_DELAY": _non_negative_int("LOGIN_ADDRESS_FAILURES_BEFORE_DELAY", 30),
+        "LOGIN_FIRST_DELAY_SECONDS": _non_negative_int("LOGIN_FIRST_DELAY_SECONDS", 2),
+        "LOGIN_MAX_DELAY_SECONDS": _non_negative_int("LOGIN_MAX_DELAY_SECONDS", 15 * 60),
+        # Survey, unsubscribe and open-pixel pages: requests per link (any address), and per address for
+        # links that do not verify.
+        "PUBLIC_LINK_RATE_LIMIT": os.environ.get("PUBLIC_LINK_RATE_LIMIT", "30 per minute;300 per hour"),
         # Comments older than this many days are blanked by `survey-service anonymise-comments`.
         "COMMENT_RETENTION_DAYS": int(os.environ.get("COMMENT_RETENTION_DAYS", "0")) or None,
         # /api/v1 per project and window (0 turns a limit off); exports and reports cost more.
-        "API_RATE_LIMIT": int(os.environ.get("API_RATE_LIMIT", "600")),
-        "API_EXPORT_RATE_LIMIT": int(os.environ.get("API_EXPORT_RATE_LIMIT", "60")),
-        "API_RATE_WINDOW": int(os.environ.get("API_RATE_WINDOW", "60")),
+        "API_RATE_LIMIT": _non_negative_int("API_RATE_LIMIT", 600),
+        "API_EXPORT_RATE_LIMIT": _non_negative_int("API_EXPORT_RATE_LIMIT", 60),
+        "API_RATE_WINDOW": _non_negative_int("API_RATE_WINDOW", 60),
     }
     config.update(overrides)
     https = str(config["BASE_URL"]).startswith("https://")

@@ -13,6 +13,7 @@ from sqlalchemy import CursorResult, update
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
 from .extensions import db
+from .mail.log_only import log_unsent
 from .models import Person, Project, Survey, SurveyRequest, utcnow
 
 log = logging.getLogger(__name__)
@@ -151,7 +152,7 @@ def send_survey_email(request_id: int) -> str:
 
     smtp_url = current_app.config.get("SMTP_URL")
     if not smtp_url:
-        log.info("SMTP_URL is unset; the email is logged, not sent:\n%s", message.as_string())
+        log_unsent(log, message)
         _finish(request_id, status="sent", email_message_id=message_id)
         return "logged"
     try:

@@ -1,4 +1,4 @@
-"""Rate limits: public pages (Flask-Limiter, per address), server APIs (per project, fixed windows).
+"""Rate limits: public pages (Flask-Limiter, keys in public.survey_pages), server APIs (per project).
 
 The server APIs' counters fail open: when Redis is down the request goes through and a warning is
 logged, so an outage of Redis never stops a product from recording answers.

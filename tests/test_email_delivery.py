@@ -220,6 +220,28 @@ def test_send_survey_email_without_smtp_url_logs_the_email(
     assert fresh_request(mail_app, request_id).status == "sent"
 
 
+# --- sec-auth: the log-only sender (SMTP_URL unset) logs who and what, never a live link ---
+
+
+def test_send_survey_email_without_smtp_url_logs_recipient_and_subject_without_live_links(
+    mail_app: Flask, project: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    person_id = new_person(mail_app, project["id"])
+    mail_app.config["SMTP_URL"] = None
+    with mail_app.app_context():
+        request = email_requests.create_email_request(project["id"], person_id)
+        links = email_requests.survey_links(request)
+        with caplog.at_level("INFO"):
+            assert send_survey_email(request.id) == "logged"
+    logged = caplog.text
+    assert "ann@example.com" in logged and "Subject: " in logged
+    assert "/s/[redacted]" in logged and "/u/[redacted]" in logged
+    tokens = {url.split("?")[0].rsplit("/", 1)[1] for url in [links["url"], links["unsubscribe_url"]]}
+    assert len(tokens) == 2 and all(len(token) > 20 for token in tokens)
+    for token in tokens:  # nor any piece of one, which a quoted-printable line break could leave
+        assert token not in logged and token[:16] not in logged and token[-16:] not in logged
+
+
 def test_survey_requests_api_email_arrives_at_smtp_server(
     mail_app: Flask, client: FlaskClient, auth: dict[str, str]
 ) -> None:

@@ -542,7 +542,8 @@ def test_rate_limits_answer_429_with_retry_after(limited_app: Flask) -> None:
                 break
     finally:
         with app.app_context():  # the counters outlive the test: leave other sign-ins unaffected
-            queues().redis.delete(f"login-fail:email:{email}", "login-fail:addr:127.0.0.1")
+            for key in queues().redis.scan_iter("login-fail:*"):
+                queues().redis.delete(key)
     assert res.status_code == 429
     assert int(res.headers["Retry-After"]) > 0
 
@@ -845,3 +846,214 @@ def test_development_hsts_only_for_an_https_base_url(
     finally:
         with app.app_context():
             db.engine.dispose()
+
+
+# --- sec-auth: link tokens kept out of logs; survey-page limits keyed per link ---
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def token_links(app: Flask, project_id: int, email: str = "ann@links.example") -> dict[str, str]:
+    """The paths of a fresh survey request's landing, unsubscribe and open-pixel links, and its token(s)."""
+    from survey_service import tokens
+    from survey_service.services import email_requests
+    from survey_service.services.people import upsert_person
+
+    with app.app_context():
+        person, _ = upsert_person(project_id, {"email": email})
+        db.session.commit()
+        request = email_requests.create_email_request(project_id, person.id)
+        links = email_requests.survey_links(request)
+        pixel = tokens.open_pixel_token(request.id)
+    base = app.config["BASE_URL"]
+    return {
+        "landing": links["score_urls"]["9"].removeprefix(base),
+        "unsubscribe": links["unsubscribe_url"].removeprefix(base),
+        "pixel": f"/o/{pixel}.gif",
+    }
+
+
+def token_of(path: str) -> str:
+    return path.split("?")[0].rsplit("/", 1)[1].removesuffix(".gif")
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ('127.0.0.1 "GET /s/eyJh.b-c_d HTTP/1.1" 200', '127.0.0.1 "GET /s/[redacted] HTTP/1.1" 200'),
+        ("GET /s/abc.def?score=9", "GET /s/[redacted]?score=9"),
+        ("POST /u/WzEyXQ.sig-nature", "POST /u/[redacted]"),
+        ("/o/WzEyXQ.sig.gif", "/o/[redacted]"),
+        ("see https://nps.example/s/tok.en?score=3 and <https://nps.example/u/tok2>", None),
+        ("GET /api/v1/responses?cursor=abc 200", "GET /api/v1/responses?cursor=abc 200"),
+        ("GET /static/app.css", "GET /static/app.css"),
+    ],
+)
+def test_redact_tokens_link_paths_become_redacted(line: str, expected: str | None) -> None:
+    from survey_service.log_redaction import redact_tokens
+
+    redacted = redact_tokens(line)
+    if expected is None:
+        assert (
+            redacted == "see https://nps.example/s/[redacted]?score=3 and <https://nps.example/u/[redacted]>"
+        )
+    else:
+        assert redacted == expected
+
+
+def test_log_records_token_in_message_or_traceback_are_redacted(
+    app: Flask, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Any logger, once the app exists: e.g. Flask's "Exception on /s/<token> [POST]" and its traceback."""
+    token = "WzEsMl0.secret-signature_xyz"
+    with caplog.at_level(logging.INFO):
+        logging.getLogger("survey_service.anything").info(
+            "opened %s", f"https://nps.example/s/{token}?score=1"
+        )
+        try:
+            raise ValueError(f"bad link /u/{token}")
+        except ValueError:
+            logging.getLogger("flask.app").exception("Exception on /s/%s [POST]", token)
+    assert token not in caplog.text
+    assert "Exception on /s/[redacted] [POST]" in caplog.text and "bad link /u/[redacted]" in caplog.text
+
+
+def test_werkzeug_request_log_of_token_paths_redacts_the_tokens(
+    app: Flask, project: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    """`flask run` / werkzeug's server logs each request line; a real request over HTTP, its log captured."""
+    import urllib.error
+    import urllib.request
+
+    from tests.email_support import live_server
+
+    links = token_links(app, project["id"])
+    with caplog.at_level(logging.INFO), live_server(app) as base:
+        for path in links.values():
+            try:
+                urllib.request.urlopen(base + path, timeout=30).close()
+            except urllib.error.HTTPError as exc:  # a status is still a logged request
+                exc.close()
+    request_lines = [r.getMessage() for r in caplog.records if r.name == "werkzeug"]
+    assert len(request_lines) == 3, request_lines
+    for page in ("/s/[redacted]?score=9", "/u/[redacted]", "/o/[redacted]"):
+        assert any(page in line for line in request_lines), (page, request_lines)
+    for path in links.values():
+        assert token_of(path) not in caplog.text
+
+
+def test_gunicorn_access_log_of_token_paths_redacts_the_tokens(
+    app: Flask, project: dict[str, Any], tmp_path: Path, redis_url: str
+) -> None:
+    """`gunicorn wsgi:app` with the project's gunicorn.conf.py, its access log read from its output."""
+    import urllib.error
+    import urllib.request
+
+    from tests.test_packaging import wait_for
+
+    links = token_links(app, project["id"])
+    port = free_port()
+    env = {
+        "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+        "PYTHONPATH": str(ROOT),
+        "HOME": str(tmp_path),  # gunicorn's control socket goes under $HOME: not shared with other runs
+        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+        "REDIS_URL": redis_url,
+        "SECRET_KEY": app.config["SECRET_KEY"],
+        "BASE_URL": app.config["BASE_URL"],
+        "INSTANCE_PATH": str(tmp_path),
+        "GUNICORN_BIND": f"127.0.0.1:{port}",
+        "GUNICORN_WORKERS": "1",
+    }
+    base = f"http://127.0.0.1:{port}"
+    web = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "wsgi:app"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+
+        def healthy() -> bool:
+            assert web.poll() is None, "gunicorn exited"
+            try:
+                with urllib.request.urlopen(f"{base}/healthz", timeout=2) as res:
+                    return bool(res.status == 200)
+            except OSError:
+                return False
+
+        wait_for(healthy, "GET /healthz answering 200")
+        statuses = []
+        for path in links.values():
+            try:
+                with urllib.request.urlopen(base + path, timeout=30) as res:
+                    statuses.append(res.status)
+            except urllib.error.HTTPError as exc:
+                statuses.append(exc.code)
+                exc.close()
+        assert statuses == [200, 200, 200]
+    finally:
+        web.terminate()
+        output, _ = web.communicate(timeout=60)
+    for page in ('"GET /s/[redacted]" 200', '"GET /u/[redacted]" 200', '"GET /o/[redacted]" 200'):
+        assert page in output, output[-3000:]
+    for path in links.values():
+        assert token_of(path) not in output
+
+
+@pytest.fixture
+def link_limited_app(migrated: dict[str, Any]) -> Iterator[Flask]:
+    """The app with 3 requests per link and 2 per address for bad tokens, on counters of its own."""
+    from survey_service import create_app
+
+    app = create_app(
+        {
+            **migrated,
+            "PUBLIC_LINK_RATE_LIMIT": "3 per minute",
+            "PUBLIC_RATE_LIMIT": "2 per minute",
+            "RATELIMIT_KEY_PREFIX": f"survey-link-limits-test-{free_port()}",
+        }
+    )
+    with app.app_context():
+        _empty_tables()
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+def client_at(app: Flask, address: str) -> FlaskClient:
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = address
+    return client
+
+
+def test_survey_page_limits_one_address_many_links_each_link_counts_apart(link_limited_app: Flask) -> None:
+    """One office behind NAT (or a mail scanner) opening everyone's links does not exhaust a shared limit."""
+    app = link_limited_app
+    project = make_project(app, "Links")
+    office = client_at(app, "203.0.113.7")
+    for n in range(4):
+        links = token_links(app, project["id"], f"person{n}@office.example")
+        statuses = [office.get(path).status_code for path in links.values()]
+        assert statuses == [200, 200, 200], (n, statuses)
+
+
+def test_survey_page_limits_one_link_from_many_addresses_is_refused(link_limited_app: Flask) -> None:
+    app = link_limited_app
+    project = make_project(app, "Links")
+    landing = token_links(app, project["id"])["landing"]
+    statuses = [client_at(app, f"198.51.100.{n + 1}").get(landing).status_code for n in range(4)]
+    assert statuses == [200, 200, 200, 429]
+    res = client_at(app, "198.51.100.99").get(landing)
+    assert res.status_code == 429 and int(res.headers["Retry-After"]) > 0
+
+
+def test_survey_page_limits_bad_tokens_count_per_address(link_limited_app: Flask) -> None:
+    app = link_limited_app
+    sprayer = client_at(app, "203.0.113.9")
+    statuses = [sprayer.get(f"/s/guess-{n}").status_code for n in range(3)]
+    assert statuses == [404, 404, 429]
+    assert client_at(app, "203.0.113.10").get("/u/guess-0").status_code == 404

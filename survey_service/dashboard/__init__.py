@@ -188,6 +188,13 @@ def template_helpers() -> dict[str, Any]:
     return {"csrf_token": generate_csrf, "format_nps": nps.format_nps}
 
 
+def _wait_text(seconds: int) -> str:
+    """A wait in words: seconds under two minutes, whole minutes (rounded up) beyond."""
+    if seconds < 120:
+        return f"{seconds} seconds"
+    return f"{-(-seconds // 60)} minutes"
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Any:
     """Show the sign-in form; sign in with email and password."""
@@ -197,10 +204,12 @@ def login() -> Any:
         return render_template("dashboard_login.html", email="", error=None)
     email = (request.form.get("email") or "").strip()[:320]
     password = request.form.get("password") or ""
-    address = request.remote_addr or "unknown"
-    if login_limits.is_locked(email, address):
-        error = "Too many failed attempts. Wait 15 minutes and try again."
-        retry = {"Retry-After": str(login_limits.WINDOW_SECONDS)}
+    address = request.remote_addr or "unknown"  # the client's, through TRUSTED_PROXY_HOPS proxies
+    # Checked before the password: a throttled pair learns nothing, not even whether a guess was right.
+    wait = login_limits.retry_after(email, address)
+    if wait:
+        error = f"Too many failed attempts. Try again in {_wait_text(wait)}."
+        retry = {"Retry-After": str(wait)}
         return render_template("dashboard_login.html", email=email, error=error), 429, retry
     try:
         user = authenticate_user(email, password, _chosen_project()) if email and password else None
@@ -210,7 +219,7 @@ def login() -> Any:
     if user is None:
         login_limits.record_failure(email, address)
         return render_template("dashboard_login.html", email=email, error="Wrong email or password."), 401
-    login_limits.clear_failures(email)
+    login_limits.clear_failures(email, address)
     session.clear()  # a fresh session on sign-in: nothing planted before survives
     session.permanent = True
     session["uid"], session["ver"] = user.id, user.session_version

@@ -6,7 +6,7 @@ import logging
 import re
 from typing import Any
 
-from flask import Blueprint, Flask, Response, jsonify, render_template, request
+from flask import Blueprint, Flask, Response, current_app, g, jsonify, render_template, request
 from sqlalchemy import update
 from werkzeug.exceptions import TooManyRequests
 
@@ -28,10 +28,52 @@ COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex"}
 
 
+# Which token each page reads, to key its rate limit by the link rather than by the client's address.
+LINK_READERS = {
+    "survey_pages.landing_page": ("s", tokens.read_score_link_token),
+    "survey_pages.answer": ("s", tokens.read_score_link_token),
+    "survey_pages.open_pixel": ("o", tokens.read_open_pixel_token),
+    "survey_pages.unsubscribe_confirm": ("u", tokens.read_unsubscribe_token),
+    "survey_pages.unsubscribe": ("u", tokens.read_unsubscribe_token),
+}
+
+
 def init_app(app: Flask) -> None:
-    """Register the pages and their rate limits."""
+    """Register the pages and their rate limits: per link for a link that verifies, per address otherwise."""
     app.register_blueprint(bp)
-    init_limiter(app, bp)
+    limiter = init_limiter(app)
+    limiter.limit(_link_limit, key_func=_link_limit_key)(bp)
+
+
+def _link_identity() -> str | None:
+    """'<page>:<request id>' of the link in this request's path, None when its token does not verify."""
+    if "link_identity" not in g:
+        identity = None
+        page, reader = LINK_READERS.get(request.endpoint or "", (None, None))
+        token = (request.view_args or {}).get("token")
+        if page is not None and reader is not None and isinstance(token, str):
+            try:
+                identity = f"{page}:{reader(token)}"
+            except tokens.TokenExpired as exc:
+                identity = f"{page}:{exc.request_id}"
+            except tokens.TokenInvalid:
+                pass
+        g.link_identity = identity
+    return g.link_identity  # type: ignore[no-any-return]
+
+
+def _link_limit_key() -> str:
+    """Count a real link's requests together from every address (an office behind one NAT, a mail scanner
+    opening everyone's links, or many addresses hammering one link), and bad tokens per address."""
+    identity = _link_identity()
+    return f"link:{identity}" if identity else f"addr:{request.remote_addr or 'unknown'}"
+
+
+def _link_limit() -> str:
+    """The limit for this request's key: PUBLIC_LINK_RATE_LIMIT per link, PUBLIC_RATE_LIMIT per address."""
+    if _link_identity():
+        return str(current_app.config["PUBLIC_LINK_RATE_LIMIT"])
+    return str(current_app.config["PUBLIC_RATE_LIMIT"])
 
 
 def _html(body: str, status: int = 200) -> Response:

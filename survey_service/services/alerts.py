@@ -23,6 +23,7 @@ from .. import keys, outbound
 from ..errors import ApiError
 from ..extensions import WEBHOOK_QUEUE, db, queues
 from ..mail.headers import header_safe
+from ..mail.log_only import log_unsent
 from ..models import AlertRule, Person, Project, Response, WebhookDelivery, utcnow
 
 log = logging.getLogger(__name__)
@@ -283,7 +284,7 @@ def _deliver_email(delivery: WebhookDelivery, rule: AlertRule, response: Respons
         if smtp_url:
             deliver(message, parse_smtp_url(smtp_url))
         else:
-            log.info("SMTP_URL is unset; the alert email is logged, not sent:\n%s", message.as_string())
+            log_unsent(log, message, "alert email")
     except DeliveryError as exc:
         delivery.last_error = str(exc)[:300]
         if exc.permanent or delivery.attempts >= MAX_ATTEMPTS:
