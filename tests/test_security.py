@@ -1057,3 +1057,84 @@ def test_survey_page_limits_bad_tokens_count_per_address(link_limited_app: Flask
     statuses = [sprayer.get(f"/s/guess-{n}").status_code for n in range(3)]
     assert statuses == [404, 404, 429]
     assert client_at(app, "203.0.113.10").get("/u/guess-0").status_code == 404
+
+
+# --- The browser's door: a tenant's own end user with a valid user_hash and a browser console ---
+
+
+def test_browser_with_valid_user_hash_writes_only_what_a_browser_may(app: Flask, client: FlaskClient) -> None:
+    """Every browser-door finding of the outside attack, replayed against one tenant's own project.
+
+    The attacker holds the public key and a valid user_hash for their own user id. Whatever they send,
+    the server-owned data of their person (email, name, properties, owner) stays as the server set it,
+    the NPS moves by at most one answer, no email address is confirmed or refused, and nothing is a 5xx.
+    """
+    from survey_service.models import Person, Response
+    from survey_service.services import alerts
+
+    t = Tenant(make_project(app, "Tenant"))
+    server_person = {
+        "external_id": "u1",
+        "email": "ann@customer.example",
+        "name": "Ann Server",
+        "properties": {"plan": "basic", "owner": "csm@tenant.example"},
+    }
+    ok(client.post("/api/v1/people", json=server_person, headers=t.bearer))
+    other = {"external_id": "u2", "email": "bob@customer.example"}
+    ok(client.post("/api/v1/people", json=other, headers=t.bearer))
+    user_hash = keys.user_hash(t.keys["identity_secret"], "u1")
+
+    def widget(path: str, body: dict[str, Any] | str) -> Any:
+        raw = body if isinstance(body, str) else json.dumps(body)
+        res = client.post(f"/api/widget/{path}", data=raw, content_type="text/plain")
+        assert res.status_code < 500, (path, res.status_code, res.get_data(as_text=True)[:300])
+        return res
+
+    def identify(**user: Any) -> Any:
+        body = {
+            "key": t.keys["public_key"],
+            "force": True,
+            "user": {"id": "u1", "user_hash": user_hash, **user},
+        }
+        return widget("identify", body)
+
+    tampered = {
+        "email": "attacker@evil.example",
+        "name": "Mallory",
+        "properties": {"plan": "enterprise", "owner": "victim@evil.example", "csm": "victim@evil.example"},
+    }
+    # Ballot stuffing: identify(force) then answer, again and again, with tampered traits each time.
+    for score in (0, 10, 10, 10, 10, 10):
+        shown = identify(**tampered).get_json()
+        if shown.get("token"):
+            answered = widget(
+                "answer", {"key": t.keys["public_key"], "token": shown["token"], "score": score}
+            )
+            assert answered.status_code == 200
+    # Email oracle: claiming another customer's address answers like any other identify (no 409).
+    assert identify(email="bob@customer.example").status_code == 200
+    # Junk that used to be a 500 without a key.
+    assert identify().status_code == 200
+    refused = widget("identify", {"key": t.keys["public_key"], "user": {"id": "u1", "user_hash": "é" * 64}})
+    assert refused.status_code == 403 and refused.get_json()["code"] == "identity_refused"
+    key = json.dumps(t.keys["public_key"])
+    deep = '{"key": ' + key + ', "user": ' + '{"x":' * 200 + '{"id": "u1"}' + "}" * 200 + "}"
+    assert widget("identify", deep).status_code == 400
+    surrogate = '{"key": ' + key + ', "user": {"id": "u\\ud800", "name": "\\udfff"}}'
+    assert widget("identify", surrogate).status_code == 422
+
+    with app.app_context():
+        person = db.session.scalar(select(Person).where(Person.external_id == "u1"))
+        assert person is not None
+        assert (person.email, person.name, person.properties) == (
+            "ann@customer.example",
+            "Ann Server",
+            {"plan": "basic", "owner": "csm@tenant.example"},
+        )
+        responses = db.session.scalars(select(Response).where(Response.person_id == person.id)).all()
+        assert len(responses) == 1  # six forced answers: one countable response, updated in place
+        [response] = responses
+        assert response.properties["plan"] == "basic"  # counted in the segment the server set
+        assert alerts.owner_email(response, person) == "csm@tenant.example"  # routing ignores the browser
+    report = client.get("/api/v1/reports/nps?group_by=plan", headers=t.bearer).get_json()
+    assert [(g["key"], g["responses"]) for g in report["groups"]] == [("basic", 1)]
