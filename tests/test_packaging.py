@@ -106,8 +106,14 @@ def compose_env(redis_url: str, tmp_path: Path) -> Iterator[dict[str, str]]:
         "SMTP_URL": "",
         "MAIL_FROM": "surveys@localhost",
         "GUNICORN_WORKERS": "1",
+        "TRUSTED_PROXY_HOPS": "1",  # compose's proxy is the one hop in front
     }
-    assert set(declared) - {"SURVEY_ENV"} == set(local)
+    try:
+        assert set(declared) - {"SURVEY_ENV"} == set(local)
+    except AssertionError:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+        raise
     env = {
         "PATH": f"{BIN}:/usr/bin:/bin",
         "HOME": str(tmp_path),
