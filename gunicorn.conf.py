@@ -3,7 +3,7 @@
 import multiprocessing
 import os
 
-from survey_service.log_redaction import install_log_redaction
+from survey_service.core.log_redaction import install_log_redaction
 
 # Survey, unsubscribe and open-pixel links carry their token in the path (/s/<token>, /u/<token>,
 # /o/<token>.gif): every log record of this process, the access log included, has it replaced by [redacted].

@@ -28,7 +28,8 @@ from collections import Counter
 import redis
 from sqlalchemy import event
 
-from survey_service import create_app, keys
+from survey_service import create_app
+from survey_service.core import keys
 from survey_service.extensions import db
 
 from .pg import temporary_database

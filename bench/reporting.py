@@ -17,7 +17,7 @@ from flask import Flask
 from sqlalchemy import text
 
 from survey_service.extensions import db
-from survey_service.services.reports import nps_report
+from survey_service.reporting.reports import nps_report
 
 from .pg import libpq_url
 
@@ -140,7 +140,7 @@ def time_report(app: Flask, project_id: int, repetitions: int, use_rollups: bool
 
     The report scans like the ceilings do, unless `use_rollups` lets it read per-day rollups.
     """
-    from survey_service.services import rollups
+    from survey_service.reporting import rollups
 
     with app.app_context():
 

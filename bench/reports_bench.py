@@ -105,7 +105,7 @@ def _fill(app: Flask, rows: int) -> tuple[int, str]:
     """The bench project's id and secret key; loads `rows` responses unless a previous run did."""
     from flask_migrate import upgrade
 
-    from survey_service import keys
+    from survey_service.core import keys
     from survey_service.extensions import db
     from survey_service.models import Project
     from survey_service.services.projects import create_project
@@ -234,7 +234,7 @@ def dashboard(app: Flask, repeat: int, queries: bool) -> None:
     token = html.split('name="csrf_token" value="')[1].split('"')[0]
     page.post("/login", data={"email": BENCH_EMAIL, "password": BENCH_PASSWORD, "csrf_token": token})
     from survey_service.extensions import db
-    from survey_service.services import rollups
+    from survey_service.reporting import rollups
 
     with app.app_context():
         pending = len(rollups.pending())

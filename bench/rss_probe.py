@@ -7,7 +7,7 @@ import resource
 import sys
 
 from survey_service import create_app
-from survey_service.services.reports import nps_report
+from survey_service.reporting.reports import nps_report
 
 
 def main(argv: list[str]) -> None:

@@ -42,11 +42,12 @@ from flask_migrate import upgrade  # noqa: E402
 from sqlalchemy import insert, select  # noqa: E402
 
 from bench.lifecycle import redis_server  # noqa: E402
-from survey_service import create_app, keys  # noqa: E402
+from survey_service import create_app  # noqa: E402
+from survey_service.core import keys  # noqa: E402
 from survey_service.extensions import db  # noqa: E402
 from survey_service.models import Person, Response, Survey, SurveyRequest, WidgetDismissal, utcnow  # noqa: E402
 from survey_service.services.projects import create_project  # noqa: E402
-from survey_service.widget_api import widget_script  # noqa: E402
+from survey_service.widget.views import widget_script  # noqa: E402
 
 PG_ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 

@@ -11,12 +11,12 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
-from . import request_limits
-from .config import load_config
-from .errors import from_http_exception, register_error_handlers
-from .extensions import db, init_queues, migrate
-from .log_redaction import install_log_redaction
-from .schemas import ErrorOut
+from survey_service.config import load_config
+from survey_service.core import request_limits
+from survey_service.core.log_redaction import install_log_redaction
+from survey_service.errors import from_http_exception, register_error_handlers
+from survey_service.extensions import db, init_queues, migrate
+from survey_service.schemas import ErrorOut
 
 
 class BoundedIntConverter(IntegerConverter):
@@ -55,33 +55,33 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     init_queues(app)
 
     api = SurveyApi(app, spec_kwargs={"info": {"description": "Record NPS responses, report by segment."}})
-    from .api import register_api
+    from survey_service.api import register_api
 
     register_api(api)
 
-    from . import public
+    from survey_service import public
 
     app.register_blueprint(public.bp)
-    from .public import survey_pages
+    from survey_service.public import survey_pages
 
     survey_pages.init_app(app)
-    from . import widget_api
+    from survey_service.widget import views as widget_api
 
     widget_api.init_app(app)
-    from . import dashboard
+    from survey_service import dashboard
 
     app.register_blueprint(dashboard.bp)
     register_error_handlers(app)
     request_limits.init_app(app)
-    from . import security
+    from survey_service.core import security
 
     security.init_app(app)
 
-    from .cli import register_commands
+    from survey_service.cli import register_commands
 
     register_commands(app)
 
-    from . import delighted
+    from survey_service import delighted
 
     delighted.init_app(app)
     return app

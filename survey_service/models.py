@@ -27,7 +27,7 @@ from sqlalchemy import true as sa_true
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .extensions import Base, db
+from survey_service.extensions import Base, db
 
 if TYPE_CHECKING:  # mypy cannot see through Flask-SQLAlchemy's generated model class
     Model = Base

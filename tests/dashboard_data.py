@@ -5,9 +5,9 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
+from survey_service.core.nps import category_for
 from survey_service.extensions import db
 from survey_service.models import Person, Response
-from survey_service.nps import category_for
 from survey_service.services.projects import default_survey
 
 COMMENTS = {

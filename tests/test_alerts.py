@@ -22,7 +22,7 @@ from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 from sqlalchemy import select
 
-from survey_service import keys
+from survey_service.core import keys
 from survey_service.extensions import db, queues
 from survey_service.models import AlertRule, WebhookDelivery
 from survey_service.services import alerts

@@ -22,8 +22,8 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from rq import Queue
 from rq.job import Job
 
-from survey_service import keys
 from survey_service.cli import demo_banner, demo_project
+from survey_service.core import keys
 from survey_service.extensions import db
 from survey_service.models import AlertRule, Project
 from survey_service.services.projects import identity_secret, project_for_secret_key

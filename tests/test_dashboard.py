@@ -340,7 +340,7 @@ def test_dashboard_shows_own_project_only_and_escapes_comments(app: Flask, clien
 
         record_response(theirs["id"], {"email": "x@theirs.test"}, 2, "THEIR SECRET COMPLAINT")
         record_response(mine["id"], {"email": "x@mine.test"}, 1, "<script>alert(1)</script> mine")
-        expected = __import__("survey_service.services.reports", fromlist=["nps_report"]).nps_report(
+        expected = __import__("survey_service.reporting.reports", fromlist=["nps_report"]).nps_report(
             mine["id"], since=None
         )["overall"]
     add_user(app, mine["id"], "a@mine.test")
@@ -348,7 +348,7 @@ def test_dashboard_shows_own_project_only_and_escapes_comments(app: Flask, clien
     html = client.get("/dashboard?range=all").get_data(as_text=True)
     assert "THEIR SECRET COMPLAINT" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt; mine" in html and "<script>alert" not in html
-    from survey_service.nps import format_nps
+    from survey_service.core.nps import format_nps
 
     assert f'data-testid="nps">{format_nps(expected["nps"])}<' in html
     assert f"n = {expected['responses']}" in html
@@ -527,7 +527,7 @@ def test_dashboard_origin_filters_give_the_hand_counted_nps(
 def test_dashboard_origin_filters_same_figures_from_rollups(
     app: Flask, client: FlaskClient, project: dict[str, Any], origins: dict[str, int]
 ) -> None:
-    from survey_service.services import rollups
+    from survey_service.reporting import rollups
 
     with app.app_context():
         if not rollups.enabled():

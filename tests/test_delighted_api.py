@@ -19,7 +19,7 @@ from werkzeug.serving import make_server
 from survey_service import create_app
 from survey_service.extensions import db
 from survey_service.models import Person, Response, SurveyRequest
-from survey_service.services.reports import nps_report
+from survey_service.reporting.reports import nps_report
 from tests.conftest import free_port, make_project
 
 with warnings.catch_warnings():

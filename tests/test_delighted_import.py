@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from survey_service.delighted.importer import parse_moment
 from survey_service.extensions import db
 from survey_service.models import Person, Response, SurveyRequest
-from survey_service.services.reports import nps_report
+from survey_service.reporting.reports import nps_report
 
 SAMPLE = Path(__file__).parent / "data" / "delighted_export.csv"
 

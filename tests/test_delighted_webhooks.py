@@ -14,9 +14,10 @@ from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 from sqlalchemy import select
 
+from survey_service.delighted import webhooks as unsubscribe_webhooks
 from survey_service.extensions import db, queues
 from survey_service.models import EmailSuppression, Person
-from survey_service.services import alerts, email_requests, unsubscribe_webhooks
+from survey_service.services import alerts, email_requests
 from survey_service.services.people import upsert_person
 from survey_service.services.suppressions import add_suppression
 from tests.test_alerts import Receiver, create_rule, private_ok, receiver, run_jobs

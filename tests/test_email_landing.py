@@ -14,7 +14,8 @@ from flask.testing import FlaskClient
 from itsdangerous import URLSafeSerializer
 from sqlalchemy import func, select, update
 
-from survey_service import create_app, tokens
+from survey_service import create_app
+from survey_service.core import tokens
 from survey_service.extensions import db
 from survey_service.jobs import send_survey_email
 from survey_service.models import Response, Survey, SurveyRequest

@@ -10,7 +10,8 @@ import pytest
 from flask import Flask
 from itsdangerous import URLSafeSerializer
 
-from survey_service import create_app, tokens
+from survey_service import create_app
+from survey_service.core import tokens
 
 FUTURE = datetime.now(UTC) + timedelta(days=30)
 

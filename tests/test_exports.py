@@ -12,11 +12,11 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from survey_service.core.nps import category_for
 from survey_service.extensions import db
 from survey_service.models import Person, Response
-from survey_service.nps import category_for
-from survey_service.services import exports
-from survey_service.services.exports import safe_cell
+from survey_service.reporting import exports
+from survey_service.reporting.exports import safe_cell
 from survey_service.services.projects import default_survey
 from tests.conftest import make_project
 
@@ -247,7 +247,7 @@ def test_export_csv_large_is_streamed_in_chunks(
 
 def test_property_keys_sample_looks_at_newest_responses_only(app: Flask, sample: None) -> None:
     from survey_service.models import Project
-    from survey_service.services.filters import ResponseFilter
+    from survey_service.reporting.filters import ResponseFilter
 
     with app.app_context():
         project_id = db.session.scalar(db.select(Project.id))

@@ -21,7 +21,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from survey_service import keys
+from survey_service.core import keys
 from survey_service.extensions import db
 from survey_service.models import Response, SurveyRequest
 

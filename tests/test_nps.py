@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from survey_service import nps
+from survey_service.core import nps
 
 
 @pytest.mark.parametrize(

@@ -14,8 +14,8 @@ from flask.testing import FlaskClient
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from survey_service import nps, tokens
-from survey_service.services.exports import FORMULA_STARTS, _Line, safe_cell
+from survey_service.core import nps, tokens
+from survey_service.reporting.exports import FORMULA_STARTS, _Line, safe_cell
 
 # No deadline: the machine is shared, and a slow example is not a wrong one.
 PURE = settings(deadline=None, max_examples=100)

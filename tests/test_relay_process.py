@@ -16,8 +16,8 @@ from flask.testing import FlaskClient
 from rq import Queue
 
 from survey_service.extensions import queues
-from survey_service.relay import RelayProcess
 from survey_service.services import outbox
+from survey_service.services.relay import RelayProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -76,7 +76,7 @@ SCRIPT = """
 import os, sys, time
 from flask_migrate import upgrade
 from survey_service import create_app
-from survey_service.relay import RelayProcess
+from survey_service.services.relay import RelayProcess
 app = create_app({"SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": sys.argv[1], "REDIS_URL": sys.argv[2],
                   "INSTANCE_PATH": sys.argv[3]})
 with app.app_context():

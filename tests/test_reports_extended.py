@@ -9,7 +9,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from survey_service import nps
+from survey_service.core import nps
 from survey_service.services.responses import record_response
 from tests.conftest import make_project
 

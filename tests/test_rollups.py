@@ -21,7 +21,7 @@ from sqlalchemy import event, select, text
 
 from survey_service.extensions import db
 from survey_service.models import Person, Response, RollupDay, Survey
-from survey_service.services import rollups
+from survey_service.reporting import rollups
 from survey_service.services.responses import record_response
 from tests.conftest import make_project
 from tests.test_widget_api import sql_log
@@ -462,7 +462,7 @@ def test_hand_counted_day_and_null_groups(
 def test_the_background_pass_and_the_command_build_days(
     pg_app: Flask, project: dict[str, Any], redis_url: str
 ) -> None:
-    from survey_service.relay import relay_once
+    from survey_service.services.relay import relay_once
 
     pid = project["id"]
     answer(pg_app, pid, "a", 10, at(40))

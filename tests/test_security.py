@@ -17,7 +17,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from survey_service import keys
+from survey_service.core import keys
 from survey_service.extensions import db, queues
 from survey_service.models import Base, SurveyRequest
 from survey_service.services.projects import default_survey_id
@@ -767,7 +767,7 @@ def test_api_rate_limit_redis_down_fails_open_and_logs(
             ok(client.post("/api/v1/responses", json=body, headers=a.bearer))
         assert client.post("/api/v1/responses", json=body, headers=a.bearer).status_code == 429
         own.kill()
-        with caplog.at_level(logging.WARNING, logger="survey_service.ratelimit"):
+        with caplog.at_level(logging.WARNING, logger="survey_service.core.ratelimit"):
             for _ in range(3):  # answers keep being recorded while Redis is down
                 ok(client.post("/api/v1/responses", json=body, headers=a.bearer), 201)
     assert "rate limiting skipped: Redis is unavailable" in caplog.text
@@ -855,7 +855,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def token_links(app: Flask, project_id: int, email: str = "ann@links.example") -> dict[str, str]:
     """The paths of a fresh survey request's landing, unsubscribe and open-pixel links, and its token(s)."""
-    from survey_service import tokens
+    from survey_service.core import tokens
     from survey_service.services import email_requests
     from survey_service.services.people import upsert_person
 
@@ -890,7 +890,7 @@ def token_of(path: str) -> str:
     ],
 )
 def test_redact_tokens_link_paths_become_redacted(line: str, expected: str | None) -> None:
-    from survey_service.log_redaction import redact_tokens
+    from survey_service.core.log_redaction import redact_tokens
 
     redacted = redact_tokens(line)
     if expected is None:

@@ -17,8 +17,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import event, func, select, update
 
-from survey_service import create_app, keys
+from survey_service import create_app
 from survey_service.config import load_config
+from survey_service.core import keys
 from survey_service.extensions import db
 from survey_service.models import (
     Person,
@@ -29,7 +30,7 @@ from survey_service.models import (
     WidgetDismissal,
     utcnow,
 )
-from survey_service.services.in_app import _serializer, in_sample
+from survey_service.widget.service import _serializer, in_sample
 from tests.conftest import make_project
 
 WIDGET_BUDGET = 5 * 1024
@@ -706,7 +707,7 @@ def test_widget_js_is_javascript_short_cached_and_within_budget(client: FlaskCli
 
 
 def test_widget_versioned_url_is_long_cached(client: FlaskClient) -> None:
-    from survey_service.widget_api import widget_script
+    from survey_service.widget.views import widget_script
 
     version = widget_script().version
     res = client.get(f"/widget.{version}.js")

@@ -18,7 +18,8 @@ from flask import Flask
 from sqlalchemy import select
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from survey_service import create_app, keys
+from survey_service import create_app
+from survey_service.core import keys
 from survey_service.extensions import db
 from survey_service.models import Person, Survey, SurveyRequest, WidgetDismissal, utcnow
 from survey_service.services.projects import create_project
@@ -421,7 +422,7 @@ def test_widget_uses_brand_colour_and_position(live: Live, host: Host, watched: 
         assert survey is not None
         survey.brand_color = "#0f766e"
         db.session.commit()
-        from survey_service.services.in_app import update_settings
+        from survey_service.widget.service import update_settings
 
         update_settings(other["id"], {"position": "bottom-left"})
     user = {"id": "teal-1", "user_hash": keys.user_hash(other["identity_secret"], "teal-1")}

@@ -8,10 +8,10 @@ import binascii
 from flask import Response, g, request
 from flask_smorest import Api, Blueprint
 
-from ..errors import ApiError, error_response
-from ..models import Project
-from ..ratelimit import api_retry_after
-from ..services.projects import project_for_secret_key
+from survey_service.core.ratelimit import api_retry_after
+from survey_service.errors import ApiError, error_response
+from survey_service.models import Project
+from survey_service.services.projects import project_for_secret_key
 
 BEARER = "bearerAuth"
 BASIC = "basicAuth"
@@ -71,7 +71,7 @@ def api_blueprint(name: str, import_name: str, description: str) -> Blueprint:
 
 def register_api(api: Api) -> None:
     """Register every server API blueprint and the security schemes."""
-    from . import (
+    from survey_service.api import (
         alerts,
         email_surveys,
         exports,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..schemas import (
+from survey_service.api import api_blueprint, current_project
+from survey_service.schemas import (
     AlertRuleCreated,
     AlertRuleIn,
     AlertRuleList,
@@ -12,8 +13,7 @@ from ..schemas import (
     AlertRulePatch,
     WebhookDeliveryList,
 )
-from ..services import alerts
-from . import api_blueprint, current_project
+from survey_service.services import alerts
 
 bp = api_blueprint("alerts", __name__, "Alert rules delivered by signed webhook")
 

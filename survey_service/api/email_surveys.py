@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..email_schemas import (
+from survey_service.api import api_blueprint, current_project
+from survey_service.models import EmailSuppression, SurveyRequest
+from survey_service.reporting.funnel import funnel_by_channel
+from survey_service.schemas.email import (
     BounceOut,
     BouncePage,
     FunnelQuery,
@@ -18,10 +21,7 @@ from ..email_schemas import (
     UnsubscribeOut,
     UnsubscribePage,
 )
-from ..models import EmailSuppression, SurveyRequest
-from ..services import email_requests, suppressions
-from ..services.funnel import funnel_by_channel
-from . import api_blueprint, current_project
+from survey_service.services import email_requests, suppressions
 
 bp = api_blueprint("email_surveys", __name__, "Email surveys: signed links, sends, unsubscribes, bounces")
 

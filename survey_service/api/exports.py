@@ -8,10 +8,10 @@ from typing import Any
 
 from flask import Response, stream_with_context
 
-from ..schemas import ExportQuery
-from ..services.exports import promoters_csv, responses_csv, responses_jsonl
-from ..services.filters import ResponseFilter
-from . import api_blueprint, current_project
+from survey_service.api import api_blueprint, current_project
+from survey_service.reporting.exports import promoters_csv, responses_csv, responses_jsonl
+from survey_service.reporting.filters import ResponseFilter
+from survey_service.schemas import ExportQuery
 
 bp = api_blueprint("exports", __name__, "Streamed exports (CSV, JSON lines)")
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..models import Response
-from ..schemas import FollowupIn, ResponseOut
-from ..services.followups import update_followup
-from . import api_blueprint, current_project
+from survey_service.api import api_blueprint, current_project
+from survey_service.models import Response
+from survey_service.schemas import FollowupIn, ResponseOut
+from survey_service.services.followups import update_followup
 
 bp = api_blueprint("followups", __name__, "Follow-up of responses: new → contacted → resolved")
 

@@ -7,13 +7,13 @@ from typing import Any
 from flask import Response as FlaskResponse
 from sqlalchemy import select
 
-from .. import schemas
-from ..errors import ApiError
-from ..extensions import db
-from ..models import Enrollment, Person, SurveyRequest, TriggerRule
-from ..services import enrollments, events, failed_jobs, triggers
-from ..services.surveying import cancel_pending
-from . import api_blueprint, current_project
+from survey_service import schemas
+from survey_service.api import api_blueprint, current_project
+from survey_service.errors import ApiError
+from survey_service.extensions import db
+from survey_service.models import Enrollment, Person, SurveyRequest, TriggerRule
+from survey_service.services import enrollments, events, failed_jobs, triggers
+from survey_service.services.surveying import cancel_pending
 
 bp = api_blueprint("lifecycle", __name__, "Lifecycle events, trigger rules and scheduled survey requests")
 

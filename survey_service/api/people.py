@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import ApiError
-from ..extensions import db
-from ..models import Person
-from ..schemas import PersonIn, PersonOut
-from ..services.people import upsert_person
-from ..services.tx import commit_with_retry
-from . import api_blueprint, current_project
+from survey_service.api import api_blueprint, current_project
+from survey_service.errors import ApiError
+from survey_service.extensions import db
+from survey_service.models import Person
+from survey_service.schemas import PersonIn, PersonOut
+from survey_service.services.people import upsert_person
+from survey_service.services.tx import commit_with_retry
 
 bp = api_blueprint("people", __name__, "People who can be surveyed")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..services.privacy import erase_person, export_person
-from . import api_blueprint, current_project
+from survey_service.api import api_blueprint, current_project
+from survey_service.services.privacy import erase_person, export_person
 
 bp = api_blueprint("privacy", __name__, "Privacy: a person's data export and erasure")
 

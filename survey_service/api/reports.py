@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..schemas import NpsReport, ReportQuery
-from ..services.reports import nps_report
-from . import api_blueprint, current_project
+from survey_service.api import api_blueprint, current_project
+from survey_service.reporting.reports import nps_report
+from survey_service.schemas import NpsReport, ReportQuery
 
 bp = api_blueprint("reports", __name__, "NPS reports")
 

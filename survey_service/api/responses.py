@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..models import Response
-from ..schemas import ResponseIn, ResponseOut, ResponsePage, ResponseQuery
-from ..services.responses import list_responses, record_response
-from . import api_blueprint, current_project
+from survey_service.api import api_blueprint, current_project
+from survey_service.models import Response
+from survey_service.schemas import ResponseIn, ResponseOut, ResponsePage, ResponseQuery
+from survey_service.services.responses import list_responses, record_response
 
 bp = api_blueprint("responses", __name__, "0-10 responses with comments")
 

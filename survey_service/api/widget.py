@@ -6,10 +6,10 @@ from typing import Any
 
 from marshmallow import Schema, fields, validate
 
-from ..models import WIDGET_POSITIONS, WidgetSettings
-from ..schemas import MAX_PROPERTIES, PROPERTY_NAME, Instant
-from ..services import in_app
-from . import api_blueprint, current_project
+from survey_service.api import api_blueprint, current_project
+from survey_service.models import WIDGET_POSITIONS, WidgetSettings
+from survey_service.schemas import MAX_PROPERTIES, PROPERTY_NAME, Instant
+from survey_service.widget import service as in_app
 
 bp = api_blueprint("widget_settings", __name__, "The in-app widget's rules and dismissals")
 

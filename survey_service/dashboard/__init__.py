@@ -17,20 +17,34 @@ from sqlalchemy import select
 from werkzeug.wrappers import Response as WerkzeugResponse
 from wtforms.validators import ValidationError as CsrfError
 
-from .. import nps
-from ..api.exports import CSV, JSONL, streamed
-from ..errors import ApiError
-from ..extensions import db
-from ..models import CHANNELS, FOLLOWUP_STATUSES, DashboardUser, Project, Response, Survey, TriggerRule
-from ..schemas import EVENT_TYPE, MAX_ID, PROPERTY_NAME, FollowupIn, PropertyCondition
-from ..services import login_limits
-from ..services.dashboard import latest_comments
-from ..services.exports import promoters_csv, property_keys, responses_csv, responses_jsonl
-from ..services.filters import ResponseFilter, property_text
-from ..services.followups import update_followup
-from ..services.reports import nps_report
-from ..services.users import MultipleAccounts, authenticate_user, create_user, end_sessions, project_users
-from .charts import share_bar, trend_svg
+from survey_service.api.exports import CSV, JSONL, streamed
+from survey_service.core import nps
+from survey_service.dashboard.charts import share_bar, trend_svg
+from survey_service.errors import ApiError
+from survey_service.extensions import db
+from survey_service.models import (
+    CHANNELS,
+    FOLLOWUP_STATUSES,
+    DashboardUser,
+    Project,
+    Response,
+    Survey,
+    TriggerRule,
+)
+from survey_service.reporting.dashboard import latest_comments
+from survey_service.reporting.exports import promoters_csv, property_keys, responses_csv, responses_jsonl
+from survey_service.reporting.filters import ResponseFilter, property_text
+from survey_service.reporting.reports import nps_report
+from survey_service.schemas import EVENT_TYPE, MAX_ID, PROPERTY_NAME, FollowupIn, PropertyCondition
+from survey_service.services import login_limits
+from survey_service.services.followups import update_followup
+from survey_service.services.users import (
+    MultipleAccounts,
+    authenticate_user,
+    create_user,
+    end_sessions,
+    project_users,
+)
 
 bp = Blueprint("dashboard", __name__)
 

@@ -7,8 +7,8 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     """Register the /v1/ blueprint and the `import-delighted` command."""
-    from .importer import register_commands
-    from .views import bp
+    from survey_service.delighted.importer import register_commands
+    from survey_service.delighted.views import bp
 
     app.register_blueprint(bp)
     register_commands(app)

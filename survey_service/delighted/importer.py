@@ -20,11 +20,11 @@ from flask import Flask
 from marshmallow import ValidationError, validate
 from sqlalchemy import select
 
-from .. import instants, nps
-from ..extensions import db
-from ..models import Person, Project, Response
-from ..services import projects
-from ..services.people import upsert_person
+from survey_service.core import instants, nps
+from survey_service.extensions import db
+from survey_service.models import Person, Project, Response
+from survey_service.services import projects
+from survey_service.services.people import upsert_person
 
 BATCH = 200
 KEY_PREFIX = "delighted:"
@@ -299,7 +299,7 @@ def _line_count(path: Path) -> int:
 
 def register_commands(app: Flask) -> None:
     """Attach `import-delighted` to the app's CLI."""
-    from .people_import import SendOptions, import_people_csv
+    from survey_service.delighted.people_import import SendOptions, import_people_csv
 
     @app.cli.command("import-delighted")
     @click.argument("file", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))

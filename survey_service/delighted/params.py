@@ -10,8 +10,8 @@ from typing import Any
 from flask import request
 from marshmallow import ValidationError, validate
 
-from .. import instants
-from ..errors import ApiError
+from survey_service.core import instants
+from survey_service.errors import ApiError
 
 # Delighted accepted any property name ("Purchase Experience"); keep them printable and bounded.
 PROPERTY_KEY = re.compile(r"^[^\x00-\x1f\x7f]{1,64}$")

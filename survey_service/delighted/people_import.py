@@ -20,15 +20,15 @@ import click
 from marshmallow import ValidationError
 from sqlalchemy import func, select
 
-from .. import clock
-from ..extensions import db
-from ..models import Enrollment, Person, Project, SurveyRequest
-from ..services import outbox, projects, surveying
-from ..services.people import upsert_person
-from ..services.suppressions import suppressed_among
-from .importer import _email, _norm, parse_moment
-from .params import PHONE
-from .service import autopilot_interval_days
+from survey_service.core import clock
+from survey_service.delighted.importer import _email, _norm, parse_moment
+from survey_service.delighted.params import PHONE
+from survey_service.delighted.service import autopilot_interval_days
+from survey_service.extensions import db
+from survey_service.models import Enrollment, Person, Project, SurveyRequest
+from survey_service.services import outbox, projects, surveying
+from survey_service.services.people import upsert_person
+from survey_service.services.suppressions import suppressed_among
 
 BATCH = 200
 # Header spellings of Delighted's people CSVs (compared case-insensitively, spaces/underscores alike).

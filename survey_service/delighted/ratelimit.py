@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import current_app
 
-from ..ratelimit import fixed_window_wait
+from survey_service.core.ratelimit import fixed_window_wait
 
 DEFAULT_LIMIT = 1000  # requests per window and project
 DEFAULT_WINDOW = 60  # seconds

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from ..models import Person, Response
-from .service import Activity
+from survey_service.delighted.service import Activity
+from survey_service.models import Person, Response
 
 
 def unix(moment: datetime | None) -> int | None:

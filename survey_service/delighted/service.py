@@ -9,15 +9,24 @@ from typing import Any
 
 from sqlalchemy import Select, and_, func, select, update
 
-from .. import clock, cursors
-from ..errors import ApiError
-from ..extensions import db
-from ..models import EmailSuppression, Enrollment, Person, Project, Response, Survey, SurveyRequest, utcnow
-from ..services import outbox, projects, surveying
-from ..services.people import upsert_person
-from ..services.privacy import erase_person
-from ..services.reports import nps_report
-from ..services.tx import commit_with_retry
+from survey_service.core import clock, cursors
+from survey_service.errors import ApiError
+from survey_service.extensions import db
+from survey_service.models import (
+    EmailSuppression,
+    Enrollment,
+    Person,
+    Project,
+    Response,
+    Survey,
+    SurveyRequest,
+    utcnow,
+)
+from survey_service.reporting.reports import nps_report
+from survey_service.services import outbox, projects, surveying
+from survey_service.services.people import upsert_person
+from survey_service.services.privacy import erase_person
+from survey_service.services.tx import commit_with_retry
 
 ONE_SECOND = timedelta(seconds=1)
 
@@ -279,7 +288,7 @@ def update_response(
     person_id: int | None,
 ) -> Response:
     """Change a response's score, comment or frozen properties (the person cannot change)."""
-    from .. import nps
+    from survey_service.core import nps
 
     response = get_response(project_id, response_id)
     if person_id is not None and person_id != response.person_id:

@@ -13,16 +13,16 @@ from flask import Response as FlaskResponse
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from ..api import key_from_request
-from ..errors import error_response
-from ..extensions import db
-from ..models import Enrollment, Person, Project
-from ..services.enrollments import enroll
-from ..services.projects import project_for_secret_key
-from ..services.responses import record_response
-from ..services.suppressions import add_suppression
-from . import params, ratelimit, service
-from .serialize import person_json, response_json, unix
+from survey_service.api import key_from_request
+from survey_service.delighted import params, ratelimit, service
+from survey_service.delighted.serialize import person_json, response_json, unix
+from survey_service.errors import error_response
+from survey_service.extensions import db
+from survey_service.models import Enrollment, Person, Project
+from survey_service.services.enrollments import enroll
+from survey_service.services.projects import project_for_secret_key
+from survey_service.services.responses import record_response
+from survey_service.services.suppressions import add_suppression
 
 log = logging.getLogger(__name__)
 bp = Blueprint("delighted", __name__, url_prefix="/v1")

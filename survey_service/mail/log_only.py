@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from email.message import EmailMessage
 
-from ..log_redaction import redact_tokens
+from survey_service.core.log_redaction import redact_tokens
 
 # Headers worth seeing in a development log; the rest (Date, MIME plumbing) say nothing about the email.
 LOGGED_HEADERS = ("From", "To", "Subject", "Message-ID", "List-Unsubscribe", "List-Unsubscribe-Post")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..services.projects import DEFAULT_FOLLOWUPS, DEFAULT_QUESTION
+from survey_service.services.projects import DEFAULT_FOLLOWUPS, DEFAULT_QUESTION
 
 DEFAULT_LANGUAGE = "en"
 

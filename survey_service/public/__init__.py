@@ -7,8 +7,8 @@ from typing import Any
 from flask import Blueprint
 from sqlalchemy import text
 
-from ..errors import ApiError
-from ..extensions import db
+from survey_service.errors import ApiError
+from survey_service.extensions import db
 
 bp = Blueprint("public", __name__)
 

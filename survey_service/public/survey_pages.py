@@ -10,14 +10,14 @@ from flask import Blueprint, Flask, Response, current_app, g, jsonify, render_te
 from sqlalchemy import update
 from werkzeug.exceptions import TooManyRequests
 
-from .. import nps, tokens
-from ..extensions import db
-from ..mail.strings import Strings, language_for
-from ..models import Person, Project, Survey, SurveyRequest, utcnow
-from ..ratelimit import init_limiter
-from ..schemas import MAX_COMMENT
-from ..services import landing
-from ..services.suppressions import add_suppression
+from survey_service.core import nps, tokens
+from survey_service.core.ratelimit import init_limiter
+from survey_service.extensions import db
+from survey_service.mail.strings import Strings, language_for
+from survey_service.models import Person, Project, Survey, SurveyRequest, utcnow
+from survey_service.schemas import MAX_COMMENT
+from survey_service.services import landing
+from survey_service.services.suppressions import add_suppression
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ def _not_found() -> Response:
 def _too_many(error: TooManyRequests) -> Response:
     """Answer a rate-limited page in HTML and an API call in the one JSON shape."""
     if request.blueprint != bp.name:
-        from ..errors import from_http_exception
+        from survey_service.errors import from_http_exception
 
         return from_http_exception(error)
     t = Strings(language_for(request.accept_languages.best))

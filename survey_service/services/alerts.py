@@ -19,12 +19,12 @@ from redis import RedisError
 from rq import Retry
 from sqlalchemy import func, select
 
-from .. import keys, outbound
-from ..errors import ApiError
-from ..extensions import WEBHOOK_QUEUE, db, queues
-from ..mail.headers import header_safe
-from ..mail.log_only import log_unsent
-from ..models import AlertRule, Person, Project, Response, WebhookDelivery, utcnow
+from survey_service.core import keys, outbound
+from survey_service.errors import ApiError
+from survey_service.extensions import WEBHOOK_QUEUE, db, queues
+from survey_service.mail.headers import header_safe
+from survey_service.mail.log_only import log_unsent
+from survey_service.models import AlertRule, Person, Project, Response, WebhookDelivery, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -258,7 +258,7 @@ def alert_email(rule: AlertRule, response: Response, person: Person, to: str) ->
 
 def _deliver_email(delivery: WebhookDelivery, rule: AlertRule, response: Response, person: Person) -> str:
     """Send an email alert (to a fixed address or the customer's owner); raises to retry."""
-    from ..mail.smtp import DeliveryError, deliver, parse_smtp_url
+    from survey_service.mail.smtp import DeliveryError, deliver, parse_smtp_url
 
     target = email_target(rule.target_url)
     delivery.attempts += 1
@@ -301,7 +301,7 @@ def _deliver_email(delivery: WebhookDelivery, rule: AlertRule, response: Respons
 
 def relay_pending(now: datetime | None = None) -> int:
     """Enqueue deliveries left waiting with no job in Redis (down at dispatch, or restarted empty)."""
-    from .outbox import job_alive
+    from survey_service.services.outbox import job_alive
 
     now = now or utcnow()
     waiting = db.session.scalars(
@@ -381,7 +381,7 @@ DELIGHTED_SIGNATURE_HEADER = "X-Delighted-Webhook-Signature"
 
 def delighted_event(delivery: WebhookDelivery, response: Response) -> dict[str, Any]:
     """Delighted's webhook body: event_type, event_id and the survey response with its person."""
-    from ..delighted.serialize import response_json
+    from survey_service.delighted.serialize import response_json
 
     kind = "created" if delivery.event == "response.created" else "updated"
     return {

@@ -9,14 +9,14 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import select
 
-from .. import tokens
-from ..errors import ApiError
-from ..extensions import db
-from ..models import Person, Survey, SurveyRequest, utcnow
-from . import outbox, projects
-from .people import upsert_person
-from .suppressions import is_suppressed
-from .tx import commit_with_retry
+from survey_service.core import tokens
+from survey_service.errors import ApiError
+from survey_service.extensions import db
+from survey_service.models import Person, Survey, SurveyRequest, utcnow
+from survey_service.services import outbox, projects
+from survey_service.services.people import upsert_person
+from survey_service.services.suppressions import is_suppressed
+from survey_service.services.tx import commit_with_retry
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ def request_email_survey(
     if not email:
         existing = None
         if person_data.get("external_id"):
-            from .people import find_person
+            from survey_service.services.people import find_person
 
             existing = find_person(project_id, person_data["external_id"], None)
         email = existing.email if existing is not None else None

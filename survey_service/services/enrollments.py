@@ -7,15 +7,15 @@ from typing import Any
 
 from sqlalchemy import select
 
-from .. import clock
-from ..errors import ApiError
-from ..extensions import db
-from ..models import Enrollment, SurveyRequest
-from . import outbox
-from .people import upsert_person
-from .surveying import schedule_survey
-from .triggers import resolve_survey_id
-from .tx import commit_with_retry
+from survey_service.core import clock
+from survey_service.errors import ApiError
+from survey_service.extensions import db
+from survey_service.models import Enrollment, SurveyRequest
+from survey_service.services import outbox
+from survey_service.services.people import upsert_person
+from survey_service.services.surveying import schedule_survey
+from survey_service.services.triggers import resolve_survey_id
+from survey_service.services.tx import commit_with_retry
 
 RETRY_BLOCKED_AFTER = timedelta(days=1)
 BATCH = 200

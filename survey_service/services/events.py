@@ -8,14 +8,14 @@ from typing import Any
 
 from sqlalchemy import select
 
-from .. import clock
-from ..errors import ApiError
-from ..extensions import db
-from ..models import Event, Project, SurveyRequest
-from . import outbox, triggers
-from .people import upsert_person
-from .surveying import cancel_pending, schedule_survey
-from .tx import commit_with_retry
+from survey_service.core import clock
+from survey_service.errors import ApiError
+from survey_service.extensions import db
+from survey_service.models import Event, Project, SurveyRequest
+from survey_service.services import outbox, triggers
+from survey_service.services.people import upsert_person
+from survey_service.services.surveying import cancel_pending, schedule_survey
+from survey_service.services.tx import commit_with_retry
 
 CANCELLING_EVENTS = frozenset({"cancelled"})
 

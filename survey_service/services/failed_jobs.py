@@ -8,7 +8,7 @@ from flask import current_app
 from rq.job import Job
 from rq.registry import FailedJobRegistry
 
-from ..extensions import queues
+from survey_service.extensions import queues
 
 
 def failed_jobs(project_id: int | None = None, limit: int = 200) -> list[dict[str, Any]]:

@@ -6,10 +6,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from ..errors import ApiError
-from ..extensions import db
-from ..models import Response, utcnow
-from .alerts import dispatch_response_event
+from survey_service.errors import ApiError
+from survey_service.extensions import db
+from survey_service.models import Response, utcnow
+from survey_service.services.alerts import dispatch_response_event
 
 
 def update_followup(project_id: int, response_id: int, changes: dict[str, Any]) -> Response:

@@ -8,9 +8,9 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import select, update
 
-from .. import keys
-from ..extensions import db
-from ..models import AlertRule, Project
+from survey_service.core import keys
+from survey_service.extensions import db
+from survey_service.models import AlertRule, Project
 
 # Every encrypted column: (model, its primary key, the ciphertext column, the purpose of its key).
 ENCRYPTED_COLUMNS: tuple[tuple[Any, Any, Any, str], ...] = (

@@ -19,9 +19,9 @@ from flask import current_app
 from redis import RedisError
 from sqlalchemy import CursorResult, delete, select, update
 
-from ..extensions import db, queues
-from ..models import Person, Response, Survey, SurveyRequest, utcnow
-from .responses import record_response
+from survey_service.extensions import db, queues
+from survey_service.models import Person, Response, Survey, SurveyRequest, utcnow
+from survey_service.services.responses import record_response
 
 log = logging.getLogger(__name__)
 

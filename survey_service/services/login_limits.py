@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from flask import current_app
 from redis import RedisError
 
-from ..extensions import queues
+from survey_service.extensions import queues
 
 log = logging.getLogger(__name__)
 

@@ -19,9 +19,9 @@ from rq.job import Job, JobStatus
 from rq.registry import ScheduledJobRegistry
 from sqlalchemy import select, update
 
-from .. import clock
-from ..extensions import db, queues
-from ..models import SurveyRequest, utcnow
+from survey_service.core import clock
+from survey_service.extensions import db, queues
+from survey_service.models import SurveyRequest, utcnow
 
 log = logging.getLogger(__name__)
 

@@ -8,9 +8,9 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm.attributes import flag_modified
 
-from ..errors import ApiError
-from ..extensions import db
-from ..models import Person
+from survey_service.errors import ApiError
+from survey_service.extensions import db
+from survey_service.models import Person
 
 
 def _candidates(

@@ -11,10 +11,12 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from sqlalchemy import select, update
 
-from ..errors import ApiError
-from ..extensions import db, queues
-from ..models import AlertRule, Person, Response, SurveyRequest, WebhookDelivery, utcnow
-from . import landing, outbox, rollups, suppressions, unsubscribe_webhooks
+from survey_service.delighted import webhooks as unsubscribe_webhooks
+from survey_service.errors import ApiError
+from survey_service.extensions import db, queues
+from survey_service.models import AlertRule, Person, Response, SurveyRequest, WebhookDelivery, utcnow
+from survey_service.reporting import rollups
+from survey_service.services import landing, outbox, suppressions
 
 log = logging.getLogger(__name__)
 

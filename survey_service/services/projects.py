@@ -9,9 +9,9 @@ from functools import lru_cache
 from flask import current_app
 from sqlalchemy import select
 
-from .. import keys
-from ..extensions import db
-from ..models import Project, Survey
+from survey_service.core import keys
+from survey_service.extensions import db
+from survey_service.models import Project, Survey
 
 DEFAULT_QUESTION = "How likely are you to recommend {product} to a friend or colleague?"
 DEFAULT_FOLLOWUPS = {

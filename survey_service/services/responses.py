@@ -7,13 +7,13 @@ from typing import Any
 
 from sqlalchemy import select
 
-from .. import cursors, nps
-from ..extensions import db
-from ..models import Response, SurveyRequest, utcnow
-from . import projects
-from .alerts import dispatch_response_event
-from .people import merged_properties, upsert_person
-from .tx import commit_with_retry
+from survey_service.core import cursors, nps
+from survey_service.extensions import db
+from survey_service.models import Response, SurveyRequest, utcnow
+from survey_service.services import projects
+from survey_service.services.alerts import dispatch_response_event
+from survey_service.services.people import merged_properties, upsert_person
+from survey_service.services.tx import commit_with_retry
 
 
 def record_response(

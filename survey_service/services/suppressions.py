@@ -12,11 +12,11 @@ from datetime import datetime
 from flask import current_app
 from sqlalchemy import ColumnElement, or_, select, update
 
-from .. import keys
-from ..extensions import db
-from ..models import EmailSuppression, Person, SurveyRequest
-from .tx import commit_with_retry
-from .unsubscribe_webhooks import dispatch_unsubscribe_event
+from survey_service.core import keys
+from survey_service.delighted.webhooks import dispatch_unsubscribe_event
+from survey_service.extensions import db
+from survey_service.models import EmailSuppression, Person, SurveyRequest
+from survey_service.services.tx import commit_with_retry
 
 
 def _normal(email: str) -> str:

@@ -7,10 +7,10 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import exists, select, update
 
-from .. import clock
-from ..extensions import db
-from ..models import Person, Project, Response, Survey, SurveyRequest
-from . import projects
+from survey_service.core import clock
+from survey_service.extensions import db
+from survey_service.models import Person, Project, Response, Survey, SurveyRequest
+from survey_service.services import projects
 
 # A request with sent_at set counts as "asked" (an email went out, the widget was shown, even if
 # dismissed) unless it never reached the person.

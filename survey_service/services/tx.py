@@ -7,8 +7,8 @@ from typing import TypeVar
 
 from sqlalchemy.exc import IntegrityError
 
-from ..errors import ApiError
-from ..extensions import db
+from survey_service.errors import ApiError
+from survey_service.extensions import db
 
 T = TypeVar("T")
 

@@ -19,9 +19,9 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from ..errors import ApiError
-from ..extensions import db
-from ..models import DASHBOARD_ROLES, DashboardUser, Project, utcnow
+from survey_service.errors import ApiError
+from survey_service.extensions import db
+from survey_service.models import DASHBOARD_ROLES, DashboardUser, Project, utcnow
 
 MIN_PASSWORD = 10
 MAX_PASSWORD = 1024

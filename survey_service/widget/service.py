@@ -13,10 +13,10 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import Integer, and_, bindparam, func, or_, select, text
 from sqlalchemy.orm import aliased
 
-from .. import keys
-from ..errors import ApiError
-from ..extensions import db
-from ..models import (
+from survey_service.core import keys
+from survey_service.errors import ApiError
+from survey_service.extensions import db
+from survey_service.models import (
     Person,
     Project,
     Response,
@@ -27,11 +27,11 @@ from ..models import (
     WidgetSettings,
     utcnow,
 )
-from ..widget_text import widget_text
-from . import projects
-from .people import identify_browser_person
-from .responses import record_response
-from .tx import commit_with_retry
+from survey_service.services import projects
+from survey_service.services.people import identify_browser_person
+from survey_service.services.responses import record_response
+from survey_service.services.tx import commit_with_retry
+from survey_service.widget.text import widget_text
 
 CHANNEL = "in_app"
 OPEN_STATUSES = ("pending", "scheduled")

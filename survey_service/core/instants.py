@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from .clock import now
+from survey_service.core.clock import now
 
 # No NPS fact predates the metric (2003); the rollups also ignore days before it.
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)

@@ -9,7 +9,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
-from . import instants, nps
+from survey_service.core import instants, nps
 
 MAX_PROPERTIES = 50
 MAX_PROPERTY_KEY = 64

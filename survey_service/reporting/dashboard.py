@@ -8,10 +8,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from ..clock import now
-from ..extensions import db
-from ..models import Person, Response
-from .filters import ResponseFilter
+from survey_service.core.clock import now
+from survey_service.extensions import db
+from survey_service.models import Person, Response
+from survey_service.reporting.filters import ResponseFilter
 
 MAX_COMMENTS = 100
 # Newest first, the search widens through these windows until it has enough comments.

@@ -16,12 +16,12 @@ from typing import Any
 from sqlalchemy import and_, bindparam, select
 from sqlalchemy.orm import aliased
 
-from ..errors import ApiError
-from ..extensions import db
-from ..models import Person, Project, Survey, SurveyRequest, WidgetSettings, utcnow
-from . import in_app
-from .in_app import SETTINGS_FIELDS, SHOW_REASONS, SHOWN_OPEN_FOR, WidgetRules
-from .people import browser_identity_changes
+from survey_service.errors import ApiError
+from survey_service.extensions import db
+from survey_service.models import Person, Project, Survey, SurveyRequest, WidgetSettings, utcnow
+from survey_service.services.people import browser_identity_changes
+from survey_service.widget import service as in_app
+from survey_service.widget.service import SETTINGS_FIELDS, SHOW_REASONS, SHOWN_OPEN_FOR, WidgetRules
 
 
 @lru_cache(maxsize=1)

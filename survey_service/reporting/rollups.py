@@ -35,11 +35,11 @@ from typing import Any
 from sqlalchemy import and_, or_, text
 from sqlalchemy.exc import DataError
 
-from .. import instants
-from ..clock import now
-from ..extensions import db
-from ..models import Response
-from .filters import ResponseFilter
+from survey_service.core import instants
+from survey_service.core.clock import now
+from survey_service.extensions import db
+from survey_service.models import Response
+from survey_service.reporting.filters import ResponseFilter
 
 log = logging.getLogger(__name__)
 

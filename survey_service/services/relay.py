@@ -15,8 +15,10 @@ import time
 from flask import Flask
 from redis.exceptions import RedisError
 
-from .extensions import db, queues
-from .services import alerts, enrollments, outbox, rollups, unsubscribe_webhooks
+from survey_service.delighted import webhooks as unsubscribe_webhooks
+from survey_service.extensions import db, queues
+from survey_service.reporting import rollups
+from survey_service.services import alerts, enrollments, outbox
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from ..extensions import db
-from ..models import SurveyRequest
+from survey_service.extensions import db
+from survey_service.models import SurveyRequest
 
 
 def funnel_by_channel(

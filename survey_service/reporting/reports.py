@@ -10,11 +10,11 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import ColumnElement, Integer, func, literal, null, select, union_all
 
-from .. import nps
-from ..extensions import db
-from ..models import Response, SurveyRequest, TriggerRule, utcnow
-from . import rollups
-from .filters import ResponseFilter
+from survey_service.core import nps
+from survey_service.extensions import db
+from survey_service.models import Response, SurveyRequest, TriggerRule, utcnow
+from survey_service.reporting import rollups
+from survey_service.reporting.filters import ResponseFilter
 
 MAX_FILLED_PERIODS = 1000
 ALL_RESPONSES = "all"

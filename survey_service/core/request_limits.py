@@ -14,7 +14,7 @@ from typing import Any
 
 from flask import Flask, g, request
 
-from .errors import ApiError
+from survey_service.errors import ApiError
 
 # Deeper than any body the API documents (properties are flat; the deepest is ~4 levels).
 MAX_DEPTH = 64

@@ -10,11 +10,11 @@ from typing import Any
 
 from sqlalchemy import String, case, cast, func, literal, select, true
 
-from .. import nps
-from ..extensions import db
-from ..models import Person, Response
-from . import rollups
-from .filters import ResponseFilter
+from survey_service.core import nps
+from survey_service.extensions import db
+from survey_service.models import Person, Response
+from survey_service.reporting import rollups
+from survey_service.reporting.filters import ResponseFilter
 
 # Rows fetched per round trip (a server-side cursor on PostgreSQL) and rows per yielded chunk.
 FETCH_ROWS = 2000

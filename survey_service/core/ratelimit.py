@@ -14,7 +14,7 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from redis.exceptions import RedisError
 
-from .extensions import queues
+from survey_service.extensions import queues
 
 log = logging.getLogger(__name__)
 DEFAULT_PUBLIC_LIMIT = "60 per minute;600 per hour"

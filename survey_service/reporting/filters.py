@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import String, cast, select
 
-from ..models import Event, Response, SurveyRequest
+from survey_service.models import Event, Response, SurveyRequest
 
 MAX_SEARCH = 200
 

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from flask import current_app, has_app_context
 
-from .models import utcnow
+from survey_service.models import utcnow
 
 
 def now() -> datetime:

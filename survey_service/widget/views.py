@@ -15,15 +15,16 @@ from typing import Any
 from flask import Blueprint, Flask, Response, abort, current_app, render_template, request, url_for
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate
 
-from . import keys, request_limits
-from .errors import ApiError
-from .schemas import MAX_COMMENT, Properties, StrictScore
-from .services import in_app, in_app_reads
-from .services.projects import demo_identity_secret
+from survey_service.core import keys, request_limits
+from survey_service.errors import ApiError
+from survey_service.schemas import MAX_COMMENT, Properties, StrictScore
+from survey_service.services.projects import demo_identity_secret
+from survey_service.widget import reads as in_app_reads
+from survey_service.widget import service as in_app
 
 bp = Blueprint("widget", __name__)
 
-WIDGET_DIR = Path(__file__).resolve().parent.parent / "widget"
+WIDGET_DIR = Path(__file__).resolve().parents[2] / "widget"
 SHORT_CACHE = "public, max-age=300"
 LONG_CACHE = "public, max-age=31536000, immutable"
 MAX_BODY = 16 * 1024

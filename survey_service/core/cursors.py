@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 
-from .errors import ApiError
+from survey_service.errors import ApiError
 
 
 def encode(tag: str, last_id: int) -> str:

@@ -21,10 +21,16 @@ from rq import Retry, get_current_job
 from rq.job import Job
 from sqlalchemy import select
 
-from .. import outbound
-from ..extensions import WEBHOOK_QUEUE, db, queues
-from ..models import AlertRule, EmailSuppression, Person, utcnow
-from .alerts import MAX_ATTEMPTS, RETRY_INTERVALS, DeliveryFailed, job_timeout, post_signed
+from survey_service.core import outbound
+from survey_service.extensions import WEBHOOK_QUEUE, db, queues
+from survey_service.models import AlertRule, EmailSuppression, Person, utcnow
+from survey_service.services.alerts import (
+    MAX_ATTEMPTS,
+    RETRY_INTERVALS,
+    DeliveryFailed,
+    job_timeout,
+    post_signed,
+)
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from .schemas import Instant, PersonRef, SurveyRequestOut  # noqa: F401 (re-exported)
+from survey_service.schemas import Instant, PersonRef, SurveyRequestOut  # noqa: F401 (re-exported)
 
 
 class SurveyLinkIn(Schema):

@@ -1,0 +1,1 @@
+"""Pure modules and infrastructure helpers: NPS arithmetic, instants, tokens, keys, limits, headers."""
