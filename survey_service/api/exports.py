@@ -11,7 +11,7 @@ from flask import Response, stream_with_context
 from survey_service.api import api_blueprint, current_project
 from survey_service.reporting.exports import promoters_csv, responses_csv, responses_jsonl
 from survey_service.reporting.filters import ResponseFilter
-from survey_service.schemas import ExportQuery
+from survey_service.schemas.exports import ExportQuery
 
 bp = api_blueprint("exports", __name__, "Streamed exports (CSV, JSON lines)")
 

@@ -35,7 +35,8 @@ from survey_service.reporting.dashboard import latest_comments
 from survey_service.reporting.exports import promoters_csv, property_keys, responses_csv, responses_jsonl
 from survey_service.reporting.filters import ResponseFilter, property_text
 from survey_service.reporting.reports import nps_report
-from survey_service.schemas import EVENT_TYPE, MAX_ID, PROPERTY_NAME, FollowupIn, PropertyCondition
+from survey_service.schemas.common import EVENT_TYPE, MAX_ID, PROPERTY_NAME, PropertyCondition
+from survey_service.schemas.followups import FollowupIn
 from survey_service.services import login_limits
 from survey_service.services.followups import update_followup
 from survey_service.services.users import (
