@@ -16,7 +16,7 @@ from survey_service.core import request_limits
 from survey_service.core.log_redaction import install_log_redaction
 from survey_service.errors import from_http_exception, register_error_handlers
 from survey_service.extensions import db, init_queues, migrate
-from survey_service.schemas import ErrorOut
+from survey_service.schemas.common import ErrorOut
 
 
 class BoundedIntConverter(IntegerConverter):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from survey_service.api import api_blueprint, current_project
-from survey_service.schemas import (
+from survey_service.schemas.alerts import (
     AlertRuleCreated,
     AlertRuleIn,
     AlertRuleList,

@@ -17,10 +17,10 @@ from survey_service.schemas.email import (
     SurveyLinkIn,
     SurveyLinkOut,
     SurveyRequestIn,
-    SurveyRequestOut,
     UnsubscribeOut,
     UnsubscribePage,
 )
+from survey_service.schemas.lifecycle import SurveyRequestOut
 from survey_service.services import email_requests, suppressions
 
 bp = api_blueprint("email_surveys", __name__, "Email surveys: signed links, sends, unsubscribes, bounces")

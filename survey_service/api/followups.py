@@ -6,7 +6,8 @@ from typing import Any
 
 from survey_service.api import api_blueprint, current_project
 from survey_service.models import Response
-from survey_service.schemas import FollowupIn, ResponseOut
+from survey_service.schemas.followups import FollowupIn
+from survey_service.schemas.responses import ResponseOut
 from survey_service.services.followups import update_followup
 
 bp = api_blueprint("followups", __name__, "Follow-up of responses: new → contacted → resolved")

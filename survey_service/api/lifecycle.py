@@ -7,11 +7,26 @@ from typing import Any
 from flask import Response as FlaskResponse
 from sqlalchemy import select
 
-from survey_service import schemas
 from survey_service.api import api_blueprint, current_project
 from survey_service.errors import ApiError
 from survey_service.extensions import db
 from survey_service.models import Enrollment, Person, SurveyRequest, TriggerRule
+from survey_service.schemas.lifecycle import (
+    CancelledOut,
+    EnrollmentIn,
+    EnrollmentList,
+    EnrollmentOut,
+    EventAccepted,
+    EventIn,
+    SurveyRequestList,
+    SurveyRequestQuery,
+    TemplateList,
+    TriggerIn,
+    TriggerList,
+    TriggerOut,
+    TriggerPatch,
+)
+from survey_service.schemas.projects import FailedJobList, ProjectOut, ProjectSettings
 from survey_service.services import enrollments, events, failed_jobs, triggers
 from survey_service.services.surveying import cancel_pending
 
@@ -19,8 +34,8 @@ bp = api_blueprint("lifecycle", __name__, "Lifecycle events, trigger rules and s
 
 
 @bp.post("/events")
-@bp.arguments(schemas.EventIn)
-@bp.response(202, schemas.EventAccepted)
+@bp.arguments(EventIn)
+@bp.response(202, EventAccepted)
 def post_event(data: dict[str, Any]) -> dict[str, Any]:
     """Accept a lifecycle event; the same id twice is acknowledged as a duplicate and sends nothing."""
     outcome = events.record_event(
@@ -66,8 +81,8 @@ def _apply_rule_fields(rule: TriggerRule, data: dict[str, Any]) -> None:
 
 
 @bp.post("/triggers")
-@bp.arguments(schemas.TriggerIn)
-@bp.response(201, schemas.TriggerOut)
+@bp.arguments(TriggerIn)
+@bp.response(201, TriggerOut)
 def create_trigger(data: dict[str, Any]) -> TriggerRule:
     """Create a trigger rule; a built-in event type without a delay gets the recommended one."""
     project = current_project()
@@ -90,7 +105,7 @@ def create_trigger(data: dict[str, Any]) -> TriggerRule:
 
 
 @bp.get("/triggers")
-@bp.response(200, schemas.TriggerList)
+@bp.response(200, TriggerList)
 def list_triggers() -> dict[str, Any]:
     """List the project's trigger rules."""
     rules = db.session.scalars(
@@ -100,15 +115,15 @@ def list_triggers() -> dict[str, Any]:
 
 
 @bp.get("/triggers/<int:rule_id>")
-@bp.response(200, schemas.TriggerOut)
+@bp.response(200, TriggerOut)
 def get_trigger(rule_id: int) -> TriggerRule:
     """Fetch one trigger rule."""
     return _rule_or_404(rule_id)
 
 
 @bp.patch("/triggers/<int:rule_id>")
-@bp.arguments(schemas.TriggerPatch)
-@bp.response(200, schemas.TriggerOut)
+@bp.arguments(TriggerPatch)
+@bp.response(200, TriggerOut)
 def patch_trigger(data: dict[str, Any], rule_id: int) -> TriggerRule:
     """Change some fields of a trigger rule."""
     rule = _rule_or_404(rule_id)
@@ -127,15 +142,15 @@ def delete_trigger(rule_id: int) -> FlaskResponse:
 
 
 @bp.get("/trigger_templates")
-@bp.response(200, schemas.TemplateList)
+@bp.response(200, TemplateList)
 def list_templates() -> dict[str, Any]:
     """The built-in event types and their recommended delays."""
     return {"data": list(triggers.TEMPLATES.values())}
 
 
 @bp.get("/survey_requests")
-@bp.arguments(schemas.SurveyRequestQuery, location="query")
-@bp.response(200, schemas.SurveyRequestList)
+@bp.arguments(SurveyRequestQuery, location="query")
+@bp.response(200, SurveyRequestList)
 def list_survey_requests(query: dict[str, Any]) -> dict[str, Any]:
     """List survey requests, newest first, by person and status."""
     stmt = select(SurveyRequest).where(SurveyRequest.project_id == current_project().id)
@@ -147,7 +162,7 @@ def list_survey_requests(query: dict[str, Any]) -> dict[str, Any]:
 
 
 @bp.delete("/people/<int:person_id>/survey_requests/pending")
-@bp.response(200, schemas.CancelledOut)
+@bp.response(200, CancelledOut)
 def delete_pending_requests(person_id: int) -> dict[str, int]:
     """Cancel every queued survey request of a person."""
     person = db.session.get(Person, person_id)
@@ -159,15 +174,15 @@ def delete_pending_requests(person_id: int) -> dict[str, int]:
 
 
 @bp.post("/recurring")
-@bp.arguments(schemas.EnrollmentIn)
-@bp.response(201, schemas.EnrollmentOut)
+@bp.arguments(EnrollmentIn)
+@bp.response(201, EnrollmentOut)
 def create_enrollment(data: dict[str, Any]) -> Enrollment:
     """Enrol a person in recurring relationship NPS (e.g. every 90 days)."""
     return enrollments.enroll(current_project().id, data)
 
 
 @bp.get("/recurring")
-@bp.response(200, schemas.EnrollmentList)
+@bp.response(200, EnrollmentList)
 def list_enrollments() -> dict[str, Any]:
     """List active recurring enrolments."""
     rows = db.session.scalars(
@@ -187,15 +202,15 @@ def delete_enrollment(enrollment_id: int) -> FlaskResponse:
 
 
 @bp.get("/project")
-@bp.response(200, schemas.ProjectOut)
+@bp.response(200, ProjectOut)
 def get_project() -> Any:
     """This project's settings."""
     return current_project()
 
 
 @bp.patch("/project")
-@bp.arguments(schemas.ProjectSettings)
-@bp.response(200, schemas.ProjectOut)
+@bp.arguments(ProjectSettings)
+@bp.response(200, ProjectOut)
 def patch_project(data: dict[str, Any]) -> Any:
     """Change the quiet period or whether custom event types are accepted."""
     project = current_project()
@@ -206,7 +221,7 @@ def patch_project(data: dict[str, Any]) -> Any:
 
 
 @bp.get("/jobs/failed")
-@bp.response(200, schemas.FailedJobList)
+@bp.response(200, FailedJobList)
 def list_failed_jobs() -> dict[str, Any]:
     """Send jobs of this project that failed after all retries (RQ's failed-job registry)."""
     return {"data": failed_jobs.failed_jobs(project_id=current_project().id)}

@@ -8,7 +8,7 @@ from survey_service.api import api_blueprint, current_project
 from survey_service.errors import ApiError
 from survey_service.extensions import db
 from survey_service.models import Person
-from survey_service.schemas import PersonIn, PersonOut
+from survey_service.schemas.people import PersonIn, PersonOut
 from survey_service.services.people import upsert_person
 from survey_service.services.tx import commit_with_retry
 

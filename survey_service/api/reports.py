@@ -6,7 +6,7 @@ from typing import Any
 
 from survey_service.api import api_blueprint, current_project
 from survey_service.reporting.reports import nps_report
-from survey_service.schemas import NpsReport, ReportQuery
+from survey_service.schemas.reports import NpsReport, ReportQuery
 
 bp = api_blueprint("reports", __name__, "NPS reports")
 

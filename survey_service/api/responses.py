@@ -6,7 +6,7 @@ from typing import Any
 
 from survey_service.api import api_blueprint, current_project
 from survey_service.models import Response
-from survey_service.schemas import ResponseIn, ResponseOut, ResponsePage, ResponseQuery
+from survey_service.schemas.responses import ResponseIn, ResponseOut, ResponsePage, ResponseQuery
 from survey_service.services.responses import list_responses, record_response
 
 bp = api_blueprint("responses", __name__, "0-10 responses with comments")

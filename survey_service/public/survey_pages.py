@@ -15,7 +15,7 @@ from survey_service.core.ratelimit import init_limiter
 from survey_service.extensions import db
 from survey_service.mail.strings import Strings, language_for
 from survey_service.models import Person, Project, Survey, SurveyRequest, utcnow
-from survey_service.schemas import MAX_COMMENT
+from survey_service.schemas.common import MAX_COMMENT
 from survey_service.services import landing
 from survey_service.services.suppressions import add_suppression
 

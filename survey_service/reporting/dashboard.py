@@ -1,21 +1,230 @@
-"""What the dashboard shows besides the NPS report: the latest comments."""
+"""What the dashboard shows: its page model (report, pickers, segments, latest comments) read in one call."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-from datetime import timedelta
+from collections import Counter
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import select
 
 from survey_service.core.clock import now
 from survey_service.extensions import db
-from survey_service.models import Person, Response
-from survey_service.reporting.filters import ResponseFilter
+from survey_service.models import CHANNELS, Person, Project, Response, Survey, TriggerRule
+from survey_service.reporting.exports import property_keys
+from survey_service.reporting.filters import ResponseFilter, property_text
+from survey_service.reporting.reports import nps_report
 
 MAX_COMMENTS = 100
 # Newest first, the search widens through these windows until it has enough comments.
 SEARCH_WINDOWS = (timedelta(days=7), timedelta(days=30), timedelta(days=90), timedelta(days=365))
+RANGES = {
+    "30d": ("Last 30 days", 30),
+    "90d": ("Last 90 days", 90),
+    "12m": ("Last 12 months", 365),
+    "all": ("All time", None),
+}
+INTERVALS = ("day", "week", "month", "quarter")
+DEFAULT_INTERVAL = {"30d": "day", "90d": "week", "12m": "month", "all": "quarter"}
+MAX_SEGMENT_VALUES = 50
+PICKER_SAMPLE = 5000  # newest responses looked at to fill the property and segment pickers
+# Where the responses came from: the report's and the exports' own filters, under the same names.
+ORIGIN_KEYS = ("survey_id", "channel", "trigger_id", "event_type")
+CHANNEL_LABELS = {"api": "API", "email": "Email", "in_app": "In-app", "link": "Link", "import": "Imported"}
+
+
+@dataclass(frozen=True)
+class Origins:
+    """The project's NPS surveys and trigger rules: the pickers' choices, and the ids a query may name."""
+
+    surveys: dict[int, str]
+    triggers: dict[int, str]
+    event_types: list[str]
+
+    @classmethod
+    def of(cls, project_id: int) -> Origins:
+        """Two small SELECTs on the project's configuration (no responses read)."""
+        surveys = db.session.execute(
+            select(Survey.id, Survey.name)
+            .where(Survey.project_id == project_id, Survey.kind == "nps")
+            .order_by(Survey.name, Survey.id)
+        ).all()
+        same_name = Counter(s.name for s in surveys)
+        rules = db.session.execute(
+            select(TriggerRule.id, TriggerRule.event_type, TriggerRule.channel, TriggerRule.enabled)
+            .where(TriggerRule.project_id == project_id)
+            .order_by(TriggerRule.event_type, TriggerRule.id)
+        ).all()
+        return cls(
+            surveys={s.id: s.name if same_name[s.name] == 1 else f"{s.name} (#{s.id})" for s in surveys},
+            triggers={
+                r.id: f"{r.event_type} · {CHANNEL_LABELS.get(r.channel, r.channel)} (#{r.id})"
+                + ("" if r.enabled else " · off")
+                for r in rules
+            },
+            event_types=sorted({r.event_type for r in rules}),
+        )
+
+    def check(self, query: dict[str, Any], invalid: list[str]) -> dict[str, Any]:
+        """The query's origin filters; a survey or rule id not of this project is dropped as invalid."""
+        if query.get("survey_id") is not None and query["survey_id"] not in self.surveys:
+            del query["survey_id"]
+            invalid.append("survey_id")
+        if query.get("trigger_id") is not None and query["trigger_id"] not in self.triggers:
+            del query["trigger_id"]
+            invalid.append("trigger_id")
+        invalid.sort()
+        return {key: query[key] for key in ORIGIN_KEYS if query.get(key) is not None}
+
+
+@dataclass(frozen=True)
+class DashboardPage:
+    """Everything the dashboard page shows for one filter bar, read from the database."""
+
+    project: Project | None
+    origins: Origins
+    origin: dict[str, Any]  # the origin filters in use (ORIGIN_KEYS)
+    range_key: str
+    interval: str
+    keys: list[str]  # property keys among the newest responses
+    by: str | None  # the property the segment table groups by
+    segment: tuple[str, str] | None
+    segment_key: str | None
+    segment_values: list[str]
+    report: dict[str, Any]  # nps_report's answer
+    comments: list[Any]
+    channels: list[str]
+    event_types: list[str]
+    pickers: dict[str, bool]  # which origin pickers the filter bar shows
+    export_args: dict[str, Any]
+
+
+def project_of(project_id: int) -> Project | None:
+    """The dashboard user's project (its name heads every page)."""
+    return db.session.get(Project, project_id)
+
+
+def range_start(range_key: str) -> datetime | None:
+    """The first instant of a RANGES key (midnight UTC, today included), None for all time."""
+    days = RANGES[range_key][1]
+    if days is None:
+        return None
+    today = datetime.now(UTC).date()
+    return datetime.combine(today - timedelta(days=days - 1), time.min, tzinfo=UTC)
+
+
+def dashboard_page(project_id: int, query: dict[str, Any], invalid: list[str]) -> DashboardPage:
+    """The page model of the dashboard for a parsed filter bar; ids of another project join `invalid`."""
+    origins = Origins.of(project_id)
+    origin = origins.check(query, invalid)
+    range_key = query["range"]
+    interval = query.get("interval") or DEFAULT_INTERVAL[range_key]
+    since = range_start(range_key)
+    base = ResponseFilter(project_id, since=since)
+    keys = property_keys(base, sample=PICKER_SAMPLE)
+    by = query.get("by") or ("plan" if "plan" in keys else (keys[0] if keys else None))
+    segment = query.get("segment")
+    where = (segment,) if segment else ()
+    report = nps_report(project_id, since=since, group_by=by, interval=interval, where=where, **origin)
+    segment_key = segment[0] if segment else by
+    if segment_key and segment_key == by and not segment:
+        # The segment table already holds every value of this property: no second scan.
+        segment_values = sorted(str(g["key"]) for g in report["groups"] if g["key"] is not None)
+    else:
+        segment_values = _segment_values(base, segment_key) if segment_key else []
+    if segment and segment[1] not in segment_values:
+        segment_values.append(segment[1])
+    comment_filter = ResponseFilter(
+        project_id,
+        since=since,
+        where=where,
+        category=query.get("category"),
+        search=query.get("q"),
+        followup_status=query.get("followup"),
+        with_comment=True,
+        **origin,
+    )
+    export_args = {
+        k: v for k, v in {"range": range_key, "segment": ":".join(segment) if segment else None}.items() if v
+    } | origin
+    # Each picker only when picking can change what the page shows: a survey or channel out of two or
+    # more, any rule or event type (the rest of the responses came from none of them); always when in use.
+    channels = _channels(base)
+    if origin.get("channel") and origin["channel"] not in channels:
+        channels.append(origin["channel"])
+    event_types = list(origins.event_types)
+    if origin.get("event_type") and origin["event_type"] not in event_types:
+        event_types.append(origin["event_type"])
+    pickers = {
+        "survey_id": len(origins.surveys) > 1 or "survey_id" in origin,
+        "channel": len(channels) > 1 or "channel" in origin,
+        "trigger_id": bool(origins.triggers),
+        "event_type": bool(event_types),
+    }
+    return DashboardPage(
+        project=project_of(project_id),
+        origins=origins,
+        origin=origin,
+        range_key=range_key,
+        interval=interval,
+        keys=keys,
+        by=by,
+        segment=segment,
+        segment_key=segment_key,
+        segment_values=segment_values,
+        report=report,
+        comments=latest_comments(comment_filter),
+        channels=channels,
+        event_types=event_types,
+        pickers=pickers,
+        export_args=export_args,
+    )
+
+
+def export_filter(project_id: int, query: dict[str, Any], invalid: list[str]) -> ResponseFilter:
+    """The responses a dashboard export holds; ids of another project join `invalid` (the caller refuses)."""
+    origin = Origins.of(project_id).check(query, invalid)
+    segment = query.get("segment")
+    return ResponseFilter(
+        project_id,
+        since=range_start(query["range"]),
+        where=(segment,) if segment else (),
+        category=query.get("category"),
+        **origin,
+    )
+
+
+def _channels(flt: ResponseFilter) -> list[str]:
+    """The channels among the newest responses (for the channel picker), in CHANNELS order."""
+    newest = (
+        select(Response.channel)
+        .where(*flt.conditions())
+        .order_by(Response.created_at.desc())
+        .limit(PICKER_SAMPLE)
+        .subquery()
+    )
+    found = set(db.session.scalars(select(newest.c.channel).distinct()))
+    return [channel for channel in CHANNELS if channel in found]
+
+
+def _segment_values(flt: ResponseFilter, key: str) -> list[str]:
+    """Values of a property among the newest responses (for the segment picker)."""
+    newest = (
+        select(property_text(key).label("value"))
+        .where(*flt.conditions())
+        .order_by(Response.created_at.desc())
+        .limit(PICKER_SAMPLE)
+        .subquery()
+    )
+    stmt = (
+        select(newest.c.value)
+        .where(newest.c.value.is_not(None))
+        .group_by(newest.c.value)
+        .order_by(newest.c.value)
+        .limit(MAX_SEGMENT_VALUES)
+    )
+    return [row.value for row in db.session.execute(stmt)]
 
 
 def latest_comments(flt: ResponseFilter, limit: int = 25) -> list[Any]:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from survey_service.schemas import Instant, PersonRef, SurveyRequestOut  # noqa: F401 (re-exported)
+from survey_service.schemas.common import Instant
+from survey_service.schemas.people import PersonRef
 
 
 class SurveyLinkIn(Schema):

@@ -13,14 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Flask, Response, abort, current_app, render_template, request, url_for
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate
+from marshmallow import Schema, ValidationError
 
 from survey_service.core import keys, request_limits
 from survey_service.errors import ApiError
-from survey_service.schemas import MAX_COMMENT, Properties, StrictScore
 from survey_service.services.projects import demo_identity_secret
 from survey_service.widget import reads as in_app_reads
 from survey_service.widget import service as in_app
+from survey_service.widget.schemas import AnswerIn, DismissIn, IdentifyIn
 
 bp = Blueprint("widget", __name__)
 
@@ -28,47 +28,6 @@ WIDGET_DIR = Path(__file__).resolve().parents[2] / "widget"
 SHORT_CACHE = "public, max-age=300"
 LONG_CACHE = "public, max-age=31536000, immutable"
 MAX_BODY = 16 * 1024
-
-
-class WidgetUser(Schema):
-    """The signed-in user as the host page describes them to npsWidget("identify", …)."""
-
-    class Meta:
-        unknown = EXCLUDE  # hosts pass extra fields; the widget must not break on them
-
-    id = fields.String(required=True, validate=validate.Length(1, 255))
-    user_hash = fields.String(validate=validate.Length(0, 128), allow_none=True)
-    email = fields.Email(validate=validate.Length(3, 320), allow_none=True)
-    name = fields.String(validate=validate.Length(0, 255), allow_none=True)
-    locale = fields.String(
-        validate=validate.Regexp(r"^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})*$"), allow_none=True
-    )
-    properties = Properties()
-
-    @post_load
-    def _normalise(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-        if data.get("email"):
-            data["email"] = data["email"].strip().lower()
-        return data
-
-
-class IdentifyIn(Schema):
-    key = fields.String(required=True, validate=validate.Length(1, 64))
-    user = fields.Nested(WidgetUser, required=True)
-    force = fields.Boolean(load_default=False)
-    lang = fields.String(validate=validate.Length(0, 35), allow_none=True)
-
-
-class AnswerIn(Schema):
-    key = fields.String(required=True, validate=validate.Length(1, 64))
-    token = fields.String(required=True, validate=validate.Length(1, 512))
-    score = StrictScore(required=True)
-    comment = fields.String(validate=validate.Length(0, MAX_COMMENT), allow_none=True)
-
-
-class DismissIn(Schema):
-    key = fields.String(required=True, validate=validate.Length(1, 64))
-    token = fields.String(required=True, validate=validate.Length(1, 512))
 
 
 # Schemas are built once: building one costs more than loading a small body with it.

@@ -1,0 +1,213 @@
+"""The dashboard's pages: NPS with trend, segments and comments, exports, follow-ups, users (admins)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+from flask import redirect, render_template, request, url_for
+from flask_wtf.csrf import generate_csrf
+from marshmallow import ValidationError
+
+from survey_service.core import nps
+from survey_service.dashboard.auth import admin_required, current_user, login_required
+from survey_service.dashboard.charts import share_bar, trend_svg
+from survey_service.dashboard.forms import DashboardQuery
+from survey_service.errors import ApiError
+from survey_service.models import FOLLOWUP_STATUSES
+from survey_service.reporting.dashboard import (
+    CHANNEL_LABELS,
+    INTERVALS,
+    RANGES,
+    dashboard_page,
+    export_filter,
+    project_of,
+)
+from survey_service.reporting.exports import (
+    CSV,
+    JSONL,
+    promoters_csv,
+    responses_csv,
+    responses_jsonl,
+    streamed,
+)
+from survey_service.reporting.filters import ResponseFilter
+from survey_service.schemas.followups import FollowupIn
+from survey_service.services.followups import update_followup
+from survey_service.services.users import create_user, project_users
+
+EXPORTS: dict[str, tuple[Callable[[ResponseFilter], Any], str, str]] = {
+    "responses.csv": (responses_csv, "responses", CSV),
+    "responses.jsonl": (responses_jsonl, "responses", JSONL),
+    "promoters.csv": (promoters_csv, "promoters", CSV),
+}
+
+
+def template_helpers() -> dict[str, Any]:
+    """What every template may call: the form's CSRF token, NPS formatting."""
+    return {"csrf_token": generate_csrf, "format_nps": nps.format_nps}
+
+
+def _parse(args: Any) -> tuple[dict[str, Any], list[str]]:
+    try:
+        return DashboardQuery().load(args.to_dict()), []
+    except ValidationError as err:
+        valid = dict(err.valid_data or {})
+        valid.setdefault("range", "12m")
+        return valid, sorted(str(k) for k in err.messages_dict)
+
+
+def _without(args: dict[str, Any], key: str) -> str:
+    """The dashboard's URL with the same filters but one."""
+    return url_for("dashboard.dashboard", **{k: v for k, v in args.items() if k != key})
+
+
+@login_required
+def dashboard() -> str:
+    """The project's NPS with n and margin, the trend, a segment table and the latest comments."""
+    user = current_user()
+    assert user is not None
+    query, invalid = _parse(request.args)
+    page = dashboard_page(user.project_id, query, invalid)
+    origin, origins, segment = page.origin, page.origins, page.segment
+    overall = page.report["overall"]
+    shown = {k: v for k, v in request.args.items() if k in DashboardQuery().fields and k not in invalid}
+    active = [
+        (f"{prefix}{label}", _without(shown, key))
+        for key, prefix, label in (
+            ("segment", "", f"{segment[0]} = {segment[1]}" if segment else None),
+            ("survey_id", "Survey: ", origins.surveys.get(origin.get("survey_id", 0))),
+            ("channel", "Channel: ", CHANNEL_LABELS.get(origin.get("channel", ""))),
+            ("trigger_id", "Rule: ", origins.triggers.get(origin.get("trigger_id", 0))),
+            ("event_type", "Event: ", origin.get("event_type")),
+        )
+        if label
+    ]
+    return render_template(
+        "dashboard.html",
+        user=user,
+        project=page.project,
+        query=query,
+        invalid=invalid,
+        ranges=RANGES,
+        intervals=INTERVALS,
+        range_key=page.range_key,
+        interval=page.interval,
+        keys=page.keys,
+        by=page.by,
+        segment=":".join(segment) if segment else "",
+        segment_key=page.segment_key,
+        segment_values=page.segment_values,
+        overall=overall,
+        share=share_bar(
+            overall["promoter_percent"], overall["passive_percent"], overall["detractor_percent"]
+        ),
+        trend=trend_svg(
+            page.report["series"],
+            page.interval,
+            "No responses match these filters." if active else "No responses in this range yet.",
+        ),
+        groups=page.report["groups"],
+        share_bar=share_bar,
+        comments=page.comments,
+        comments_total=overall["comments"],
+        export_args=page.export_args,
+        exports=tuple(EXPORTS),
+        followup_statuses=FOLLOWUP_STATUSES,
+        origin=origin,
+        origins=origins,
+        channels=page.channels,
+        channel_labels=CHANNEL_LABELS,
+        event_types=page.event_types,
+        pickers=page.pickers,
+        active=active,
+        back=urlencode(list(request.args.items(multi=True))),
+    )
+
+
+@login_required
+def export(name: str) -> Any:
+    """Download an export of the dashboard's current range, segment, survey, channel, rule and event type.
+
+    An invalid filter (or a survey or rule of another project) is refused rather than dropped: a file
+    has nowhere to say so, and dropping a filter would export more than was asked for.
+    """
+    user = current_user()
+    assert user is not None
+    if name not in EXPORTS:
+        return render_template("dashboard_error.html", title="Not found", message="No such export."), 404
+    query, invalid = _parse(request.args)
+    flt = export_filter(user.project_id, query, invalid)
+    if invalid:
+        plural = "s" if len(invalid) > 1 else ""
+        message = f"Invalid filter{plural}: {', '.join(invalid)}. Export from the dashboard's buttons."
+        return render_template("dashboard_error.html", title="Not exported", message=message), 400
+    chunks, base_name, ext = EXPORTS[name]
+    return streamed(chunks, flt, base_name, ext)
+
+
+@admin_required
+def followup(response_id: int) -> Any:
+    """Set a comment's follow-up status and owner, then go back to the same dashboard view."""
+    user = current_user()
+    assert user is not None
+    form = request.form
+    changes: dict[str, Any] = {
+        "followup_status": form.get("followup_status") or "",
+        "followup_owner": (form.get("followup_owner") or "").strip() or None,
+    }
+    # The card's form holds every field; older pages without notes or tags leave them as they are.
+    if "followup_notes" in form:
+        changes["followup_notes"] = form["followup_notes"].replace("\r\n", "\n").strip() or None
+    if "followup_tags" in form:
+        changes["followup_tags"] = [t.strip() for t in form["followup_tags"].split(",") if t.strip()]
+    try:
+        update_followup(user.project_id, response_id, FollowupIn().load(changes))
+    except ValidationError as err:
+        message = "Not saved: " + "; ".join(
+            f"{field.replace('followup_', '')}: {' '.join(str(m) for m in _flat(msgs))}"
+            for field, msgs in sorted(err.normalized_messages().items())
+        )
+        return render_template("dashboard_error.html", title="Not saved", message=message), 422
+    except ApiError as exc:
+        return render_template("dashboard_error.html", title="Not saved", message=exc.message), exc.status
+    # Only a query string for our own page: never an open redirect.
+    query = urlencode(parse_qsl((request.form.get("back") or "")[:2000]))
+    return redirect(f"{url_for('dashboard.dashboard')}?{query}#comments")
+
+
+def _flat(messages: Any) -> list[Any]:
+    """Marshmallow's messages of one field (a list, or a dict by list index for tags) as one list."""
+    if isinstance(messages, dict):
+        return [m for value in messages.values() for m in _flat(value)]
+    return list(messages) if isinstance(messages, list) else [messages]
+
+
+@admin_required
+def users() -> Any:
+    """List the project's dashboard users; admins add new ones."""
+    user = current_user()
+    assert user is not None
+    error, created, status = None, None, 200
+    if request.method == "POST":
+        try:
+            created = create_user(
+                user.project_id,
+                request.form.get("email") or "",
+                request.form.get("password") or "",
+                request.form.get("role") or "viewer",
+            )
+        except ApiError as exc:
+            error, status = exc.message, exc.status
+    return (
+        render_template(
+            "dashboard_users.html",
+            user=user,
+            project=project_of(user.project_id),
+            users=project_users(user.project_id),
+            error=error,
+            created=created,
+        ),
+        status,
+    )
