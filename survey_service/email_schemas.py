@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from .schemas import Instant, PersonRef, SurveyRequestOut  # noqa: F401 (re-exported)
+from .schemas import Instant, PersonRef
+from .schemas import SurveyRequestOut as SurveyRequestOut  # re-exported for the email views
 
 
 class SurveyLinkIn(Schema):
