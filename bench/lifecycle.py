@@ -243,7 +243,7 @@ def end_to_end(
         first: list[float] = []
 
         def noop_done() -> bool:
-            count = queue.finished_job_registry.count
+            count: int = queue.finished_job_registry.count
             if count and not first:
                 first.append(time.monotonic())
             return count >= n
@@ -303,7 +303,9 @@ def _lateness(app: Flask, arrivals: list[tuple[float, str]]) -> list[float]:
             .where(Person.email.like("late-%"))
         ).all()
         db.session.remove()
-    due = {email.lower(): at.replace(tzinfo=at.tzinfo or UTC).timestamp() for email, at in rows}
+    due = {
+        email.lower(): at.replace(tzinfo=at.tzinfo or UTC).timestamp() for email, at in rows if email and at
+    }
     return [t - due[r] for t, r in arrivals if r in due]
 
 

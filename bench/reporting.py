@@ -147,11 +147,11 @@ def time_report(app: Flask, project_id: int, repetitions: int, use_rollups: bool
         def report() -> dict[str, Any]:
             original = rollups.enabled
             if not use_rollups:
-                rollups.enabled = lambda: False  # type: ignore[assignment]
+                rollups.enabled = lambda: False
             try:
                 result = nps_report(project_id, group_by="plan", interval="month")
             finally:
-                rollups.enabled = original  # type: ignore[assignment]
+                rollups.enabled = original
             db.session.rollback()
             return result
 

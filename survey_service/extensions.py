@@ -11,6 +11,7 @@ from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from redis import Redis
 from rq import Queue
+from rq.registry import ScheduledJobRegistry
 from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
@@ -98,6 +99,12 @@ class RedisQueues:
     def queue(self, name: str = "default") -> Queue:
         """Return the RQ queue called name on the configured Redis."""
         return Queue(name, connection=self.redis)
+
+
+def scheduled_jobs(queue: Queue) -> ScheduledJobRegistry:
+    """RQ's registry of the jobs scheduled on queue (typed: rq leaves the registry's constructor untyped)."""
+    registry: ScheduledJobRegistry = queue.scheduled_job_registry
+    return registry
 
 
 def init_queues(app: Flask) -> None:

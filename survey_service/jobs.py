@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import UTC, datetime
+from email.message import EmailMessage
 from typing import Any
 
 from flask import current_app
@@ -85,29 +86,21 @@ def _wait_until_due(due: datetime | None) -> datetime:
     return now
 
 
-def send_survey_email(request_id: int) -> str:
-    """Send the survey email of one request at most once; returns a short status."""
-    from survey_service.mail.compose import compose_survey_email
-    from survey_service.mail.smtp import DeliveryError, deliver, parse_smtp_url
-    from survey_service.services.suppressions import add_suppression, is_suppressed
-
-    request = db.session.get(SurveyRequest, request_id)
-    if request is None:
-        return "missing"
+def _not_to_send(request: SurveyRequest) -> str | None:
+    """Why a request is not (or no longer) one to send by email, or None."""
     if request.channel != "email":
         return "not_email"
     if request.responded_at is not None:
         return "skipped_answered"
     if request.status not in CLAIMABLE:
         return f"skipped_{request.status}"
-    person = db.session.get(Person, request.person_id)
-    if person is None or not person.email:
-        _finish(request_id, status="failed", email_error="the person has no email address")
-        return "no_address"
-    if is_suppressed(request.project_id, person.email):
-        _finish(request_id, status="suppressed")
-        return "suppressed"
-    now = _wait_until_due(request.scheduled_at)
+    return None
+
+
+def _skipped_at_send_time(
+    request_id: int, request: SurveyRequest, person_id: int, now: datetime
+) -> str | None:
+    """Finish a request that expired or that the fatigue rules now block; say why (None: send it)."""
     if request.expires_at is not None and request.expires_at <= now:
         _finish(request_id, status="expired")
         return "expired"
@@ -118,10 +111,35 @@ def send_survey_email(request_id: int) -> str:
 
         project = db.session.get(Project, request.project_id)
         assert project is not None
-        reason = fatigue_reason(project, person.id, now, ignore_request_id=request_id)
+        reason = fatigue_reason(project, person_id, now, ignore_request_id=request_id)
         if reason:
             _finish(request_id, status="skipped", status_reason=reason)
             return f"skipped_{reason}"
+    return None
+
+
+def send_survey_email(request_id: int) -> str:
+    """Send the survey email of one request at most once; returns a short status."""
+    from survey_service.mail.compose import compose_survey_email
+    from survey_service.services.suppressions import is_suppressed
+
+    request = db.session.get(SurveyRequest, request_id)
+    if request is None:
+        return "missing"
+    not_to_send = _not_to_send(request)
+    if not_to_send:
+        return not_to_send
+    person = db.session.get(Person, request.person_id)
+    if person is None or not person.email:
+        _finish(request_id, status="failed", email_error="the person has no email address")
+        return "no_address"
+    if is_suppressed(request.project_id, person.email):
+        _finish(request_id, status="suppressed")
+        return "suppressed"
+    now = _wait_until_due(request.scheduled_at)
+    skipped = _skipped_at_send_time(request_id, request, person.id, now)
+    if skipped:
+        return skipped
 
     survey = db.session.get(Survey, request.survey_id)
     project = db.session.get(Project, request.project_id)
@@ -136,7 +154,6 @@ def send_survey_email(request_id: int) -> str:
         log.exception("request %s: the email could not be composed", request_id)
         _fail_unsendable(request_id, "the email could not be composed")
         return "failed"
-    message_id = message["Message-ID"]
 
     # Claim the request before sending: only the job whose UPDATE matched sends, so two runs of
     # this job (a duplicate enqueue, a retry racing a slow worker) can never send two emails.
@@ -149,7 +166,15 @@ def send_survey_email(request_id: int) -> str:
     db.session.commit()
     if claimed != 1:
         return "already_claimed"
+    return _deliver_claimed(request_id, request.project_id, person.email, message)
 
+
+def _deliver_claimed(request_id: int, project_id: int, address: str, message: EmailMessage) -> str:
+    """Hand a claimed request's message to SMTP (or the log) and record the outcome; returns it."""
+    from survey_service.mail.smtp import DeliveryError, deliver, parse_smtp_url
+    from survey_service.services.suppressions import add_suppression
+
+    message_id = message["Message-ID"]
     smtp_url = current_app.config.get("SMTP_URL")
     if not smtp_url:
         log_unsent(log, message)
@@ -167,7 +192,7 @@ def send_survey_email(request_id: int) -> str:
             status = "bounced" if err.bounce else "failed"
             _finish(request_id, status=status, email_error=str(err)[:500])
             if err.bounce:
-                add_suppression(request.project_id, person.email, "bounced", str(err))
+                add_suppression(project_id, address, "bounced", str(err))
             log.warning("request %s: permanent delivery failure: %s", request_id, err)
             return status
         last = _is_last_attempt()

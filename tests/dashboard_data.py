@@ -144,7 +144,7 @@ def seed_origins(project_id: int, *, answered: datetime | None = None) -> dict[s
         db.session.add(request)
         requests.append(request)
     db.session.commit()
-    for request, (who, _, _, _, channel, score, comment) in zip(requests, ORIGINS, strict=True):
+    for made, (who, _, _, _, channel, score, comment) in zip(requests, ORIGINS, strict=True):
         record_response(
             project_id,
             {"external_id": who},
@@ -152,6 +152,6 @@ def seed_origins(project_id: int, *, answered: datetime | None = None) -> dict[s
             comment,
             channel=channel,
             created_at=answered,
-            request=request,
+            request=made,
         )
     return {**surveys, **{name: rule.id for name, rule in rules.items()}}

@@ -19,11 +19,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from rq import SimpleWorker
 from rq.job import Job
-from rq.registry import ScheduledJobRegistry
 from sqlalchemy import select
 
 from survey_service.core import keys
-from survey_service.extensions import db, queues
+from survey_service.extensions import db, queues, scheduled_jobs
 from survey_service.models import AlertRule, WebhookDelivery
 from survey_service.services import alerts
 from tests.conftest import make_project
@@ -128,7 +127,7 @@ def test_alert_webhook_failure_is_retried_with_backoff_then_delivered(
         assert (delivery.status, delivery.attempts, delivery.last_error) == ("retrying", 1, "HTTP 500")
         handle = queues()
         job_id = f"webhook-delivery-{delivery.id}"
-        assert job_id in ScheduledJobRegistry(queue=handle.queue("webhooks")).get_job_ids()
+        assert job_id in scheduled_jobs(handle.queue("webhooks")).get_job_ids()
         assert Job.fetch(job_id, connection=handle.redis).retries_left == alerts.MAX_ATTEMPTS - 2
         receiver.status = 204
         assert alerts.deliver_webhook(delivery.id) == "delivered"
@@ -146,6 +145,7 @@ def test_alert_webhook_gives_up_after_max_attempts(
     client.post("/api/v1/responses", json={"person": {"email": "a@b.co"}, "score": 1}, headers=auth)
     with private_ok.app_context():
         delivery_id = db.session.scalar(select(WebhookDelivery.id))
+        assert delivery_id is not None
         for _ in range(alerts.MAX_ATTEMPTS - 1):
             with pytest.raises(alerts.DeliveryFailed):
                 alerts.deliver_webhook(delivery_id)
@@ -559,6 +559,7 @@ def test_alert_delivery_to_a_tarpit_gives_up_at_its_deadline(
         client.post("/api/v1/responses", json={"person": {"email": "a@b.co"}, "score": 1}, headers=auth)
         with private_ok.app_context():
             delivery_id = db.session.scalar(select(WebhookDelivery.id))
+            assert delivery_id is not None
             started = time.monotonic()
             with pytest.raises(alerts.DeliveryFailed, match="deadline"):
                 alerts.deliver_webhook(delivery_id)

@@ -14,9 +14,11 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
@@ -25,7 +27,7 @@ from survey_service.extensions import db, queues
 from survey_service.models import Response, SurveyRequest
 from survey_service.services import outbox
 from tests.conftest import _empty_tables, make_project
-from tests.email_support import smtp_server
+from tests.email_support import SmtpSink, smtp_server
 from tests.own_servers import PostgresCluster, RedisServer
 
 UNIQUE_EVENTS = int(os.environ.get("CHAOS_EVENTS", "200"))
@@ -53,6 +55,50 @@ def chaos_plan(steps: int) -> dict[int, str]:
             step += 1
         plan[step] = action
     return plan
+
+
+def disrupt(
+    action: str,
+    workers: list[subprocess.Popen[bytes]],
+    new_worker: Callable[[], subprocess.Popen[bytes]],
+    own_redis: RedisServer,
+    own_postgres: PostgresCluster,
+) -> int:
+    """Carry out one step of the chaos plan; returns how many workers it SIGKILLed (0 or 1)."""
+    if action.startswith("kill:"):
+        victim = int(action.split(":")[1])
+        os.killpg(workers[victim].pid, signal.SIGKILL)
+        workers[victim].wait()
+        workers[victim] = new_worker()
+        return 1
+    if action == "redis_down":
+        own_redis.kill()  # every queued and scheduled job is gone
+    elif action == "redis_up":
+        own_redis.start()
+    elif action == "pg_down":
+        own_postgres.stop()
+    elif action == "pg_up":
+        own_postgres.start()
+    return 0
+
+
+def wait_for_sends(app: Flask, sink: SmtpSink, deadline: float) -> dict[str, int]:
+    """Poll (until deadline) for every unique event's request sent and its email in the sink.
+
+    Returns the requests counted by status at the end, whether or not they all got there.
+    """
+    counts: dict[str, int] = {}
+    with app.app_context():
+        while time.monotonic() < deadline:
+            rows = db.session.execute(
+                select(SurveyRequest.status, func.count()).group_by(SurveyRequest.status)
+            ).all()
+            counts = {status: count for status, count in rows}
+            db.session.rollback()
+            if counts.get("sent", 0) >= UNIQUE_EVENTS and len(sink.messages) >= UNIQUE_EVENTS:
+                break
+            time.sleep(0.5)
+    return counts
 
 
 def assert_unavailable(res: Any) -> None:
@@ -147,20 +193,8 @@ def test_events_and_responses_through_kills_and_restarts_are_kept_and_sent_once(
         try:
             for n, (kind, item) in enumerate(stream):
                 action = plan.get(n, "")
-                if action.startswith("kill:"):
-                    victim = int(action.split(":")[1])
-                    os.killpg(workers[victim].pid, signal.SIGKILL)
-                    workers[victim].wait()
-                    kills += 1
-                    workers[victim] = start_worker(env, log)
-                elif action == "redis_down":
-                    own_redis.kill()  # every queued and scheduled job is gone
-                elif action == "redis_up":
-                    own_redis.start()
-                elif action == "pg_down":
-                    own_postgres.stop()
-                elif action == "pg_up":
-                    own_postgres.start()
+                kills += disrupt(action, workers, lambda: start_worker(env, log), own_redis, own_postgres)
+                if action == "pg_up":
                     for held in held_back:
                         deliver(*held)
                     held_back.clear()
@@ -173,18 +207,7 @@ def test_events_and_responses_through_kills_and_restarts_are_kept_and_sent_once(
                     held_back.append((kind, item))
 
             streamed = time.monotonic()
-            deadline = streamed + max(120, UNIQUE_EVENTS * 0.3)
-            with app.app_context():
-                while time.monotonic() < deadline:
-                    counts = dict(
-                        db.session.execute(
-                            select(SurveyRequest.status, func.count()).group_by(SurveyRequest.status)
-                        ).all()
-                    )
-                    db.session.rollback()
-                    if counts.get("sent", 0) >= UNIQUE_EVENTS and len(sink.messages) >= UNIQUE_EVENTS:
-                        break
-                    time.sleep(0.5)
+            counts = wait_for_sends(app, sink, deadline=streamed + max(120, UNIQUE_EVENTS * 0.3))
             drained = time.monotonic()
         finally:
             for worker in workers:

@@ -95,7 +95,8 @@ def test_people_create_with_properties_and_delay_schedules_survey(app: Flask, ap
         assert [(r.status, r.channel, r.person_id) for r in requests_] == [
             ("scheduled", "email", int(person.id))
         ]
-        assert int(requests_[0].scheduled_at.timestamp()) == person.survey_scheduled_at
+        scheduled_at = requests_[0].scheduled_at
+        assert scheduled_at is not None and int(scheduled_at.timestamp()) == person.survey_scheduled_at
 
 
 def test_people_create_with_last_sent_at_and_phone_is_listed_with_activity(api: str) -> None:
@@ -270,12 +271,13 @@ def test_other_projects_ids_are_404(app: Flask, api: str) -> None:
     response = delighted.SurveyResponse.create(person=person.id, score=9)
     other = make_project(app, "Other")
     client = delighted.Client(api_key=other["secret_key"], api_base_url=api)
-    for call in (
+    calls: tuple[Callable[[], object], ...] = (
         lambda: delighted.SurveyResponse.retrieve(response.id, client=client),
         lambda: delighted.SurveyResponse.create(person=person.id, score=1, client=client),
         lambda: delighted.Person.delete(id=person.id, client=client),
         lambda: delighted.SurveyRequest.delete_pending(person_email="mine@example.com", client=client),
-    ):
+    )
+    for call in calls:
         with pytest.raises(GeneralAPIError) as raised:
             call()
         assert raised.value.response.status_code == 404

@@ -162,7 +162,9 @@ def test_import_people_sample_upserts_people_and_explains_skips(
     assert "scheduled" not in result.output  # nothing is sent unless asked
     with app.app_context():
         people = {p.email: p for p in db.session.scalars(select(Person))}
-        assert sorted(people) == [f"{n}@example.com" for n in ("ann", "bo", "cy", "dee", "eve", "ivy")]
+        assert sorted(people, key=str) == [
+            f"{n}@example.com" for n in ("ann", "bo", "cy", "dee", "eve", "ivy")
+        ]
         ann = people["ann@example.com"]
         assert (ann.name, ann.phone_number) == ("Ann", "+15550002001")
         assert ann.properties == {"Plan": "pro", "Purchase Experience": "Mobile App", "Region": "EU"}

@@ -11,11 +11,10 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from rq.job import Job
-from rq.registry import ScheduledJobRegistry
 from sqlalchemy import select
 
 from survey_service.delighted import webhooks as unsubscribe_webhooks
-from survey_service.extensions import db, queues
+from survey_service.extensions import db, queues, scheduled_jobs
 from survey_service.models import EmailSuppression, Person
 from survey_service.services import alerts, email_requests
 from survey_service.services.people import upsert_person
@@ -134,7 +133,7 @@ def test_unsubscribe_webhook_failure_is_retried_then_delivered(
     job_id = unsubscribe_webhooks.job_id(suppression_id, rule["id"])
     with private_ok.app_context():
         handle = queues()
-        assert job_id in ScheduledJobRegistry(queue=handle.queue("webhooks")).get_job_ids()
+        assert job_id in scheduled_jobs(handle.queue("webhooks")).get_job_ids()
         job = Job.fetch(job_id, connection=handle.redis)
         assert job.retries_left == alerts.MAX_ATTEMPTS - 2
         assert job.meta["project_id"] == project["id"]  # the project's failed-jobs listing shows it

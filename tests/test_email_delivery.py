@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from survey_service.extensions import db
 from survey_service.jobs import send_survey_email
@@ -355,16 +355,14 @@ def test_send_email_survey_enqueues_after_commit_with_deterministic_job_id(
 def test_survey_requests_api_delay_schedules_the_job(
     mail_app: Flask, client: FlaskClient, auth: dict[str, str]
 ) -> None:
-    from rq.registry import ScheduledJobRegistry
-
-    from survey_service.extensions import queues
+    from survey_service.extensions import queues, scheduled_jobs
 
     res = client.post(
         "/api/v1/survey_requests", json={"person": {"email": "d@e.co"}, "delay_seconds": 3600}, headers=auth
     )
     assert res.status_code == 201 and res.get_json()["scheduled_at"]
     with mail_app.app_context():
-        registry = ScheduledJobRegistry(queue=queues().queue())
+        registry = scheduled_jobs(queues().queue())
         assert registry.get_job_ids() == [f"send-email-{res.get_json()['id']}"]
 
 
@@ -475,7 +473,7 @@ def test_send_survey_email_that_cannot_be_composed_fails_instead_of_staying_clai
         request_id = email_requests.create_email_request(project["id"], person_id).id
         # No expiry: its signed links cannot be made, on this try or any other.
         db.session.execute(
-            SurveyRequest.__table__.update().where(SurveyRequest.id == request_id).values(expires_at=None)
+            update(SurveyRequest).where(SurveyRequest.id == request_id).values(expires_at=None)
         )
         db.session.commit()
     with smtp_server() as (sink, url):

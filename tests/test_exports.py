@@ -240,7 +240,7 @@ def test_export_csv_large_is_streamed_in_chunks(
     # The header, then several bounded chunks: never the whole file as one string.
     assert len(chunks) >= 4
     assert max(c.count(b"\n" if isinstance(c, bytes) else "\n") for c in chunks) <= exports.CHUNK_ROWS
-    rows = read_csv(b"".join(c if isinstance(c, bytes) else c.encode() for c in chunks).decode())
+    rows = read_csv(b"".join(c if isinstance(c, bytes) else str(c).encode() for c in chunks).decode())
     assert len(rows) == total and rows[-1]["i"] == str(total - 1)
     res.close()
 

@@ -10,10 +10,9 @@ import redis
 from flask import Flask
 from flask.testing import FlaskClient
 from rq import Queue
-from rq.registry import ScheduledJobRegistry
 from sqlalchemy import select
 
-from survey_service.extensions import db
+from survey_service.extensions import db, scheduled_jobs
 from survey_service.models import Enrollment, SurveyRequest
 from survey_service.services import enrollments, triggers
 from tests.conftest import make_project
@@ -104,7 +103,7 @@ def test_event_email_rule_enqueues_send_job_after_commit(
     send_event(client, auth, "later", "renewed")
     old, new = requests_of(app)
     assert (old.status, old.status_reason, new.status) == ("superseded", "newer_request", "scheduled")
-    assert ScheduledJobRegistry(queue=queue).get_job_ids() == [f"send-email-{new.id}"]
+    assert scheduled_jobs(queue).get_job_ids() == [f"send-email-{new.id}"]
 
 
 def test_event_in_app_rule_makes_person_eligible_without_a_job(
@@ -433,7 +432,7 @@ def test_relay_reenqueues_send_stuck_in_the_scheduled_registry(
     send_event(client, auth, "s1", "renewed")
     [request] = requests_of(app)
     due = NOW + timedelta(hours=1)
-    scheduled = queue.connection.zrange(ScheduledJobRegistry(queue=queue).key, 0, -1)
+    scheduled = queue.connection.zrange(scheduled_jobs(queue).key, 0, -1)
     assert scheduled == [f"send-email-{request.id}".encode()]
     with app.app_context():
         # A backoff or a delay still ahead counts as alive; one far past its time is stuck.

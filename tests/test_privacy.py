@@ -11,10 +11,9 @@ import redis
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from rq.job import Job
-from rq.registry import ScheduledJobRegistry
 from sqlalchemy import func, select
 
-from survey_service.extensions import db, queues
+from survey_service.extensions import db, queues, scheduled_jobs
 from survey_service.models import EmailSuppression, Person, Response, SurveyRequest, WebhookDelivery
 from survey_service.services import email_requests, landing, outbox, suppressions
 from survey_service.services.people import upsert_person
@@ -163,7 +162,7 @@ def test_erase_person_queued_sends_and_link_views_leave_redis(
     with app.app_context():
         connection = queues().redis
         assert not Job.exists(gone_job, connection=connection)
-        scheduled = ScheduledJobRegistry(queue=queues().queue(), connection=connection).get_job_ids()
+        scheduled = scheduled_jobs(queues().queue()).get_job_ids()
         assert gone_job not in scheduled and kept_job in scheduled
         assert connection.exists(views[0]) == 0 and connection.exists(views[1]) == 1
 

@@ -7,7 +7,7 @@ import logging
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,10 +16,11 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
+from werkzeug.test import TestResponse
 
 from survey_service.core import keys
-from survey_service.extensions import db, queues
-from survey_service.models import Base, SurveyRequest
+from survey_service.extensions import Base, db, queues
+from survey_service.models import SurveyRequest
 from survey_service.services.projects import default_survey_id
 from survey_service.services.users import create_user
 from tests.conftest import _empty_tables, free_port, make_project
@@ -514,7 +515,7 @@ def test_rate_limits_answer_429_with_retry_after(limited_app: Flask) -> None:
     project = make_project(app, "Limits")
     client = app.test_client()
     widget = json.dumps({"key": project["public_key"], "user": {"id": "u"}})
-    limited = {
+    limited: dict[str, Callable[[], TestResponse]] = {
         "public survey page": lambda: client.get("/s/not-a-token"),
         "widget API": lambda: client.post("/api/widget/identify", data=widget, content_type="text/plain"),
         "Delighted API": lambda: client.get("/v1/metrics.json", auth=(project["secret_key"], "")),

@@ -149,13 +149,13 @@ def test_identify_missing_hash_when_not_required_is_accepted(
 
 
 @pytest.mark.parametrize("key", ["pk_unknown", "", "sk_x", "x" * 100])
-def test_identify_unknown_key_is_401(client: FlaskClient, project: dict[str, Any], key: str):
+def test_identify_unknown_key_is_401(client: FlaskClient, project: dict[str, Any], key: str) -> None:
     res = identify(client, {**project, "public_key": key}, force=True)
     assert res.status_code in (401, 422)
     assert res.get_json()["code"] in ("unauthorized", "validation_error")
 
 
-def test_identify_secret_key_as_widget_key_is_401(client: FlaskClient, project: dict[str, Any]):
+def test_identify_secret_key_as_widget_key_is_401(client: FlaskClient, project: dict[str, Any]) -> None:
     res = identify(client, {**project, "public_key": project["secret_key"][:64]}, force=True)
     assert res.status_code == 401
 
@@ -170,7 +170,7 @@ def test_public_key_cannot_read_server_api(client: FlaskClient, project: dict[st
     ("body", "status"),
     [("not json", 400), ("[1, 2]", 400), ('{"key": "pk_x"}', 422), ('{"key": "pk_x", "user": {}}', 422)],
 )
-def test_identify_bad_body_is_4xx_in_error_shape(client: FlaskClient, body: str, status: int):
+def test_identify_bad_body_is_4xx_in_error_shape(client: FlaskClient, body: str, status: int) -> None:
     res = client.post("/api/widget/identify", data=body, content_type="text/plain")
     assert res.status_code == status
     assert set(res.get_json()) == {"status", "code", "message", "details"}
@@ -221,7 +221,7 @@ def test_identify_pending_in_app_request_is_shown_and_marked_sent(
 )
 def test_identify_request_timing_and_channel_decide(
     app: Flask, client: FlaskClient, project: dict[str, Any], fields: dict[str, Any], shown: bool
-):
+) -> None:
     person_id = person_seen(app, project, "u1", 0)
     values = dict(fields)
     now = utcnow()
@@ -267,7 +267,7 @@ def test_identify_recurring_rule_every_m_days(
     auth: dict[str, str],
     answered_days_ago: int,
     shown: bool,
-):
+) -> None:
     set_project(app, project, quiet_period_days=0)
     set_widget(client, auth, resurvey_every_days=30)
     person_id = person_seen(app, project, "u1", 400)
@@ -279,8 +279,8 @@ def test_identify_recurring_rule_every_m_days(
 
 
 def test_identify_quiet_period_after_any_channel_answer_blocks_request(
-    app: Flask, client: FlaskClient, project
-):
+    app: Flask, client: FlaskClient, project: dict[str, Any]
+) -> None:
     person_id = person_seen(app, project, "u1", 400)
     add_request(app, project, person_id)
     add_response(app, project, person_id, 10)
@@ -346,7 +346,7 @@ def test_identify_force_shows_to_new_person(client: FlaskClient, project: dict[s
 
 def test_answer_records_in_app_response_with_frozen_properties(
     app: Flask, client: FlaskClient, project: dict[str, Any], auth: dict[str, str]
-):
+) -> None:
     person_id = person_seen(app, project, "u1", 0)
     req_id = add_request(app, project, person_id)
     body = identify(client, project, "u1", properties={"plan": "pro"}).get_json()
@@ -383,7 +383,7 @@ def test_answer_records_in_app_response_with_frozen_properties(
 )
 def test_answer_bad_input_is_4xx(
     client: FlaskClient, project: dict[str, Any], change: dict[str, Any], status: int
-):
+) -> None:
     token = identify(client, project, "u1", force=True).get_json()["token"]
     body = {"key": project["public_key"], "token": token, "score": 9, **change}
     res = post(client, "answer", body)
@@ -391,7 +391,9 @@ def test_answer_bad_input_is_4xx(
     assert res.get_json()["status"] == status
 
 
-def test_answer_token_of_other_project_is_404(app: Flask, client: FlaskClient, project: dict[str, Any]):
+def test_answer_token_of_other_project_is_404(
+    app: Flask, client: FlaskClient, project: dict[str, Any]
+) -> None:
     other = make_project(app, "Other")
     token = identify(client, other, "u1", force=True).get_json()["token"]
     res = post(client, "answer", {"key": project["public_key"], "token": token, "score": 9})
@@ -444,7 +446,7 @@ def writes(statements: list[str]) -> list[str]:
 def test_identify_unchanged_known_person_is_one_select_and_no_write(
     app: Flask, client: FlaskClient, project: dict[str, Any]
 ) -> None:
-    user = {
+    user: dict[str, Any] = {
         "email": "ann@example.com",
         "name": "Ann",
         "locale": "de",
@@ -476,7 +478,7 @@ def test_identify_unchanged_known_person_is_one_select_and_no_write(
 def test_identify_changed_person_is_updated(
     app: Flask, client: FlaskClient, project: dict[str, Any], sent: dict[str, Any], expected: dict[str, Any]
 ) -> None:
-    first = {
+    first: dict[str, Any] = {
         "email": "ann@example.com",
         "name": "Ann",
         "locale": "de",
@@ -666,7 +668,7 @@ def test_widget_settings_patch_validates_and_is_per_project(
 )
 def test_identify_words_follow_person_language(
     client: FlaskClient, project: dict[str, Any], locale: str | None, lang: str | None, expected: str
-):
+) -> None:
     body: dict[str, Any] = {
         "key": project["public_key"],
         "force": True,
@@ -727,7 +729,7 @@ def test_widget_api_preflight_allows_any_origin(client: FlaskClient) -> None:
     assert "Access-Control-Allow-Credentials" not in res.headers
 
 
-def test_demo_page_without_demo_project_is_404(client: FlaskClient):
+def test_demo_page_without_demo_project_is_404(client: FlaskClient) -> None:
     assert client.get("/demo").status_code == 404
 
 
@@ -839,7 +841,12 @@ def test_widget_api_counts_the_limit_without_reading_its_window_back(
     strategy = limited.extensions["survey_limiter"].limiter
     reads: list[Any] = []
     get_window_stats = strategy.get_window_stats
-    monkeypatch.setattr(strategy, "get_window_stats", lambda *a: reads.append(a) or get_window_stats(*a))
+
+    def counted(*a: Any) -> Any:
+        reads.append(a)
+        return get_window_stats(*a)
+
+    monkeypatch.setattr(strategy, "get_window_stats", counted)
     client = limited.test_client()
     answers = [identify(client, project, f"w{i}") for i in range(2)]
     assert [r.status_code for r in answers] == [200, 200]
@@ -1028,7 +1035,9 @@ def test_widget_settings_browser_property_keys_invalid_is_422(
     assert set(res.get_json()) == {"status", "code", "message", "details"}
 
 
-def test_identify_browser_properties_are_capped(app: Flask, client: FlaskClient, project: dict[str, Any]):
+def test_identify_browser_properties_are_capped(
+    app: Flask, client: FlaskClient, project: dict[str, Any]
+) -> None:
     identify(client, project, "u1", properties={f"k{i}": i for i in range(50)})
     identify(client, project, "u1", properties={"k0": "changed", "extra": 1})
     stored = stored_person(app, "u1").browser_properties

@@ -417,16 +417,17 @@ def test_widget_looks_right_in_each_theme_and_size(
 
 def test_widget_uses_brand_colour_and_position(live: Live, host: Host, watched: Watched) -> None:
     with live.app.app_context():
-        other = create_project("Teal", "Teal CRM").as_dict()
-        survey = db.session.scalar(select(Survey).where(Survey.project_id == other["id"]))
+        other = create_project("Teal", "Teal CRM")
+        other_id, other_public_key = other.project.id, other.project.public_key
+        survey = db.session.scalar(select(Survey).where(Survey.project_id == other_id))
         assert survey is not None
         survey.brand_color = "#0f766e"
         db.session.commit()
         from survey_service.widget.service import update_settings
 
-        update_settings(other["id"], {"position": "bottom-left"})
-    user = {"id": "teal-1", "user_hash": keys.user_hash(other["identity_secret"], "teal-1")}
-    url = host.page("teal", user, other["public_key"], commands='npsWidget("show", {force: true});')
+        update_settings(other_id, {"position": "bottom-left"})
+    user = {"id": "teal-1", "user_hash": keys.user_hash(other.identity_secret, "teal-1")}
+    url = host.page("teal", user, other_public_key, commands='npsWidget("show", {force: true});')
     page = watched.page
     page.goto(url)
     card = page.locator("nps-widget [role=dialog]")

@@ -44,13 +44,28 @@ def trend_svg(
         f'<svg class="trend" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
         f'aria-label="NPS trend by {escape(interval)}" xmlns="http://www.w3.org/2000/svg">'
     ]
+    parts += _axis()
+    parts += _bands_and_lines(series, xs)
+    parts += _period_marks(series, xs, step, interval)
+    parts.append(f'<text class="legend" x="{LEFT}" y="{HEIGHT - 8}">{LEGEND}</text>')
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def _axis() -> list[str]:
+    """The horizontal lines and labels of the NPS scale."""
+    parts: list[str] = []
     for tick in (-100, -50, 0, 50, 100):
         y = _y(tick)
         cls = "axis zero" if tick == 0 else "axis"
         label = format_nps(tick) if tick else "0"
         parts.append(f'<line class="{cls}" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}"/>')
         parts.append(f'<text class="tick" x="{LEFT - 8}" y="{y + 4:.1f}" text-anchor="end">{label}</text>')
-    # Contiguous runs of periods with responses: the line and band break over empty periods.
+    return parts
+
+
+def _runs(series: list[dict[str, Any]]) -> list[list[int]]:
+    """Contiguous runs of periods with responses: the line and band break over empty periods."""
     runs: list[list[int]] = []
     for i, point in enumerate(series):
         if point["nps"] is None:
@@ -59,7 +74,13 @@ def trend_svg(
             runs[-1].append(i)
         else:
             runs.append([i])
-    for run in runs:
+    return runs
+
+
+def _bands_and_lines(series: list[dict[str, Any]], xs: list[float]) -> list[str]:
+    """The margin band and the NPS line of each run of two or more periods."""
+    parts: list[str] = []
+    for run in _runs(series):
         upper = [f"{xs[i]:.1f},{_y(series[i]['nps'] + series[i]['margin_of_error']):.1f}" for i in run]
         lower = [
             f"{xs[i]:.1f},{_y(series[i]['nps'] - series[i]['margin_of_error']):.1f}" for i in reversed(run)
@@ -68,6 +89,13 @@ def trend_svg(
             parts.append(f'<polygon class="band" points="{" ".join(upper + lower)}"/>')
             line = " ".join(f"{xs[i]:.1f},{_y(series[i]['nps']):.1f}" for i in run)
             parts.append(f'<polyline class="line" points="{line}"/>')
+    return parts
+
+
+def _period_marks(series: list[dict[str, Any]], xs: list[float], step: float, interval: str) -> list[str]:
+    """Per period: the bar of n, the dot (and value, when few) of its NPS, and every few a label."""
+    count = len(series)
+    parts: list[str] = []
     max_n = max(point["responses"] for point in series) or 1
     base = HEIGHT - BOTTOM
     every = max(1, -(-count // MAX_LABELS))
@@ -97,9 +125,7 @@ def trend_svg(
                 f'<text class="tick" x="{x:.1f}" y="{HEIGHT - 30}" text-anchor="middle">'
                 f"{escape(_label(point['period'], interval))}</text>"
             )
-    parts.append(f'<text class="legend" x="{LEFT}" y="{HEIGHT - 8}">{LEGEND}</text>')
-    parts.append("</svg>")
-    return Markup("".join(parts))
+    return parts
 
 
 def share_bar(promoters: float | None, passives: float | None, detractors: float | None) -> Markup:

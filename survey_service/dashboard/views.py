@@ -167,7 +167,7 @@ def followup(response_id: int) -> Any:
     except ValidationError as err:
         message = "Not saved: " + "; ".join(
             f"{field.replace('followup_', '')}: {' '.join(str(m) for m in _flat(msgs))}"
-            for field, msgs in sorted(err.normalized_messages().items())
+            for field, msgs in sorted(err.messages_dict.items())
         )
         return render_template("dashboard_error.html", title="Not saved", message=message), 422
     except ApiError as exc:

@@ -72,9 +72,9 @@ def parse_moment(value: str) -> datetime | None:
     except ValueError:
         for fmt in DATE_FORMATS:
             try:
-                parsed = datetime.strptime(value.replace(" UTC", " +0000"), fmt)
+                parsed = _strptime_aware(value.replace(" UTC", " +0000"), fmt)
                 break
-            except ValueError:
+            except (ValueError, OverflowError):  # unreadable, or an offset moving year 1/9999 out of range
                 continue
     if parsed is None:
         return None
@@ -82,6 +82,13 @@ def parse_moment(value: str) -> datetime | None:
         return _fact(parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC))
     except OverflowError:  # an offset moving year 1 or 9999 out of datetime's range
         return None
+
+
+def _strptime_aware(text: str, fmt: str) -> datetime:
+    """strptime with the offset the text gives (a format with %z), else UTC (a naive export time is UTC)."""
+    if "%z" in fmt:
+        return datetime.strptime(text, fmt).astimezone(UTC)
+    return datetime.strptime(text, fmt).replace(tzinfo=UTC)
 
 
 def _fact(moment: datetime) -> datetime | None:

@@ -15,10 +15,12 @@ from survey_service.services.email_requests import landing_url, open_pixel_url, 
 
 
 def _message_id_domain() -> str:
-    host = urlsplit(current_app.config["BASE_URL"]).hostname
+    base_url: str = current_app.config["BASE_URL"]
+    host = urlsplit(base_url).hostname
     if host and "." in host:
         return host
-    return current_app.config["MAIL_FROM"].rpartition("@")[2] or "localhost"
+    sender: str = current_app.config["MAIL_FROM"]
+    return sender.rpartition("@")[2] or "localhost"
 
 
 def email_context(

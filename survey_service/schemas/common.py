@@ -48,7 +48,7 @@ class StrictScore(fields.Integer):
         return super()._deserialize(value, attr, data, **kwargs)
 
 
-class Properties(fields.Field):
+class Properties(fields.Field[dict[str, Any]]):
     """A flat object of scalar values (string, number, boolean, null) with bounded keys and sizes."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dict[str, Any]:
@@ -74,7 +74,7 @@ class Properties(fields.Field):
         return value or {}
 
 
-class Instant(fields.Field):
+class Instant(fields.Field[datetime]):
     """A point in time: an ISO 8601 date-time (UTC when no offset) or a date (its midnight UTC).
 
     A range bound (the default) is clamped into instants.RANGE_FLOOR..RANGE_CEILING; a `fact=True`
@@ -109,14 +109,14 @@ class Instant(fields.Field):
         except instants.OutOfRange as exc:
             raise ValidationError(str(exc)) from exc
 
-    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
+    def _serialize(self, value: datetime | None, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
         if value is None:
             return None
         value = value if value.tzinfo else value.replace(tzinfo=UTC)
         return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-class PropertyCondition(fields.Field):
+class PropertyCondition(fields.Field[tuple[str, str]]):
     """A frozen-property filter written `key:value` (e.g. `where=plan:pro`); repeat to AND them."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> tuple[str, str]:

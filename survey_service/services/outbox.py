@@ -16,11 +16,10 @@ from flask import current_app
 from redis.exceptions import RedisError
 from rq import Retry
 from rq.job import Job, JobStatus
-from rq.registry import ScheduledJobRegistry
 from sqlalchemy import select, update
 
 from survey_service.core import clock
-from survey_service.extensions import db, queues
+from survey_service.extensions import db, queues, scheduled_jobs
 from survey_service.models import SurveyRequest, utcnow
 
 log = logging.getLogger(__name__)
@@ -109,7 +108,7 @@ def job_alive(rq_job_id: str, now: datetime | None = None) -> bool:
         return False
     status = job.get_status(refresh=False)
     if status == JobStatus.SCHEDULED:
-        registry = ScheduledJobRegistry(queue=queues().queue(job.origin), connection=queues().redis)
+        registry = scheduled_jobs(queues().queue(job.origin))
         try:
             due = registry.get_scheduled_time(job)
         except Exception:  # not in the registry any more: nobody will run it

@@ -90,19 +90,24 @@ def upsert_person(project_id: int, data: dict[str, Any]) -> tuple[Person, bool]:
         if field in data:
             setattr(person, field, data[field])
     if data.get("properties"):
-        stored = person.properties or {}
-        merged = dict(stored)
-        for key, value in data["properties"].items():
-            if value is None:
-                merged.pop(key, None)
-            else:
-                merged[key] = value
-        if _as_json(merged) != _as_json(stored):
-            person.properties = merged  # a new dict, so the JSON column sees the change
-            # SQLAlchemy compares with ==, which takes true for 1 and 3.0 for 3: JSON does not.
-            flag_modified(person, "properties")
+        _merge_properties(person, data["properties"])
     db.session.flush()
     return person, created
+
+
+def _merge_properties(person: Person, sent: dict[str, Any]) -> None:
+    """Merge sent properties into the person's (null removes a key); marks the column only on a change."""
+    stored = person.properties or {}
+    merged = dict(stored)
+    for key, value in sent.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    if _as_json(merged) != _as_json(stored):
+        person.properties = merged  # a new dict, so the JSON column sees the change
+        # SQLAlchemy compares with ==, which takes true for 1 and 3.0 for 3: JSON does not.
+        flag_modified(person, "properties")
 
 
 # --- what a browser may write (the widget's door) ----------------------------------------------------

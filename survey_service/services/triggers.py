@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -50,7 +51,7 @@ TEMPLATES: dict[str, Template] = {
 }
 BUILTIN_EVENT_TYPES = frozenset(TEMPLATES)
 
-OPERATORS = {
+OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
     "eq": lambda have, want: have == want,
     "neq": lambda have, want: have != want,
     "in": lambda have, want: have in want,
