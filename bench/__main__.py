@@ -17,12 +17,11 @@ from typing import Any
 
 from flask_migrate import upgrade
 
+from bench import lifecycle, recording, reporting
+from bench.pg import temporary_database
 from survey_service import create_app
 from survey_service.extensions import db
 from survey_service.services.projects import create_project, default_survey
-
-from . import lifecycle, recording, reporting
-from .pg import temporary_database
 
 README = Path(__file__).resolve().parent / "README.md"
 THROUGHPUT_TARGET, P99_TARGET_MS, REPORT_TARGET = 0.5, 100.0, 1.3

@@ -30,9 +30,9 @@ from aiosmtpd.controller import Controller
 from flask import Flask
 from rq import Queue
 
-from . import loadgen
-from .recording import _factory as response_factory
-from .servers import ROOT, free_port, gunicorn, kill
+from bench import loadgen
+from bench.recording import _factory as response_factory
+from bench.servers import ROOT, free_port, gunicorn, kill
 
 EXE = Path(sys.executable).parent / "survey-service"
 EVENT_TYPE, DELAY_TYPES = "bench_event", {f"bench_delay_{d}": d for d in (2, 3, 4, 5)}
@@ -313,10 +313,9 @@ def run(url: str, app_secret: str, instance: str, sizes: LifecycleSizes, workers
     """All three lifecycle phases with a throw-away Redis; (b) and (c) on a database of their own."""
     from flask_migrate import upgrade
 
+    from bench.pg import temporary_database
     from survey_service import create_app
     from survey_service.extensions import db
-
-    from .pg import temporary_database
 
     base = {"SECRET_KEY": app_secret, "INSTANCE_PATH": instance}
     with redis_server() as redis_url:

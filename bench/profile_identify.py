@@ -28,12 +28,11 @@ from collections import Counter
 import redis
 from sqlalchemy import event
 
+from bench.pg import temporary_database
+from bench.widget_bench import seed
 from survey_service import create_app
 from survey_service.core import keys
 from survey_service.extensions import db
-
-from .pg import temporary_database
-from .widget_bench import seed
 
 
 def main(argv: list[str]) -> int:

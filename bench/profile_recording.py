@@ -18,11 +18,10 @@ from typing import Any
 from flask_migrate import upgrade
 from sqlalchemy import event
 
+from bench.pg import temporary_database
 from survey_service import create_app
 from survey_service.extensions import db
 from survey_service.services.projects import create_project
-
-from .pg import temporary_database
 
 
 def main(argv: list[str]) -> int:

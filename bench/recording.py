@@ -14,10 +14,10 @@ from typing import Any
 
 import psycopg
 
-from . import loadgen
-from .pg import libpq_url
-from .raw_insert_app import CREATE_TABLE, TABLE
-from .servers import DEFAULT_WORKERS, gunicorn, kill
+from bench import loadgen
+from bench.pg import libpq_url
+from bench.raw_insert_app import CREATE_TABLE, TABLE
+from bench.servers import DEFAULT_WORKERS, gunicorn, kill
 
 PLANS = ("free", "starter", "pro", "enterprise")
 REGIONS = ("eu", "us", "apac")

@@ -16,10 +16,9 @@ import psycopg
 from flask import Flask
 from sqlalchemy import text
 
+from bench.pg import libpq_url
 from survey_service.extensions import db
 from survey_service.reporting.reports import nps_report
-
-from .pg import libpq_url
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ import psycopg
 from flask import Flask
 from sqlalchemy import event, text
 
-from .pg import ADMIN_URL
+from bench.pg import ADMIN_URL
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/11")
 REPORT_TARGET, DASHBOARD_TARGET_MS = 1.3, 300.0
@@ -175,9 +175,8 @@ def report_vs_sql(app: Flask, pid: int, repeat: int) -> None:
 
     Then, when per-day rollups are built, the same report reading them.
     """
+    from bench.reporting import time_report
     from survey_service.extensions import db
-
-    from .reporting import time_report
 
     figures = time_report(app, pid, repeat)
     verdict = "ok" if figures["ratio"] <= REPORT_TARGET else "MISSED"
