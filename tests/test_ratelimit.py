@@ -184,3 +184,19 @@ def test_redis_away_every_door_counts_in_memory_and_warns(
             assert counters().away
     finally:
         close(app)
+
+
+def test_sign_in_counts_in_memory_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A spray of emails while Redis is away: the memory fallback drops the counts closest to expiry."""
+    from limits.storage import MemoryStorage
+
+    from survey_service.core import ratelimit
+
+    monkeypatch.setattr(ratelimit, "MAX_MEMORY_KEYS", 20)
+    store = ratelimit.Counters(MemoryStorage(), "bounded")
+    store.incr_sliding("login-fail:pair:kept", 3600)
+    for n in range(100):
+        store.incr_sliding(f"login-fail:pair:{n}", 60)
+        assert len(store.memory.expirations) <= 20
+    assert store.incr_sliding("login-fail:pair:kept", 3600) == 2  # the latest to expire survive
+    assert store.incr_sliding("login-fail:pair:0", 60) == 1  # the first ones of the spray were dropped

@@ -38,6 +38,7 @@ DEFAULT_PUBLIC_LIMIT = "60 per minute;600 per hour"
 REDIS_RETRY_AFTER = 30  # seconds of counting in memory before Redis is asked again (each try may time out)
 REDIS_AWAY = "rate limits: Redis is unavailable; counting in this process's memory for %d s"
 STORAGE_ERRORS = (RedisError, OSError, StorageError)
+MAX_MEMORY_KEYS = 10_000  # sign-in counters kept in memory while Redis is away (a spray of emails)
 # /api/v1 paths that read many rows per request: their own, tighter limit.
 EXPENSIVE_API_PREFIXES = ("/api/v1/exports/", "/api/v1/reports/")
 
@@ -100,6 +101,8 @@ class Counters:
             return int(pipe.execute()[0])
 
         def in_memory(storage: MemoryStorage) -> int:
+            if len(storage.expirations) >= MAX_MEMORY_KEYS:
+                _prune(storage)
             count = storage.incr(key, ttl)
             storage.expirations[key] = time.time() + ttl
             return count
@@ -142,6 +145,17 @@ class Counters:
                 storage.clear(key)
 
         self._run(on_redis, in_memory)
+
+
+def _prune(storage: MemoryStorage) -> None:
+    """Drop expired counts, then the half closest to expiry: memory stays bounded under a spray of emails."""
+    now = time.time()
+    for key in [k for k, expires in storage.expirations.items() if expires <= now]:
+        storage.clear(key)
+    if len(storage.expirations) > MAX_MEMORY_KEYS // 2:
+        oldest = sorted(storage.expirations, key=storage.expirations.__getitem__)
+        for key in oldest[: len(oldest) // 2]:
+            storage.clear(key)
 
 
 def counters() -> Counters:
