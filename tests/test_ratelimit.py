@@ -9,14 +9,15 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import redis
 from flask import Flask
 from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
 
 from survey_service import create_app
 from survey_service.core.ratelimit import counters
@@ -100,7 +101,7 @@ def check_request_doors(app: Flask) -> None:
     client = client_at(app, "203.0.113.7")
     widget = json.dumps({"key": keys["public_key"], "user": {"id": "u"}})
     bearer = {"Authorization": f"Bearer {keys['secret_key']}"}
-    doors = {
+    doors: dict[str, Callable[[], TestResponse]] = {
         "survey page, bad token per address": lambda: client.get("/s/not-a-token"),
         "widget API": lambda: client.post("/api/widget/identify", data=widget, content_type="text/plain"),
         "/api/v1": lambda: client.get("/api/v1/responses", headers=bearer),
@@ -151,7 +152,9 @@ def test_sign_in_throttle_counts_in_the_limiter_redis(limits_app: Flask, limit_r
     check_sign_in(limits_app)
     conn = redis.Redis.from_url(limit_redis)
     counts = sorted(
-        int(conn.get(k) or 0) for k in conn.scan_iter("login-fail:*") if not k.endswith(b":block")
+        int(cast(bytes, conn.get(k)) or 0)
+        for k in conn.scan_iter("login-fail:*")
+        if not k.endswith(b":block")
     )
     assert counts == [4, 4]  # the attacker's pair and address; the owner's success counted nothing
     with limits_app.app_context():
