@@ -1,4 +1,10 @@
-"""The operator's commands: survey-service db upgrade | create-project | worker | run."""
+"""The operator's commands of `survey-service` (a Flask CLI group; `survey-service --help` lists them).
+
+start (what `make run` runs: migrate, the demo project, gunicorn + a worker), worker, relay,
+failed-jobs, create-project, create-user, rotate-key, rotate-secrets, anonymise-comments and
+build-rollups live here; `db` comes from Flask-Migrate and `import-delighted` from delighted/importer.py.
+Flask's own `run` is its development server (web only: no worker, no migrations).
+"""
 
 from __future__ import annotations
 

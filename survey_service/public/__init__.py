@@ -1,4 +1,4 @@
-"""Unauthenticated endpoints: health, and (later) the pages people see."""
+"""Unauthenticated endpoints: /healthz here; the pages a surveyed person sees are in survey_pages.py."""
 
 from __future__ import annotations
 

@@ -1,4 +1,9 @@
-"""Transaction helper: run a unit of work, retrying once when a concurrent writer won a unique key."""
+"""Transaction helper: run a unit of work and commit it, running it again when a concurrent writer won.
+
+An IntegrityError (a unique key taken by another transaction) rolls back and reruns the work, which
+re-reads the state, up to `attempts` runs in all (3 by default); losing the last run is a 409
+`conflict`. Any other error rolls back and propagates.
+"""
 
 from __future__ import annotations
 

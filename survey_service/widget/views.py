@@ -194,7 +194,11 @@ def demo() -> Response:
     demo_project = _demo_project()
     identity = demo_identity_secret(demo_project["public_key"]) if demo_project is not None else None
     if demo_project is None or identity is None:
-        raise ApiError(404, "not_found", "No demo project yet: start the service with `survey-service run`.")
+        raise ApiError(
+            404,
+            "not_found",
+            "No demo project yet: start the service with `survey-service start` (`make run`).",
+        )
     # Always a fresh id the server made up: a user_hash signed for a caller-chosen id would let anyone
     # answer (and move the demo project's NPS) as any of its users.
     user_id = "demo-" + secrets.token_hex(8)
