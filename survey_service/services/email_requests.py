@@ -12,7 +12,7 @@ from sqlalchemy import select
 from survey_service.core import tokens
 from survey_service.errors import ApiError
 from survey_service.extensions import db
-from survey_service.models import Person, Survey, SurveyRequest, utcnow
+from survey_service.models import Person, RequestStatus, Survey, SurveyRequest, utcnow
 from survey_service.services import outbox, projects
 from survey_service.services.people import upsert_person
 from survey_service.services.suppressions import is_suppressed
@@ -41,7 +41,7 @@ def _new_request(project_id: int, person_id: int, survey_id: int | None, channel
         survey_id=survey.id,
         person_id=person.id,
         channel=channel,
-        status="pending",
+        status=RequestStatus.PENDING,
         created_at=now,
         scheduled_at=now,
         expires_at=now + timedelta(days=survey.link_expiry_days),
@@ -120,7 +120,7 @@ def create_link_request(
     def work() -> SurveyRequest:
         person, _ = upsert_person(project_id, person_data)
         request = _new_request(project_id, person.id, survey_id, "link")
-        request.status, request.sent_at = "sent", utcnow()
+        request.status, request.sent_at = RequestStatus.SENT, utcnow()
         return request
 
     return commit_with_retry(work)

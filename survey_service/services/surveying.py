@@ -9,13 +9,17 @@ from sqlalchemy import exists, select, update
 
 from survey_service.core import clock
 from survey_service.extensions import db
-from survey_service.models import Person, Project, Response, Survey, SurveyRequest
+from survey_service.models import (
+    CANCELLABLE_STATUSES,
+    NEVER_REACHED_STATUSES,
+    Person,
+    Project,
+    RequestStatus,
+    Response,
+    Survey,
+    SurveyRequest,
+)
 from survey_service.services import projects
-
-# A request with sent_at set counts as "asked" (an email went out, the widget was shown, even if
-# dismissed) unless it never reached the person.
-NEVER_REACHED = ("failed", "bounced")
-PENDING_STATUSES = ("scheduled",)
 
 
 @dataclass(frozen=True)
@@ -49,7 +53,7 @@ def fatigue_reason(
         SurveyRequest.project_id == project.id,
         SurveyRequest.person_id == person_id,
         SurveyRequest.sent_at >= window_start,
-        SurveyRequest.status.not_in(NEVER_REACHED),
+        SurveyRequest.status.not_in(NEVER_REACHED_STATUSES),
     )
     if ignore_request_id is not None:
         asked = asked.where(SurveyRequest.id != ignore_request_id)
@@ -58,7 +62,7 @@ def fatigue_reason(
     open_request = select(SurveyRequest.id).where(
         SurveyRequest.project_id == project.id,
         SurveyRequest.person_id == person_id,
-        SurveyRequest.status == "sent",
+        SurveyRequest.status == RequestStatus.SENT,
         SurveyRequest.expires_at > at,
     )
     if db.session.scalar(select(exists(open_request))):
@@ -99,9 +103,9 @@ def schedule_survey(
         .where(
             SurveyRequest.project_id == project_id,
             SurveyRequest.person_id == person_id,
-            SurveyRequest.status == "scheduled",
+            SurveyRequest.status == RequestStatus.SCHEDULED,
         )
-        .values(status="superseded", status_reason="newer_request")
+        .values(status=RequestStatus.SUPERSEDED, status_reason="newer_request")
         .execution_options(synchronize_session=False)
     )
     survey = projects.default_survey(project_id) if survey_id is None else db.session.get(Survey, survey_id)
@@ -114,7 +118,7 @@ def schedule_survey(
         expires_at=send_at + timedelta(days=survey.link_expiry_days),
         person_id=person_id,
         channel=channel,
-        status="scheduled",
+        status=RequestStatus.SCHEDULED,
         scheduled_at=send_at,
         trigger_id=trigger_id,
         event_id=event_id,
@@ -132,9 +136,9 @@ def cancel_pending(project_id: int, person_id: int, reason: str = "cancelled") -
         .where(
             SurveyRequest.project_id == project_id,
             SurveyRequest.person_id == person_id,
-            SurveyRequest.status.in_(PENDING_STATUSES),
+            SurveyRequest.status.in_(CANCELLABLE_STATUSES),
         )
-        .values(status="cancelled", status_reason=reason)
+        .values(status=RequestStatus.CANCELLED, status_reason=reason)
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
