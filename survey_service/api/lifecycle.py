@@ -13,7 +13,7 @@ from survey_service.errors import ApiError
 from survey_service.extensions import db
 from survey_service.models import Enrollment, Person, SurveyRequest, TriggerRule
 from survey_service.services import enrollments, events, failed_jobs, triggers
-from survey_service.services.surveying import cancel_pending
+from survey_service.services.surveying import cancel_pending, project_survey
 
 bp = api_blueprint("lifecycle", __name__, "Lifecycle events, trigger rules and scheduled survey requests")
 
@@ -49,7 +49,7 @@ def _rule_or_404(rule_id: int) -> TriggerRule:
 def _apply_rule_fields(rule: TriggerRule, data: dict[str, Any]) -> None:
     project_id = current_project().id
     if "survey_id" in data:
-        rule.survey_id = triggers.resolve_survey_id(project_id, data["survey_id"])
+        rule.survey_id = project_survey(project_id, data["survey_id"]).id
     for name in ("channel", "delay_seconds", "relative_to", "conditions", "sample_percent", "enabled"):
         if name in data:
             setattr(rule, name, data[name])

@@ -12,29 +12,21 @@ from sqlalchemy import select
 from survey_service.core import tokens
 from survey_service.errors import ApiError
 from survey_service.extensions import db
-from survey_service.models import Person, RequestStatus, Survey, SurveyRequest, utcnow
-from survey_service.services import outbox, projects
+from survey_service.models import Person, RequestStatus, SurveyRequest, utcnow
+from survey_service.services import outbox
 from survey_service.services.people import upsert_person
 from survey_service.services.suppressions import is_suppressed
+from survey_service.services.surveying import project_survey
 from survey_service.services.tx import commit_with_retry
 
 log = logging.getLogger(__name__)
-
-
-def _survey_for(project_id: int, survey_id: int | None) -> Survey:
-    if survey_id is None:
-        return projects.default_survey(project_id)
-    survey = db.session.get(Survey, survey_id)
-    if survey is None or survey.project_id != project_id:
-        raise ApiError(404, "not_found", "No such survey.", {"survey_id": survey_id})
-    return survey
 
 
 def _new_request(project_id: int, person_id: int, survey_id: int | None, channel: str) -> SurveyRequest:
     person = db.session.get(Person, person_id)
     if person is None or person.project_id != project_id:
         raise ApiError(404, "not_found", "No such person.", {"person_id": person_id})
-    survey = _survey_for(project_id, survey_id)
+    survey = project_survey(project_id, survey_id)
     now = utcnow()
     request = SurveyRequest(
         project_id=project_id,

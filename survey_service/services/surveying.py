@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import exists, select, update
 
 from survey_service.core import clock
+from survey_service.errors import ApiError
 from survey_service.extensions import db
 from survey_service.models import (
     CANCELLABLE_STATUSES,
@@ -20,6 +21,20 @@ from survey_service.models import (
     SurveyRequest,
 )
 from survey_service.services import projects
+
+
+def project_survey(project_id: int, survey_id: int | None) -> Survey:
+    """The survey an ask uses: this project's survey `survey_id`, or its default NPS survey when None.
+
+    The one lookup for every door that takes a survey id (survey requests and links, triggers,
+    recurring enrolments, scheduling); another project's id and an unknown one are the same 404.
+    """
+    if survey_id is None:
+        return projects.default_survey(project_id)
+    survey = db.session.get(Survey, survey_id)
+    if survey is None or survey.project_id != project_id:
+        raise ApiError(404, "not_found", "No such survey in this project.", {"survey_id": survey_id})
+    return survey
 
 
 @dataclass(frozen=True)
@@ -108,9 +123,7 @@ def schedule_survey(
         .values(status=RequestStatus.SUPERSEDED, status_reason="newer_request")
         .execution_options(synchronize_session=False)
     )
-    survey = projects.default_survey(project_id) if survey_id is None else db.session.get(Survey, survey_id)
-    if survey is None or survey.project_id != project_id:
-        raise LookupError("no such survey")
+    survey = project_survey(project_id, survey_id)
     request = SurveyRequest(
         project_id=project_id,
         survey_id=survey.id,

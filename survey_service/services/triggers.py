@@ -11,9 +11,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import select
 
 from survey_service.core import instants
-from survey_service.errors import ApiError
 from survey_service.extensions import db
-from survey_service.models import Person, Survey, TriggerRule
+from survey_service.models import Person, TriggerRule
+from survey_service.services.surveying import project_survey
 
 DAY = 86400
 
@@ -146,20 +146,6 @@ def matching_rules(project_id: int, event_type: str) -> list[TriggerRule]:
     )
 
 
-def resolve_survey_id(project_id: int, survey_id: int | None) -> int:
-    """The survey a rule asks: the given one if it is the project's, else the default NPS survey."""
-    if survey_id is None:
-        from survey_service.services.projects import default_survey
-
-        return default_survey(project_id).id
-    survey = db.session.get(Survey, survey_id)
-    if survey is None or survey.project_id != project_id:
-        raise ApiError(
-            422, "validation_error", "No such survey in this project.", {"survey_id": ["Unknown."]}
-        )
-    return survey.id
-
-
 def rule_from_template(project_id: int, event_type: str, channel: str = "email") -> dict[str, Any]:
     """The fields of a built-in rule, for a project to switch on."""
     template = TEMPLATES[event_type]
@@ -168,5 +154,5 @@ def rule_from_template(project_id: int, event_type: str, channel: str = "email")
         "channel": channel,
         "delay_seconds": template.delay_seconds,
         "relative_to": template.relative_to,
-        "survey_id": resolve_survey_id(project_id, None),
+        "survey_id": project_survey(project_id, None).id,
     }
