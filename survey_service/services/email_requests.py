@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from survey_service.core import tokens
 from survey_service.errors import ApiError
@@ -145,6 +145,16 @@ def survey_links(request: SurveyRequest) -> dict[str, Any]:
         "unsubscribe_url": unsubscribe_url(request),
         "expires_at": expires,
     }
+
+
+def record_open(request_id: int) -> None:
+    """Note the first open of a request's email (the optional open pixel); later opens change nothing."""
+    db.session.execute(
+        update(SurveyRequest)
+        .where(SurveyRequest.id == request_id, SurveyRequest.opened_at.is_(None))
+        .values(opened_at=utcnow())
+    )
+    db.session.commit()
 
 
 def get_request(project_id: int, request_id: int) -> SurveyRequest:

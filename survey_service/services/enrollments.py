@@ -47,6 +47,17 @@ def enroll(project_id: int, data: dict[str, Any], now: datetime | None = None) -
     return commit_with_retry(work)
 
 
+def active_enrollments(project_id: int) -> list[Enrollment]:
+    """The project's active recurring enrolments, oldest first."""
+    return list(
+        db.session.scalars(
+            select(Enrollment)
+            .where(Enrollment.project_id == project_id, Enrollment.active.is_(True))
+            .order_by(Enrollment.id)
+        )
+    )
+
+
 def unenroll(project_id: int, enrollment_id: int) -> None:
     """Stop a recurring survey (404 for another project's id)."""
     enrollment = db.session.get(Enrollment, enrollment_id)

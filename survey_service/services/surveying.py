@@ -155,3 +155,25 @@ def cancel_pending(project_id: int, person_id: int, reason: str = "cancelled") -
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def cancel_pending_of_person(project_id: int, person_id: int, reason: str = "api") -> int:
+    """Cancel the queued requests of one of the project's people and commit (404 for another's)."""
+    person = db.session.get(Person, person_id)
+    if person is None or person.project_id != project_id:
+        raise ApiError(404, "not_found", "No such person.")
+    count = cancel_pending(project_id, person.id, reason=reason)
+    db.session.commit()
+    return count
+
+
+def list_requests(
+    project_id: int, *, person_id: int | None = None, status: str | None = None, limit: int
+) -> list[SurveyRequest]:
+    """The project's survey requests, newest first, optionally of one person and in one status."""
+    stmt = select(SurveyRequest).where(SurveyRequest.project_id == project_id)
+    if person_id is not None:
+        stmt = stmt.where(SurveyRequest.person_id == person_id)
+    if status is not None:
+        stmt = stmt.where(SurveyRequest.status == status)
+    return list(db.session.scalars(stmt.order_by(SurveyRequest.id.desc()).limit(limit)))
