@@ -15,13 +15,17 @@ from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
 from survey_service.extensions import db
 from survey_service.mail.log_only import log_unsent
-from survey_service.models import Person, Project, Survey, SurveyRequest, utcnow
+from survey_service.models import (
+    WAITING_STATUSES,
+    Person,
+    Project,
+    RequestStatus,
+    Survey,
+    SurveyRequest,
+    utcnow,
+)
 
 log = logging.getLogger(__name__)
-
-# A request in one of these states may be sent; anything else (sending, sent, cancelled, answered,
-# bounced, suppressed, expired, failed) is final for the email job.
-CLAIMABLE = ("pending", "scheduled", "queued")
 
 
 def _finish(request_id: int, **values: object) -> None:
@@ -56,8 +60,11 @@ def _fail_unsendable(request_id: int, why: str) -> None:
     db.session.rollback()
     db.session.execute(
         update(SurveyRequest)
-        .where(SurveyRequest.id == request_id, SurveyRequest.status.in_((*CLAIMABLE, "sending")))
-        .values(status="failed", sent_at=None, email_error=why)
+        .where(
+            SurveyRequest.id == request_id,
+            SurveyRequest.status.in_((*WAITING_STATUSES, RequestStatus.SENDING)),
+        )
+        .values(status=RequestStatus.FAILED, sent_at=None, email_error=why)
     )
     db.session.commit()
 
@@ -92,7 +99,9 @@ def _not_to_send(request: SurveyRequest) -> str | None:
         return "not_email"
     if request.responded_at is not None:
         return "skipped_answered"
-    if request.status not in CLAIMABLE:
+    # Only a waiting request may be sent; anything else (sending, sent, cancelled, answered, bounced,
+    # suppressed, expired, failed) is final for the email job.
+    if request.status not in WAITING_STATUSES:
         return f"skipped_{request.status}"
     return None
 
@@ -102,7 +111,7 @@ def _skipped_at_send_time(
 ) -> str | None:
     """Finish a request that expired or that the fatigue rules now block; say why (None: send it)."""
     if request.expires_at is not None and request.expires_at <= now:
-        _finish(request_id, status="expired")
+        _finish(request_id, status=RequestStatus.EXPIRED)
         return "expired"
     if request.trigger_id is not None or request.enrollment_id is not None:
         # Automated asks re-check the fatigue rules at send time: the person may have answered
@@ -113,7 +122,7 @@ def _skipped_at_send_time(
         assert project is not None
         reason = fatigue_reason(project, person_id, now, ignore_request_id=request_id)
         if reason:
-            _finish(request_id, status="skipped", status_reason=reason)
+            _finish(request_id, status=RequestStatus.SKIPPED, status_reason=reason)
             return f"skipped_{reason}"
     return None
 
@@ -131,10 +140,10 @@ def send_survey_email(request_id: int) -> str:
         return not_to_send
     person = db.session.get(Person, request.person_id)
     if person is None or not person.email:
-        _finish(request_id, status="failed", email_error="the person has no email address")
+        _finish(request_id, status=RequestStatus.FAILED, email_error="the person has no email address")
         return "no_address"
     if is_suppressed(request.project_id, person.email):
-        _finish(request_id, status="suppressed")
+        _finish(request_id, status=RequestStatus.SUPPRESSED)
         return "suppressed"
     now = _wait_until_due(request.scheduled_at)
     skipped = _skipped_at_send_time(request_id, request, person.id, now)
@@ -159,8 +168,8 @@ def send_survey_email(request_id: int) -> str:
     # this job (a duplicate enqueue, a retry racing a slow worker) can never send two emails.
     result: CursorResult[Any] = db.session.execute(  # type: ignore[assignment]
         update(SurveyRequest)
-        .where(SurveyRequest.id == request_id, SurveyRequest.status.in_(CLAIMABLE))
-        .values(status="sending", sent_at=now)
+        .where(SurveyRequest.id == request_id, SurveyRequest.status.in_(WAITING_STATUSES))
+        .values(status=RequestStatus.SENDING, sent_at=now)
     )
     claimed = result.rowcount
     db.session.commit()
@@ -178,7 +187,7 @@ def _deliver_claimed(request_id: int, project_id: int, address: str, message: Em
     smtp_url = current_app.config.get("SMTP_URL")
     if not smtp_url:
         log_unsent(log, message)
-        _finish(request_id, status="sent", email_message_id=message_id)
+        _finish(request_id, status=RequestStatus.SENT, email_message_id=message_id)
         return "logged"
     try:
         deliver(message, parse_smtp_url(smtp_url))
@@ -189,17 +198,17 @@ def _deliver_claimed(request_id: int, project_id: int, address: str, message: Em
         return "failed"
     except DeliveryError as err:
         if err.permanent:
-            status = "bounced" if err.bounce else "failed"
+            status = RequestStatus.BOUNCED if err.bounce else RequestStatus.FAILED
             _finish(request_id, status=status, email_error=str(err)[:500])
             if err.bounce:
                 add_suppression(project_id, address, "bounced", str(err))
             log.warning("request %s: permanent delivery failure: %s", request_id, err)
-            return status
+            return str(status)
         last = _is_last_attempt()
         # A temporary failure releases the claim so the retry can claim it again.
         _finish(
             request_id,
-            status="failed" if last else "pending",
+            status=RequestStatus.FAILED if last else "pending",
             sent_at=None,
             email_error=str(err)[:500],
         )
@@ -208,6 +217,10 @@ def _deliver_claimed(request_id: int, project_id: int, address: str, message: Em
             return "failed"
         raise
     _record_sent(
-        request_id, status="sent", delivered_at=utcnow(), email_message_id=message_id, email_error=None
+        request_id,
+        status=RequestStatus.SENT,
+        delivered_at=utcnow(),
+        email_message_id=message_id,
+        email_error=None,
     )
     return "sent"

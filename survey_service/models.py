@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
@@ -67,7 +68,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+    return f"{column} IN ({', '.join(repr(str(v)) for v in values)})"
 
 
 class Project(Model):
@@ -152,6 +153,43 @@ class Survey(Model):
         return self.question.replace("{product}", self.product_name)
 
 
+class RequestStatus(StrEnum):
+    """Where a survey request stands; the column's CHECK constraint allows exactly these.
+
+    Waiting: `pending` (asked through the API) or `scheduled` (by a trigger, an enrolment, a delay)
+    → `sending` (claimed by the email job) → `sent` → (in-app) `responded` or `dismissed`.
+    Final without an ask: `cancelled`, `superseded` (a newer ask), `skipped` (fatigue rules at send
+    time), `suppressed` (the address unsubscribed or bounced), `expired`; not delivered: `failed`,
+    `bounced`.
+    """
+
+    PENDING = "pending"
+    SCHEDULED = "scheduled"
+    SENDING = "sending"
+    SENT = "sent"
+    RESPONDED = "responded"
+    DISMISSED = "dismissed"
+    CANCELLED = "cancelled"
+    SUPERSEDED = "superseded"
+    SKIPPED = "skipped"
+    SUPPRESSED = "suppressed"
+    EXPIRED = "expired"
+    FAILED = "failed"
+    BOUNCED = "bounced"
+
+
+# Requests still waiting to go out (the outbox's, the email job's claimable ones, the widget's due ones).
+WAITING_STATUSES = (RequestStatus.PENDING, RequestStatus.SCHEDULED)
+# A request with sent_at set counts as "asked" for the quiet period (an email went out, the widget was
+# shown, even if dismissed) unless it ended in one of these: it never reached the person.
+NEVER_REACHED_STATUSES = (RequestStatus.FAILED, RequestStatus.BOUNCED)
+# What cancelling a person's pending asks cancels: asks scheduled for later (by a trigger, an
+# enrolment, a delay); an API "pending" send is already handed to its job.
+CANCELLABLE_STATUSES = (RequestStatus.SCHEDULED,)
+# An in-app token answers its request only in these states (and before expires_at).
+ANSWERABLE_STATUSES = (RequestStatus.SENT, RequestStatus.RESPONDED)
+
+
 class SurveyRequest(Model):
     """One ask of one person for one survey through one channel; answered by at most one response."""
 
@@ -162,8 +200,7 @@ class SurveyRequest(Model):
     survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id", ondelete="CASCADE"))
     person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
     channel: Mapped[str] = mapped_column(String(8))
-    # scheduled → (email) sent → responded; or cancelled / superseded / skipped / failed.
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[str] = mapped_column(String(16), default=RequestStatus.PENDING)  # a RequestStatus
     trigger_id: Mapped[int | None] = mapped_column(ForeignKey("trigger_rules.id", ondelete="SET NULL"))
     event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id", ondelete="SET NULL"))
     enrollment_id: Mapped[int | None] = mapped_column(ForeignKey("enrollments.id", ondelete="SET NULL"))
@@ -185,6 +222,7 @@ class SurveyRequest(Model):
 
     __table_args__ = (
         CheckConstraint(_in("channel", CHANNELS), name="request_channel_known"),
+        CheckConstraint(_in("status", tuple(RequestStatus)), name="request_status_known"),
         Index("ix_survey_requests_project_person", "project_id", "person_id"),
         # At most one queued request per person: a newer trigger supersedes the older one.
         Index(

@@ -305,7 +305,7 @@ def test_survey_request_of_another_project_is_404(
     assert client.get(f"/api/v1/survey_requests/{request_id}", headers=auth).status_code == 404
 
 
-@pytest.mark.parametrize("status", ["cancelled", "answered", "sending", "sent", "bounced"])
+@pytest.mark.parametrize("status", ["cancelled", "responded", "sending", "sent", "bounced", "expired"])
 def test_send_survey_email_request_not_pending_is_skipped(
     mail_app: Flask, project: dict[str, Any], status: str
 ) -> None:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import base64
+import json
+import re
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -11,14 +14,23 @@ import redis
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from rq.job import Job
-from sqlalchemy import func, select
+from sqlalchemy import DateTime, func, select
 
 from survey_service.extensions import db, queues, scheduled_jobs
-from survey_service.models import EmailSuppression, Person, Response, SurveyRequest, WebhookDelivery
+from survey_service.models import (
+    EmailSuppression,
+    Person,
+    Response,
+    SurveyRequest,
+    UTCDateTime,
+    WebhookDelivery,
+    utcnow,
+)
+from survey_service.reporting import rollups
 from survey_service.services import email_requests, landing, outbox, suppressions
 from survey_service.services.people import upsert_person
 from survey_service.services.projects import default_survey
-from tests.conftest import make_project
+from tests.conftest import _empty_tables, make_project
 
 
 def test_person_export_and_erase_leave_nothing_behind(
@@ -226,3 +238,159 @@ def test_erase_person_hash_still_matches_after_secret_key_moves_to_fallbacks(
     app.config["SECRET_KEY"] = "the-next-key"
     with app.app_context():
         assert suppressions.is_suppressed(project["id"], "gone@acme.test")
+
+
+# ---- one eraser: every door leaves the same database and the same Redis --------------------------
+
+# Columns that differ from one build of the same world to the next (clock readings, random keys).
+VOLATILE = {
+    "projects": {"secret_key_hash", "secret_key_hint", "public_key", "identity_secret_encrypted"},
+    "alert_rules": {"secret_encrypted"},
+}
+Table = tuple[tuple[str, ...], list[tuple[Any, ...]]]
+# Rate limiters' counters (per key and window, whichever door was called): not about the person.
+RATE_LIMIT_KEY = re.compile(r"limit|(^|:)rate(:|$)", re.IGNORECASE)
+
+
+def _comparable(value: Any) -> Any:
+    return json.dumps(value, sort_keys=True) if isinstance(value, dict | list) else value
+
+
+def _database_rows() -> dict[str, Table]:
+    """Every row of every table (its column names, its rows), without the columns that change from
+    one build of the same world to the next."""
+    found: dict[str, Table] = {}
+    for table in db.metadata.sorted_tables:
+        columns = [
+            c
+            for c in table.columns
+            if not isinstance(c.type, DateTime | UTCDateTime)
+            and c.name not in VOLATILE.get(table.name, set())
+        ]
+        rows = db.session.execute(select(*columns)).all()
+        found[table.name] = (
+            tuple(c.name for c in columns),
+            sorted((tuple(_comparable(v) for v in row) for row in rows), key=repr),
+        )
+    return found
+
+
+def _redis_state() -> dict[str, Any]:
+    """Every key of the test's Redis database, with the members of its sets, lists and sorted sets."""
+    connection: Any = queues().redis  # redis-py types every reply as maybe-awaitable
+    state: dict[str, Any] = {}
+    for raw in connection.scan_iter():
+        key = raw.decode()
+        if RATE_LIMIT_KEY.search(key):  # the rate limiters' counters hold no one's data
+            continue
+        kind = connection.type(raw).decode()
+        if kind == "zset":
+            state[key] = sorted(m.decode() for m in connection.zrange(raw, 0, -1))
+        elif kind == "list":
+            state[key] = sorted(m.decode() for m in connection.lrange(raw, 0, -1))
+        elif kind == "set":
+            state[key] = sorted(m.decode() for m in connection.smembers(raw))
+        else:
+            state[key] = kind
+    return state
+
+
+def _ok(res: Any) -> dict[str, Any]:
+    assert res.status_code in (200, 201, 202), res.get_data(as_text=True)
+    return dict(res.get_json())
+
+
+def _build_world(
+    app: Flask, client: FlaskClient, redis_url: str, answered_at: datetime
+) -> tuple[dict[str, Any], int]:
+    """From empty stores: two tenants, each with a person to erase (the same address in both) and one
+    who stays, with answers, webhook deliveries, an event, a trigger's and an API's queued sends, a
+    link, link views, a recurring enrolment and an unsubscribe. Returns tenant A and its person to erase."""
+    with app.app_context():
+        _empty_tables()
+    redis.Redis.from_url(redis_url).flushdb()
+    tenants = [make_project(app, "Acme"), make_project(app, "Other")]
+    for tenant in tenants:
+        h = {"Authorization": f"Bearer {tenant['secret_key']}"}
+        _ok(
+            client.post(
+                "/api/v1/alert_rules", json={"name": "all", "target_url": "https://8.8.8.8/a"}, headers=h
+            )
+        )
+        delighted_rule = {
+            "name": "delighted",
+            "target_url": "https://8.8.8.8/d",
+            "format": "delighted",
+            "events": ["response.created", "unsubscribe.created"],
+        }
+        _ok(client.post("/api/v1/alert_rules", json=delighted_rule, headers=h))
+        trigger = {"event_type": "ticket.closed", "channel": "email", "delay_seconds": 3600}
+        _ok(client.post("/api/v1/triggers", json=trigger, headers=h))
+        for who in ("gone", "stays"):
+            person = {
+                "email": f"{who}@acme.test",
+                "external_id": who,
+                "properties": {"company": f"{who} Ltd"},
+            }
+            for score, days in ((3, 3), (9, 2)):
+                at = (answered_at - timedelta(days=days)).isoformat()
+                body = {"person": person, "score": score, "comment": f"{who} {score}", "created_at": at}
+                _ok(client.post("/api/v1/responses", json=body, headers=h))
+            event = {"id": f"evt-{who}", "type": "ticket.closed", "person": {"external_id": who}}
+            _ok(client.post("/api/v1/events", json=event, headers=h))
+            enrol = {"person": {"external_id": who}, "interval_days": 90}
+            _ok(client.post("/api/v1/recurring", json=enrol, headers=h))
+            asked = _ok(
+                client.post(
+                    "/api/v1/survey_requests", json={"person": person, "delay_seconds": 7200}, headers=h
+                )
+            )
+            link = _ok(client.post("/api/v1/survey_links", json={"person": person}, headers=h))
+            with app.app_context():
+                landing.note_view(link["id"], 9)
+                landing.note_view(asked["id"], 3)
+        _ok(client.post("/api/v1/unsubscribes", json={"email": "gone@acme.test"}, headers=h))
+    with app.app_context():
+        rollups.refresh()  # PostgreSQL: the closed days are counted, so erasure has counts to drop
+        gone = db.session.scalar(
+            select(Person.id).where(Person.project_id == tenants[0]["id"], Person.external_id == "gone")
+        )
+    assert gone is not None
+    return tenants[0], gone
+
+
+def test_every_eraser_leaves_the_same_rows_and_jobs_as_the_server_api(
+    app: Flask, client: FlaskClient, redis_url: str
+) -> None:
+    answered_at = utcnow().replace(minute=0, second=0, microsecond=0)
+    after: dict[str, tuple[dict[str, Table], dict[str, Any]]] = {}
+    for door in sorted(ERASERS):
+        project, gone_id = _build_world(app, client, redis_url, answered_at)
+        with app.app_context():
+            before = (_database_rows(), _redis_state())
+            if rollups.enabled():
+                assert before[0]["response_rollups"][1], "no counted day for the erasure to forget"
+        for prefix in ("rq:job:send-email-", "rq:job:webhook-delivery-", "rq:job:webhook-unsubscribe-"):
+            assert any(key.startswith(prefix) for key in before[1]), prefix
+        assert any(key.startswith("survey:link-views:") for key in before[1])
+        _erase(client, project, door, gone_id)
+        with app.app_context():
+            after[door] = (_database_rows(), _redis_state())
+        rows, kept = after[door]
+        other_tenant = project["id"] + 1
+        for name, (columns, table_rows) in rows.items():
+            person_column = "id" if name == "people" else "person_id"
+            if person_column in columns:  # no row names the person any more
+                at = columns.index(person_column)
+                assert all(row[at] != gone_id for row in table_rows), name
+            if "project_id" in columns:  # and the other tenant's rows are all still there, unchanged
+                at = columns.index("project_id")
+                assert [r for r in table_rows if r[at] == other_tenant] == [
+                    r for r in before[0][name][1] if r[at] == other_tenant
+                ], name
+        assert rows != before[0] and kept != before[1]  # the erasure did remove rows and Redis entries
+        assert any(key.startswith("survey:link-views:") for key in kept)  # those of the people who stay
+    for door in ERASERS:
+        rows, kept = after[door]
+        assert {t: v for t, v in rows.items() if v != after["api"][0][t]} == {}, door
+        assert kept == after["api"][1], door

@@ -27,7 +27,7 @@ from tests.conftest import _empty_tables, free_port, make_project
 from tests.own_servers import running_redis
 
 Expected = int | tuple[int, ...] | None
-BODY_ID_REFUSED = (404, 422)
+BODY_ID_REFUSED = 404  # another project's survey id in a body: the one survey lookup's 404
 PASSWORD = "correct horse battery staple 42"
 B_SECRETS = {  # what project B stores; none of it may ever reach project A
     "email": "bea@b-corp.example",
@@ -159,7 +159,7 @@ NO_TENANT = {
 def matrix_calls(b: Tenant, a: Tenant) -> list[tuple[str, str, str, dict[str, Any], Expected]]:
     """(method, rule, path, request kwargs, expected status or None) for project A against B's things.
 
-    Expected 404: a path naming one of B's ids (in a body: 404 or 422, "no such survey here").
+    Expected 404: a path naming one of B's ids (in a body too: "no such survey in this project").
     None: any answer but 5xx, 401 and 403. Every call must also carry none of B's data back and
     change none of B's rows.
     """

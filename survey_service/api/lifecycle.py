@@ -5,12 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Response as FlaskResponse
-from sqlalchemy import select
 
 from survey_service.api import api_blueprint, current_project
-from survey_service.errors import ApiError
-from survey_service.extensions import db
-from survey_service.models import Enrollment, Person, SurveyRequest, TriggerRule
+from survey_service.models import Enrollment, TriggerRule
 from survey_service.schemas.lifecycle import (
     CancelledOut,
     EnrollmentIn,
@@ -27,8 +24,7 @@ from survey_service.schemas.lifecycle import (
     TriggerPatch,
 )
 from survey_service.schemas.projects import FailedJobList, ProjectOut, ProjectSettings
-from survey_service.services import enrollments, events, failed_jobs, triggers
-from survey_service.services.surveying import cancel_pending
+from survey_service.services import enrollments, events, failed_jobs, projects, surveying, triggers
 
 bp = api_blueprint("lifecycle", __name__, "Lifecycle events, trigger rules and scheduled survey requests")
 
@@ -54,71 +50,26 @@ def post_event(data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _rule_or_404(rule_id: int) -> TriggerRule:
-    rule = db.session.get(TriggerRule, rule_id)
-    if rule is None or rule.project_id != current_project().id:
-        raise ApiError(404, "not_found", "No such trigger.")
-    return rule
-
-
-def _apply_rule_fields(rule: TriggerRule, data: dict[str, Any]) -> None:
-    project_id = current_project().id
-    if "survey_id" in data:
-        rule.survey_id = triggers.resolve_survey_id(project_id, data["survey_id"])
-    for name in ("channel", "delay_seconds", "relative_to", "conditions", "sample_percent", "enabled"):
-        if name in data:
-            setattr(rule, name, data[name])
-    if "send_window" in data:
-        window = data["send_window"] or {}
-        rule.send_window_start, rule.send_window_end = window.get("start_hour"), window.get("end_hour")
-    if rule.delay_seconds < 0 and not rule.relative_to:
-        raise ApiError(
-            422,
-            "validation_error",
-            "A negative delay needs relative_to (an event date property such as renewal_date).",
-            {"delay_seconds": ["Must be >= 0 without relative_to."]},
-        )
-
-
 @bp.post("/triggers")
 @bp.arguments(TriggerIn)
 @bp.response(201, TriggerOut)
 def create_trigger(data: dict[str, Any]) -> TriggerRule:
     """Create a trigger rule; a built-in event type without a delay gets the recommended one."""
-    project = current_project()
-    if data["event_type"] not in triggers.BUILTIN_EVENT_TYPES and not project.allow_custom_events:
-        raise ApiError(422, "unknown_event_type", "Custom event types are not enabled for this project.")
-    fields: dict[str, Any] = {
-        "survey_id": None,
-        "delay_seconds": 0,
-        "conditions": [],
-        "sample_percent": 100,
-        "enabled": True,
-    }
-    if data["event_type"] in triggers.TEMPLATES:
-        fields |= triggers.rule_from_template(project.id, data["event_type"], data["channel"])
-    rule = TriggerRule(project_id=project.id, event_type=data["event_type"])
-    _apply_rule_fields(rule, fields | data)
-    db.session.add(rule)
-    db.session.commit()
-    return rule
+    return triggers.create_rule(current_project(), data)
 
 
 @bp.get("/triggers")
 @bp.response(200, TriggerList)
 def list_triggers() -> dict[str, Any]:
     """List the project's trigger rules."""
-    rules = db.session.scalars(
-        select(TriggerRule).where(TriggerRule.project_id == current_project().id).order_by(TriggerRule.id)
-    ).all()
-    return {"data": rules}
+    return {"data": triggers.list_rules(current_project().id)}
 
 
 @bp.get("/triggers/<int:rule_id>")
 @bp.response(200, TriggerOut)
 def get_trigger(rule_id: int) -> TriggerRule:
     """Fetch one trigger rule."""
-    return _rule_or_404(rule_id)
+    return triggers.project_rule(current_project().id, rule_id)
 
 
 @bp.patch("/triggers/<int:rule_id>")
@@ -126,18 +77,14 @@ def get_trigger(rule_id: int) -> TriggerRule:
 @bp.response(200, TriggerOut)
 def patch_trigger(data: dict[str, Any], rule_id: int) -> TriggerRule:
     """Change some fields of a trigger rule."""
-    rule = _rule_or_404(rule_id)
-    _apply_rule_fields(rule, data)
-    db.session.commit()
-    return rule
+    return triggers.update_rule(current_project().id, rule_id, data)
 
 
 @bp.delete("/triggers/<int:rule_id>")
 @bp.response(204)
 def delete_trigger(rule_id: int) -> FlaskResponse:
     """Delete a trigger rule (requests it already scheduled stay scheduled)."""
-    db.session.delete(_rule_or_404(rule_id))
-    db.session.commit()
+    triggers.delete_rule(current_project().id, rule_id)
     return FlaskResponse(status=204)
 
 
@@ -153,24 +100,20 @@ def list_templates() -> dict[str, Any]:
 @bp.response(200, SurveyRequestList)
 def list_survey_requests(query: dict[str, Any]) -> dict[str, Any]:
     """List survey requests, newest first, by person and status."""
-    stmt = select(SurveyRequest).where(SurveyRequest.project_id == current_project().id)
-    if "person_id" in query:
-        stmt = stmt.where(SurveyRequest.person_id == query["person_id"])
-    if "status" in query:
-        stmt = stmt.where(SurveyRequest.status == query["status"])
-    return {"data": db.session.scalars(stmt.order_by(SurveyRequest.id.desc()).limit(query["limit"])).all()}
+    requests = surveying.list_requests(
+        current_project().id,
+        person_id=query.get("person_id"),
+        status=query.get("status"),
+        limit=query["limit"],
+    )
+    return {"data": requests}
 
 
 @bp.delete("/people/<int:person_id>/survey_requests/pending")
 @bp.response(200, CancelledOut)
 def delete_pending_requests(person_id: int) -> dict[str, int]:
     """Cancel every queued survey request of a person."""
-    person = db.session.get(Person, person_id)
-    if person is None or person.project_id != current_project().id:
-        raise ApiError(404, "not_found", "No such person.")
-    count = cancel_pending(person.project_id, person.id, reason="api")
-    db.session.commit()
-    return {"cancelled": count}
+    return {"cancelled": surveying.cancel_pending_of_person(current_project().id, person_id, reason="api")}
 
 
 @bp.post("/recurring")
@@ -185,12 +128,7 @@ def create_enrollment(data: dict[str, Any]) -> Enrollment:
 @bp.response(200, EnrollmentList)
 def list_enrollments() -> dict[str, Any]:
     """List active recurring enrolments."""
-    rows = db.session.scalars(
-        select(Enrollment)
-        .where(Enrollment.project_id == current_project().id, Enrollment.active.is_(True))
-        .order_by(Enrollment.id)
-    ).all()
-    return {"data": rows}
+    return {"data": enrollments.active_enrollments(current_project().id)}
 
 
 @bp.delete("/recurring/<int:enrollment_id>")
@@ -213,11 +151,7 @@ def get_project() -> Any:
 @bp.response(200, ProjectOut)
 def patch_project(data: dict[str, Any]) -> Any:
     """Change the quiet period or whether custom event types are accepted."""
-    project = current_project()
-    for name, value in data.items():
-        setattr(project, name, value)
-    db.session.commit()
-    return project
+    return projects.update_settings(current_project(), data)
 
 
 @bp.get("/jobs/failed")

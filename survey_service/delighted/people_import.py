@@ -25,7 +25,7 @@ from survey_service.delighted.importer import _email, _norm, parse_moment
 from survey_service.delighted.params import PHONE
 from survey_service.delighted.service import autopilot_interval_days
 from survey_service.extensions import db
-from survey_service.models import Enrollment, Person, Project, SurveyRequest
+from survey_service.models import Enrollment, Person, Project, RequestStatus, SurveyRequest
 from survey_service.services import outbox, projects, surveying
 from survey_service.services.people import upsert_person
 from survey_service.services.suppressions import suppressed_among
@@ -272,7 +272,7 @@ def _record_earlier_send(project_id: int, survey_id: int, person_id: int, sent_a
             survey_id=survey_id,
             person_id=person_id,
             channel="email",
-            status="sent",
+            status=RequestStatus.SENT,
             scheduled_at=sent_at,
             sent_at=sent_at,
         )

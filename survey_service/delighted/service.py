@@ -13,10 +13,12 @@ from survey_service.core import clock, cursors
 from survey_service.errors import ApiError
 from survey_service.extensions import db
 from survey_service.models import (
+    WAITING_STATUSES,
     EmailSuppression,
     Enrollment,
     Person,
     Project,
+    RequestStatus,
     Response,
     Survey,
     SurveyRequest,
@@ -121,7 +123,7 @@ def send_to_person(project_id: int, data: dict[str, Any]) -> SendResult:
                     survey_id=projects.default_survey(project_id).id,
                     person_id=person.id,
                     channel="email",
-                    status="sent",
+                    status=RequestStatus.SENT,
                     scheduled_at=sent_at,
                     sent_at=sent_at,
                 )
@@ -188,7 +190,7 @@ def activity(project_id: int, person_ids: list[int]) -> dict[int, Activity]:
         select(
             SurveyRequest.person_id,
             func.max(SurveyRequest.sent_at),
-            func.min(SurveyRequest.scheduled_at).filter(SurveyRequest.status.in_(outbox.WAITING)),
+            func.min(SurveyRequest.scheduled_at).filter(SurveyRequest.status.in_(WAITING_STATUSES)),
         )
         .where(SurveyRequest.project_id == project_id, SurveyRequest.person_id.in_(person_ids))
         .group_by(SurveyRequest.person_id)

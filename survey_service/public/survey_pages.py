@@ -7,7 +7,6 @@ import re
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, render_template, request
-from sqlalchemy import update
 from werkzeug.exceptions import TooManyRequests
 
 from survey_service.core import nps, tokens
@@ -16,7 +15,7 @@ from survey_service.extensions import db
 from survey_service.mail.strings import Strings, language_for
 from survey_service.models import Person, Project, Survey, SurveyRequest, utcnow
 from survey_service.schemas.common import MAX_COMMENT
-from survey_service.services import landing
+from survey_service.services import email_requests, landing
 from survey_service.services.suppressions import add_suppression
 
 log = logging.getLogger(__name__)
@@ -257,12 +256,7 @@ def open_pixel(token: str) -> Response:
     except tokens.TokenInvalid:
         request_id = None
     if request_id is not None:
-        db.session.execute(
-            update(SurveyRequest)
-            .where(SurveyRequest.id == request_id, SurveyRequest.opened_at.is_(None))
-            .values(opened_at=utcnow())
-        )
-        db.session.commit()
+        email_requests.record_open(request_id)
     resp = Response(PIXEL_GIF, mimetype="image/gif")
     resp.headers.update(NO_STORE)
     return resp

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from survey_service.extensions import db
-from survey_service.models import SurveyRequest
+from survey_service.models import RequestStatus, SurveyRequest
 
 
 def funnel_by_channel(
@@ -29,7 +29,7 @@ def funnel_by_channel(
             func.count(SurveyRequest.opened_at).label("opened"),
             func.count(SurveyRequest.clicked_at).label("clicked"),
             func.count(SurveyRequest.responded_at).label("responded"),
-            func.count().filter(SurveyRequest.status == "bounced").label("bounced"),
+            func.count().filter(SurveyRequest.status == RequestStatus.BOUNCED).label("bounced"),
         )
         .where(*where)
         .group_by(SurveyRequest.channel)

@@ -7,41 +7,33 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from survey_service.core import tokens
 from survey_service.errors import ApiError
 from survey_service.extensions import db
-from survey_service.models import Person, Survey, SurveyRequest, utcnow
-from survey_service.services import outbox, projects
+from survey_service.models import Person, RequestStatus, SurveyRequest, utcnow
+from survey_service.services import outbox
 from survey_service.services.people import upsert_person
 from survey_service.services.suppressions import is_suppressed
+from survey_service.services.surveying import project_survey
 from survey_service.services.tx import commit_with_retry
 
 log = logging.getLogger(__name__)
-
-
-def _survey_for(project_id: int, survey_id: int | None) -> Survey:
-    if survey_id is None:
-        return projects.default_survey(project_id)
-    survey = db.session.get(Survey, survey_id)
-    if survey is None or survey.project_id != project_id:
-        raise ApiError(404, "not_found", "No such survey.", {"survey_id": survey_id})
-    return survey
 
 
 def _new_request(project_id: int, person_id: int, survey_id: int | None, channel: str) -> SurveyRequest:
     person = db.session.get(Person, person_id)
     if person is None or person.project_id != project_id:
         raise ApiError(404, "not_found", "No such person.", {"person_id": person_id})
-    survey = _survey_for(project_id, survey_id)
+    survey = project_survey(project_id, survey_id)
     now = utcnow()
     request = SurveyRequest(
         project_id=project_id,
         survey_id=survey.id,
         person_id=person.id,
         channel=channel,
-        status="pending",
+        status=RequestStatus.PENDING,
         created_at=now,
         scheduled_at=now,
         expires_at=now + timedelta(days=survey.link_expiry_days),
@@ -120,7 +112,7 @@ def create_link_request(
     def work() -> SurveyRequest:
         person, _ = upsert_person(project_id, person_data)
         request = _new_request(project_id, person.id, survey_id, "link")
-        request.status, request.sent_at = "sent", utcnow()
+        request.status, request.sent_at = RequestStatus.SENT, utcnow()
         return request
 
     return commit_with_retry(work)
@@ -153,6 +145,16 @@ def survey_links(request: SurveyRequest) -> dict[str, Any]:
         "unsubscribe_url": unsubscribe_url(request),
         "expires_at": expires,
     }
+
+
+def record_open(request_id: int) -> None:
+    """Note the first open of a request's email (the optional open pixel); later opens change nothing."""
+    db.session.execute(
+        update(SurveyRequest)
+        .where(SurveyRequest.id == request_id, SurveyRequest.opened_at.is_(None))
+        .values(opened_at=utcnow())
+    )
+    db.session.commit()
 
 
 def get_request(project_id: int, request_id: int) -> SurveyRequest:

@@ -13,8 +13,7 @@ from survey_service.extensions import db
 from survey_service.models import Enrollment, SurveyRequest
 from survey_service.services import outbox
 from survey_service.services.people import upsert_person
-from survey_service.services.surveying import schedule_survey
-from survey_service.services.triggers import resolve_survey_id
+from survey_service.services.surveying import project_survey, schedule_survey
 from survey_service.services.tx import commit_with_retry
 
 RETRY_BLOCKED_AFTER = timedelta(days=1)
@@ -27,7 +26,7 @@ def enroll(project_id: int, data: dict[str, Any], now: datetime | None = None) -
 
     def work() -> Enrollment:
         person, _ = upsert_person(project_id, data["person"])
-        survey_id = resolve_survey_id(project_id, data.get("survey_id"))
+        survey_id = project_survey(project_id, data.get("survey_id")).id
         enrollment = db.session.scalar(
             select(Enrollment).where(
                 Enrollment.project_id == project_id,
@@ -46,6 +45,17 @@ def enroll(project_id: int, data: dict[str, Any], now: datetime | None = None) -
         return enrollment
 
     return commit_with_retry(work)
+
+
+def active_enrollments(project_id: int) -> list[Enrollment]:
+    """The project's active recurring enrolments, oldest first."""
+    return list(
+        db.session.scalars(
+            select(Enrollment)
+            .where(Enrollment.project_id == project_id, Enrollment.active.is_(True))
+            .order_by(Enrollment.id)
+        )
+    )
 
 
 def unenroll(project_id: int, enrollment_id: int) -> None:

@@ -20,7 +20,7 @@ from sqlalchemy import select, update
 
 from survey_service.core import clock
 from survey_service.extensions import db, queues, scheduled_jobs
-from survey_service.models import SurveyRequest, utcnow
+from survey_service.models import WAITING_STATUSES, RequestStatus, SurveyRequest, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +33,6 @@ _breaker_open_until = 0.0
 # A due request whose job is not seen this long after its due time is enqueued again.
 OVERDUE_GRACE = timedelta(seconds=30)
 RELAY_BATCH = 500
-# Requests waiting for their send job. "pending" is an API-created ask; "scheduled" a triggered one.
-WAITING = ("scheduled", "pending")
 
 
 def job_id(request_id: int) -> str:
@@ -68,7 +66,7 @@ def enqueue_send(request_id: int, project_id: int, due: datetime | None, now: da
 def enqueue_requests(requests: Iterable[SurveyRequest], now: datetime | None = None) -> int:
     """Hand committed email requests to RQ; mark them enqueued. Never raises on Redis trouble."""
     global _breaker_open_until
-    emails = [r for r in requests if r.channel == "email" and r.status in WAITING]
+    emails = [r for r in requests if r.channel == "email" and r.status in WAITING_STATUSES]
     if not emails or time.monotonic() < _breaker_open_until:
         return 0
     done: list[int] = []
@@ -137,8 +135,8 @@ def release_stale_claims(now: datetime) -> int:
     timeout = _claim_timeout()
     result = db.session.execute(
         update(SurveyRequest)
-        .where(SurveyRequest.status == "sending", SurveyRequest.sent_at < now - timeout)
-        .values(status="scheduled", sent_at=None, enqueued_at=None, status_reason="claim_expired")
+        .where(SurveyRequest.status == RequestStatus.SENDING, SurveyRequest.sent_at < now - timeout)
+        .values(status=RequestStatus.SCHEDULED, sent_at=None, enqueued_at=None, status_reason="claim_expired")
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
@@ -152,7 +150,7 @@ def relay(now: datetime | None = None) -> int:
     never = db.session.scalars(
         select(SurveyRequest)
         .where(
-            SurveyRequest.status.in_(WAITING),
+            SurveyRequest.status.in_(WAITING_STATUSES),
             SurveyRequest.channel == "email",
             SurveyRequest.enqueued_at.is_(None),
         )
@@ -163,7 +161,7 @@ def relay(now: datetime | None = None) -> int:
     overdue = db.session.scalars(
         select(SurveyRequest)
         .where(
-            SurveyRequest.status.in_(WAITING),
+            SurveyRequest.status.in_(WAITING_STATUSES),
             SurveyRequest.channel == "email",
             SurveyRequest.enqueued_at.is_not(None),
             SurveyRequest.scheduled_at < now - OVERDUE_GRACE,

@@ -64,6 +64,9 @@ def export_person(project_id: int, person_id: int) -> dict[str, Any]:
 def erase_person(project_id: int, person_id: int) -> dict[str, int]:
     """Delete a person with everything about them; their suppressions keep only a hash of the address.
 
+    The one eraser: `DELETE /api/v1/people/<id>` and Delighted's `DELETE /v1/people/…` both call it
+    (test_privacy pins that they leave the same rows and Redis entries).
+
     Requests, responses and webhook log go with the row; after the commit their queued jobs and link
     views leave Redis too.
     """

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import select
@@ -66,6 +67,18 @@ def create_project(name: str, product_name: str | None = None) -> NewProject:
     )
     db.session.commit()
     return NewProject(project, secret_key, identity_secret)
+
+
+SETTINGS = ("quiet_period_days", "allow_custom_events")
+
+
+def update_settings(project: Project, data: dict[str, Any]) -> Project:
+    """Change a project's settings (the quiet period, whether custom event types are accepted); commits."""
+    for name in SETTINGS:
+        if name in data:
+            setattr(project, name, data[name])
+    db.session.commit()
+    return project
 
 
 def project_for_secret_key(secret_key: str) -> Project | None:

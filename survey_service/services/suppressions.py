@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, or_, select, update
 from survey_service.core import keys
 from survey_service.delighted.webhooks import dispatch_unsubscribe_event
 from survey_service.extensions import db
-from survey_service.models import EmailSuppression, Person, SurveyRequest
+from survey_service.models import WAITING_STATUSES, EmailSuppression, Person, RequestStatus, SurveyRequest
 from survey_service.services.tx import commit_with_retry
 
 
@@ -123,9 +123,9 @@ def add_suppression(project_id: int, email: str, reason: str, detail: str | None
                 SurveyRequest.project_id == project_id,
                 SurveyRequest.person_id.in_(people),
                 SurveyRequest.channel == "email",
-                SurveyRequest.status.in_(("scheduled", "pending")),
+                SurveyRequest.status.in_(WAITING_STATUSES),
             )
-            .values(status="cancelled", status_reason=reason)
+            .values(status=RequestStatus.CANCELLED, status_reason=reason)
             .execution_options(synchronize_session=False)
         )
         db.session.flush()

@@ -8,14 +8,33 @@ from datetime import datetime, timedelta
 from sqlalchemy import exists, select, update
 
 from survey_service.core import clock
+from survey_service.errors import ApiError
 from survey_service.extensions import db
-from survey_service.models import Person, Project, Response, Survey, SurveyRequest
+from survey_service.models import (
+    CANCELLABLE_STATUSES,
+    NEVER_REACHED_STATUSES,
+    Person,
+    Project,
+    RequestStatus,
+    Response,
+    Survey,
+    SurveyRequest,
+)
 from survey_service.services import projects
 
-# A request with sent_at set counts as "asked" (an email went out, the widget was shown, even if
-# dismissed) unless it never reached the person.
-NEVER_REACHED = ("failed", "bounced")
-PENDING_STATUSES = ("scheduled",)
+
+def project_survey(project_id: int, survey_id: int | None) -> Survey:
+    """The survey an ask uses: this project's survey `survey_id`, or its default NPS survey when None.
+
+    The one lookup for every door that takes a survey id (survey requests and links, triggers,
+    recurring enrolments, scheduling); another project's id and an unknown one are the same 404.
+    """
+    if survey_id is None:
+        return projects.default_survey(project_id)
+    survey = db.session.get(Survey, survey_id)
+    if survey is None or survey.project_id != project_id:
+        raise ApiError(404, "not_found", "No such survey in this project.", {"survey_id": survey_id})
+    return survey
 
 
 @dataclass(frozen=True)
@@ -49,7 +68,7 @@ def fatigue_reason(
         SurveyRequest.project_id == project.id,
         SurveyRequest.person_id == person_id,
         SurveyRequest.sent_at >= window_start,
-        SurveyRequest.status.not_in(NEVER_REACHED),
+        SurveyRequest.status.not_in(NEVER_REACHED_STATUSES),
     )
     if ignore_request_id is not None:
         asked = asked.where(SurveyRequest.id != ignore_request_id)
@@ -58,7 +77,7 @@ def fatigue_reason(
     open_request = select(SurveyRequest.id).where(
         SurveyRequest.project_id == project.id,
         SurveyRequest.person_id == person_id,
-        SurveyRequest.status == "sent",
+        SurveyRequest.status == RequestStatus.SENT,
         SurveyRequest.expires_at > at,
     )
     if db.session.scalar(select(exists(open_request))):
@@ -99,14 +118,12 @@ def schedule_survey(
         .where(
             SurveyRequest.project_id == project_id,
             SurveyRequest.person_id == person_id,
-            SurveyRequest.status == "scheduled",
+            SurveyRequest.status == RequestStatus.SCHEDULED,
         )
-        .values(status="superseded", status_reason="newer_request")
+        .values(status=RequestStatus.SUPERSEDED, status_reason="newer_request")
         .execution_options(synchronize_session=False)
     )
-    survey = projects.default_survey(project_id) if survey_id is None else db.session.get(Survey, survey_id)
-    if survey is None or survey.project_id != project_id:
-        raise LookupError("no such survey")
+    survey = project_survey(project_id, survey_id)
     request = SurveyRequest(
         project_id=project_id,
         survey_id=survey.id,
@@ -114,7 +131,7 @@ def schedule_survey(
         expires_at=send_at + timedelta(days=survey.link_expiry_days),
         person_id=person_id,
         channel=channel,
-        status="scheduled",
+        status=RequestStatus.SCHEDULED,
         scheduled_at=send_at,
         trigger_id=trigger_id,
         event_id=event_id,
@@ -132,9 +149,31 @@ def cancel_pending(project_id: int, person_id: int, reason: str = "cancelled") -
         .where(
             SurveyRequest.project_id == project_id,
             SurveyRequest.person_id == person_id,
-            SurveyRequest.status.in_(PENDING_STATUSES),
+            SurveyRequest.status.in_(CANCELLABLE_STATUSES),
         )
-        .values(status="cancelled", status_reason=reason)
+        .values(status=RequestStatus.CANCELLED, status_reason=reason)
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def cancel_pending_of_person(project_id: int, person_id: int, reason: str = "api") -> int:
+    """Cancel the queued requests of one of the project's people and commit (404 for another's)."""
+    person = db.session.get(Person, person_id)
+    if person is None or person.project_id != project_id:
+        raise ApiError(404, "not_found", "No such person.")
+    count = cancel_pending(project_id, person.id, reason=reason)
+    db.session.commit()
+    return count
+
+
+def list_requests(
+    project_id: int, *, person_id: int | None = None, status: str | None = None, limit: int
+) -> list[SurveyRequest]:
+    """The project's survey requests, newest first, optionally of one person and in one status."""
+    stmt = select(SurveyRequest).where(SurveyRequest.project_id == project_id)
+    if person_id is not None:
+        stmt = stmt.where(SurveyRequest.person_id == person_id)
+    if status is not None:
+        stmt = stmt.where(SurveyRequest.status == status)
+    return list(db.session.scalars(stmt.order_by(SurveyRequest.id.desc()).limit(limit)))

@@ -14,7 +14,8 @@ from sqlalchemy import select
 from survey_service.core import instants
 from survey_service.errors import ApiError
 from survey_service.extensions import db
-from survey_service.models import Person, Survey, TriggerRule
+from survey_service.models import Person, Project, TriggerRule
+from survey_service.services.surveying import project_survey
 
 DAY = 86400
 
@@ -147,20 +148,6 @@ def matching_rules(project_id: int, event_type: str) -> list[TriggerRule]:
     )
 
 
-def resolve_survey_id(project_id: int, survey_id: int | None) -> int:
-    """The survey a rule asks: the given one if it is the project's, else the default NPS survey."""
-    if survey_id is None:
-        from survey_service.services.projects import default_survey
-
-        return default_survey(project_id).id
-    survey = db.session.get(Survey, survey_id)
-    if survey is None or survey.project_id != project_id:
-        raise ApiError(
-            422, "validation_error", "No such survey in this project.", {"survey_id": ["Unknown."]}
-        )
-    return survey.id
-
-
 def rule_from_template(project_id: int, event_type: str, channel: str = "email") -> dict[str, Any]:
     """The fields of a built-in rule, for a project to switch on."""
     template = TEMPLATES[event_type]
@@ -169,5 +156,77 @@ def rule_from_template(project_id: int, event_type: str, channel: str = "email")
         "channel": channel,
         "delay_seconds": template.delay_seconds,
         "relative_to": template.relative_to,
-        "survey_id": resolve_survey_id(project_id, None),
+        "survey_id": project_survey(project_id, None).id,
     }
+
+
+def project_rule(project_id: int, rule_id: int) -> TriggerRule:
+    """One of the project's trigger rules, or 404."""
+    rule = db.session.get(TriggerRule, rule_id)
+    if rule is None or rule.project_id != project_id:
+        raise ApiError(404, "not_found", "No such trigger.")
+    return rule
+
+
+def list_rules(project_id: int) -> list[TriggerRule]:
+    """The project's trigger rules, oldest first."""
+    return list(
+        db.session.scalars(
+            select(TriggerRule).where(TriggerRule.project_id == project_id).order_by(TriggerRule.id)
+        )
+    )
+
+
+RULE_FIELDS = ("channel", "delay_seconds", "relative_to", "conditions", "sample_percent", "enabled")
+
+
+def _apply_fields(rule: TriggerRule, data: dict[str, Any]) -> None:
+    if "survey_id" in data:
+        rule.survey_id = project_survey(rule.project_id, data["survey_id"]).id
+    for name in RULE_FIELDS:
+        if name in data:
+            setattr(rule, name, data[name])
+    if "send_window" in data:
+        window = data["send_window"] or {}
+        rule.send_window_start, rule.send_window_end = window.get("start_hour"), window.get("end_hour")
+    if rule.delay_seconds < 0 and not rule.relative_to:
+        raise ApiError(
+            422,
+            "validation_error",
+            "A negative delay needs relative_to (an event date property such as renewal_date).",
+            {"delay_seconds": ["Must be >= 0 without relative_to."]},
+        )
+
+
+def create_rule(project: Project, data: dict[str, Any]) -> TriggerRule:
+    """Create and commit a trigger rule; a built-in event type without a delay gets the recommended one."""
+    if data["event_type"] not in BUILTIN_EVENT_TYPES and not project.allow_custom_events:
+        raise ApiError(422, "unknown_event_type", "Custom event types are not enabled for this project.")
+    fields: dict[str, Any] = {
+        "survey_id": None,
+        "delay_seconds": 0,
+        "conditions": [],
+        "sample_percent": 100,
+        "enabled": True,
+    }
+    if data["event_type"] in TEMPLATES:
+        fields |= rule_from_template(project.id, data["event_type"], data["channel"])
+    rule = TriggerRule(project_id=project.id, event_type=data["event_type"])
+    _apply_fields(rule, fields | data)
+    db.session.add(rule)
+    db.session.commit()
+    return rule
+
+
+def update_rule(project_id: int, rule_id: int, data: dict[str, Any]) -> TriggerRule:
+    """Change some fields of one of the project's rules and commit (404 for another project's id)."""
+    rule = project_rule(project_id, rule_id)
+    _apply_fields(rule, data)
+    db.session.commit()
+    return rule
+
+
+def delete_rule(project_id: int, rule_id: int) -> None:
+    """Delete one of the project's rules (requests it already scheduled stay scheduled)."""
+    db.session.delete(project_rule(project_id, rule_id))
+    db.session.commit()

@@ -18,7 +18,15 @@ from sqlalchemy.orm import aliased
 
 from survey_service.errors import ApiError
 from survey_service.extensions import db
-from survey_service.models import Person, Project, Survey, SurveyRequest, WidgetSettings, utcnow
+from survey_service.models import (
+    Person,
+    Project,
+    RequestStatus,
+    Survey,
+    SurveyRequest,
+    WidgetSettings,
+    utcnow,
+)
 from survey_service.services.people import browser_identity_changes
 from survey_service.widget import service as in_app
 from survey_service.widget.service import SETTINGS_FIELDS, SHOW_REASONS, SHOWN_OPEN_FOR, WidgetRules
@@ -150,7 +158,12 @@ def identify_without_writes(
         return {"show": False, "reason": reason if verified else None}
     if force:
         reason = "forced"
-    if row.open_id is None or row.open_status != "sent" or row.open_sent_at is None or row.question is None:
+    if (
+        row.open_id is None
+        or row.open_status != RequestStatus.SENT
+        or row.open_sent_at is None
+        or row.question is None
+    ):
         return None  # a survey to open, or a request to mark as shown: the write path
     if not row.is_open:
         return {"show": False, "reason": "survey_closed" if verified else None}

@@ -17,8 +17,11 @@ from survey_service.core import keys
 from survey_service.errors import ApiError
 from survey_service.extensions import db
 from survey_service.models import (
+    ANSWERABLE_STATUSES,
+    WAITING_STATUSES,
     Person,
     Project,
+    RequestStatus,
     Response,
     Survey,
     SurveyRequest,
@@ -34,12 +37,9 @@ from survey_service.services.tx import commit_with_retry
 from survey_service.widget.text import widget_text
 
 CHANNEL = "in_app"
-OPEN_STATUSES = ("pending", "scheduled")
 # A shown but unanswered survey is offered again on later page loads for this long, then left alone.
 SHOWN_OPEN_FOR = timedelta(hours=24)
 TOKEN_MAX_AGE = 2 * 24 * 3600
-# A token answers its request only while the request is in one of these states and not past expires_at.
-ANSWERABLE_STATUSES = ("sent", "responded")
 TOKEN_SALT = "in-app-widget-answer"
 SETTINGS_FIELDS = (
     "recurring_enabled",
@@ -184,8 +184,8 @@ def facts_columns(project_id: Any, person_id: Any) -> tuple[Any, Any, Any, Any]:
     """
     now, shown_since = bindparam("now", type_=UTCDateTime()), bindparam("shown_since", type_=UTCDateTime())
     req = aliased(SurveyRequest, name="open_request")
-    due = and_(req.status.in_(OPEN_STATUSES), or_(req.scheduled_at.is_(None), req.scheduled_at <= now))
-    shown = and_(req.status == "sent", req.sent_at >= shown_since)
+    due = and_(req.status.in_(WAITING_STATUSES), or_(req.scheduled_at.is_(None), req.scheduled_at <= now))
+    shown = and_(req.status == RequestStatus.SENT, req.sent_at >= shown_since)
     open_id = (
         select(req.id)
         .where(
@@ -428,14 +428,14 @@ def _show(project: Project, person: Person, decision: Decision, now: datetime) -
             survey_id=projects.default_survey(project.id).id,
             person_id=person.id,
             channel=CHANNEL,
-            status="sent",
+            status=RequestStatus.SENT,
             scheduled_at=now,
             # Open (offered again on later pages, and "one open survey" for the schedulers) for a day.
             expires_at=now + SHOWN_OPEN_FOR,
         )
         db.session.add(request)
     if request.responded_at is None:
-        request.status = "sent"
+        request.status = RequestStatus.SENT
     request.sent_at = request.sent_at or now
     db.session.flush()
     return request
@@ -524,7 +524,7 @@ def answer(project: Project, token: str, score: int, comment: str | None) -> Res
     def mark() -> None:
         fresh = db.session.get(SurveyRequest, request.id)
         if fresh is not None and fresh.responded_at is None:
-            fresh.status, fresh.responded_at = "responded", response.created_at
+            fresh.status, fresh.responded_at = RequestStatus.RESPONDED, response.created_at
 
     commit_with_retry(mark)
     return response
@@ -538,7 +538,7 @@ def dismiss(project: Project, token: str) -> bool:
         fresh = db.session.get(SurveyRequest, request.id)
         if fresh is None or fresh.responded_at is not None:
             return False
-        fresh.status = "dismissed"
+        fresh.status = RequestStatus.DISMISSED
         db.session.add(WidgetDismissal(project_id=project.id, person_id=fresh.person_id, request_id=fresh.id))
         return True
 
