@@ -1,7 +1,7 @@
 """Bounded fuzzing of every server API operation from /openapi.json: nothing a client sends is a 500,
 and every answer matches the document (status code, content type, body schema). Every operation that
 takes a body, and the doors outside the document (widget, Delighted /v1/), also get the junk bodies of
-tests/test_input_limits.py (deep nesting, huge integers, lone surrogates, NaN) as JSON and as text.
+tests/core/test_input_limits.py (deep nesting, huge integers, lone surrogates, NaN) as JSON and as text.
 
 A bounded run is part of `make test`; `make fuzz` is the long run (FUZZ_EXAMPLES=200 per operation).
 """
@@ -22,8 +22,8 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from tests.conftest import make_project
-from tests.test_input_limits import ERROR_KEYS, JUNK_BODIES, basic
+from tests.support.db import make_project
+from tests.support.junk import ERROR_KEYS, JUNK_BODIES, basic
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "15"))
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from survey_service.extensions import db
 from survey_service.models import Person, Response
-from tests.conftest import make_project
+from tests.support.db import make_project
 
 
 def post_response(client: FlaskClient, auth: dict[str, str], body: dict[str, Any]) -> Any:

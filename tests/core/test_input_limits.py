@@ -8,10 +8,7 @@ and now + 1 day; renewal dates up to ten years ahead; report range bounds are cl
 
 from __future__ import annotations
 
-import base64
-import json
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,34 +21,7 @@ from sqlalchemy import func, select
 from survey_service import keys
 from survey_service.extensions import db
 from survey_service.models import Response, SurveyRequest
-
-ERROR_KEYS = {"status", "code", "message", "details"}
-DEEP = 5000  # past Python's recursion limit: json.loads raises RecursionError
-HUGE_INT = "9" * 5000  # past the int-to-str digit limit: json.loads raises ValueError
-
-
-def _fill(body: dict[str, Any], text: str = '"x"', number: str = "9") -> str:
-    """A door's body as JSON text with its SURROGATE and HUGE markers replaced."""
-    return json.dumps(body).replace('"SURROGATE"', text).replace('"HUGE"', number)
-
-
-def _nested(body: dict[str, Any], depth: int) -> str:
-    return _fill(body)[:-1] + ', "junk": ' + "[" * depth + "]" * depth + "}"
-
-
-# Junk made from a door's valid body: "SURROGATE" marks its strings, "HUGE" its numbers.
-JUNK: dict[str, Callable[[dict[str, Any]], str]] = {
-    "deep_nesting": lambda body: _nested(body, DEEP),
-    "nesting_past_the_limit": lambda body: _nested(body, 65),
-    "lone_surrogate": lambda body: _fill(body, text='"\\ud800"'),
-    "surrogate_in_a_key": lambda body: _fill(body)[:-1] + ', "\\udc00": 1}',
-    "huge_integer": lambda body: _fill(body, number=HUGE_INT),
-    "long_integer": lambda body: _fill(body, number="-" + "1" * 30),
-    "nan": lambda body: _fill(body, number="NaN"),
-}
-# For doors without markers (the fuzz run's operations): the junk as whole bodies.
-GENERIC_BODY = {"name": "SURROGATE", "email": "a@b.co", "score": "HUGE", "id": "SURROGATE"}
-JUNK_BODIES = {name: make(GENERIC_BODY) for name, make in JUNK.items()}
+from tests.support.junk import ERROR_KEYS, JUNK, JUNK_BODIES, basic
 
 
 def assert_error_shape(res: Any, *statuses: int) -> dict[str, Any]:
@@ -69,12 +39,6 @@ def limits_app(app: Flask) -> Flask:
     """The app with rate-limit keys of its own (the widget and public pages count per client)."""
     app.config["RATELIMIT_KEY_PREFIX"] = f"test-{uuid.uuid4().hex}"
     return app
-
-
-def basic(project: dict[str, Any]) -> dict[str, str]:
-    """HTTP Basic with the secret key as user name, as the Delighted clients send it."""
-    token = base64.b64encode(f"{project['secret_key']}:".encode()).decode()
-    return {"Authorization": f"Basic {token}"}
 
 
 def doors(client: FlaskClient, project: dict[str, Any]) -> dict[str, tuple[dict[str, str], dict[str, Any]]]:

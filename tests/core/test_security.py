@@ -22,8 +22,9 @@ from survey_service.extensions import db, queues
 from survey_service.models import Base, SurveyRequest
 from survey_service.services.projects import default_survey_id
 from survey_service.services.users import create_user
-from tests.conftest import _empty_tables, free_port, make_project
-from tests.own_servers import running_redis
+from tests.support.db import empty_tables, make_project
+from tests.support.env import ROOT, free_port
+from tests.support.own_servers import running_redis
 
 Expected = int | tuple[int, ...] | None
 BODY_ID_REFUSED = (404, 422)
@@ -499,7 +500,7 @@ def limited_app(migrated: dict[str, Any]) -> Iterator[Flask]:
         }
     )
     with app.app_context():
-        _empty_tables()
+        empty_tables()
         redis = queues().redis
         for key in redis.scan_iter("delighted:rate:*"):  # counters of earlier tests' projects
             redis.delete(key)
@@ -582,7 +583,7 @@ def check_logs_free_of_secrets(
     app = create_app(config)
     with app.app_context():
         upgrade()
-        _empty_tables()
+        empty_tables()
     runner, client = app.test_cli_runner(), app.test_client()
 
     # CLI: create-project prints its keys once, on purpose; nothing else may carry them.
@@ -704,7 +705,7 @@ def api_limited_app(migrated: dict[str, Any]) -> Iterator[Flask]:
 
     app = create_app({**migrated, **ONE_WINDOW, "API_RATE_LIMIT": 3, "API_EXPORT_RATE_LIMIT": 2})
     with app.app_context():
-        _empty_tables()
+        empty_tables()
     yield app
     with app.app_context():
         db.session.remove()
@@ -760,7 +761,7 @@ def test_api_rate_limit_redis_down_fails_open_and_logs(
     with running_redis() as own:
         app = create_app({**migrated, **ONE_WINDOW, "REDIS_URL": own.url, "API_RATE_LIMIT": 2})
         with app.app_context():
-            _empty_tables()
+            empty_tables()
         a = Tenant(make_project(app, "A Inc"))
         client = app.test_client()
         for _ in range(2):
@@ -850,8 +851,6 @@ def test_development_hsts_only_for_an_https_base_url(
 
 # --- sec-auth: link tokens kept out of logs; survey-page limits keyed per link ---
 
-ROOT = Path(__file__).resolve().parent.parent
-
 
 def token_links(app: Flask, project_id: int, email: str = "ann@links.example") -> dict[str, str]:
     """The paths of a fresh survey request's landing, unsubscribe and open-pixel links, and its token(s)."""
@@ -925,7 +924,7 @@ def test_werkzeug_request_log_of_token_paths_redacts_the_tokens(
     import urllib.error
     import urllib.request
 
-    from tests.email_support import live_server
+    from tests.support.servers import live_server
 
     links = token_links(app, project["id"])
     with caplog.at_level(logging.INFO), live_server(app) as base:
@@ -949,7 +948,7 @@ def test_gunicorn_access_log_of_token_paths_redacts_the_tokens(
     import urllib.error
     import urllib.request
 
-    from tests.test_packaging import wait_for
+    from tests.support.env import wait_for
 
     links = token_links(app, project["id"])
     port = free_port()
@@ -1017,7 +1016,7 @@ def link_limited_app(migrated: dict[str, Any]) -> Iterator[Flask]:
         }
     )
     with app.app_context():
-        _empty_tables()
+        empty_tables()
     yield app
     with app.app_context():
         db.session.remove()

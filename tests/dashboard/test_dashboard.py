@@ -19,8 +19,8 @@ from survey_service.extensions import db, queues
 from survey_service.models import DashboardUser
 from survey_service.services import login_limits
 from survey_service.services.users import create_user
-from tests.conftest import make_project
-from tests.dashboard_data import ORIGINS, seed_responses
+from tests.support.dashboard_data import ORIGINS, seed_responses
+from tests.support.db import make_project
 
 PASSWORD = "correct horse battery"
 # A first refusal long enough that no test under load sees it run out between two requests.
@@ -473,7 +473,7 @@ def test_dashboard_followup_notes_and_tags_saved_shown_escaped_and_validated(
         assert row is not None and (row.followup_notes, row.followup_tags) == (None, [])
 
 
-# The filter bar's survey, channel, trigger rule and event type (figures in tests/dashboard_data.py).
+# The filter bar's survey, channel, trigger rule and event type (figures in tests/support/dashboard_data.py).
 
 
 def nps_and_n(html: str) -> tuple[str, int]:
@@ -489,7 +489,7 @@ def comments_in(html: str) -> set[str]:
 
 @pytest.fixture
 def origins(app: Flask, project: dict[str, Any]) -> dict[str, int]:
-    from tests.dashboard_data import seed_origins
+    from tests.support.dashboard_data import seed_origins
 
     with app.app_context():
         ids = seed_origins(project["id"])
@@ -605,7 +605,7 @@ def test_dashboard_export_applies_origin_filters(
 def test_dashboard_origin_ids_of_another_project_are_invalid_and_leak_nothing(
     app: Flask, client: FlaskClient, origins: dict[str, int]
 ) -> None:
-    from tests.dashboard_data import seed_origins
+    from tests.support.dashboard_data import seed_origins
 
     theirs = make_project(app, "Theirs")
     with app.app_context():

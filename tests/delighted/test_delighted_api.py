@@ -20,7 +20,8 @@ from survey_service import create_app
 from survey_service.extensions import db
 from survey_service.models import Person, Response, SurveyRequest
 from survey_service.services.reports import nps_report
-from tests.conftest import free_port, make_project
+from tests.support.db import make_project
+from tests.support.env import free_port
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", FutureWarning)  # the client warns about Delighted's sunset

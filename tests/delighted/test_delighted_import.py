@@ -16,8 +16,9 @@ from survey_service.delighted.importer import parse_moment
 from survey_service.extensions import db
 from survey_service.models import Person, Response, SurveyRequest
 from survey_service.services.reports import nps_report
+from tests.support.env import DATA, ROOT
 
-SAMPLE = Path(__file__).parent / "data" / "delighted_export.csv"
+SAMPLE = DATA / "delighted_export.csv"
 
 
 def run_import(runner: FlaskCliRunner, project_id: int, path: Path = SAMPLE) -> Any:
@@ -130,7 +131,7 @@ def test_parse_moment_delighted_formats_are_read_as_utc(text: str, expected: dat
 
 # ---- people lists ---------------------------------------------------------------------------------
 
-PEOPLE = Path(__file__).parent / "data" / "delighted_people.csv"
+PEOPLE = DATA / "delighted_people.csv"
 
 
 def import_people(runner: FlaskCliRunner, project_id: int, path: Path = PEOPLE, *flags: str) -> Any:
@@ -253,7 +254,7 @@ def test_import_people_autopilot_enrols_once(
         ([str(SAMPLE), "--send"], "--send, --autopilot and --delay apply to --people"),
         (["--people", str(PEOPLE), "--send", "--autopilot"], "choose --send (one survey) or --autopilot"),
         (["--people", str(SAMPLE)], "is a responses export: give it as FILE, not --people"),
-        (["--people", str(Path(__file__).parent / "conftest.py")], "no email column"),
+        (["--people", str(ROOT / "tests" / "conftest.py")], "no email column"),
     ],
 )
 def test_import_people_bad_invocations_are_usage_errors(

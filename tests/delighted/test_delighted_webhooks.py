@@ -19,9 +19,7 @@ from survey_service.models import EmailSuppression, Person
 from survey_service.services import alerts, email_requests, unsubscribe_webhooks
 from survey_service.services.people import upsert_person
 from survey_service.services.suppressions import add_suppression
-from tests.test_alerts import Receiver, create_rule, private_ok, receiver, run_jobs
-
-__all__ = ["private_ok", "receiver"]  # fixtures shared with the alert tests
+from tests.support.webhooks import Receiver, create_rule, run_jobs
 
 
 def unsubscribe_link(app: Flask, project_id: int, email: str) -> str:

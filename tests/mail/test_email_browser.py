@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,25 +14,10 @@ from survey_service.extensions import db
 from survey_service.models import Response, SurveyRequest
 from survey_service.services import email_requests
 from survey_service.services.people import upsert_person
-from tests.conftest import unavailable
-from tests.email_support import flush_redis, live_server
+from tests.support.mail import flush_redis
+from tests.support.servers import live_server
 
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 TIMEOUT_MS = 30_000
-
-playwright_api = pytest.importorskip("playwright.sync_api")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """One headless Chromium for the module."""
-    if not Path(CHROMIUM).exists():
-        unavailable(f"Chromium at {CHROMIUM}", FileNotFoundError(CHROMIUM))
-    with playwright_api.sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from survey_service.models import EmailSuppression, Person, SurveyRequest
 from survey_service.services import email_requests
 from survey_service.services.people import upsert_person
 from survey_service.services.suppressions import add_suppression, is_suppressed
-from tests.email_support import flush_redis, run_worker_burst, smtp_server
+from tests.support.mail import flush_redis, run_worker_burst, smtp_server
 
 
 @pytest.fixture
@@ -295,7 +295,7 @@ def test_survey_requests_api_suppressed_address_is_409(
 def test_survey_request_of_another_project_is_404(
     mail_app: Flask, client: FlaskClient, auth: dict[str, str]
 ) -> None:
-    from tests.conftest import make_project
+    from tests.support.db import make_project
 
     other = make_project(mail_app, "Other")
     person_id = new_person(mail_app, other["id"])

@@ -20,7 +20,8 @@ from survey_service.jobs import send_survey_email
 from survey_service.models import Response, Survey, SurveyRequest
 from survey_service.services import email_requests
 from survey_service.services.people import upsert_person
-from tests.email_support import flush_redis, live_server, smtp_server
+from tests.support.mail import flush_redis, smtp_server
+from tests.support.servers import live_server
 
 
 @pytest.fixture

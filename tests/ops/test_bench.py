@@ -11,9 +11,7 @@ from pathlib import Path
 
 import psycopg
 
-from tests.conftest import PG_ADMIN_URL, unavailable
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support.env import PG_ADMIN_URL, ROOT, unavailable
 
 
 def test_bench_quick_run_prints_ratios_and_every_201_is_in_the_database(tmp_path: Path) -> None:

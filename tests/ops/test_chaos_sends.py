@@ -2,7 +2,7 @@
 Redis restarts empty and PostgreSQL restarts; then the database and the SMTP sink are counted.
 
 A reduced run is part of `make test`; `make chaos` scales it with CHAOS_EVENTS, CHAOS_RESPONSES and
-CHAOS_KILLS. The stores are servers of the test's own (tests/own_servers.py), never the shared ones.
+CHAOS_KILLS. The stores are servers of the test's own (tests/support/own_servers.py), never the shared ones.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from survey_service import create_app
 from survey_service.extensions import db, queues
 from survey_service.models import Response, SurveyRequest
 from survey_service.services import outbox
-from tests.conftest import _empty_tables, make_project
-from tests.email_support import smtp_server
-from tests.own_servers import PostgresCluster, RedisServer
+from tests.support.db import empty_tables, make_project
+from tests.support.mail import smtp_server
+from tests.support.own_servers import PostgresCluster, RedisServer
 
 UNIQUE_EVENTS = int(os.environ.get("CHAOS_EVENTS", "200"))
 RESPONSES = int(os.environ.get("CHAOS_RESPONSES", str(UNIQUE_EVENTS // 2)))
@@ -101,7 +101,7 @@ def test_events_and_responses_through_kills_and_restarts_are_kept_and_sent_once(
     app = create_app(config)
     with app.app_context():
         upgrade()
-        _empty_tables()
+        empty_tables()
     project = make_project(app, "Chaos")
     auth = {"Authorization": f"Bearer {project['secret_key']}"}
     client = app.test_client()

@@ -27,9 +27,7 @@ from survey_service.cli import demo_banner, demo_project
 from survey_service.extensions import db
 from survey_service.models import AlertRule, Project
 from survey_service.services.projects import identity_secret, project_for_secret_key
-from tests.conftest import make_project
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support.db import make_project
 
 
 def test_create_project_prints_keys_once_and_stores_only_hashes(app: Flask, runner: FlaskCliRunner) -> None:
@@ -74,9 +72,7 @@ def test_worker_runs_jobs_in_app_context_on_real_redis(
         client.post("/api/v1/responses", json={"person": {"email": "w@x.co"}, "score": score}, headers=auth)
     connection = redis.Redis.from_url(redis_url)
     connection.flushdb()
-    job = Queue("default", connection=connection).enqueue(
-        "tests.jobs_for_tests.count_responses", project["id"]
-    )
+    job = Queue("default", connection=connection).enqueue("tests.support.jobs.count_responses", project["id"])
     result = runner.invoke(args=["worker", "--burst"])
     assert result.exit_code == 0, result.output
     assert Job.fetch(job.id, connection=connection).return_value() == 2
@@ -113,7 +109,7 @@ def test_production_without_secret_key_fails_fast(tmp_path: Path) -> None:
 def test_create_user_command_same_email_in_two_projects_succeeds_twice_in_one_refused(
     app: Flask, runner: FlaskCliRunner
 ) -> None:
-    from tests.conftest import make_project
+    from tests.support.db import make_project
 
     first, second = make_project(app, "First"), make_project(app, "Second")
     args = ["create-user", "ops@acme.test", "--role", "admin", "--project"]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import psutil
 
-from tests.conftest import free_port
+from tests.support.env import free_port
 
 
 def wait_healthy(url: str, proc: subprocess.Popen[bytes], seconds: float = 60) -> None:

@@ -27,9 +27,8 @@ import psycopg
 import pytest
 import yaml
 
-from tests.conftest import PG_ADMIN_URL, free_port
+from tests.support.env import PG_ADMIN_URL, ROOT, free_port
 
-ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
 

@@ -18,8 +18,7 @@ from rq import Queue
 from survey_service.extensions import queues
 from survey_service.relay import RelayProcess
 from survey_service.services import outbox
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support.env import ROOT
 
 
 def wait_for(done: Callable[[], bool], seconds: float = 20.0) -> bool:

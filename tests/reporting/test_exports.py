@@ -18,7 +18,7 @@ from survey_service.nps import category_for
 from survey_service.services import exports
 from survey_service.services.exports import safe_cell
 from survey_service.services.projects import default_survey
-from tests.conftest import make_project
+from tests.support.db import make_project
 
 
 def post(client: FlaskClient, auth: dict[str, str], email: str, score: int, **extra: Any) -> None:

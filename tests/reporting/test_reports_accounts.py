@@ -10,6 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from survey_service.services.responses import record_response
+from tests.support.reports import report
 
 # (person, account, score, created_at): B2B accounts with several respondents each.
 ANSWERS: list[tuple[str, str | None, int, str]] = [
@@ -36,13 +37,6 @@ def key(request: pytest.FixtureRequest, app: Flask, project: dict[str, Any]) -> 
                 project["id"], {"external_id": who, "properties": props}, score, created_at=created_at
             )
     return name
-
-
-def report(client: FlaskClient, auth: dict[str, str], query: str) -> dict[str, Any]:
-    res = client.get(f"/api/v1/reports/nps?{query}", headers=auth)
-    assert res.status_code == 200, res.get_json()
-    body: dict[str, Any] = res.get_json()
-    return body
 
 
 def rows(body: dict[str, Any]) -> list[tuple[Any, int, int, int, float | None]]:

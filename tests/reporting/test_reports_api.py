@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from flask.testing import FlaskClient
+
+from tests.support.reports import report
 
 # (created_at, plan, score): hand-built so every figure below can be checked on paper.
 DATASET = [
@@ -26,13 +26,6 @@ def seeded(client: FlaskClient, auth: dict[str, str]) -> None:
         props = {"plan": plan} if plan else {}
         body = {"person": {"external_id": f"u{i}", "properties": props}, "score": score, "created_at": when}
         assert client.post("/api/v1/responses", json=body, headers=auth).status_code == 201
-
-
-def report(client: FlaskClient, auth: dict[str, str], query: str = "") -> dict[str, Any]:
-    res = client.get(f"/api/v1/reports/nps?{query}", headers=auth)
-    assert res.status_code == 200, res.get_json()
-    body: dict[str, Any] = res.get_json()
-    return body
 
 
 def test_report_guides_example_through_api_is_28_2(client: FlaskClient, auth: dict[str, str]) -> None:

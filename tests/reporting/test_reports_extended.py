@@ -11,7 +11,8 @@ from flask.testing import FlaskClient
 
 from survey_service import nps
 from survey_service.services.responses import record_response
-from tests.conftest import make_project
+from tests.support.db import make_project
+from tests.support.reports import report
 
 
 def answer(app: Flask, project_id: int, who: str, score: int, when: str, **extra: Any) -> None:
@@ -25,13 +26,6 @@ def answer(app: Flask, project_id: int, who: str, score: int, when: str, **extra
             created_at=datetime.fromisoformat(when.replace("Z", "+00:00")),
             **extra,
         )
-
-
-def report(client: FlaskClient, auth: dict[str, str], query: str) -> dict[str, Any]:
-    res = client.get(f"/api/v1/reports/nps?{query}", headers=auth)
-    assert res.status_code == 200, res.get_json()
-    body: dict[str, Any] = res.get_json()
-    return body
 
 
 def test_compare_worked_example_against_even_split_is_significant() -> None:

@@ -14,10 +14,12 @@ from survey_service.extensions import db
 from survey_service.models import Event, Person, SurveyRequest, TriggerRule
 from survey_service.services.projects import default_survey
 from survey_service.services.responses import record_response
-from tests.conftest import make_project
+from tests.support.db import make_project
+from tests.support.reports import report
 
 SENT = datetime.fromisoformat("2026-01-10T09:00:00+00:00")
 ANSWERED = datetime.fromisoformat("2026-01-11T09:00:00+00:00")
+JANUARY = "since=2026-01-01&until=2026-01-31"  # every report below covers the dataset's month
 # (person, plan, rule, channel, score or None when the request went unanswered)
 REQUESTS: list[tuple[str, str, str | None, str, int | None]] = [
     ("a", "pro", "ticket", "email", 10),
@@ -81,13 +83,6 @@ def rules(app: Flask, project: dict[str, Any]) -> dict[str, int]:
         return {name: rule.id for name, rule in made.items()}
 
 
-def report(client: FlaskClient, auth: dict[str, str], query: str) -> dict[str, Any]:
-    res = client.get(f"/api/v1/reports/nps?since=2026-01-01&until=2026-01-31&{query}", headers=auth)
-    assert res.status_code == 200, res.get_json()
-    body: dict[str, Any] = res.get_json()
-    return body
-
-
 def counts(stats: dict[str, Any]) -> tuple[int, int, int, float | None]:
     return stats["promoters"], stats["passives"], stats["detractors"], stats["nps"]
 
@@ -96,19 +91,24 @@ def test_report_without_trigger_filter_counts_every_response(
     client: FlaskClient, auth: dict[str, str], rules: dict[str, int]
 ) -> None:
     # a 10, b 3, d 9, f 8, g 0: promoters 2, passive 1, detractors 2 -> NPS 0.
-    assert counts(report(client, auth, "")["overall"]) == (2, 1, 2, 0.0)
+    assert counts(report(client, auth, JANUARY)["overall"]) == (2, 1, 2, 0.0)
 
 
 def test_report_trigger_id_keeps_only_that_rules_answers(
     client: FlaskClient, auth: dict[str, str], rules: dict[str, int]
 ) -> None:
-    body = report(client, auth, f"trigger_id={rules['ticket']}&group_by=plan")
+    body = report(client, auth, f"{JANUARY}&trigger_id={rules['ticket']}&group_by=plan")
     assert counts(body["overall"]) == (1, 0, 1, 0.0)  # a 10, b 3
     assert [(g["key"], counts(g)) for g in body["groups"]] == [
         ("free", (0, 0, 1, -100.0)),
         ("pro", (1, 0, 0, 100.0)),
     ]
-    assert counts(report(client, auth, f"trigger_id={rules['renewal']}")["overall"]) == (1, 0, 0, 100.0)
+    assert counts(report(client, auth, f"{JANUARY}&trigger_id={rules['renewal']}")["overall"]) == (
+        1,
+        0,
+        0,
+        100.0,
+    )
 
 
 @pytest.mark.parametrize(
@@ -122,7 +122,7 @@ def test_report_event_type_keeps_answers_to_requests_for_that_event(
     event_type: str,
     expected: tuple[int, int, int, float | None],
 ) -> None:
-    assert counts(report(client, auth, f"event_type={event_type}")["overall"]) == expected
+    assert counts(report(client, auth, f"{JANUARY}&event_type={event_type}")["overall"]) == expected
 
 
 def test_report_unknown_or_foreign_trigger_matches_nothing(
@@ -134,7 +134,7 @@ def test_report_unknown_or_foreign_trigger_matches_nothing(
         db.session.commit()
         foreign_id = foreign.id
     for trigger_id in (foreign_id, 2**31 - 1):
-        body = report(client, auth, f"trigger_id={trigger_id}")
+        body = report(client, auth, f"{JANUARY}&trigger_id={trigger_id}")
         assert body["overall"]["responses"] == 0 and body["overall"]["nps"] is None
         assert body["response_rates"] == [] and body["response_rates_by_trigger"] == []
 
@@ -142,7 +142,7 @@ def test_report_unknown_or_foreign_trigger_matches_nothing(
 def test_report_response_rates_per_channel_and_per_trigger(
     client: FlaskClient, auth: dict[str, str], rules: dict[str, int]
 ) -> None:
-    body = report(client, auth, "")
+    body = report(client, auth, JANUARY)
     # email: a, b, c, f sent, a, b, f answered; in_app: d, e sent, d answered.
     assert body["response_rates"] == [
         {"channel": "email", "sent": 4, "responded": 3, "response_rate": 75.0},
@@ -157,7 +157,7 @@ def test_report_response_rates_per_channel_and_per_trigger(
         {"trigger_id": None, "event_type": None, "channel": "email",
          "sent": 1, "responded": 1, "response_rate": 100.0},
     ]  # fmt: skip
-    filtered = report(client, auth, "event_type=ticket.closed")
+    filtered = report(client, auth, f"{JANUARY}&event_type=ticket.closed")
     assert filtered["response_rates"] == [
         {"channel": "email", "sent": 3, "responded": 2, "response_rate": 66.7}
     ]

@@ -23,8 +23,9 @@ from survey_service.extensions import db
 from survey_service.models import Person, Response, RollupDay, Survey
 from survey_service.services import rollups
 from survey_service.services.responses import record_response
-from tests.conftest import make_project
-from tests.test_widget_api import sql_log
+from tests.support.db import make_project
+from tests.support.reports import report
+from tests.support.sql import sql_log
 
 TODAY = datetime.now(UTC).date()
 LATE_DETRACTOR = (
@@ -102,13 +103,6 @@ def fill(app: Flask, project_id: int, n: int = 260, seed: int = 7) -> int:
         )
         db.session.commit()
     return second
-
-
-def report(client: FlaskClient, auth: dict[str, str], query: str) -> dict[str, Any]:
-    res = client.get(f"/api/v1/reports/nps?{query}", headers=auth)
-    assert res.status_code == 200, res.get_json()
-    body: dict[str, Any] = res.get_json()
-    return body
 
 
 @contextmanager

@@ -9,15 +9,11 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-import redis
 from flask import Flask
 from flask.testing import FlaskClient
-from rq import SimpleWorker
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 from sqlalchemy import select
@@ -26,62 +22,8 @@ from survey_service import keys
 from survey_service.extensions import db, queues
 from survey_service.models import AlertRule, WebhookDelivery
 from survey_service.services import alerts
-from tests.conftest import make_project
-
-
-class Receiver:
-    """A local webhook receiver that records requests and answers with a chosen status."""
-
-    def __init__(self) -> None:
-        self.requests: list[tuple[dict[str, str], bytes]] = []
-        self.status = 200
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.requests.append((dict(self.headers), body))
-                self.send_response(receiver.status)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                return
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hooks/nps?x=1"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    yield r
-    r.close()
-
-
-@pytest.fixture
-def private_ok(app: Flask, redis_url: str) -> Flask:
-    """The app allowing loopback targets on any port (the receiver is local), with an empty queue."""
-    app.config["WEBHOOK_ALLOW_PRIVATE_TARGETS"] = True
-    app.config["WEBHOOK_ALLOWED_PORTS"] = None
-    redis.Redis.from_url(redis_url).flushdb()
-    return app
-
-
-def run_jobs(app: Flask) -> None:
-    with app.app_context():
-        handle = queues()
-        names = app.config["RQ_QUEUES"]
-        SimpleWorker([handle.queue(n) for n in names], connection=handle.redis).work(burst=True)
-
-
-def create_rule(client: FlaskClient, auth: dict[str, str], **body: Any) -> Any:
-    return client.post("/api/v1/alert_rules", json={"name": "Detractors", **body}, headers=auth)
+from tests.support.db import make_project
+from tests.support.webhooks import Receiver, create_rule, run_jobs
 
 
 def test_alert_webhook_is_signed_and_delivered_by_worker(
@@ -321,7 +263,7 @@ def test_alert_delivery_recorded_while_redis_was_down_is_sent_by_the_relay(
 def test_alert_email_goes_to_the_customers_owner_over_smtp(
     private_ok: Flask, client: FlaskClient, auth: dict[str, str]
 ) -> None:
-    from tests.email_support import smtp_server
+    from tests.support.mail import smtp_server
 
     res = create_rule(client, auth, target_url="mailto:owner", format="email", max_score=6)
     assert res.status_code == 201, res.get_json()
@@ -646,7 +588,7 @@ def test_alert_email_target_with_one_address_is_accepted(
 def test_alert_email_rule_stored_with_two_addresses_fails_without_sending(
     private_ok: Flask, client: FlaskClient, auth: dict[str, str]
 ) -> None:
-    from tests.email_support import smtp_server
+    from tests.support.mail import smtp_server
 
     rule = create_rule(client, auth, target_url="mailto:cs@example.com", format="email").get_json()
     with private_ok.app_context():  # a rule stored before targets were checked this strictly
@@ -679,7 +621,7 @@ def test_alert_email_with_line_breaks_in_stored_names_is_sent_once(
     private_ok: Flask, client: FlaskClient, auth: dict[str, str], project: dict[str, Any]
 ) -> None:
     from survey_service.services.people import upsert_person
-    from tests.email_support import smtp_server
+    from tests.support.mail import smtp_server
 
     rule = create_rule(client, auth, target_url="mailto:cs@example.com", format="email").get_json()
     with private_ok.app_context():
@@ -720,7 +662,7 @@ def widget_answer(client: FlaskClient, project: dict[str, Any], user: dict[str, 
 def test_alert_email_owner_from_browser_properties_is_never_mailed(
     private_ok: Flask, client: FlaskClient, project: dict[str, Any], auth: dict[str, str]
 ) -> None:
-    from tests.email_support import smtp_server
+    from tests.support.mail import smtp_server
 
     assert create_rule(client, auth, target_url="mailto:owner", format="email").status_code == 201
     browser = {"id": "u1", "name": "Mallory", "properties": {"owner": "victim@elsewhere.test"}}
@@ -737,7 +679,7 @@ def test_alert_email_owner_from_browser_properties_is_never_mailed(
 def test_alert_email_owner_set_by_server_wins_over_browser_owner(
     private_ok: Flask, client: FlaskClient, project: dict[str, Any], auth: dict[str, str]
 ) -> None:
-    from tests.email_support import smtp_server
+    from tests.support.mail import smtp_server
 
     assert create_rule(client, auth, target_url="mailto:owner", format="email").status_code == 201
     server = {"external_id": "u1", "properties": {"csm": "sam@vendor.io"}}

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from survey_service.extensions import db
 from survey_service.models import Response
-from tests.conftest import make_project
+from tests.support.db import make_project
 
 
 def new_response(client: FlaskClient, auth: dict[str, str], score: int = 3) -> int:

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from survey_service.extensions import db
 from survey_service.models import Enrollment, SurveyRequest
 from survey_service.services import enrollments, triggers
-from tests.conftest import make_project
+from tests.support.db import make_project
 
 NOW = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)  # a Monday afternoon, UTC
 
@@ -390,14 +390,12 @@ def test_failed_jobs_listed_per_project_by_api_and_cli(
     app: Flask, client: FlaskClient, auth: dict[str, str], project: dict[str, Any], queue: Queue
 ) -> None:
     other = make_project(app, "Other")
-    queue.enqueue(
-        "tests.jobs_for_tests.always_fails", 41, meta={"project_id": project["id"], "request_id": 41}
-    )
-    queue.enqueue("tests.jobs_for_tests.always_fails", 42, meta={"project_id": other["id"], "request_id": 42})
+    queue.enqueue("tests.support.jobs.always_fails", 41, meta={"project_id": project["id"], "request_id": 41})
+    queue.enqueue("tests.support.jobs.always_fails", 42, meta={"project_id": other["id"], "request_id": 42})
     result = app.test_cli_runner().invoke(args=["worker", "--burst"])
     assert result.exit_code == 0, result.output
     mine = client.get("/api/v1/jobs/failed", headers=auth).get_json()["data"]
-    assert [(j["request_id"], j["function"]) for j in mine] == [(41, "tests.jobs_for_tests.always_fails")]
+    assert [(j["request_id"], j["function"]) for j in mine] == [(41, "tests.support.jobs.always_fails")]
     assert mine[0]["error"] == "RuntimeError: SMTP said no to request 41"
     cli = app.test_cli_runner().invoke(args=["failed-jobs"])
     assert "2 failed job(s)" in cli.output

@@ -19,7 +19,7 @@ from survey_service.models import EmailSuppression, Person, Response, SurveyRequ
 from survey_service.services import email_requests, landing, outbox, suppressions
 from survey_service.services.people import upsert_person
 from survey_service.services.projects import default_survey
-from tests.conftest import make_project
+from tests.support.db import make_project
 
 
 def test_person_export_and_erase_leave_nothing_behind(

@@ -1,11 +1,10 @@
-"""Test helpers of the email channel: an in-process SMTP server, a TLS cert, a live HTTP server, a worker."""
+"""Test helpers of the email channel: an in-process SMTP server, a TLS cert, empty Redis, worker burst."""
 
 from __future__ import annotations
 
 import datetime as dt
 import ipaddress
 import ssl
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,11 +22,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from flask import Flask
-from werkzeug.serving import make_server
 
 from survey_service.cli import AppWorker
 from survey_service.extensions import queues
-from tests.conftest import free_port
+from tests.support.env import free_port
 
 
 @dataclass
@@ -129,18 +127,3 @@ def run_worker_burst(app: Flask) -> None:
         worker = AppWorker([handle.queue()], connection=handle.redis)
         worker.app = app
         worker.work(burst=True, with_scheduler=True)
-
-
-@contextmanager
-def live_server(app: Flask) -> Iterator[str]:
-    """Serve the app over real HTTP on a free port (threaded) and point BASE_URL at it."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    base = f"http://127.0.0.1:{server.server_port}"
-    app.config["BASE_URL"] = base
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield base
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)

@@ -18,7 +18,7 @@ from pathlib import Path
 import psycopg
 import redis
 
-from tests.conftest import free_port, unavailable
+from tests.support.env import free_port, unavailable
 
 PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
 

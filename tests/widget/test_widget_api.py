@@ -6,8 +6,6 @@ import gzip
 import json
 import re
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -15,7 +13,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import event, func, select, update
+from sqlalchemy import func, select, update
 
 from survey_service import create_app, keys
 from survey_service.config import load_config
@@ -30,7 +28,8 @@ from survey_service.models import (
     utcnow,
 )
 from survey_service.services.in_app import _serializer, in_sample
-from tests.conftest import make_project
+from tests.support.db import make_project
+from tests.support.sql import sql_log
 
 WIDGET_BUDGET = 5 * 1024
 
@@ -412,28 +411,6 @@ def test_identify_same_user_id_in_two_projects_is_two_people(
 
 
 # --- the everyday identify: one read, no write ---------------------------------------------------
-
-
-@contextmanager
-def sql_log(app: Flask) -> Iterator[list[str]]:
-    """The SQL statements (and COMMITs) the app's engine runs inside the block."""
-    seen: list[str] = []
-
-    def on_execute(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        seen.append(statement)
-
-    def on_commit(conn: Any) -> None:
-        seen.append("COMMIT")
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", on_execute)
-    event.listen(engine, "commit", on_commit)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", on_execute)
-        event.remove(engine, "commit", on_commit)
 
 
 def writes(statements: list[str]) -> list[str]:

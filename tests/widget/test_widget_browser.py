@@ -16,15 +16,14 @@ from typing import Any
 import pytest
 from flask import Flask
 from sqlalchemy import select
-from werkzeug.serving import BaseWSGIServer, make_server
 
 from survey_service import create_app, keys
 from survey_service.extensions import db
 from survey_service.models import Person, Survey, SurveyRequest, WidgetDismissal, utcnow
 from survey_service.services.projects import create_project
-from tests.conftest import REDIS_URL, unavailable
+from tests.support.env import REDIS_URL
+from tests.support.servers import live_server
 
-CHROMIUM = "/usr/bin/chromium"
 HOSTILE_CSS = "button { background: red !important; font-size: 40px !important; } * { color: lime; }"
 
 
@@ -33,12 +32,8 @@ class Live:
     """The service on a real server thread, with one project."""
 
     app: Flask
-    server: BaseWSGIServer
+    origin: str
     project: dict[str, Any]
-
-    @property
-    def origin(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_port}"
 
     def get(self, path: str) -> Any:
         req = urllib.request.Request(
@@ -150,12 +145,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     with app.app_context():
         upgrade()
         project = create_project("Acme", "Acme Cloud").as_dict()
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield Live(app, server, project)
-    server.shutdown()
-    server.server_close()
+    with live_server(app, set_base_url=False) as origin:
+        yield Live(app, origin, project)
     with app.app_context():
         db.engine.dispose()
 
@@ -171,23 +162,6 @@ def host(live: Live) -> Iterator[Host]:
     yield ref[0]
     server.shutdown()
     server.server_close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError as exc:
-        unavailable("playwright", exc)
-    if not Path(CHROMIUM).exists():
-        unavailable("Chromium", FileNotFoundError(CHROMIUM))
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield chromium
-        chromium.close()
 
 
 @dataclass
