@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import uuid
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
 from survey_service import create_app
-from survey_service.extensions import db
+from survey_service.extensions import RedisQueues, db, init_queues
 from tests.support.db import empty_tables, make_project
 from tests.support.env import CHROMIUM, CHROMIUM_ARGS, PG_ADMIN_URL, REDIS_URL, unavailable
 from tests.support.servers import live_server as serve_live
@@ -94,9 +95,52 @@ def migrated(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> dic
     return config
 
 
+@pytest.fixture(scope="session")
+def shared_app(migrated: dict[str, Any]) -> Iterator[Flask]:
+    """The one app of a backend (create_app costs ~50 ms; `app` hands it to each test, reset)."""
+    app = create_app(dict(migrated))
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+    queues_of(app).close()
+
+
+def queues_of(app: Flask) -> RedisQueues:
+    handle: RedisQueues = app.extensions["rq"]
+    return handle
+
+
 @pytest.fixture
-def app(migrated: dict[str, Any]) -> Iterator[Flask]:
-    """The app on a migrated, empty database."""
+def app(shared_app: Flask) -> Iterator[Flask]:
+    """The backend's app on a migrated, empty database, as fresh as a new one.
+
+    What a test may change is put back afterwards: the config (tests set values on `app.config`),
+    the Redis handle (it keeps the connection of the REDIS_URL it first saw) and anything added to
+    `app.extensions` (per-app caches such as default survey ids, limiter "Redis down" state). A test
+    needing an app built with other settings calls create_app({**migrated, ...}), or uses `fresh_app`.
+    """
+    app = shared_app
+    config = copy.deepcopy(dict(app.config))
+    extensions = set(app.extensions)
+    with app.app_context():
+        empty_tables()
+    try:
+        yield app
+    finally:
+        with app.app_context():
+            db.session.remove()
+        app.config.clear()
+        app.config.update(copy.deepcopy(config))
+        for added in set(app.extensions) - extensions:
+            del app.extensions[added]
+        queues_of(app).close()
+        init_queues(app)
+
+
+@pytest.fixture
+def fresh_app(migrated: dict[str, Any]) -> Iterator[Flask]:
+    """A new app of its own on the migrated, empty database (for a test that must not share one)."""
     app = create_app(dict(migrated))
     with app.app_context():
         empty_tables()
@@ -104,6 +148,7 @@ def app(migrated: dict[str, Any]) -> Iterator[Flask]:
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
+    queues_of(app).close()
 
 
 @pytest.fixture

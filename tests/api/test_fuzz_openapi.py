@@ -12,6 +12,7 @@ import os
 import re
 from typing import Any
 
+import pytest
 import schemathesis
 from flask import Flask
 from hypothesis import HealthCheck, given, settings
@@ -24,6 +25,8 @@ from schemathesis.checks import (
 
 from tests.support.db import make_project
 from tests.support.junk import ERROR_KEYS, JUNK_BODIES, basic
+
+pytestmark = pytest.mark.slow  # schemathesis over every operation
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "15"))
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]

@@ -549,6 +549,7 @@ def test_rate_limits_answer_429_with_retry_after(limited_app: Flask) -> None:
     assert int(res.headers["Retry-After"]) > 0
 
 
+@pytest.mark.process
 def test_secrets_never_reach_the_logs(
     postgres_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -752,6 +753,7 @@ def test_api_rate_limit_exports_and_reports_have_their_own_tighter_limit(api_lim
     ok(client.post("/api/v1/people", json={"email": "p@a.example"}, headers=a.bearer))  # other budget
 
 
+@pytest.mark.process
 def test_api_rate_limit_redis_down_fails_open_and_logs(
     migrated: dict[str, Any], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -941,6 +943,7 @@ def test_werkzeug_request_log_of_token_paths_redacts_the_tokens(
         assert token_of(path) not in caplog.text
 
 
+@pytest.mark.process
 def test_gunicorn_access_log_of_token_paths_redacts_the_tokens(
     app: Flask, project: dict[str, Any], tmp_path: Path, redis_url: str
 ) -> None:

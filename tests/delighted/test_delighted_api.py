@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,7 +14,6 @@ import redis
 import requests
 from flask import Flask
 from sqlalchemy import func, select
-from werkzeug.serving import make_server
 
 from survey_service import create_app
 from survey_service.extensions import db
@@ -22,6 +21,7 @@ from survey_service.models import Person, Response, SurveyRequest
 from survey_service.services.reports import nps_report
 from tests.support.db import make_project
 from tests.support.env import free_port
+from tests.support.servers import live_server
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", FutureWarning)  # the client warns about Delighted's sunset
@@ -38,20 +38,12 @@ with warnings.catch_warnings():
 @pytest.fixture
 def serve() -> Iterator[Callable[[Flask], str]]:
     """Start apps on real HTTP servers (one thread each); returns their /v1/ base URLs."""
-    servers = []
+    with ExitStack() as servers:
 
-    def start(app: Flask) -> str:
-        server = make_server("127.0.0.1", 0, app)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        servers.append((server, thread))
-        return f"http://127.0.0.1:{server.server_port}/v1/"
+        def start(app: Flask) -> str:
+            return servers.enter_context(live_server(app, threaded=False, set_base_url=False)) + "/v1/"
 
-    yield start
-    for server, thread in servers:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
+        yield start
 
 
 def use_client(base: str, key: str) -> None:

@@ -17,6 +17,8 @@ from survey_service.services.people import upsert_person
 from tests.support.mail import flush_redis
 from tests.support.servers import live_server
 
+pytestmark = pytest.mark.browser  # headless Chromium
+
 TIMEOUT_MS = 30_000
 
 

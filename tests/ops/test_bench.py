@@ -10,8 +10,11 @@ import sys
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from tests.support.env import PG_ADMIN_URL, ROOT, unavailable
+
+pytestmark = [pytest.mark.process, pytest.mark.slow]  # `python -m bench --quick` in a subprocess
 
 
 def test_bench_quick_run_prints_ratios_and_every_201_is_in_the_database(tmp_path: Path) -> None:

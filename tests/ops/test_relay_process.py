@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 import redis
 from flask import Flask
 from flask.testing import FlaskClient
@@ -19,6 +20,8 @@ from survey_service.extensions import queues
 from survey_service.relay import RelayProcess
 from survey_service.services import outbox
 from tests.support.env import ROOT
+
+pytestmark = pytest.mark.process  # the relay process next to a worker
 
 
 def wait_for(done: Callable[[], bool], seconds: float = 20.0) -> bool:
@@ -76,6 +79,7 @@ import os, sys, time
 from flask_migrate import upgrade
 from survey_service import create_app
 from survey_service.relay import RelayProcess
+
 app = create_app({"SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": sys.argv[1], "REDIS_URL": sys.argv[2],
                   "INSTANCE_PATH": sys.argv[3]})
 with app.app_context():

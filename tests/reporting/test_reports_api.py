@@ -28,6 +28,7 @@ def seeded(client: FlaskClient, auth: dict[str, str]) -> None:
         assert client.post("/api/v1/responses", json=body, headers=auth).status_code == 201
 
 
+@pytest.mark.slow
 def test_report_guides_example_through_api_is_28_2(client: FlaskClient, auth: dict[str, str]) -> None:
     scores = [10] * 173 + [8] * 286 + [2] * 34
     for i, score in enumerate(scores):

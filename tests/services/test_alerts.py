@@ -489,6 +489,7 @@ class Tarpit:
 
 
 @pytest.mark.parametrize("phase", ["status", "headers", "body"])
+@pytest.mark.slow
 def test_alert_delivery_to_a_tarpit_gives_up_at_its_deadline(
     private_ok: Flask, client: FlaskClient, auth: dict[str, str], phase: str
 ) -> None:

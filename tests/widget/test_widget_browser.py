@@ -24,6 +24,8 @@ from survey_service.services.projects import create_project
 from tests.support.env import REDIS_URL
 from tests.support.servers import live_server
 
+pytestmark = pytest.mark.browser  # headless Chromium
+
 HOSTILE_CSS = "button { background: red !important; font-size: 40px !important; } * { color: lime; }"
 
 
