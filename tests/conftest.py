@@ -1,4 +1,8 @@
-"""Fixtures: every database test runs on SQLite and on a fresh PostgreSQL database; Redis is real."""
+"""Fixtures: every database test runs on SQLite and on a fresh PostgreSQL database; Redis is real.
+
+One app per backend serves every test of the session (`app`), reset between tests; helpers shared by
+test modules live in tests/support (see tests/README.md).
+"""
 
 from __future__ import annotations
 
@@ -35,6 +39,7 @@ MARKER_FIXTURES = {"browser": "browser", "own_redis": "process", "own_postgres":
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the tests that use a browser or a store of their own, whether or not they say so."""
     for item in items:
         for fixture, marker in MARKER_FIXTURES.items():
             if fixture in getattr(item, "fixturenames", ()):
