@@ -30,7 +30,7 @@ def unavailable(what: str, why: Exception, *, install: str = "") -> None:
     """Skip a test whose service is missing; under CI that is a failure, never a silent skip."""
     message = f"{what} is not reachable ({why.__class__.__name__}: {why})"
     if IN_CI:
-        pytest.fail(message + " and CI=true requires it")
+        pytest.fail(message + " and CI=true requires it" + (f"; {install}" if install else ""))
     pytest.skip(message + (f"; {install}" if install else ""))
 
 
