@@ -2,7 +2,7 @@
 #   docker run IMAGE                                   → gunicorn web server on :8000
 #   docker run IMAGE survey-service worker             → RQ worker + scheduler
 #   docker run IMAGE survey-service db upgrade         → migrations (one-off, before rolling out)
-# docker-compose.yml runs exactly these three; tests/test_packaging.py runs its commands locally.
+# docker-compose.yml runs exactly these three; tests/ops/test_packaging.py runs its commands locally.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \

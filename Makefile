@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: all run test lint bench chaos fuzz clean contract
+.PHONY: all run test test-quick lint bench chaos fuzz clean contract
 
 all: $(STAMP)
 
@@ -19,6 +19,10 @@ run: $(STAMP)
 
 test: lint
 	$(BIN)/python -m pytest -q --durations=15
+
+# The inner loop (about 2 minutes): SQLite only, no browser, no processes of their own, nothing slow.
+test-quick: $(STAMP)
+	TEST_BACKENDS=sqlite $(BIN)/python -m pytest -q -p no:cacheprovider -m "not browser and not process and not slow"
 
 # ruff (style, imports, complexity C90, timezones DTZ), formatting, then mypy --strict (pyproject's
 # [tool.mypy] names what it checks). Layer contracts (lint-imports) belong here too.
@@ -38,10 +42,10 @@ FUZZ_EXAMPLES ?= 200
 
 chaos: $(STAMP)
 	CHAOS_EVENTS=$(CHAOS_EVENTS) CHAOS_RESPONSES=$(CHAOS_RESPONSES) CHAOS_KILLS=$(CHAOS_KILLS) \
-	  $(BIN)/python -m pytest -q -s -p no:cacheprovider tests/test_chaos_sends.py
+	  $(BIN)/python -m pytest -q -s -p no:cacheprovider tests/ops/test_chaos_sends.py
 
 fuzz: $(STAMP)
-	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q -s -p no:cacheprovider tests/test_fuzz_openapi.py
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q -s -p no:cacheprovider tests/api/test_fuzz_openapi.py
 
 contract: $(STAMP)
 	../shared/contract-check

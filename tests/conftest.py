@@ -1,11 +1,16 @@
-"""Fixtures: every database test runs on SQLite and on a fresh PostgreSQL database; Redis is real."""
+"""Fixtures: every database test runs on SQLite and on a fresh PostgreSQL database; Redis is real.
+
+One app per backend serves every test of the session (`app`), reset between tests; helpers shared by
+test modules live in tests/support (see tests/README.md).
+"""
 
 from __future__ import annotations
 
+import copy
 import os
-import socket
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -13,29 +18,32 @@ import pytest
 import redis
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
-from sqlalchemy import text
 
 from survey_service import create_app
-from survey_service.extensions import db
+from survey_service.extensions import RedisQueues, db, init_queues
+from tests.support.db import empty_tables, make_project
+from tests.support.env import CHROMIUM, CHROMIUM_ARGS, PG_ADMIN_URL, REDIS_URL, unavailable
+from tests.support.servers import live_server as serve_live
+from tests.support.webhooks import Receiver
 
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-PG_ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
+BACKENDS = ["sqlite", "postgresql"]
+# TEST_BACKENDS=sqlite (comma-separated) runs the database tests on those backends only (`make test-quick`).
+SELECTED_BACKENDS = [
+    b for b in os.environ.get("TEST_BACKENDS", ",".join(BACKENDS)).replace(" ", "").split(",") if b
+]
+if unknown := set(SELECTED_BACKENDS) - set(BACKENDS):
+    raise pytest.UsageError(f"TEST_BACKENDS: unknown backend(s) {sorted(unknown)}; known: {BACKENDS}")
+
+# Tests using these fixtures get the marker even without writing it (`-m "not browser"` stays honest).
+MARKER_FIXTURES = {"browser": "browser", "own_redis": "process", "own_postgres": "process"}
 
 
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now (for servers the tests start)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def unavailable(what: str, why: Exception) -> None:
-    """Skip a test whose service is missing; under CI that is a failure, never a silent skip."""
-    message = f"{what} is not reachable ({why.__class__.__name__}: {why})"
-    if IN_CI:
-        pytest.fail(message + " and CI=true requires it")
-    pytest.skip(message)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the tests that use a browser or a store of their own, whether or not they say so."""
+    for item in items:
+        for fixture, marker in MARKER_FIXTURES.items():
+            if fixture in getattr(item, "fixturenames", ()):
+                item.add_marker(marker)
 
 
 @pytest.fixture(scope="session")
@@ -63,7 +71,7 @@ def redis_url() -> str:
     return REDIS_URL
 
 
-@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="session", params=SELECTED_BACKENDS)
 def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
     """Each database test runs once per backend."""
     if request.param == "sqlite":
@@ -92,26 +100,60 @@ def migrated(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> dic
     return config
 
 
-def _empty_tables() -> None:
-    tables = [t.name for t in reversed(db.metadata.sorted_tables)]
-    if db.engine.dialect.name == "postgresql":
-        db.session.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-    else:
-        for table in tables:
-            db.session.execute(text(f"DELETE FROM {table}"))
-    db.session.commit()
-
-
-@pytest.fixture
-def app(migrated: dict[str, Any]) -> Iterator[Flask]:
-    """The app on a migrated, empty database."""
+@pytest.fixture(scope="session")
+def shared_app(migrated: dict[str, Any]) -> Iterator[Flask]:
+    """The one app of a backend (create_app costs ~50 ms; `app` hands it to each test, reset)."""
     app = create_app(dict(migrated))
-    with app.app_context():
-        _empty_tables()
     yield app
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
+    queues_of(app).close()
+
+
+def queues_of(app: Flask) -> RedisQueues:
+    handle: RedisQueues = app.extensions["rq"]
+    return handle
+
+
+@pytest.fixture
+def app(shared_app: Flask) -> Iterator[Flask]:
+    """The backend's app on a migrated, empty database, as fresh as a new one.
+
+    What a test may change is put back afterwards: the config (tests set values on `app.config`),
+    the Redis handle (it keeps the connection of the REDIS_URL it first saw) and anything added to
+    `app.extensions` (per-app caches such as default survey ids, limiter "Redis down" state). A test
+    needing an app built with other settings calls create_app({**migrated, ...}), or uses `fresh_app`.
+    """
+    app = shared_app
+    config = copy.deepcopy(dict(app.config))
+    extensions = set(app.extensions)
+    with app.app_context():
+        empty_tables()
+    try:
+        yield app
+    finally:
+        with app.app_context():
+            db.session.remove()
+        app.config.clear()
+        app.config.update(copy.deepcopy(config))
+        for added in set(app.extensions) - extensions:
+            del app.extensions[added]
+        queues_of(app).close()
+        init_queues(app)
+
+
+@pytest.fixture
+def fresh_app(migrated: dict[str, Any]) -> Iterator[Flask]:
+    """A new app of its own on the migrated, empty database (for a test that must not share one)."""
+    app = create_app(dict(migrated))
+    with app.app_context():
+        empty_tables()
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+    queues_of(app).close()
 
 
 @pytest.fixture
@@ -122,14 +164,6 @@ def client(app: Flask) -> FlaskClient:
 @pytest.fixture
 def runner(app: Flask) -> FlaskCliRunner:
     return app.test_cli_runner()
-
-
-def make_project(app: Flask, name: str = "Acme") -> dict[str, Any]:
-    """Create a project and return its keys, as `create-project` prints them."""
-    from survey_service.services.projects import create_project
-
-    with app.app_context():
-        return create_project(name).as_dict()
 
 
 @pytest.fixture
@@ -145,8 +179,8 @@ def auth(project: dict[str, Any]) -> dict[str, str]:
 
 @pytest.fixture
 def own_redis() -> Iterator[Any]:
-    """A redis-server of this test's own, which it may kill and restart (tests/own_servers.py)."""
-    from tests.own_servers import running_redis
+    """A redis-server of this test's own, which it may kill and restart (tests/support/own_servers.py)."""
+    from tests.support.own_servers import running_redis
 
     with running_redis() as server:
         yield server
@@ -154,8 +188,51 @@ def own_redis() -> Iterator[Any]:
 
 @pytest.fixture
 def own_postgres() -> Iterator[Any]:
-    """A PostgreSQL cluster of this test's own, which it may stop and start (tests/own_servers.py)."""
-    from tests.own_servers import running_postgres
+    """A PostgreSQL cluster of this test's own, which it may stop and start (tests/support/own_servers.py)."""
+    from tests.support.own_servers import running_postgres
 
     with running_postgres() as cluster:
         yield cluster
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """One headless Chromium per module: CHROMIUM_PATH or /usr/bin/chromium, driven by Playwright.
+
+    Missing, it is a skip that says how to install it; under CI=true it is a failure.
+    """
+    install = "install Debian's browser (apt-get install chromium) or set CHROMIUM_PATH to a Chromium binary"
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as exc:
+        unavailable("playwright", exc, install="pip install -e '.[dev]' (no browser download is needed)")
+    if not Path(CHROMIUM).exists():
+        unavailable(f"Chromium at {CHROMIUM}", FileNotFoundError(CHROMIUM), install=install)
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def live_server(app: Flask) -> Iterator[str]:
+    """The test's app served over real HTTP from a thread, BASE_URL pointing at it; yields its base URL."""
+    with serve_live(app) as base:
+        yield base
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A real local webhook receiver (tests/support/webhooks.py)."""
+    r = Receiver()
+    yield r
+    r.close()
+
+
+@pytest.fixture
+def private_ok(app: Flask, redis_url: str) -> Flask:
+    """The app allowing loopback targets on any port (the receiver is local), with an empty queue."""
+    app.config["WEBHOOK_ALLOW_PRIVATE_TARGETS"] = True
+    app.config["WEBHOOK_ALLOWED_PORTS"] = None
+    redis.Redis.from_url(redis_url).flushdb()
+    return app

@@ -1,0 +1,1 @@
+"""Tests of survey_service's api (see tests/README.md)."""

@@ -1,0 +1,1 @@
+"""Tests of survey_service's core (see tests/README.md)."""

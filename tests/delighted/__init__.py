@@ -1,0 +1,1 @@
+"""Tests of survey_service's delighted (see tests/README.md)."""

@@ -1,0 +1,1 @@
+"""Tests of survey_service's mail (see tests/README.md)."""

@@ -1,0 +1,1 @@
+"""Tests of survey_service's reporting (see tests/README.md)."""

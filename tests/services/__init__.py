@@ -1,0 +1,1 @@
+"""Tests of survey_service's services (see tests/README.md)."""

@@ -1,0 +1,439 @@
+"""Lifecycle triggers: events, rules, fatigue rules and the outbox, on both databases and real Redis."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import redis
+from flask import Flask
+from flask.testing import FlaskClient
+from rq import Queue
+from sqlalchemy import select
+
+from survey_service.extensions import db, scheduled_jobs
+from survey_service.models import Enrollment, SurveyRequest
+from survey_service.services import enrollments, triggers
+from tests.support.db import make_project
+
+NOW = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)  # a Monday afternoon, UTC
+
+
+@pytest.fixture(autouse=True)
+def frozen_clock(app: Flask) -> None:
+    app.config["FROZEN_NOW"] = NOW
+
+
+@pytest.fixture
+def queue(app: Flask, redis_url: str) -> Queue:
+    connection = redis.Redis.from_url(redis_url)
+    connection.flushdb()
+    return Queue("default", connection=connection)
+
+
+def add_rule(client: FlaskClient, auth: dict[str, str], **body: Any) -> dict[str, Any]:
+    res = client.post("/api/v1/triggers", json={"channel": "email", **body}, headers=auth)
+    assert res.status_code == 201, res.get_json()
+    rule: dict[str, Any] = res.get_json()
+    return rule
+
+
+def send_event(
+    client: FlaskClient, auth: dict[str, str], event_id: str, event_type: str, **extra: Any
+) -> Any:
+    body = {"id": event_id, "type": event_type, "person": {"email": "pat@example.com"}, **extra}
+    return client.post("/api/v1/events", json=body, headers=auth)
+
+
+def requests_of(app: Flask) -> list[SurveyRequest]:
+    with app.app_context():
+        rows = db.session.scalars(select(SurveyRequest).order_by(SurveyRequest.id)).all()
+        db.session.expunge_all()
+        return list(rows)
+
+
+@pytest.mark.parametrize("template", list(triggers.TEMPLATES.values()), ids=lambda t: t.event_type)
+def test_builtin_rule_schedules_at_its_default_delay(
+    app: Flask, client: FlaskClient, auth: dict[str, str], queue: Queue, template: triggers.Template
+) -> None:
+    rule = add_rule(client, auth, event_type=template.event_type)
+    assert rule["delay_seconds"] == template.delay_seconds
+    occurred = NOW - timedelta(minutes=5)
+    props: dict[str, Any] = {}
+    expected = occurred + timedelta(seconds=template.delay_seconds)
+    if template.relative_to:
+        props = {template.relative_to: "2026-09-01"}
+        expected = datetime(2026, 9, 1, 9, tzinfo=UTC) + timedelta(seconds=template.delay_seconds)
+    res = send_event(
+        client, auth, "e1", template.event_type, occurred_at=occurred.isoformat(), properties=props
+    )
+    assert res.status_code == 202, res.get_json()
+    [request] = requests_of(app)
+    assert request.status == "scheduled" and request.trigger_id == rule["id"]
+    # A delay that already passed (delay 0 and the event five minutes old) sends now, not in the past.
+    assert request.scheduled_at == max(expected, NOW)
+
+
+def test_event_same_id_twice_is_duplicate_and_schedules_once(
+    app: Flask, client: FlaskClient, auth: dict[str, str], queue: Queue
+) -> None:
+    add_rule(client, auth, event_type="ticket_closed")
+    first = send_event(client, auth, "evt-1", "ticket_closed")
+    second = send_event(client, auth, "evt-1", "ticket_closed")
+    assert first.status_code == second.status_code == 202
+    assert first.get_json()["duplicate"] is False and second.get_json()["duplicate"] is True
+    assert len(first.get_json()["scheduled"]) == 1 and second.get_json()["scheduled"] == []
+    assert len(requests_of(app)) == 1
+
+
+def test_event_email_rule_enqueues_send_job_after_commit(
+    app: Flask, client: FlaskClient, auth: dict[str, str], queue: Queue
+) -> None:
+    add_rule(client, auth, event_type="ticket_closed", delay_seconds=0)
+    add_rule(client, auth, event_type="renewed", delay_seconds=3600)
+    send_event(client, auth, "now", "ticket_closed")
+    [now_request] = requests_of(app)
+    assert queue.job_ids == [f"send-email-{now_request.id}"]
+    job = queue.fetch_job(f"send-email-{now_request.id}")
+    assert job is not None and job.func_name == "survey_service.jobs.send_survey_email"
+    assert job.args == (now_request.id,) and job.meta["project_id"] == now_request.project_id
+    assert now_request.enqueued_at is not None
+    # A person with a queued request: the newer trigger supersedes it and is scheduled for later.
+    send_event(client, auth, "later", "renewed")
+    old, new = requests_of(app)
+    assert (old.status, old.status_reason, new.status) == ("superseded", "newer_request", "scheduled")
+    assert scheduled_jobs(queue).get_job_ids() == [f"send-email-{new.id}"]
+
+
+def test_event_in_app_rule_makes_person_eligible_without_a_job(
+    app: Flask, client: FlaskClient, auth: dict[str, str], queue: Queue
+) -> None:
+    add_rule(client, auth, event_type="upgraded", channel="in_app", delay_seconds=0)
+    send_event(client, auth, "u1", "upgraded")
+    [request] = requests_of(app)
+    assert (request.channel, request.status, request.scheduled_at) == ("in_app", "scheduled", NOW)
+    assert queue.job_ids == []
+
+
+def test_quiet_period_blocks_across_channels(app: Flask, client: FlaskClient, auth: dict[str, str]) -> None:
+    add_rule(client, auth, event_type="ticket_closed", delay_seconds=0)
+    body = {
+        "person": {"email": "pat@example.com"},
+        "score": 8,
+        "created_at": (NOW - timedelta(days=30)).isoformat(),
+    }
+    client.post("/api/v1/responses", json=body, headers=auth)
+    res = send_event(client, auth, "t1", "ticket_closed")
+    assert res.get_json()["scheduled"] == [] and res.get_json()["skipped"][0]["reason"] == "quiet_period"
+    # With a 20-day quiet period the 30-day-old answer no longer blocks...
+    client.patch("/api/v1/project", json={"quiet_period_days": 20}, headers=auth)
+    res = send_event(client, auth, "t2", "ticket_closed")
+    [request] = requests_of(app)
+    assert res.get_json()["scheduled"][0]["id"] == request.id
+    # ...but an in-app ask shown two days ago blocks an email.
+    with app.app_context():
+        row = db.session.get(SurveyRequest, request.id)
+        assert row is not None
+        row.channel, row.status, row.sent_at = "in_app", "sent", NOW - timedelta(days=2)
+        db.session.commit()
+    res = send_event(client, auth, "t3", "ticket_closed")
+    assert res.get_json()["skipped"][0]["reason"] == "quiet_period"
+
+
+def test_cancelled_event_cancels_pending_and_api_delete_cancels_too(
+    app: Flask, client: FlaskClient, auth: dict[str, str]
+) -> None:
+    add_rule(client, auth, event_type="renewed", delay_seconds=86400)
+    send_event(client, auth, "r1", "renewed")
+    send_event(client, auth, "c1", "cancelled")
+    [request] = requests_of(app)
+    assert (request.status, request.status_reason) == ("cancelled", "churned")
+    send_event(client, auth, "r2", "renewed")
+    person_id = requests_of(app)[-1].person_id
+    res = client.delete(f"/api/v1/people/{person_id}/survey_requests/pending", headers=auth)
+    assert res.status_code == 200 and res.get_json() == {"cancelled": 1}
+    assert [r.status for r in requests_of(app)] == ["cancelled", "cancelled"]
+
+
+def test_conditions_on_person_and_event_properties(
+    app: Flask, client: FlaskClient, auth: dict[str, str]
+) -> None:
+    conditions = [
+        {"property": "plan", "op": "in", "value": ["pro", "enterprise"]},
+        {"property": "event.priority", "op": "gte", "value": 2},
+    ]
+    add_rule(client, auth, event_type="ticket_closed", delay_seconds=0, conditions=conditions)
+
+    def send(event_id: str, plan: str, priority: int) -> list[dict[str, Any]]:
+        body = {
+            "id": event_id,
+            "type": "ticket_closed",
+            "person": {"external_id": event_id, "email": f"{event_id}@x.co", "properties": {"plan": plan}},
+            "properties": {"priority": priority},
+        }
+        scheduled: list[dict[str, Any]] = client.post("/api/v1/events", json=body, headers=auth).get_json()[
+            "scheduled"
+        ]
+        return scheduled
+
+    assert len(send("a", "pro", 3)) == 1
+    assert send("b", "basic", 3) == []
+    assert send("c", "enterprise", 1) == []
+
+
+def test_sampling_is_stable_per_person_and_near_the_percentage() -> None:
+    decisions = [triggers.in_sample(7, person_id, 30) for person_id in range(2000)]
+    assert decisions == [triggers.in_sample(7, person_id, 30) for person_id in range(2000)]
+    assert 0.25 < sum(decisions) / len(decisions) < 0.35
+    assert all(triggers.in_sample(7, p, 100) for p in range(50))
+    assert not any(triggers.in_sample(7, p, 0) for p in range(50))
+
+
+def test_send_window_moves_night_sends_to_the_persons_morning(
+    app: Flask, client: FlaskClient, auth: dict[str, str]
+) -> None:
+    add_rule(
+        client,
+        auth,
+        event_type="ticket_closed",
+        delay_seconds=0,
+        send_window={"start_hour": 9, "end_hour": 17},
+    )
+    # 15:00 UTC is 00:00 in Tokyo: the send waits for 09:00 Tokyo = 00:00 UTC next day.
+    body = {"id": "w1", "type": "ticket_closed", "person": {"email": "t@x.co", "time_zone": "Asia/Tokyo"}}
+    client.post("/api/v1/events", json=body, headers=auth)
+    # In Berlin (16:00) it goes now.
+    body = {"id": "w2", "type": "ticket_closed", "person": {"email": "b@x.co", "time_zone": "Europe/Berlin"}}
+    client.post("/api/v1/events", json=body, headers=auth)
+    tokyo, berlin = requests_of(app)
+    assert tokyo.scheduled_at == datetime(2026, 3, 3, 0, 0, tzinfo=UTC)
+    assert berlin.scheduled_at == NOW
+
+
+def test_redis_down_still_accepts_events_and_relay_sends_later(
+    app: Flask, client: FlaskClient, auth: dict[str, str], queue: Queue, redis_url: str
+) -> None:
+    from survey_service.extensions import queues
+    from survey_service.services import outbox
+
+    add_rule(client, auth, event_type="ticket_closed", delay_seconds=0)
+    with app.app_context():
+        handle = queues()
+        handle.app.config["REDIS_URL"] = "redis://127.0.0.1:1/0"  # nothing listens there
+        handle._redis = None
+    for i in range(5):
+        body = {"id": f"d{i}", "type": "ticket_closed", "person": {"email": f"p{i}@x.co"}}
+        assert client.post("/api/v1/events", json=body, headers=auth).status_code == 202
+    assert all(r.enqueued_at is None for r in requests_of(app)) and queue.job_ids == []
+    with app.app_context():
+        handle.app.config["REDIS_URL"] = redis_url
+        handle._redis = None
+        outbox._breaker_open_until = 0.0
+        assert outbox.relay() == 5
+    assert sorted(queue.job_ids) == sorted(f"send-email-{r.id}" for r in requests_of(app))
+
+
+def test_relay_reenqueues_overdue_request_whose_job_vanished(
+    app: Flask, client: FlaskClient, auth: dict[str, str], queue: Queue
+) -> None:
+    from survey_service.services import outbox
+
+    add_rule(client, auth, event_type="ticket_closed", delay_seconds=0)
+    send_event(client, auth, "v1", "ticket_closed")
+    [request] = requests_of(app)
+    queue.connection.flushdb()  # Redis restarted empty: the job is gone
+    with app.app_context():
+        assert outbox.relay(now=NOW + timedelta(seconds=5)) == 0  # not overdue yet
+        assert outbox.relay(now=NOW + timedelta(minutes=5)) == 1
+        assert outbox.relay(now=NOW + timedelta(minutes=5)) == 0  # its job is alive now
+    assert queue.job_ids == [f"send-email-{request.id}"]
+
+
+def test_relay_reenqueues_job_taken_off_the_queue_by_a_worker_killed_before_starting_it(
+    app: Flask, client: FlaskClient, auth: dict[str, str], queue: Queue
+) -> None:
+    from survey_service.services import outbox
+
+    add_rule(client, auth, event_type="ticket_closed", delay_seconds=0)
+    send_event(client, auth, "k1", "ticket_closed")
+    [request] = requests_of(app)
+    job_id = f"send-email-{request.id}"
+    # What a worker's dequeue does (LMOVE into RQ's intermediate list); then it died: the job
+    # hash still says "queued", but no queue holds it.
+    assert queue.connection.lmove(queue.key, queue.intermediate_queue_key) == job_id.encode()
+    assert queue.job_ids == []
+    with app.app_context():
+        assert outbox.relay(now=NOW + timedelta(minutes=5)) == 1
+        assert outbox.relay(now=NOW + timedelta(minutes=5)) == 0  # queued again: alive
+    assert queue.job_ids == [job_id]
+
+
+def test_recurring_enrollment_asks_every_interval_under_quiet_period(
+    app: Flask, client: FlaskClient, auth: dict[str, str]
+) -> None:
+    res = client.post(
+        "/api/v1/recurring", json={"person": {"email": "q@x.co"}, "interval_days": 90}, headers=auth
+    )
+    assert res.status_code == 201
+    with app.app_context():
+        assert enrollments.run_due(now=NOW) == 1
+        enrollment = db.session.scalar(select(Enrollment))
+        assert enrollment is not None and enrollment.next_run_at == NOW + timedelta(days=90)
+        request = db.session.scalar(select(SurveyRequest))
+        assert request is not None
+        request.status, request.sent_at = "sent", NOW
+        request.expires_at = NOW + timedelta(days=30)
+        db.session.commit()
+        assert enrollments.run_due(now=NOW + timedelta(days=1)) == 0  # not due
+        # Due again after 90 days; the ask 90 days ago is just outside the quiet period.
+        assert enrollments.run_due(now=NOW + timedelta(days=90, seconds=1)) == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"event_type": "ticket_closed", "channel": "sms"}, "channel"),
+        ({"event_type": "ticket_closed", "channel": "email", "delay_seconds": 10**9}, "delay_seconds"),
+        ({"event_type": "ticket_closed", "channel": "email", "delay_seconds": -60}, "delay_seconds"),
+        (
+            {
+                "event_type": "x",
+                "channel": "email",
+                "conditions": [{"property": "plan", "op": "like", "value": 1}],
+            },
+            "conditions",
+        ),
+        (
+            {
+                "event_type": "x",
+                "channel": "email",
+                "conditions": [{"property": "plan", "op": "in", "value": "pro"}],
+            },
+            "conditions",
+        ),
+        ({"event_type": "x", "channel": "email", "sample_percent": 101}, "sample_percent"),
+        (
+            {"event_type": "x", "channel": "email", "send_window": {"start_hour": 18, "end_hour": 9}},
+            "send_window",
+        ),
+        ({"event_type": "Bad Type", "channel": "email"}, "event_type"),
+    ],
+)
+def test_trigger_invalid_rule_is_422(
+    client: FlaskClient, auth: dict[str, str], body: dict[str, Any], field: str
+) -> None:
+    res = client.post("/api/v1/triggers", json=body, headers=auth)
+    assert res.status_code == 422, res.get_json()
+    assert field in res.get_json()["details"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (
+            {"id": "1", "type": "ticket_closed", "person": {"email": "a@b.co"}, "occurred_at": "31/12/2026"},
+            "occurred_at",
+        ),
+        ({"type": "ticket_closed", "person": {"email": "a@b.co"}}, "id"),
+        ({"id": "1", "type": "ticket_closed", "person": {}}, "person"),
+        ({"id": "", "type": "ticket_closed", "person": {"email": "a@b.co"}}, "id"),
+    ],
+)
+def test_event_invalid_body_is_422(
+    client: FlaskClient, auth: dict[str, str], body: dict[str, Any], field: str
+) -> None:
+    res = client.post("/api/v1/events", json=body, headers=auth)
+    assert res.status_code == 422
+    assert field in res.get_json()["details"]
+
+
+def test_custom_event_types_only_when_allowed(client: FlaskClient, auth: dict[str, str]) -> None:
+    assert send_event(client, auth, "c1", "feature_adopted").status_code == 202
+    client.patch("/api/v1/project", json={"allow_custom_events": False}, headers=auth)
+    res = send_event(client, auth, "c2", "feature_adopted")
+    assert res.status_code == 422 and res.get_json()["code"] == "unknown_event_type"
+    assert send_event(client, auth, "c3", "ticket_closed").status_code == 202
+
+
+def test_event_person_properties_update_the_person(client: FlaskClient, auth: dict[str, str]) -> None:
+    body = {
+        "id": "p1",
+        "type": "upgraded",
+        "person": {"external_id": "u9", "properties": {"plan": "enterprise"}},
+    }
+    client.post("/api/v1/events", json=body, headers=auth)
+    person = client.post("/api/v1/people", json={"external_id": "u9"}, headers=auth).get_json()
+    assert person["properties"] == {"plan": "enterprise"}
+
+
+def test_triggers_crud_and_tenant_isolation(app: Flask, client: FlaskClient, auth: dict[str, str]) -> None:
+    rule = add_rule(client, auth, event_type="qbr_held")
+    assert rule["delay_seconds"] == 86400
+    res = client.patch(
+        f"/api/v1/triggers/{rule['id']}", json={"sample_percent": 50, "enabled": False}, headers=auth
+    )
+    assert res.get_json()["sample_percent"] == 50 and res.get_json()["enabled"] is False
+    assert [r["id"] for r in client.get("/api/v1/triggers", headers=auth).get_json()["data"]] == [rule["id"]]
+    other = make_project(app, "Other")
+    other_auth = {"Authorization": f"Bearer {other['secret_key']}"}
+    assert client.get(f"/api/v1/triggers/{rule['id']}", headers=other_auth).status_code == 404
+    assert client.delete(f"/api/v1/triggers/{rule['id']}", headers=other_auth).status_code == 404
+    assert client.delete(f"/api/v1/triggers/{rule['id']}", headers=auth).status_code == 204
+    assert client.get(f"/api/v1/triggers/{rule['id']}", headers=auth).status_code == 404
+    templates = client.get("/api/v1/trigger_templates", headers=auth).get_json()["data"]
+    assert {t["event_type"] for t in templates} == set(triggers.TEMPLATES)
+
+
+def test_failed_jobs_listed_per_project_by_api_and_cli(
+    app: Flask, client: FlaskClient, auth: dict[str, str], project: dict[str, Any], queue: Queue
+) -> None:
+    other = make_project(app, "Other")
+    queue.enqueue("tests.support.jobs.always_fails", 41, meta={"project_id": project["id"], "request_id": 41})
+    queue.enqueue("tests.support.jobs.always_fails", 42, meta={"project_id": other["id"], "request_id": 42})
+    result = app.test_cli_runner().invoke(args=["worker", "--burst"])
+    assert result.exit_code == 0, result.output
+    mine = client.get("/api/v1/jobs/failed", headers=auth).get_json()["data"]
+    assert [(j["request_id"], j["function"]) for j in mine] == [(41, "tests.support.jobs.always_fails")]
+    assert mine[0]["error"] == "RuntimeError: SMTP said no to request 41"
+    cli = app.test_cli_runner().invoke(args=["failed-jobs"])
+    assert "2 failed job(s)" in cli.output
+
+
+def test_relay_releases_claim_of_a_worker_that_died_mid_send(
+    app: Flask, client: FlaskClient, auth: dict[str, str], queue: Queue
+) -> None:
+    from survey_service.services import outbox
+
+    add_rule(client, auth, event_type="ticket_closed", delay_seconds=0)
+    send_event(client, auth, "k1", "ticket_closed")
+    [request] = requests_of(app)
+    queue.connection.flushdb()
+    with app.app_context():
+        row = db.session.get(SurveyRequest, request.id)
+        assert row is not None
+        row.status, row.sent_at = "sending", NOW  # claimed, then the worker was SIGKILLed
+        db.session.commit()
+        assert outbox.relay(now=NOW + timedelta(seconds=60)) == 0  # could still be running
+        assert outbox.relay(now=NOW + timedelta(minutes=10)) == 1
+    [request] = requests_of(app)
+    assert (request.status, request.status_reason, request.sent_at) == ("scheduled", "claim_expired", None)
+    assert queue.job_ids == [f"send-email-{request.id}"]
+
+
+def test_relay_reenqueues_send_stuck_in_the_scheduled_registry(
+    app: Flask, client: FlaskClient, auth: dict[str, str], queue: Queue
+) -> None:
+    from survey_service.services import outbox
+
+    add_rule(client, auth, event_type="renewed", delay_seconds=3600)
+    send_event(client, auth, "s1", "renewed")
+    [request] = requests_of(app)
+    due = NOW + timedelta(hours=1)
+    scheduled = queue.connection.zrange(scheduled_jobs(queue).key, 0, -1)
+    assert scheduled == [f"send-email-{request.id}".encode()]
+    with app.app_context():
+        # A backoff or a delay still ahead counts as alive; one far past its time is stuck.
+        assert outbox.relay(now=due + timedelta(seconds=10)) == 0
+        assert outbox.relay(now=due + timedelta(minutes=5)) == 1
+    assert queue.job_ids == [f"send-email-{request.id}"]

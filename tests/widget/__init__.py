@@ -1,0 +1,1 @@
+"""Tests of survey_service's widget (see tests/README.md)."""
