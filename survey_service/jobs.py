@@ -12,9 +12,10 @@ from rq import get_current_job
 from sqlalchemy import CursorResult, update
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
+from survey_service.core import clock
 from survey_service.extensions import db
 from survey_service.mail.log_only import log_unsent
-from survey_service.models import Person, Project, Survey, SurveyRequest, utcnow
+from survey_service.models import Person, Project, Survey, SurveyRequest
 
 log = logging.getLogger(__name__)
 
@@ -76,12 +77,12 @@ EARLY_WAIT_MAX = 1.5
 
 def _wait_until_due(due: datetime | None) -> datetime:
     """Sleep until `due` if it is less than EARLY_WAIT_MAX seconds away; return the time after."""
-    now = utcnow()
+    now = clock.now()
     if due is not None:
         early = (due.replace(tzinfo=due.tzinfo or UTC) - now).total_seconds()
         if 0 < early <= EARLY_WAIT_MAX:
             time.sleep(early)
-            now = utcnow()
+            now = clock.now()
     return now
 
 
@@ -183,6 +184,6 @@ def send_survey_email(request_id: int) -> str:
             return "failed"
         raise
     _record_sent(
-        request_id, status="sent", delivered_at=utcnow(), email_message_id=message_id, email_error=None
+        request_id, status="sent", delivered_at=clock.now(), email_message_id=message_id, email_error=None
     )
     return "sent"

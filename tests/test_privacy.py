@@ -101,7 +101,7 @@ def test_person_export_and_erase_leave_nothing_behind(
 def test_anonymise_comments_blanks_only_old_ones(app: Flask, runner: Any, project: dict[str, Any]) -> None:
     from datetime import timedelta
 
-    from survey_service.models import utcnow
+    from survey_service.core import clock
     from survey_service.services.responses import record_response
 
     with app.app_context():
@@ -110,7 +110,7 @@ def test_anonymise_comments_blanks_only_old_ones(app: Flask, runner: Any, projec
             {"email": "a@acme.test"},
             3,
             "Old complaint",
-            created_at=utcnow() - timedelta(days=400),
+            created_at=clock.now() - timedelta(days=400),
         )
         new, _ = record_response(project["id"], {"email": "b@acme.test"}, 9, "Fresh praise")
         old_id, new_id = old.id, new.id

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 from flask import Response, stream_with_context
 
 from survey_service.api import api_blueprint, current_project
+from survey_service.core import clock
 from survey_service.reporting.exports import promoters_csv, responses_csv, responses_jsonl
 from survey_service.reporting.filters import ResponseFilter
 from survey_service.schemas import ExportQuery
@@ -39,7 +39,7 @@ def streamed(
     chunks: Callable[[ResponseFilter], Iterator[bytes]], flt: ResponseFilter, name: str, ext: str
 ) -> Response:
     """A streamed download; the generator runs inside the request (and its database session)."""
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    stamp = clock.now().strftime("%Y%m%d-%H%M%S")
     return Response(
         stream_with_context(chunks(flt)),
         content_type=CONTENT_TYPES[ext],

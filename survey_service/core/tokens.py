@@ -6,13 +6,14 @@ deterministic: the same request always gets the same link, which keeps repeat cl
 
 from __future__ import annotations
 
-import time
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from flask import current_app
 from itsdangerous import BadData, URLSafeSerializer
 from itsdangerous.encoding import base64_decode, base64_encode
+
+from survey_service.core import clock
 
 SCORE_LINK = "survey.score-link.v1"
 UNSUBSCRIBE = "survey.unsubscribe.v1"
@@ -86,7 +87,7 @@ def score_link_token(request_id: int, expires_at: datetime) -> str:
 def read_score_link_token(token: str, now: datetime | None = None) -> int:
     """The request id of a score-link token; raises TokenInvalid or TokenExpired."""
     request_id, expires = _positive_ints(_load(token, SCORE_LINK), 2)
-    if (now or datetime.now(UTC)).timestamp() >= expires:
+    if (now or clock.now()).timestamp() >= expires:
         raise TokenExpired(request_id)
     return request_id
 
@@ -114,7 +115,7 @@ def read_open_pixel_token(token: str) -> int:
 def landing_view_token(request_id: int, score: int | None) -> str:
     """A token the landing page carries: which request and score was shown, and when (ms)."""
     shown = -1 if score is None else score
-    return str(_serializer(LANDING_VIEW).dumps([request_id, shown, int(time.time() * 1000)]))
+    return str(_serializer(LANDING_VIEW).dumps([request_id, shown, int(clock.real_now().timestamp() * 1000)]))
 
 
 def read_landing_view_token(token: str, max_age_seconds: int = 86400) -> tuple[int, int | None, float]:
@@ -123,7 +124,7 @@ def read_landing_view_token(token: str, max_age_seconds: int = 86400) -> tuple[i
     if not (isinstance(payload, list) and len(payload) == 3 and all(type(v) is int for v in payload)):
         raise TokenInvalid("bad payload")
     request_id, shown, issued_ms = payload
-    age = time.time() - issued_ms / 1000
+    age = clock.real_now().timestamp() - issued_ms / 1000
     if request_id <= 0 or not -1 <= shown <= 10 or age < -5 or age > max_age_seconds:
         raise TokenInvalid("bad view")
     return request_id, (None if shown < 0 else shown), age

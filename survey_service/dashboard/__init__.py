@@ -18,7 +18,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from wtforms.validators import ValidationError as CsrfError
 
 from survey_service.api.exports import CSV, JSONL, streamed
-from survey_service.core import nps
+from survey_service.core import clock, nps
 from survey_service.dashboard.charts import share_bar, trend_svg
 from survey_service.errors import ApiError
 from survey_service.extensions import db
@@ -269,7 +269,7 @@ def _since(range_key: str) -> datetime | None:
     days = RANGES[range_key][1]
     if days is None:
         return None
-    today = datetime.now(UTC).date()
+    today = clock.now().date()
     return datetime.combine(today - timedelta(days=days - 1), time.min, tzinfo=UTC)
 
 

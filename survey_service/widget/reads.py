@@ -16,9 +16,10 @@ from typing import Any
 from sqlalchemy import and_, bindparam, select
 from sqlalchemy.orm import aliased
 
+from survey_service.core import clock
 from survey_service.errors import ApiError
 from survey_service.extensions import db
-from survey_service.models import Person, Project, Survey, SurveyRequest, WidgetSettings, utcnow
+from survey_service.models import Person, Project, Survey, SurveyRequest, WidgetSettings
 from survey_service.services.people import browser_identity_changes
 from survey_service.widget import service as in_app
 from survey_service.widget.service import SETTINGS_FIELDS, SHOW_REASONS, SHOWN_OPEN_FOR, WidgetRules
@@ -110,7 +111,7 @@ def identify_without_writes(
     """
     if not public_key or not public_key.startswith("pk_") or len(public_key) > 64:
         raise ApiError(401, "unauthorized", "Unknown widget key.")
-    now = utcnow()
+    now = clock.now()
     params = {
         "public_key": public_key,
         "external_id": user["id"],

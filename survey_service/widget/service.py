@@ -13,7 +13,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import Integer, and_, bindparam, func, or_, select, text
 from sqlalchemy.orm import aliased
 
-from survey_service.core import keys
+from survey_service.core import clock, keys
 from survey_service.errors import ApiError
 from survey_service.extensions import db
 from survey_service.models import (
@@ -25,7 +25,6 @@ from survey_service.models import (
     UTCDateTime,
     WidgetDismissal,
     WidgetSettings,
-    utcnow,
 )
 from survey_service.services import projects
 from survey_service.services.people import identify_browser_person
@@ -484,7 +483,7 @@ def identify(
     allowed = settings.browser_property_keys
 
     def work() -> dict[str, Any]:
-        now = utcnow()
+        now = clock.now()
         # The browser's door: it proves who (user_hash) and writes only what identify_browser_person allows.
         person, _ = identify_browser_person(project.id, user, allowed)
         decision = decide(project, person, settings, now, force)
@@ -513,7 +512,7 @@ def answer(project: Project, token: str, score: int, comment: str | None) -> Res
     closed request takes no answer (410).
     """
     request = _request_for_token(project, token)
-    if not answerable(request, utcnow()):
+    if not answerable(request, clock.now()):
         raise ApiError(410, "survey_closed", "This survey is closed: it was dismissed or has expired.")
     person = db.session.get(Person, request.person_id)
     assert person is not None
