@@ -77,6 +77,7 @@ def test_recorded_response_is_created_at_the_frozen_instant(
     assert export.status_code == 200, export.get_json()
     assert export.get_json()["person"]["created_at"] == iso(frozen)
 
+
 def test_report_comparison_period_ends_at_the_frozen_instant(
     client: FlaskClient, auth: dict[str, str], frozen: datetime
 ) -> None:
