@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, select
 from sqlalchemy.orm import aliased
 
-from survey_service.core import clock
+from survey_service.core import clock, tokens
 from survey_service.errors import ApiError
 from survey_service.extensions import db
 from survey_service.models import Person, Project, Survey, SurveyRequest, WidgetSettings
@@ -155,6 +155,6 @@ def identify_without_writes(
         return None  # a survey to open, or a request to mark as shown: the write path
     if not row.is_open:
         return {"show": False, "reason": "survey_closed" if verified else None}
-    token = in_app.answer_token(row.project_id, row.person_id, row.open_id)
+    token = tokens.widget_answer_token(row.project_id, row.person_id, row.open_id)
     locale = row.person_locale or lang
     return {**in_app.shown_payload(row, token, rules.position, locale), "reason": reason}

@@ -8,12 +8,11 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from flask import current_app
-from itsdangerous import BadSignature, URLSafeTimedSerializer
+from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import Integer, and_, bindparam, func, or_, select, text
 from sqlalchemy.orm import aliased
 
-from survey_service.core import clock, keys
+from survey_service.core import clock, keys, tokens
 from survey_service.errors import ApiError
 from survey_service.extensions import db
 from survey_service.models import (
@@ -36,10 +35,8 @@ CHANNEL = "in_app"
 OPEN_STATUSES = ("pending", "scheduled")
 # A shown but unanswered survey is offered again on later page loads for this long, then left alone.
 SHOWN_OPEN_FOR = timedelta(hours=24)
-TOKEN_MAX_AGE = 2 * 24 * 3600
 # A token answers its request only while the request is in one of these states and not past expires_at.
 ANSWERABLE_STATUSES = ("sent", "responded")
-TOKEN_SALT = "in-app-widget-answer"
 SETTINGS_FIELDS = (
     "recurring_enabled",
     "first_survey_after_days",
@@ -368,20 +365,8 @@ def decision_reason(
 
 
 def _serializer() -> URLSafeTimedSerializer:
-    cfg = current_app.config
-    # itsdangerous signs with the last key and accepts all of them: old keys verify after rotation.
-    return _serializer_for((*reversed(cfg["SECRET_KEY_FALLBACKS"]), cfg["SECRET_KEY"]))
-
-
-@lru_cache(maxsize=4)
-def _serializer_for(ring: tuple[str, ...]) -> URLSafeTimedSerializer:
-    # Keyed by the key ring itself, so a changed SECRET_KEY gets its own serializer.
-    return URLSafeTimedSerializer(list(ring), salt=TOKEN_SALT)
-
-
-def answer_token(project_id: int, person_id: int, request_id: int) -> str:
-    """The signed token the widget sends back with the answer or dismissal of this request."""
-    return str(_serializer().dumps([project_id, person_id, request_id]))
+    """The serializer of widget answer tokens (core.tokens signs and reads them; tests peek inside)."""
+    return tokens.timed_serializer(tokens.WIDGET_ANSWER)
 
 
 def answerable(request: SurveyRequest, now: datetime) -> bool:
@@ -392,8 +377,8 @@ def answerable(request: SurveyRequest, now: datetime) -> bool:
 def _request_for_token(project: Project, token: str) -> SurveyRequest:
     """The in-app request a widget token names, if it belongs to this project; else 404/401."""
     try:
-        project_id, person_id, request_id = _serializer().loads(token, max_age=TOKEN_MAX_AGE)
-    except (BadSignature, ValueError, TypeError):
+        project_id, person_id, request_id = tokens.read_widget_answer_token(token)
+    except tokens.TokenInvalid:
         raise ApiError(401, "invalid_token", "The survey token is not valid or has expired.") from None
     request = db.session.get(SurveyRequest, request_id)
     if (
@@ -445,7 +430,7 @@ def _payload(
 ) -> dict[str, Any]:
     survey = db.session.get(Survey, request.survey_id)
     assert survey is not None
-    token = answer_token(request.project_id, request.person_id, request.id)
+    token = tokens.widget_answer_token(request.project_id, request.person_id, request.id)
     return shown_payload(survey, token, settings.position, person.locale or lang)
 
 
