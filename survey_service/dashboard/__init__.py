@@ -18,7 +18,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from wtforms.validators import ValidationError as CsrfError
 
 from survey_service.api.exports import CSV, JSONL, streamed
-from survey_service.core import clock, nps
+from survey_service.core import clock, nps, security
 from survey_service.dashboard.charts import share_bar, trend_svg
 from survey_service.errors import ApiError
 from survey_service.extensions import db
@@ -185,11 +185,7 @@ def check_csrf() -> Any:
 @bp.after_request
 def security_headers(response: WerkzeugResponse) -> WerkzeugResponse:
     """No framing, no inline script, no caching of team data."""
-    response.headers.setdefault(
-        "Content-Security-Policy",
-        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'none'; "
-        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
-    )
+    response.headers.setdefault("Content-Security-Policy", security.content_security_policy(scripts=False))
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
