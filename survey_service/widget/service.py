@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -12,7 +11,7 @@ from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import Integer, and_, bindparam, func, or_, select, text
 from sqlalchemy.orm import aliased
 
-from survey_service.core import clock, keys, tokens
+from survey_service.core import clock, keys, sampling, tokens
 from survey_service.errors import ApiError
 from survey_service.extensions import db
 from survey_service.models import (
@@ -147,10 +146,7 @@ def update_settings(project_id: int, changes: dict[str, Any]) -> WidgetSettings:
 
 def in_sample(project_id: int, person_id: int, percent: int) -> bool:
     """Stable sampling: the same person is always in (or out of) the project's sample."""
-    if percent >= 100:
-        return True
-    digest = hashlib.sha256(f"{project_id}:{person_id}".encode()).digest()
-    return int.from_bytes(digest[:4], "big") % 100 < percent
+    return sampling.in_sample(f"{project_id}:{person_id}", percent, digest_bytes=4)
 
 
 def verify_identity(project: Project, user_id: str, given: str | None) -> bool:
