@@ -43,9 +43,9 @@ from sqlalchemy import insert, select  # noqa: E402
 
 from bench.lifecycle import redis_server  # noqa: E402
 from survey_service import create_app  # noqa: E402
-from survey_service.core import keys  # noqa: E402
+from survey_service.core import clock, keys  # noqa: E402
 from survey_service.extensions import db  # noqa: E402
-from survey_service.models import Person, Response, Survey, SurveyRequest, WidgetDismissal, utcnow  # noqa: E402
+from survey_service.models import Person, Response, Survey, SurveyRequest, WidgetDismissal  # noqa: E402
 from survey_service.services.projects import create_project  # noqa: E402
 from survey_service.widget.views import widget_script  # noqa: E402
 
@@ -62,7 +62,7 @@ def free_port() -> int:
 
 def seed(app: Any, people: int) -> tuple[dict[str, Any], list[str]]:
     """A project with people in every eligibility state; returns its keys and the user ids."""
-    now = utcnow()
+    now = clock.now()
     with app.app_context():
         upgrade()
         project = create_project("Bench", "Bench App").as_dict()

@@ -7,12 +7,15 @@ import logging
 from typing import Any
 
 from flask import Flask, Response, jsonify
-from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
 # What a 503 tells clients to wait before retrying (a database restart takes seconds).
 RETRY_AFTER_SECONDS = 5
+# The database is down, restarting, refused the connection, or the pool had no connection free in time.
+DATABASE_DOWN = (OperationalError, InterfaceError, PoolTimeout)
 
 CODES = {
     400: "bad_request",
@@ -69,6 +72,22 @@ def from_http_exception(error: HTTPException) -> Response:
     return error_response(status, CODES.get(status, "error"), message, details, headers)
 
 
+def database_unavailable(error: Exception, retry_after: int = RETRY_AFTER_SECONDS) -> Response:
+    """The one 503: the database does not answer, nothing was acknowledged, the client should retry."""
+    from survey_service.extensions import db
+
+    with contextlib.suppress(Exception):  # the connection may be gone already; nothing more to undo
+        db.session.rollback()
+    # The driver's text may name hosts: log only the class of the driver's (or SQLAlchemy's) error.
+    log.warning("database unavailable: %s", type(getattr(error, "orig", None) or error).__name__)
+    return error_response(
+        503,
+        "unavailable",
+        "The database is unavailable; retry shortly.",
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
 def register_error_handlers(app: Flask) -> None:
     """Make every error, including unexpected ones, answer in the one shape."""
 
@@ -86,22 +105,8 @@ def register_error_handlers(app: Flask) -> None:
         log.info("database refused a value: %s", error.orig.__class__.__name__)
         return error_response(422, "validation_error", "A value is not valid (out of range or not storable).")
 
-    @app.errorhandler(OperationalError)
-    @app.errorhandler(InterfaceError)
-    def _database_unavailable(error: DBAPIError) -> Response:
-        # The database is down, restarting or refused the connection: the client should retry,
-        # and nothing was acknowledged. The driver's text may name hosts; log only its class.
-        from survey_service.extensions import db
-
-        with contextlib.suppress(Exception):
-            db.session.rollback()
-        log.warning("database unavailable: %s", error.orig.__class__.__name__)
-        return error_response(
-            503,
-            "unavailable",
-            "The database is unavailable; retry shortly.",
-            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-        )
+    for down in DATABASE_DOWN:
+        app.register_error_handler(down, database_unavailable)
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Response:

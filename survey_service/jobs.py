@@ -13,6 +13,7 @@ from rq import get_current_job
 from sqlalchemy import CursorResult, update
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
+from survey_service.core import clock
 from survey_service.extensions import db
 from survey_service.mail.log_only import log_unsent
 from survey_service.models import (
@@ -22,7 +23,6 @@ from survey_service.models import (
     RequestStatus,
     Survey,
     SurveyRequest,
-    utcnow,
 )
 
 log = logging.getLogger(__name__)
@@ -84,12 +84,12 @@ EARLY_WAIT_MAX = 1.5
 
 def _wait_until_due(due: datetime | None) -> datetime:
     """Sleep until `due` if it is less than EARLY_WAIT_MAX seconds away; return the time after."""
-    now = utcnow()
+    now = clock.now()
     if due is not None:
         early = (due.replace(tzinfo=due.tzinfo or UTC) - now).total_seconds()
         if 0 < early <= EARLY_WAIT_MAX:
             time.sleep(early)
-            now = utcnow()
+            now = clock.now()
     return now
 
 
@@ -219,7 +219,7 @@ def _deliver_claimed(request_id: int, project_id: int, address: str, message: Em
     _record_sent(
         request_id,
         status=RequestStatus.SENT,
-        delivered_at=utcnow(),
+        delivered_at=clock.now(),
         email_message_id=message_id,
         email_error=None,
     )

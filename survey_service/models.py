@@ -28,6 +28,7 @@ from sqlalchemy import true as sa_true
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from survey_service.core import clock
 from survey_service.extensions import Base, db
 
 if TYPE_CHECKING:  # mypy cannot see through Flask-SQLAlchemy's generated model class
@@ -40,11 +41,6 @@ JSONType = JSON().with_variant(JSONB(), "postgresql")
 CHANNELS = ("api", "email", "in_app", "link", "import")
 SURVEY_KINDS = ("nps", "csat", "ces")
 FOLLOWUP_STATUSES = ("new", "contacted", "resolved")
-
-
-def utcnow() -> datetime:
-    """The current time, timezone-aware in UTC (a callable: never a frozen default)."""
-    return datetime.now(UTC)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -85,7 +81,7 @@ class Project(Model):
     require_identity_verification: Mapped[bool] = mapped_column(Boolean, default=True)
     quiet_period_days: Mapped[int] = mapped_column(Integer, default=90)
     allow_custom_events: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sa_true())
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
 
     __table_args__ = (CheckConstraint("quiet_period_days >= 0", name="quiet_period_non_negative"),)
 
@@ -108,8 +104,8 @@ class Person(Model):
     properties: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     # Sent by a browser through the widget: only keys the server never set (people.browser_properties_after).
     browser_properties: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict, server_default="{}")
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now, onupdate=clock.now)
     # E.164, as Delighted's API identifies people by it (delighted/ compat layer).
     phone_number: Mapped[str | None] = mapped_column(String(32))
 
@@ -140,7 +136,7 @@ class Survey(Model):
     link_expiry_days: Mapped[int] = mapped_column(Integer, default=30)
     is_default: Mapped[bool] = mapped_column(Boolean, default=False)
     is_open: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
 
     __table_args__ = (
         CheckConstraint(_in("kind", SURVEY_KINDS), name="survey_kind_known"),
@@ -211,7 +207,7 @@ class SurveyRequest(Model):
     clicked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     responded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
     # Email channel: accepted by the SMTP server, opened (optional pixel), the Message-ID sent, the
     # last error, and when a person first interacted with the landing page (never undone).
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -261,8 +257,8 @@ class Response(Model):
     followup_owner: Mapped[str | None] = mapped_column(String(255))
     followup_notes: Mapped[str | None] = mapped_column(Text)
     followup_tags: Mapped[list[str]] = mapped_column(JSONType, default=list, server_default="[]")
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now, onupdate=clock.now)
     # The id this response had in the system it was imported from (e.g. "delighted:123").
     external_id: Mapped[str | None] = mapped_column(String(255))
 
@@ -339,7 +335,7 @@ class Event(Model):
     person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
     properties: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
-    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
 
     __table_args__ = (UniqueConstraint("project_id", "external_id", name="uq_events_project_external_id"),)
 
@@ -362,7 +358,7 @@ class TriggerRule(Model):
     send_window_start: Mapped[int | None] = mapped_column(SmallInteger)
     send_window_end: Mapped[int | None] = mapped_column(SmallInteger)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
 
     __table_args__ = (
         CheckConstraint("channel IN ('email', 'in_app')", name="trigger_channel_known"),
@@ -390,7 +386,7 @@ class Enrollment(Model):
     interval_days: Mapped[int] = mapped_column(Integer)
     next_run_at: Mapped[datetime] = mapped_column(UTCDateTime())
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
 
     __table_args__ = (
         UniqueConstraint("project_id", "person_id", "survey_id", name="uq_enrollments_person_survey"),
@@ -423,7 +419,7 @@ class EmailSuppression(Model):
     email_hash: Mapped[str | None] = mapped_column(String(64))
     reason: Mapped[str] = mapped_column(String(16))
     detail: Mapped[str | None] = mapped_column(String(500))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
 
     __table_args__ = (
         UniqueConstraint("project_id", "email", "reason", name="uq_email_suppressions_project_email_reason"),
@@ -450,7 +446,7 @@ class WidgetSettings(Model):
     position: Mapped[str] = mapped_column(String(16), default="bottom-right")
     # Person property keys a browser may set through the widget: None = any the server never set, [] = none.
     browser_property_keys: Mapped[list[str] | None] = mapped_column(JSONType)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now, onupdate=clock.now)
 
     __table_args__ = (
         CheckConstraint("first_survey_after_days >= 0", name="widget_first_after_non_negative"),
@@ -470,7 +466,7 @@ class WidgetDismissal(Model):
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
     person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
     request_id: Mapped[int | None] = mapped_column(ForeignKey("survey_requests.id", ondelete="SET NULL"))
-    dismissed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    dismissed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
 
     __table_args__ = (
         Index("ix_widget_dismissals_project_person", "project_id", "person_id", "dismissed_at"),
@@ -492,7 +488,7 @@ class DashboardUser(Model):
     email: Mapped[str] = mapped_column(String(320), index=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(8), default="viewer")
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Sessions carry the version they were signed in at; sign-out and a new password bump it.
     session_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
@@ -526,7 +522,7 @@ class AlertRule(Model):
     require_comment: Mapped[bool] = mapped_column(Boolean, default=False)
     events: Mapped[list[str]] = mapped_column(JSONType, default=list)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
 
     __table_args__ = (
         CheckConstraint(
@@ -549,7 +545,7 @@ class WebhookDelivery(Model):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_status_code: Mapped[int | None] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(String(300))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     __table_args__ = (

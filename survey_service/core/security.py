@@ -7,11 +7,29 @@ import secrets
 from flask import Flask, g
 from werkzeug.wrappers import Response
 
-# Pages without inline code: only this origin's files, never framed.
-PAGE_POLICY = (
-    "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
-    "form-action 'self'; frame-ancestors 'none'"
-)
+SELF, NONE = "'self'", "'none'"
+
+
+def content_security_policy(*, nonce: str | None = None, scripts: bool = True) -> str:
+    """The one Content-Security-Policy builder: this origin's files only, no plugins, no <base>, forms post
+    here, never framed. Every HTML page gets one of its variations:
+
+    nonce: inline <script> and <style> carrying it run too (survey pages).
+    scripts=False: no script at all (the dashboard).
+    """
+    own = SELF if nonce is None else f"{SELF} 'nonce-{nonce}'"
+    directives = {
+        "default-src": SELF,
+        "img-src": f"{SELF} data:",
+        "object-src": NONE,
+        "base-uri": NONE,
+        "form-action": SELF,
+        "frame-ancestors": NONE,
+        "script-src": own if scripts else NONE,
+        "style-src": own,
+        "connect-src": SELF,
+    }
+    return "; ".join(f"{name} {value}" for name, value in directives.items())
 
 
 def csp_nonce() -> str:
@@ -23,11 +41,8 @@ def csp_nonce() -> str:
 
 
 def page_policy() -> str:
-    """The CSP of a page: PAGE_POLICY, plus the nonce when the page used one."""
-    if "csp_nonce" not in g:
-        return PAGE_POLICY
-    allow = f"'self' 'nonce-{g.csp_nonce}'"
-    return f"{PAGE_POLICY}; script-src {allow}; style-src {allow}; connect-src 'self'"
+    """The CSP of a page: the nonce's when the page used one."""
+    return content_security_policy(nonce=g.get("csp_nonce"))
 
 
 def init_app(app: Flask) -> None:
@@ -36,7 +51,7 @@ def init_app(app: Flask) -> None:
 
     @app.after_request
     def security_headers(response: Response) -> Response:
-        # Views that set their own (the dashboard's stricter policy, the widget demo) keep theirs.
+        # Views that set their own variation (the dashboard's, without script) keep it.
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         # Set (by config) in production and for an https BASE_URL: browsers then refuse plain HTTP.
         if hsts := app.config.get("STRICT_TRANSPORT_SECURITY"):

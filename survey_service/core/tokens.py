@@ -1,23 +1,31 @@
-"""Signed tokens (itsdangerous): one salt per purpose, explicit expiry, key rotation via fallbacks.
+"""Signed tokens (itsdangerous): one key ring, one salt per purpose, explicit expiry, key rotation.
 
-Tokens carry opaque ids only (a survey request id and an expiry), never personal data, and are
-deterministic: the same request always gets the same link, which keeps repeat clicks idempotent.
+The key ring is SECRET_KEY plus SECRET_KEY_FALLBACKS: tokens are signed with SECRET_KEY and verify with
+any key of the ring, so links and widget tokens issued before a rotation keep working. Tokens carry
+opaque ids only (a survey request id and an expiry), never personal data. Link tokens are deterministic:
+the same request always gets the same link, which keeps repeat clicks idempotent; the widget's answer
+tokens are timestamped (itsdangerous) and expire after WIDGET_ANSWER_MAX_AGE.
 """
 
 from __future__ import annotations
 
-import time
-from datetime import UTC, datetime
+from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from flask import current_app
-from itsdangerous import BadData, URLSafeSerializer
+from itsdangerous import BadData, URLSafeSerializer, URLSafeTimedSerializer
 from itsdangerous.encoding import base64_decode, base64_encode
+
+from survey_service.core import clock
 
 SCORE_LINK = "survey.score-link.v1"
 UNSUBSCRIBE = "survey.unsubscribe.v1"
 LANDING_VIEW = "survey.landing-view.v1"
 OPEN_PIXEL = "survey.open-pixel.v1"
+# The salt widget answer tokens were always signed with: tokens already shown stay valid.
+WIDGET_ANSWER = "in-app-widget-answer"
+WIDGET_ANSWER_MAX_AGE = 2 * 24 * 3600
 MAX_TOKEN_LENGTH = 200
 
 
@@ -33,11 +41,30 @@ class TokenExpired(Exception):
         self.request_id = request_id
 
 
-def _serializer(salt: str) -> URLSafeSerializer:
+def key_ring() -> tuple[str, ...]:
+    """The signing keys, oldest first: itsdangerous signs with the last one and verifies with all."""
     cfg = current_app.config
-    # itsdangerous signs with the last key and verifies with all of them: oldest first.
-    keys = [*reversed(cfg.get("SECRET_KEY_FALLBACKS") or []), cfg["SECRET_KEY"]]
-    return URLSafeSerializer(keys, salt=salt)
+    return (*reversed(cfg.get("SECRET_KEY_FALLBACKS") or []), cfg["SECRET_KEY"])
+
+
+def _serializer(salt: str) -> URLSafeSerializer:
+    return _serializer_for(key_ring(), salt)
+
+
+def timed_serializer(salt: str) -> URLSafeTimedSerializer:
+    """The serializer of a purpose whose tokens carry their signing time (loads(max_age=…) checks it)."""
+    return _timed_serializer_for(key_ring(), salt)
+
+
+# Keyed by the key ring itself, so a changed SECRET_KEY (or fallback list) gets its own serializer.
+@lru_cache(maxsize=16)
+def _serializer_for(ring: tuple[str, ...], salt: str) -> URLSafeSerializer:
+    return URLSafeSerializer(list(ring), salt=salt)
+
+
+@lru_cache(maxsize=4)
+def _timed_serializer_for(ring: tuple[str, ...], salt: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(list(ring), salt=salt)
 
 
 def _canonical(token: str) -> bool:
@@ -57,13 +84,17 @@ def _canonical(token: str) -> bool:
 
 
 def _load(token: str, salt: str) -> Any:
+    return _checked_load(token, _serializer(salt))
+
+
+def _checked_load(token: str, serializer: URLSafeSerializer | URLSafeTimedSerializer, **loads: Any) -> Any:
     if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
         raise TokenInvalid("bad length")
     if not _canonical(token):
         raise TokenInvalid("not canonical")
     try:
-        return _serializer(salt).loads(token)
-    except (BadData, ValueError, TypeError, UnicodeError) as exc:
+        return serializer.loads(token, **loads)
+    except (BadData, ValueError, TypeError, UnicodeError) as exc:  # SignatureExpired is BadData too
         raise TokenInvalid(type(exc).__name__) from None
 
 
@@ -86,7 +117,7 @@ def score_link_token(request_id: int, expires_at: datetime) -> str:
 def read_score_link_token(token: str, now: datetime | None = None) -> int:
     """The request id of a score-link token; raises TokenInvalid or TokenExpired."""
     request_id, expires = _positive_ints(_load(token, SCORE_LINK), 2)
-    if (now or datetime.now(UTC)).timestamp() >= expires:
+    if (now or clock.now()).timestamp() >= expires:
         raise TokenExpired(request_id)
     return request_id
 
@@ -114,7 +145,7 @@ def read_open_pixel_token(token: str) -> int:
 def landing_view_token(request_id: int, score: int | None) -> str:
     """A token the landing page carries: which request and score was shown, and when (ms)."""
     shown = -1 if score is None else score
-    return str(_serializer(LANDING_VIEW).dumps([request_id, shown, int(time.time() * 1000)]))
+    return str(_serializer(LANDING_VIEW).dumps([request_id, shown, int(clock.real_now().timestamp() * 1000)]))
 
 
 def read_landing_view_token(token: str, max_age_seconds: int = 86400) -> tuple[int, int | None, float]:
@@ -123,7 +154,20 @@ def read_landing_view_token(token: str, max_age_seconds: int = 86400) -> tuple[i
     if not (isinstance(payload, list) and len(payload) == 3 and all(type(v) is int for v in payload)):
         raise TokenInvalid("bad payload")
     request_id, shown, issued_ms = payload
-    age = time.time() - issued_ms / 1000
+    age = clock.real_now().timestamp() - issued_ms / 1000
     if request_id <= 0 or not -1 <= shown <= 10 or age < -5 or age > max_age_seconds:
         raise TokenInvalid("bad view")
     return request_id, (None if shown < 0 else shown), age
+
+
+def widget_answer_token(project_id: int, person_id: int, request_id: int) -> str:
+    """The token the widget sends back with the answer or dismissal of the request it was shown."""
+    return str(timed_serializer(WIDGET_ANSWER).dumps([project_id, person_id, request_id]))
+
+
+def read_widget_answer_token(token: str) -> tuple[int, int, int]:
+    """(project id, person id, request id) of a widget answer token; raises TokenInvalid (also when older
+    than WIDGET_ANSWER_MAX_AGE)."""
+    payload = _checked_load(token, timed_serializer(WIDGET_ANSWER), max_age=WIDGET_ANSWER_MAX_AGE)
+    project_id, person_id, request_id = _positive_ints(payload, 3)
+    return project_id, person_id, request_id

@@ -11,6 +11,7 @@ from flask_wtf.csrf import validate_csrf
 from werkzeug.wrappers import Response as WerkzeugResponse
 from wtforms.validators import ValidationError as CsrfError
 
+from survey_service.core import security
 from survey_service.extensions import db
 from survey_service.models import DashboardUser
 from survey_service.services import login_limits
@@ -73,11 +74,7 @@ def check_csrf() -> Any:
 
 def security_headers(response: WerkzeugResponse) -> WerkzeugResponse:
     """No framing, no inline script, no caching of team data."""
-    response.headers.setdefault(
-        "Content-Security-Policy",
-        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'none'; "
-        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
-    )
+    response.headers.setdefault("Content-Security-Policy", security.content_security_policy(scripts=False))
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")

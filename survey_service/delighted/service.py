@@ -22,7 +22,6 @@ from survey_service.models import (
     Response,
     Survey,
     SurveyRequest,
-    utcnow,
 )
 from survey_service.reporting.reports import nps_report
 from survey_service.services import outbox, projects, surveying
@@ -302,7 +301,7 @@ def update_response(
         response.comment = comment
     if person_properties is not None:
         response.properties = dict(person_properties)
-    response.updated_at = utcnow()
+    response.updated_at = clock.now()
     db.session.commit()
     return response
 

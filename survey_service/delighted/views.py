@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import contextlib
-import logging
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 from urllib.parse import urlencode
 
 from flask import Blueprint, g, jsonify, request
 from flask import Response as FlaskResponse
-from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from survey_service.api import key_from_request
 from survey_service.core.ratelimit import delighted_retry_after
 from survey_service.delighted import params, service
 from survey_service.delighted.serialize import person_json, response_json, unix
-from survey_service.errors import error_response
+from survey_service.errors import DATABASE_DOWN, database_unavailable, error_response
 from survey_service.extensions import db
 from survey_service.models import Enrollment, Person, Project
 from survey_service.services.enrollments import enroll
@@ -25,11 +22,11 @@ from survey_service.services.projects import project_for_secret_key
 from survey_service.services.responses import record_response
 from survey_service.services.suppressions import add_suppression
 
-log = logging.getLogger(__name__)
 bp = Blueprint("delighted", __name__, url_prefix="/v1")
 MAX_PER_PAGE = 100
 DEFAULT_PER_PAGE = 20
 ORDERS = ("asc", "desc", "asc:updated_at", "desc:updated_at")
+DATABASE_RETRY_AFTER_SECONDS = 30
 
 
 def route(rule: str, **options: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -65,17 +62,9 @@ def authenticate() -> FlaskResponse | None:
     return None
 
 
-@bp.errorhandler(OperationalError)
-@bp.errorhandler(InterfaceError)
-@bp.errorhandler(PoolTimeout)
-def database_unavailable(error: Exception) -> FlaskResponse:
-    """Answer 503 (the client's ServiceUnavailableError) when the database does not answer."""
-    log.warning("database unavailable: %s", error.__class__.__name__)
-    with contextlib.suppress(Exception):  # the connection is already gone; nothing more to undo
-        db.session.rollback()
-    return error_response(
-        503, "unavailable", "The database is unavailable; retry later.", headers={"Retry-After": "30"}
-    )
+# Delighted's clients raise ServiceUnavailableError on the one 503 and are told to wait longer.
+for down in DATABASE_DOWN:
+    bp.register_error_handler(down, partial(database_unavailable, retry_after=DATABASE_RETRY_AFTER_SECONDS))
 
 
 def project() -> Project:

@@ -21,9 +21,9 @@ from rq import Retry, get_current_job
 from rq.job import Job
 from sqlalchemy import select
 
-from survey_service.core import outbound
+from survey_service.core import clock, outbound
 from survey_service.extensions import WEBHOOK_QUEUE, db, queues
-from survey_service.models import AlertRule, EmailSuppression, Person, utcnow
+from survey_service.models import AlertRule, EmailSuppression, Person
 from survey_service.services.alerts import (
     MAX_ATTEMPTS,
     RETRY_INTERVALS,
@@ -99,7 +99,7 @@ def relay_unsent(now: datetime | None = None, every: float = RELAY_EVERY) -> int
     if time.monotonic() < _next_relay_at:
         return 0
     _next_relay_at = time.monotonic() + every
-    now = now or utcnow()
+    now = now or clock.now()
     pairs = db.session.execute(
         select(EmailSuppression.id, AlertRule)
         .join(AlertRule, AlertRule.project_id == EmailSuppression.project_id)

@@ -8,9 +8,10 @@ from urllib.parse import urlsplit
 
 from flask import current_app, render_template
 
+from survey_service.core import clock
 from survey_service.mail.headers import header_safe
 from survey_service.mail.strings import Strings, language_for
-from survey_service.models import Person, Project, Survey, SurveyRequest, utcnow
+from survey_service.models import Person, Project, Survey, SurveyRequest
 from survey_service.services.email_requests import landing_url, open_pixel_url, unsubscribe_url
 
 
@@ -69,7 +70,7 @@ def compose_survey_email(
     msg["Subject"] = header_safe(str(ctx["subject"]))
     msg["From"] = formataddr((header_safe(project.name), current_app.config["MAIL_FROM"]))
     msg["To"] = formataddr((header_safe(person.name or ""), person.email or ""))
-    msg["Date"] = format_datetime(utcnow())
+    msg["Date"] = format_datetime(clock.now())
     # Deterministic per request: if a crash makes us send twice, mail systems see one message.
     msg["Message-ID"] = f"<survey-{request.id}.{request.project_id}@{_message_id_domain()}>"
     msg["List-Unsubscribe"] = f"<{ctx['unsubscribe_url']}>"

@@ -9,11 +9,11 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, render_template, request
 from werkzeug.exceptions import TooManyRequests
 
-from survey_service.core import nps, tokens
+from survey_service.core import clock, nps, tokens
 from survey_service.core.ratelimit import init_limiter
 from survey_service.extensions import db
 from survey_service.mail.strings import Strings, language_for
-from survey_service.models import Person, Project, Survey, SurveyRequest, utcnow
+from survey_service.models import Person, Project, Survey, SurveyRequest
 from survey_service.schemas.common import MAX_COMMENT
 from survey_service.services import email_requests, landing
 from survey_service.services.suppressions import add_suppression
@@ -127,7 +127,7 @@ def _resolve(token: str) -> tuple[SurveyRequest, bool] | None:
     survey_request = db.session.get(SurveyRequest, request_id)
     if survey_request is None:
         return None
-    if survey_request.expires_at is not None and survey_request.expires_at <= utcnow():
+    if survey_request.expires_at is not None and survey_request.expires_at <= clock.now():
         expired = True
     return survey_request, expired
 

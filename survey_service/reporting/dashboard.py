@@ -110,7 +110,7 @@ def range_start(range_key: str) -> datetime | None:
     days = RANGES[range_key][1]
     if days is None:
         return None
-    today = datetime.now(UTC).date()
+    today = now().date()
     return datetime.combine(today - timedelta(days=days - 1), time.min, tzinfo=UTC)
 
 

@@ -12,7 +12,7 @@ from flask import Response as HttpResponse
 from flask import stream_with_context
 from sqlalchemy import String, case, cast, func, literal, select, true
 
-from survey_service.core import nps
+from survey_service.core import clock, nps
 from survey_service.extensions import db
 from survey_service.models import Person, Response
 from survey_service.reporting import rollups
@@ -266,7 +266,7 @@ def streamed(
     chunks: Callable[[ResponseFilter], Iterator[bytes]], flt: ResponseFilter, name: str, ext: str
 ) -> HttpResponse:
     """A streamed download; the generator runs inside the request (and its database session)."""
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    stamp = clock.now().strftime("%Y%m%d-%H%M%S")
     return HttpResponse(
         stream_with_context(chunks(flt)),
         content_type=CONTENT_TYPES[ext],

@@ -10,9 +10,9 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import ColumnElement, Integer, func, literal, null, select, union_all
 
-from survey_service.core import nps
+from survey_service.core import clock, nps
 from survey_service.extensions import db
-from survey_service.models import Response, SurveyRequest, TriggerRule, utcnow
+from survey_service.models import Response, SurveyRequest, TriggerRule
 from survey_service.reporting import rollups
 from survey_service.reporting.filters import ResponseFilter
 
@@ -385,7 +385,7 @@ def nps_report(
         "response_rates_by_trigger": response_rates_by_trigger(flt),
     }
     if compare == "previous" and since is not None:
-        end = until or utcnow()
+        end = until or clock.now()
         previous_flt = replace(flt, since=since - (end - since), until=since)
         previous, previous_comments = _totals(previous_flt, mode)
         result = nps.compare(overall, previous)

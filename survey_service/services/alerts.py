@@ -9,7 +9,6 @@ import json
 import logging
 import re
 import secrets
-import time
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
@@ -19,12 +18,12 @@ from redis import RedisError
 from rq import Retry
 from sqlalchemy import func, select
 
-from survey_service.core import keys, outbound
+from survey_service.core import clock, keys, outbound
 from survey_service.errors import ApiError
 from survey_service.extensions import WEBHOOK_QUEUE, db, queues
 from survey_service.mail.headers import header_safe
 from survey_service.mail.log_only import log_unsent
-from survey_service.models import AlertRule, Person, Project, Response, WebhookDelivery, utcnow
+from survey_service.models import AlertRule, Person, Project, Response, WebhookDelivery
 
 log = logging.getLogger(__name__)
 
@@ -294,7 +293,7 @@ def _deliver_email(delivery: WebhookDelivery, rule: AlertRule, response: Respons
         delivery.status = "retrying"
         db.session.commit()
         raise DeliveryFailed(f"delivery {delivery.id}: {delivery.last_error}") from exc
-    delivery.status, delivery.delivered_at, delivery.last_error = "delivered", utcnow(), None
+    delivery.status, delivery.delivered_at, delivery.last_error = "delivered", clock.now(), None
     db.session.commit()
     return "delivered"
 
@@ -303,7 +302,7 @@ def relay_pending(now: datetime | None = None) -> int:
     """Enqueue deliveries left waiting with no job in Redis (down at dispatch, or restarted empty)."""
     from survey_service.services.outbox import job_alive
 
-    now = now or utcnow()
+    now = now or clock.now()
     waiting = db.session.scalars(
         select(WebhookDelivery.id)
         .where(
@@ -417,7 +416,7 @@ def post_signed(rule: AlertRule, document: dict[str, Any], event: str, delivery_
         "User-Agent": "survey-service-webhooks/1",
         "X-Survey-Event": event,
         "X-Survey-Delivery": delivery_ref,
-        SIGNATURE_HEADER: signature(secret, int(time.time()), body),
+        SIGNATURE_HEADER: signature(secret, int(clock.real_now().timestamp()), body),
     }
     if rule.format == "delighted":
         headers[DELIGHTED_SIGNATURE_HEADER] = delighted_signature(secret, body)
@@ -464,7 +463,7 @@ def deliver_webhook(delivery_id: int) -> str:
         status, error = None, f"{exc.__class__.__name__}: {exc}"[:300]
     delivery.last_status_code = status
     if status is not None and 200 <= status < 300:
-        delivery.status, delivery.delivered_at, delivery.last_error = "delivered", utcnow(), None
+        delivery.status, delivery.delivered_at, delivery.last_error = "delivered", clock.now(), None
         db.session.commit()
         return "delivered"
     delivery.last_error = error or f"HTTP {status}"

@@ -9,10 +9,10 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import select, update
 
-from survey_service.core import tokens
+from survey_service.core import clock, tokens
 from survey_service.errors import ApiError
 from survey_service.extensions import db
-from survey_service.models import Person, RequestStatus, SurveyRequest, utcnow
+from survey_service.models import Person, RequestStatus, SurveyRequest
 from survey_service.services import outbox
 from survey_service.services.people import upsert_person
 from survey_service.services.suppressions import is_suppressed
@@ -27,7 +27,7 @@ def _new_request(project_id: int, person_id: int, survey_id: int | None, channel
     if person is None or person.project_id != project_id:
         raise ApiError(404, "not_found", "No such person.", {"person_id": person_id})
     survey = project_survey(project_id, survey_id)
-    now = utcnow()
+    now = clock.now()
     request = SurveyRequest(
         project_id=project_id,
         survey_id=survey.id,
@@ -53,9 +53,9 @@ def enqueue_survey_email(request_id: int, delay_seconds: int = 0) -> str:
     request = db.session.get(SurveyRequest, request_id)
     if request is None:
         raise LookupError(f"no survey request {request_id}")
-    due = utcnow() + timedelta(seconds=delay_seconds) if delay_seconds > 0 else None
+    due = clock.now() + timedelta(seconds=delay_seconds) if delay_seconds > 0 else None
     job = outbox.enqueue_send(request.id, request.project_id, due)
-    request.enqueued_at = utcnow()
+    request.enqueued_at = clock.now()
     db.session.commit()
     return job
 
@@ -95,7 +95,7 @@ def request_email_survey(
         person, _ = upsert_person(project_id, person_data)
         request = _new_request(project_id, person.id, survey_id, "email")
         if delay_seconds:
-            request.scheduled_at = utcnow() + timedelta(seconds=delay_seconds)
+            request.scheduled_at = clock.now() + timedelta(seconds=delay_seconds)
         return request
 
     request = commit_with_retry(work)
@@ -112,7 +112,7 @@ def create_link_request(
     def work() -> SurveyRequest:
         person, _ = upsert_person(project_id, person_data)
         request = _new_request(project_id, person.id, survey_id, "link")
-        request.status, request.sent_at = RequestStatus.SENT, utcnow()
+        request.status, request.sent_at = RequestStatus.SENT, clock.now()
         return request
 
     return commit_with_retry(work)
@@ -152,7 +152,7 @@ def record_open(request_id: int) -> None:
     db.session.execute(
         update(SurveyRequest)
         .where(SurveyRequest.id == request_id, SurveyRequest.opened_at.is_(None))
-        .values(opened_at=utcnow())
+        .values(opened_at=clock.now())
     )
     db.session.commit()
 

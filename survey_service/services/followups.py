@@ -6,9 +6,10 @@ from typing import Any
 
 from sqlalchemy import select
 
+from survey_service.core import clock
 from survey_service.errors import ApiError
 from survey_service.extensions import db
-from survey_service.models import Response, utcnow
+from survey_service.models import Response
 from survey_service.services.alerts import dispatch_response_event
 
 
@@ -25,7 +26,7 @@ def update_followup(project_id: int, response_id: int, changes: dict[str, Any]) 
     if "followup_tags" in changes:
         # Keep the order given, drop repeats.
         response.followup_tags = list(dict.fromkeys(changes["followup_tags"]))
-    response.updated_at = utcnow()
+    response.updated_at = clock.now()
     db.session.commit()
     dispatch_response_event(project_id, response.id, "response.updated")
     return response

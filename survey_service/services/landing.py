@@ -19,8 +19,9 @@ from flask import current_app
 from redis import RedisError
 from sqlalchemy import CursorResult, delete, select, update
 
+from survey_service.core import clock
 from survey_service.extensions import db, queues
-from survey_service.models import Person, Response, Survey, SurveyRequest, utcnow
+from survey_service.models import Person, Response, Survey, SurveyRequest
 from survey_service.services.responses import record_response
 
 log = logging.getLogger(__name__)
@@ -138,7 +139,7 @@ def record_landing_answer(
     response, _ = record_response(
         request.project_id, _person_ref(person), score, comment or None, channel=channel, request=request
     )
-    now = utcnow()
+    now = clock.now()
     values: dict[str, object] = {}
     if request.clicked_at is None:
         values["clicked_at"] = now

@@ -20,7 +20,7 @@ from sqlalchemy import select, update
 
 from survey_service.core import clock
 from survey_service.extensions import db, queues, scheduled_jobs
-from survey_service.models import WAITING_STATUSES, RequestStatus, SurveyRequest, utcnow
+from survey_service.models import WAITING_STATUSES, RequestStatus, SurveyRequest
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ def enqueue_requests(requests: Iterable[SurveyRequest], now: datetime | None = N
         db.session.execute(
             update(SurveyRequest)
             .where(SurveyRequest.id.in_(done), SurveyRequest.enqueued_at.is_(None))
-            .values(enqueued_at=utcnow())
+            .values(enqueued_at=clock.now())
             .execution_options(synchronize_session=False)
         )
         db.session.commit()
@@ -117,7 +117,7 @@ def job_alive(rq_job_id: str, now: datetime | None = None) -> bool:
         # A job "started" longer ago than a send may take belongs to a worker that died (SIGKILL);
         # RQ would only notice after its own timeouts. RQ's clock is real time, not the app clock.
         started = job.started_at if job.started_at.tzinfo else job.started_at.replace(tzinfo=UTC)
-        return started > utcnow() - _claim_timeout()
+        return started > clock.real_now() - _claim_timeout()
     if status == JobStatus.QUEUED:
         # A worker SIGKILLed between taking the job off the queue and starting it leaves it "queued"
         # in no queue (RQ's intermediate list, which only its 10-minute maintenance cleans up).

@@ -11,10 +11,11 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from sqlalchemy import select, update
 
+from survey_service.core import clock
 from survey_service.delighted import webhooks as unsubscribe_webhooks
 from survey_service.errors import ApiError
 from survey_service.extensions import db, queues
-from survey_service.models import AlertRule, Person, Response, SurveyRequest, WebhookDelivery, utcnow
+from survey_service.models import AlertRule, Person, Response, SurveyRequest, WebhookDelivery
 from survey_service.reporting import rollups
 from survey_service.services import landing, outbox, suppressions
 
@@ -124,7 +125,7 @@ def _cancel_jobs(job_ids: list[str]) -> None:
 
 def anonymise_old_comments(older_than_days: int, project_id: int | None = None) -> int:
     """Blank comments and follow-up notes of responses older than the retention period; return the count."""
-    cutoff = utcnow() - timedelta(days=older_than_days)
+    cutoff = clock.now() - timedelta(days=older_than_days)
     conds: list[Any] = [
         Response.created_at < cutoff,
         (Response.comment.is_not(None)) | (Response.followup_notes.is_not(None)),

@@ -7,9 +7,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from survey_service.core import cursors, nps
+from survey_service.core import clock, cursors, nps
 from survey_service.extensions import db
-from survey_service.models import Response, SurveyRequest, utcnow
+from survey_service.models import Response, SurveyRequest
 from survey_service.services import projects
 from survey_service.services.alerts import dispatch_response_event
 from survey_service.services.people import merged_properties, upsert_person
@@ -47,7 +47,7 @@ def record_response(
                 existing.comment = comment
             if reference_consent is not None:
                 existing.reference_consent = reference_consent
-            existing.updated_at = utcnow()
+            existing.updated_at = clock.now()
             return existing, False
         response = Response(
             project_id=project_id,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -11,7 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
 
-from survey_service.core import instants
+from survey_service.core import instants, sampling
 from survey_service.errors import ApiError
 from survey_service.extensions import db
 from survey_service.models import Person, Project, TriggerRule
@@ -80,10 +79,7 @@ def condition_matches(
 
 def in_sample(rule_id: int, person_id: int, percent: int) -> bool:
     """A stable sampling decision: the same person and rule always get the same answer."""
-    if percent >= 100:
-        return True
-    digest = hashlib.sha256(f"rule:{rule_id}:person:{person_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") % 100 < percent
+    return sampling.in_sample(f"rule:{rule_id}:person:{person_id}", percent, digest_bytes=8)
 
 
 def _zone(person: Person) -> ZoneInfo:

@@ -19,9 +19,10 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from survey_service.core import clock
 from survey_service.errors import ApiError
 from survey_service.extensions import db
-from survey_service.models import DASHBOARD_ROLES, DashboardUser, Project, utcnow
+from survey_service.models import DASHBOARD_ROLES, DashboardUser, Project
 
 MIN_PASSWORD = 10
 MAX_PASSWORD = 1024
@@ -148,7 +149,7 @@ def authenticate_user(email: str, password: str, project_id: int | None = None) 
     if not matches:
         return None
     user = matches[0]
-    user.last_login_at = utcnow()
+    user.last_login_at = clock.now()
     db.session.commit()
     return user
 

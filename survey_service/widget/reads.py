@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, select
 from sqlalchemy.orm import aliased
 
+from survey_service.core import clock, tokens
 from survey_service.errors import ApiError
 from survey_service.extensions import db
 from survey_service.models import (
@@ -25,7 +26,6 @@ from survey_service.models import (
     Survey,
     SurveyRequest,
     WidgetSettings,
-    utcnow,
 )
 from survey_service.services.people import browser_identity_changes
 from survey_service.widget import service as in_app
@@ -118,7 +118,7 @@ def identify_without_writes(
     """
     if not public_key or not public_key.startswith("pk_") or len(public_key) > 64:
         raise ApiError(401, "unauthorized", "Unknown widget key.")
-    now = utcnow()
+    now = clock.now()
     params = {
         "public_key": public_key,
         "external_id": user["id"],
@@ -167,6 +167,6 @@ def identify_without_writes(
         return None  # a survey to open, or a request to mark as shown: the write path
     if not row.is_open:
         return {"show": False, "reason": "survey_closed" if verified else None}
-    token = in_app.answer_token(row.project_id, row.person_id, row.open_id)
+    token = tokens.widget_answer_token(row.project_id, row.person_id, row.open_id)
     locale = row.person_locale or lang
     return {**in_app.shown_payload(row, token, rules.position, locale), "reason": reason}

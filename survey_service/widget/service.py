@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from flask import current_app
-from itsdangerous import BadSignature, URLSafeTimedSerializer
+from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import Integer, and_, bindparam, func, or_, select, text
 from sqlalchemy.orm import aliased
 
-from survey_service.core import keys
+from survey_service.core import clock, keys, sampling, tokens
 from survey_service.errors import ApiError
 from survey_service.extensions import db
 from survey_service.models import (
@@ -28,7 +26,6 @@ from survey_service.models import (
     UTCDateTime,
     WidgetDismissal,
     WidgetSettings,
-    utcnow,
 )
 from survey_service.services import projects
 from survey_service.services.people import identify_browser_person
@@ -39,8 +36,6 @@ from survey_service.widget.text import widget_text
 CHANNEL = "in_app"
 # A shown but unanswered survey is offered again on later page loads for this long, then left alone.
 SHOWN_OPEN_FOR = timedelta(hours=24)
-TOKEN_MAX_AGE = 2 * 24 * 3600
-TOKEN_SALT = "in-app-widget-answer"
 SETTINGS_FIELDS = (
     "recurring_enabled",
     "first_survey_after_days",
@@ -151,10 +146,7 @@ def update_settings(project_id: int, changes: dict[str, Any]) -> WidgetSettings:
 
 def in_sample(project_id: int, person_id: int, percent: int) -> bool:
     """Stable sampling: the same person is always in (or out of) the project's sample."""
-    if percent >= 100:
-        return True
-    digest = hashlib.sha256(f"{project_id}:{person_id}".encode()).digest()
-    return int.from_bytes(digest[:4], "big") % 100 < percent
+    return sampling.in_sample(f"{project_id}:{person_id}", percent, digest_bytes=4)
 
 
 def verify_identity(project: Project, user_id: str, given: str | None) -> bool:
@@ -369,20 +361,8 @@ def decision_reason(
 
 
 def _serializer() -> URLSafeTimedSerializer:
-    cfg = current_app.config
-    # itsdangerous signs with the last key and accepts all of them: old keys verify after rotation.
-    return _serializer_for((*reversed(cfg["SECRET_KEY_FALLBACKS"]), cfg["SECRET_KEY"]))
-
-
-@lru_cache(maxsize=4)
-def _serializer_for(ring: tuple[str, ...]) -> URLSafeTimedSerializer:
-    # Keyed by the key ring itself, so a changed SECRET_KEY gets its own serializer.
-    return URLSafeTimedSerializer(list(ring), salt=TOKEN_SALT)
-
-
-def answer_token(project_id: int, person_id: int, request_id: int) -> str:
-    """The signed token the widget sends back with the answer or dismissal of this request."""
-    return str(_serializer().dumps([project_id, person_id, request_id]))
+    """The serializer of widget answer tokens (core.tokens signs and reads them; tests peek inside)."""
+    return tokens.timed_serializer(tokens.WIDGET_ANSWER)
 
 
 def answerable(request: SurveyRequest, now: datetime) -> bool:
@@ -393,8 +373,8 @@ def answerable(request: SurveyRequest, now: datetime) -> bool:
 def _request_for_token(project: Project, token: str) -> SurveyRequest:
     """The in-app request a widget token names, if it belongs to this project; else 404/401."""
     try:
-        project_id, person_id, request_id = _serializer().loads(token, max_age=TOKEN_MAX_AGE)
-    except (BadSignature, ValueError, TypeError):
+        project_id, person_id, request_id = tokens.read_widget_answer_token(token)
+    except tokens.TokenInvalid:
         raise ApiError(401, "invalid_token", "The survey token is not valid or has expired.") from None
     request = db.session.get(SurveyRequest, request_id)
     if (
@@ -446,7 +426,7 @@ def _payload(
 ) -> dict[str, Any]:
     survey = db.session.get(Survey, request.survey_id)
     assert survey is not None
-    token = answer_token(request.project_id, request.person_id, request.id)
+    token = tokens.widget_answer_token(request.project_id, request.person_id, request.id)
     return shown_payload(survey, token, settings.position, person.locale or lang)
 
 
@@ -484,7 +464,7 @@ def identify(
     allowed = settings.browser_property_keys
 
     def work() -> dict[str, Any]:
-        now = utcnow()
+        now = clock.now()
         # The browser's door: it proves who (user_hash) and writes only what identify_browser_person allows.
         person, _ = identify_browser_person(project.id, user, allowed)
         decision = decide(project, person, settings, now, force)
@@ -513,7 +493,7 @@ def answer(project: Project, token: str, score: int, comment: str | None) -> Res
     closed request takes no answer (410).
     """
     request = _request_for_token(project, token)
-    if not answerable(request, utcnow()):
+    if not answerable(request, clock.now()):
         raise ApiError(410, "survey_closed", "This survey is closed: it was dismissed or has expired.")
     person = db.session.get(Person, request.person_id)
     assert person is not None

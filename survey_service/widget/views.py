@@ -15,7 +15,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, abort, current_app, render_template, request, url_for
 from marshmallow import Schema, ValidationError
 
-from survey_service.core import keys, request_limits
+from survey_service.core import keys, request_limits, security
 from survey_service.errors import ApiError
 from survey_service.services.projects import demo_identity_secret
 from survey_service.widget import reads as in_app_reads
@@ -210,10 +210,7 @@ def demo() -> Response:
         widget_url=url_for("widget.widget_versioned_js", version=widget_script().version),
     )
     resp = Response(html, mimetype="text/html")
-    resp.headers["Content-Security-Policy"] = (
-        "default-src 'self'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "frame-ancestors 'none'"
-    )
+    resp.headers["Content-Security-Policy"] = security.content_security_policy()
     resp.headers["Cache-Control"] = "no-store"
     return resp
 

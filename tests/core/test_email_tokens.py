@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from itsdangerous import URLSafeSerializer
+from itsdangerous import TimestampSigner, URLSafeSerializer, URLSafeTimedSerializer
 
 from survey_service import create_app
 from survey_service.core import tokens
@@ -109,3 +109,39 @@ def test_landing_view_token_carries_request_score_and_age(token_app: Flask) -> N
     assert tokens.read_landing_view_token(tokens.landing_view_token(3, None))[1] is None
     with pytest.raises(tokens.TokenInvalid):
         tokens.read_landing_view_token(tokens.unsubscribe_token(3))
+
+
+def test_widget_answer_token_shares_the_key_ring_and_keeps_its_salt(token_app: Flask) -> None:
+    token = tokens.widget_answer_token(1, 2, 3)
+    assert tokens.read_widget_answer_token(token) == (1, 2, 3)
+    # The salt is unchanged, so tokens the widget holds from before this module signed them still verify.
+    assert URLSafeTimedSerializer("current-key", salt="in-app-widget-answer").loads(token) == [1, 2, 3]
+    token_app.config["SECRET_KEY"], old = "old-key", token_app.config["SECRET_KEY"]
+    rotated = tokens.widget_answer_token(1, 2, 3)  # signed before the rotation
+    token_app.config["SECRET_KEY"] = old
+    assert tokens.read_widget_answer_token(rotated) == (1, 2, 3)
+    token_app.config["SECRET_KEY_FALLBACKS"] = []
+    with pytest.raises(tokens.TokenInvalid):
+        tokens.read_widget_answer_token(rotated)
+
+
+def test_widget_answer_token_is_no_other_purposes_token_and_expires(token_app: Flask) -> None:
+    with pytest.raises(tokens.TokenInvalid):
+        tokens.read_widget_answer_token(tokens.unsubscribe_token(3))
+    with pytest.raises(tokens.TokenInvalid):
+        tokens.read_unsubscribe_token(tokens.widget_answer_token(1, 2, 3))
+    expired_at = int(datetime.now(UTC).timestamp()) - tokens.WIDGET_ANSWER_MAX_AGE - 60
+
+    class SignedLongAgo(TimestampSigner):
+        def get_timestamp(self) -> int:
+            return expired_at
+
+    old = URLSafeTimedSerializer("current-key", salt=tokens.WIDGET_ANSWER, signer=SignedLongAgo)
+    expired = old.dumps([1, 2, 3])
+    assert old.loads(expired) == [1, 2, 3]  # authentic…
+    with pytest.raises(tokens.TokenInvalid):
+        tokens.read_widget_answer_token(expired)  # …but too old
+    fresh = URLSafeTimedSerializer("current-key", salt=tokens.WIDGET_ANSWER)
+    for bad in ([0, 2, 3], [1, 2], {"a": 1}, [1, 2, True]):
+        with pytest.raises(tokens.TokenInvalid):
+            tokens.read_widget_answer_token(fresh.dumps(bad))

@@ -7,7 +7,6 @@ project), sign-in (per (email, address) pair and per address, doubling delays).
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,10 +23,10 @@ from survey_service.core.ratelimit import counters
 from survey_service.extensions import db, queues
 from survey_service.services import login_limits
 from survey_service.services.users import create_user
+from tests.support.dashboard import PASSWORD, sign_in
 from tests.support.db import empty_tables, make_project
 from tests.support.env import free_port
 
-PASSWORD = "correct horse battery"
 # Request limits of 2 per window; sign-in: 3 free failures per pair, a first refusal no test outlives.
 TIGHT = {
     "PUBLIC_RATE_LIMIT": "2 per minute",
@@ -88,12 +87,6 @@ def client_at(app: Flask, address: str) -> FlaskClient:
     client = app.test_client()
     client.environ_base["REMOTE_ADDR"] = address
     return client
-
-
-def sign_in(client: FlaskClient, email: str, password: str = PASSWORD) -> Any:
-    match = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").get_data(as_text=True))
-    assert match
-    return client.post("/login", data={"email": email, "password": password, "csrf_token": match.group(1)})
 
 
 def check_request_doors(app: Flask) -> None:

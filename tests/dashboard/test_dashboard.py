@@ -20,10 +20,10 @@ from survey_service.extensions import db, queues
 from survey_service.models import DashboardUser
 from survey_service.services import login_limits
 from survey_service.services.users import create_user
+from tests.support.dashboard import PASSWORD, add_user, csrf_from, sign_in
 from tests.support.dashboard_data import ORIGINS, seed_responses
 from tests.support.db import make_project
 
-PASSWORD = "correct horse battery"
 # A first refusal long enough that no test under load sees it run out between two requests.
 SLOW_DELAYS = {"LOGIN_FIRST_DELAY_SECONDS": 60}
 
@@ -33,23 +33,6 @@ def _fresh_login_counters(redis_url: str) -> None:
     conn = redis.Redis.from_url(redis_url)
     for key in conn.scan_iter("login-fail:*"):
         conn.delete(key)
-
-
-def add_user(app: Flask, project_id: int, email: str, role: str = "viewer") -> None:
-    with app.app_context():
-        create_user(project_id, email, PASSWORD, role)
-
-
-def csrf_from(client: FlaskClient, path: str = "/login") -> str:
-    html = client.get(path).get_data(as_text=True)
-    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert match, html
-    return match.group(1)
-
-
-def sign_in(client: FlaskClient, email: str, password: str = PASSWORD) -> Any:
-    token = csrf_from(client)
-    return client.post("/login", data={"email": email, "password": password, "csrf_token": token})
 
 
 def test_create_user_command_reads_password_from_stdin(

@@ -164,7 +164,7 @@ def test_unsubscribe_webhook_lost_to_a_redis_outage_is_sent_by_the_relay(
 ) -> None:
     from datetime import timedelta
 
-    from survey_service.models import utcnow
+    from survey_service.core import clock
 
     delighted_rule(client, auth, receiver.url, ["unsubscribe.created"])
     with private_ok.app_context():
@@ -177,7 +177,7 @@ def test_unsubscribe_webhook_lost_to_a_redis_outage_is_sent_by_the_relay(
     with private_ok.app_context():
         handle.app.config["REDIS_URL"] = redis_url
         handle._redis = None
-        later = utcnow() + timedelta(minutes=2)
+        later = clock.now() + timedelta(minutes=2)
         assert unsubscribe_webhooks.relay_unsent(every=0) == 0  # too fresh: its enqueue may be on the way
         assert unsubscribe_webhooks.relay_unsent(now=later, every=0) == 1
         assert unsubscribe_webhooks.relay_unsent(now=later, every=0) == 0  # its job is in Redis now
@@ -186,5 +186,5 @@ def test_unsubscribe_webhook_lost_to_a_redis_outage_is_sent_by_the_relay(
     run_jobs(private_ok)
     assert [json.loads(body)["event_data"]["email"] for _, body in receiver.requests] == ["ann@example.com"]
     with private_ok.app_context():
-        later = utcnow() + timedelta(minutes=2)
+        later = clock.now() + timedelta(minutes=2)
         assert unsubscribe_webhooks.relay_unsent(now=later, every=0) == 0  # delivered jobs are remembered

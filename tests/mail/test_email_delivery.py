@@ -323,14 +323,14 @@ def test_send_survey_email_request_not_pending_is_skipped(
 def test_send_survey_email_already_answered_request_is_skipped(
     mail_app: Flask, project: dict[str, Any]
 ) -> None:
-    from survey_service.models import utcnow
+    from survey_service.core import clock
 
     person_id = new_person(mail_app, project["id"])
     with smtp_server() as (sink, url):
         mail_app.config["SMTP_URL"] = url
         with mail_app.app_context():
             request = email_requests.create_email_request(project["id"], person_id)
-            request.responded_at = utcnow()
+            request.responded_at = clock.now()
             db.session.commit()
             assert send_survey_email(request.id) == "skipped_answered"
             assert send_survey_email(987654) == "missing"

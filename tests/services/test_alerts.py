@@ -238,7 +238,7 @@ def test_alert_delivery_recorded_while_redis_was_down_is_sent_by_the_relay(
 ) -> None:
     from datetime import timedelta
 
-    from survey_service.models import utcnow
+    from survey_service.core import clock
 
     assert create_rule(client, auth, target_url=receiver.url).status_code == 201
     with private_ok.app_context():
@@ -251,8 +251,8 @@ def test_alert_delivery_recorded_while_redis_was_down_is_sent_by_the_relay(
         handle.app.config["REDIS_URL"] = redis_url
         handle._redis = None
         assert alerts.relay_pending() == 0  # too fresh: its enqueue may still be on the way
-        assert alerts.relay_pending(now=utcnow() + timedelta(minutes=2)) == 1
-        assert alerts.relay_pending(now=utcnow() + timedelta(minutes=2)) == 0  # its job is alive now
+        assert alerts.relay_pending(now=clock.now() + timedelta(minutes=2)) == 1
+        assert alerts.relay_pending(now=clock.now() + timedelta(minutes=2)) == 0  # its job is alive now
     run_jobs(private_ok)
     assert len(receiver.requests) == 1
     with private_ok.app_context():

@@ -16,6 +16,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from rq.job import Job
 from sqlalchemy import DateTime, func, select
 
+from survey_service.core import clock
 from survey_service.extensions import db, queues, scheduled_jobs
 from survey_service.models import (
     EmailSuppression,
@@ -24,7 +25,6 @@ from survey_service.models import (
     SurveyRequest,
     UTCDateTime,
     WebhookDelivery,
-    utcnow,
 )
 from survey_service.reporting import rollups
 from survey_service.services import email_requests, landing, outbox, suppressions
@@ -112,7 +112,7 @@ def test_person_export_and_erase_leave_nothing_behind(
 def test_anonymise_comments_blanks_only_old_ones(app: Flask, runner: Any, project: dict[str, Any]) -> None:
     from datetime import timedelta
 
-    from survey_service.models import utcnow
+    from survey_service.core import clock
     from survey_service.services.responses import record_response
 
     with app.app_context():
@@ -121,7 +121,7 @@ def test_anonymise_comments_blanks_only_old_ones(app: Flask, runner: Any, projec
             {"email": "a@acme.test"},
             3,
             "Old complaint",
-            created_at=utcnow() - timedelta(days=400),
+            created_at=clock.now() - timedelta(days=400),
         )
         new, _ = record_response(project["id"], {"email": "b@acme.test"}, 9, "Fresh praise")
         old_id, new_id = old.id, new.id
@@ -362,7 +362,7 @@ def _build_world(
 def test_every_eraser_leaves_the_same_rows_and_jobs_as_the_server_api(
     app: Flask, client: FlaskClient, redis_url: str
 ) -> None:
-    answered_at = utcnow().replace(minute=0, second=0, microsecond=0)
+    answered_at = clock.now().replace(minute=0, second=0, microsecond=0)
     after: dict[str, tuple[dict[str, Table], dict[str, Any]]] = {}
     for door in sorted(ERASERS):
         project, gone_id = _build_world(app, client, redis_url, answered_at)

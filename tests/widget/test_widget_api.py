@@ -17,7 +17,7 @@ from sqlalchemy import func, select, update
 
 from survey_service import create_app
 from survey_service.config import load_config
-from survey_service.core import keys
+from survey_service.core import clock, keys
 from survey_service.extensions import db
 from survey_service.models import (
     Person,
@@ -26,7 +26,6 @@ from survey_service.models import (
     Survey,
     SurveyRequest,
     WidgetDismissal,
-    utcnow,
 )
 from survey_service.widget.service import _serializer, in_sample
 from tests.support.db import make_project
@@ -60,7 +59,7 @@ def person_seen(app: Flask, project: dict[str, Any], external_id: str, days_ago:
     """Create a person first seen days_ago days ago; return their id."""
     with app.app_context():
         person = Person(project_id=project["id"], external_id=external_id, properties={})
-        person.created_at = utcnow() - timedelta(days=days_ago)
+        person.created_at = clock.now() - timedelta(days=days_ago)
         db.session.add(person)
         db.session.commit()
         return person.id
@@ -80,7 +79,7 @@ def add_request(app: Flask, project: dict[str, Any], person_id: int, **fields: A
 def add_response(app: Flask, project: dict[str, Any], person_id: int, days_ago: int) -> None:
     with app.app_context():
         survey_id = db.session.scalar(select(Survey.id).where(Survey.project_id == project["id"]))
-        when = utcnow() - timedelta(days=days_ago)
+        when = clock.now() - timedelta(days=days_ago)
         db.session.add(
             Response(
                 project_id=project["id"],
@@ -223,7 +222,7 @@ def test_identify_request_timing_and_channel_decide(
 ) -> None:
     person_id = person_seen(app, project, "u1", 0)
     values = dict(fields)
-    now = utcnow()
+    now = clock.now()
     if "scheduled_at_days" in values:
         values["scheduled_at"] = now + timedelta(days=values.pop("scheduled_at_days"))
     if "expires_at_days" in values:
@@ -290,7 +289,9 @@ def test_identify_quiet_period_after_email_sent_blocks(
     app: Flask, client: FlaskClient, project: dict[str, Any]
 ) -> None:
     person_id = person_seen(app, project, "u1", 400)
-    add_request(app, project, person_id, channel="email", status="sent", sent_at=utcnow() - timedelta(days=5))
+    add_request(
+        app, project, person_id, channel="email", status="sent", sent_at=clock.now() - timedelta(days=5)
+    )
     assert identify(client, project, "u1").get_json()["reason"] == "quiet_period"
 
 
@@ -583,7 +584,7 @@ def test_dismiss_records_and_blocks_for_cooldown(
     page = client.get("/api/v1/widget/dismissals", headers=auth).get_json()
     assert page["total"] == 1 and page["data"][0]["external_id"] == "u1"
     with app.app_context():
-        db.session.execute(update(WidgetDismissal).values(dismissed_at=utcnow() - timedelta(days=31)))
+        db.session.execute(update(WidgetDismissal).values(dismissed_at=clock.now() - timedelta(days=31)))
         db.session.commit()
     assert identify(client, project, "u1").get_json()["show"] is True
 
@@ -924,7 +925,7 @@ def test_answer_after_request_expires_at_is_refused_even_when_answered_before(
     token = identify(client, project, "u1", force=True).get_json()["token"]
     assert answer_as(client, project, token, 3).status_code == 200
     with app.app_context():
-        db.session.execute(update(SurveyRequest).values(expires_at=utcnow() - timedelta(minutes=1)))
+        db.session.execute(update(SurveyRequest).values(expires_at=clock.now() - timedelta(minutes=1)))
         db.session.commit()
     assert answer_as(client, project, token, 10).status_code == 410
     with app.app_context():

@@ -18,9 +18,9 @@ from flask import Flask
 from sqlalchemy import select
 
 from survey_service import create_app
-from survey_service.core import keys
+from survey_service.core import clock, keys
 from survey_service.extensions import db
-from survey_service.models import Person, Survey, SurveyRequest, WidgetDismissal, utcnow
+from survey_service.models import Person, Survey, SurveyRequest, WidgetDismissal
 from survey_service.services.projects import create_project
 from tests.support.env import REDIS_URL
 from tests.support.servers import live_server
@@ -49,7 +49,7 @@ class Live:
         """A person first seen days_ago days ago, optionally with a pending in-app request."""
         with self.app.app_context():
             person = Person(project_id=self.project["id"], external_id=external_id, properties={})
-            person.created_at = utcnow() - timedelta(days=days_ago)
+            person.created_at = clock.now() - timedelta(days=days_ago)
             db.session.add(person)
             db.session.flush()
             if in_app_request:
