@@ -26,6 +26,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check survey_service tests bench
 	$(BIN)/ruff format --check survey_service tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

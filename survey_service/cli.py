@@ -23,9 +23,15 @@ from rq.job import Job
 from rq.queue import Queue
 
 from survey_service.config import redact_url
+from survey_service.errors import ApiError
 from survey_service.extensions import db, queues
+from survey_service.reporting import rollups
 from survey_service.services import key_rotation
+from survey_service.services.failed_jobs import failed_jobs, requeue_failed
+from survey_service.services.privacy import anonymise_old_comments
 from survey_service.services.projects import create_project, new_server_key
+from survey_service.services.relay import RelayProcess, relay_once
+from survey_service.services.users import create_user
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +59,6 @@ def register_commands(app: Flask) -> None:
     @click.option("--product", help="Product name used in the survey question (default: NAME).")
     def create_project_command(name: str, product: str | None) -> None:
         """Create a project and print its keys as JSON (the secret key is shown only now)."""
-        from survey_service.services.projects import create_project
-
         click.echo(json.dumps(create_project(name, product).as_dict()))
 
     @app.cli.command("create-user")
@@ -63,9 +67,6 @@ def register_commands(app: Flask) -> None:
     @click.option("--role", type=click.Choice(["admin", "viewer"]), default="viewer", show_default=True)
     def create_user_command(email: str, project_id: int, role: str) -> None:
         """Create a dashboard user; the password is read from standard input."""
-        from survey_service.errors import ApiError
-        from survey_service.services.users import create_user
-
         if sys.stdin.isatty():
             password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
         else:
@@ -81,8 +82,6 @@ def register_commands(app: Flask) -> None:
     @click.option("--project", "project_id", type=int, help="Only this project (default: all).")
     def anonymise_comments_command(older_than_days: int | None, project_id: int | None) -> None:
         """Blank comments and follow-up notes older than the retention period (run it daily from cron)."""
-        from survey_service.services.privacy import anonymise_old_comments
-
         days = older_than_days or current_app.config.get("COMMENT_RETENTION_DAYS")
         if not days:
             raise click.ClickException("Give --older-than-days or set COMMENT_RETENTION_DAYS.")
@@ -98,7 +97,6 @@ def register_commands(app: Flask) -> None:
         The worker does the same in the background, a couple of weeks of days every pass; reports are
         exact either way, this only makes them fast sooner.
         """
-        from survey_service.reporting import rollups
 
         if not rollups.enabled():
             click.echo(json.dumps({"built": 0, "note": "rollups are used on PostgreSQL only"}))
@@ -150,8 +148,6 @@ def register_commands(app: Flask) -> None:
         click.echo(f"worker listening on {', '.join(names)} ({where})")
         relay = None
         if not burst:
-            from survey_service.services.relay import RelayProcess
-
             relay = RelayProcess(app_object)
             relay.start()
         backoff = 1.0
@@ -175,16 +171,12 @@ def register_commands(app: Flask) -> None:
     @app.cli.command("relay")
     def relay_command() -> None:
         """Run one outbox relay pass now: enqueue sends lost or never enqueued, due recurring surveys."""
-        from survey_service.services.relay import relay_once
-
         click.echo(f"enqueued {relay_once(current_app._get_current_object())} request(s)")  # type: ignore[attr-defined]
 
     @app.cli.command("failed-jobs")
     @click.option("--requeue", is_flag=True, help="Put every failed job back on its queue.")
     def failed_jobs_command(requeue: bool) -> None:
         """List jobs that failed after all retries (RQ's failed-job registry)."""
-        from survey_service.services.failed_jobs import failed_jobs, requeue_failed
-
         rows = failed_jobs()
         for row in rows:
             click.echo(f"{row['job_id']}\t{row['function']}\t{row['failed_at']}\t{row['error']}")

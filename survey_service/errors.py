@@ -10,6 +10,8 @@ from flask import Flask, Response, jsonify
 from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
+from survey_service.extensions import db
+
 log = logging.getLogger(__name__)
 # What a 503 tells clients to wait before retrying (a database restart takes seconds).
 RETRY_AFTER_SECONDS = 5
@@ -80,7 +82,6 @@ def register_error_handlers(app: Flask) -> None:
     def _data_error(error: DataError) -> Response:
         # The schemas bound every field; this is the safety net for a value the database still
         # refuses (a NUL byte in text, a number out of its column's range): the client's fault.
-        from survey_service.extensions import db
 
         db.session.rollback()
         log.info("database refused a value: %s", error.orig.__class__.__name__)
@@ -91,7 +92,6 @@ def register_error_handlers(app: Flask) -> None:
     def _database_unavailable(error: DBAPIError) -> Response:
         # The database is down, restarting or refused the connection: the client should retry,
         # and nothing was acknowledged. The driver's text may name hosts; log only its class.
-        from survey_service.extensions import db
 
         with contextlib.suppress(Exception):
             db.session.rollback()

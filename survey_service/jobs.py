@@ -13,8 +13,12 @@ from sqlalchemy import CursorResult, update
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
 from survey_service.extensions import db
+from survey_service.mail.compose import compose_survey_email
 from survey_service.mail.log_only import log_unsent
+from survey_service.mail.smtp import DeliveryError, deliver, parse_smtp_url
 from survey_service.models import Person, Project, Survey, SurveyRequest, utcnow
+from survey_service.services.suppressions import add_suppression, is_suppressed
+from survey_service.services.surveying import fatigue_reason
 
 log = logging.getLogger(__name__)
 
@@ -87,10 +91,6 @@ def _wait_until_due(due: datetime | None) -> datetime:
 
 def send_survey_email(request_id: int) -> str:
     """Send the survey email of one request at most once; returns a short status."""
-    from survey_service.mail.compose import compose_survey_email
-    from survey_service.mail.smtp import DeliveryError, deliver, parse_smtp_url
-    from survey_service.services.suppressions import add_suppression, is_suppressed
-
     request = db.session.get(SurveyRequest, request_id)
     if request is None:
         return "missing"
@@ -114,7 +114,6 @@ def send_survey_email(request_id: int) -> str:
     if request.trigger_id is not None or request.enrollment_id is not None:
         # Automated asks re-check the fatigue rules at send time: the person may have answered
         # through another channel while this one waited for its delay.
-        from survey_service.services.surveying import fatigue_reason
 
         project = db.session.get(Project, request.project_id)
         assert project is not None

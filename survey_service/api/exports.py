@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from typing import Any
 
-from flask import Response, stream_with_context
+from flask import Response
 
 from survey_service.api import api_blueprint, current_project
-from survey_service.reporting.exports import promoters_csv, responses_csv, responses_jsonl
+from survey_service.reporting.exports import (
+    CSV,
+    JSONL,
+    promoters_csv,
+    responses_csv,
+    responses_jsonl,
+    streamed,
+)
 from survey_service.reporting.filters import ResponseFilter
 from survey_service.schemas import ExportQuery
 
 bp = api_blueprint("exports", __name__, "Streamed exports (CSV, JSON lines)")
-
-CSV = "csv"
-JSONL = "jsonl"
-CONTENT_TYPES = {CSV: "text/csv; charset=utf-8", JSONL: "application/x-ndjson; charset=utf-8"}
 
 
 def export_filter(project_id: int, query: dict[str, Any]) -> ResponseFilter:
@@ -32,22 +33,6 @@ def export_filter(project_id: int, query: dict[str, Any]) -> ResponseFilter:
         trigger_id=query.get("trigger_id"),
         event_type=query.get("event_type"),
         where=tuple(query.get("where") or ()),
-    )
-
-
-def streamed(
-    chunks: Callable[[ResponseFilter], Iterator[bytes]], flt: ResponseFilter, name: str, ext: str
-) -> Response:
-    """A streamed download; the generator runs inside the request (and its database session)."""
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    return Response(
-        stream_with_context(chunks(flt)),
-        content_type=CONTENT_TYPES[ext],
-        headers={
-            "Content-Disposition": f'attachment; filename="{name}-{stamp}.{ext}"',
-            "Cache-Control": "no-store",
-            "X-Content-Type-Options": "nosniff",
-        },
     )
 
 

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from flask import current_app, has_app_context
-
-from survey_service.models import utcnow
 
 
 def now() -> datetime:
@@ -15,4 +13,4 @@ def now() -> datetime:
         frozen: datetime | None = current_app.config.get("FROZEN_NOW")
         if frozen is not None:
             return frozen
-    return utcnow()
+    return datetime.now(UTC)  # as models.utcnow; core never imports models

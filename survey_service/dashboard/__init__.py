@@ -17,7 +17,6 @@ from sqlalchemy import select
 from werkzeug.wrappers import Response as WerkzeugResponse
 from wtforms.validators import ValidationError as CsrfError
 
-from survey_service.api.exports import CSV, JSONL, streamed
 from survey_service.core import nps
 from survey_service.dashboard.charts import share_bar, trend_svg
 from survey_service.errors import ApiError
@@ -32,7 +31,15 @@ from survey_service.models import (
     TriggerRule,
 )
 from survey_service.reporting.dashboard import latest_comments
-from survey_service.reporting.exports import promoters_csv, property_keys, responses_csv, responses_jsonl
+from survey_service.reporting.exports import (
+    CSV,
+    JSONL,
+    promoters_csv,
+    property_keys,
+    responses_csv,
+    responses_jsonl,
+    streamed,
+)
 from survey_service.reporting.filters import ResponseFilter, property_text
 from survey_service.reporting.reports import nps_report
 from survey_service.schemas import EVENT_TYPE, MAX_ID, PROPERTY_NAME, FollowupIn, PropertyCondition

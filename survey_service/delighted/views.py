@@ -13,7 +13,7 @@ from flask import Response as FlaskResponse
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from survey_service.api import key_from_request
+from survey_service.core import keys
 from survey_service.delighted import params, ratelimit, service
 from survey_service.delighted.serialize import person_json, response_json, unix
 from survey_service.errors import error_response
@@ -45,7 +45,7 @@ def route(rule: str, **options: Any) -> Callable[[Callable[..., Any]], Callable[
 @bp.before_request
 def authenticate() -> FlaskResponse | None:
     """Resolve the project from HTTP Basic (secret key as user name), then apply the rate limit."""
-    key = key_from_request()
+    key = keys.key_from_authorization(request.headers.get("Authorization", ""))
     project = project_for_secret_key(key) if key else None
     if project is None:
         return error_response(

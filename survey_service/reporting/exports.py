@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+from flask import Response as HttpResponse
+from flask import stream_with_context
 from sqlalchemy import String, case, cast, func, literal, select, true
 
 from survey_service.core import nps
@@ -22,6 +24,10 @@ CHUNK_ROWS = 500
 COPY_CHUNK_BYTES = 16 * 1024
 MAX_PROPERTY_COLUMNS = 200
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# The download formats, shared by /api/v1/exports and the dashboard's export links.
+CSV = "csv"
+JSONL = "jsonl"
+CONTENT_TYPES = {CSV: "text/csv; charset=utf-8", JSONL: "application/x-ndjson; charset=utf-8"}
 
 RESPONSE_COLUMNS = (
     "email",
@@ -255,3 +261,19 @@ def responses_jsonl(flt: ResponseFilter) -> Iterator[bytes]:
             chunk.clear()
     if chunk:
         yield "".join(chunk).encode()
+
+
+def streamed(
+    chunks: Callable[[ResponseFilter], Iterator[bytes]], flt: ResponseFilter, name: str, ext: str
+) -> HttpResponse:
+    """A streamed download; the generator runs inside the request (and its database session)."""
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    return HttpResponse(
+        stream_with_context(chunks(flt)),
+        content_type=CONTENT_TYPES[ext],
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}-{stamp}.{ext}"',
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )

@@ -14,6 +14,7 @@ from survey_service.core import instants
 from survey_service.errors import ApiError
 from survey_service.extensions import db
 from survey_service.models import Person, Survey, TriggerRule
+from survey_service.services.projects import default_survey
 
 DAY = 86400
 
@@ -149,8 +150,6 @@ def matching_rules(project_id: int, event_type: str) -> list[TriggerRule]:
 def resolve_survey_id(project_id: int, survey_id: int | None) -> int:
     """The survey a rule asks: the given one if it is the project's, else the default NPS survey."""
     if survey_id is None:
-        from survey_service.services.projects import default_survey
-
         return default_survey(project_id).id
     survey = db.session.get(Survey, survey_id)
     if survey is None or survey.project_id != project_id:
