@@ -97,7 +97,6 @@ def register_commands(app: Flask) -> None:
         The worker does the same in the background, a couple of weeks of days every pass; reports are
         exact either way, this only makes them fast sooner.
         """
-
         if not rollups.enabled():
             click.echo(json.dumps({"built": 0, "note": "rollups are used on PostgreSQL only"}))
             return

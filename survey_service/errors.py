@@ -82,7 +82,6 @@ def register_error_handlers(app: Flask) -> None:
     def _data_error(error: DataError) -> Response:
         # The schemas bound every field; this is the safety net for a value the database still
         # refuses (a NUL byte in text, a number out of its column's range): the client's fault.
-
         db.session.rollback()
         log.info("database refused a value: %s", error.orig.__class__.__name__)
         return error_response(422, "validation_error", "A value is not valid (out of range or not storable).")
@@ -92,7 +91,6 @@ def register_error_handlers(app: Flask) -> None:
     def _database_unavailable(error: DBAPIError) -> Response:
         # The database is down, restarting or refused the connection: the client should retry,
         # and nothing was acknowledged. The driver's text may name hosts; log only its class.
-
         with contextlib.suppress(Exception):
             db.session.rollback()
         log.warning("database unavailable: %s", error.orig.__class__.__name__)

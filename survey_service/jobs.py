@@ -114,7 +114,6 @@ def send_survey_email(request_id: int) -> str:
     if request.trigger_id is not None or request.enrollment_id is not None:
         # Automated asks re-check the fatigue rules at send time: the person may have answered
         # through another channel while this one waited for its delay.
-
         project = db.session.get(Project, request.project_id)
         assert project is not None
         reason = fatigue_reason(project, person.id, now, ignore_request_id=request_id)
