@@ -14,9 +14,11 @@ COPY pyproject.toml README.md ./
 COPY survey_service ./survey_service
 COPY widget ./widget
 COPY migrations ./migrations
+# A normal install: the wheel carries the widget script and the migrations (widget/build.py), so the
+# sources go and the service runs from site-packages, exactly as `pip install survey-service` would.
+RUN pip install . && rm -rf survey_service widget migrations build survey_service.egg-info \
+    && mkdir -p /app/instance && chown survey:survey /app/instance
 COPY wsgi.py gunicorn.conf.py ./
-# Editable: the migrations directory is found next to the package, in /app.
-RUN pip install -e . && mkdir -p /app/instance && chown survey:survey /app/instance
 
 # Numeric, so orchestrators can verify it is not root (Kubernetes runAsNonRoot).
 USER 10001:10001

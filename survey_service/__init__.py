@@ -11,12 +11,18 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
+from survey_service import dashboard, delighted, public
+from survey_service.api.routes import register_api
+from survey_service.cli import register_commands
 from survey_service.config import load_config
-from survey_service.core import request_limits
+from survey_service.core import request_limits, security
 from survey_service.core.log_redaction import install_log_redaction
+from survey_service.core.ratelimit import init_limiter
 from survey_service.errors import from_http_exception, register_error_handlers
 from survey_service.extensions import db, init_queues, migrate
+from survey_service.public import survey_pages
 from survey_service.schemas.common import ErrorOut
+from survey_service.widget import views as widget_views
 
 
 class BoundedIntConverter(IntegerConverter):
@@ -55,33 +61,15 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     init_queues(app)
 
     api = SurveyApi(app, spec_kwargs={"info": {"description": "Record NPS responses, report by segment."}})
-    from survey_service.api import register_api
-
     register_api(api)
-
-    from survey_service import public
-
     app.register_blueprint(public.bp)
-    from survey_service.public import survey_pages
-
+    init_limiter(app)  # the one Flask-Limiter of the app: survey pages and widget add their limits to it
     survey_pages.init_app(app)
-    from survey_service.widget import views as widget_api
-
-    widget_api.init_app(app)
-    from survey_service import dashboard
-
+    widget_views.init_app(app)
     app.register_blueprint(dashboard.bp)
     register_error_handlers(app)
     request_limits.init_app(app)
-    from survey_service.core import security
-
     security.init_app(app)
-
-    from survey_service.cli import register_commands
-
     register_commands(app)
-
-    from survey_service import delighted
-
     delighted.init_app(app)
     return app

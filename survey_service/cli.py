@@ -29,9 +29,15 @@ from rq.job import Job
 from rq.queue import Queue
 
 from survey_service.config import redact_url
+from survey_service.errors import ApiError
 from survey_service.extensions import db, queues
+from survey_service.reporting import rollups
 from survey_service.services import key_rotation
+from survey_service.services.failed_jobs import failed_jobs, requeue_failed
+from survey_service.services.privacy import anonymise_old_comments
 from survey_service.services.projects import create_project, new_server_key
+from survey_service.services.relay import RelayProcess, relay_once
+from survey_service.services.users import create_user
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +63,6 @@ class AppWorker(Worker):
 @click.option("--product", help="Product name used in the survey question (default: NAME).")
 def create_project_command(name: str, product: str | None) -> None:
     """Create a project and print its keys as JSON (the secret key is shown only now)."""
-    from survey_service.services.projects import create_project
 
     click.echo(json.dumps(create_project(name, product).as_dict()))
 
@@ -69,8 +74,6 @@ def create_project_command(name: str, product: str | None) -> None:
 @click.option("--role", type=click.Choice(["admin", "viewer"]), default="viewer", show_default=True)
 def create_user_command(email: str, project_id: int, role: str) -> None:
     """Create a dashboard user; the password is read from standard input."""
-    from survey_service.errors import ApiError
-    from survey_service.services.users import create_user
 
     if sys.stdin.isatty():
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
@@ -89,7 +92,6 @@ def create_user_command(email: str, project_id: int, role: str) -> None:
 @click.option("--project", "project_id", type=int, help="Only this project (default: all).")
 def anonymise_comments_command(older_than_days: int | None, project_id: int | None) -> None:
     """Blank comments and follow-up notes older than the retention period (run it daily from cron)."""
-    from survey_service.services.privacy import anonymise_old_comments
 
     days = older_than_days or current_app.config.get("COMMENT_RETENTION_DAYS")
     if not days:
@@ -108,7 +110,6 @@ def build_rollups_command(project_id: int | None) -> None:
     The worker does the same in the background, a couple of weeks of days every pass; reports are
     exact either way, this only makes them fast sooner.
     """
-    from survey_service.reporting import rollups
 
     if not rollups.enabled():
         click.echo(json.dumps({"built": 0, "note": "rollups are used on PostgreSQL only"}))
@@ -164,8 +165,6 @@ def worker_command(queue_names: tuple[str, ...], burst: bool) -> None:
     click.echo(f"worker listening on {', '.join(names)} ({where})")
     relay = None
     if not burst:
-        from survey_service.services.relay import RelayProcess
-
         relay = RelayProcess(app_object)
         relay.start()
     backoff = 1.0
@@ -191,7 +190,6 @@ def worker_command(queue_names: tuple[str, ...], burst: bool) -> None:
 @with_appcontext
 def relay_command() -> None:
     """Run one outbox relay pass now: enqueue sends lost or never enqueued, due recurring surveys."""
-    from survey_service.services.relay import relay_once
 
     click.echo(f"enqueued {relay_once(current_app._get_current_object())} request(s)")  # type: ignore[attr-defined]
 
@@ -201,7 +199,6 @@ def relay_command() -> None:
 @click.option("--requeue", is_flag=True, help="Put every failed job back on its queue.")
 def failed_jobs_command(requeue: bool) -> None:
     """List jobs that failed after all retries (RQ's failed-job registry)."""
-    from survey_service.services.failed_jobs import failed_jobs, requeue_failed
 
     rows = failed_jobs()
     for row in rows:

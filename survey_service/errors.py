@@ -11,6 +11,8 @@ from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
+from survey_service.extensions import db
+
 log = logging.getLogger(__name__)
 # What a 503 tells clients to wait before retrying (a database restart takes seconds).
 RETRY_AFTER_SECONDS = 5
@@ -74,7 +76,6 @@ def from_http_exception(error: HTTPException) -> Response:
 
 def database_unavailable(error: Exception, retry_after: int = RETRY_AFTER_SECONDS) -> Response:
     """The one 503: the database does not answer, nothing was acknowledged, the client should retry."""
-    from survey_service.extensions import db
 
     with contextlib.suppress(Exception):  # the connection may be gone already; nothing more to undo
         db.session.rollback()
@@ -99,8 +100,6 @@ def register_error_handlers(app: Flask) -> None:
     def _data_error(error: DataError) -> Response:
         # The schemas bound every field; this is the safety net for a value the database still
         # refuses (a NUL byte in text, a number out of its column's range): the client's fault.
-        from survey_service.extensions import db
-
         db.session.rollback()
         log.info("database refused a value: %s", error.orig.__class__.__name__)
         return error_response(422, "validation_error", "A value is not valid (out of range or not storable).")

@@ -16,7 +16,14 @@ from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
 
-MIGRATIONS_DIR = str(Path(__file__).resolve().parent.parent / "migrations")
+# migrations/ next to the package in a checkout (or an editable install), else the copy an installed
+# wheel carries inside the package (widget/build.py copies it there).
+_CHECKOUT_MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATIONS_DIR = str(
+    _CHECKOUT_MIGRATIONS
+    if (_CHECKOUT_MIGRATIONS / "env.py").is_file()
+    else Path(__file__).resolve().parent / "migrations"
+)
 # Every outbound webhook runs from this queue: a receiver that is slow (or a tarpit) then holds a webhook
 # worker, never the one that sends every tenant's survey emails from "default".
 WEBHOOK_QUEUE = "webhooks"

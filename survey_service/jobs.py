@@ -15,7 +15,9 @@ from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
 from survey_service.core import clock
 from survey_service.extensions import db
+from survey_service.mail.compose import compose_survey_email
 from survey_service.mail.log_only import log_unsent
+from survey_service.mail.smtp import DeliveryError, deliver, parse_smtp_url
 from survey_service.models import (
     WAITING_STATUSES,
     Person,
@@ -24,6 +26,8 @@ from survey_service.models import (
     Survey,
     SurveyRequest,
 )
+from survey_service.services.suppressions import add_suppression, is_suppressed
+from survey_service.services.surveying import fatigue_reason
 
 log = logging.getLogger(__name__)
 
@@ -116,8 +120,6 @@ def _skipped_at_send_time(
     if request.trigger_id is not None or request.enrollment_id is not None:
         # Automated asks re-check the fatigue rules at send time: the person may have answered
         # through another channel while this one waited for its delay.
-        from survey_service.services.surveying import fatigue_reason
-
         project = db.session.get(Project, request.project_id)
         assert project is not None
         reason = fatigue_reason(project, person_id, now, ignore_request_id=request_id)
@@ -129,8 +131,6 @@ def _skipped_at_send_time(
 
 def send_survey_email(request_id: int) -> str:
     """Send the survey email of one request at most once; returns a short status."""
-    from survey_service.mail.compose import compose_survey_email
-    from survey_service.services.suppressions import is_suppressed
 
     request = db.session.get(SurveyRequest, request_id)
     if request is None:
@@ -180,8 +180,6 @@ def send_survey_email(request_id: int) -> str:
 
 def _deliver_claimed(request_id: int, project_id: int, address: str, message: EmailMessage) -> str:
     """Hand a claimed request's message to SMTP (or the log) and record the outcome; returns it."""
-    from survey_service.mail.smtp import DeliveryError, deliver, parse_smtp_url
-    from survey_service.services.suppressions import add_suppression
 
     message_id = message["Message-ID"]
     smtp_url = current_app.config.get("SMTP_URL")

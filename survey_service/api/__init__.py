@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-
 from flask import Response, g, request
-from flask_smorest import Api, Blueprint
+from flask_smorest import Blueprint
 
+from survey_service.core import keys
 from survey_service.core.ratelimit import api_retry_after
 from survey_service.errors import ApiError, error_response
 from survey_service.models import Project
@@ -19,17 +17,7 @@ BASIC = "basicAuth"
 
 def key_from_request() -> str | None:
     """The secret key from `Authorization: Bearer sk_…` or HTTP Basic with the key as user name."""
-    header = request.headers.get("Authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() == "bearer":
-        return value.strip() or None
-    if scheme.lower() == "basic":
-        try:
-            decoded = base64.b64decode(value.strip(), validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError):
-            return None
-        return decoded.partition(":")[0] or None
-    return None
+    return keys.key_from_authorization(request.headers.get("Authorization", ""))
 
 
 def authenticate() -> None:
@@ -67,36 +55,3 @@ def api_blueprint(name: str, import_name: str, description: str) -> Blueprint:
     bp.before_request(authenticate)
     bp.before_request(limit_requests)
     return bp
-
-
-def register_api(api: Api) -> None:
-    """Register every server API blueprint and the security schemes."""
-    from survey_service.api import (
-        alerts,
-        email_surveys,
-        exports,
-        followups,
-        lifecycle,
-        people,
-        privacy,
-        reports,
-        responses,
-        widget,
-    )
-
-    api.spec.components.security_scheme(BEARER, {"type": "http", "scheme": "bearer"})
-    api.spec.components.security_scheme(BASIC, {"type": "http", "scheme": "basic"})
-    api.spec.options["security"] = [{BEARER: []}, {BASIC: []}]
-    for module in (
-        people,
-        responses,
-        reports,
-        lifecycle,
-        email_surveys,
-        widget,
-        exports,
-        followups,
-        alerts,
-        privacy,
-    ):
-        api.register_blueprint(module.bp)

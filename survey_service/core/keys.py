@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import secrets
@@ -10,6 +11,23 @@ import secrets
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+
+def key_from_authorization(header: str) -> str | None:
+    """The secret key of an Authorization header: `Bearer sk_…`, or HTTP Basic with the key as user name.
+
+    Shared by both server APIs (/api/v1 and Delighted's /v1), so neither view package imports the other.
+    """
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer":
+        return value.strip() or None
+    if scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(value.strip(), validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        return decoded.partition(":")[0] or None
+    return None
 
 
 def new_secret_key() -> str:

@@ -11,16 +11,19 @@ import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import click
 from flask import Flask
-from marshmallow import ValidationError, validate
+from marshmallow import ValidationError
 from sqlalchemy import select
 
-from survey_service.core import instants, nps
+from survey_service.core import nps
+from survey_service.delighted import csv_values
+from survey_service.delighted.csv_values import header_key, parse_moment
+from survey_service.delighted.people_import import SendOptions, import_people_csv
 from survey_service.extensions import db
 from survey_service.models import Person, Project, Response
 from survey_service.services import projects
@@ -41,61 +44,6 @@ COLUMNS = {
 }
 # Export columns that describe Delighted itself, not the person: never turned into properties.
 NOT_PROPERTIES = {"tags", "notes", "permalink", "person id", "updated at", "survey type"}
-DATE_FORMATS = (
-    "%Y-%m-%d %H:%M:%S %z",
-    "%Y-%m-%d %H:%M:%S %Z",
-    "%Y-%m-%d %H:%M %z",
-    "%m/%d/%Y %H:%M:%S",
-    "%m/%d/%Y %H:%M",
-    "%m/%d/%Y",
-)
-_email = validate.Email()
-
-
-def _norm(header: str) -> str:
-    return re.sub(r"[\s_]+", " ", header.strip().lower())
-
-
-def parse_moment(value: str) -> datetime | None:
-    """A Unix timestamp, ISO 8601, or one of Delighted's export date formats; naive means UTC.
-
-    None when unreadable or outside instants.check_fact's range (every imported date is a fact).
-    """
-    value = value.strip()
-    if not value:
-        return None
-    if re.fullmatch(r"[0-9]{9,11}", value):
-        return _fact(datetime.fromtimestamp(int(value), UTC))
-    parsed: datetime | None = None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        for fmt in DATE_FORMATS:
-            try:
-                parsed = _strptime_aware(value.replace(" UTC", " +0000"), fmt)
-                break
-            except (ValueError, OverflowError):  # unreadable, or an offset moving year 1/9999 out of range
-                continue
-    if parsed is None:
-        return None
-    try:
-        return _fact(parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC))
-    except OverflowError:  # an offset moving year 1 or 9999 out of datetime's range
-        return None
-
-
-def _strptime_aware(text: str, fmt: str) -> datetime:
-    """strptime with the offset the text gives (a format with %z), else UTC (a naive export time is UTC)."""
-    if "%z" in fmt:
-        return datetime.strptime(text, fmt).astimezone(UTC)
-    return datetime.strptime(text, fmt).replace(tzinfo=UTC)
-
-
-def _fact(moment: datetime) -> datetime | None:
-    try:
-        return instants.check_fact(moment)
-    except instants.OutOfRange:
-        return None
 
 
 @dataclass
@@ -134,14 +82,14 @@ class ImportSummary:
 
 def _columns(headers: list[str]) -> tuple[dict[str, list[str]], list[str]]:
     """Map our fields to the file's headers (in preference order); the other headers are properties."""
-    by_norm = {_norm(h): h for h in headers if h}
+    by_norm = {header_key(h): h for h in headers if h}
     mapping: dict[str, list[str]] = {}
     for name, spellings in COLUMNS.items():
         found = [by_norm[s] for s in spellings if s in by_norm]
         if found:
             mapping[name] = found
     used = {h for found in mapping.values() for h in found}
-    extra = [h for h in headers if h and h not in used and _norm(h) not in NOT_PROPERTIES]
+    extra = [h for h in headers if h and h not in used and header_key(h) not in NOT_PROPERTIES]
     return mapping, extra
 
 
@@ -194,7 +142,7 @@ def _row(line: int, record: dict[str, Any], mapping: dict[str, list[str]], extra
     email = get("email").lower() or None
     if email:
         try:
-            _email(email)
+            csv_values.email(email)
         except ValidationError:
             return "email not valid"
     props = {h[:64]: (record.get(h) or "").strip()[:500] for h in extra if (record.get(h) or "").strip()}
@@ -306,7 +254,6 @@ def _line_count(path: Path) -> int:
 
 def register_commands(app: Flask) -> None:
     """Attach `import-delighted` to the app's CLI."""
-    from survey_service.delighted.people_import import SendOptions, import_people_csv
 
     @app.cli.command("import-delighted")
     @click.argument("file", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))

@@ -21,7 +21,8 @@ from marshmallow import ValidationError
 from sqlalchemy import func, select
 
 from survey_service.core import clock
-from survey_service.delighted.importer import _email, _norm, parse_moment
+from survey_service.delighted import csv_values
+from survey_service.delighted.csv_values import header_key, parse_moment
 from survey_service.delighted.params import PHONE
 from survey_service.delighted.service import autopilot_interval_days
 from survey_service.extensions import db
@@ -108,7 +109,7 @@ def read_people(path: Path, summary: PeopleSummary) -> list[PersonRow]:
     with path.open(newline="", encoding="utf-8-sig") as fh:
         reader = csv.DictReader(fh)
         headers = [h for h in reader.fieldnames or [] if h]
-        by_norm = {_norm(h): h for h in headers}
+        by_norm = {header_key(h): h for h in headers}
         mapping = {
             name: [by_norm[s] for s in spellings if s in by_norm] for name, spellings in COLUMNS.items()
         }
@@ -118,7 +119,7 @@ def read_people(path: Path, summary: PeopleSummary) -> list[PersonRow]:
             # Its Score and Comment columns would become person properties.
             raise click.UsageError(f"{path.name} is a responses export: give it as FILE, not --people")
         used = {h for found in mapping.values() for h in found}
-        extra = [h for h in headers if h not in used and _norm(h) not in NOT_PROPERTIES]
+        extra = [h for h in headers if h not in used and header_key(h) not in NOT_PROPERTIES]
         rows: list[PersonRow] = []
         seen: set[str] = set()
         for line, record in enumerate(reader, start=2):
@@ -147,7 +148,7 @@ def _person_row(
     if not email:
         return "no email (people surveyed by SMS only are not supported)"
     try:
-        _email(email)
+        csv_values.email(email)
     except ValidationError:
         return "email not valid"
     phone = None

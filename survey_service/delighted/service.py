@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Select, and_, func, select, update
 
-from survey_service.core import clock, cursors
+from survey_service.core import clock, cursors, nps
 from survey_service.errors import ApiError
 from survey_service.extensions import db
 from survey_service.models import (
@@ -289,8 +289,6 @@ def update_response(
     person_id: int | None,
 ) -> Response:
     """Change a response's score, comment or frozen properties (the person cannot change)."""
-    from survey_service.core import nps
-
     response = get_response(project_id, response_id)
     if person_id is not None and person_id != response.person_id:
         message = "person: a response cannot move to another person."

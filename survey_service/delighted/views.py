@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, g, jsonify, request
 from flask import Response as FlaskResponse
 
-from survey_service.api import key_from_request
+from survey_service.core import keys
 from survey_service.core.ratelimit import delighted_retry_after
 from survey_service.delighted import params, service
 from survey_service.delighted.serialize import person_json, response_json, unix
@@ -43,7 +43,7 @@ def route(rule: str, **options: Any) -> Callable[[Callable[..., Any]], Callable[
 @bp.before_request
 def authenticate() -> FlaskResponse | None:
     """Resolve the project from HTTP Basic (secret key as user name), then apply the rate limit."""
-    key = key_from_request()
+    key = keys.key_from_authorization(request.headers.get("Authorization", ""))
     project = project_for_secret_key(key) if key else None
     if project is None:
         return error_response(

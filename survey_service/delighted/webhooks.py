@@ -1,5 +1,7 @@
-"""Delighted's `unsubscribe.created` webhook: sent from RQ, after the unsubscribe commits, to the
-project's Delighted-format alert rules that subscribe to it.
+"""Delighted's webhook format: the `survey_response.created/updated` bodies and signature header of the
+"delighted" alert format, and the `unsubscribe.created` webhook, sent from RQ after the unsubscribe
+commits to the project's Delighted-format alert rules that subscribe to it. `register()` plugs both
+into the domain services (services/hooks.py), which never import this package.
 
 The webhook_deliveries table records response events only (its response id is required), so an
 unsubscribe delivery has no row: the committed email_suppressions row is what the job re-reads,
@@ -10,6 +12,8 @@ one-day window, so the relay can tell an unsubscribe whose webhook never reached
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import http.client
 import logging
 import time
@@ -22,8 +26,10 @@ from rq.job import Job
 from sqlalchemy import select
 
 from survey_service.core import clock, outbound
+from survey_service.delighted.serialize import response_json
 from survey_service.extensions import WEBHOOK_QUEUE, db, queues
-from survey_service.models import AlertRule, EmailSuppression, Person
+from survey_service.models import AlertRule, EmailSuppression, Person, Response, WebhookDelivery
+from survey_service.services import hooks
 from survey_service.services.alerts import (
     MAX_ATTEMPTS,
     RETRY_INTERVALS,
@@ -35,12 +41,39 @@ from survey_service.services.alerts import (
 log = logging.getLogger(__name__)
 
 EVENT = "unsubscribe.created"
+SIGNATURE_HEADER = "X-Delighted-Webhook-Signature"
 FAILED_JOB_TTL = 30 * 24 * 3600
 RELAY_WINDOW = timedelta(days=1)
 RELAY_AFTER = timedelta(seconds=60)  # an unsubscribe younger than this may still be enqueueing
 RELAY_EVERY = 60.0
 RESULT_TTL = int((RELAY_WINDOW + timedelta(hours=1)).total_seconds())
 _next_relay_at = 0.0
+
+
+def register() -> None:
+    """Plug Delighted's format and unsubscribe.created into the alerts, suppressions, privacy and relay."""
+    formats = hooks.webhook_formats
+    formats["delighted"] = hooks.WebhookFormat(document=response_event, headers=signature_headers)
+    hooks.unsubscribe_listeners["delighted"] = dispatch_unsubscribe_event
+    hooks.suppression_job_ids["delighted"] = lambda suppressions, rules: [
+        job_id(s, r) for s in suppressions for r in rules
+    ]
+    hooks.relay_tasks["delighted"] = relay_unsent
+
+
+def response_event(delivery: WebhookDelivery, response: Response) -> dict[str, Any]:
+    """Delighted's webhook body: event_type, event_id and the survey response with its person."""
+    kind = "created" if delivery.event == "response.created" else "updated"
+    return {
+        "event_type": f"survey_response.{kind}",
+        "event_id": str(delivery.id),
+        "event_data": response_json(response, "nps", expand_person=True),
+    }
+
+
+def signature_headers(secret: str, body: bytes) -> dict[str, str]:
+    """Delighted's `sha256=<hex HMAC-SHA256 of the raw body>` with the rule's secret, in its own header."""
+    return {SIGNATURE_HEADER: "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()}
 
 
 def job_id(suppression_id: int, rule_id: int) -> str:

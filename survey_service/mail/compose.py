@@ -10,9 +10,9 @@ from flask import current_app, render_template
 
 from survey_service.core import clock
 from survey_service.mail.headers import header_safe
+from survey_service.mail.links import landing_url, open_pixel_url, unsubscribe_url
 from survey_service.mail.strings import Strings, language_for
 from survey_service.models import Person, Project, Survey, SurveyRequest
-from survey_service.services.email_requests import landing_url, open_pixel_url, unsubscribe_url
 
 
 def _message_id_domain() -> str:

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from survey_service.services.projects import DEFAULT_FOLLOWUPS, DEFAULT_QUESTION
+# A new project's survey texts (services/projects.py); shown translated while left unchanged.
+DEFAULT_QUESTION = "How likely are you to recommend {product} to a friend or colleague?"
+DEFAULT_FOLLOWUPS = {
+    "detractor": "What was missing or disappointing in your experience with us?",
+    "passive": "What is the one thing we could do to make you happier?",
+    "promoter": "What do you like most about us?",
+}
 
 DEFAULT_LANGUAGE = "en"
 

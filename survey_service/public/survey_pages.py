@@ -10,7 +10,7 @@ from flask import Blueprint, Flask, Response, current_app, g, jsonify, render_te
 from werkzeug.exceptions import TooManyRequests
 
 from survey_service.core import clock, nps, tokens
-from survey_service.core.ratelimit import init_limiter
+from survey_service.errors import from_http_exception
 from survey_service.extensions import db
 from survey_service.mail.strings import Strings, language_for
 from survey_service.models import Person, Project, Survey, SurveyRequest
@@ -40,7 +40,7 @@ LINK_READERS = {
 def init_app(app: Flask) -> None:
     """Register the pages and their rate limits: per link for a link that verifies, per address otherwise."""
     app.register_blueprint(bp)
-    limiter = init_limiter(app)
+    limiter = app.extensions["survey_limiter"]  # created by create_app (core.ratelimit.init_limiter)
     limiter.limit(_link_limit, key_func=_link_limit_key)(bp)
 
 
@@ -106,8 +106,6 @@ def _not_found() -> Response:
 def _too_many(error: TooManyRequests) -> Response:
     """Answer a rate-limited page in HTML and an API call in the one JSON shape."""
     if request.blueprint != bp.name:
-        from survey_service.errors import from_http_exception
-
         return from_http_exception(error)
     t = Strings(language_for(request.accept_languages.best))
     resp = _message_page(t, t("rate_limited"), "", 429)

@@ -24,6 +24,7 @@ CHUNK_ROWS = 500
 COPY_CHUNK_BYTES = 16 * 1024
 MAX_PROPERTY_COLUMNS = 200
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# The download formats, shared by /api/v1/exports and the dashboard's export links.
 CSV = "csv"
 JSONL = "jsonl"
 CONTENT_TYPES = {CSV: "text/csv; charset=utf-8", JSONL: "application/x-ndjson; charset=utf-8"}

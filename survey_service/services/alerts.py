@@ -23,7 +23,10 @@ from survey_service.errors import ApiError
 from survey_service.extensions import WEBHOOK_QUEUE, db, queues
 from survey_service.mail.headers import header_safe
 from survey_service.mail.log_only import log_unsent
+from survey_service.mail.smtp import DeliveryError, deliver, parse_smtp_url
 from survey_service.models import AlertRule, Person, Project, Response, WebhookDelivery
+from survey_service.services import hooks
+from survey_service.services.outbox import job_alive
 
 log = logging.getLogger(__name__)
 
@@ -257,8 +260,6 @@ def alert_email(rule: AlertRule, response: Response, person: Person, to: str) ->
 
 def _deliver_email(delivery: WebhookDelivery, rule: AlertRule, response: Response, person: Person) -> str:
     """Send an email alert (to a fixed address or the customer's owner); raises to retry."""
-    from survey_service.mail.smtp import DeliveryError, deliver, parse_smtp_url
-
     target = email_target(rule.target_url)
     delivery.attempts += 1
     if target is None:  # a rule stored before targets were checked this strictly
@@ -300,8 +301,6 @@ def _deliver_email(delivery: WebhookDelivery, rule: AlertRule, response: Respons
 
 def relay_pending(now: datetime | None = None) -> int:
     """Enqueue deliveries left waiting with no job in Redis (down at dispatch, or restarted empty)."""
-    from survey_service.services.outbox import job_alive
-
     now = now or clock.now()
     waiting = db.session.scalars(
         select(WebhookDelivery.id)
@@ -375,26 +374,6 @@ def slack_message(delivery: WebhookDelivery, response: Response, person: Person)
     return {"text": text, "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]}
 
 
-DELIGHTED_SIGNATURE_HEADER = "X-Delighted-Webhook-Signature"
-
-
-def delighted_event(delivery: WebhookDelivery, response: Response) -> dict[str, Any]:
-    """Delighted's webhook body: event_type, event_id and the survey response with its person."""
-    from survey_service.delighted.serialize import response_json
-
-    kind = "created" if delivery.event == "response.created" else "updated"
-    return {
-        "event_type": f"survey_response.{kind}",
-        "event_id": str(delivery.id),
-        "event_data": response_json(response, "nps", expand_person=True),
-    }
-
-
-def delighted_signature(secret: str, body: bytes) -> str:
-    """Delighted's `sha256=<hex HMAC-SHA256 of the raw body>` with the rule's secret."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
 def signature(secret: str, timestamp: int, body: bytes) -> str:
     """`t=<unix time>,v1=<hex HMAC-SHA256 of "<t>." + body>`: receivers recompute it and check t is recent."""
     digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
@@ -418,8 +397,8 @@ def post_signed(rule: AlertRule, document: dict[str, Any], event: str, delivery_
         "X-Survey-Delivery": delivery_ref,
         SIGNATURE_HEADER: signature(secret, int(clock.real_now().timestamp()), body),
     }
-    if rule.format == "delighted":
-        headers[DELIGHTED_SIGNATURE_HEADER] = delighted_signature(secret, body)
+    if rule.format in hooks.webhook_formats:
+        headers.update(hooks.webhook_formats[rule.format].headers(secret, body))
     return outbound.post(
         rule.target_url,
         body,
@@ -447,8 +426,8 @@ def deliver_webhook(delivery_id: int) -> str:
         return _deliver_email(delivery, rule, response, person)
     if rule.format == "slack":
         document = slack_message(delivery, response, person)
-    elif rule.format == "delighted":
-        document = delighted_event(delivery, response)
+    elif rule.format in hooks.webhook_formats:  # "delighted", registered by delighted/webhooks.py
+        document = hooks.webhook_formats[rule.format].document(delivery, response)
     else:
         document = payload(delivery, rule, response, person)
     delivery.attempts += 1

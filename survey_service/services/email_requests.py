@@ -6,15 +6,15 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import select, update
 
-from survey_service.core import clock, tokens
+from survey_service.core import clock
 from survey_service.errors import ApiError
 from survey_service.extensions import db
+from survey_service.mail.links import landing_url, unsubscribe_url
 from survey_service.models import Person, RequestStatus, SurveyRequest
 from survey_service.services import outbox
-from survey_service.services.people import upsert_person
+from survey_service.services.people import find_person, upsert_person
 from survey_service.services.suppressions import is_suppressed
 from survey_service.services.surveying import project_survey
 from survey_service.services.tx import commit_with_retry
@@ -77,8 +77,6 @@ def request_email_survey(
     if not email:
         existing = None
         if person_data.get("external_id"):
-            from survey_service.services.people import find_person
-
             existing = find_person(project_id, person_data["external_id"], None)
         email = existing.email if existing is not None else None
     if not email:
@@ -116,23 +114,6 @@ def create_link_request(
         return request
 
     return commit_with_retry(work)
-
-
-def landing_url(request: SurveyRequest, score: int | None = None) -> str:
-    """The landing page URL of a request, with a score preselected when given."""
-    assert request.expires_at is not None
-    url = f"{current_app.config['BASE_URL']}/s/{tokens.score_link_token(request.id, request.expires_at)}"
-    return url if score is None else f"{url}?score={score}"
-
-
-def unsubscribe_url(request: SurveyRequest) -> str:
-    """The one-click unsubscribe URL of a request (RFC 8058)."""
-    return f"{current_app.config['BASE_URL']}/u/{tokens.unsubscribe_token(request.id)}"
-
-
-def open_pixel_url(request: SurveyRequest) -> str:
-    """The URL of the request's open-tracking pixel (only put in emails when EMAIL_OPEN_TRACKING is on)."""
-    return f"{current_app.config['BASE_URL']}/o/{tokens.open_pixel_token(request.id)}.gif"
 
 
 def survey_links(request: SurveyRequest) -> dict[str, Any]:

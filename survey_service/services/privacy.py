@@ -12,12 +12,11 @@ from rq.job import Job
 from sqlalchemy import select, update
 
 from survey_service.core import clock
-from survey_service.delighted import webhooks as unsubscribe_webhooks
 from survey_service.errors import ApiError
 from survey_service.extensions import db, queues
 from survey_service.models import AlertRule, Person, Response, SurveyRequest, WebhookDelivery
 from survey_service.reporting import rollups
-from survey_service.services import landing, outbox, suppressions
+from survey_service.services import hooks, landing, outbox, suppressions
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +101,7 @@ def erase_person(project_id: int, person_id: int) -> dict[str, int]:
     _cancel_jobs(
         [f"webhook-delivery-{i}" for i in delivery_ids]
         + [outbox.job_id(i) for i in request_ids]
-        + [unsubscribe_webhooks.job_id(s, r) for s in suppression_ids for r in rule_ids]
+        + [job for ids in hooks.suppression_job_ids.values() for job in ids(suppression_ids, rule_ids)]
     )
     landing.forget_views(request_ids)
     return counts

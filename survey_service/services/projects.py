@@ -12,14 +12,8 @@ from sqlalchemy import select
 
 from survey_service.core import keys
 from survey_service.extensions import db
+from survey_service.mail.strings import DEFAULT_FOLLOWUPS, DEFAULT_QUESTION
 from survey_service.models import Project, Survey
-
-DEFAULT_QUESTION = "How likely are you to recommend {product} to a friend or colleague?"
-DEFAULT_FOLLOWUPS = {
-    "detractor": "What was missing or disappointing in your experience with us?",
-    "passive": "What is the one thing we could do to make you happier?",
-    "promoter": "What do you like most about us?",
-}
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,9 @@ import time
 from flask import Flask
 from redis.exceptions import RedisError
 
-from survey_service.delighted import webhooks as unsubscribe_webhooks
 from survey_service.extensions import db, queues
 from survey_service.reporting import rollups
-from survey_service.services import alerts, enrollments, outbox
+from survey_service.services import alerts, enrollments, hooks, outbox
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +33,7 @@ def relay_once(app: Flask) -> int:
                 outbox.relay()
                 + enrollments.run_due()
                 + alerts.relay_pending()
-                + unsubscribe_webhooks.relay_unsent()
+                + sum(task() for task in hooks.relay_tasks.values())  # Delighted's lost unsubscribes
                 + rollups.refresh_when_due()
             )
         finally:

@@ -13,9 +13,9 @@ from flask import current_app
 from sqlalchemy import ColumnElement, or_, select, update
 
 from survey_service.core import keys
-from survey_service.delighted.webhooks import dispatch_unsubscribe_event
 from survey_service.extensions import db
 from survey_service.models import WAITING_STATUSES, EmailSuppression, Person, RequestStatus, SurveyRequest
+from survey_service.services import hooks
 from survey_service.services.tx import commit_with_retry
 
 
@@ -135,7 +135,8 @@ def add_suppression(project_id: int, email: str, reason: str, detail: str | None
     if added_id is None:
         return False
     if reason == "unsubscribed":
-        dispatch_unsubscribe_event(project_id, added_id)
+        for listener in hooks.unsubscribe_listeners.values():  # Delighted's unsubscribe.created webhook
+            listener(project_id, added_id)
     return True
 
 

@@ -14,6 +14,7 @@ from sqlalchemy.orm import aliased
 from survey_service.core import clock, keys, sampling, tokens
 from survey_service.errors import ApiError
 from survey_service.extensions import db
+from survey_service.mail.strings import DEFAULT_FOLLOWUPS, DEFAULT_QUESTION
 from survey_service.models import (
     ANSWERABLE_STATUSES,
     WAITING_STATUSES,
@@ -442,8 +443,7 @@ def shown_payload(survey: Any, token: str, position: str, locale: str | None) ->
         product=survey.product_name,
         survey_locale=survey.locale,
         person_locale=locale,
-        is_default_text=survey.question == projects.DEFAULT_QUESTION
-        and followups == projects.DEFAULT_FOLLOWUPS,
+        is_default_text=survey.question == DEFAULT_QUESTION and followups == DEFAULT_FOLLOWUPS,
     )
     return {"show": True, "token": token, "color": survey.brand_color, "position": position, "text": text}
 

@@ -24,7 +24,11 @@ from survey_service.widget.schemas import AnswerIn, DismissIn, IdentifyIn
 
 bp = Blueprint("widget", __name__)
 
-WIDGET_DIR = Path(__file__).resolve().parents[2] / "widget"
+# The script's one source is the top-level widget/ of a checkout (or an editable install); an installed
+# wheel carries a copy of it in this package's static/ (made by widget/build.py when the wheel is built).
+SOURCE_DIR = Path(__file__).resolve().parents[2] / "widget"
+PACKAGED_DIR = Path(__file__).resolve().parent / "static"
+WIDGET_DIR = SOURCE_DIR if (SOURCE_DIR / "widget.js").is_file() else PACKAGED_DIR
 SHORT_CACHE = "public, max-age=300"
 LONG_CACHE = "public, max-age=31536000, immutable"
 MAX_BODY = 16 * 1024

@@ -12,7 +12,7 @@ from flask import Flask
 from flask.testing import FlaskCliRunner
 from sqlalchemy import func, select
 
-from survey_service.delighted.importer import parse_moment
+from survey_service.delighted.csv_values import parse_moment
 from survey_service.extensions import db
 from survey_service.models import Person, Response, SurveyRequest
 from survey_service.reporting.reports import nps_report

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from survey_service.mail.strings import CATALOG, Strings, language_for
-from survey_service.services.projects import DEFAULT_QUESTION
+from survey_service.mail.strings import CATALOG, DEFAULT_QUESTION, Strings, language_for
 
 
 @pytest.mark.parametrize("language", sorted(CATALOG))

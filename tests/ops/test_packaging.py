@@ -8,9 +8,12 @@ environment (its variables mapped to the test's services).
 from __future__ import annotations
 
 import gc
+import json
+import os
 import re
 import runpy
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -19,6 +22,7 @@ import threading
 import time
 import urllib.request
 import uuid
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -303,3 +307,102 @@ def test_compose_puts_a_buffering_proxy_in_front_and_runs_webhooks_on_their_own_
     assert services["worker"]["command"] == ["survey-service", "worker", "--queue", "default"]
     assert services["webhook-worker"]["command"] == ["survey-service", "worker", "--queue", "webhooks"]
     assert services["webhook-worker"]["healthcheck"] == services["worker"]["healthcheck"]
+
+
+# Run from an installed wheel only: the checkout is not on sys.path (cwd is elsewhere, PYTHONPATH is the
+# install target), so the widget script and the migrations must come from inside the package.
+FROM_THE_WHEEL = """
+import json, sys
+from pathlib import Path
+import flask_migrate
+from sqlalchemy import text
+import survey_service
+from survey_service import create_app
+from survey_service.extensions import MIGRATIONS_DIR, db
+from survey_service.widget import views
+
+app = create_app({"TESTING": True, "SECRET_KEY": "k" * 40, "SQLALCHEMY_DATABASE_URI": sys.argv[1]})
+client = app.test_client()
+res = client.get("/widget.js")
+with app.app_context():
+    flask_migrate.upgrade()
+    version = db.session.execute(text("SELECT version_num FROM alembic_version")).scalar()
+print(json.dumps({
+    "package": survey_service.__file__,
+    "widget_dir": str(views.WIDGET_DIR),
+    "migrations_dir": MIGRATIONS_DIR,
+    "status": res.status_code,
+    "content_type": res.headers["Content-Type"],
+    "body": res.get_data(as_text=True),
+    "expected": views.minify(Path(views.PACKAGED_DIR, "widget.js").read_bytes()).decode(),
+    "version": version,
+}))
+"""
+
+
+def test_a_wheel_carries_the_widget_script_and_migrations_and_serves_them_installed(tmp_path: Path) -> None:
+    source = tmp_path / "src"  # a copy: the build's build/ and egg-info stay out of the checkout
+    for name in ("survey_service", "widget", "migrations"):
+        shutil.copytree(ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    wheels = tmp_path / "wheels"
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input"]
+    built = subprocess.run(
+        [*pip, "wheel", "--no-deps", "-w", str(wheels), str(source)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert built.returncode == 0, built.stdout + built.stderr
+    (wheel,) = wheels.glob("survey_service-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+        assert (
+            archive.read("survey_service/widget/static/widget.js")
+            == (ROOT / "widget" / "widget.js").read_bytes()
+        )
+    assert {"survey_service/widget/static/demo.js", "survey_service/widget/static/demo.css"} <= names
+    assert "survey_service/widget/static/build.py" not in names  # the build step is not shipped
+    versions = {p.name for p in (ROOT / "migrations" / "versions").glob("*.py")}
+    assert {"survey_service/migrations/env.py", "survey_service/migrations/alembic.ini"} <= names
+    assert {f"survey_service/migrations/versions/{v}" for v in versions} <= names
+
+    target = tmp_path / "site"
+    installed = subprocess.run(
+        [*pip, "install", "--no-deps", "--no-compile", "--target", str(target), str(wheel)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "FLASK_APP")}
+    env["PYTHONPATH"] = str(target)
+    env["INSTANCE_PATH"] = str(tmp_path / "instance")
+    run = subprocess.run(
+        [sys.executable, "-c", FROM_THE_WHEEL, f"sqlite:///{tmp_path / 'wheel.db'}"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    seen = json.loads(run.stdout.strip().splitlines()[-1])
+    assert Path(seen["package"]).is_relative_to(target)
+    assert Path(seen["widget_dir"]) == target / "survey_service" / "widget" / "static"
+    assert Path(seen["migrations_dir"]) == target / "survey_service" / "migrations"
+    assert seen["status"] == 200 and seen["content_type"].startswith("application/javascript")
+    assert seen["body"] == seen["expected"] and len(seen["body"]) > 1000
+    revisions = {
+        match.group(1)
+        for path in (ROOT / "migrations" / "versions").glob("*.py")
+        for match in re.finditer(r"^revision\b[^=]*= *[\"']([^\"']+)", path.read_text(), re.M)
+    }
+    assert seen["version"] in revisions  # upgraded by the migrations inside the installed package
+
+
+def test_the_image_installs_the_package_normally_and_runs_without_its_sources() -> None:
+    run = dockerfile()["RUN"]
+    assert "pip install ." in run and "pip install -e" not in run
+    assert "rm -rf survey_service widget migrations" in run
