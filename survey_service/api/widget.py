@@ -6,7 +6,7 @@ from typing import Any
 
 from survey_service.api import api_blueprint, current_project
 from survey_service.models import WidgetSettings
-from survey_service.widget import service as in_app
+from survey_service.widget import answers, settings
 from survey_service.widget.schemas import DismissalPage, DismissalQuery, WidgetSettingsSchema
 
 bp = api_blueprint("widget_settings", __name__, "The in-app widget's rules and dismissals")
@@ -16,7 +16,7 @@ bp = api_blueprint("widget_settings", __name__, "The in-app widget's rules and d
 @bp.response(200, WidgetSettingsSchema)
 def get_widget_settings() -> WidgetSettings:
     """The in-app widget settings (defaults until changed)."""
-    return in_app.settings_for(current_project().id)
+    return settings.settings_for(current_project().id)
 
 
 @bp.patch("/widget/settings")
@@ -24,7 +24,7 @@ def get_widget_settings() -> WidgetSettings:
 @bp.response(200, WidgetSettingsSchema)
 def patch_widget_settings(changes: dict[str, Any]) -> WidgetSettings:
     """Change some of the in-app widget settings."""
-    return in_app.update_settings(current_project().id, changes)
+    return settings.update_settings(current_project().id, changes)
 
 
 @bp.get("/widget/dismissals")
@@ -32,4 +32,4 @@ def patch_widget_settings(changes: dict[str, Any]) -> WidgetSettings:
 @bp.response(200, DismissalPage)
 def get_widget_dismissals(query: dict[str, Any]) -> dict[str, Any]:
     """Who closed the in-app survey without answering, newest first."""
-    return in_app.list_dismissals(current_project().id, **query)
+    return answers.list_dismissals(current_project().id, **query)

@@ -18,9 +18,10 @@ from marshmallow import Schema, ValidationError
 from survey_service.core import keys, request_limits, security
 from survey_service.errors import ApiError
 from survey_service.services.projects import demo_identity_secret
-from survey_service.widget import reads as in_app_reads
-from survey_service.widget import service as in_app
+from survey_service.widget import answers
+from survey_service.widget.identify import identify_visitor
 from survey_service.widget.schemas import AnswerIn, DismissIn, IdentifyIn
+from survey_service.widget.settings import project_by_public_key
 
 bp = Blueprint("widget", __name__)
 
@@ -92,24 +93,15 @@ def init_app(app: Flask) -> None:
 def identify() -> dict[str, Any]:
     """Identify the signed-in user and say whether the survey shows now."""
     data = _body(SCHEMAS[IdentifyIn])
-    # Most identifies are the same user on another page: answered from one read, no transaction.
-    answer = in_app_reads.identify_without_writes(
-        data["key"], data["user"], force=data["force"], lang=data.get("lang")
-    )
-    if answer is not None:
-        return answer
-    project, settings = in_app.widget_project(data["key"])
-    return in_app.identify(
-        project, data["user"], force=data["force"], lang=data.get("lang"), settings=settings
-    )
+    return identify_visitor(data["key"], data["user"], force=data["force"], lang=data.get("lang"))
 
 
 @bp.post("/api/widget/answer")
 def answer() -> dict[str, Any]:
     """Record (or change) the score and comment of the shown survey."""
     data = _body(SCHEMAS[AnswerIn])
-    project = in_app.project_by_public_key(data["key"])
-    response = in_app.answer(project, data["token"], data["score"], data.get("comment"))
+    project = project_by_public_key(data["key"])
+    response = answers.answer(project, data["token"], data["score"], data.get("comment"))
     return {"ok": True, "category": response.category}
 
 
@@ -117,8 +109,8 @@ def answer() -> dict[str, Any]:
 def dismiss() -> dict[str, Any]:
     """Record that the user closed the survey without answering."""
     data = _body(SCHEMAS[DismissIn])
-    project = in_app.project_by_public_key(data["key"])
-    return {"ok": True, "dismissed": in_app.dismiss(project, data["token"])}
+    project = project_by_public_key(data["key"])
+    return {"ok": True, "dismissed": answers.dismiss(project, data["token"])}
 
 
 @dataclass(frozen=True)

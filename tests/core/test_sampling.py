@@ -7,7 +7,7 @@ import pytest
 
 from survey_service.core import sampling
 from survey_service.services import triggers
-from survey_service.widget import service as widget
+from survey_service.widget import eligibility
 
 # (scope id, person id) -> bucket, as the two former implementations computed them.
 WIDGET_BUCKETS = {(1, 1): 52, (1, 2): 40, (3, 17): 0, (42, 1000): 48, (7, 123456): 61}
@@ -20,7 +20,7 @@ def test_buckets_of_both_callers_are_unchanged(ids: tuple[int, int]) -> None:
     assert sampling.bucket(f"{scope}:{person}", digest_bytes=4) == WIDGET_BUCKETS[ids]
     assert sampling.bucket(f"rule:{scope}:person:{person}") == RULE_BUCKETS[ids]
     for percent in (0, 1, 30, 50, 99, 100):
-        assert widget.in_sample(scope, person, percent) is (WIDGET_BUCKETS[ids] < percent)
+        assert eligibility.in_sample(scope, person, percent) is (WIDGET_BUCKETS[ids] < percent)
         assert triggers.in_sample(scope, person, percent) is (RULE_BUCKETS[ids] < percent)
 
 

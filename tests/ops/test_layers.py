@@ -42,7 +42,11 @@ WRONG_WAY = [
     ("mail/compose.py", "import survey_service.services.email_requests", "mail never imports services"),
     ("core/clock.py", "import survey_service.models", "core never imports"),
     ("delighted/views.py", "import survey_service.api", "views don't import other view packages"),
-    ("widget/service.py", "import survey_service.widget.reads", "widget/: views > reads > service > text"),
+    (
+        "widget/eligibility.py",
+        "import survey_service.widget.identify",
+        "widget/: views > identify, answers > eligibility > settings, text",
+    ),
     ("delighted/people_import.py", "import survey_service.delighted.importer", "no import cycles"),
     ("models.py", "import survey_service.services.people", "entry points > views > feature services"),
 ]

@@ -27,7 +27,8 @@ from survey_service.models import (
     SurveyRequest,
     WidgetDismissal,
 )
-from survey_service.widget.service import _serializer, in_sample
+from survey_service.widget.answers import _serializer
+from survey_service.widget.eligibility import in_sample
 from tests.support.db import make_project
 from tests.support.sql import sql_log
 

@@ -22,6 +22,7 @@ from survey_service.core import clock, keys
 from survey_service.extensions import db
 from survey_service.models import Person, Survey, SurveyRequest, WidgetDismissal
 from survey_service.services.projects import create_project
+from survey_service.widget.settings import update_settings
 from tests.support.env import REDIS_URL
 from tests.support.servers import live_server
 
@@ -399,8 +400,6 @@ def test_widget_uses_brand_colour_and_position(live: Live, host: Host, watched: 
         assert survey is not None
         survey.brand_color = "#0f766e"
         db.session.commit()
-        from survey_service.widget.service import update_settings
-
         update_settings(other_id, {"position": "bottom-left"})
     user = {"id": "teal-1", "user_hash": keys.user_hash(other.identity_secret, "teal-1")}
     url = host.page("teal", user, other_public_key, commands='npsWidget("show", {force: true});')

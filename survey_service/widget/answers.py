@@ -1,0 +1,122 @@
+"""The widget's answers and dismissals: the request a token names, the score and comment, dismissing."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from itsdangerous import URLSafeTimedSerializer
+from sqlalchemy import func, select
+
+from survey_service.core import clock, tokens
+from survey_service.errors import ApiError
+from survey_service.extensions import db
+from survey_service.models import (
+    ANSWERABLE_STATUSES,
+    Person,
+    Project,
+    RequestStatus,
+    Response,
+    SurveyRequest,
+    WidgetDismissal,
+)
+from survey_service.services.responses import record_response
+from survey_service.services.tx import commit_with_retry
+from survey_service.widget.eligibility import CHANNEL
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    """The serializer of widget answer tokens (core.tokens signs and reads them; tests peek inside)."""
+    return tokens.timed_serializer(tokens.WIDGET_ANSWER)
+
+
+def answerable(request: SurveyRequest, now: datetime) -> bool:
+    """Whether a widget token may still answer its request: shown or answered, and not expired."""
+    return request.status in ANSWERABLE_STATUSES and (request.expires_at is None or request.expires_at > now)
+
+
+def _request_for_token(project: Project, token: str) -> SurveyRequest:
+    """The in-app request a widget token names, if it belongs to this project; else 404/401."""
+    try:
+        project_id, person_id, request_id = tokens.read_widget_answer_token(token)
+    except tokens.TokenInvalid:
+        raise ApiError(401, "invalid_token", "The survey token is not valid or has expired.") from None
+    request = db.session.get(SurveyRequest, request_id)
+    if (
+        project_id != project.id
+        or request is None
+        or request.project_id != project.id
+        or request.person_id != person_id
+        or request.channel != CHANNEL
+    ):
+        raise ApiError(404, "not_found", "No such survey.")
+    return request
+
+
+def answer(project: Project, token: str, score: int, comment: str | None) -> Response:
+    """Record (or change) the in-app answer a widget token stands for, properties frozen.
+
+    The request's state is checked now, not only the token's age: a dismissed, expired or otherwise
+    closed request takes no answer (410).
+    """
+    request = _request_for_token(project, token)
+    if not answerable(request, clock.now()):
+        raise ApiError(410, "survey_closed", "This survey is closed: it was dismissed or has expired.")
+    person = db.session.get(Person, request.person_id)
+    assert person is not None
+    person_ref = {"external_id": person.external_id} if person.external_id else {"email": person.email}
+    comment = (comment or "").strip() or None
+    response, _ = record_response(project.id, person_ref, score, comment, channel=CHANNEL, request=request)
+
+    def mark() -> None:
+        fresh = db.session.get(SurveyRequest, request.id)
+        if fresh is not None and fresh.responded_at is None:
+            fresh.status, fresh.responded_at = RequestStatus.RESPONDED, response.created_at
+
+    commit_with_retry(mark)
+    return response
+
+
+def dismiss(project: Project, token: str) -> bool:
+    """Record that the person closed the widget without answering; False when they had answered."""
+    request = _request_for_token(project, token)
+
+    def work() -> bool:
+        fresh = db.session.get(SurveyRequest, request.id)
+        if fresh is None or fresh.responded_at is not None:
+            return False
+        fresh.status = RequestStatus.DISMISSED
+        db.session.add(WidgetDismissal(project_id=project.id, person_id=fresh.person_id, request_id=fresh.id))
+        return True
+
+    return commit_with_retry(work)
+
+
+def list_dismissals(
+    project_id: int, *, since: datetime | None = None, until: datetime | None = None, limit: int = 100
+) -> dict[str, Any]:
+    """The project's widget dismissals, newest first, with the total in the range."""
+    where = [WidgetDismissal.project_id == project_id]
+    if since:
+        where.append(WidgetDismissal.dismissed_at >= since)
+    if until:
+        where.append(WidgetDismissal.dismissed_at < until)
+    total = db.session.scalar(select(func.count()).select_from(WidgetDismissal).where(*where)) or 0
+    rows = db.session.execute(
+        select(WidgetDismissal, Person.external_id, Person.email)
+        .join(Person, Person.id == WidgetDismissal.person_id)
+        .where(*where)
+        .order_by(WidgetDismissal.dismissed_at.desc(), WidgetDismissal.id.desc())
+        .limit(limit)
+    ).all()
+    data = [
+        {
+            "person_id": d.person_id,
+            "external_id": external_id,
+            "email": email,
+            "request_id": d.request_id,
+            "dismissed_at": d.dismissed_at,
+        }
+        for d, external_id, email in rows
+    ]
+    return {"total": total, "data": data}
