@@ -9,16 +9,13 @@ from functools import lru_cache
 from flask import current_app
 from sqlalchemy import select
 
-from survey_service.core import keys
+from survey_service.core import i18n, keys
 from survey_service.extensions import db
 from survey_service.models import Project, Survey
 
-DEFAULT_QUESTION = "How likely are you to recommend {product} to a friend or colleague?"
-DEFAULT_FOLLOWUPS = {
-    "detractor": "What was missing or disappointing in your experience with us?",
-    "passive": "What is the one thing we could do to make you happier?",
-    "promoter": "What do you like most about us?",
-}
+# The standard texts are the English ones of the translation catalog, which translates them.
+DEFAULT_QUESTION = i18n.DEFAULT_QUESTION
+DEFAULT_FOLLOWUPS = i18n.DEFAULT_FOLLOWUPS
 
 
 @dataclass(frozen=True)

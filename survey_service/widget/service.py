@@ -13,7 +13,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import Integer, and_, bindparam, func, or_, select, text
 from sqlalchemy.orm import aliased
 
-from survey_service.core import keys
+from survey_service.core import i18n, keys
 from survey_service.errors import ApiError
 from survey_service.extensions import db
 from survey_service.models import (
@@ -31,7 +31,6 @@ from survey_service.services import projects
 from survey_service.services.people import identify_browser_person
 from survey_service.services.responses import record_response
 from survey_service.services.tx import commit_with_retry
-from survey_service.widget.text import widget_text
 
 CHANNEL = "in_app"
 OPEN_STATUSES = ("pending", "scheduled")
@@ -456,15 +455,14 @@ def shown_payload(survey: Any, token: str, position: str, locale: str | None) ->
     survey is a Survey or a row with its question, followups, product_name, locale and brand_color.
     """
     followups = survey.followups or {}
-    text = widget_text(
-        question=survey.question,
-        followups=followups,
-        product=survey.product_name,
-        survey_locale=survey.locale,
-        person_locale=locale,
-        is_default_text=survey.question == projects.DEFAULT_QUESTION
-        and followups == projects.DEFAULT_FOLLOWUPS,
-    )
+    if survey.question == projects.DEFAULT_QUESTION and followups == projects.DEFAULT_FOLLOWUPS:
+        # The standard texts: in the person's (else the browser's, else the survey's) language.
+        text = i18n.widget_text(i18n.negotiate(locale, survey.locale), survey.product_name)
+    else:
+        # The project's own wording stays as written, with the rest in the survey's language.
+        text = i18n.widget_text(
+            i18n.negotiate(survey.locale), survey.product_name, survey.question, followups
+        )
     return {"show": True, "token": token, "color": survey.brand_color, "position": position, "text": text}
 
 
