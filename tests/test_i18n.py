@@ -197,3 +197,12 @@ def test_email_landing_and_widget_show_the_same_german_words(
         and widget["followups"]["promoter"] in page
     )
     assert widget["low"] in page and widget["high"] in page
+
+
+def test_page_without_a_person_follows_the_browsers_language_list(
+    fresh_app: Flask, client: FlaskClient
+) -> None:
+    res = client.get("/s/not-a-token", headers={"Accept-Language": "it, de-CH;q=0.8, en;q=0.5"})
+    assert res.status_code == 404
+    page = html.unescape(res.get_data(as_text=True))
+    assert '<html lang="de">' in page and i18n.CATALOG["de"]["not_found_title"] in page
