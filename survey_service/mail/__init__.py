@@ -1,1 +1,1 @@
-"""The email channel's building blocks: localised strings, message composition, SMTP transport."""
+"""The email channel's building blocks: message composition (texts from core.i18n), SMTP transport."""

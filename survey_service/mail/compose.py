@@ -9,9 +9,9 @@ from urllib.parse import urlsplit
 from flask import current_app, render_template
 
 from survey_service.core import clock
+from survey_service.core.i18n import Strings, negotiate
 from survey_service.mail.headers import header_safe
 from survey_service.mail.links import landing_url, open_pixel_url, unsubscribe_url
-from survey_service.mail.strings import Strings, language_for
 from survey_service.models import Person, Project, Survey, SurveyRequest
 
 
@@ -28,7 +28,7 @@ def email_context(
     request: SurveyRequest, person: Person, survey: Survey, project: Project
 ) -> dict[str, object]:
     """Everything the HTML and text parts show, localised by the person's (else survey's) locale."""
-    t = Strings(language_for(person.locale, survey.locale))
+    t = Strings(negotiate(person.locale, survey.locale))
     return {
         "t": t,
         "lang": t.language,

@@ -10,9 +10,9 @@ from flask import Blueprint, Flask, Response, current_app, g, jsonify, render_te
 from werkzeug.exceptions import TooManyRequests
 
 from survey_service.core import clock, nps, tokens
+from survey_service.core.i18n import Strings, accepted_locales, negotiate
 from survey_service.errors import from_http_exception
 from survey_service.extensions import db
-from survey_service.mail.strings import Strings, language_for
 from survey_service.models import Person, Project, Survey, SurveyRequest
 from survey_service.schemas.common import MAX_COMMENT
 from survey_service.services import email_requests, landing
@@ -81,12 +81,16 @@ def _html(body: str, status: int = 200) -> Response:
     return resp
 
 
+def _browser_locales() -> list[str]:
+    return accepted_locales(request.headers.get("Accept-Language"))
+
+
 def _strings_for(person: Person | None, survey: Survey | None) -> Strings:
     return Strings(
-        language_for(
+        negotiate(
             person.locale if person else None,
             survey.locale if survey else None,
-            request.accept_languages.best,
+            *_browser_locales(),
         )
     )
 
@@ -98,7 +102,7 @@ def _message_page(t: Strings, title: str, text: str, status: int, color: str = "
 
 
 def _not_found() -> Response:
-    t = Strings(language_for(request.accept_languages.best))
+    t = Strings(negotiate(*_browser_locales()))
     return _message_page(t, t("not_found_title"), t("not_found_text"), 404)
 
 
@@ -107,7 +111,7 @@ def _too_many(error: TooManyRequests) -> Response:
     """Answer a rate-limited page in HTML and an API call in the one JSON shape."""
     if request.blueprint != bp.name:
         return from_http_exception(error)
-    t = Strings(language_for(request.accept_languages.best))
+    t = Strings(negotiate(*_browser_locales()))
     resp = _message_page(t, t("rate_limited"), "", 429)
     resp.headers["Retry-After"] = "60"
     return resp
@@ -188,7 +192,7 @@ def _form_error(message: str, status: int = 422, t: Strings | None = None) -> Re
         resp = jsonify({"status": status, "code": code, "message": message, "details": None})
         resp.status_code = status
         return resp
-    t = t or Strings(language_for(request.accept_languages.best))
+    t = t or Strings(negotiate(*_browser_locales()))
     return _message_page(t, message, "", status)
 
 

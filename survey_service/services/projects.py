@@ -10,10 +10,13 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import select
 
-from survey_service.core import keys
+from survey_service.core import i18n, keys
 from survey_service.extensions import db
-from survey_service.mail.strings import DEFAULT_FOLLOWUPS, DEFAULT_QUESTION
 from survey_service.models import Project, Survey
+
+# The standard texts are the English ones of the translation catalog, which translates them.
+DEFAULT_QUESTION = i18n.DEFAULT_QUESTION
+DEFAULT_FOLLOWUPS = i18n.DEFAULT_FOLLOWUPS
 
 
 @dataclass(frozen=True)

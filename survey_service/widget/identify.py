@@ -10,10 +10,9 @@ from typing import Any
 from sqlalchemy import and_, bindparam, select, text
 from sqlalchemy.orm import aliased
 
-from survey_service.core import clock, keys, tokens
+from survey_service.core import clock, i18n, keys, tokens
 from survey_service.errors import ApiError
 from survey_service.extensions import db
-from survey_service.mail.strings import DEFAULT_FOLLOWUPS, DEFAULT_QUESTION
 from survey_service.models import (
     Person,
     Project,
@@ -41,7 +40,6 @@ from survey_service.widget.settings import (
     settings_for,
     widget_project,
 )
-from survey_service.widget.text import widget_text
 
 
 def verify_identity(project: Project, user_id: str, given: str | None) -> bool:
@@ -111,14 +109,14 @@ def shown_payload(survey: Any, token: str, position: str, locale: str | None) ->
     survey is a Survey or a row with its question, followups, product_name, locale and brand_color.
     """
     followups = survey.followups or {}
-    text = widget_text(
-        question=survey.question,
-        followups=followups,
-        product=survey.product_name,
-        survey_locale=survey.locale,
-        person_locale=locale,
-        is_default_text=survey.question == DEFAULT_QUESTION and followups == DEFAULT_FOLLOWUPS,
-    )
+    if survey.question == i18n.DEFAULT_QUESTION and followups == i18n.DEFAULT_FOLLOWUPS:
+        # The standard texts: in the person's (else the browser's, else the survey's) language.
+        text = i18n.widget_text(i18n.negotiate(locale, survey.locale), survey.product_name)
+    else:
+        # The project's own wording stays as written, with the rest in the survey's language.
+        text = i18n.widget_text(
+            i18n.negotiate(survey.locale), survey.product_name, survey.question, followups
+        )
     return {"show": True, "token": token, "color": survey.brand_color, "position": position, "text": text}
 
 

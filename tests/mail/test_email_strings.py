@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from survey_service.mail.strings import CATALOG, DEFAULT_QUESTION, Strings, language_for
+from survey_service.core.i18n import CATALOG, DEFAULT_QUESTION, Strings, negotiate
 
 
 @pytest.mark.parametrize("language", sorted(CATALOG))
@@ -18,7 +18,7 @@ def test_catalog_language_has_every_english_key(language: str) -> None:
     [(("de-AT",), "de"), (("fr_CA",), "fr"), (("xx", "de"), "de"), ((None, None), "en"), (("EN-gb",), "en")],
 )
 def test_language_for_locale_picks_first_supported(locales: tuple[str | None, ...], language: str) -> None:
-    assert language_for(*locales) == language
+    assert negotiate(*locales) == language
 
 
 def test_strings_question_translates_default_and_keeps_custom_wording() -> None:

@@ -45,7 +45,7 @@ WRONG_WAY = [
     (
         "widget/eligibility.py",
         "import survey_service.widget.identify",
-        "widget/: views > identify, answers > eligibility > settings, text",
+        "widget/: views > identify, answers > eligibility > settings",
     ),
     ("delighted/people_import.py", "import survey_service.delighted.importer", "no import cycles"),
     ("models.py", "import survey_service.services.people", "entry points > views > feature services"),

@@ -1,25 +1,28 @@
-"""Localised strings of the survey email and pages, chosen by the person's locale (en, de, fr)."""
+"""The one translation catalog: every text a person reads (email, survey pages, widget), per language.
+
+Pure (standard library only). One table of messages per language, one way to choose the language
+(negotiate: the first supported of the given locales, "de-AT" → "de", else English). Project-specific
+wording (a custom question or follow-up) is the caller's: it passes plain text in, and the catalog only
+translates its own standard texts.
+
+Where the email pages and the widget had different words for one thing, both are kept under their own
+key: the landing page's "send" ("Send feedback") and the widget's shorter "widget.send" ("Send").
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-# A new project's survey texts (services/projects.py); shown translated while left unchanged.
-DEFAULT_QUESTION = "How likely are you to recommend {product} to a friend or colleague?"
-DEFAULT_FOLLOWUPS = {
-    "detractor": "What was missing or disappointing in your experience with us?",
-    "passive": "What is the one thing we could do to make you happier?",
-    "promoter": "What do you like most about us?",
-}
-
 DEFAULT_LANGUAGE = "en"
+CATEGORIES = ("detractor", "passive", "promoter")
 
 CATALOG: dict[str, dict[str, str]] = {
     "en": {
-        "question": DEFAULT_QUESTION,
-        "followup.detractor": DEFAULT_FOLLOWUPS["detractor"],
-        "followup.passive": DEFAULT_FOLLOWUPS["passive"],
-        "followup.promoter": DEFAULT_FOLLOWUPS["promoter"],
+        "question": "How likely are you to recommend {product} to a friend or colleague?",
+        "followup.detractor": "What was missing or disappointing in your experience with us?",
+        "followup.passive": "What is the one thing we could do to make you happier?",
+        "followup.promoter": "What do you like most about us?",
         "not_likely": "Not likely",
         "extremely_likely": "Extremely likely",
         "subject": "Quick question about {product}",
@@ -54,6 +57,11 @@ CATALOG: dict[str, dict[str, str]] = {
         "invalid_score": "Please choose a score from 0 to 10.",
         "confirm": "To save your answer, press your score or the button below.",
         "out_of_date": "This page is out of date. Please open the link in your email again.",
+        "widget.title": "Feedback survey",
+        "widget.send": "Send",
+        "widget.close": "Close",
+        "widget.picked": "You chose {score}.",
+        "widget.yours": "Your comment:",
     },
     "de": {
         "question": "Wie wahrscheinlich ist es, dass Sie {product} einem Freund oder Kollegen "
@@ -96,6 +104,11 @@ CATALOG: dict[str, dict[str, str]] = {
         "invalid_score": "Bitte wählen Sie eine Bewertung von 0 bis 10.",
         "confirm": "Um Ihre Antwort zu speichern, drücken Sie Ihre Bewertung oder die Schaltfläche unten.",
         "out_of_date": "Diese Seite ist veraltet. Bitte öffnen Sie den Link in Ihrer E-Mail erneut.",
+        "widget.title": "Feedback-Umfrage",
+        "widget.send": "Senden",
+        "widget.close": "Schließen",
+        "widget.picked": "Sie haben {score} gewählt.",
+        "widget.yours": "Ihr Kommentar:",
     },
     "fr": {
         "question": "Quelle est la probabilité que vous recommandiez {product} à un ami ou un collègue ?",
@@ -137,39 +150,152 @@ CATALOG: dict[str, dict[str, str]] = {
         "invalid_score": "Veuillez choisir une note de 0 à 10.",
         "confirm": "Pour enregistrer votre réponse, appuyez sur votre note ou sur le bouton ci-dessous.",
         "out_of_date": "Cette page n'est plus à jour. Veuillez rouvrir le lien de votre e-mail.",
+        "widget.title": "Enquête de satisfaction",
+        "widget.send": "Envoyer",
+        "widget.close": "Fermer",
+        "widget.picked": "Vous avez choisi {score}.",
+        "widget.yours": "Votre commentaire :",
+    },
+    "es": {
+        "question": "¿Qué probabilidad hay de que recomiende {product} a un amigo o colega?",
+        "followup.detractor": "¿Qué le faltó o le decepcionó de su experiencia con nosotros?",
+        "followup.passive": "¿Qué es lo único que podríamos hacer para que esté más satisfecho?",
+        "followup.promoter": "¿Qué es lo que más le gusta de nosotros?",
+        "not_likely": "Nada probable",
+        "extremely_likely": "Muy probable",
+        "subject": "Una pregunta rápida sobre {product}",
+        "greeting": "Hola, {name}:",
+        "greeting_anonymous": "Hola:",
+        "intro": "Basta con un clic: elija un número a continuación.",
+        "scale_hint": "0 = nada probable, 10 = muy probable",
+        "unsubscribe_text": "¿No desea recibir más encuestas de {project}?",
+        "unsubscribe_link": "Darse de baja",
+        "sent_by": "Enviado por {project}.",
+        "page_title": "Su opinión sobre {product}",
+        "your_score": "Su puntuación",
+        "choose_score": "Elija una puntuación de 0 a 10",
+        "comment_optional": "Opcional: ¿desea contarnos algo más?",
+        "send": "Enviar opinión",
+        "saved": "¡Gracias! Su puntuación de {score} se ha guardado. Puede cambiarla o añadir un comentario.",
+        "thanks": "¡Gracias por su opinión!",
+        "thanks_detail": "Su respuesta se ha guardado. Puede cerrar esta página.",
+        "expired_title": "Este enlace ha caducado",
+        "expired_open": "El enlace de su correo es demasiado antiguo para responder con un clic, pero "
+        "la encuesta sigue abierta: elija una puntuación y pulse el botón.",
+        "closed_title": "Esta encuesta ha finalizado",
+        "closed_text": "Gracias por su interés. Esta encuesta ya no acepta respuestas.",
+        "not_found_title": "Página no encontrada",
+        "not_found_text": "Este enlace no es válido. Compruebe que ha copiado el enlace completo.",
+        "unsubscribe_title": "Darse de baja de las encuestas de {project}",
+        "unsubscribe_confirm": "Pulse el botón para dejar de recibir encuestas en {email}.",
+        "unsubscribe_button": "Darse de baja",
+        "unsubscribed_title": "Se ha dado de baja",
+        "unsubscribed_text": "No volveremos a enviar encuestas a {email}.",
+        "rate_limited": "Demasiadas solicitudes. Espere un minuto e inténtelo de nuevo.",
+        "invalid_score": "Elija una puntuación de 0 a 10.",
+        "confirm": "Para guardar su respuesta, pulse su puntuación o el botón de abajo.",
+        "out_of_date": "Esta página está desactualizada. Vuelva a abrir el enlace de su correo.",
+        "widget.title": "Encuesta de opinión",
+        "widget.send": "Enviar",
+        "widget.close": "Cerrar",
+        "widget.picked": "Ha elegido {score}.",
+        "widget.yours": "Su comentario:",
     },
 }
 
+LANGUAGES = tuple(CATALOG)
 
-def language_for(*locales: str | None) -> str:
-    """The first supported language among the given locales ("de-AT" → "de"), else English."""
+# The standard survey texts a new project starts with (services.projects), in English.
+DEFAULT_QUESTION = CATALOG[DEFAULT_LANGUAGE]["question"]
+DEFAULT_FOLLOWUPS = {category: CATALOG[DEFAULT_LANGUAGE][f"followup.{category}"] for category in CATEGORIES}
+
+
+def _fallbacks(locale: str) -> list[str]:
+    """A locale tag and its shorter forms: "de-AT" → ["de-at", "de"] (also "de_AT")."""
+    parts = locale.strip().replace("_", "-").lower().split("-")
+    return ["-".join(parts[:n]) for n in range(len(parts), 0, -1)]
+
+
+def accepted_locales(header: str | None) -> list[str]:
+    """The locales of an Accept-Language header, best first (q=0 and "*" left out)."""
+    weighted: list[tuple[float, int, str]] = []
+    for position, item in enumerate((header or "").split(",")):
+        tag, _, params = item.strip().partition(";")
+        tag = tag.strip()
+        quality = 1.0
+        for param in params.split(";"):
+            name, _, value = param.strip().partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        if tag and tag != "*" and quality > 0:
+            weighted.append((-quality, position, tag))
+    return [tag for _, _, tag in sorted(weighted)]
+
+
+def negotiate(*locales: str | None) -> str:
+    """The first supported language among the locales, in the order given; else English.
+
+    Each locale falls back to its shorter forms before the next one is tried: "de-AT" → "de".
+    Callers pass the person's locale, the browser's (accepted_locales) and the project's default in
+    the order that door uses.
+    """
     for locale in locales:
-        if locale:
-            language = locale.replace("_", "-").split("-")[0].lower()
-            if language in CATALOG:
-                return language
+        for candidate in _fallbacks(locale) if locale else ():
+            if candidate in CATALOG:
+                return candidate
     return DEFAULT_LANGUAGE
 
 
 class Strings:
-    """The strings of one language; a missing key falls back to English."""
+    """The messages of one language: t("key", name=...) formats one."""
 
     def __init__(self, language: str) -> None:
-        self.language = language if language in CATALOG else DEFAULT_LANGUAGE
+        self.language = negotiate(language)
         self._table = CATALOG[self.language]
 
     def __call__(self, key: str, **values: Any) -> str:
-        text = self._table.get(key) or CATALOG[DEFAULT_LANGUAGE][key]
+        text = self._table[key]
         return text.format(**values) if values else text
 
-    def question(self, custom: str, product: str) -> str:
-        """The survey question: the translated standard one, or the project's own wording."""
-        template = self("question") if custom == DEFAULT_QUESTION else custom
+    def question(self, text: str, product: str) -> str:
+        """The survey question: the standard one translated, any other wording kept as it is."""
+        template = self("question") if text == DEFAULT_QUESTION else text
         return template.replace("{product}", product)
 
-    def followup(self, custom: dict[str, str] | None, category: str) -> str:
-        """The follow-up question for a category: translated default or the project's own."""
-        own = (custom or {}).get(category)
-        if own and own != DEFAULT_FOLLOWUPS.get(category):
-            return own
+    def followup(self, own: Mapping[str, str] | None, category: str) -> str:
+        """A category's follow-up question: the standard one translated, the project's own wording kept."""
+        text = (own or {}).get(category)
+        if text and text != DEFAULT_FOLLOWUPS.get(category):
+            return text
         return self(f"followup.{category}")
+
+
+def widget_text(
+    language: str,
+    product: str,
+    question: str | None = None,
+    followups: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The words the widget shows (sent to the browser in the identify answer), in one language.
+
+    question/followups are the survey's own wording, used as they are; None (or a missing category)
+    takes the catalog's standard text in this language.
+    """
+    t = Strings(language)
+    own = followups or {}
+    return {
+        "locale": t.language,
+        "question": (question or t("question")).replace("{product}", product),
+        "followups": {category: own.get(category) or t(f"followup.{category}") for category in CATEGORIES},
+        "title": t("widget.title"),
+        "low": t("not_likely"),
+        "high": t("extremely_likely"),
+        "send": t("widget.send"),
+        "thanks": t("thanks"),
+        "close": t("widget.close"),
+        "picked": t("widget.picked"),
+        "yours": t("widget.yours"),
+    }
