@@ -8,9 +8,11 @@ from flask import Response as FlaskResponse
 from sqlalchemy import select
 
 from survey_service.api import api_blueprint, current_project
+from survey_service.core import cursors
 from survey_service.errors import ApiError
 from survey_service.extensions import db
 from survey_service.models import Enrollment, Person, SurveyRequest, TriggerRule
+from survey_service.schemas.common import PageQuery
 from survey_service.schemas.lifecycle import (
     CancelledOut,
     EnrollmentIn,
@@ -105,13 +107,16 @@ def create_trigger(data: dict[str, Any]) -> TriggerRule:
 
 
 @bp.get("/triggers")
+@bp.arguments(PageQuery, location="query")
 @bp.response(200, TriggerList)
-def list_triggers() -> dict[str, Any]:
-    """List the project's trigger rules."""
-    rules = db.session.scalars(
-        select(TriggerRule).where(TriggerRule.project_id == current_project().id).order_by(TriggerRule.id)
-    ).all()
-    return {"data": rules}
+def list_triggers(query: dict[str, Any]) -> dict[str, Any]:
+    """List the project's trigger rules, oldest first, with cursor paging."""
+    project_id = current_project().id
+    stmt = select(TriggerRule).where(TriggerRule.project_id == project_id)
+    rows, next_cursor = cursors.page(
+        stmt, [TriggerRule.id], scope=f"triggers:{project_id}", descending=False, **query
+    )
+    return {"data": rows, "next_cursor": next_cursor}
 
 
 @bp.get("/triggers/<int:rule_id>")
@@ -152,13 +157,21 @@ def list_templates() -> dict[str, Any]:
 @bp.arguments(SurveyRequestQuery, location="query")
 @bp.response(200, SurveyRequestList)
 def list_survey_requests(query: dict[str, Any]) -> dict[str, Any]:
-    """List survey requests, newest first, by person and status."""
-    stmt = select(SurveyRequest).where(SurveyRequest.project_id == current_project().id)
+    """List survey requests, newest first, by person and status, with cursor paging."""
+    project_id = current_project().id
+    stmt = select(SurveyRequest).where(SurveyRequest.project_id == project_id)
     if "person_id" in query:
         stmt = stmt.where(SurveyRequest.person_id == query["person_id"])
     if "status" in query:
         stmt = stmt.where(SurveyRequest.status == query["status"])
-    return {"data": db.session.scalars(stmt.order_by(SurveyRequest.id.desc()).limit(query["limit"])).all()}
+    rows, next_cursor = cursors.page(
+        stmt,
+        [SurveyRequest.id],
+        scope=f"survey_requests:{project_id}",
+        limit=query["limit"],
+        cursor=query.get("cursor"),
+    )
+    return {"data": rows, "next_cursor": next_cursor}
 
 
 @bp.delete("/people/<int:person_id>/survey_requests/pending")
@@ -182,15 +195,16 @@ def create_enrollment(data: dict[str, Any]) -> Enrollment:
 
 
 @bp.get("/recurring")
+@bp.arguments(PageQuery, location="query")
 @bp.response(200, EnrollmentList)
-def list_enrollments() -> dict[str, Any]:
-    """List active recurring enrolments."""
-    rows = db.session.scalars(
-        select(Enrollment)
-        .where(Enrollment.project_id == current_project().id, Enrollment.active.is_(True))
-        .order_by(Enrollment.id)
-    ).all()
-    return {"data": rows}
+def list_enrollments(query: dict[str, Any]) -> dict[str, Any]:
+    """List active recurring enrolments, oldest first, with cursor paging."""
+    project_id = current_project().id
+    stmt = select(Enrollment).where(Enrollment.project_id == project_id, Enrollment.active.is_(True))
+    rows, next_cursor = cursors.page(
+        stmt, [Enrollment.id], scope=f"recurring:{project_id}", descending=False, **query
+    )
+    return {"data": rows, "next_cursor": next_cursor}
 
 
 @bp.delete("/recurring/<int:enrollment_id>")
