@@ -13,6 +13,7 @@ from survey_service.schemas.alerts import (
     AlertRulePatch,
     WebhookDeliveryList,
 )
+from survey_service.schemas.common import PageQuery
 from survey_service.services import alerts
 
 bp = api_blueprint("alerts", __name__, "Alert rules delivered by signed webhook")
@@ -28,10 +29,12 @@ def create_alert_rule(data: dict[str, Any]) -> dict[str, Any]:
 
 
 @bp.get("/alert_rules")
+@bp.arguments(PageQuery, location="query")
 @bp.response(200, AlertRuleList)
-def list_alert_rules() -> dict[str, Any]:
-    """List the project's alert rules."""
-    return {"data": alerts.list_rules(current_project().id)}
+def list_alert_rules(query: dict[str, Any]) -> dict[str, Any]:
+    """List the project's alert rules, oldest first, with cursor paging."""
+    rows, next_cursor = alerts.list_rules(current_project().id, **query)
+    return {"data": rows, "next_cursor": next_cursor}
 
 
 @bp.get("/alert_rules/<int:rule_id>")
@@ -57,7 +60,9 @@ def delete_alert_rule(rule_id: int) -> None:
 
 
 @bp.get("/alert_rules/<int:rule_id>/deliveries")
+@bp.arguments(PageQuery, location="query")
 @bp.response(200, WebhookDeliveryList)
-def list_deliveries(rule_id: int) -> dict[str, Any]:
-    """The newest deliveries of a rule, with status, attempts and the last error."""
-    return {"data": alerts.rule_deliveries(current_project().id, rule_id)}
+def list_deliveries(query: dict[str, Any], rule_id: int) -> dict[str, Any]:
+    """A rule's deliveries, newest first, with status, attempts and the last error; cursor paging."""
+    rows, next_cursor = alerts.rule_deliveries(current_project().id, rule_id, **query)
+    return {"data": rows, "next_cursor": next_cursor}

@@ -53,16 +53,8 @@ def get_survey_request(request_id: int) -> SurveyRequest:
 
 
 def _page(reason: str, query: dict[str, Any]) -> dict[str, Any]:
-    limit = query["limit"]
-    rows = suppressions.list_suppressions(
-        current_project().id,
-        reason,
-        since=query.get("since"),
-        limit=limit + 1,
-        after_id=int(query.get("cursor") or 0),
-    )
-    next_cursor = str(rows[limit - 1].id) if len(rows) > limit else None
-    return {"data": rows[:limit], "next_cursor": next_cursor}
+    rows, next_cursor = suppressions.page_suppressions(current_project().id, reason, **query)
+    return {"data": rows, "next_cursor": next_cursor}
 
 
 def _add(reason: str, data: dict[str, Any]) -> EmailSuppression:

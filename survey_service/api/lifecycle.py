@@ -8,6 +8,7 @@ from flask import Response as FlaskResponse
 
 from survey_service.api import api_blueprint, current_project
 from survey_service.models import Enrollment, TriggerRule
+from survey_service.schemas.common import PageQuery
 from survey_service.schemas.lifecycle import (
     CancelledOut,
     EnrollmentIn,
@@ -59,10 +60,12 @@ def create_trigger(data: dict[str, Any]) -> TriggerRule:
 
 
 @bp.get("/triggers")
+@bp.arguments(PageQuery, location="query")
 @bp.response(200, TriggerList)
-def list_triggers() -> dict[str, Any]:
-    """List the project's trigger rules."""
-    return {"data": triggers.list_rules(current_project().id)}
+def list_triggers(query: dict[str, Any]) -> dict[str, Any]:
+    """List the project's trigger rules, oldest first, with cursor paging."""
+    rows, next_cursor = triggers.list_rules(current_project().id, **query)
+    return {"data": rows, "next_cursor": next_cursor}
 
 
 @bp.get("/triggers/<int:rule_id>")
@@ -99,14 +102,15 @@ def list_templates() -> dict[str, Any]:
 @bp.arguments(SurveyRequestQuery, location="query")
 @bp.response(200, SurveyRequestList)
 def list_survey_requests(query: dict[str, Any]) -> dict[str, Any]:
-    """List survey requests, newest first, by person and status."""
-    requests = surveying.list_requests(
+    """List survey requests, newest first, by person and status, with cursor paging."""
+    rows, next_cursor = surveying.list_requests(
         current_project().id,
         person_id=query.get("person_id"),
         status=query.get("status"),
         limit=query["limit"],
+        cursor=query.get("cursor"),
     )
-    return {"data": requests}
+    return {"data": rows, "next_cursor": next_cursor}
 
 
 @bp.delete("/people/<int:person_id>/survey_requests/pending")
@@ -125,10 +129,12 @@ def create_enrollment(data: dict[str, Any]) -> Enrollment:
 
 
 @bp.get("/recurring")
+@bp.arguments(PageQuery, location="query")
 @bp.response(200, EnrollmentList)
-def list_enrollments() -> dict[str, Any]:
-    """List active recurring enrolments."""
-    return {"data": enrollments.active_enrollments(current_project().id)}
+def list_enrollments(query: dict[str, Any]) -> dict[str, Any]:
+    """List active recurring enrolments, oldest first, with cursor paging."""
+    rows, next_cursor = enrollments.active_enrollments(current_project().id, **query)
+    return {"data": rows, "next_cursor": next_cursor}
 
 
 @bp.delete("/recurring/<int:enrollment_id>")

@@ -164,11 +164,15 @@ def list_people(
         query = query.where(Person.email == email)
     if phone:
         query = query.where(Person.phone_number == phone)
-    if page_info:
-        query = query.where(Person.id > cursors.decode("p", page_info, "page_info"))
-    rows = list(db.session.scalars(query.order_by(Person.id).limit(per_page + 1)))
-    next_info = cursors.encode("p", rows[per_page - 1].id) if len(rows) > per_page else None
-    return rows[:per_page], next_info
+    return cursors.page(
+        query,
+        [Person.id],
+        scope=f"delighted-people:{project_id}",
+        limit=per_page,
+        cursor=page_info,
+        descending=False,
+        field="page_info",
+    )
 
 
 @dataclass
@@ -401,11 +405,18 @@ def list_memberships(
         query = query.where(Person.id == person_id)
     if phone:
         query = query.where(Person.phone_number == phone)
-    if page_info:
-        query = query.where(Enrollment.id > cursors.decode("p", page_info, "page_info"))
-    rows = [(e, p) for e, p in db.session.execute(query.order_by(Enrollment.id).limit(per_page + 1)).all()]
-    next_info = cursors.encode("p", rows[per_page - 1][0].id) if len(rows) > per_page else None
-    return rows[:per_page], next_info
+    rows, next_info = cursors.page(
+        query,
+        [Enrollment.id],
+        scope=f"delighted-autopilot:{project_id}",
+        limit=per_page,
+        cursor=page_info,
+        descending=False,
+        scalars=False,
+        key_of=lambda row: [row[0].id],
+        field="page_info",
+    )
+    return [(e, p) for e, p in rows], next_info
 
 
 def leave_autopilot(project_id: int, person_id: int) -> bool:

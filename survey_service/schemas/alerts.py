@@ -7,7 +7,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from survey_service.core import nps
-from survey_service.schemas.common import NO_CONTROL_CHARACTERS, Instant
+from survey_service.schemas.common import NO_CONTROL_CHARACTERS, Instant, Page
 
 
 class AlertRuleIn(Schema):
@@ -95,7 +95,7 @@ class AlertRuleCreated(AlertRuleOut):
     secret = fields.String(metadata={"description": "HMAC-SHA256 signing secret; shown only now"})
 
 
-class AlertRuleList(Schema):
+class AlertRuleList(Page):
     data = fields.List(fields.Nested(AlertRuleOut))
 
 
@@ -111,5 +111,5 @@ class WebhookDeliveryOut(Schema):
     delivered_at = Instant(allow_none=True)
 
 
-class WebhookDeliveryList(Schema):
+class WebhookDeliveryList(Page):
     data = fields.List(fields.Nested(WebhookDeliveryOut))

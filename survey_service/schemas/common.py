@@ -10,6 +10,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate
 
 from survey_service.core import instants, nps
+from survey_service.core.cursors import MAX_CURSOR_LENGTH
 
 MAX_PROPERTIES = 50
 MAX_PROPERTY_KEY = 64
@@ -147,6 +148,29 @@ class OriginQuery(Schema):
     event_type = fields.String(
         validate=EVENT_TYPE,
         metadata={"description": "only responses to survey requests made for an event of this type"},
+    )
+
+
+class PageQuery(Schema):
+    """The paging arguments of every /api/v1 list: `limit` rows after the row `cursor` names.
+
+    A list with another default or bound of `limit` overrides the field; the cursor is always the one
+    kind (core/cursors.py): opaque, from the list's own `next_cursor`.
+    """
+
+    limit = fields.Integer(load_default=100, validate=validate.Range(1, 1000))
+    cursor = fields.String(
+        validate=_WholeMatch(rf"^[A-Za-z0-9_\-.]{{1,{MAX_CURSOR_LENGTH}}}$", error="Not valid."),
+        metadata={"description": "the `next_cursor` of the previous page (opaque); none for the first page"},
+    )
+
+
+class Page(Schema):
+    """The envelope of every /api/v1 list page; a list's page schema adds `data`, its items."""
+
+    next_cursor = fields.String(
+        allow_none=True,
+        metadata={"description": "pass as `cursor` for the next page; null on the last page"},
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from survey_service.schemas.common import Instant
+from survey_service.schemas.common import Instant, Page, PageQuery
 from survey_service.schemas.people import PersonRef
 
 
@@ -39,12 +39,10 @@ class SurveyRequestIn(Schema):
     )
 
 
-class SuppressionQuery(Schema):
+class SuppressionQuery(PageQuery):
     """GET /api/v1/unsubscribes and /api/v1/bounces."""
 
     since = Instant()
-    limit = fields.Integer(load_default=100, validate=validate.Range(1, 1000))
-    cursor = fields.String(validate=validate.Regexp(r"^[0-9]{1,12}$"))
 
 
 class SuppressionIn(Schema):
@@ -64,14 +62,12 @@ class BounceOut(Schema):
     bounced_at = Instant(attribute="created_at")
 
 
-class UnsubscribePage(Schema):
+class UnsubscribePage(Page):
     data = fields.List(fields.Nested(UnsubscribeOut))
-    next_cursor = fields.String(allow_none=True)
 
 
-class BouncePage(Schema):
+class BouncePage(Page):
     data = fields.List(fields.Nested(BounceOut))
-    next_cursor = fields.String(allow_none=True)
 
 
 class FunnelQuery(Schema):

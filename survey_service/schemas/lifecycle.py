@@ -6,7 +6,15 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from survey_service.schemas.common import EVENT_TYPE, MAX_ID, PROPERTY_NAME, Instant, Properties
+from survey_service.schemas.common import (
+    EVENT_TYPE,
+    MAX_ID,
+    PROPERTY_NAME,
+    Instant,
+    Page,
+    PageQuery,
+    Properties,
+)
 from survey_service.schemas.people import PersonRef
 
 MAX_DELAY = 400 * 24 * 3600
@@ -109,7 +117,7 @@ class TriggerOut(Schema):
         return {"start_hour": rule.send_window_start, "end_hour": rule.send_window_end}
 
 
-class TriggerList(Schema):
+class TriggerList(Page):
     data = fields.List(fields.Nested(TriggerOut))
 
 
@@ -142,13 +150,13 @@ class SurveyRequestOut(Schema):
     expires_at = Instant(allow_none=True)
 
 
-class SurveyRequestQuery(Schema):
+class SurveyRequestQuery(PageQuery):
     person_id = fields.Integer(validate=validate.Range(1, MAX_ID))
     status = fields.String(validate=validate.Length(1, 16))
     limit = fields.Integer(load_default=100, validate=validate.Range(1, 500))
 
 
-class SurveyRequestList(Schema):
+class SurveyRequestList(Page):
     data = fields.List(fields.Nested(SurveyRequestOut))
 
 
@@ -176,5 +184,5 @@ class EnrollmentOut(Schema):
     active = fields.Boolean()
 
 
-class EnrollmentList(Schema):
+class EnrollmentList(Page):
     data = fields.List(fields.Nested(EnrollmentOut))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from survey_service.core import nps
-from survey_service.schemas.common import MAX_COMMENT, Instant, Properties, StrictScore
+from survey_service.schemas.common import MAX_COMMENT, Instant, Page, PageQuery, Properties, StrictScore
 from survey_service.schemas.people import PersonRef, PersonSummary
 
 
@@ -40,16 +40,14 @@ class ResponseOut(Schema):
     updated_at = Instant()
 
 
-class ResponsePage(Schema):
+class ResponsePage(Page):
     data = fields.List(fields.Nested(ResponseOut))
-    next_cursor = fields.String(allow_none=True)
 
 
-class ResponseQuery(Schema):
+class ResponseQuery(PageQuery):
     """GET /api/v1/responses filters."""
 
     category = fields.String(validate=validate.OneOf(nps.CATEGORIES))
     since = Instant()
     until = Instant(end_of_day=True)
     limit = fields.Integer(load_default=50, validate=validate.Range(1, 500))
-    cursor = fields.String(validate=validate.Length(1, 64))

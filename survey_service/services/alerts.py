@@ -18,7 +18,7 @@ from redis import RedisError
 from rq import Retry
 from sqlalchemy import func, select
 
-from survey_service.core import clock, keys, outbound
+from survey_service.core import clock, cursors, keys, outbound
 from survey_service.errors import ApiError
 from survey_service.extensions import WEBHOOK_QUEUE, db, queues
 from survey_service.mail.headers import header_safe
@@ -140,10 +140,13 @@ def project_rule(project_id: int, rule_id: int) -> AlertRule:
     return rule
 
 
-def list_rules(project_id: int) -> list[AlertRule]:
-    """The project's alert rules."""
-    return list(
-        db.session.scalars(select(AlertRule).where(AlertRule.project_id == project_id).order_by(AlertRule.id))
+def list_rules(
+    project_id: int, *, limit: int, cursor: str | None = None
+) -> tuple[list[AlertRule], str | None]:
+    """One page of the project's alert rules, oldest first, and the cursor of the next."""
+    query = select(AlertRule).where(AlertRule.project_id == project_id)
+    return cursors.page(
+        query, [AlertRule.id], scope=f"alert_rules:{project_id}", limit=limit, cursor=cursor, descending=False
     )
 
 
@@ -153,13 +156,14 @@ def delete_rule(project_id: int, rule_id: int) -> None:
     db.session.commit()
 
 
-def rule_deliveries(project_id: int, rule_id: int, limit: int = 100) -> list[WebhookDelivery]:
-    """The newest deliveries of a rule."""
+def rule_deliveries(
+    project_id: int, rule_id: int, *, limit: int, cursor: str | None = None
+) -> tuple[list[WebhookDelivery], str | None]:
+    """One page of a rule's deliveries, newest first, and the cursor of the next (scoped to the rule)."""
     rule = project_rule(project_id, rule_id)
-    stmt = (
-        select(WebhookDelivery).where(WebhookDelivery.rule_id == rule.id).order_by(WebhookDelivery.id.desc())
-    )
-    return list(db.session.scalars(stmt.limit(limit)))
+    query = select(WebhookDelivery).where(WebhookDelivery.rule_id == rule.id)
+    scope = f"deliveries:{project_id}:{rule.id}"
+    return cursors.page(query, [WebhookDelivery.id], scope=scope, limit=limit, cursor=cursor)
 
 
 def matches(rule: AlertRule, response: Response, event: str) -> bool:

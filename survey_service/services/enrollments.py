@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from survey_service.core import clock
+from survey_service.core import clock, cursors
 from survey_service.errors import ApiError
 from survey_service.extensions import db
 from survey_service.models import Enrollment, SurveyRequest
@@ -47,14 +47,13 @@ def enroll(project_id: int, data: dict[str, Any], now: datetime | None = None) -
     return commit_with_retry(work)
 
 
-def active_enrollments(project_id: int) -> list[Enrollment]:
-    """The project's active recurring enrolments, oldest first."""
-    return list(
-        db.session.scalars(
-            select(Enrollment)
-            .where(Enrollment.project_id == project_id, Enrollment.active.is_(True))
-            .order_by(Enrollment.id)
-        )
+def active_enrollments(
+    project_id: int, *, limit: int = 100, cursor: str | None = None
+) -> tuple[list[Enrollment], str | None]:
+    """One page of the project's active recurring enrolments, oldest first, and the next page's cursor."""
+    stmt = select(Enrollment).where(Enrollment.project_id == project_id, Enrollment.active.is_(True))
+    return cursors.page(
+        stmt, [Enrollment.id], scope=f"recurring:{project_id}", descending=False, limit=limit, cursor=cursor
     )
 
 

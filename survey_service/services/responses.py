@@ -90,8 +90,4 @@ def list_responses(
         query = query.where(Response.created_at >= since)
     if until:
         query = query.where(Response.created_at < until)
-    if cursor:
-        query = query.where(Response.id < cursors.decode("r", cursor, "cursor"))
-    rows = list(db.session.scalars(query.order_by(Response.id.desc()).limit(limit + 1)))
-    next_cursor = cursors.encode("r", rows[limit - 1].id) if len(rows) > limit else None
-    return rows[:limit], next_cursor
+    return cursors.page(query, [Response.id], scope=f"responses:{project_id}", limit=limit, cursor=cursor)

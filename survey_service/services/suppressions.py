@@ -12,7 +12,7 @@ from datetime import datetime
 from flask import current_app
 from sqlalchemy import ColumnElement, or_, select, update
 
-from survey_service.core import keys
+from survey_service.core import cursors, keys
 from survey_service.extensions import db
 from survey_service.models import WAITING_STATUSES, EmailSuppression, Person, RequestStatus, SurveyRequest
 from survey_service.services import hooks
@@ -146,14 +146,12 @@ def list_suppressions(
     *,
     since: datetime | None = None,
     limit: int = 100,
-    after_id: int = 0,
     email: str | None = None,
 ) -> list[EmailSuppression]:
-    """One page of a project's suppressions of a reason holding an address, oldest first, after an id."""
+    """The first `limit` suppressions of a project and reason holding an address, oldest first."""
     query = select(EmailSuppression).where(
         EmailSuppression.project_id == project_id,
         EmailSuppression.reason == reason,
-        EmailSuppression.id > after_id,
         # Erased people's rows have no address to list; they still suppress (see is_suppressed).
         EmailSuppression.email.is_not(None),
     )
@@ -162,3 +160,19 @@ def list_suppressions(
     if since:
         query = query.where(EmailSuppression.created_at >= since)
     return list(db.session.scalars(query.order_by(EmailSuppression.id).limit(limit)))
+
+
+def page_suppressions(
+    project_id: int, reason: str, *, since: datetime | None = None, limit: int, cursor: str | None = None
+) -> tuple[list[EmailSuppression], str | None]:
+    """One page of a project's suppressions of a reason holding an address, oldest first (the API's list)."""
+    query = select(EmailSuppression).where(
+        EmailSuppression.project_id == project_id,
+        EmailSuppression.reason == reason,
+        EmailSuppression.email.is_not(None),  # erased people's rows: nothing to list (see list_suppressions)
+    )
+    if since:
+        query = query.where(EmailSuppression.created_at >= since)
+    scope = f"{reason}:{project_id}"
+    order = [EmailSuppression.id]
+    return cursors.page(query, order, scope=scope, limit=limit, cursor=cursor, descending=False)

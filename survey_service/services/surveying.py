@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import exists, select, update
 
-from survey_service.core import clock
+from survey_service.core import clock, cursors
 from survey_service.errors import ApiError
 from survey_service.extensions import db
 from survey_service.models import (
@@ -168,12 +168,20 @@ def cancel_pending_of_person(project_id: int, person_id: int, reason: str = "api
 
 
 def list_requests(
-    project_id: int, *, person_id: int | None = None, status: str | None = None, limit: int
-) -> list[SurveyRequest]:
-    """The project's survey requests, newest first, optionally of one person and in one status."""
+    project_id: int,
+    *,
+    person_id: int | None = None,
+    status: str | None = None,
+    limit: int,
+    cursor: str | None = None,
+) -> tuple[list[SurveyRequest], str | None]:
+    """One page of the project's survey requests, newest first, optionally of one person and in one
+    status, and the cursor of the next page."""
     stmt = select(SurveyRequest).where(SurveyRequest.project_id == project_id)
     if person_id is not None:
         stmt = stmt.where(SurveyRequest.person_id == person_id)
     if status is not None:
         stmt = stmt.where(SurveyRequest.status == status)
-    return list(db.session.scalars(stmt.order_by(SurveyRequest.id.desc()).limit(limit)))
+    return cursors.page(
+        stmt, [SurveyRequest.id], scope=f"survey_requests:{project_id}", limit=limit, cursor=cursor
+    )

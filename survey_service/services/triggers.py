@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
 
-from survey_service.core import instants, sampling
+from survey_service.core import cursors, instants, sampling
 from survey_service.errors import ApiError
 from survey_service.extensions import db
 from survey_service.models import Person, Project, TriggerRule
@@ -164,12 +164,13 @@ def project_rule(project_id: int, rule_id: int) -> TriggerRule:
     return rule
 
 
-def list_rules(project_id: int) -> list[TriggerRule]:
-    """The project's trigger rules, oldest first."""
-    return list(
-        db.session.scalars(
-            select(TriggerRule).where(TriggerRule.project_id == project_id).order_by(TriggerRule.id)
-        )
+def list_rules(
+    project_id: int, *, limit: int = 100, cursor: str | None = None
+) -> tuple[list[TriggerRule], str | None]:
+    """One page of the project's trigger rules, oldest first, and the cursor of the next page."""
+    stmt = select(TriggerRule).where(TriggerRule.project_id == project_id)
+    return cursors.page(
+        stmt, [TriggerRule.id], scope=f"triggers:{project_id}", descending=False, limit=limit, cursor=cursor
     )
 
 

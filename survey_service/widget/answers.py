@@ -8,7 +8,7 @@ from typing import Any
 from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import func, select
 
-from survey_service.core import clock, tokens
+from survey_service.core import clock, cursors, tokens
 from survey_service.errors import ApiError
 from survey_service.extensions import db
 from survey_service.models import (
@@ -93,22 +93,31 @@ def dismiss(project: Project, token: str) -> bool:
 
 
 def list_dismissals(
-    project_id: int, *, since: datetime | None = None, until: datetime | None = None, limit: int = 100
+    project_id: int,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 100,
+    cursor: str | None = None,
 ) -> dict[str, Any]:
-    """The project's widget dismissals, newest first, with the total in the range."""
+    """One page of the project's widget dismissals, newest first, with the total in the range."""
     where = [WidgetDismissal.project_id == project_id]
     if since:
         where.append(WidgetDismissal.dismissed_at >= since)
     if until:
         where.append(WidgetDismissal.dismissed_at < until)
     total = db.session.scalar(select(func.count()).select_from(WidgetDismissal).where(*where)) or 0
-    rows = db.session.execute(
+    rows, next_cursor = cursors.page(
         select(WidgetDismissal, Person.external_id, Person.email)
         .join(Person, Person.id == WidgetDismissal.person_id)
-        .where(*where)
-        .order_by(WidgetDismissal.dismissed_at.desc(), WidgetDismissal.id.desc())
-        .limit(limit)
-    ).all()
+        .where(*where),
+        [WidgetDismissal.dismissed_at, WidgetDismissal.id],
+        scope=f"dismissals:{project_id}",
+        limit=limit,
+        cursor=cursor,
+        scalars=False,
+        key_of=lambda row: [row[0].dismissed_at, row[0].id],
+    )
     data = [
         {
             "person_id": d.person_id,
@@ -119,4 +128,4 @@ def list_dismissals(
         }
         for d, external_id, email in rows
     ]
-    return {"total": total, "data": data}
+    return {"total": total, "data": data, "next_cursor": next_cursor}

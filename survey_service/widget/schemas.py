@@ -12,6 +12,8 @@ from survey_service.schemas.common import (
     MAX_PROPERTIES,
     PROPERTY_NAME,
     Instant,
+    Page,
+    PageQuery,
     Properties,
     StrictScore,
 )
@@ -83,10 +85,9 @@ class WidgetSettingsSchema(Schema):
     )
 
 
-class DismissalQuery(Schema):
+class DismissalQuery(PageQuery):
     since = Instant()
     until = Instant(end_of_day=True)
-    limit = fields.Integer(load_default=100, validate=validate.Range(1, 1000))
 
 
 class DismissalOut(Schema):
@@ -97,6 +98,6 @@ class DismissalOut(Schema):
     dismissed_at = Instant()
 
 
-class DismissalPage(Schema):
+class DismissalPage(Page):
     total = fields.Integer(metadata={"description": "dismissals in the range"})
     data = fields.List(fields.Nested(DismissalOut))
