@@ -8,13 +8,16 @@ Flask's own `run` is its development server (web only: no worker, no migrations)
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -28,7 +31,7 @@ from rq import Worker
 from rq.job import Job
 from rq.queue import Queue
 
-from survey_service.config import redact_url
+from survey_service.config import DEFAULT_PORT, ConfigError, redact_url
 from survey_service.errors import ApiError
 from survey_service.extensions import db, queues
 from survey_service.reporting import rollups
@@ -211,9 +214,18 @@ def failed_jobs_command(requeue: bool) -> None:
 @click.command("start")
 @with_appcontext
 @click.option("--workers", default=2, show_default=True, help="gunicorn web workers.")
-def start_command(workers: int) -> None:
-    """Start web, worker and scheduler together on the configured (or embedded) stores."""
-    run_embedded(current_app._get_current_object(), workers)  # type: ignore[attr-defined]
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    help=f"Port to serve on (default: PORT, else BASE_URL's port, else {DEFAULT_PORT}).",
+)
+def start_command(workers: int, port: int | None) -> None:
+    """Start web, worker and scheduler together on the configured (or embedded) stores.
+
+    The banner with the URLs and the demo project's keys is printed once the web server answers
+    /healthz; a port already in use, or a process that dies first, is an error (exit status 1).
+    """
+    run_embedded(current_app._get_current_object(), workers, port)  # type: ignore[attr-defined]
 
 
 COMMANDS = (
@@ -271,8 +283,28 @@ def demo_project(app: Flask) -> tuple[dict[str, Any], dict[str, Any]]:
     }
 
 
-def demo_banner(base: str, demo: dict[str, Any], shown: dict[str, Any]) -> list[str]:
-    """The lines `survey-service start` prints: where things are, and the demo project's keys."""
+def cli_command() -> str:
+    """This console script as someone in the current directory types it: `.venv/bin/survey-service`
+    after `make run` (it is not on PATH unless the venv is activated)."""
+    exe = Path(sys.executable).parent / "survey-service"
+    if not exe.exists():
+        return "survey-service"
+    try:
+        relative = str(exe.relative_to(Path.cwd()))
+    except ValueError:
+        return str(exe)
+    return relative if "/" in relative else f"./{relative}"
+
+
+def demo_banner(
+    base: str, demo: dict[str, Any], shown: dict[str, Any], command: str | None = None
+) -> list[str]:
+    """The lines `survey-service start` prints: where things are, and the demo project's keys.
+
+    command is how the operator runs this CLI (default: cli_command()), so the commands shown work
+    when pasted.
+    """
+    command = command or cli_command()
     key = shown.get("secret_key")
     lines = [
         "",
@@ -292,57 +324,141 @@ def demo_banner(base: str, demo: dict[str, Any], shown: dict[str, Any]) -> list[
     else:
         lines += [
             "    secret key       shown only when the project was created;"
-            f" a new one: survey-service rotate-key --project {demo['id']}",
+            f" a new one: {command} rotate-key --project {demo['id']}",
         ]
     return [
         *lines,
-        f"  Dashboard:     {base}/dashboard  (add a user: survey-service create-user EMAIL"
+        f"  Dashboard:     {base}/dashboard  (add a user: {command} create-user EMAIL"
         f" --project {demo['id']} --role admin)",
         "  Ctrl-C stops everything.",
         "",
     ]
 
 
-def run_embedded(app: Flask, web_workers: int) -> None:
-    """Migrate, ensure the demo project, then supervise gunicorn and an RQ worker as one tree."""
-    from flask_migrate import upgrade
+def serving_address(app: Flask, port: int | None) -> tuple[str, int, str]:
+    """Where `start` listens and the base URL it announces: (host, port, base URL).
 
-    env = dict(os.environ)
-    redis_handle = queues()
-    if not redis_handle.url:
-        redis_handle.redis.ping()  # starts the embedded redis-server, owned by this process
-        env["REDIS_URL"] = redis_handle.embedded_url or ""
-    upgrade()
-    demo, shown = demo_project(app)
-    base = app.config["BASE_URL"]
-    bind = urlsplit(base).netloc or "127.0.0.1:5000"
-    exe = Path(sys.executable).parent
-    children = [
-        subprocess.Popen([str(exe / "gunicorn"), "-w", str(web_workers), "-b", bind, "wsgi:app"], env=env),
-        subprocess.Popen([str(exe / "survey-service"), "worker"], env=env),
-    ]
-    click.echo("\n".join(demo_banner(base, demo, shown)))
-    stopping = False
+    The port is --port, else PORT, else BASE_URL's, else 5000; the host is BASE_URL's. An unset
+    BASE_URL follows the port; a BASE_URL that is set (a public origin, maybe a proxy) is kept.
+    """
+    base: str = app.config["BASE_URL"]
+    parts = urlsplit(base)
+    host = parts.hostname or "127.0.0.1"
+    chosen = int(port or app.config.get("PORT") or parts.port or DEFAULT_PORT)
+    if app.config.get("BASE_URL_FOLLOWS_PORT", False):
+        base = f"http://{host}:{chosen}"
+    return host, chosen, base
 
-    def stop(*_: Any) -> None:
-        nonlocal stopping
-        stopping = True
 
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
+def _host_port(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Fail with a clear message, before anything starts, when the port cannot be listened on."""
     try:
-        while not stopping and all(child.poll() is None for child in children):
+        # SO_REUSEADDR, as gunicorn binds: a port only in TIME_WAIT counts as free, a listener not.
+        with socket.create_server((host, port)):
+            pass
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise click.ClickException(
+                f"port {port} is in use; set PORT=<free port> or pass --port <free port>"
+                f" (e.g. `make run PORT={port + 1}` or `{cli_command()} start --port {port + 1}`)"
+            ) from None
+        raise click.ClickException(
+            f"cannot listen on {_host_port(host, port)}: {exc.strerror or exc}"
+        ) from None
+
+
+# How long `start` waits for the web server's first /healthz 200 (migrations are done by then).
+SERVING_TIMEOUT_SECONDS = 120.0
+
+
+class _Tree:
+    """gunicorn and the worker, named, and whether a signal asked them to stop."""
+
+    def __init__(self, children: dict[str, subprocess.Popen[bytes]]) -> None:
+        self.children = children
+        self.stopping = False
+
+    def stop(self, *_: Any) -> None:
+        self.stopping = True
+
+    def check_alive(self) -> None:
+        """Raise when a process ended on its own (not asked to stop)."""
+        for name, child in self.children.items():
+            code = child.poll()
+            if code is not None and not self.stopping:
+                raise click.ClickException(f"{name} exited with status {code} (see its output above)")
+
+    def wait_serving(self, url: str) -> bool:
+        """Poll url until it answers 200; False if a signal asked to stop first."""
+        deadline = time.monotonic() + SERVING_TIMEOUT_SECONDS
+        while not self.stopping:
+            self.check_alive()
+            try:
+                with urllib.request.urlopen(url, timeout=2) as res:
+                    if res.status == 200:
+                        return True
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise click.ClickException(
+                    f"the web server did not answer {url} within {SERVING_TIMEOUT_SECONDS:.0f} s"
+                )
+            time.sleep(0.3)
+        return False
+
+    def supervise(self) -> None:
+        while not self.stopping:
+            self.check_alive()
             time.sleep(0.5)
-    finally:
-        for child in children:
+
+    def terminate(self) -> None:
+        for child in self.children.values():
             if child.poll() is None:
                 child.terminate()
         deadline = time.monotonic() + 10
-        for child in children:
+        for child in self.children.values():
             try:
                 child.wait(timeout=max(deadline - time.monotonic(), 0.1))
             except subprocess.TimeoutExpired:
                 child.kill()
+
+
+def run_embedded(app: Flask, web_workers: int, port: int | None = None) -> None:
+    """Migrate, supervise gunicorn and an RQ worker as one tree; once serving, the demo project's banner."""
+    from flask_migrate import upgrade
+
+    host, port, base = serving_address(app, port)
+    check_port_free(host, port)
+    app.config["BASE_URL"] = base
+    env = {**os.environ, "BASE_URL": base}
+    redis_handle = queues()
+    if not redis_handle.url:
+        redis_handle.redis.ping()  # starts the embedded redis-server, owned by this process
+        env["REDIS_URL"] = redis_handle.embedded_url or ""
+    tree = _Tree({})
+    try:
+        upgrade()
+        exe = Path(sys.executable).parent
+        bind = _host_port(host, port)
+        tree.children["gunicorn"] = subprocess.Popen(
+            [str(exe / "gunicorn"), "-w", str(web_workers), "-b", bind, "wsgi:app"], env=env
+        )
+        tree.children["the worker"] = subprocess.Popen([str(exe / "survey-service"), "worker"], env=env)
+        signal.signal(signal.SIGINT, tree.stop)
+        signal.signal(signal.SIGTERM, tree.stop)
+        local = "127.0.0.1" if host in ("0.0.0.0", "") else "::1" if host == "::" else host
+        if not tree.wait_serving(f"http://{_host_port(local, port)}/healthz"):
+            return
+        # Only now: a start that fails never creates the demo project (its secrets are shown once).
+        demo, shown = demo_project(app)
+        click.echo("\n".join(demo_banner(base, demo, shown)))
+        tree.supervise()
+    finally:
+        tree.terminate()
         redis_handle.close()
 
 
@@ -357,4 +473,8 @@ cli = FlaskGroup(create_app=_create_app, help="Operate the survey service.")
 
 def main() -> None:
     """Console script entry point: `survey-service …` (same as `flask --app wsgi …`)."""
-    cli(prog_name="survey-service")
+    try:
+        cli(prog_name="survey-service")
+    except ConfigError as exc:  # a setting the environment got wrong: say which, no traceback
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(1)

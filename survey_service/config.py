@@ -101,6 +101,21 @@ def _ports(text: str) -> frozenset[int] | None:
     return ports
 
 
+# Where `survey-service start` (`make run`) serves when neither PORT, --port nor BASE_URL says otherwise.
+DEFAULT_PORT = 5000
+
+
+def _port() -> int | None:
+    """PORT, the port `survey-service start` serves on; None when unset."""
+    raw = os.environ.get("PORT", "").strip()
+    if not raw:
+        return None
+    value = int(raw) if raw.isdigit() else 0
+    if not 0 < value < 65536:
+        raise ConfigError(f"PORT takes a TCP port from 1 to 65535, got {raw!r}")
+    return value
+
+
 def _positive_seconds(name: str, default: str) -> float:
     """A duration setting in seconds that must be above zero."""
     try:
@@ -143,6 +158,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     if db_url.startswith("sqlite"):
         # WAL + a busy timeout let the web and worker processes share the embedded file.
         engine_options = {"connect_args": {"timeout": 30}}
+    port = _port()
+    explicit_base = os.environ.get("BASE_URL", "").strip().rstrip("/")
     config: dict[str, Any] = {
         "INSTANCE_PATH": str(instance),
         "SURVEY_ENV": "production" if production else "development",
@@ -151,7 +168,10 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "SQLALCHEMY_DATABASE_URI": db_url,
         "SQLALCHEMY_ENGINE_OPTIONS": engine_options,
         "REDIS_URL": os.environ.get("REDIS_URL", "").strip() or None,
-        "BASE_URL": os.environ.get("BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
+        # Unset, BASE_URL follows the port `start` serves on (PORT or --port; 5000 by default).
+        "PORT": port,
+        "BASE_URL": explicit_base or f"http://127.0.0.1:{port or DEFAULT_PORT}",
+        "BASE_URL_FOLLOWS_PORT": not explicit_base,
         "SMTP_URL": os.environ.get("SMTP_URL", "").strip() or None,
         "MAIL_FROM": os.environ.get("MAIL_FROM", "surveys@localhost"),
         # Email channel: the optional open pixel (off: image proxies prefetch), public page limits.

@@ -321,3 +321,31 @@ def test_rotate_key_prints_a_new_secret_key_and_the_old_one_stops_working(
     assert old.status_code == 401 and new.status_code == 200
     missing = runner.invoke(args=["rotate-key", "--project", str(project["id"] + 1000)])
     assert missing.exit_code != 0 and "No project" in missing.output
+
+
+def test_port_setting_moves_start_and_an_unset_base_url_with_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from survey_service.cli import serving_address
+    from survey_service.config import ConfigError, load_config
+
+    def configured(**env: str) -> Flask:
+        for name in ("PORT", "BASE_URL"):
+            monkeypatch.delenv(name, raising=False)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        app = Flask(__name__)
+        app.config.update(load_config({"INSTANCE_PATH": str(tmp_path), "SECRET_KEY": "x"}))
+        return app
+
+    assert serving_address(configured(), None) == ("127.0.0.1", 5000, "http://127.0.0.1:5000")
+    assert serving_address(configured(PORT="5123"), None) == ("127.0.0.1", 5123, "http://127.0.0.1:5123")
+    assert serving_address(configured(PORT="5123"), 6000) == ("127.0.0.1", 6000, "http://127.0.0.1:6000")
+    # A BASE_URL that is set is the public origin (maybe a proxy): kept, only where start listens moves.
+    explicit = configured(BASE_URL="http://localhost:8080/", PORT="5123")
+    assert explicit.config["BASE_URL"] == "http://localhost:8080"
+    assert serving_address(explicit, None) == ("localhost", 5123, "http://localhost:8080")
+    assert serving_address(configured(BASE_URL="http://localhost:8080"), None)[1] == 8080
+    for bad in ("0", "65536", "abc", "-1", "50 00"):
+        with pytest.raises(ConfigError, match="PORT takes a TCP port"):
+            configured(PORT=bad)
