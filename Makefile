@@ -9,7 +9,7 @@ DEV_STAMP := $(VENV)/.installed-dev
 # The browser tests drive Debian's Chromium (tests/support/env.py reads the same CHROMIUM_PATH).
 CHROMIUM_PATH ?= /usr/bin/chromium
 
-.PHONY: all run test test-quick lint chromium bench chaos fuzz clean contract
+.PHONY: all run test test-quick lint chromium bench bench-smoke chaos fuzz clean contract
 
 all: $(RUN_STAMP)
 
@@ -28,8 +28,9 @@ $(DEV_STAMP): pyproject.toml $(RUN_STAMP)
 run: $(RUN_STAMP)
 	$(BIN)/survey-service start
 
+# Everything but benchmarks (they load the machine; `make bench`, `make bench-smoke`).
 test: lint chromium
-	$(BIN)/python -m pytest -q --durations=15
+	$(BIN)/python -m pytest -q --durations=15 -m "not bench"
 
 # Chromium for the browser tests: Debian's package, installed when missing and this runs as root with
 # apt-get; otherwise say how. Without it those tests skip, counted in the summary (-ra); under CI=true
@@ -56,6 +57,11 @@ lint: $(DEV_STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+
+# The bench harness end to end at a small size (`python -m bench --quick`): every ratio printed, every
+# acknowledged write found in the database. No timing is asserted.
+bench-smoke: $(DEV_STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m bench
 
 bench: $(DEV_STAMP)
 	$(BIN)/python -m bench

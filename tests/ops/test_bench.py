@@ -14,7 +14,9 @@ import pytest
 
 from tests.support.env import PG_ADMIN_URL, ROOT, unavailable
 
-pytestmark = [pytest.mark.process, pytest.mark.slow]  # `python -m bench --quick` in a subprocess
+# `python -m bench --quick` in a subprocess: a benchmark under load, so not part of `make test` (a shared
+# 2-core machine must not run benchmarks inside the suite); `make bench-smoke` runs it.
+pytestmark = [pytest.mark.process, pytest.mark.slow, pytest.mark.bench]
 
 
 def test_bench_quick_run_prints_ratios_and_every_201_is_in_the_database(tmp_path: Path) -> None:
