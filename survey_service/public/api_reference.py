@@ -324,7 +324,7 @@ def notes(schema: Any) -> tuple[str, ...]:
         ("minItems", "maxItems", "items"),
     ):
         if low in schema and high in schema:
-            out.append(f"{what} {schema[low]}–{schema[high]}")
+            out.append(f"{what} {schema[low]} to {schema[high]}")
         elif low in schema:
             out.append(f"{what} ≥ {schema[low]}")
         elif high in schema:

@@ -106,7 +106,7 @@ def test_reference_shows_parameters_request_fields_and_response_fields(client: F
 
     record = article(page, "op-post-api-v1-responses")
     score = row(record, "score")
-    assert "integer" in score and "required" in score and "value 0–10" in score
+    assert "integer" in score and "required" in score and "value 0 to 10" in score
     assert 'href="#schema-responsein"' in record
 
     person_id = row(article(page, "op-get-api-v1-people-person-id"), "person_id")
