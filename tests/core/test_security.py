@@ -142,6 +142,8 @@ def signed_in(app: Flask, email: str) -> tuple[FlaskClient, str]:
 
 # Routes with no tenant in them: nothing to cross (tokens name one request; checked in test_properties).
 NO_TENANT = {
+    "/",
+    "/docs/api",
     "/healthz",
     "/openapi.json",
     "/widget.js",
@@ -660,6 +662,8 @@ def test_pages_carry_csp_frame_ancestors_referrer_policy_and_nosniff(
     landing = links["score_urls"]["9"].removeprefix(app.config["BASE_URL"])
     dashboard, _ = signed_in(app, "pages@a.example")
     pages = {
+        "/": client,
+        "/docs/api": client,
         "/login": client,
         "/demo": client,
         landing: client,

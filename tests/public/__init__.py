@@ -1,0 +1,1 @@
+"""Tests of survey_service.public: the index page and the API reference (see tests/README.md)."""
