@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -18,8 +19,6 @@ from survey_service.services.projects import project_for_secret_key
 
 BEARER = "bearerAuth"
 BASIC = "basicAuth"
-# Where flask-smorest documents arguments that travel in the request body.
-BODY_LOCATIONS = frozenset({"json", "form", "json_or_form", "files"})
 UNSUPPORTED_MEDIA_TYPE = "The body must be JSON: send Content-Type: application/json."
 
 
@@ -59,14 +58,18 @@ def _arguments(view: Callable[..., Any]) -> Iterator[tuple[str, Schema | type[Sc
             yield parameter["in"], parameter["schema"]
 
 
-def _query_names(view: Callable[..., Any]) -> set[str]:
-    """The query parameter names a view declares (each field's data_key, else its name)."""
+@functools.cache
+def _declared(view: Callable[..., Any]) -> tuple[frozenset[str], bool]:
+    """The query parameter names a view declares (each field's data_key, else its name), and whether
+    it takes a JSON body; computed once per view."""
     names: set[str] = set()
+    takes_json = False
     for location, schema in _arguments(view):
         if location in ("query", "querystring"):
             instance = schema() if isinstance(schema, type) else schema
             names.update(f.data_key or name for name, f in instance.fields.items() if not f.dump_only)
-    return names
+        takes_json = takes_json or location == "json"
+    return frozenset(names), takes_json
 
 
 def check_request_shape() -> Response | None:
@@ -81,14 +84,15 @@ def check_request_shape() -> Response | None:
     view = current_app.view_functions.get(request.endpoint or "")
     if view is None:
         return None
-    unknown = sorted(set(request.args) - _query_names(view))
+    names, takes_json = _declared(view)
+    unknown = sorted(set(request.args) - names)
     if unknown:
         listed = ", ".join(unknown)
         noun = "parameter" if len(unknown) == 1 else "parameters"
-        details = {name: ["Unknown query parameter."] for name in unknown}
+        # Per name, marshmallow's own words for an unknown body field: one way to read both.
+        details = {name: ["Unknown field."] for name in unknown}
         return error_response(422, "validation_error", f"Unknown query {noun}: {listed}.", details)
-    takes_body = any(location in BODY_LOCATIONS for location, _ in _arguments(view))
-    if takes_body and not request.is_json and request.get_data():
+    if takes_json and not request.is_json and request.get_data():
         return error_response(
             415, "unsupported_media_type", UNSUPPORTED_MEDIA_TYPE, {"content_type": request.mimetype or None}
         )
@@ -111,13 +115,13 @@ class StrictParser(FlaskParser):
     }
 
 
-class ApiBlueprint(Blueprint):
+class ApiBlueprint(Blueprint):  # type: ignore[misc]  # flask-smorest is untyped: Blueprint is Any
     """A flask-smorest blueprint whose query schemas raise on unknown parameters, and whose every
     operation documents the 422 of check_request_shape (and the 415 when it takes a JSON body)."""
 
     ARGUMENTS_PARSER = StrictParser()
 
-    def add_url_rule(  # type: ignore[override]
+    def add_url_rule(
         self,
         rule: str,
         endpoint: str | None = None,
@@ -136,7 +140,7 @@ def _document_refusals(view: Callable[..., Any]) -> None:
     responses = apidoc.setdefault("response", {}).setdefault("responses", {})
     if 422 not in apidoc.get("arguments", {}).get("responses", {}):
         responses.setdefault(422, []).append("UNPROCESSABLE_ENTITY")
-    if any(location in BODY_LOCATIONS for location, _ in _arguments(view)):
+    if any(location == "json" for location, _ in _arguments(view)):
         responses.setdefault(415, []).append("UNSUPPORTED_MEDIA_TYPE")
     view._apidoc = apidoc  # type: ignore[attr-defined]
 
