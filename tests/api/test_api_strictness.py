@@ -83,8 +83,8 @@ def test_query_schemas_load_with_unknown_raise_even_without_the_hook() -> None:
     api = Api(app)
     bp = ApiBlueprint("bare", __name__, url_prefix="/bare")
 
-    @bp.get("/")
-    @bp.arguments(Query, location="query")
+    @bp.get("/")  # type: ignore[untyped-decorator]  # flask-smorest is untyped
+    @bp.arguments(Query, location="query")  # type: ignore[untyped-decorator]
     def bare(query: dict[str, Any]) -> dict[str, Any]:
         return query
 
@@ -178,3 +178,7 @@ def test_openapi_documents_422_everywhere_and_415_for_json_bodies(client: FlaskC
         takes_json = "application/json" in op.get("requestBody", {}).get("content", {})
         assert ("415" in op["responses"]) == takes_json, (method, path)
     assert "415" in spec["paths"]["/api/v1/responses"]["post"]["responses"]
+    # The lookups are documented too.
+    people = spec["paths"]["/api/v1/people"]["get"]
+    assert {p["name"] for p in people["parameters"]} >= {"email", "external_id", "limit", "cursor"}
+    assert "200" in spec["paths"]["/api/v1/responses/{response_id}"]["get"]["responses"]
