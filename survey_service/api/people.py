@@ -1,15 +1,14 @@
-"""People endpoints."""
+"""People endpoints: upsert, look up by email or external id, fetch one."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from survey_service.api import api_blueprint, current_project
-from survey_service.errors import ApiError
-from survey_service.extensions import db
 from survey_service.models import Person
-from survey_service.schemas.people import PersonIn, PersonOut
-from survey_service.services.people import upsert_person
+from survey_service.schemas.people import PersonIn, PersonOut, PersonPage, PersonQuery
+from survey_service.services.people import get_person as project_person
+from survey_service.services.people import list_people, upsert_person
 from survey_service.services.tx import commit_with_retry
 
 bp = api_blueprint("people", __name__, "People who can be surveyed")
@@ -26,11 +25,17 @@ def create_or_update_person(data: dict[str, Any]) -> tuple[Person, int]:
     return person, 201 if created else 200
 
 
+@bp.get("/people")
+@bp.arguments(PersonQuery, location="query")
+@bp.response(200, PersonPage)
+def get_people(query: dict[str, Any]) -> dict[str, Any]:
+    """List people newest first; `email` or `external_id` finds the person with exactly that value."""
+    rows, next_cursor = list_people(current_project().id, **query)
+    return {"data": rows, "next_cursor": next_cursor}
+
+
 @bp.get("/people/<int:person_id>")
 @bp.response(200, PersonOut)
 def get_person(person_id: int) -> Person:
     """Fetch one person of this project."""
-    person = db.session.get(Person, person_id)
-    if person is None or person.project_id != current_project().id:
-        raise ApiError(404, "not_found", "No such person.")
-    return person
+    return project_person(current_project().id, person_id)

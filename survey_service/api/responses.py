@@ -1,4 +1,4 @@
-"""Response endpoints: record a score, list them."""
+"""Response endpoints: record a score, list them, fetch one."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 from survey_service.api import api_blueprint, current_project
 from survey_service.models import Response
 from survey_service.schemas.responses import ResponseIn, ResponseOut, ResponsePage, ResponseQuery
+from survey_service.services.responses import get_response as project_response
 from survey_service.services.responses import list_responses, record_response
 
 bp = api_blueprint("responses", __name__, "0-10 responses with comments")
@@ -36,3 +37,10 @@ def get_responses(query: dict[str, Any]) -> dict[str, Any]:
     """List responses newest first, filtered by category and time, with cursor paging."""
     rows, next_cursor = list_responses(current_project().id, **query)
     return {"data": rows, "next_cursor": next_cursor}
+
+
+@bp.get("/responses/<int:response_id>")
+@bp.response(200, ResponseOut)
+def get_response(response_id: int) -> Response:
+    """Fetch one response of this project."""
+    return project_response(current_project().id, response_id)

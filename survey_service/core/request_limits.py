@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Flask, g, request
+from flask import Flask, Response, current_app, g, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
-from survey_service.errors import ApiError
+from survey_service.errors import ApiError, error_response
 
 # Deeper than any body the API documents (properties are flat; the deepest is ~4 levels).
 MAX_DEPTH = 64
@@ -118,6 +119,20 @@ def check_request_body() -> None:
         return  # not JSON at all: the door answers as it always did
 
 
+def too_large_message(limit: int) -> str:
+    """The 413's message, naming the limit a body exceeded."""
+    size = f"{limit // 1024} KiB" if limit % 1024 == 0 else f"{limit} bytes"
+    return f"The request body is larger than the limit of {size} ({limit} bytes)."
+
+
+def too_large(error: RequestEntityTooLarge) -> Response:
+    """The 413 of a body over MAX_CONTENT_LENGTH, in the one shape and naming the limit."""
+    limit = int(current_app.config.get("MAX_CONTENT_LENGTH") or 0)
+    message = too_large_message(limit) if limit else "The request body is too large."
+    return error_response(413, "payload_too_large", message, {"max_bytes": limit} if limit else None)
+
+
 def init_app(app: Flask) -> None:
     """Check request bodies before any blueprint's own hooks or views."""
     app.before_request(check_request_body)
+    app.register_error_handler(RequestEntityTooLarge, too_large)

@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
-from survey_service.schemas.common import NO_CONTROL_CHARACTERS, Instant, Properties
+from survey_service.schemas.common import NO_CONTROL_CHARACTERS, Instant, Page, PageQuery, Properties
 
 
 class PersonRef(Schema):
@@ -55,3 +55,23 @@ class PersonSummary(Schema):
     external_id = fields.String(allow_none=True)
     email = fields.String(allow_none=True)
     name = fields.String(allow_none=True)
+
+
+class PersonPage(Page):
+    data = fields.List(fields.Nested(PersonOut))
+
+
+class PersonQuery(PageQuery):
+    """GET /api/v1/people: look people up by exact email or external_id (both given: both must match)."""
+
+    email = fields.Email(
+        validate=validate.Length(3, 320),
+        metadata={"description": "exact match, case-insensitive (emails are stored lower-case)"},
+    )
+    external_id = fields.String(validate=validate.Length(1, 255), metadata={"description": "exact match"})
+
+    @post_load
+    def _normalise(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        if data.get("email"):
+            data["email"] = data["email"].strip().lower()
+        return data

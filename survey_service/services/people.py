@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm.attributes import flag_modified
 
+from survey_service.core import cursors
 from survey_service.errors import ApiError
 from survey_service.extensions import db
 from survey_service.models import Person
@@ -28,6 +29,31 @@ def _candidates(
     by_external_id = next((p for p in rows if external_id and p.external_id == external_id), None)
     by_email = next((p for p in rows if email and p.email == email), None)
     return by_external_id, by_email
+
+
+def get_person(project_id: int, person_id: int) -> Person:
+    """The project's person with this id; another project's id and an unknown one are the same 404."""
+    person = db.session.get(Person, person_id)
+    if person is None or person.project_id != project_id:
+        raise ApiError(404, "not_found", "No such person.")
+    return person
+
+
+def list_people(
+    project_id: int,
+    *,
+    email: str | None = None,
+    external_id: str | None = None,
+    limit: int = 100,
+    cursor: str | None = None,
+) -> tuple[list[Person], str | None]:
+    """One page of a project's people, newest first, matching email and external_id exactly when given."""
+    query = select(Person).where(Person.project_id == project_id)
+    if email is not None:
+        query = query.where(Person.email == email)
+    if external_id is not None:
+        query = query.where(Person.external_id == external_id)
+    return cursors.page(query, [Person.id], scope=f"people:{project_id}", limit=limit, cursor=cursor)
 
 
 def find_person(project_id: int, external_id: str | None, email: str | None) -> Person | None:

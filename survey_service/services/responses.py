@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select
 
 from survey_service.core import clock, cursors, nps
+from survey_service.errors import ApiError
 from survey_service.extensions import db
 from survey_service.models import Response, SurveyRequest
 from survey_service.services import projects
@@ -71,6 +72,14 @@ def record_response(
     response, created = commit_with_retry(work)
     dispatch_response_event(project_id, response.id, "response.created" if created else "response.updated")
     return response, created
+
+
+def get_response(project_id: int, response_id: int) -> Response:
+    """The project's response with this id; another project's id and an unknown one are the same 404."""
+    response = db.session.get(Response, response_id)
+    if response is None or response.project_id != project_id:
+        raise ApiError(404, "not_found", "No such response.")
+    return response
 
 
 def list_responses(

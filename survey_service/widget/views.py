@@ -42,7 +42,9 @@ SCHEMAS: dict[type[Schema], Schema] = {cls: cls() for cls in (IdentifyIn, Answer
 def _body(schema: Schema) -> dict[str, Any]:
     """Parse the JSON body (sent as text/plain by the widget, to avoid a CORS preflight)."""
     if len(request.get_data()) > MAX_BODY:
-        raise ApiError(413, "payload_too_large", "The request body is too large.")
+        raise ApiError(
+            413, "payload_too_large", request_limits.too_large_message(MAX_BODY), {"max_bytes": MAX_BODY}
+        )
     try:
         # Parsed once within request_limits' bounds (depth, digits, surrogates) for every door.
         data = request_limits.json_body()

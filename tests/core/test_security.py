@@ -177,6 +177,10 @@ def matrix_calls(b: Tenant, a: Tenant) -> list[tuple[str, str, str, dict[str, An
     widget_answer = {"key": a_public_key, "token": i["widget_token"], "score": 10, "comment": "x"}
     calls: list[tuple[str, str, str, dict[str, Any], Expected]] = [
         ("GET", f"{v1}/people/<int:person_id>", f"{v1}/people/{i['person']}", {}, 404),
+        ("GET", f"{v1}/responses/<int:response_id>", f"{v1}/responses/{i['response']}", {}, 404),
+        # Looking B's people up by their email or external id finds none of A's (and none of B's).
+        ("GET", f"{v1}/people", f"{v1}/people?email={s['email']}", {}, None),
+        ("GET", f"{v1}/people", f"{v1}/people?external_id={s['external_id']}", {}, None),
         ("DELETE", f"{v1}/people/<int:person_id>", f"{v1}/people/{i['person']}", {}, 404),
         ("GET", f"{v1}/people/<int:person_id>/export", f"{v1}/people/{i['person']}/export", {}, 404),
         (
