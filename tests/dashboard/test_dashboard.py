@@ -339,7 +339,7 @@ def test_dashboard_shows_own_project_only_and_escapes_comments(app: Flask, clien
 
     assert f'data-testid="nps">{format_nps(expected["nps"])}<' in html
     assert f"n = {expected['responses']}" in html
-    assert '<svg class="trend"' in html
+    assert all(f'<svg class="trend {name}"' in html for name in ("wide", "medium", "narrow"))
 
 
 def test_dashboard_invalid_filters_are_ignored_not_500(
@@ -540,7 +540,7 @@ def test_dashboard_survey_filter_applies_to_segments_comments_trend_and_export_l
     assert sorted(rows) == [("free", "1", "-100"), ("pro", "2", "0")]
     assert comments_in(html) == {"onboarding-too-hard", "onboarding-loved-it"}
     assert '<div class="big">2</div>' in html  # the comments KPI
-    assert html.count('class="dot"') == 1  # one day with answers in the trend
+    assert html.count('class="dot"') == 3  # one day with answers, in each of the trend's three drawings
     assert "selected>Onboarding</option>" in html
     chip = re.search(
         r'data-testid="active-filters">Only: <a class="chip" href="([^"]*)" [^>]*>Survey: Onboarding', html
