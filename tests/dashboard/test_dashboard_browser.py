@@ -127,7 +127,7 @@ def test_dashboard_browser_trend_labels_are_readable_at_every_width(
     with app.app_context():
         seed_responses(project["id"], 120, seed=3)
         create_user(project["id"], "cs@acme.test", "correct horse battery", "viewer")
-    for width, height in WIDTHS:
+    for width, height in (*WIDTHS, (768, 1024)):  # and a tablet, between the two
         page = signed_in(browser, live_server, width, height)
         page.screenshot(path=str(tmp_path / f"trend-{width}.png"), full_page=True)
         chart = page.locator("#trend svg.trend:visible")
