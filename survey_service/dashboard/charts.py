@@ -2,18 +2,41 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from markupsafe import Markup, escape
 
 from survey_service.core.nps import format_nps
 
-WIDTH, HEIGHT = 760, 280
+HEIGHT = 280
 LEFT, RIGHT, TOP, BOTTOM = 44, 16, 16, 58
 N_BAND = 34  # height of the response-count bars under the line
-MAX_LABELS = 12
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 LEGEND = "Line: NPS · band: 95% margin · bars: responses"
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One drawing of the chart, for one range of screen widths (the stylesheet shows one of them).
+
+    A phone does not get the wide chart scaled down (its text would be a few pixels high): it gets a
+    narrow one drawn at about its own size, with fewer period labels, so text renders at 11 px or more.
+    """
+
+    name: str  # CSS class: .wide, .medium, .narrow
+    width: int  # the viewBox's width
+    max_labels: int  # period labels under the axis, at most
+    max_values: int  # the NPS is written above each dot when there are at most this many periods
+    legend: str = LEGEND
+    legend_x: int = LEFT
+
+
+FRAMES = (
+    Frame("wide", 760, 12, 16),
+    Frame("medium", 520, 7, 9),
+    Frame("narrow", 300, 4, 5, legend="Line: NPS · band: 95% margin · bars: n", legend_x=4),
+)
 
 
 def _y(value: float) -> float:
@@ -34,32 +57,39 @@ def _label(period: str, interval: str) -> str:
 def trend_svg(
     series: list[dict[str, Any]], interval: str, empty: str = "No responses in this range yet."
 ) -> Markup:
-    """An SVG line of NPS per period, a shaded 95% margin band, and bars of n underneath."""
+    """The trend drawn once per Frame (the stylesheet shows the one that fits the screen)."""
     if not series:
         return Markup('<p class="empty">{}</p>').format(empty)
+    return Markup('<div class="trend-box">{}</div>').format(
+        Markup("").join(_trend_frame(series, interval, frame) for frame in FRAMES)
+    )
+
+
+def _trend_frame(series: list[dict[str, Any]], interval: str, frame: Frame) -> Markup:
+    """An SVG line of NPS per period, a shaded 95% margin band, and bars of n underneath."""
     count = len(series)
-    step = (WIDTH - LEFT - RIGHT) / max(count, 1)
+    step = (frame.width - LEFT - RIGHT) / max(count, 1)
     xs = [LEFT + step * (i + 0.5) for i in range(count)]
     parts: list[str] = [
-        f'<svg class="trend" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
+        f'<svg class="trend {frame.name}" viewBox="0 0 {frame.width} {HEIGHT}" role="img" '
         f'aria-label="NPS trend by {escape(interval)}" xmlns="http://www.w3.org/2000/svg">'
     ]
-    parts += _axis()
+    parts += _axis(frame.width)
     parts += _bands_and_lines(series, xs)
-    parts += _period_marks(series, xs, step, interval)
-    parts.append(f'<text class="legend" x="{LEFT}" y="{HEIGHT - 8}">{LEGEND}</text>')
+    parts += _period_marks(series, xs, step, interval, frame)
+    parts.append(f'<text class="legend" x="{frame.legend_x}" y="{HEIGHT - 8}">{escape(frame.legend)}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))
 
 
-def _axis() -> list[str]:
+def _axis(width: int) -> list[str]:
     """The horizontal lines and labels of the NPS scale."""
     parts: list[str] = []
     for tick in (-100, -50, 0, 50, 100):
         y = _y(tick)
         cls = "axis zero" if tick == 0 else "axis"
         label = format_nps(tick) if tick else "0"
-        parts.append(f'<line class="{cls}" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}"/>')
+        parts.append(f'<line class="{cls}" x1="{LEFT}" x2="{width - RIGHT}" y1="{y:.1f}" y2="{y:.1f}"/>')
         parts.append(f'<text class="tick" x="{LEFT - 8}" y="{y + 4:.1f}" text-anchor="end">{label}</text>')
     return parts
 
@@ -92,13 +122,15 @@ def _bands_and_lines(series: list[dict[str, Any]], xs: list[float]) -> list[str]
     return parts
 
 
-def _period_marks(series: list[dict[str, Any]], xs: list[float], step: float, interval: str) -> list[str]:
+def _period_marks(
+    series: list[dict[str, Any]], xs: list[float], step: float, interval: str, frame: Frame
+) -> list[str]:
     """Per period: the bar of n, the dot (and value, when few) of its NPS, and every few a label."""
     count = len(series)
     parts: list[str] = []
     max_n = max(point["responses"] for point in series) or 1
     base = HEIGHT - BOTTOM
-    every = max(1, -(-count // MAX_LABELS))
+    every = max(1, -(-count // frame.max_labels))
     for i, point in enumerate(series):
         x = xs[i]
         bar = point["responses"] / max_n * (N_BAND - 6)
@@ -115,7 +147,7 @@ def _period_marks(series: list[dict[str, Any]], xs: list[float], step: float, in
                 f'<circle class="dot" cx="{x:.1f}" cy="{_y(point["nps"]):.1f}" r="4">'
                 f"<title>{escape(title)}</title></circle>"
             )
-            if count <= 16:
+            if count <= frame.max_values:
                 parts.append(
                     f'<text class="value" x="{x:.1f}" y="{_y(point["nps"]) - 10:.1f}" '
                     f'text-anchor="middle">{escape(format_nps(point["nps"]))}</text>'

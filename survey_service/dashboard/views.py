@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from flask import redirect, render_template, request, url_for
+from flask import current_app, redirect, render_template, request, url_for
 from flask_wtf.csrf import generate_csrf
 from marshmallow import ValidationError
 
@@ -44,9 +44,24 @@ EXPORTS: dict[str, tuple[Callable[[ResponseFilter], Any], str, str]] = {
 }
 
 
+PREVIEW_CHARS, PREVIEW_LINES = 200, 4
+
+
 def template_helpers() -> dict[str, Any]:
-    """What every template may call: the form's CSRF token, NPS formatting."""
-    return {"csrf_token": generate_csrf, "format_nps": nps.format_nps}
+    """What every template may call: the form's CSRF token, NPS formatting, a long comment's preview."""
+    return {"csrf_token": generate_csrf, "format_nps": nps.format_nps, "comment_preview": comment_preview}
+
+
+def comment_preview(text: str | None) -> str | None:
+    """The first few lines of a long comment (the page adds "Show more"); None when it is short enough."""
+    if not text:
+        return None
+    lines = text.splitlines()
+    if len(text) <= PREVIEW_CHARS and len(lines) <= PREVIEW_LINES:
+        return None
+    preview = "\n".join(lines[:PREVIEW_LINES])[:PREVIEW_CHARS]
+    cut = preview.rfind(" ", PREVIEW_CHARS // 2)
+    return (preview[:cut] if len(preview) == PREVIEW_CHARS and cut > 0 else preview).rstrip() + "…"
 
 
 def _parse(args: Any) -> tuple[dict[str, Any], list[str]]:
@@ -123,6 +138,8 @@ def dashboard() -> str:
         pickers=page.pickers,
         active=active,
         back=urlencode(list(request.args.items(multi=True))),
+        first_run=page.first_run,
+        base_url=(current_app.config.get("BASE_URL") or request.host_url).rstrip("/"),
     )
 
 

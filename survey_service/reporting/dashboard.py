@@ -98,6 +98,7 @@ class DashboardPage:
     event_types: list[str]
     pickers: dict[str, bool]  # which origin pickers the filter bar shows
     export_args: dict[str, Any]
+    first_run: bool  # the project has no responses at all yet: the page shows how to get some
 
 
 def project_of(project_id: int) -> Project | None:
@@ -179,7 +180,14 @@ def dashboard_page(project_id: int, query: dict[str, Any], invalid: list[str]) -
         event_types=event_types,
         pickers=pickers,
         export_args=export_args,
+        first_run=report["overall"]["responses"] == 0 and not has_responses(project_id),
     )
+
+
+def has_responses(project_id: int) -> bool:
+    """Whether the project has any response at all (in any range, from any origin)."""
+    found = db.session.scalar(select(Response.id).where(Response.project_id == project_id).limit(1))
+    return found is not None
 
 
 def export_filter(project_id: int, query: dict[str, Any], invalid: list[str]) -> ResponseFilter:

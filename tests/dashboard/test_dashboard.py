@@ -339,7 +339,7 @@ def test_dashboard_shows_own_project_only_and_escapes_comments(app: Flask, clien
 
     assert f'data-testid="nps">{format_nps(expected["nps"])}<' in html
     assert f"n = {expected['responses']}" in html
-    assert '<svg class="trend"' in html
+    assert all(f'<svg class="trend {name}"' in html for name in ("wide", "medium", "narrow"))
 
 
 def test_dashboard_invalid_filters_are_ignored_not_500(
@@ -540,7 +540,7 @@ def test_dashboard_survey_filter_applies_to_segments_comments_trend_and_export_l
     assert sorted(rows) == [("free", "1", "-100"), ("pro", "2", "0")]
     assert comments_in(html) == {"onboarding-too-hard", "onboarding-loved-it"}
     assert '<div class="big">2</div>' in html  # the comments KPI
-    assert html.count('class="dot"') == 1  # one day with answers in the trend
+    assert html.count('class="dot"') == 3  # one day with answers, in each of the trend's three drawings
     assert "selected>Onboarding</option>" in html
     chip = re.search(
         r'data-testid="active-filters">Only: <a class="chip" href="([^"]*)" [^>]*>Survey: Onboarding', html
@@ -836,3 +836,43 @@ def test_login_derives_one_key_however_many_projects_know_the_email(
             calls.clear()
             assert matching_users(email, "a wrong password") == []
             assert len(calls) == 1, email
+
+
+def test_dashboard_of_an_empty_project_shows_how_to_start_until_it_has_responses(
+    app: Flask, client: FlaskClient, project: dict[str, Any]
+) -> None:
+    add_user(app, project["id"], "a@acme.test")
+    sign_in(client, "a@acme.test")
+    html = client.get("/dashboard").get_data(as_text=True)
+    assert 'data-testid="getting-started"' in html
+    assert f'data-key="{project["public_key"]}"' in html
+    assert "curl -X POST" in html and "/api/v1/responses" in html
+    assert f"rotate-key --project {project['id']}" in html
+    assert project["secret_key"][:7] in html and project["secret_key"] not in html
+    with app.app_context():
+        seed_responses(project["id"], 4, seed=1)
+    # Any response, even outside the range shown, means the project has started.
+    for query in ("", "?range=30d&channel=link"):
+        assert 'data-testid="getting-started"' not in client.get(f"/dashboard{query}").get_data(as_text=True)
+
+
+def test_dashboard_pages_have_a_favicon_served_as_svg(client: FlaskClient) -> None:
+    html = client.get("/login").get_data(as_text=True)
+    href = re.search(r'<link rel="icon" type="image/svg\+xml" href="([^"]+)"', html)
+    assert href is not None
+    with client.get(href.group(1)) as res:  # a file response: closed when done
+        assert res.status_code == 200 and res.mimetype == "image/svg+xml"
+        assert res.get_data(as_text=True).startswith("<svg")
+
+
+def test_long_comment_preview_is_a_few_lines_and_short_ones_are_whole() -> None:
+    from survey_service.dashboard.views import PREVIEW_CHARS, PREVIEW_LINES, comment_preview
+
+    assert comment_preview(None) is None and comment_preview("Fine.") is None
+    assert comment_preview("a" * PREVIEW_CHARS) is None
+    long = comment_preview("word " * 1000)
+    assert long is not None and len(long) <= PREVIEW_CHARS + 1 and long.endswith("word…")
+    lines = comment_preview("\n".join(f"line {i}" for i in range(20)))
+    assert lines is not None and lines.count("\n") == PREVIEW_LINES - 1 and lines.endswith("line 3…")
+    unbroken = comment_preview("x" * 5000)
+    assert unbroken == "x" * PREVIEW_CHARS + "…"

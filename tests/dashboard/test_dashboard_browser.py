@@ -8,6 +8,10 @@ from typing import Any
 import pytest
 from flask import Flask
 
+from survey_service.extensions import db
+from survey_service.models import Response
+from survey_service.services.people import upsert_person
+from survey_service.services.projects import default_survey
 from survey_service.services.users import create_user
 from tests.support.dashboard_data import seed_origins, seed_responses
 
@@ -100,4 +104,117 @@ def test_dashboard_browser_origin_filters_update_the_page_and_export(
         page.wait_for_load_state()
         assert "survey_id" not in page.url and "channel=link" in page.url
         assert page.inner_text("[data-testid=nps]") == "+100"
+        page.close()
+
+
+WIDTHS = ((1280, 900), (390, 844))
+
+
+def signed_in(browser: Any, base: str, width: int, height: int) -> Any:
+    """A new page at this viewport, signed in as cs@acme.test, on the dashboard."""
+    page = browser.new_page(viewport={"width": width, "height": height})
+    page.goto(f"{base}/login")
+    page.fill("input[name=email]", "cs@acme.test")
+    page.fill("input[name=password]", "correct horse battery")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/dashboard")
+    return page
+
+
+def test_dashboard_browser_trend_labels_are_readable_at_every_width(
+    app: Flask, project: dict[str, Any], live_server: str, browser: Any, tmp_path: Any
+) -> None:
+    with app.app_context():
+        seed_responses(project["id"], 120, seed=3)
+        create_user(project["id"], "cs@acme.test", "correct horse battery", "viewer")
+    for width, height in (*WIDTHS, (768, 1024)):  # and a tablet, between the two
+        page = signed_in(browser, live_server, width, height)
+        page.screenshot(path=str(tmp_path / f"trend-{width}.png"), full_page=True)
+        chart = page.locator("#trend svg.trend:visible")
+        assert chart.count() == 1
+        texts = chart.locator("text")
+        assert texts.count() >= 5
+        # Rendered size: the box of each label (a scaled-down SVG shrinks its text with it).
+        heights = [box["height"] for box in (t.bounding_box() for t in texts.all()) if box]
+        assert heights and min(heights) >= 11, (width, heights)
+        ticks = chart.locator("text.tick[text-anchor=middle]").all_inner_texts()
+        assert len(ticks) >= 3
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        page.close()
+
+
+def test_dashboard_browser_long_comment_is_truncated_with_show_more(
+    app: Flask, project: dict[str, Any], live_server: str, browser: Any, tmp_path: Any
+) -> None:
+    long_comment = ("All good but " + "very " * 1000)[:4990] + " END."
+    with app.app_context():
+        seed_responses(project["id"], 20, seed=3)
+        person = upsert_person(project["id"], {"email": "long@example.com"})[0]
+        db.session.add(
+            Response(
+                project_id=project["id"],
+                survey_id=default_survey(project["id"]).id,
+                person_id=person.id,
+                score=4,
+                category="detractor",
+                comment=long_comment,
+                channel="api",
+                properties={},
+            )
+        )
+        db.session.commit()
+        create_user(project["id"], "cs@acme.test", "correct horse battery", "viewer")
+    for width, height in WIDTHS:
+        page = signed_in(browser, live_server, width, height)
+        page.screenshot(path=str(tmp_path / f"comment-{width}.png"), full_page=True)
+        item = page.locator("#comments li.comment", has_text="All good but").first
+        box = item.bounding_box()
+        assert box is not None and box["height"] <= 260, (width, box)  # was ~1,900 px
+        assert not page.get_by_text("END.").first.is_visible()
+        item.locator("summary", has_text="Show more").click()
+        page.get_by_text("END.").first.wait_for(state="visible")
+        opened = item.bounding_box()
+        assert opened is not None and opened["height"] > box["height"] * 2
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        page.close()
+
+
+def test_dashboard_browser_empty_project_shows_how_to_get_started(
+    app: Flask, project: dict[str, Any], live_server: str, browser: Any, tmp_path: Any
+) -> None:
+    with app.app_context():
+        create_user(project["id"], "cs@acme.test", "correct horse battery", "viewer")
+    for width, height in WIDTHS:
+        page = signed_in(browser, live_server, width, height)
+        page.screenshot(path=str(tmp_path / f"empty-{width}.png"), full_page=True)
+        panel = page.locator("[data-testid=getting-started]")
+        assert panel.is_visible()
+        text = panel.inner_text()
+        assert f'data-key="{project["public_key"]}"' in text
+        assert f"{live_server}/widget.js" in text
+        assert "curl" in text and f"{live_server}/api/v1/responses" in text
+        assert f"rotate-key --project {project['id']}" in text
+        assert project["secret_key"][:7] in text and project["secret_key"] not in text
+        # The snippets stay inside their box: no clipping, no page-wide scroll.
+        for pre in panel.locator("pre").all():
+            assert pre.evaluate("e => e.scrollWidth <= e.clientWidth")
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        page.close()
+
+
+def test_dashboard_browser_has_a_favicon(
+    app: Flask, project: dict[str, Any], live_server: str, browser: Any
+) -> None:
+    with app.app_context():
+        create_user(project["id"], "cs@acme.test", "correct horse battery", "viewer")
+    for width, height in WIDTHS:
+        page = browser.new_page(viewport={"width": width, "height": height})
+        page.goto(f"{live_server}/login")
+        assert page.locator("link[rel=icon]").count() == 1
+        href = page.locator("link[rel=icon]").get_attribute("href")
+        assert href and not href.startswith("data:")
+        res = page.request.get(page.evaluate("h => new URL(h, location.href).href", href))
+        assert res.status == 200
+        assert res.headers["content-type"].startswith("image/svg+xml")
+        assert b"<svg" in res.body()
         page.close()

@@ -107,3 +107,46 @@ def test_browser_keyboard_only_person_can_answer(
     page.wait_for_selector("#status:not(:empty)")  # a selector: the page's CSP forbids eval()
     assert [score for _, score, _, _ in responses(app)] == [8]
     page.close()
+
+
+def test_browser_scale_keeps_one_row_of_eleven_at_every_width(
+    browser: Any, served: tuple[Flask, str], project: dict[str, Any], tmp_path: Any
+) -> None:
+    app, _ = served
+    _, urls = new_links(app, project["id"])
+    for width, height in ((1280, 900), (390, 844)):
+        page = browser.new_page(viewport={"width": width, "height": height})
+        page.set_default_timeout(TIMEOUT_MS)
+        page.goto(urls["3"].split("?")[0])
+        page.screenshot(path=str(tmp_path / f"landing-{width}.png"), full_page=True)
+        boxes = [b for b in (btn.bounding_box() for btn in page.locator("button[data-score]").all()) if b]
+        assert len(boxes) == 11
+        assert len({round(b["y"]) for b in boxes}) == 1, (width, boxes)  # one row, 0 to 10
+        assert all(b["width"] >= 28 and b["height"] >= 28 for b in boxes), (width, boxes)
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        page.close()
+
+
+def test_browser_hint_after_a_burst_sits_above_the_scores_it_points_to(
+    browser: Any, served: tuple[Flask, str], project: dict[str, Any], tmp_path: Any
+) -> None:
+    app, _ = served
+    _, urls = new_links(app, project["id"])
+    context = browser.new_context()
+    pages = [context.new_page() for _ in urls]
+    for page, url in zip(pages, urls.values(), strict=True):
+        page.set_default_timeout(TIMEOUT_MS)
+        page.goto(url, wait_until="commit")
+    for page in pages:
+        page.wait_for_selector('body[data-auto-state^="ignored"], body[data-auto-state="counted"]')
+    page = next(p for p in pages if p.get_attribute("body", "data-auto-state") == "ignored-burst")
+    page.wait_for_selector("#hint:not(:empty)")
+    assert "press your score" in page.inner_text("#hint")
+    for width, height in ((1280, 900), (390, 844)):
+        page.set_viewport_size({"width": width, "height": height})
+        page.screenshot(path=str(tmp_path / f"hint-{width}.png"), full_page=True)
+        hint, scores, send = (page.locator(s).bounding_box() for s in ("#hint", "fieldset.scores", "#send"))
+        assert hint and scores and send
+        # It says "press your score or the button below": both must be below it.
+        assert hint["y"] + hint["height"] <= scores["y"] <= send["y"], (width, hint, scores)
+    context.close()

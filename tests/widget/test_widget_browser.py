@@ -433,3 +433,23 @@ def test_widget_theme_attribute_overrides_system_scheme(live: Live, host: Host, 
         assert card.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(255, 255, 255)"
     finally:
         context.close()
+
+
+def test_demo_page_snippet_box_shows_all_of_the_snippet(live: Live, browser: Any, tmp_path: Path) -> None:
+    demo_file = Path(live.app.instance_path) / "demo_project.json"
+    demo_file.write_text(json.dumps({k: live.project[k] for k in ("id", "public_key")}))
+    try:
+        for width, height in ((1280, 900), (390, 844)):
+            page = browser.new_page(viewport={"width": width, "height": height})
+            page.goto(f"{live.origin}/demo")
+            pre = page.locator("main pre")
+            page.screenshot(path=str(tmp_path / f"demo-{width}.png"), full_page=True)
+            # Every line of the snippet is inside the box (wrapped), and the box inside the page.
+            assert pre.evaluate("e => e.scrollWidth <= e.clientWidth"), width
+            box = pre.bounding_box()
+            assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width
+            assert page.evaluate("document.documentElement.scrollWidth") <= width
+            assert live.project["public_key"] in pre.inner_text()
+            page.close()
+    finally:
+        demo_file.unlink()
