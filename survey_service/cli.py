@@ -310,7 +310,7 @@ def demo_banner(
         "",
         f"  Survey service running at {base}",
         f"  Health:        {base}/healthz",
-        f"  API docs:      {base}/openapi.json",
+        f"  API docs:      {base}/docs/api  (OpenAPI: {base}/openapi.json)",
         f"  Widget demo:   {base}/demo",
         f"  Demo project:  id {demo['id']}",
         f"    public key       {demo['public_key']}",
