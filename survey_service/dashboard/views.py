@@ -45,8 +45,8 @@ EXPORTS: dict[str, tuple[Callable[[ResponseFilter], Any], str, str]] = {
 
 
 def template_helpers() -> dict[str, Any]:
-    """What every template may call: the form's CSRF token, NPS formatting."""
-    return {"csrf_token": generate_csrf, "format_nps": nps.format_nps}
+    """What every template may call: the form's CSRF token, NPS and margin formatting."""
+    return {"csrf_token": generate_csrf, "format_nps": nps.format_nps, "format_margin": nps.format_margin}
 
 
 def _parse(args: Any) -> tuple[dict[str, Any], list[str]]:
