@@ -12,6 +12,9 @@ DETRACTOR = "detractor"
 CATEGORIES = (PROMOTER, PASSIVE, DETRACTOR)
 MIN_SCORE, MAX_SCORE = 0, 10
 Z_95 = 1.96
+# Pseudo-responses added before the interval is computed: promoters, passives, detractors.
+PSEUDO_COUNTS = (0.75, 1.5, 0.75)
+MIN_MARGIN = 0.1
 
 
 def category_for(score: int) -> str:
@@ -49,15 +52,52 @@ class NpsStats:
             return None
         return round((self.promoters - self.detractors) / n * 100, 1)
 
-    @property
-    def margin_of_error(self) -> float | None:
-        """The 95% margin of the NPS in points: 1.96 * sqrt((p + d - (p - d)^2) / n) * 100."""
+    def _adjusted(self) -> tuple[float, float] | None:
+        """The adjusted-Wald NPS and its standard error, as fractions; None with no responses.
+
+        Three pseudo-responses with an NPS of 0 are added (3/4 promoter, 3/2 passive, 3/4 detractor:
+        Rocks 2016, "Interval estimation for the Net Promoter Score", The American Statistician), so
+        no sample looks certain: n' = n + 3, p' = (promoters + 3/4) / n', d' = (detractors + 3/4) / n',
+        NPS' = p' - d', SE' = sqrt((p' + d' - NPS'^2) / n'). As n grows this is the plain Wald interval.
+        """
         n = self.responses
         if not n:
             return None
-        p, d = self.promoters / n, self.detractors / n
-        variance = max(p + d - (p - d) ** 2, 0.0) / n
-        return round(Z_95 * math.sqrt(variance) * 100, 1)
+        total = n + sum(PSEUDO_COUNTS)
+        p = (self.promoters + PSEUDO_COUNTS[0]) / total
+        d = (self.detractors + PSEUDO_COUNTS[2]) / total
+        return p - d, math.sqrt((p + d - (p - d) ** 2) / total)
+
+    @property
+    def margin_of_error(self) -> float | None:
+        """Half the width of the 95% interval in NPS points: 1.96 * SE' * 100 (see `_adjusted`).
+
+        Never 0 with responses (at least 0.1, the precision it is given in), at most 98 (n' >= 4 and
+        the variance of a -1/0/+1 score is at most 1), 73.5 for one answer, and within a fraction of a
+        point of 1.96 * sqrt((p + d - (p - d)^2) / n) * 100 from a few hundred responses on.
+        """
+        adjusted = self._adjusted()
+        if adjusted is None:
+            return None
+        return max(round(Z_95 * adjusted[1] * 100, 1), MIN_MARGIN)
+
+    @property
+    def interval(self) -> tuple[float, float] | None:
+        """The 95% interval of the NPS in points, NPS' -/+ 1.96 * SE', clipped to -100…100, one decimal.
+
+        Centred on the adjusted NPS (pulled towards 0 by n / (n + 3)), not on the observed one: that
+        centre is what keeps the coverage near 95% for small samples (docs/reports.md has the table).
+        It always contains the observed NPS.
+        """
+        adjusted = self._adjusted()
+        if adjusted is None:
+            return None
+        centre, se = adjusted
+        low, high = (centre - Z_95 * se) * 100, (centre + Z_95 * se) * 100
+        # Only a lone promoter (or detractor) ends below +100 (above -100): widen it to what was seen.
+        observed = (self.promoters - self.detractors) / self.responses * 100
+        low, high = min(low, observed), max(high, observed)
+        return round(max(low, -100.0), 1), round(min(high, 100.0), 1)
 
     def __add__(self, other: NpsStats) -> NpsStats:
         return NpsStats(
@@ -69,6 +109,7 @@ class NpsStats:
     def as_dict(self) -> dict[str, Any]:
         """The Stats object of the public report contract."""
         n = self.responses
+        interval = self.interval
         return {
             "nps": self.nps,
             "responses": n,
@@ -79,6 +120,8 @@ class NpsStats:
             "passive_percent": _percent(self.passives, n),
             "detractor_percent": _percent(self.detractors, n),
             "margin_of_error": self.margin_of_error,
+            "nps_low": interval[0] if interval else None,
+            "nps_high": interval[1] if interval else None,
         }
 
 
@@ -87,12 +130,13 @@ SIGNIFICANCE_LEVEL = 0.05
 
 
 def variance(stats: NpsStats) -> float | None:
-    """Variance of the NPS as a fraction (-1…1): (p + d - (p - d)^2) / n; None with no responses."""
-    n = stats.responses
-    if not n:
-        return None
-    p, d = stats.promoters / n, stats.detractors / n
-    return max(p + d - (p - d) ** 2, 0.0) / n
+    """Variance of the NPS as a fraction (-1…1), adjusted like the margin: SE'^2; None with no responses.
+
+    Never 0, so two unanimous samples of one answer each are not "certainly different"; from a few
+    hundred responses on it is the plain (p + d - (p - d)^2) / n.
+    """
+    adjusted = stats._adjusted()
+    return None if adjusted is None else adjusted[1] ** 2
 
 
 @dataclass(frozen=True)
@@ -113,31 +157,38 @@ class Comparison:
             "z": self.z,
             "p_value": self.p_value,
             "significant": self.significant,
-            "test": "two-sample z-test on NPS, variance (p + d - (p - d)^2) / n, two-sided, alpha 0.05",
+            "test": "two-sample z-test on the adjusted-Wald NPS (+3/4 promoter, +3/2 passive, "
+            "+3/4 detractor), two-sided, alpha 0.05",
         }
 
 
 def compare(current: NpsStats, previous: NpsStats) -> Comparison:
-    """Two-sample z-test: z = (NPS1 - NPS2) / sqrt(var1 + var2), two-sided p = erfc(|z| / sqrt 2)."""
-    if not current.responses or not previous.responses:
+    """Two-sample z-test: z = (NPS1' - NPS2') / sqrt(var1 + var2), two-sided p = erfc(|z| / sqrt 2).
+
+    NPS' and var are the adjusted ones (`NpsStats._adjusted`, `variance`), as Agresti and Caffo adjust
+    the two-proportion test; `change` is the observed difference.
+    """
+    a, b = current._adjusted(), previous._adjusted()
+    if a is None or b is None:
         return Comparison(None, None, None)
-    v1, v2 = variance(current), variance(previous)
-    assert v1 is not None and v2 is not None
     diff = (current.promoters - current.detractors) / current.responses - (
         previous.promoters - previous.detractors
     ) / previous.responses
-    change = round(diff * 100, 1)
-    if v1 + v2 == 0:
-        # Both samples unanimous: any difference is certain, none is certainly none.
-        return Comparison(change, None, 1.0 if diff == 0 else 0.0)
-    z = diff / math.sqrt(v1 + v2)
-    return Comparison(change, round(z, 3), round(math.erfc(abs(z) / math.sqrt(2)), 4))
+    z = (a[0] - b[0]) / math.sqrt(a[1] ** 2 + b[1] ** 2)
+    return Comparison(round(diff * 100, 1), round(z, 3), round(math.erfc(abs(z) / math.sqrt(2)), 4))
 
 
 def stats_from_scores(scores: list[int]) -> NpsStats:
     """Count a list of scores into NpsStats (for tests and small in-memory sets)."""
     cats = [category_for(s) for s in scores]
     return NpsStats(cats.count(PROMOTER), cats.count(PASSIVE), cats.count(DETRACTOR))
+
+
+def format_margin(margin: float | None) -> str:
+    """Render a margin of error in points: "74", "3", under one point "0.4" (never a bare "0")."""
+    if margin is None:
+        return "—"
+    return f"{margin:.0f}" if margin >= 1 else f"{margin:.1f}"
 
 
 def format_nps(nps: float | None) -> str:

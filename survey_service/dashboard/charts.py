@@ -1,4 +1,4 @@
-"""Server-rendered SVG charts for the dashboard: the NPS trend with its margin band and n bars."""
+"""Server-rendered SVG charts for the dashboard: the NPS trend with its 95% interval band and n bars."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
-from survey_service.core.nps import format_nps
+from survey_service.core.nps import format_margin, format_nps
 
 HEIGHT = 280
 LEFT, RIGHT, TOP, BOTTOM = 44, 16, 16, 58
 N_BAND = 34  # height of the response-count bars under the line
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-LEGEND = "Line: NPS · band: 95% margin · bars: responses"
+LEGEND = "Line: NPS · band: 95% interval · bars: responses"
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,8 @@ def _label(period: str, interval: str) -> str:
 def trend_svg(
     series: list[dict[str, Any]], interval: str, empty: str = "No responses in this range yet."
 ) -> Markup:
-    """The trend drawn once per Frame (the stylesheet shows the one that fits the screen)."""
+    """The trend drawn once per Frame (the stylesheet shows the one that fits the screen): a line of NPS
+    per period, a shaded 95% interval band, and bars of n underneath."""
     if not series:
         return Markup('<p class="empty">{}</p>').format(empty)
     return Markup('<div class="trend-box">{}</div>').format(
@@ -66,7 +67,7 @@ def trend_svg(
 
 
 def _trend_frame(series: list[dict[str, Any]], interval: str, frame: Frame) -> Markup:
-    """An SVG line of NPS per period, a shaded 95% margin band, and bars of n underneath."""
+    """One frame: an SVG line of NPS per period, a shaded 95% interval band, bars of n underneath."""
     count = len(series)
     step = (frame.width - LEFT - RIGHT) / max(count, 1)
     xs = [LEFT + step * (i + 0.5) for i in range(count)]
@@ -108,13 +109,11 @@ def _runs(series: list[dict[str, Any]]) -> list[list[int]]:
 
 
 def _bands_and_lines(series: list[dict[str, Any]], xs: list[float]) -> list[str]:
-    """The margin band and the NPS line of each run of two or more periods."""
+    """The 95% interval band (nps_low…nps_high) and the NPS line of each run of two or more periods."""
     parts: list[str] = []
     for run in _runs(series):
-        upper = [f"{xs[i]:.1f},{_y(series[i]['nps'] + series[i]['margin_of_error']):.1f}" for i in run]
-        lower = [
-            f"{xs[i]:.1f},{_y(series[i]['nps'] - series[i]['margin_of_error']):.1f}" for i in reversed(run)
-        ]
+        upper = [f"{xs[i]:.1f},{_y(series[i]['nps_high']):.1f}" for i in run]
+        lower = [f"{xs[i]:.1f},{_y(series[i]['nps_low']):.1f}" for i in reversed(run)]
         if len(run) > 1:
             parts.append(f'<polygon class="band" points="{" ".join(upper + lower)}"/>')
             line = " ".join(f"{xs[i]:.1f},{_y(series[i]['nps']):.1f}" for i in run)
@@ -137,7 +136,7 @@ def _period_marks(
         width = max(min(step * 0.6, 28), 2)
         title = f"{_label(point['period'], interval)}: NPS {format_nps(point['nps'])}, n={point['responses']}"
         if point["margin_of_error"] is not None:
-            title += f", ±{point['margin_of_error']:.0f}"
+            title += f", ±{format_margin(point['margin_of_error'])}"
         parts.append(
             f'<rect class="nbar" x="{x - width / 2:.1f}" y="{base - bar:.1f}" width="{width:.1f}" '
             f'height="{bar:.1f}"><title>{escape(title)}</title></rect>'

@@ -48,8 +48,13 @@ PREVIEW_CHARS, PREVIEW_LINES = 200, 4
 
 
 def template_helpers() -> dict[str, Any]:
-    """What every template may call: the form's CSRF token, NPS formatting, a long comment's preview."""
-    return {"csrf_token": generate_csrf, "format_nps": nps.format_nps, "comment_preview": comment_preview}
+    """What every template may call: the CSRF token, NPS and margin formatting, a long comment's preview."""
+    return {
+        "csrf_token": generate_csrf,
+        "format_nps": nps.format_nps,
+        "format_margin": nps.format_margin,
+        "comment_preview": comment_preview,
+    }
 
 
 def comment_preview(text: str | None) -> str | None:

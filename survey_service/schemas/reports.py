@@ -60,7 +60,19 @@ class Stats(Schema):
     promoter_percent = fields.Float(allow_none=True)
     passive_percent = fields.Float(allow_none=True)
     detractor_percent = fields.Float(allow_none=True)
-    margin_of_error = fields.Float(allow_none=True, metadata={"description": "95% margin in NPS points"})
+    margin_of_error = fields.Float(
+        allow_none=True,
+        metadata={
+            "description": "95% margin in NPS points: half the width of the adjusted-Wald interval "
+            "(3 pseudo-responses added), at least 0.1 with responses, at most 98"
+        },
+    )
+    nps_low = fields.Float(
+        allow_none=True, metadata={"description": "lower end of the 95% interval of the NPS, -100…100"}
+    )
+    nps_high = fields.Float(
+        allow_none=True, metadata={"description": "upper end of the 95% interval of the NPS, -100…100"}
+    )
     comments = fields.Integer(metadata={"description": "responses with a non-empty comment"})
     too_few_responses = fields.Boolean(metadata={"description": "responses < min_responses"})
 

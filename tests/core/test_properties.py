@@ -55,26 +55,49 @@ def test_nps_any_counts_is_promoter_minus_detractor_share_within_bounds(c: tuple
     assert shown["responses"] == sum(c)
 
 
+def wald_margin(c: tuple[int, int, int]) -> float:
+    """The plain margin 1.96 * sqrt((p + d - (p - d)^2) / n) * 100, unrounded."""
+    n = sum(c)
+    p, d = c[0] / n, c[2] / n
+    return 1.96 * math.sqrt(max(p + d - (p - d) ** 2, 0.0) / n) * 100
+
+
 @PURE
 @given(nonempty)
-def test_margin_of_error_any_counts_is_bounded_by_the_worst_case(c: tuple[int, int, int]) -> None:
+def test_margin_of_error_any_counts_is_bounded_never_zero_within_the_scale(c: tuple[int, int, int]) -> None:
     stats = nps.NpsStats(*c)
-    moe = stats.margin_of_error
-    assert moe is not None and moe >= 0
-    # The variance (p + d - (p - d)^2) is at most 1 (half promoters, half detractors).
-    assert moe <= round(196 / math.sqrt(stats.responses), 1) + 0.05
-    if max(c) == stats.responses:  # unanimous: no uncertainty about the score
-        assert moe == 0
+    moe, interval = stats.margin_of_error, stats.interval
+    assert moe is not None and interval is not None and stats.nps is not None
+    # Never 0 (not even unanimous), and the variance of a -1/0/+1 score is at most 1 over n + 3 answers.
+    assert 0.1 <= moe <= round(196 / math.sqrt(stats.responses + 3), 1) + 0.05 <= 98.05
+    low, high = interval
+    assert -100 <= low <= stats.nps <= high <= 100
+    # The interval is NPS' -/+ margin, clipped; only a lone promoter or detractor is widened to hold the NPS.
+    assert high - low <= 2 * moe + 0.1 + 1e-9 or stats.responses == 1
+
+
+@PURE
+@given(nonempty)
+def test_margin_of_error_converges_to_the_plain_formula_as_1_over_n(c: tuple[int, int, int]) -> None:
+    # Adding three pseudo-answers (variance 1/2, mean 0) changes SE^2 by at most 15 / (n + 3)^2, so SE by at
+    # most sqrt(15) / (n + 3): the margin by 196 * 3.873 / (n + 3) ≤ 760 / (n + 3) points, while the
+    # margin itself shrinks only as 1 / sqrt(n). 0.1 more for rounding and the 0.1 floor.
+    moe = nps.NpsStats(*c).margin_of_error
+    assert moe is not None
+    assert abs(moe - wald_margin(c)) <= 760 / (sum(c) + 3) + 0.1
 
 
 @PURE
 @given(nonempty, st.integers(min_value=2, max_value=50))
-def test_margin_of_error_more_of_the_same_mix_shrinks_by_root_n(c: tuple[int, int, int], k: int) -> None:
+def test_margin_of_error_more_of_the_same_mix_never_grows(c: tuple[int, int, int], k: int) -> None:
     small, large = nps.NpsStats(*c), nps.NpsStats(*(k * x for x in c))
     assert small.nps == large.nps  # the same mix is the same score
     assert small.margin_of_error is not None and large.margin_of_error is not None
     assert large.margin_of_error <= small.margin_of_error
-    assert abs(large.margin_of_error - small.margin_of_error / math.sqrt(k)) <= 0.1
+    # And it shrinks as 1/sqrt(n) once the pseudo-answers no longer matter (within the 1/n bound above).
+    n = sum(c)
+    expected = wald_margin(c) / math.sqrt(k)
+    assert abs(large.margin_of_error - expected) <= 760 / (k * n + 3) + 0.1
 
 
 @PURE

@@ -876,3 +876,22 @@ def test_long_comment_preview_is_a_few_lines_and_short_ones_are_whole() -> None:
     assert lines is not None and lines.count("\n") == PREVIEW_LINES - 1 and lines.endswith("line 3…")
     unbroken = comment_preview("x" * 5000)
     assert unbroken == "x" * PREVIEW_CHARS + "…"
+
+
+def test_dashboard_one_answer_shows_an_honest_margin_not_plus_minus_zero(
+    app: Flask, project: dict[str, Any]
+) -> None:
+    from survey_service.services.responses import record_response
+
+    with app.app_context():
+        record_response(project["id"], {"email": "a@acme.test", "properties": {"plan": "pro"}}, 10)
+    add_user(app, project["id"], "a@acme.test")
+    client = app.test_client()
+    sign_in(client, "a@acme.test")
+    html = client.get("/dashboard?range=all&by=plan").get_data(as_text=True)
+    assert nps_and_n(html) == ("+100", 1)
+    # One promoter: adjusted-Wald margin 73.5 (tests/core/test_nps.py), interval -48.5 … +100.
+    assert '<span data-testid="margin">±74</span> points (95%: -48 to +100)' in html
+    assert "±0" not in html and ", ±74" in html  # the trend point's title too
+    segment_row = re.search(r"<td class=\"num muted\">([^<]*)</td>", html)
+    assert segment_row and segment_row.group(1) == "74"

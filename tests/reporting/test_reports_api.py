@@ -42,14 +42,18 @@ def test_report_guides_example_through_api_is_28_2(client: FlaskClient, auth: di
         286,
         34,
     )
-    # (p + d - (p - d)^2) / n with p = 173/493, d = 34/493 → 1.96 * sqrt(var) * 100 = 5.15
-    assert overall["margin_of_error"] == 5.2
+    # Adjusted Wald: p' = 173.75/496, d' = 34.75/496, NPS' = 0.280242,
+    # SE' = sqrt((0.420363 - 0.280242^2) / 496) = 0.026252 → margin 1.96 * SE' * 100 = 5.145 → 5.1,
+    # interval 28.024 -/+ 5.145 = 22.9 … 33.2 (the plain Wald margin would be 5.15).
+    assert overall["margin_of_error"] == 5.1
+    assert (overall["nps_low"], overall["nps_high"]) == (22.9, 33.2)
 
 
 def test_report_empty_project_has_null_nps_and_no_rows(client: FlaskClient, auth: dict[str, str]) -> None:
     body = report(client, auth, "group_by=plan")
     assert body["overall"]["nps"] is None and body["overall"]["responses"] == 0
     assert body["overall"]["margin_of_error"] is None
+    assert body["overall"]["nps_low"] is None and body["overall"]["nps_high"] is None
     assert body["groups"] == [] and body["series"] == []
 
 

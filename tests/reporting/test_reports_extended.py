@@ -29,16 +29,29 @@ def answer(app: Flask, project_id: int, who: str, score: int, when: str, **extra
 
 
 def test_compare_worked_example_against_even_split_is_significant() -> None:
-    # 173/286/34 (NPS +28.2) vs 30/40/30 (NPS 0): var1 = (0.350913 + 0.068966 - 0.281947^2) / 493
-    # = 0.00069044, var2 = 0.6 / 100 = 0.006, z = 0.281947 / sqrt(0.00669044) = 3.447, p = 0.0006.
+    # 173/286/34 (NPS +28.2) vs 30/40/30 (NPS 0), each with +3/4, +3/2, +3/4 pseudo-responses:
+    # p' = 173.75/496 = 0.350302, d' = 34.75/496 = 0.070060, NPS1' = 0.280242,
+    # var1 = (0.420363 - 0.280242^2) / 496 = 0.00068917; NPS2' = 0, var2 = (61.5/103) / 103 = 0.0057970;
+    # z = 0.280242 / sqrt(0.0064862) = 3.480, p = 0.0005. The change stays the observed +28.2.
     result = nps.compare(nps.NpsStats(173, 286, 34), nps.NpsStats(30, 40, 30))
-    assert (result.change, result.z, result.p_value, result.significant) == (28.2, 3.447, 0.0006, True)
+    assert (result.change, result.z, result.p_value, result.significant) == (28.2, 3.48, 0.0005, True)
 
 
 def test_compare_small_samples_are_not_significant() -> None:
-    # 5/3/2 (NPS +30) vs 4/3/3 (NPS +10): var = 0.061 + 0.069, z = 0.2 / sqrt(0.13) = 0.555, p = 0.579.
+    # 5/3/2 (NPS +30) vs 4/3/3 (NPS +10), adjusted: NPS1' = 3/13, NPS2' = 1/13, p' + d' = 8.5/13 on both,
+    # var1 = (0.653846 - 0.053254) / 13 = 0.046199, var2 = (0.653846 - 0.005917) / 13 = 0.049841,
+    # z = (2/13) / sqrt(0.096040) = 0.496, p = 0.6196.
     result = nps.compare(nps.NpsStats(5, 3, 2), nps.NpsStats(4, 3, 3))
-    assert (result.change, result.z, result.p_value, result.significant) == (20.0, 0.555, 0.5791, False)
+    assert (result.change, result.z, result.p_value, result.significant) == (20.0, 0.496, 0.6196, False)
+
+
+def test_compare_one_answer_each_is_not_certainly_different() -> None:
+    # One promoter vs one detractor used to be z undefined, p = 0 ("significant"): NPS' = +-1/4,
+    # var = (0.625 - 0.0625) / 4 = 0.140625 each, z = 0.5 / sqrt(0.28125) = 0.943, p = 0.3458.
+    result = nps.compare(nps.NpsStats(1, 0, 0), nps.NpsStats(0, 0, 1))
+    assert (result.change, result.z, result.p_value, result.significant) == (200.0, 0.943, 0.3458, False)
+    same = nps.compare(nps.NpsStats(10, 0, 0), nps.NpsStats(10, 0, 0))
+    assert (same.change, same.z, same.p_value, same.significant) == (0.0, 0.0, 1.0, False)
 
 
 def test_compare_empty_side_is_undefined() -> None:
@@ -95,8 +108,8 @@ def test_report_compare_previous_period_hand_computed(
     comparison = body["comparison"]
     assert comparison["since"] == "2025-12-01T00:00:00Z" and comparison["until"] == "2026-01-01T00:00:00Z"
     assert comparison["previous"]["nps"] == 10.0 and comparison["previous"]["responses"] == 10
-    assert comparison["change"] == 20.0 and comparison["z"] == 0.555
-    assert comparison["p_value"] == 0.5791 and comparison["significant"] is False
+    assert comparison["change"] == 20.0 and comparison["z"] == 0.496
+    assert comparison["p_value"] == 0.6196 and comparison["significant"] is False
 
 
 def test_report_too_few_responses_flag_and_comment_counts(
@@ -136,7 +149,7 @@ def test_report_keeps_contract_fields(
     answer(app, project["id"], "a", 9, "2026-01-02T00:00:00Z", properties={"plan": "pro"})
     body = report(client, auth, "group_by=plan&interval=week")
     contract = {"nps", "responses", "promoters", "passives", "detractors", "promoter_percent",
-                "passive_percent", "detractor_percent", "margin_of_error"}  # fmt: skip
+                "passive_percent", "detractor_percent", "margin_of_error", "nps_low", "nps_high"}  # fmt: skip
     assert contract <= set(body["overall"]) and contract <= set(body["groups"][0])
     assert {"period"} | contract <= set(body["series"][0])
     assert body["groups"][0]["key"] == "pro" and "comparison" not in body
