@@ -384,12 +384,15 @@ DELIGHTED_SIGNATURE_HEADER = "X-Delighted-Webhook-Signature"
 def delighted_event(delivery: WebhookDelivery, response: Response) -> dict[str, Any]:
     """Delighted's webhook body: event_type, event_id and the survey response with its person."""
     from survey_service.delighted.serialize import response_json
+    from survey_service.delighted.service import activity_of
 
     kind = "created" if delivery.event == "response.created" else "updated"
     return {
         "event_type": f"survey_response.{kind}",
         "event_id": str(delivery.id),
-        "event_data": response_json(response, "nps", expand_person=True),
+        "event_data": response_json(
+            response, "nps", seen=activity_of(response.project_id, response.person_id)
+        ),
     }
 
 

@@ -177,6 +177,21 @@ def test_survey_responses_create_retrieve_update_list(app: Flask, api: str) -> N
     assert all(r.person.email == "ann@example.com" for r in expanded)
 
 
+def test_expanded_person_shows_the_same_activity_as_the_people_list(app: Flask, api: str) -> None:
+    sent = int(datetime(2025, 5, 1, tzinfo=UTC).timestamp())
+    person = delighted.Person.create(email="sam@example.com", last_sent_at=sent, send=False)
+    answered = int(datetime(2025, 5, 2, tzinfo=UTC).timestamp())
+    created = delighted.SurveyResponse.create(person=person.id, score=8, created_at=answered)
+    listed = delighted.Person.all(email="sam@example.com")[0]
+    assert (listed.last_responded_at, listed.last_sent_at) == (answered, sent)
+    fields = ("last_sent_at", "last_responded_at", "next_survey_scheduled_at")
+    shown = {name: getattr(listed, name) for name in fields}
+    retrieved = delighted.SurveyResponse.retrieve(created.id, expand=["person"]).person
+    in_list = delighted.SurveyResponse.all(expand=["person"])[0].person
+    for expanded in (retrieved, in_list):
+        assert {name: getattr(expanded, name) for name in fields} == shown
+
+
 @pytest.mark.parametrize(
     ("params", "field"),
     [
