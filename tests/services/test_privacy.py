@@ -415,7 +415,9 @@ def _build_world(
             _ok(client.post("/api/v1/recurring", json=enrol, headers=h))
             asked = _ok(
                 client.post(
-                    "/api/v1/survey_requests", json={"person": person, "delay_seconds": 7200}, headers=h
+                    "/api/v1/survey_requests",
+                    json={"person": person, "delay_seconds": 7200, "force": True},  # they answered
+                    headers=h,
                 )
             )
             link = _ok(client.post("/api/v1/survey_links", json={"person": person}, headers=h))
