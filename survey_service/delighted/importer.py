@@ -21,6 +21,7 @@ from marshmallow import ValidationError, validate
 from sqlalchemy import select
 
 from survey_service.core import instants, nps
+from survey_service.core.properties import normalized_columns, properties_from_columns
 from survey_service.extensions import db
 from survey_service.models import Person, Project, Response
 from survey_service.services import projects
@@ -132,8 +133,9 @@ class ImportSummary:
         return out
 
 
-def _columns(headers: list[str]) -> tuple[dict[str, list[str]], list[str]]:
-    """Map our fields to the file's headers (in preference order); the other headers are properties."""
+def _columns(headers: list[str]) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """Map our fields to the file's headers (in preference order); the other headers are properties,
+    grouped by their normalised name (`Plan` and `plan` columns are one property, `plan`)."""
     by_norm = {_norm(h): h for h in headers if h}
     mapping: dict[str, list[str]] = {}
     for name, spellings in COLUMNS.items():
@@ -142,7 +144,7 @@ def _columns(headers: list[str]) -> tuple[dict[str, list[str]], list[str]]:
             mapping[name] = found
     used = {h for found in mapping.values() for h in found}
     extra = [h for h in headers if h and h not in used and _norm(h) not in NOT_PROPERTIES]
-    return mapping, extra
+    return mapping, normalized_columns(extra)
 
 
 def read_rows(path: Path, summary: ImportSummary) -> list[Row]:
@@ -171,7 +173,9 @@ def read_rows(path: Path, summary: ImportSummary) -> list[Row]:
     return rows
 
 
-def _row(line: int, record: dict[str, Any], mapping: dict[str, list[str]], extra: list[str]) -> Row | str:
+def _row(
+    line: int, record: dict[str, Any], mapping: dict[str, list[str]], extra: dict[str, list[str]]
+) -> Row | str:
     def get(name: str) -> str:
         """The first non-empty value among the field's columns."""
         for header in mapping.get(name, []):
@@ -197,7 +201,7 @@ def _row(line: int, record: dict[str, Any], mapping: dict[str, list[str]], extra
             _email(email)
         except ValidationError:
             return "email not valid"
-    props = {h[:64]: (record.get(h) or "").strip()[:500] for h in extra if (record.get(h) or "").strip()}
+    props = properties_from_columns(record, extra)
     return Row(
         line=line,
         external_id=KEY_PREFIX + response_id,

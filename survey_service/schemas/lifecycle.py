@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from survey_service.schemas.common import EVENT_TYPE, MAX_ID, PROPERTY_NAME, Instant, Properties
+from survey_service.schemas.common import EVENT_TYPE, MAX_ID, Instant, Properties, PropertyName
 from survey_service.schemas.people import PersonRef
 
 MAX_DELAY = 400 * 24 * 3600
@@ -39,9 +39,7 @@ class EventAccepted(Schema):
 
 
 class Condition(Schema):
-    property = fields.String(
-        required=True, validate=validate.Regexp(r"^(event\.)?[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}$")
-    )
+    property = PropertyName(required=True, event_prefix=True)
     op = fields.String(required=True, validate=validate.OneOf(CONDITION_OPS))
     value = fields.Raw(allow_none=True)
 
@@ -72,7 +70,7 @@ class TriggerBase(Schema):
     survey_id = fields.Integer(strict=True, allow_none=True, validate=validate.Range(1, MAX_ID))
     channel = fields.String(validate=validate.OneOf(("email", "in_app")))
     delay_seconds = fields.Integer(strict=True, validate=validate.Range(-MAX_DELAY, MAX_DELAY))
-    relative_to = fields.String(allow_none=True, validate=validate.Regexp(PROPERTY_NAME))
+    relative_to = PropertyName(allow_none=True)
     conditions = fields.List(fields.Nested(Condition), validate=validate.Length(0, 20))
     sample_percent = fields.Integer(strict=True, validate=validate.Range(0, 100))
     send_window = fields.Nested(SendWindow, allow_none=True)

@@ -10,9 +10,9 @@ from survey_service.models import WIDGET_POSITIONS
 from survey_service.schemas.common import (
     MAX_COMMENT,
     MAX_PROPERTIES,
-    PROPERTY_NAME,
     Instant,
     Properties,
+    PropertyName,
     StrictScore,
 )
 
@@ -73,7 +73,7 @@ class WidgetSettingsSchema(Schema):
     dismiss_cooldown_days = fields.Integer(strict=True, validate=validate.Range(0, 3650))
     position = fields.String(validate=validate.OneOf(WIDGET_POSITIONS))
     browser_property_keys = fields.List(
-        fields.String(validate=validate.Regexp(PROPERTY_NAME)),
+        PropertyName(),
         validate=validate.Length(max=MAX_PROPERTIES),
         allow_none=True,
         metadata={
