@@ -184,7 +184,7 @@ def _deliver_claimed(request_id: int, project_id: int, address: str, message: Em
     message_id = message["Message-ID"]
     smtp_url = current_app.config.get("SMTP_URL")
     if not smtp_url:
-        log_unsent(log, message)
+        log_unsent(log, message, f"request-{request_id}")
         _finish(request_id, status=RequestStatus.SENT, email_message_id=message_id)
         return "logged"
     try:

@@ -500,7 +500,7 @@ class DashboardUser(Model):
 
 
 WEBHOOK_EVENTS = ("response.created", "response.updated")
-DELIVERY_STATUSES = ("pending", "retrying", "delivered", "failed")
+DELIVERY_STATUSES = ("pending", "retrying", "delivered", "logged", "failed")
 
 
 class AlertRule(Model):

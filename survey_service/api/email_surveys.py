@@ -39,9 +39,17 @@ def create_survey_links(data: dict[str, Any]) -> dict[str, Any]:
 @bp.arguments(SurveyRequestIn)
 @bp.response(201, SurveyRequestOut)
 def create_survey_request(data: dict[str, Any]) -> SurveyRequest:
-    """Email a person the survey now (queued for the worker); 409 if the address is suppressed."""
+    """Email a person the survey now (queued for the worker).
+
+    409 `email_suppressed` if the address unsubscribed or bounced; 409 `quiet_period` or `open_request`
+    when the fatigue rules every channel shares forbid the ask (`"force": true` asks anyway).
+    """
     return email_requests.request_email_survey(
-        current_project().id, data["person"], data.get("survey_id"), data.get("delay_seconds", 0)
+        current_project().id,
+        data["person"],
+        data.get("survey_id"),
+        data.get("delay_seconds", 0),
+        force=data.get("force", False),
     )
 
 

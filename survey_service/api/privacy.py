@@ -20,5 +20,5 @@ def export_person_data(person_id: int) -> dict[str, Any]:
 @bp.delete("/people/<int:person_id>")
 @bp.response(200)
 def erase_person_data(person_id: int) -> dict[str, Any]:
-    """Erase a person: profile, survey requests, responses, webhook log and queued webhook jobs."""
+    """Erase a person, their rows of every person-owned table (the export's lists) and their queued jobs."""
     return {"erased": True, "counts": erase_person(current_project().id, person_id)}

@@ -7,7 +7,7 @@ from marshmallow import Schema, fields, validate
 from survey_service.core import nps
 from survey_service.models import CHANNELS, FOLLOWUP_STATUSES
 from survey_service.reporting.dashboard import INTERVALS, RANGES
-from survey_service.schemas.common import EVENT_TYPE, MAX_ID, PROPERTY_NAME, PropertyCondition
+from survey_service.schemas.common import EVENT_TYPE, MAX_ID, PropertyCondition, PropertyName
 
 
 class DashboardQuery(Schema):
@@ -15,7 +15,7 @@ class DashboardQuery(Schema):
 
     range = fields.String(load_default="12m", validate=validate.OneOf(tuple(RANGES)))
     interval = fields.String(validate=validate.OneOf(INTERVALS))
-    by = fields.String(validate=validate.Regexp(PROPERTY_NAME))
+    by = PropertyName()
     segment = PropertyCondition()
     category = fields.String(validate=validate.OneOf(nps.CATEGORIES))
     q = fields.String(validate=validate.Length(1, 200))

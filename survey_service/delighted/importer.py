@@ -21,6 +21,7 @@ from marshmallow import ValidationError
 from sqlalchemy import select
 
 from survey_service.core import nps
+from survey_service.core.properties import normalized_columns, properties_from_columns
 from survey_service.delighted import csv_values
 from survey_service.delighted.csv_values import header_key, parse_moment
 from survey_service.delighted.people_import import SendOptions, import_people_csv
@@ -80,8 +81,9 @@ class ImportSummary:
         return out
 
 
-def _columns(headers: list[str]) -> tuple[dict[str, list[str]], list[str]]:
-    """Map our fields to the file's headers (in preference order); the other headers are properties."""
+def _columns(headers: list[str]) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """Map our fields to the file's headers (in preference order); the other headers are properties,
+    grouped by their normalised name (`Plan` and `plan` columns are one property, `plan`)."""
     by_norm = {header_key(h): h for h in headers if h}
     mapping: dict[str, list[str]] = {}
     for name, spellings in COLUMNS.items():
@@ -90,7 +92,7 @@ def _columns(headers: list[str]) -> tuple[dict[str, list[str]], list[str]]:
             mapping[name] = found
     used = {h for found in mapping.values() for h in found}
     extra = [h for h in headers if h and h not in used and header_key(h) not in NOT_PROPERTIES]
-    return mapping, extra
+    return mapping, normalized_columns(extra)
 
 
 def read_rows(path: Path, summary: ImportSummary) -> list[Row]:
@@ -119,7 +121,9 @@ def read_rows(path: Path, summary: ImportSummary) -> list[Row]:
     return rows
 
 
-def _row(line: int, record: dict[str, Any], mapping: dict[str, list[str]], extra: list[str]) -> Row | str:
+def _row(
+    line: int, record: dict[str, Any], mapping: dict[str, list[str]], extra: dict[str, list[str]]
+) -> Row | str:
     def get(name: str) -> str:
         """The first non-empty value among the field's columns."""
         for header in mapping.get(name, []):
@@ -145,7 +149,7 @@ def _row(line: int, record: dict[str, Any], mapping: dict[str, list[str]], extra
             csv_values.email(email)
         except ValidationError:
             return "email not valid"
-    props = {h[:64]: (record.get(h) or "").strip()[:500] for h in extra if (record.get(h) or "").strip()}
+    props = properties_from_columns(record, extra)
     return Row(
         line=line,
         external_id=KEY_PREFIX + response_id,

@@ -11,6 +11,7 @@ from flask import request
 from marshmallow import ValidationError, validate
 
 from survey_service.core import instants
+from survey_service.core.properties import normalize_property_name
 from survey_service.errors import ApiError
 
 # Delighted accepted any property name ("Purchase Experience"); keep them printable and bounded.
@@ -152,7 +153,11 @@ def text(value: Any, field: str, errors: Errors, max_length: int) -> str | None:
 
 
 def properties(value: Any, field: str, errors: Errors) -> dict[str, Any] | None:
-    """A flat map of scalar values with printable keys (Delighted allowed spaces in names)."""
+    """A flat map of scalar values with printable keys, under their normalised names.
+
+    Delighted allowed spaces and capitals in names: they are normalised as everywhere
+    (core.properties: "Purchase Experience" is `purchase_experience`), other printable characters kept.
+    """
     if value is None:
         return None
     if not isinstance(value, dict):
@@ -161,16 +166,23 @@ def properties(value: Any, field: str, errors: Errors) -> dict[str, Any] | None:
     if len(value) > MAX_PROPERTIES:
         errors.add(field, f"At most {MAX_PROPERTIES} properties.")
         return None
+    normalized: dict[str, Any] = {}
+    spellings: dict[str, str] = {}
     for key, item in value.items():
-        if not isinstance(key, str) or not PROPERTY_KEY.match(key):
+        name = normalize_property_name(key) if isinstance(key, str) else ""
+        if not PROPERTY_KEY.match(name):
             errors.add(field, f"{key!r}: names are 1-64 printable characters.")
+        elif name in spellings:
+            errors.add(field, f"{key}: the same property as {spellings[name]!r} ({name}).")
         elif isinstance(item, str) and len(item) > MAX_PROPERTY_STRING:
             errors.add(field, f"{key}: at most {MAX_PROPERTY_STRING} characters.")
         elif isinstance(item, float) and not math.isfinite(item):
             errors.add(field, f"{key}: numbers must be finite.")
         elif item is not None and not isinstance(item, str | int | float | bool):
             errors.add(field, f"{key}: must be a string, number, boolean or null.")
-    return dict(value)
+        else:
+            spellings[name], normalized[name] = key, item
+    return normalized
 
 
 def score(value: Any, field: str, errors: Errors, required: bool) -> int | None:

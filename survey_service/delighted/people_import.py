@@ -21,6 +21,7 @@ from marshmallow import ValidationError
 from sqlalchemy import func, select
 
 from survey_service.core import clock
+from survey_service.core.properties import normalized_columns, properties_from_columns
 from survey_service.delighted import csv_values
 from survey_service.delighted.csv_values import header_key, parse_moment
 from survey_service.delighted.params import PHONE
@@ -119,7 +120,9 @@ def read_people(path: Path, summary: PeopleSummary) -> list[PersonRow]:
             # Its Score and Comment columns would become person properties.
             raise click.UsageError(f"{path.name} is a responses export: give it as FILE, not --people")
         used = {h for found in mapping.values() for h in found}
-        extra = [h for h in headers if h not in used and header_key(h) not in NOT_PROPERTIES]
+        extra = normalized_columns(
+            h for h in headers if h not in used and header_key(h) not in NOT_PROPERTIES
+        )
         rows: list[PersonRow] = []
         seen: set[str] = set()
         for line, record in enumerate(reader, start=2):
@@ -135,7 +138,7 @@ def read_people(path: Path, summary: PeopleSummary) -> list[PersonRow]:
 
 
 def _person_row(
-    line: int, record: dict[str, Any], mapping: dict[str, list[str]], extra: list[str]
+    line: int, record: dict[str, Any], mapping: dict[str, list[str]], extra: dict[str, list[str]]
 ) -> PersonRow | str:
     def get(name: str) -> str:
         for header in mapping.get(name, []):
@@ -161,7 +164,7 @@ def _person_row(
         last_sent_at = parse_moment(get("last_sent_at"))
         if last_sent_at is None:
             return "last sent date not readable"
-    props = {h[:64]: (record.get(h) or "").strip()[:500] for h in extra if (record.get(h) or "").strip()}
+    props = properties_from_columns(record, extra)
     return PersonRow(line, email, get("name")[:255] or None, phone, last_sent_at, props)
 
 

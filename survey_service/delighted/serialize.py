@@ -14,9 +14,12 @@ def unix(moment: datetime | None) -> int | None:
     return None if moment is None else int(moment.timestamp())
 
 
-def person_json(person: Person, seen: Activity | None = None) -> dict[str, Any]:
-    """A person as GET /v1/people lists them (plus their current properties)."""
-    seen = seen or Activity()
+def person_json(person: Person, seen: Activity) -> dict[str, Any]:
+    """A person as GET /v1/people lists them (plus their current properties).
+
+    `seen` comes from `service.activity`, the one place that works out last sent, last responded and
+    next scheduled: every shape holding a person (lists, expanded responses, autopilot) shows the same.
+    """
     return {
         "id": str(person.id),
         "email": person.email,
@@ -30,11 +33,11 @@ def person_json(person: Person, seen: Activity | None = None) -> dict[str, Any]:
     }
 
 
-def response_json(response: Response, survey_type: str, *, expand_person: bool) -> dict[str, Any]:
-    """A survey response as Delighted returned it; `person` is the id unless expanded."""
+def response_json(response: Response, survey_type: str, *, seen: Activity | None) -> dict[str, Any]:
+    """A survey response as Delighted returned it; `person` is the id unless expanded (`seen` given)."""
     return {
         "id": str(response.id),
-        "person": person_json(response.person) if expand_person else str(response.person_id),
+        "person": person_json(response.person, seen) if seen is not None else str(response.person_id),
         "survey_type": survey_type,
         "score": response.score,
         "comment": response.comment,

@@ -210,6 +210,11 @@ def activity(project_id: int, person_ids: list[int]) -> dict[int, Activity]:
     return found
 
 
+def activity_of(project_id: int, person_id: int) -> Activity:
+    """One person's sends, answers and schedule (see `activity`)."""
+    return activity(project_id, [person_id])[person_id]
+
+
 def cancel_pending(project_id: int, person: Person) -> int:
     """Cancel the person's scheduled sends (the trigger machinery's rule); returns how many."""
     count = surveying.cancel_pending(project_id, person.id, reason="api")

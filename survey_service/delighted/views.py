@@ -172,7 +172,8 @@ def delete_pending(email: str) -> tuple[dict[str, Any], int]:
 
 def _responses_json(rows: list[Any], expand_person: bool) -> list[dict[str, Any]]:
     kinds = service.survey_kinds({r.survey_id for r in rows})
-    return [response_json(r, kinds.get(r.survey_id, "nps"), expand_person=expand_person) for r in rows]
+    seen = service.activity(project().id, sorted({r.person_id for r in rows})) if expand_person else {}
+    return [response_json(r, kinds.get(r.survey_id, "nps"), seen=seen.get(r.person_id)) for r in rows]
 
 
 def _person_ref(value: Any, errors: params.Errors) -> int | None:
@@ -332,11 +333,11 @@ def list_bounces() -> FlaskResponse:
 # ---- autopilot: recurring surveys ---------------------------------------------------------------
 
 
-def _membership_json(enrollment: Enrollment, person: Person) -> dict[str, Any]:
+def _membership_json(enrollment: Enrollment, person: Person, seen: service.Activity) -> dict[str, Any]:
     return {
         "created_at": unix(enrollment.created_at),
         "updated_at": unix(enrollment.created_at),
-        "person": person_json(person),
+        "person": person_json(person, seen),
         "next_survey_request": {
             "id": str(enrollment.id),
             "created_at": unix(enrollment.created_at),
@@ -414,7 +415,8 @@ def add_autopilot_membership() -> tuple[dict[str, Any], int]:
     member = db.session.get(Person, enrollment.person_id)
     assert member is not None
     # Delighted answered {"person", "properties"}; the listing's fields come along as an addition.
-    return {**_membership_json(enrollment, member), "properties": dict(member.properties or {})}, 200
+    seen = service.activity_of(project().id, member.id)
+    return {**_membership_json(enrollment, member, seen), "properties": dict(member.properties or {})}, 200
 
 
 @route("/autopilot/email/memberships", methods=["GET"])
@@ -436,7 +438,8 @@ def list_autopilot_memberships() -> FlaskResponse:
         person_id=person_id,
         phone=phone,
     )
-    resp = jsonify([_membership_json(enrollment, person) for enrollment, person in rows])
+    seen = service.activity(project().id, [person.id for _, person in rows])
+    resp = jsonify([_membership_json(enrollment, person, seen[person.id]) for enrollment, person in rows])
     if next_info:
         resp.headers["Link"] = _next_link(next_info)
     return resp
@@ -449,4 +452,4 @@ def remove_autopilot_membership() -> tuple[dict[str, Any], int]:
     person = _member(params.body() or dict(request.args), errors)
     if person is None or not service.leave_autopilot(project().id, person.id):
         raise service.not_found("autopilot membership")
-    return {"person": person_json(person)}, 200
+    return {"person": person_json(person, service.activity_of(project().id, person.id))}, 200

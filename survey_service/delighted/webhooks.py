@@ -27,6 +27,7 @@ from sqlalchemy import select
 
 from survey_service.core import clock, outbound
 from survey_service.delighted.serialize import response_json
+from survey_service.delighted.service import activity_of
 from survey_service.extensions import WEBHOOK_QUEUE, db, queues
 from survey_service.models import AlertRule, EmailSuppression, Person, Response, WebhookDelivery
 from survey_service.services import hooks
@@ -67,7 +68,9 @@ def response_event(delivery: WebhookDelivery, response: Response) -> dict[str, A
     return {
         "event_type": f"survey_response.{kind}",
         "event_id": str(delivery.id),
-        "event_data": response_json(response, "nps", expand_person=True),
+        "event_data": response_json(
+            response, "nps", seen=activity_of(response.project_id, response.person_id)
+        ),
     }
 
 

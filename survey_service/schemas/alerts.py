@@ -103,7 +103,12 @@ class WebhookDeliveryOut(Schema):
     id = fields.Integer()
     response_id = fields.Integer()
     event = fields.String()
-    status = fields.String(metadata={"description": "pending | retrying | delivered | failed"})
+    status = fields.String(
+        metadata={
+            "description": "pending | retrying | delivered | logged (an email alert kept in "
+            "instance/outbox/ because SMTP_URL is unset, not sent) | failed"
+        }
+    )
     attempts = fields.Integer()
     last_status_code = fields.Integer(allow_none=True)
     last_error = fields.String(allow_none=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import re
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -11,6 +10,8 @@ from marshmallow import Schema, ValidationError, fields, validate
 
 from survey_service.core import instants, nps
 from survey_service.core.cursors import MAX_CURSOR_LENGTH
+from survey_service.core.properties import PROPERTY_NAME as PROPERTY_NAME  # re-exported
+from survey_service.core.properties import is_property_name, normalize_property_name
 
 MAX_PROPERTIES = 50
 MAX_PROPERTY_KEY = 64
@@ -18,7 +19,10 @@ MAX_PROPERTY_STRING = 500
 MAX_COMMENT = 5000
 # Database ids are 32-bit: a larger one cannot exist, and must not reach the database as a query.
 MAX_ID = 2**31 - 1
-PROPERTY_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}$")
+# PROPERTY_NAME (core.properties) is what a name is after normalize_property_name: see PropertyName.
+PROPERTY_NAME_RULE = (
+    "Property names are 1-64 letters, digits, '_', '.' or '-' (compared lower-case, spaces as '_')."
+)
 
 
 class _WholeMatch(validate.Regexp):
@@ -58,18 +62,25 @@ class Properties(fields.Field[dict[str, Any]]):
         if len(value) > MAX_PROPERTIES:
             raise ValidationError(f"At most {MAX_PROPERTIES} properties.")
         errors: dict[str, str] = {}
+        normalized: dict[str, Any] = {}
+        spellings: dict[str, str] = {}
         for key, item in value.items():
-            if not PROPERTY_NAME.match(key):
-                errors[key] = "Property names are 1-64 letters, digits, '_', '.' or '-'."
+            name = normalize_property_name(key) if isinstance(key, str) else ""
+            if not is_property_name(name):
+                errors[str(key)] = PROPERTY_NAME_RULE
+            elif name in spellings:
+                errors[key] = f"The same property as {spellings[name]!r} ({name}): send it once."
             elif isinstance(item, str) and len(item) > MAX_PROPERTY_STRING:
                 errors[key] = f"At most {MAX_PROPERTY_STRING} characters."
             elif isinstance(item, float) and not math.isfinite(item):
                 errors[key] = "Numbers must be finite."
             elif item is not None and not isinstance(item, str | int | float | bool):
                 errors[key] = "Must be a string, number, boolean or null."
+            else:
+                spellings[name], normalized[name] = key, item
         if errors:
             raise ValidationError(errors)
-        return dict(value)
+        return normalized
 
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
         return value or {}
@@ -117,6 +128,24 @@ class Instant(fields.Field[datetime]):
         return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+class PropertyName(fields.String):
+    """A property name (group_by, relative_to, allow-lists), normalised as everywhere: `Plan` is `plan`.
+
+    With `event_prefix=True` (trigger conditions) an `event.` before the name is kept.
+    """
+
+    def __init__(self, *, event_prefix: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.event_prefix = event_prefix
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        name = normalize_property_name(super()._deserialize(value, attr, data, **kwargs))
+        prefix = "event." if self.event_prefix and name.startswith("event.") else ""
+        if not is_property_name(name.removeprefix(prefix)):
+            raise ValidationError("Not a valid property name.")
+        return name
+
+
 class PropertyCondition(fields.Field[tuple[str, str]]):
     """A frozen-property filter written `key:value` (e.g. `where=plan:pro`); repeat to AND them."""
 
@@ -124,7 +153,8 @@ class PropertyCondition(fields.Field[tuple[str, str]]):
         if not isinstance(value, str) or ":" not in value or len(value) > MAX_PROPERTY_STRING + 65:
             raise ValidationError("Write a property filter as key:value.")
         key, _, wanted = value.partition(":")
-        if not PROPERTY_NAME.match(key):
+        key = normalize_property_name(key)
+        if not is_property_name(key):
             raise ValidationError("Not a valid property name.")
         return key, wanted
 

@@ -37,6 +37,13 @@ class SurveyRequestIn(Schema):
         validate=validate.Range(0, 90 * 86400),
         metadata={"description": "send after this many seconds (the worker's scheduler)"},
     )
+    force = fields.Boolean(
+        load_default=False,
+        metadata={
+            "description": "ask even within the project's quiet period or while an earlier ask is open "
+            "(otherwise 409 quiet_period / open_request)"
+        },
+    )
 
 
 class SuppressionQuery(PageQuery):

@@ -9,11 +9,11 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from survey_service.schemas.common import (
     EVENT_TYPE,
     MAX_ID,
-    PROPERTY_NAME,
     Instant,
     Page,
     PageQuery,
     Properties,
+    PropertyName,
 )
 from survey_service.schemas.people import PersonRef
 
@@ -47,9 +47,7 @@ class EventAccepted(Schema):
 
 
 class Condition(Schema):
-    property = fields.String(
-        required=True, validate=validate.Regexp(r"^(event\.)?[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}$")
-    )
+    property = PropertyName(required=True, event_prefix=True)
     op = fields.String(required=True, validate=validate.OneOf(CONDITION_OPS))
     value = fields.Raw(allow_none=True)
 
@@ -80,7 +78,7 @@ class TriggerBase(Schema):
     survey_id = fields.Integer(strict=True, allow_none=True, validate=validate.Range(1, MAX_ID))
     channel = fields.String(validate=validate.OneOf(("email", "in_app")))
     delay_seconds = fields.Integer(strict=True, validate=validate.Range(-MAX_DELAY, MAX_DELAY))
-    relative_to = fields.String(allow_none=True, validate=validate.Regexp(PROPERTY_NAME))
+    relative_to = PropertyName(allow_none=True)
     conditions = fields.List(fields.Nested(Condition), validate=validate.Length(0, 20))
     sample_percent = fields.Integer(strict=True, validate=validate.Range(0, 100))
     send_window = fields.Nested(SendWindow, allow_none=True)

@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from survey_service.schemas.common import PROPERTY_NAME, Instant, OriginQuery, PropertyCondition
+from survey_service.schemas.common import Instant, OriginQuery, PropertyCondition, PropertyName
 
 
 class ReportQuery(OriginQuery):
@@ -14,7 +14,7 @@ class ReportQuery(OriginQuery):
 
     since = Instant()
     until = Instant(end_of_day=True)
-    group_by = fields.String(validate=validate.Regexp(PROPERTY_NAME, error="Not a valid property name."))
+    group_by = PropertyName(metadata={"description": "a person property (its name as stored: lower-case)"})
     interval = fields.String(
         load_default="month", validate=validate.OneOf(("day", "week", "month", "quarter"))
     )

@@ -284,11 +284,14 @@ def _deliver_email(delivery: WebhookDelivery, rule: AlertRule, response: Respons
         delivery.status, delivery.last_error = "failed", "the alert email could not be composed"
         db.session.commit()
         return "failed"
+    if not smtp_url:
+        # Kept under instance/outbox/, not sent: say so rather than "delivered".
+        log_unsent(log, message, f"alert-{delivery.id}", "alert email")
+        delivery.status, delivery.delivered_at, delivery.last_error = "logged", None, None
+        db.session.commit()
+        return "logged"
     try:
-        if smtp_url:
-            deliver(message, parse_smtp_url(smtp_url))
-        else:
-            log_unsent(log, message, "alert email")
+        deliver(message, parse_smtp_url(smtp_url))
     except DeliveryError as exc:
         delivery.last_error = str(exc)[:300]
         if exc.permanent or delivery.attempts >= MAX_ATTEMPTS:
@@ -415,9 +418,9 @@ def post_signed(rule: AlertRule, document: dict[str, Any], event: str, delivery_
 
 
 def deliver_webhook(delivery_id: int) -> str:
-    """RQ job: send one delivery; idempotent (a delivered or failed one is left alone); raises to retry."""
+    """RQ job: send one delivery; idempotent (a finished one is left alone); raises to retry."""
     delivery = db.session.get(WebhookDelivery, delivery_id)
-    if delivery is None or delivery.status in ("delivered", "failed"):
+    if delivery is None or delivery.status in ("delivered", "logged", "failed"):
         return "skipped"
     rule = db.session.get(AlertRule, delivery.rule_id)
     response = db.session.get(Response, delivery.response_id)

@@ -12,11 +12,11 @@ from survey_service.core import clock
 from survey_service.errors import ApiError
 from survey_service.extensions import db
 from survey_service.mail.links import landing_url, unsubscribe_url
-from survey_service.models import Person, RequestStatus, SurveyRequest
+from survey_service.models import Person, Project, RequestStatus, SurveyRequest
 from survey_service.services import outbox
 from survey_service.services.people import find_person, upsert_person
 from survey_service.services.suppressions import is_suppressed
-from survey_service.services.surveying import project_survey
+from survey_service.services.surveying import fatigue_reason, project_survey
 from survey_service.services.tx import commit_with_retry
 
 log = logging.getLogger(__name__)
@@ -69,10 +69,26 @@ def send_email_survey(
     return request
 
 
+# What a refused ask answers, per fatigue rule (surveying.fatigue_reason); `"force": true` overrides both.
+FATIGUE_MESSAGES = {
+    "quiet_period": "This person answered or was asked within the project's quiet period.",
+    "open_request": "This person has an unanswered survey that is still open.",
+}
+
+
 def request_email_survey(
-    project_id: int, person_data: dict[str, Any], survey_id: int | None = None, delay_seconds: int = 0
+    project_id: int,
+    person_data: dict[str, Any],
+    survey_id: int | None = None,
+    delay_seconds: int = 0,
+    *,
+    force: bool = False,
 ) -> SurveyRequest:
-    """Upsert the person, create an email request, commit, then enqueue its send (now or later)."""
+    """Upsert the person, create an email request, commit, then enqueue its send (now or later).
+
+    The fatigue rules every channel shares (quiet period, open request) refuse the ask with a 409
+    naming the rule, and nothing is written; `force=True` asks anyway.
+    """
     email = person_data.get("email")
     if not email:
         existing = None
@@ -91,6 +107,8 @@ def request_email_survey(
 
     def work() -> SurveyRequest:
         person, _ = upsert_person(project_id, person_data)
+        if not force:
+            _refuse_if_fatigued(project_id, person.id, clock.now() + timedelta(seconds=delay_seconds))
         request = _new_request(project_id, person.id, survey_id, "email")
         if delay_seconds:
             request.scheduled_at = clock.now() + timedelta(seconds=delay_seconds)
@@ -100,6 +118,19 @@ def request_email_survey(
     # Saved first: if Redis is down now, the outbox relay enqueues it when Redis is back.
     outbox.enqueue_requests([request])
     return request
+
+
+def _refuse_if_fatigued(project_id: int, person_id: int, send_at: datetime) -> None:
+    project = db.session.get(Project, project_id)
+    assert project is not None
+    reason = fatigue_reason(project, person_id, send_at)
+    if reason is not None:
+        raise ApiError(
+            409,
+            reason,
+            f'{FATIGUE_MESSAGES[reason]} Send "force": true to ask anyway.',
+            {"reason": reason, "quiet_period_days": project.quiet_period_days, "person_id": person_id},
+        )
 
 
 def create_link_request(

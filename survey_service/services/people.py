@@ -9,6 +9,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm.attributes import flag_modified
 
 from survey_service.core import cursors
+from survey_service.core.properties import normalize_property_name
 from survey_service.errors import ApiError
 from survey_service.extensions import db
 from survey_service.models import Person
@@ -122,10 +123,14 @@ def upsert_person(project_id: int, data: dict[str, Any]) -> tuple[Person, bool]:
 
 
 def _merge_properties(person: Person, sent: dict[str, Any]) -> None:
-    """Merge sent properties into the person's (null removes a key); marks the column only on a change."""
+    """Merge sent properties into the person's (null removes a key); marks the column only on a change.
+
+    Every door normalises names already; doing it here too keeps a caller that forgot from storing `Plan`.
+    """
     stored = person.properties or {}
     merged = dict(stored)
-    for key, value in sent.items():
+    for sent_key, value in sent.items():
+        key = normalize_property_name(sent_key)
         if value is None:
             merged.pop(key, None)
         else:

@@ -10,11 +10,11 @@ from survey_service.models import WIDGET_POSITIONS
 from survey_service.schemas.common import (
     MAX_COMMENT,
     MAX_PROPERTIES,
-    PROPERTY_NAME,
     Instant,
     Page,
     PageQuery,
     Properties,
+    PropertyName,
     StrictScore,
 )
 
@@ -75,7 +75,7 @@ class WidgetSettingsSchema(Schema):
     dismiss_cooldown_days = fields.Integer(strict=True, validate=validate.Range(0, 3650))
     position = fields.String(validate=validate.OneOf(WIDGET_POSITIONS))
     browser_property_keys = fields.List(
-        fields.String(validate=validate.Regexp(PROPERTY_NAME)),
+        PropertyName(),
         validate=validate.Length(max=MAX_PROPERTIES),
         allow_none=True,
         metadata={

@@ -161,6 +161,30 @@ def test_upsert_person_null_property_removes_it(client: FlaskClient, auth: dict[
     assert res.get_json()["properties"] == {"mrr": 99}
 
 
+def test_property_names_are_normalised_at_every_api_door(client: FlaskClient, auth: dict[str, str]) -> None:
+    body = {"external_id": "p", "properties": {" Plan ": "pro", "Account  Tier": "gold", "mrr": 9}}
+    res = client.post("/api/v1/people", json=body, headers=auth)
+    assert res.status_code in (200, 201) and res.get_json()["properties"] == {
+        "plan": "pro",
+        "account_tier": "gold",
+        "mrr": 9,
+    }
+    # A later "PLAN" is the same property, and null removes it whatever its spelling.
+    res = client.post("/api/v1/people", json={"external_id": "p", "properties": {"PLAN": None}}, headers=auth)
+    assert res.get_json()["properties"] == {"account_tier": "gold", "mrr": 9}
+    answered = post_response(
+        client, auth, {"person": {"external_id": "p", "properties": {"Plan": "team"}}, "score": 9}
+    )
+    assert answered.get_json()["properties"]["plan"] == "team"
+    report = client.get("/api/v1/reports/nps?group_by=PLAN", headers=auth).get_json()
+    assert [(g["key"], g["responses"]) for g in report["groups"]] == [("team", 1)]
+    # Two spellings of one name in one body are ambiguous; other characters stay refused.
+    for bad in ({"Plan": "a", "plan": "b"}, {"a/b": 1}, {" ": 1}):
+        res = client.post("/api/v1/people", json={"external_id": "q", "properties": bad}, headers=auth)
+        assert res.status_code == 422, (bad, res.get_json())
+        assert "properties" in res.get_json()["details"]
+
+
 def test_upsert_person_email_of_another_external_id_is_409(client: FlaskClient, auth: dict[str, str]) -> None:
     client.post("/api/v1/people", json={"email": "a@b.co", "external_id": "one"}, headers=auth)
     res = client.post("/api/v1/people", json={"email": "a@b.co", "external_id": "two"}, headers=auth)

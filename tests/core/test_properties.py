@@ -15,6 +15,12 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from survey_service.core import nps, tokens
+from survey_service.core.properties import (
+    is_property_name,
+    normalize_property_name,
+    normalized_columns,
+    properties_from_columns,
+)
 from survey_service.reporting.exports import FORMULA_STARTS, _Line, safe_cell
 
 # No deadline: the machine is shared, and a slow example is not a wrong one.
@@ -297,3 +303,44 @@ def test_csv_export_any_comment_and_property_is_escaped_and_round_trips(
         assert float(row["seats"]) == seats and row["score"] == "5"
 
     export_once()
+
+
+# --- Property names: one normalisation ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("plan", "plan"),
+        ("Plan", "plan"),
+        (" PLAN\t", "plan"),
+        ("Purchase Experience", "purchase_experience"),
+        ("Account \t Tier", "account_tier"),
+        ("utm.source-v2", "utm.source-v2"),
+    ],
+)
+def test_normalize_property_name_examples(raw: str, expected: str) -> None:
+    assert normalize_property_name(raw) == expected
+
+
+@PURE
+@given(st.text(max_size=80))
+def test_normalize_property_name_is_idempotent_and_leaves_no_space_or_capital(raw: str) -> None:
+    name = normalize_property_name(raw)
+    assert normalize_property_name(name) == name
+    assert " " not in name and "\t" not in name and name == name.lower()
+
+
+@PURE
+@given(st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,20}", fullmatch=True), st.sampled_from(["", " ", "\t"]))
+def test_every_spelling_of_a_name_is_one_property(name: str, pad: str) -> None:
+    spellings = {name, name.upper(), name.lower(), f"{pad}{name}{pad}"}
+    assert len({normalize_property_name(s) for s in spellings}) == 1
+    assert is_property_name(normalize_property_name(name))
+
+
+def test_properties_from_columns_takes_the_first_non_empty_spelling() -> None:
+    columns = normalized_columns(["Plan", " plan", "Purchase Experience", "  "])
+    assert columns == {"plan": ["Plan", " plan"], "purchase_experience": ["Purchase Experience"]}
+    record = {"Plan": "", " plan": "pro", "Purchase Experience": " Mobile ", "  ": "x"}
+    assert properties_from_columns(record, columns) == {"plan": "pro", "purchase_experience": "Mobile"}

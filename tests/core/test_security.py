@@ -609,7 +609,8 @@ def check_logs_free_of_secrets(
     auth = {"Authorization": f"Bearer {project['secret_key']}"}
     person = {"email": "ann@logs.example", "external_id": "ann"}
     ok(client.post("/api/v1/responses", json={"person": person, "score": 2, "comment": "hm"}, headers=auth))
-    request_id = ok(client.post("/api/v1/survey_requests", json={"person": person}, headers=auth))["id"]
+    asked = {"person": person, "force": True}  # Ann just answered: past the quiet period on purpose
+    request_id = ok(client.post("/api/v1/survey_requests", json=asked, headers=auth))["id"]
     ok(client.get("/api/v1/responses", headers={"Authorization": "Bearer sk_wrong"}), 401)
     ok(client.get("/v1/metrics.json", auth=(project["secret_key"], "")))
     signed_in(app, "ops@logs.example")

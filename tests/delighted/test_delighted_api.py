@@ -78,11 +78,12 @@ def test_people_create_with_properties_and_delay_schedules_survey(app: Flask, ap
     after = int(time.time())
     assert isinstance(person.id, str) and person.email == "jony@appleseed.com"
     assert before + 3600 <= person.survey_scheduled_at <= after + 3601
-    assert person.properties == {"Purchase Experience": "Mobile App", "plan": "pro"}
+    # Names are normalised as at every door: stripped, spaces as "_", lower-case.
+    assert person.properties == {"purchase_experience": "Mobile App", "plan": "pro"}
 
-    again = delighted.Person.create(email="jony@appleseed.com", properties={"plan": "team"}, send=False)
+    again = delighted.Person.create(email="jony@appleseed.com", properties={"Plan": "team"}, send=False)
     assert again.id == person.id and again.survey_scheduled_at is None
-    assert again.properties == {"Purchase Experience": "Mobile App", "plan": "team"}
+    assert again.properties == {"purchase_experience": "Mobile App", "plan": "team"}
     with app.app_context():
         requests_ = db.session.scalars(select(SurveyRequest)).all()
         assert [(r.status, r.channel, r.person_id) for r in requests_] == [
@@ -134,7 +135,7 @@ def test_people_bulk_create_with_send_false_stores_people_and_schedules_nothing(
         timeout=10,
     )
     assert form.status_code == 200 and form.json()["survey_scheduled_at"] is None
-    assert form.json()["properties"] == {"Plan": "team"}
+    assert form.json()["properties"] == {"plan": "team"}  # names normalised, as everywhere
     listed = [p.email for p in delighted.Person.list(per_page=100).auto_paging_iter()]
     assert listed == emails
     assert count(app, Person) == 120 and count(app, SurveyRequest) == 0
@@ -146,7 +147,7 @@ def test_survey_responses_create_retrieve_update_list(app: Flask, api: str) -> N
         person=person.id, score=9, comment="Great", person_properties={"Region": "EU"}
     )
     assert created.person == person.id and created.score == 9 and created.survey_type == "nps"
-    assert created.person_properties == {"plan": "pro", "Region": "EU"}
+    assert created.person_properties == {"plan": "pro", "region": "EU"}
     assert isinstance(created.created_at, int) and created.notes == [] and created.tags == []
 
     fetched = delighted.SurveyResponse.retrieve(created.id, expand=["person"])
@@ -175,6 +176,21 @@ def test_survey_responses_create_retrieve_update_list(app: Flask, api: str) -> N
     assert delighted.SurveyResponse.all(person_email="nobody@example.com") == []
     expanded = delighted.SurveyResponse.all(expand=["person"])
     assert all(r.person.email == "ann@example.com" for r in expanded)
+
+
+def test_expanded_person_shows_the_same_activity_as_the_people_list(app: Flask, api: str) -> None:
+    sent = int(datetime(2025, 5, 1, tzinfo=UTC).timestamp())
+    person = delighted.Person.create(email="sam@example.com", last_sent_at=sent, send=False)
+    answered = int(datetime(2025, 5, 2, tzinfo=UTC).timestamp())
+    created = delighted.SurveyResponse.create(person=person.id, score=8, created_at=answered)
+    listed = delighted.Person.all(email="sam@example.com")[0]
+    assert (listed.last_responded_at, listed.last_sent_at) == (answered, sent)
+    fields = ("last_sent_at", "last_responded_at", "next_survey_scheduled_at")
+    shown = {name: getattr(listed, name) for name in fields}
+    retrieved = delighted.SurveyResponse.retrieve(created.id, expand=["person"]).person
+    in_list = delighted.SurveyResponse.all(expand=["person"])[0].person
+    for expanded in (retrieved, in_list):
+        assert {name: getattr(expanded, name) for name in fields} == shown
 
 
 @pytest.mark.parametrize(
@@ -295,7 +311,7 @@ def test_json_suffix_and_form_bodies_work_like_delighted(api: str) -> None:
         timeout=10,
     )
     assert created.status_code == 200, created.text
-    assert created.json()["properties"] == {"Customer ID": "123"}
+    assert created.json()["properties"] == {"customer_id": "123"}  # names normalised, as everywhere
     answer = requests.post(
         api + "survey_responses.json",
         data={"person": created.json()["id"], "score": "8"},
@@ -425,7 +441,7 @@ def test_autopilot_membership_add_answers_properties_and_remove_by_phone(app: Fl
         person_email="ph@example.com", properties={"Purchase Experience": "Mobile App"}
     )
     assert made["person"]["email"] == "ph@example.com"
-    assert made["properties"] == {"Purchase Experience": "Mobile App"}
+    assert made["properties"] == {"purchase_experience": "Mobile App"}
     members = delighted.AutopilotMembership.forEmail().list(person_phone_number="+17132746524")
     assert [m["person"]["email"] for m in members.auto_paging_iter()] == ["ph@example.com"]
     with pytest.raises(ResourceValidationError):  # Delighted required exactly one identifier

@@ -45,15 +45,40 @@ def test_import_delighted_sample_imports_valid_rows_and_explains_skips(
         first = rows[0]
         assert first.external_id == "delighted:1001" and first.score == 10 and first.comment == "Love it"
         assert first.created_at == datetime(2025, 1, 5, 12, tzinfo=UTC)
-        assert first.properties == {"Plan": "pro", "Region": "EU"}  # frozen as it was then
+        assert first.properties == {"plan": "pro", "region": "EU"}  # frozen as it was then
         ann = db.session.scalar(select(Person).where(Person.email == "ann@example.com"))
-        assert ann is not None and ann.name == "Ann" and ann.properties["Plan"] == "enterprise"  # latest
+        assert ann is not None and ann.name == "Ann" and ann.properties["plan"] == "enterprise"  # latest
         cy = db.session.scalar(select(Person).where(Person.email == "cy@example.com"))
         assert cy is not None and cy.phone_number == "+15550001003"
         multiline = db.session.scalar(select(Response).where(Response.external_id == "delighted:1007"))
         assert multiline is not None and multiline.comment == "Best tool\nwe have"
         anonymous = db.session.scalar(select(Response).where(Response.external_id == "delighted:1014"))
         assert anonymous is not None and anonymous.person.email is None and anonymous.score == 10
+
+
+def test_imported_and_api_responses_group_under_one_property_name(
+    app: Flask, runner: FlaskCliRunner, project: dict[str, Any], tmp_path: Path
+) -> None:
+    # The file says "Plan" (and a second, differently spelled " PLAN " column); the API says "plan".
+    export = tmp_path / "export.csv"
+    export.write_text(
+        "Response ID,Score,Response timestamp,Email, PLAN ,Plan\n"
+        "r1,9,2025-01-05 12:00:00 UTC,ann@example.com,,pro\n"
+        "r2,3,2025-01-06 12:00:00 UTC,bo@example.com,starter,ignored\n"
+    )
+    result = run_import(runner, project["id"], export)
+    assert result.exit_code == 0 and "imported 2 responses" in result.output, result.output
+    client = app.test_client()
+    auth = {"Authorization": f"Bearer {project['secret_key']}"}
+    body = {"person": {"email": "cy@example.com", "properties": {"Plan ": "pro"}}, "score": 10}
+    assert client.post("/api/v1/responses", json=body, headers=auth).status_code == 201
+    for group_by in ("plan", "Plan"):  # the query's name is normalised the same way
+        report = client.get(f"/api/v1/reports/nps?group_by={group_by}", headers=auth).get_json()
+        groups = {g["key"]: g["responses"] for g in report["groups"]}
+        assert groups == {"pro": 2, "starter": 1}, report["groups"]  # none under null
+    with app.app_context():
+        keys = {key for r in db.session.scalars(select(Response)) for key in r.properties}
+        assert keys == {"plan"}
 
 
 def test_import_delighted_twice_imports_nothing_new(
@@ -168,8 +193,8 @@ def test_import_people_sample_upserts_people_and_explains_skips(
         ]
         ann = people["ann@example.com"]
         assert (ann.name, ann.phone_number) == ("Ann", "+15550002001")
-        assert ann.properties == {"Plan": "pro", "Purchase Experience": "Mobile App", "Region": "EU"}
-        assert people["ivy@example.com"].properties["Plan"] == "pro, annual"
+        assert ann.properties == {"plan": "pro", "purchase_experience": "Mobile App", "region": "EU"}
+        assert people["ivy@example.com"].properties["plan"] == "pro, annual"
         assert people["eve@example.com"].name is None and people["eve@example.com"].properties == {}
         # Delighted's last send is kept as a sent request, so the quiet period counts it.
         [earlier] = db.session.scalars(select(SurveyRequest)).all()
@@ -191,7 +216,7 @@ def test_import_people_again_updates_by_email_and_adds_nothing(
     with app.app_context():
         ann = db.session.scalar(select(Person).where(Person.email == "ann@example.com"))
         assert ann is not None and (ann.name, ann.phone_number) == ("Ann Lee", "+15550002001")
-        assert ann.properties == {"Plan": "team", "Purchase Experience": "Mobile App", "Region": "EU"}
+        assert ann.properties == {"plan": "team", "purchase_experience": "Mobile App", "region": "EU"}
     assert count_rows(app, Person) == 7
     assert count_rows(app, SurveyRequest) == 1  # the earlier send is recorded once
 

@@ -207,17 +207,61 @@ def test_send_survey_email_unreachable_server_fails_after_retries(
         assert db.session.scalar(select(func.count()).select_from(EmailSuppression)) == 0
 
 
-def test_send_survey_email_without_smtp_url_logs_the_email(
+def _kept_files(app: Flask, request_id: int, caplog: pytest.LogCaptureFixture) -> tuple[Path, Path]:
+    """The .eml and .txt the log-only sender kept for a request (as its one log line says)."""
+    lines = [r.getMessage() for r in caplog.records if "SMTP_URL is unset" in r.getMessage()]
+    assert len(lines) == 1 and "\n" not in lines[0], lines
+    found = re.findall(r"(/\S+-request-(\d+)\.(?:eml|txt))", lines[0])
+    assert [int(i) for _, i in found] == [request_id, request_id]
+    eml, txt = Path(found[0][0]), Path(found[1][0])
+    assert eml.suffix == ".eml" and txt == eml.with_suffix(".txt")
+    assert eml.parent == Path(app.config["INSTANCE_PATH"]) / "outbox"
+    return eml, txt
+
+
+def test_send_survey_email_without_smtp_url_keeps_an_eml_and_logs_one_line(
     mail_app: Flask, project: dict[str, Any], caplog: pytest.LogCaptureFixture
 ) -> None:
+    from email import message_from_bytes, policy
+
     person_id = new_person(mail_app, project["id"])
     mail_app.config["SMTP_URL"] = None
     with mail_app.app_context():
-        request_id = email_requests.create_email_request(project["id"], person_id).id
+        request = email_requests.create_email_request(project["id"], person_id)
+        links = email_requests.survey_links(request)
         with caplog.at_level("INFO", logger="survey_service.jobs"):
+            assert send_survey_email(request.id) == "logged"
+    # One line: where the files are, the recipient and the subject.
+    eml, txt = _kept_files(mail_app, request.id, caplog)
+    assert "ann@example.com" in caplog.text
+    # The .eml is the whole message as SMTP would have carried it.
+    message = message_from_bytes(eml.read_bytes(), policy=policy.default)
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert message.get_body(preferencelist=("html",)) is not None
+    # The .txt holds every score link whole, one per line, ready to click.
+    text = txt.read_text()
+    for score, url in links["score_urls"].items():
+        assert f"{int(score):>2}  {url}\n" in text
+    assert links["unsubscribe_url"] in text
+    # Both are the service user's only: they hold live links.
+    assert (eml.stat().st_mode & 0o777, txt.stat().st_mode & 0o777) == (0o600, 0o600)
+    assert fresh_request(mail_app, request.id).status == "sent"
+
+
+def test_send_survey_email_without_smtp_url_honours_instance_path(
+    mail_app: Flask, project: dict[str, Any], tmp_path: Path
+) -> None:
+    person_id = new_person(mail_app, project["id"])
+    mail_app.config["SMTP_URL"] = None
+    instance = mail_app.instance_path
+    mail_app.instance_path = str(tmp_path / "elsewhere")
+    try:
+        with mail_app.app_context():
+            request_id = email_requests.create_email_request(project["id"], person_id).id
             assert send_survey_email(request_id) == "logged"
-    assert "List-Unsubscribe-Post: List-Unsubscribe=One-Click" in caplog.text
-    assert fresh_request(mail_app, request_id).status == "sent"
+    finally:
+        mail_app.instance_path = instance
+    assert len(list((tmp_path / "elsewhere" / "outbox").glob(f"*-request-{request_id}.eml"))) == 1
 
 
 # --- sec-auth: the log-only sender (SMTP_URL unset) logs who and what, never a live link ---
@@ -231,15 +275,29 @@ def test_send_survey_email_without_smtp_url_logs_recipient_and_subject_without_l
     with mail_app.app_context():
         request = email_requests.create_email_request(project["id"], person_id)
         links = email_requests.survey_links(request)
+        subject = compose_subject(mail_app, request.id)
         with caplog.at_level("INFO"):
             assert send_survey_email(request.id) == "logged"
     logged = caplog.text
-    assert "ann@example.com" in logged and "Subject: " in logged
-    assert "/s/[redacted]" in logged and "/u/[redacted]" in logged
+    assert "ann@example.com" in logged and subject in logged
     tokens = {url.split("?")[0].rsplit("/", 1)[1] for url in [links["url"], links["unsubscribe_url"]]}
     assert len(tokens) == 2 and all(len(token) > 20 for token in tokens)
     for token in tokens:  # nor any piece of one, which a quoted-printable line break could leave
         assert token not in logged and token[:16] not in logged and token[-16:] not in logged
+    _, txt = _kept_files(mail_app, request.id, caplog)
+    assert all(token in txt.read_text() for token in tokens)  # the links live in the 0600 file only
+
+
+def compose_subject(app: Flask, request_id: int) -> str:
+    from survey_service.mail.compose import compose_survey_email
+    from survey_service.models import Project, Survey
+
+    request = db.session.get(SurveyRequest, request_id)
+    assert request is not None
+    person, survey = db.session.get(Person, request.person_id), db.session.get(Survey, request.survey_id)
+    project = db.session.get(Project, request.project_id)
+    assert person is not None and survey is not None and project is not None
+    return str(compose_survey_email(request, person, survey, project)["Subject"])
 
 
 def test_survey_requests_api_email_arrives_at_smtp_server(

@@ -692,3 +692,27 @@ def test_alert_email_owner_set_by_server_wins_over_browser_owner(
         private_ok.config["SMTP_URL"] = url
         run_jobs(private_ok)
     assert [m["To"] for m in sink.messages] == ["sam@vendor.io"]
+
+
+def test_alert_email_without_smtp_url_is_kept_and_marked_logged_not_delivered(
+    private_ok: Flask, client: FlaskClient, auth: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    from pathlib import Path
+
+    rule = create_rule(client, auth, target_url="mailto:cs@example.com", format="email").get_json()
+    client.post("/api/v1/responses", json={"person": {"email": "a@b.co"}, "score": 1}, headers=auth)
+    private_ok.config["SMTP_URL"] = None
+    with caplog.at_level("INFO", logger="survey_service.services.alerts"):
+        run_jobs(private_ok)
+    with private_ok.app_context():
+        row = db.session.scalar(select(WebhookDelivery))
+        assert row is not None and (row.status, row.delivered_at, row.attempts) == ("logged", None, 1)
+        # A logged alert is finished: running its job again neither sends nor keeps another copy.
+        assert alerts.deliver_webhook(row.id) == "skipped"
+    lines = [r.getMessage() for r in caplog.records if "SMTP_URL is unset" in r.getMessage()]
+    assert len(lines) == 1, lines
+    kept = Path(lines[0].split(" kept in ")[1].split(";")[0])
+    assert kept.name.endswith(f"-alert-{row.id}.eml") and "cs@example.com" in kept.read_text()
+    assert kept.parent == Path(private_ok.config["INSTANCE_PATH"]) / "outbox"
+    listed = client.get(f"/api/v1/alert_rules/{rule['id']}/deliveries", headers=auth).get_json()
+    assert [d["status"] for d in listed["data"]] == ["logged"]

@@ -141,6 +141,48 @@ def test_quiet_period_blocks_across_channels(app: Flask, client: FlaskClient, au
     assert res.get_json()["skipped"][0]["reason"] == "quiet_period"
 
 
+def test_manual_survey_request_respects_the_quiet_period_unless_forced(
+    app: Flask, client: FlaskClient, auth: dict[str, str], queue: Queue
+) -> None:
+    person = {"email": "pat@example.com"}
+    answered = {"person": person, "score": 8, "created_at": (NOW - timedelta(days=30)).isoformat()}
+    assert client.post("/api/v1/responses", json=answered, headers=auth).status_code == 201
+    refused = client.post("/api/v1/survey_requests", json={"person": person}, headers=auth)
+    assert refused.status_code == 409, refused.get_json()
+    error = refused.get_json()
+    assert error["code"] == "quiet_period" and error["details"]["reason"] == "quiet_period"
+    assert error["details"]["quiet_period_days"] == 90 and '"force": true' in error["message"]
+    assert requests_of(app) == []  # nothing written, nothing queued
+    # A delay that ends past the quiet period is no way around it either (the answer is 30 days old).
+    later = client.post(
+        "/api/v1/survey_requests", json={"person": person, "delay_seconds": 86400}, headers=auth
+    )
+    assert later.status_code == 409
+    # "force": true asks anyway.
+    forced = client.post("/api/v1/survey_requests", json={"person": person, "force": True}, headers=auth)
+    assert forced.status_code == 201, forced.get_json()
+    assert forced.get_json()["status"] == "pending"
+    # Past the quiet period the same ask goes through unforced...
+    client.patch("/api/v1/project", json={"quiet_period_days": 20}, headers=auth)
+    other = {"email": "sam@example.com"}
+    ok = client.post("/api/v1/survey_requests", json={"person": other}, headers=auth)
+    assert ok.status_code == 201
+    # ...but an ask that is out and still open blocks the next one.
+    with app.app_context():
+        row = db.session.get(SurveyRequest, ok.get_json()["id"])
+        assert row is not None
+        row.status, row.sent_at = "sent", NOW - timedelta(days=25)
+        db.session.commit()
+    again = client.post("/api/v1/survey_requests", json={"person": other}, headers=auth)
+    assert again.status_code == 409 and again.get_json()["code"] == "open_request"
+
+
+def test_manual_survey_request_force_must_be_a_boolean(client: FlaskClient, auth: dict[str, str]) -> None:
+    body = {"person": {"email": "pat@example.com"}, "force": "yes please"}
+    res = client.post("/api/v1/survey_requests", json=body, headers=auth)
+    assert res.status_code == 422 and "force" in res.get_json()["details"]
+
+
 def test_cancelled_event_cancels_pending_and_api_delete_cancels_too(
     app: Flask, client: FlaskClient, auth: dict[str, str]
 ) -> None:

@@ -1005,13 +1005,23 @@ def test_identify_browser_property_keys_setting_limits_browser_keys(
     assert writes(statements) == []
 
 
-@pytest.mark.parametrize("bad", [["bad key"], "plan", [1], ["k"] * 51])
+@pytest.mark.parametrize("bad", [["bad/key"], [" "], "plan", [1], ["k"] * 51])
 def test_widget_settings_browser_property_keys_invalid_is_422(
     client: FlaskClient, auth: dict[str, str], bad: Any
 ) -> None:
     res = client.patch("/api/v1/widget/settings", json={"browser_property_keys": bad}, headers=auth)
     assert res.status_code == 422
     assert set(res.get_json()) == {"status", "code", "message", "details"}
+
+
+def test_widget_property_names_are_normalised_like_the_servers(
+    app: Flask, client: FlaskClient, project: dict[str, Any], auth: dict[str, str]
+) -> None:
+    set_widget(client, auth, browser_property_keys=[" Plan", "Account Tier"])
+    keys = client.get("/api/v1/widget/settings", headers=auth).get_json()["browser_property_keys"]
+    assert keys == ["plan", "account_tier"]
+    identify(client, project, "u1", properties={"PLAN": "pro", "account  tier": "gold", "Other": "x"})
+    assert stored_person(app, "u1").browser_properties == {"plan": "pro", "account_tier": "gold"}
 
 
 def test_identify_browser_properties_are_capped(
