@@ -107,9 +107,8 @@ def pip_build_args() -> list[str]:
     return [arg for name, value in settings.items() if value for arg in ("--build-arg", f"{name}={value}")]
 
 
-@pytest.fixture(scope="module")
-def image(docker_env: dict[str, str]) -> str:
-    """The project's image, built from the Dockerfile on the local base (built first if missing)."""
+def require_base(docker_env: dict[str, str]) -> None:
+    """The base image on the engine: the local Debian base is built when its tag is missing."""
     if run(["docker", "image", "inspect", BASE_IMAGE], docker_env).returncode != 0:
         if BASE_IMAGE != "survey-base:bookworm":
             pytest.fail(f"SURVEY_DOCKER_BASE={BASE_IMAGE} is not an image on this engine")
@@ -121,6 +120,12 @@ def image(docker_env: dict[str, str]) -> str:
         assert base.returncode == 0, (
             f"building the local base failed:\n{base.stdout[-2000:]}{base.stderr[-3000:]}"
         )
+
+
+@pytest.fixture(scope="module")
+def image(docker_env: dict[str, str]) -> str:
+    """The project's image, built from the Dockerfile on the base."""
+    require_base(docker_env)
     build = run(
         [
             *("docker", "build", "--network", "host", "--build-arg", f"BASE_IMAGE={BASE_IMAGE}"),
@@ -261,3 +266,29 @@ def test_the_image_migrates_serves_healthz_and_sends_a_survey_email(
             assert f"http://127.0.0.1:{port}/" in message.as_string()  # the score links, on BASE_URL
         finally:
             containers.remove()
+
+
+def test_the_proxy_image_builds_on_the_same_base_and_its_nginx_config_loads(
+    docker_env: dict[str, str],
+) -> None:
+    """deploy/nginx/Dockerfile (compose's proxy) on the same base: Debian's nginx, the config valid."""
+    require_base(docker_env)
+    tag = "survey-service-proxy:test"
+    build = run(
+        [
+            *("docker", "build", "--network", "host", "--build-arg", f"BASE_IMAGE={BASE_IMAGE}"),
+            *("-t", tag, str(ROOT / "deploy" / "nginx")),
+        ],
+        docker_env,
+        timeout=1200,
+    )
+    assert build.returncode == 0, f"docker build failed:\n{build.stdout[-3000:]}{build.stderr[-3000:]}"
+    # `web` is compose's service name; here it resolves to this host, where nothing needs to listen.
+    checked = run(
+        ["docker", "run", "--rm", "--network", "host", "--add-host", "web:127.0.0.1", tag, "nginx", "-t"],
+        docker_env,
+    )
+    assert checked.returncode == 0, checked.stderr
+    assert "syntax is ok" in checked.stderr and "test is successful" in checked.stderr
+    healthcheck = run(["docker", "inspect", "-f", "{{json .Config.Healthcheck.Test}}", tag], docker_env)
+    assert json.loads(healthcheck.stdout)[1].startswith("python3 -c")  # python3: on every base
