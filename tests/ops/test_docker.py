@@ -11,6 +11,7 @@ The base image is built from Debian's packages (deploy/docker/local-base.sh: deb
 later runs skip that step. SURVEY_DOCKER_BASE names another base (e.g. python:3.11-slim where a registry
 answers). pip inside the build gets this machine's index settings (PIP_INDEX_URL, PIP_EXTRA_INDEX_URL,
 PIP_TRUSTED_HOST) and CA bundle (PIP_CERT) as build arguments.
+The proxy image (deploy/nginx/, compose's `proxy`) is built on the same base and its config checked.
 """
 
 from __future__ import annotations
