@@ -9,7 +9,7 @@ DEV_STAMP := $(VENV)/.installed-dev
 # The browser tests drive Debian's Chromium (tests/support/env.py reads the same CHROMIUM_PATH).
 CHROMIUM_PATH ?= /usr/bin/chromium
 
-.PHONY: all run test test-quick lint chromium bench bench-smoke chaos fuzz clean contract
+.PHONY: all run test test-quick lint chromium bench bench-smoke chaos fuzz clean contract docker-test
 
 all: $(RUN_STAMP)
 
@@ -45,6 +45,11 @@ chromium:
 	  echo "Chromium is missing at $(CHROMIUM_PATH): the browser tests will skip (fail under CI=true)."; \
 	  echo "Install it with: sudo apt-get install chromium   (or set CHROMIUM_PATH to a Chromium binary)"; \
 	fi
+
+# The image built on a local Debian base and run as containers (migrate, web, worker; README "Docker").
+# Part of `make test` too; skips without Debian's docker.io (apt-get install docker.io debootstrap).
+docker-test: $(DEV_STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider -rs tests/ops/test_docker.py
 
 # The inner loop (about 2 minutes): SQLite only, no browser, no processes of their own, nothing slow.
 test-quick: $(DEV_STAMP)
