@@ -35,7 +35,7 @@ from survey_service.config import DEFAULT_PORT, ConfigError, redact_url
 from survey_service.errors import ApiError
 from survey_service.extensions import db, queues
 from survey_service.reporting import rollups
-from survey_service.services import key_rotation
+from survey_service.services import key_rotation, users
 from survey_service.services.failed_jobs import failed_jobs, requeue_failed
 from survey_service.services.privacy import anonymise_old_comments
 from survey_service.services.projects import create_project, new_server_key
@@ -78,12 +78,66 @@ def create_project_command(name: str, product: str | None) -> None:
 def create_user_command(email: str, project_id: int, role: str) -> None:
     """Create a dashboard user; the password is read from standard input."""
 
-    if sys.stdin.isatty():
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    else:
-        password = sys.stdin.readline().rstrip("\r\n")
+    password = _read_password()
     try:
         user = create_user(project_id, email, password, role)
+    except ApiError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(json.dumps({"id": user.id, "email": user.email, "project_id": project_id, "role": role}))
+
+
+def _read_password() -> str:
+    """A new password: prompted twice on a terminal, else the first line of standard input."""
+    if sys.stdin.isatty():
+        password: str = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+        return password
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+@click.command("set-password")
+@with_appcontext
+@click.argument("email")
+@click.option("--project", "project_id", type=int, required=True, help="The project's id.")
+def set_password_command(email: str, project_id: int) -> None:
+    """Set a dashboard user's new password (read from standard input) and end their sessions."""
+
+    password = _read_password()
+    try:
+        user = users.project_user(project_id, email)
+        users.change_password(user.id, password)
+    except ApiError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(
+        json.dumps({"id": user.id, "email": user.email, "project_id": project_id, "sessions": "ended"})
+    )
+
+
+@click.command("remove-user")
+@with_appcontext
+@click.argument("email")
+@click.option("--project", "project_id", type=int, required=True, help="The project's id.")
+def remove_user_command(email: str, project_id: int) -> None:
+    """Remove a dashboard user (refused for the project's last admin)."""
+
+    try:
+        user = users.project_user(project_id, email)
+        user_id, address = user.id, user.email
+        users.remove_user(user)
+    except ApiError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(json.dumps({"id": user_id, "email": address, "project_id": project_id, "removed": True}))
+
+
+@click.command("set-role")
+@with_appcontext
+@click.argument("email")
+@click.option("--project", "project_id", type=int, required=True, help="The project's id.")
+@click.option("--role", type=click.Choice(["admin", "viewer"]), required=True)
+def set_role_command(email: str, project_id: int, role: str) -> None:
+    """Change a dashboard user's role (refused when it would leave the project without an admin)."""
+
+    try:
+        user = users.set_role(users.project_user(project_id, email), role)
     except ApiError as exc:
         raise click.ClickException(exc.message) from None
     click.echo(json.dumps({"id": user.id, "email": user.email, "project_id": project_id, "role": role}))
@@ -231,6 +285,9 @@ def start_command(workers: int, port: int | None) -> None:
 COMMANDS = (
     create_project_command,
     create_user_command,
+    set_password_command,
+    remove_user_command,
+    set_role_command,
     anonymise_comments_command,
     build_rollups_command,
     rotate_key_command,
