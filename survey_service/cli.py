@@ -1,8 +1,9 @@
 """The operator's commands of `survey-service` (a Flask CLI group; `survey-service --help` lists them).
 
 start (what `make run` runs: migrate, the demo project, gunicorn + a worker), worker, relay,
-failed-jobs, create-project, create-user, rotate-key, rotate-secrets, anonymise-comments and
-build-rollups live here; `db` comes from Flask-Migrate and `import-delighted` from delighted/importer.py.
+failed-jobs, create-project, create-user, set-password, set-role, remove-user, rotate-key,
+rotate-identity-secret, rotate-secrets, anonymise-comments and build-rollups live here; `db` comes
+from Flask-Migrate and `import-delighted` from delighted/importer.py.
 Flask's own `run` is its development server (web only: no worker, no migrations).
 """
 
@@ -19,6 +20,7 @@ import sys
 import time
 import urllib.request
 from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -32,13 +34,14 @@ from rq.job import Job
 from rq.queue import Queue
 
 from survey_service.config import DEFAULT_PORT, ConfigError, redact_url
+from survey_service.core import clock
 from survey_service.errors import ApiError
 from survey_service.extensions import db, queues
 from survey_service.reporting import rollups
 from survey_service.services import key_rotation, users
 from survey_service.services.failed_jobs import failed_jobs, requeue_failed
 from survey_service.services.privacy import anonymise_old_comments
-from survey_service.services.projects import create_project, new_server_key
+from survey_service.services.projects import create_project, new_identity_secret, new_server_key
 from survey_service.services.relay import RelayProcess, relay_once
 from survey_service.services.users import create_user
 
@@ -178,16 +181,47 @@ def build_rollups_command(project_id: int | None) -> None:
     click.echo(json.dumps({"days": total, "built": built, "changed_while_counting": total - built}))
 
 
+OVERLAP_HOURS = click.option(
+    "--overlap-hours",
+    type=click.FloatRange(min=0, max=24 * 90),
+    default=24,
+    show_default=True,
+    help="How long the old one keeps working (0: it stops at once).",
+)
+
+
 @click.command("rotate-key")
 @with_appcontext
 @click.option("--project", "project_id", type=int, required=True, help="The project's id.")
-def rotate_key_command(project_id: int) -> None:
-    """Give a project a new server secret key and print it (the old key stops working at once)."""
+@OVERLAP_HOURS
+def rotate_key_command(project_id: int, overlap_hours: float) -> None:
+    """Give a project a new server secret key and print it; the old key works for --overlap-hours more."""
     try:
-        secret_key = new_server_key(project_id)
+        secret_key = new_server_key(project_id, timedelta(hours=overlap_hours))
     except LookupError:
         raise click.ClickException(f"No project {project_id}.") from None
-    click.echo(json.dumps({"id": project_id, "secret_key": secret_key}))
+    click.echo(json.dumps({"id": project_id, "secret_key": secret_key, **_old_until(overlap_hours)}))
+
+
+@click.command("rotate-identity-secret")
+@with_appcontext
+@click.option("--project", "project_id", type=int, required=True, help="The project's id.")
+@OVERLAP_HOURS
+def rotate_identity_secret_command(project_id: int, overlap_hours: float) -> None:
+    """Give a project a new widget identity secret and print it; user_hashes signed with the old one
+    verify for --overlap-hours more."""
+    try:
+        secret = new_identity_secret(project_id, timedelta(hours=overlap_hours))
+    except LookupError:
+        raise click.ClickException(f"No project {project_id}.") from None
+    click.echo(json.dumps({"id": project_id, "identity_secret": secret, **_old_until(overlap_hours)}))
+
+
+def _old_until(overlap_hours: float) -> dict[str, str | None]:
+    """When the replaced key stops working (None: it already has)."""
+    if not overlap_hours:
+        return {"old_valid_until": None}
+    return {"old_valid_until": (clock.now() + timedelta(hours=overlap_hours)).isoformat()}
 
 
 @click.command("rotate-secrets")
@@ -291,6 +325,7 @@ COMMANDS = (
     anonymise_comments_command,
     build_rollups_command,
     rotate_key_command,
+    rotate_identity_secret_command,
     rotate_secrets_command,
     worker_command,
     relay_command,

@@ -22,3 +22,5 @@ bp.add_url_rule(
     "/dashboard/users/<int:member_id>/password", view_func=views.member_password, methods=["POST"]
 )
 bp.add_url_rule("/dashboard/account", view_func=views.account, methods=["GET", "POST"])
+bp.add_url_rule("/dashboard/keys/secret-key", view_func=views.rotate_secret_key, methods=["POST"])
+bp.add_url_rule("/dashboard/keys/identity-secret", view_func=views.rotate_identity_secret, methods=["POST"])

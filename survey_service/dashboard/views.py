@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -10,7 +11,7 @@ from flask import current_app, redirect, render_template, request, session, url_
 from flask_wtf.csrf import generate_csrf
 from marshmallow import ValidationError
 
-from survey_service.core import nps
+from survey_service.core import clock, nps
 from survey_service.dashboard.auth import admin_required, current_user, login_required
 from survey_service.dashboard.charts import share_bar, trend_svg
 from survey_service.dashboard.forms import DashboardQuery
@@ -36,6 +37,7 @@ from survey_service.reporting.exports import (
 from survey_service.reporting.filters import ResponseFilter
 from survey_service.schemas.followups import FollowupIn
 from survey_service.services.followups import update_followup
+from survey_service.services.projects import new_identity_secret, new_server_key
 from survey_service.services.users import (
     change_password,
     create_user,
@@ -335,3 +337,36 @@ def account() -> Any:
         "dashboard_account.html", user=user, project=project_of(user.project_id), error=error, notice=notice
     )
     return page, status
+
+
+def _overlap() -> timedelta:
+    """The form's overlap in hours (0 to 90 days; anything else: the default 24)."""
+    raw = (request.form.get("overlap_hours") or "").strip()
+    hours = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 5 else 24
+    return timedelta(hours=hours if hours <= 24 * 90 else 24)
+
+
+def _until(overlap: timedelta) -> str:
+    if not overlap:
+        return "The old one stopped working now."
+    return f"The old one keeps working until {(clock.now() + overlap).strftime('%Y-%m-%d %H:%M UTC')}."
+
+
+@admin_required
+def rotate_secret_key() -> Any:
+    """Give the project a new server secret key, shown once; the old one works for the overlap."""
+    user = current_user()
+    assert user is not None
+    overlap = _overlap()
+    secret_key = new_server_key(user.project_id, overlap)
+    return _users_page(shown={"label": "New secret key", "value": secret_key, "note": _until(overlap)})
+
+
+@admin_required
+def rotate_identity_secret() -> Any:
+    """Give the project a new widget identity secret, shown once; old user_hashes verify for the overlap."""
+    user = current_user()
+    assert user is not None
+    overlap = _overlap()
+    secret = new_identity_secret(user.project_id, overlap)
+    return _users_page(shown={"label": "New identity secret", "value": secret, "note": _until(overlap)})

@@ -435,6 +435,11 @@ def dashboard_calls(b: Tenant) -> list[tuple[str, str, str, dict[str, Any], Expe
                 ("remove", {"data": {}}),
             )
         ),
+        # A's own keys (the rotations touch nothing of B's; the snapshot of B checks it).
+        *(
+            ("POST", path, path, {"data": {"overlap_hours": "1"}}, None)
+            for path in ("/dashboard/keys/secret-key", "/dashboard/keys/identity-secret")
+        ),
         ("GET", "/dashboard/account", "/dashboard/account", {}, None),
         (
             "POST",
