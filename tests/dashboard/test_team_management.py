@@ -126,3 +126,8 @@ def test_any_user_changes_their_own_password_with_the_current_one(
     assert sign_in(app.test_client(), "viewer@acme.test", PASSWORD).status_code == 401
     assert sign_in(app.test_client(), "viewer@acme.test", NEW).status_code == 302
     assert app.test_client().get("/dashboard/account").status_code == 302  # anonymous: to the sign-in
+
+
+def test_login_page_says_how_to_get_a_new_password(client: FlaskClient) -> None:
+    html = client.get("/login").get_data(as_text=True)
+    assert "Forgot your password?" in html and "survey-service set-password EMAIL --project ID" in html
