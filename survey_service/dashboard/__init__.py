@@ -24,3 +24,5 @@ bp.add_url_rule(
 bp.add_url_rule("/dashboard/account", view_func=views.account, methods=["GET", "POST"])
 bp.add_url_rule("/dashboard/keys/secret-key", view_func=views.rotate_secret_key, methods=["POST"])
 bp.add_url_rule("/dashboard/keys/identity-secret", view_func=views.rotate_identity_secret, methods=["POST"])
+bp.add_url_rule("/forgot-password", view_func=auth.forgot_password, methods=["GET", "POST"])
+bp.add_url_rule("/r/<token>", view_func=auth.reset_password, methods=["GET", "POST"])

@@ -156,6 +156,8 @@ NO_TENANT = {
     "/s/<token>",
     "/u/<token>",
     "/o/<token>.gif",
+    "/forgot-password",
+    "/r/<token>",
 }
 
 
@@ -697,6 +699,7 @@ def test_pages_carry_csp_frame_ancestors_referrer_policy_and_nosniff(
         "/": client,
         "/docs/api": client,
         "/login": client,
+        "/forgot-password": client,
         "/demo": client,
         landing: client,
         links["url"].removeprefix(app.config["BASE_URL"]): client,
