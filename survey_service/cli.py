@@ -1,8 +1,9 @@
 """The operator's commands of `survey-service` (a Flask CLI group; `survey-service --help` lists them).
 
 start (what `make run` runs: migrate, the demo project, gunicorn + a worker), worker, relay,
-failed-jobs, create-project, create-user, rotate-key, rotate-secrets, anonymise-comments and
-build-rollups live here; `db` comes from Flask-Migrate and `import-delighted` from delighted/importer.py.
+failed-jobs, create-project, create-user, set-password, set-role, remove-user, rotate-key,
+rotate-identity-secret, rotate-secrets, anonymise-comments and build-rollups live here; `db` comes
+from Flask-Migrate and `import-delighted` from delighted/importer.py.
 Flask's own `run` is its development server (web only: no worker, no migrations).
 """
 
@@ -19,6 +20,7 @@ import sys
 import time
 import urllib.request
 from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -32,13 +34,14 @@ from rq.job import Job
 from rq.queue import Queue
 
 from survey_service.config import DEFAULT_PORT, ConfigError, redact_url
+from survey_service.core import clock
 from survey_service.errors import ApiError
 from survey_service.extensions import db, queues
 from survey_service.reporting import rollups
-from survey_service.services import key_rotation
+from survey_service.services import key_rotation, users
 from survey_service.services.failed_jobs import failed_jobs, requeue_failed
 from survey_service.services.privacy import anonymise_old_comments
-from survey_service.services.projects import create_project, new_server_key
+from survey_service.services.projects import create_project, new_identity_secret, new_server_key
 from survey_service.services.relay import RelayProcess, relay_once
 from survey_service.services.users import create_user
 
@@ -78,12 +81,66 @@ def create_project_command(name: str, product: str | None) -> None:
 def create_user_command(email: str, project_id: int, role: str) -> None:
     """Create a dashboard user; the password is read from standard input."""
 
-    if sys.stdin.isatty():
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    else:
-        password = sys.stdin.readline().rstrip("\r\n")
+    password = _read_password()
     try:
         user = create_user(project_id, email, password, role)
+    except ApiError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(json.dumps({"id": user.id, "email": user.email, "project_id": project_id, "role": role}))
+
+
+def _read_password() -> str:
+    """A new password: prompted twice on a terminal, else the first line of standard input."""
+    if sys.stdin.isatty():
+        password: str = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+        return password
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+@click.command("set-password")
+@with_appcontext
+@click.argument("email")
+@click.option("--project", "project_id", type=int, required=True, help="The project's id.")
+def set_password_command(email: str, project_id: int) -> None:
+    """Set a dashboard user's new password (read from standard input) and end their sessions."""
+
+    password = _read_password()
+    try:
+        user = users.project_user(project_id, email)
+        users.change_password(user.id, password)
+    except ApiError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(
+        json.dumps({"id": user.id, "email": user.email, "project_id": project_id, "sessions": "ended"})
+    )
+
+
+@click.command("remove-user")
+@with_appcontext
+@click.argument("email")
+@click.option("--project", "project_id", type=int, required=True, help="The project's id.")
+def remove_user_command(email: str, project_id: int) -> None:
+    """Remove a dashboard user (refused for the project's last admin)."""
+
+    try:
+        user = users.project_user(project_id, email)
+        user_id, address = user.id, user.email
+        users.remove_user(user)
+    except ApiError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(json.dumps({"id": user_id, "email": address, "project_id": project_id, "removed": True}))
+
+
+@click.command("set-role")
+@with_appcontext
+@click.argument("email")
+@click.option("--project", "project_id", type=int, required=True, help="The project's id.")
+@click.option("--role", type=click.Choice(["admin", "viewer"]), required=True)
+def set_role_command(email: str, project_id: int, role: str) -> None:
+    """Change a dashboard user's role (refused when it would leave the project without an admin)."""
+
+    try:
+        user = users.set_role(users.project_user(project_id, email), role)
     except ApiError as exc:
         raise click.ClickException(exc.message) from None
     click.echo(json.dumps({"id": user.id, "email": user.email, "project_id": project_id, "role": role}))
@@ -124,16 +181,47 @@ def build_rollups_command(project_id: int | None) -> None:
     click.echo(json.dumps({"days": total, "built": built, "changed_while_counting": total - built}))
 
 
+OVERLAP_HOURS = click.option(
+    "--overlap-hours",
+    type=click.FloatRange(min=0, max=24 * 90),
+    default=24,
+    show_default=True,
+    help="How long the old one keeps working (0: it stops at once).",
+)
+
+
 @click.command("rotate-key")
 @with_appcontext
 @click.option("--project", "project_id", type=int, required=True, help="The project's id.")
-def rotate_key_command(project_id: int) -> None:
-    """Give a project a new server secret key and print it (the old key stops working at once)."""
+@OVERLAP_HOURS
+def rotate_key_command(project_id: int, overlap_hours: float) -> None:
+    """Give a project a new server secret key and print it; the old key works for --overlap-hours more."""
     try:
-        secret_key = new_server_key(project_id)
+        secret_key = new_server_key(project_id, timedelta(hours=overlap_hours))
     except LookupError:
         raise click.ClickException(f"No project {project_id}.") from None
-    click.echo(json.dumps({"id": project_id, "secret_key": secret_key}))
+    click.echo(json.dumps({"id": project_id, "secret_key": secret_key, **_old_until(overlap_hours)}))
+
+
+@click.command("rotate-identity-secret")
+@with_appcontext
+@click.option("--project", "project_id", type=int, required=True, help="The project's id.")
+@OVERLAP_HOURS
+def rotate_identity_secret_command(project_id: int, overlap_hours: float) -> None:
+    """Give a project a new widget identity secret and print it; user_hashes signed with the old one
+    verify for --overlap-hours more."""
+    try:
+        secret = new_identity_secret(project_id, timedelta(hours=overlap_hours))
+    except LookupError:
+        raise click.ClickException(f"No project {project_id}.") from None
+    click.echo(json.dumps({"id": project_id, "identity_secret": secret, **_old_until(overlap_hours)}))
+
+
+def _old_until(overlap_hours: float) -> dict[str, str | None]:
+    """When the replaced key stops working (None: it already has)."""
+    if not overlap_hours:
+        return {"old_valid_until": None}
+    return {"old_valid_until": (clock.now() + timedelta(hours=overlap_hours)).isoformat()}
 
 
 @click.command("rotate-secrets")
@@ -231,9 +319,13 @@ def start_command(workers: int, port: int | None) -> None:
 COMMANDS = (
     create_project_command,
     create_user_command,
+    set_password_command,
+    remove_user_command,
+    set_role_command,
     anonymise_comments_command,
     build_rollups_command,
     rotate_key_command,
+    rotate_identity_secret_command,
     rotate_secrets_command,
     worker_command,
     relay_command,

@@ -78,6 +78,11 @@ class Project(Model):
     secret_key_hint: Mapped[str] = mapped_column(String(16))
     public_key: Mapped[str] = mapped_column(String(64), unique=True)
     identity_secret_encrypted: Mapped[str] = mapped_column(Text)
+    # After a rotation with an overlap, the old key and identity secret keep working until these instants.
+    previous_secret_key_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    previous_secret_key_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    previous_identity_secret_encrypted: Mapped[str | None] = mapped_column(Text)
+    previous_identity_secret_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     require_identity_verification: Mapped[bool] = mapped_column(Boolean, default=True)
     quiet_period_days: Mapped[int] = mapped_column(Integer, default=90)
     allow_custom_events: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sa_true())

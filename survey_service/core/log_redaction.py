@@ -1,6 +1,7 @@
 """Keeps survey-link tokens out of every log line: access logs, werkzeug's request log and our own records.
 
-A token in /s/, /u/ or /o/ is a credential: whoever reads it can answer for the person or unsubscribe them.
+A token in /s/, /u/, /o/ or /r/ is a credential: whoever reads it can answer for the person, unsubscribe
+them, or (/r/, a dashboard password reset link) set a dashboard user's password.
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ import threading
 from typing import Any
 
 REDACTED = "[redacted]"
-# The path segment after /s/, /u/ or /o/, wherever it appears: a bare path, a request line, a full link.
+# The path segment after /s/, /u/, /o/ or /r/, wherever it appears: a bare path, a request line, a full link.
 # Redacting a harmless look-alike (e.g. a "/s/" inside another path) costs nothing; missing a token would.
-TOKEN_PATH = re.compile(r"/([suo])/[^\s/?#\"'<>]+")
+TOKEN_PATH = re.compile(r"/([suor])/[^\s/?#\"'<>]+")
 
 _installed = False
 _install_lock = threading.Lock()

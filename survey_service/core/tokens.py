@@ -23,6 +23,7 @@ SCORE_LINK = "survey.score-link.v1"
 UNSUBSCRIBE = "survey.unsubscribe.v1"
 LANDING_VIEW = "survey.landing-view.v1"
 OPEN_PIXEL = "survey.open-pixel.v1"
+PASSWORD_RESET = "dashboard.password-reset.v1"
 # The salt widget answer tokens were always signed with: tokens already shown stay valid.
 WIDGET_ANSWER = "in-app-widget-answer"
 WIDGET_ANSWER_MAX_AGE = 2 * 24 * 3600
@@ -171,3 +172,19 @@ def read_widget_answer_token(token: str) -> tuple[int, int, int]:
     payload = _checked_load(token, timed_serializer(WIDGET_ANSWER), max_age=WIDGET_ANSWER_MAX_AGE)
     project_id, person_id, request_id = _positive_ints(payload, 3)
     return project_id, person_id, request_id
+
+
+def password_reset_token(user_id: int, fingerprint: str, expires_at: datetime) -> str:
+    """A dashboard user's password reset token, valid until expires_at and while fingerprint holds."""
+    return str(_serializer(PASSWORD_RESET).dumps([user_id, fingerprint, int(expires_at.timestamp())]))
+
+
+def read_password_reset_token(token: str) -> tuple[int, str]:
+    """(user id, fingerprint) of a reset token; TokenInvalid when forged, malformed or expired."""
+    payload = _load(token, PASSWORD_RESET)
+    if not (isinstance(payload, list) and len(payload) == 3 and isinstance(payload[1], str)):
+        raise TokenInvalid("bad payload")
+    user_id, expires = _positive_ints([payload[0], payload[2]], 2)
+    if clock.now().timestamp() >= expires:
+        raise TokenInvalid("expired")
+    return user_id, payload[1]

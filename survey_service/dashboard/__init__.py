@@ -16,3 +16,13 @@ bp.add_url_rule("/dashboard", view_func=views.dashboard, methods=["GET"])
 bp.add_url_rule("/dashboard/exports/<name>", view_func=views.export, methods=["GET"])
 bp.add_url_rule("/dashboard/responses/<int:response_id>/followup", view_func=views.followup, methods=["POST"])
 bp.add_url_rule("/dashboard/users", view_func=views.users, methods=["GET", "POST"])
+bp.add_url_rule("/dashboard/users/<int:member_id>/role", view_func=views.member_role, methods=["POST"])
+bp.add_url_rule("/dashboard/users/<int:member_id>/remove", view_func=views.member_remove, methods=["POST"])
+bp.add_url_rule(
+    "/dashboard/users/<int:member_id>/password", view_func=views.member_password, methods=["POST"]
+)
+bp.add_url_rule("/dashboard/account", view_func=views.account, methods=["GET", "POST"])
+bp.add_url_rule("/dashboard/keys/secret-key", view_func=views.rotate_secret_key, methods=["POST"])
+bp.add_url_rule("/dashboard/keys/identity-secret", view_func=views.rotate_identity_secret, methods=["POST"])
+bp.add_url_rule("/forgot-password", view_func=auth.forgot_password, methods=["GET", "POST"])
+bp.add_url_rule("/r/<token>", view_func=auth.reset_password, methods=["GET", "POST"])

@@ -12,9 +12,10 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from wtforms.validators import ValidationError as CsrfError
 
 from survey_service.core import security
+from survey_service.errors import ApiError
 from survey_service.extensions import db
 from survey_service.models import DashboardUser
-from survey_service.services import login_limits
+from survey_service.services import login_limits, password_reset
 from survey_service.services.users import MultipleAccounts, authenticate_user, end_sessions
 
 Handler = Callable[..., Any]
@@ -132,3 +133,39 @@ def logout() -> WerkzeugResponse:
         end_sessions(user.id)
     session.clear()
     return redirect(url_for("dashboard.login"))
+
+
+def forgot_password() -> Any:
+    """Ask for a reset link by email (only with SMTP); the answer never says whether the email is known."""
+    if not password_reset.enabled():
+        return render_template("dashboard_forgot.html", enabled=False, sent=False, error=None)
+    if request.method == "GET":
+        return render_template("dashboard_forgot.html", enabled=True, sent=False, error=None)
+    email = (request.form.get("email") or "").strip()[:320]
+    address = request.remote_addr or "unknown"
+    wait = password_reset.request_reset(email, login_limits.client_network(address))
+    if wait:
+        error = f"Too many reset requests. Try again in {_wait_text(wait)}."
+        page = render_template("dashboard_forgot.html", enabled=True, sent=False, error=error)
+        return page, 429, {"Retry-After": str(wait)}
+    return render_template("dashboard_forgot.html", enabled=True, sent=True, error=None)
+
+
+def reset_password(token: str) -> Any:
+    """The emailed link: choose a new password (the link works once, until it expires)."""
+    user = password_reset.user_for_token(token)
+    if user is None:
+        message = "This reset link is not valid: used, expired or incomplete. Ask for a new one."
+        return render_template("dashboard_error.html", title="Link not valid", message=message), 404
+    if request.method == "GET":
+        return render_template("dashboard_reset.html", token=token, error=None)
+    password = request.form.get("password") or ""
+    if password != (request.form.get("confirm") or ""):
+        page = render_template("dashboard_reset.html", token=token, error="The passwords do not match.")
+        return page, 422
+    try:
+        password_reset.reset_password(token, password)
+    except ApiError as exc:
+        return render_template("dashboard_reset.html", token=token, error=exc.message), exc.status
+    session.clear()
+    return redirect(url_for("dashboard.login", reset="1"))

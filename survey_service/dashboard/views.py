@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from flask import current_app, redirect, render_template, request, url_for
+from flask import current_app, redirect, render_template, request, session, url_for
 from flask_wtf.csrf import generate_csrf
 from marshmallow import ValidationError
 
-from survey_service.core import nps
+from survey_service.core import clock, nps
 from survey_service.dashboard.auth import admin_required, current_user, login_required
 from survey_service.dashboard.charts import share_bar, trend_svg
 from survey_service.dashboard.forms import DashboardQuery
 from survey_service.errors import ApiError
-from survey_service.models import FOLLOWUP_STATUSES
+from survey_service.extensions import db
+from survey_service.models import FOLLOWUP_STATUSES, DashboardUser
 from survey_service.reporting.dashboard import (
     CHANNEL_LABELS,
     INTERVALS,
@@ -35,7 +37,15 @@ from survey_service.reporting.exports import (
 from survey_service.reporting.filters import ResponseFilter
 from survey_service.schemas.followups import FollowupIn
 from survey_service.services.followups import update_followup
-from survey_service.services.users import create_user, project_users
+from survey_service.services.projects import new_identity_secret, new_server_key
+from survey_service.services.users import (
+    change_password,
+    create_user,
+    matching_users,
+    project_users,
+    remove_user,
+    set_role,
+)
 
 EXPORTS: dict[str, tuple[Callable[[ResponseFilter], Any], str, str]] = {
     "responses.csv": (responses_csv, "responses", CSV),
@@ -211,17 +221,29 @@ def users() -> Any:
     """List the project's dashboard users; admins add new ones."""
     user = current_user()
     assert user is not None
-    error, created, status = None, None, 200
-    if request.method == "POST":
-        try:
-            created = create_user(
-                user.project_id,
-                request.form.get("email") or "",
-                request.form.get("password") or "",
-                request.form.get("role") or "viewer",
-            )
-        except ApiError as exc:
-            error, status = exc.message, exc.status
+    if request.method == "GET":
+        return _users_page()
+    try:
+        created = create_user(
+            user.project_id,
+            request.form.get("email") or "",
+            request.form.get("password") or "",
+            request.form.get("role") or "viewer",
+        )
+    except ApiError as exc:
+        return _users_page(error=exc.message, status=exc.status)
+    return _users_page(notice=f"Added {created.email} as {created.role}.")
+
+
+def _users_page(
+    error: str | None = None,
+    notice: str | None = None,
+    status: int = 200,
+    shown: dict[str, str] | None = None,
+) -> Any:
+    """The team page with an outcome: an error, a notice, or a new secret shown once."""
+    user = current_user()
+    assert user is not None
     return (
         render_template(
             "dashboard_users.html",
@@ -229,7 +251,122 @@ def users() -> Any:
             project=project_of(user.project_id),
             users=project_users(user.project_id),
             error=error,
-            created=created,
+            notice=notice,
+            shown=shown,
         ),
         status,
     )
+
+
+def _member(member_id: int) -> DashboardUser:
+    """A user of the signed-in admin's project (another project's id is 404: never found)."""
+    user = current_user()
+    assert user is not None
+    member = db.session.get(DashboardUser, member_id)
+    if member is None or member.project_id != user.project_id:
+        raise ApiError(404, "not_found", "No such team member.")
+    return member
+
+
+@admin_required
+def member_role(member_id: int) -> Any:
+    """Change a team member's role (the project keeps at least one admin)."""
+    try:
+        member = set_role(_member(member_id), request.form.get("role") or "")
+    except ApiError as exc:
+        return _users_page(error=exc.message, status=exc.status)
+    return _users_page(notice=f"{member.email} is now {member.role}.")
+
+
+@admin_required
+def member_remove(member_id: int) -> Any:
+    """Remove a team member (not the project's last admin); their sessions end with them."""
+    user = current_user()
+    assert user is not None
+    try:
+        member = _member(member_id)
+        email, is_self = member.email, member.id == user.id
+        remove_user(member)
+    except ApiError as exc:
+        return _users_page(error=exc.message, status=exc.status)
+    if is_self:  # the admin removed themself: signed out
+        session.clear()
+        return redirect(url_for("dashboard.login"))
+    return _users_page(notice=f"Removed {email}.")
+
+
+@admin_required
+def member_password(member_id: int) -> Any:
+    """Set a team member's new password (ending their sessions): how an admin answers "I forgot mine"."""
+    user = current_user()
+    assert user is not None
+    try:
+        member = _member(member_id)
+        change_password(member.id, request.form.get("password") or "")
+    except ApiError as exc:
+        return _users_page(error=exc.message, status=exc.status)
+    if member.id == user.id:  # this session goes on with the new password; others end
+        db.session.refresh(user)
+        session["ver"] = user.session_version
+    return _users_page(notice=f"New password set for {member.email}; their sessions ended.")
+
+
+@login_required
+def account() -> Any:
+    """Any signed-in user changes their own password (the current one required)."""
+    user = current_user()
+    assert user is not None
+    error, notice, status = None, None, 200
+    if request.method == "POST":
+        current = request.form.get("current_password") or ""
+        new = request.form.get("password") or ""
+        if user not in matching_users(user.email, current):
+            error, status = "The current password is wrong.", 403
+        elif new != (request.form.get("confirm") or ""):
+            error, status = "The new passwords do not match.", 422
+        else:
+            try:
+                change_password(user.id, new)
+            except ApiError as exc:
+                error, status = exc.message, exc.status
+            else:
+                db.session.refresh(user)
+                session["ver"] = user.session_version  # this session stays; every other one ends
+                notice = "Password changed. Your other sessions were signed out."
+    page = render_template(
+        "dashboard_account.html", user=user, project=project_of(user.project_id), error=error, notice=notice
+    )
+    return page, status
+
+
+def _overlap() -> timedelta:
+    """The form's overlap in hours (0 to 90 days; anything else: the default 24)."""
+    raw = (request.form.get("overlap_hours") or "").strip()
+    hours = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 5 else 24
+    return timedelta(hours=hours if hours <= 24 * 90 else 24)
+
+
+def _until(overlap: timedelta) -> str:
+    if not overlap:
+        return "The old one stopped working now."
+    return f"The old one keeps working until {(clock.now() + overlap).strftime('%Y-%m-%d %H:%M UTC')}."
+
+
+@admin_required
+def rotate_secret_key() -> Any:
+    """Give the project a new server secret key, shown once; the old one works for the overlap."""
+    user = current_user()
+    assert user is not None
+    overlap = _overlap()
+    secret_key = new_server_key(user.project_id, overlap)
+    return _users_page(shown={"label": "New secret key", "value": secret_key, "note": _until(overlap)})
+
+
+@admin_required
+def rotate_identity_secret() -> Any:
+    """Give the project a new widget identity secret, shown once; old user_hashes verify for the overlap."""
+    user = current_user()
+    assert user is not None
+    overlap = _overlap()
+    secret = new_identity_secret(user.project_id, overlap)
+    return _users_page(shown={"label": "New identity secret", "value": secret, "note": _until(overlap)})

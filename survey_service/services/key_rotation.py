@@ -15,6 +15,8 @@ from survey_service.models import AlertRule, Project
 # Every encrypted column: (model, its primary key, the ciphertext column, the purpose of its key).
 ENCRYPTED_COLUMNS: tuple[tuple[Any, Any, Any, str], ...] = (
     (Project, Project.id, Project.identity_secret_encrypted, keys.IDENTITY_SECRET),
+    # The identity secret a rotation replaced, kept (nullable) while its overlap lasts.
+    (Project, Project.id, Project.previous_identity_secret_encrypted, keys.IDENTITY_SECRET),
     (AlertRule, AlertRule.id, AlertRule.secret_encrypted, keys.WEBHOOK_SECRET),
 )
 
@@ -34,7 +36,9 @@ def rotate_secrets() -> tuple[int, Iterator[str]]:
     rows = [
         (model, pk, column, purpose, row_id, token)
         for model, pk, column, purpose in ENCRYPTED_COLUMNS
-        for row_id, token in db.session.execute(select(pk, column).order_by(pk)).all()
+        for row_id, token in db.session.execute(
+            select(pk, column).where(column.is_not(None)).order_by(pk)
+        ).all()
     ]
     db.session.commit()
     return len(rows), (_rotate_one(*row) for row in rows)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import lru_cache
 from typing import Any
 
 from flask import current_app
 from sqlalchemy import select
 
-from survey_service.core import i18n, keys
+from survey_service.core import clock, i18n, keys
 from survey_service.extensions import db
 from survey_service.models import Project, Survey
 
@@ -79,26 +80,66 @@ def update_settings(project: Project, data: dict[str, Any]) -> Project:
 
 
 def project_for_secret_key(secret_key: str) -> Project | None:
-    """The project whose server key this is, or None."""
+    """The project whose server key this is (or was, until its rotation's overlap ends), or None."""
     if not secret_key.startswith("sk_") or len(secret_key) > 128:
         return None
     digest = keys.hash_key(secret_key)
     project = db.session.scalar(select(Project).where(Project.secret_key_hash == digest))
     # The lookup is by hash, so timing reveals nothing of the key; compare anyway as a second gate.
-    if project is None or not hmac.compare_digest(project.secret_key_hash, digest):
-        return None
+    if project is not None and hmac.compare_digest(project.secret_key_hash, digest):
+        return project
+    previous = db.session.scalar(select(Project).where(Project.previous_secret_key_hash == digest))
+    if (
+        previous is not None
+        and previous.previous_secret_key_hash is not None
+        and hmac.compare_digest(previous.previous_secret_key_hash, digest)
+        and previous.previous_secret_key_expires_at is not None
+        and clock.now() < previous.previous_secret_key_expires_at
+    ):
+        return previous
+    return None
+
+
+def _project(project_id: int) -> Project:
+    project = db.session.get(Project, project_id, with_for_update=True)
+    if project is None:
+        raise LookupError(f"no project {project_id}")
     return project
 
 
-def new_server_key(project_id: int) -> str:
-    """Give a project a new server API key (the old one stops working at once); returns it, shown once."""
-    project = db.session.get(Project, project_id)
-    if project is None:
-        raise LookupError(f"no project {project_id}")
+def new_server_key(project_id: int, overlap: timedelta = timedelta(0)) -> str:
+    """Give a project a new server API key, returned (shown once); the old one works for `overlap` more.
+
+    With no overlap the old key stops at once. A key still in an earlier overlap is dropped: only the
+    key being replaced keeps working.
+    """
+    project = _project(project_id)
     secret_key = keys.new_secret_key()
+    if overlap > timedelta(0):
+        project.previous_secret_key_hash = project.secret_key_hash
+        project.previous_secret_key_expires_at = clock.now() + overlap
+    else:
+        project.previous_secret_key_hash = project.previous_secret_key_expires_at = None
     project.secret_key_hash, project.secret_key_hint = keys.hash_key(secret_key), secret_key[:7]
     db.session.commit()
     return secret_key
+
+
+def new_identity_secret(project_id: int, overlap: timedelta = timedelta(0)) -> str:
+    """Give a project a new widget identity secret, returned (shown once); user_hashes signed with the
+    old one verify for `overlap` more (none: they stop at once)."""
+    project = _project(project_id)
+    secret = keys.new_identity_secret()
+    if overlap > timedelta(0):
+        project.previous_identity_secret_encrypted = project.identity_secret_encrypted
+        project.previous_identity_secret_expires_at = clock.now() + overlap
+    else:
+        project.previous_identity_secret_encrypted = project.previous_identity_secret_expires_at = None
+    project.identity_secret_encrypted = keys.encrypt_secret(
+        secret, current_app.config["SECRET_KEY"], purpose=keys.IDENTITY_SECRET
+    )
+    db.session.commit()
+    return secret
 
 
 def demo_identity_secret(public_key: str) -> str | None:

@@ -183,3 +183,57 @@ def project_users(project_id: int) -> list[DashboardUser]:
             select(DashboardUser).where(DashboardUser.project_id == project_id).order_by(DashboardUser.email)
         )
     )
+
+
+def project_user(project_id: int, email: str) -> DashboardUser:
+    """The project's user with this email; ApiError 404 when there is none."""
+    user = db.session.scalar(
+        select(DashboardUser).where(
+            DashboardUser.project_id == project_id, DashboardUser.email == normalise_email(email)
+        )
+    )
+    if user is None:
+        raise ApiError(404, "not_found", f"No user {normalise_email(email)} in project {project_id}.")
+    return user
+
+
+def _admins(project_id: int) -> int:
+    return len(
+        list(
+            db.session.scalars(
+                select(DashboardUser.id)
+                .where(DashboardUser.project_id == project_id, DashboardUser.role == "admin")
+                .with_for_update()
+            )
+        )
+    )
+
+
+def _refuse_last_admin(user: DashboardUser, action: str) -> None:
+    """ApiError 409 when user is the project's only admin: a project always keeps one."""
+    if user.role == "admin" and _admins(user.project_id) <= 1:
+        db.session.rollback()
+        raise ApiError(
+            409,
+            "conflict",
+            f"Cannot {action} {user.email}: the last admin of project {user.project_id}."
+            " Make another user admin first.",
+        )
+
+
+def set_role(user: DashboardUser, role: str) -> DashboardUser:
+    """Change a user's role; ApiError on an unknown role or when no admin would be left."""
+    if role not in DASHBOARD_ROLES:
+        raise ApiError(422, "validation_error", f"role must be one of {', '.join(DASHBOARD_ROLES)}.")
+    if role != "admin":
+        _refuse_last_admin(user, "demote")
+    user.role = role
+    db.session.commit()
+    return user
+
+
+def remove_user(user: DashboardUser) -> None:
+    """Delete a user (their sessions end with them); ApiError 409 for the project's last admin."""
+    _refuse_last_admin(user, "remove")
+    db.session.delete(user)
+    db.session.commit()

@@ -45,17 +45,37 @@ from survey_service.widget.settings import (
 def verify_identity(project: Project, user_id: str, given: str | None) -> bool:
     """Check the user_hash of a widget user; refuse a wrong one, and a missing one when required."""
     return check_identity(
-        project.require_identity_verification, project.identity_secret_encrypted, user_id, given
+        project.require_identity_verification,
+        project.identity_secret_encrypted,
+        user_id,
+        given,
+        project.previous_identity_secret_encrypted,
+        project.previous_identity_secret_expires_at,
     )
 
 
-def check_identity(required: bool, secret_encrypted: str, user_id: str, given: str | None) -> bool:
-    """verify_identity on the project's two columns: True when verified, False when unverified but allowed."""
+def check_identity(
+    required: bool,
+    secret_encrypted: str,
+    user_id: str,
+    given: str | None,
+    previous_encrypted: str | None = None,
+    previous_until: datetime | None = None,
+) -> bool:
+    """verify_identity on the project's columns: True when verified, False when unverified but allowed.
+
+    After a rotation with an overlap, a user_hash signed with the previous secret verifies until
+    previous_until; the current secret is always tried first.
+    """
     if given:
         secret = projects.decrypt_identity_secret(secret_encrypted)
-        if not keys.verify_user_hash(secret, user_id, given):
-            raise ApiError(403, "identity_refused", "The user_hash does not match this user id.")
-        return True
+        if keys.verify_user_hash(secret, user_id, given):
+            return True
+        if previous_encrypted and previous_until is not None and clock.now() < previous_until:
+            old = projects.decrypt_identity_secret(previous_encrypted)
+            if keys.verify_user_hash(old, user_id, given):
+                return True
+        raise ApiError(403, "identity_refused", "The user_hash does not match this user id.")
     if required:
         raise ApiError(403, "identity_required", "This project requires a user_hash with every user id.")
     return False
@@ -187,6 +207,8 @@ def _page_view_statement() -> Any:
             Project.require_identity_verification,
             Project.quiet_period_days,
             Project.identity_secret_encrypted,
+            Project.previous_identity_secret_encrypted,
+            Project.previous_identity_secret_expires_at,
             *(getattr(WidgetSettings, field) for field in SETTINGS_FIELDS),
             WidgetSettings.browser_property_keys,
             Person.id.label("person_id"),
@@ -270,7 +292,12 @@ def identify_without_writes(
     if row is None:
         raise ApiError(401, "unauthorized", "Unknown widget key.")
     verified = check_identity(
-        row.require_identity_verification, row.identity_secret_encrypted, user["id"], user.get("user_hash")
+        row.require_identity_verification,
+        row.identity_secret_encrypted,
+        user["id"],
+        user.get("user_hash"),
+        row.previous_identity_secret_encrypted,
+        row.previous_identity_secret_expires_at,
     )
     if row.person_id is None or not person_unchanged(row, user):
         return None

@@ -99,7 +99,7 @@ def seed_tenant_b(app: Flask, client: FlaskClient) -> Tenant:
     widget = ok(client.post("/api/widget/identify", data=json.dumps(identify), content_type="text/plain"))
     b.ids["widget_token"] = widget.get("token")
     with app.app_context():
-        create_user(b.keys["id"], s["admin"], PASSWORD, "admin")
+        b.ids["admin_user"] = create_user(b.keys["id"], s["admin"], PASSWORD, "admin").id
         b.ids["survey"] = default_survey_id(b.keys["id"])
         b.ids["pending"] = db.session.scalar(
             select(SurveyRequest.id).where(
@@ -156,6 +156,8 @@ NO_TENANT = {
     "/s/<token>",
     "/u/<token>",
     "/o/<token>.gif",
+    "/forgot-password",
+    "/r/<token>",
 }
 
 
@@ -408,7 +410,7 @@ def matrix_calls(b: Tenant, a: Tenant) -> list[tuple[str, str, str, dict[str, An
 
 def dashboard_calls(b: Tenant) -> list[tuple[str, str, str, dict[str, Any], Expected]]:
     """The dashboard, signed in as A's admin."""
-    rid = b.ids["response"]
+    rid, uid = b.ids["response"], b.ids["admin_user"]
     origin = f"survey_id={b.ids['survey']}&trigger_id={b.ids['trigger']}"
     return [
         ("GET", "/dashboard", "/dashboard?range=all", {}, None),
@@ -419,6 +421,34 @@ def dashboard_calls(b: Tenant) -> list[tuple[str, str, str, dict[str, Any], Expe
             "/dashboard/users",
             {"data": {"email": B_SECRETS["admin"], "role": "viewer"}},
             None,
+        ),
+        # B's team member as A's admin: never found, never changed.
+        *(
+            (
+                "POST",
+                f"/dashboard/users/<int:member_id>/{action}",
+                f"/dashboard/users/{uid}/{action}",
+                data,
+                404,
+            )
+            for action, data in (
+                ("role", {"data": {"role": "viewer"}}),
+                ("password", {"data": {"password": "a new password of A"}}),
+                ("remove", {"data": {}}),
+            )
+        ),
+        # A's own keys (the rotations touch nothing of B's; the snapshot of B checks it).
+        *(
+            ("POST", path, path, {"data": {"overlap_hours": "1"}}, None)
+            for path in ("/dashboard/keys/secret-key", "/dashboard/keys/identity-secret")
+        ),
+        ("GET", "/dashboard/account", "/dashboard/account", {}, None),
+        (
+            "POST",
+            "/dashboard/account",
+            "/dashboard/account",
+            {"data": {"current_password": "wrong", "password": "x" * 12, "confirm": "x" * 12}},
+            403,
         ),
         *(
             ("GET", "/dashboard/exports/<name>", f"/dashboard/exports/{name}?range=all", {}, None)
@@ -670,6 +700,7 @@ def test_pages_carry_csp_frame_ancestors_referrer_policy_and_nosniff(
         "/": client,
         "/docs/api": client,
         "/login": client,
+        "/forgot-password": client,
         "/demo": client,
         landing: client,
         links["url"].removeprefix(app.config["BASE_URL"]): client,

@@ -312,7 +312,7 @@ def test_demo_page_signs_user_ids_with_the_identity_secret_from_the_database(
 def test_rotate_key_prints_a_new_secret_key_and_the_old_one_stops_working(
     app: Flask, runner: FlaskCliRunner, client: FlaskClient, project: dict[str, Any]
 ) -> None:
-    result = runner.invoke(args=["rotate-key", "--project", str(project["id"])])
+    result = runner.invoke(args=["rotate-key", "--project", str(project["id"]), "--overlap-hours", "0"])
     assert result.exit_code == 0, result.output
     printed = json.loads(result.output.strip().splitlines()[-1])
     assert printed["id"] == project["id"] and printed["secret_key"].startswith("sk_")
