@@ -1,7 +1,7 @@
 """key rotation with an overlap: a project's previous secret key hash and identity secret, with expiries
 
 Revision ID: users_mgmt_01
-Revises: cons_status_01
+Revises: maillog_01
 Create Date: 2026-12-04 14:00:00.000000
 
 """
@@ -12,7 +12,7 @@ import survey_service.models
 
 # revision identifiers, used by Alembic.
 revision = 'users_mgmt_01'
-down_revision = 'cons_status_01'
+down_revision = 'maillog_01'
 branch_labels = None
 depends_on = None
 
