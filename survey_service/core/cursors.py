@@ -2,7 +2,7 @@
 
 A cursor names the sort key of the last row of a page (e.g. its id, or its time and id), plus the list it
 belongs to (its scope: the list's name and the project, and the parent row when the list has one), signed
-with an HMAC under a key derived from SECRET_KEY. The next page is the rows strictly after that key in the
+by core/tokens (the one key ring, its own salt). The next page is the rows strictly after that key in the
 list's order: no OFFSET, so rows inserted meanwhile never shift a page (new rows land before the first page
 of a newest-first list, or after the last of an oldest-first one) and each row is listed once.
 
@@ -15,42 +15,25 @@ cursor only makes a cursor copied across lists a clear error instead of a silent
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
-import json
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import Select, and_, or_
 from sqlalchemy.orm import InstrumentedAttribute
 
-from survey_service.core.keys import purpose_key
+from survey_service.core import tokens
 from survey_service.errors import ApiError
 from survey_service.extensions import db
 
-PAGING_CURSOR = "paging-cursor"  # the HKDF purpose of the cursor signing key
-_MAC_BYTES = 12  # 96 bits: forging one is out of reach, and the cursor stays short
-MAX_CURSOR_LENGTH = 200
+MAX_CURSOR_LENGTH = tokens.MAX_TOKEN_LENGTH
 
 Key = tuple[int | str, ...]
 
 
-def _mac(secret: str, body: bytes) -> bytes:
-    return hmac.new(purpose_key(secret, PAGING_CURSOR), body, hashlib.sha256).digest()[:_MAC_BYTES]
-
-
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
 def encode(scope: str, key: Key) -> str:
     """The cursor of the page after the row with this sort key, in the list `scope`."""
-    body = json.dumps([scope, list(key)], separators=(",", ":")).encode()
-    return _b64(body) + "." + _b64(_mac(current_app.config["SECRET_KEY"], body))
+    return tokens.paging_cursor(scope, list(key))
 
 
 def _invalid(field: str = "cursor") -> ApiError:
@@ -59,21 +42,11 @@ def _invalid(field: str = "cursor") -> ApiError:
 
 def decode(scope: str, token: str, arity: int, field: str = "cursor") -> Key:
     """The sort key a cursor of the list `scope` names; anything else is a validation error on `field`."""
-    body_part, _, mac_part = token.partition(".")
     try:
-        body = base64.urlsafe_b64decode(body_part + "=" * (-len(body_part) % 4))
-        mac = base64.urlsafe_b64decode(mac_part + "=" * (-len(mac_part) % 4))
-    except (ValueError, binascii.Error):
+        key = tokens.read_paging_cursor(token, scope)
+    except tokens.TokenInvalid:
         raise _invalid(field) from None
-    cfg = current_app.config
-    secrets_ = [cfg["SECRET_KEY"], *(cfg.get("SECRET_KEY_FALLBACKS") or [])]
-    if not any(hmac.compare_digest(mac, _mac(secret, body)) for secret in secrets_):
-        raise _invalid(field)
-    try:
-        named_scope, key = json.loads(body)
-    except (ValueError, TypeError):  # signed by us, so only a change of format gets here
-        raise _invalid(field) from None
-    if named_scope != scope or not isinstance(key, list) or len(key) != arity:
+    if len(key) != arity:
         raise _invalid(field)
     if not all(isinstance(part, int | str) and not isinstance(part, bool) for part in key):
         raise _invalid(field)

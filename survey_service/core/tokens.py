@@ -24,6 +24,7 @@ UNSUBSCRIBE = "survey.unsubscribe.v1"
 LANDING_VIEW = "survey.landing-view.v1"
 OPEN_PIXEL = "survey.open-pixel.v1"
 PASSWORD_RESET = "dashboard.password-reset.v1"
+PAGING_CURSOR = "api.paging-cursor.v1"
 # The salt widget answer tokens were always signed with: tokens already shown stay valid.
 WIDGET_ANSWER = "in-app-widget-answer"
 WIDGET_ANSWER_MAX_AGE = 2 * 24 * 3600
@@ -188,3 +189,19 @@ def read_password_reset_token(token: str) -> tuple[int, str]:
     if clock.now().timestamp() >= expires:
         raise TokenInvalid("expired")
     return user_id, payload[1]
+
+
+def paging_cursor(scope: str, key: list[int | str]) -> str:
+    """An /api/v1 list's cursor: the sort key of a page's last row, bound to its list (`scope`)."""
+    return str(_serializer(PAGING_CURSOR).dumps([scope, key]))
+
+
+def read_paging_cursor(token: str, scope: str) -> list[Any]:
+    """The sort key a cursor of the list `scope` names; TokenInvalid when forged, malformed or another list's."""
+    payload = _load(token, PAGING_CURSOR)
+    if not (isinstance(payload, list) and len(payload) == 2 and payload[0] == scope):
+        raise TokenInvalid("another list")
+    key = payload[1]
+    if not isinstance(key, list):
+        raise TokenInvalid("bad payload")
+    return key
