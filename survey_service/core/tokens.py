@@ -197,7 +197,7 @@ def paging_cursor(scope: str, key: list[int | str]) -> str:
 
 
 def read_paging_cursor(token: str, scope: str) -> list[Any]:
-    """The sort key a cursor of the list `scope` names; TokenInvalid when forged, malformed or another list's."""
+    """The sort key a cursor of list `scope` names; TokenInvalid if forged, malformed or another list's."""
     payload = _load(token, PAGING_CURSOR)
     if not (isinstance(payload, list) and len(payload) == 2 and payload[0] == scope):
         raise TokenInvalid("another list")
