@@ -42,6 +42,7 @@ from survey_service.services.users import (
     change_password,
     create_user,
     matching_users,
+    project_member,
     project_users,
     remove_user,
     set_role,
@@ -262,10 +263,7 @@ def _member(member_id: int) -> DashboardUser:
     """A user of the signed-in admin's project (another project's id is 404: never found)."""
     user = current_user()
     assert user is not None
-    member = db.session.get(DashboardUser, member_id)
-    if member is None or member.project_id != user.project_id:
-        raise ApiError(404, "not_found", "No such team member.")
-    return member
+    return project_member(user.project_id, member_id)
 
 
 @admin_required

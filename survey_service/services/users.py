@@ -197,6 +197,14 @@ def project_user(project_id: int, email: str) -> DashboardUser:
     return user
 
 
+def project_member(project_id: int, user_id: int) -> DashboardUser:
+    """The project's user with this id; ApiError 404 for an unknown id or another project's user."""
+    user = db.session.get(DashboardUser, user_id)
+    if user is None or user.project_id != project_id:
+        raise ApiError(404, "not_found", "No such team member.")
+    return user
+
+
 def _admins(project_id: int) -> int:
     return len(
         list(
