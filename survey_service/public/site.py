@@ -11,7 +11,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, render_template
 
 from survey_service.core import security
-from survey_service.public.api_reference import build_reference
+from survey_service.public.api_reference import Reference, build_reference
 
 bp = Blueprint("site", __name__)
 
@@ -32,7 +32,15 @@ def index() -> str:
 @bp.get("/docs/api")
 def api_reference() -> str:
     """Show the API reference: every operation of /openapi.json, with parameters, bodies and schemas."""
-    return render_template("site_api_reference.html", ref=build_reference(openapi_document()))
+    return render_template("site_api_reference.html", ref=reference())
+
+
+def reference() -> Reference:
+    """The reference's page model, built once per app: the OpenAPI document does not change while it runs."""
+    found: Reference | None = current_app.extensions.get("api_reference")
+    if found is None:
+        found = current_app.extensions["api_reference"] = build_reference(openapi_document())
+    return found
 
 
 def openapi_document() -> dict[str, Any]:
