@@ -62,6 +62,13 @@ def in_app_request(app: Flask, project: dict[str, Any], person_id: int, **fields
         db.session.commit()
 
 
+def person_of(app: Flask, external_id: str) -> int:
+    with app.app_context():
+        found = db.session.scalar(select(Person.id).where(Person.external_id == external_id))
+    assert found is not None
+    return found
+
+
 @pytest.fixture
 def frozen(app: Flask) -> Flask:
     """The app with its clock frozen at T0 (the fixture puts the config back afterwards)."""
@@ -192,8 +199,7 @@ def test_verdict_server_side_change_reaches_the_person_once_it_expires(
     frozen: Flask, client: FlaskClient, project: dict[str, Any]
 ) -> None:
     verdict = not_now(frozen, client, project)["verdict"]
-    with frozen.app_context():
-        person_id = db.session.scalar(select(Person.id).where(Person.external_id == "u1"))
+    person_id = person_of(frozen, "u1")
     in_app_request(frozen, project, person_id)  # a trigger fires for the person
     frozen.config["FROZEN_NOW"] = T0 + timedelta(seconds=TTL - 1)
     assert identify(client, project, verdict=verdict).get_json()["show"] is False  # within the bound
@@ -230,8 +236,7 @@ def test_verdict_forged_is_ignored_and_the_server_decides(
     frozen: Flask, client: FlaskClient, project: dict[str, Any], forge: Any
 ) -> None:
     verdict = not_now(frozen, client, project)["verdict"]
-    with frozen.app_context():
-        person_id = db.session.scalar(select(Person.id).where(Person.external_id == "u1"))
+    person_id = person_of(frozen, "u1")
     in_app_request(frozen, project, person_id)
     body = identify(client, project, verdict=forge(verdict)).get_json()
     assert body["show"] is True and body["reason"] == "requested"
@@ -243,8 +248,7 @@ def test_verdict_traits_changed_is_ignored(
     frozen: Flask, client: FlaskClient, project: dict[str, Any]
 ) -> None:
     verdict = not_now(frozen, client, project)["verdict"]
-    with frozen.app_context():
-        person_id = db.session.scalar(select(Person.id).where(Person.external_id == "u1"))
+    person_id = person_of(frozen, "u1")
     in_app_request(frozen, project, person_id)
     body = identify(client, project, verdict=verdict, properties={"plan": "enterprise"}).get_json()
     assert body["show"] is True
