@@ -4,7 +4,8 @@ The key ring is SECRET_KEY plus SECRET_KEY_FALLBACKS: tokens are signed with SEC
 any key of the ring, so links and widget tokens issued before a rotation keep working. Tokens carry
 opaque ids only (a survey request id and an expiry), never personal data. Link tokens are deterministic:
 the same request always gets the same link, which keeps repeat clicks idempotent; the widget's answer
-tokens are timestamped (itsdangerous) and expire after WIDGET_ANSWER_MAX_AGE.
+tokens are timestamped (itsdangerous) and expire after WIDGET_ANSWER_MAX_AGE. The widget's verdicts
+carry an opaque digest (of key, user id and traits), an instant and a decision reason.
 """
 
 from __future__ import annotations
