@@ -336,3 +336,16 @@ def test_verdict_ttl_setting_is_bounded_by_ten_minutes(
         assert (
             load_config({"SECRET_KEY": "x", "INSTANCE_PATH": str(tmp_path)})["WIDGET_VERDICT_TTL"] == expected
         )
+
+
+@pytest.mark.parametrize("claim", ["requested", "forced", "recurring"])
+def test_verdict_forged_to_claim_eligible_never_shows_a_survey(
+    frozen: Flask, client: FlaskClient, project: dict[str, Any], claim: str
+) -> None:
+    verdict = not_now(frozen, client, project)["verdict"]
+    payload = json.loads(base64_decode(verdict.split(".")[0]))
+    payload[2] = claim  # "you may show it": signed with a key the server does not hold
+    body = identify(client, project, verdict=resign(verdict, "guessed-key", payload)).get_json()
+    assert body["show"] is False and body["reason"] == "too_new"
+    with frozen.app_context():
+        assert db.session.scalar(select(SurveyRequest.id)) is None  # nothing opened either
