@@ -184,9 +184,25 @@
     say(t.title + ": " + t.question);
   }
 
+  // The server's signed "not now" (its verdict) for this user and traits, kept for the tab's session:
+  // page views ask again only once it expires, the user or traits change, or show is forced.
+  function kept(v) {
+    try {
+      var s = w.sessionStorage, k = "npsWidget:" + cfg.key;
+      if (v === void 0) return JSON.parse(s.getItem(k)) || {};
+      v ? s.setItem(k, JSON.stringify(v)) : s.removeItem(k);
+    } catch (e) {}
+    return {};
+  }
+
   function load(force) {
     if (!user || !user.id) return warn("call identify with an id first");
-    return post("identify", { user: user, force: !!force, lang: cfg.locale || navigator.language }).then(function (data) {
+    var h = JSON.stringify(user), v = kept();
+    for (var i = 0, n = 0; i < h.length; i++) n = (n * 31 + h.charCodeAt(i)) | 0;
+    if (v.h !== n) v = {};
+    if (!force && v.t > Date.now()) return;
+    return post("identify", { user: user, force: !!force, verdict: v.v, lang: cfg.locale || navigator.language }).then(function (data) {
+      kept(data.verdict ? { v: data.verdict, h: n, t: Date.now() + data.verdict_ttl * 1000 } : 0);
       if (data.show) render(data);
     });
   }

@@ -4,12 +4,14 @@ The key ring is SECRET_KEY plus SECRET_KEY_FALLBACKS: tokens are signed with SEC
 any key of the ring, so links and widget tokens issued before a rotation keep working. Tokens carry
 opaque ids only (a survey request id and an expiry), never personal data. Link tokens are deterministic:
 the same request always gets the same link, which keeps repeat clicks idempotent; the widget's answer
-tokens are timestamped (itsdangerous) and expire after WIDGET_ANSWER_MAX_AGE.
+tokens are timestamped (itsdangerous) and expire after WIDGET_ANSWER_MAX_AGE. The widget's verdicts
+carry an opaque digest (of key, user id and traits), an instant and a decision reason.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import hmac
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -28,6 +30,7 @@ PAGING_CURSOR = "api.paging-cursor.v1"
 # The salt widget answer tokens were always signed with: tokens already shown stay valid.
 WIDGET_ANSWER = "in-app-widget-answer"
 WIDGET_ANSWER_MAX_AGE = 2 * 24 * 3600
+WIDGET_VERDICT = "widget.verdict.v1"
 MAX_TOKEN_LENGTH = 200
 
 
@@ -173,6 +176,34 @@ def read_widget_answer_token(token: str) -> tuple[int, int, int]:
     payload = _checked_load(token, timed_serializer(WIDGET_ANSWER), max_age=WIDGET_ANSWER_MAX_AGE)
     project_id, person_id, request_id = _positive_ints(payload, 3)
     return project_id, person_id, request_id
+
+
+def widget_verdict(binding: str, until: datetime, reason: str | None) -> str:
+    """The widget's signed "not shown before `until`" for one user of one project with the same traits.
+
+    binding is an opaque digest of the public key, the user id and the traits (widget.verdicts.binding).
+    """
+    return str(_serializer(WIDGET_VERDICT).dumps([binding, int(until.timestamp()), reason]))
+
+
+def read_widget_verdict(token: str, binding: str, now: datetime | None = None) -> tuple[datetime, str | None]:
+    """(until, reason) of a verdict issued for this binding; TokenInvalid when forged, malformed, issued for
+    another user, project or traits, or past its instant."""
+    payload = _load(token, WIDGET_VERDICT)
+    ok = (
+        isinstance(payload, list)
+        and len(payload) == 3
+        and isinstance(payload[0], str)
+        and type(payload[1]) is int
+        and (payload[2] is None or (isinstance(payload[2], str) and len(payload[2]) <= 32))
+    )
+    if not ok:
+        raise TokenInvalid("bad payload")
+    if not hmac.compare_digest(payload[0].encode(), binding.encode()):
+        raise TokenInvalid("another user")
+    if (now or clock.now()).timestamp() >= payload[1]:
+        raise TokenInvalid("expired")
+    return datetime.fromtimestamp(payload[1], UTC), payload[2]
 
 
 def password_reset_token(user_id: int, fingerprint: str, expires_at: datetime) -> str:

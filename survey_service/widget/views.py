@@ -95,7 +95,9 @@ def init_app(app: Flask) -> None:
 def identify() -> dict[str, Any]:
     """Identify the signed-in user and say whether the survey shows now."""
     data = _body(SCHEMAS[IdentifyIn])
-    return identify_visitor(data["key"], data["user"], force=data["force"], lang=data.get("lang"))
+    return identify_visitor(
+        data["key"], data["user"], force=data["force"], lang=data.get("lang"), verdict=data.get("verdict")
+    )
 
 
 @bp.post("/api/widget/answer")
