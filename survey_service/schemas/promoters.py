@@ -67,20 +67,20 @@ class ReviewTarget(Schema):
 class PromoterLoopQuery(Schema):
     """GET /api/v1/promoter_loop: which survey (none: the project's default)."""
 
-    survey_id = fields.Integer(strict=True, validate=validate.Range(1, MAX_ID))
+    survey_id = fields.Integer(validate=validate.Range(1, MAX_ID))
 
 
 class PromoterLoopSurveyQuery(Schema):
     """DELETE /api/v1/promoter_loop: the survey whose own settings go."""
 
-    survey_id = fields.Integer(strict=True, required=True, validate=validate.Range(1, MAX_ID))
+    survey_id = fields.Integer(required=True, validate=validate.Range(1, MAX_ID))
 
 
 class PromoterLoopIn(Schema):
     """PUT /api/v1/promoter_loop: the project's default, or with survey_id that survey's own."""
 
     survey_id = fields.Integer(strict=True, validate=validate.Range(1, MAX_ID), allow_none=True)
-    enabled = fields.Boolean(required=True)
+    enabled = fields.Boolean(required=True, truthy={True}, falsy={False})  # JSON true/false only
     targets = fields.List(
         fields.Nested(ReviewTarget),
         required=True,
