@@ -15,6 +15,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from survey_service.core import keys, tokens
+from survey_service.core.log_redaction import redact_tokens
 from survey_service.extensions import db
 from survey_service.models import Person, Response, Survey, SurveyRequest
 from survey_service.reporting.dashboard import promoter_loop_counts
@@ -461,3 +462,15 @@ def test_erasing_a_promoter_leaves_no_review_stamps(
     with page_app.app_context():
         assert db.session.query(Response).count() == 0
         assert db.session.query(Survey).filter(Survey.project_id == project["id"]).count() == 1
+
+
+@pytest.mark.parametrize(
+    ("line", "logged"),
+    [
+        ('"POST /review/abc.def-1 HTTP/1.1" 200', '"POST /review/[redacted] HTTP/1.1" 200'),
+        ('"GET /review/go/abc.def-1 HTTP/1.1" 303', '"GET /review/go/[redacted] HTTP/1.1" 303'),
+        ("https://survey.example/review/go/abc?x=1", "https://survey.example/review/go/[redacted]?x=1"),
+    ],
+)
+def test_review_tokens_never_reach_a_log_line(line: str, logged: str) -> None:
+    assert redact_tokens(line) == logged
