@@ -181,7 +181,12 @@
                 .then(function (j) {
                   ok.remove();
                   rp.textContent = j.intro;
-                  for (var l of j.links) el("a", { class: "go", href: l.url, target: "_blank", rel: "noopener" }, l.label, card).focus();
+                  var f;
+                  for (var l of j.links) {
+                    var a = el("a", { class: "go", href: l.url, target: "_blank", rel: "noopener" }, l.label, card);
+                    f = f || a;
+                  }
+                  if (f) f.focus();
                 }).catch(warn);
             });
           }

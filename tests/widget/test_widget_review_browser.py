@@ -15,7 +15,7 @@ from flask import Flask
 from survey_service.core import keys
 from survey_service.extensions import db
 from survey_service.models import Person, Response
-from tests.support.promoters import G2, enable_loop
+from tests.support.promoters import G2, TRUSTPILOT, enable_loop
 
 pytestmark = pytest.mark.browser  # headless Chromium
 
@@ -85,7 +85,7 @@ def stamps(app: Flask, external_id: str) -> tuple[Any, Any, Any]:
 def test_widget_promoter_consents_then_follows_a_review_link_recorded_once(
     browser: Any, app: Flask, live_server: str, project: dict[str, Any], host: str
 ) -> None:
-    enable_loop(app, project["id"], G2)
+    enable_loop(app, project["id"], G2, TRUSTPILOT)
     context = browser.new_context()
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
@@ -98,11 +98,11 @@ def test_widget_promoter_consents_then_follows_a_review_link_recorded_once(
     assert page.locator("nps-widget a").count() == 0  # no link before the person agrees
     assert stamps(app, "w-promoter")[1] is None
     consent.click()
-    link = page.locator("nps-widget a.go")
-    link.wait_for()
-    assert link.inner_text() == "G2" and (link.get_attribute("href") or "").startswith(
-        f"{live_server}/review/go/"
-    )
+    page.locator("nps-widget a.go").first.wait_for()
+    assert page.locator("nps-widget a.go").all_inner_texts() == ["G2", "Trustpilot"]
+    link = page.locator("nps-widget a.go", has_text="G2")
+    assert (link.get_attribute("href") or "").startswith(f"{live_server}/review/go/")
+    assert link.evaluate("a => a.getRootNode().activeElement === a")  # focus moves to the first link
     asked, consented, clicked = stamps(app, "w-promoter")
     assert asked is not None and consented is not None and clicked is None
 
