@@ -31,6 +31,10 @@ PAGING_CURSOR = "api.paging-cursor.v1"
 WIDGET_ANSWER = "in-app-widget-answer"
 WIDGET_ANSWER_MAX_AGE = 2 * 24 * 3600
 WIDGET_VERDICT = "widget.verdict.v1"
+# The promoter loop: the consent button's token and each review link's redirect token (timestamped).
+REVIEW_CONSENT = "promoter.review-consent.v1"
+REVIEW_LINK = "promoter.review-link.v1"
+REVIEW_MAX_AGE = 7 * 24 * 3600
 MAX_TOKEN_LENGTH = 200
 
 
@@ -67,7 +71,7 @@ def _serializer_for(ring: tuple[str, ...], salt: str) -> URLSafeSerializer:
     return URLSafeSerializer(list(ring), salt=salt)
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=8)
 def _timed_serializer_for(ring: tuple[str, ...], salt: str) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(list(ring), salt=salt)
 
@@ -236,3 +240,35 @@ def read_paging_cursor(token: str, scope: str) -> list[Any]:
     if not isinstance(key, list):
         raise TokenInvalid("bad payload")
     return key
+
+
+def review_consent_token(response_id: int) -> str:
+    """The token of a promoter's "happy to leave a review" button: it names their response only."""
+    return str(timed_serializer(REVIEW_CONSENT).dumps([response_id]))
+
+
+def read_review_consent_token(token: str) -> int:
+    """The response id of a consent token; TokenInvalid if forged, malformed or older than REVIEW_MAX_AGE."""
+    payload = _checked_load(token, timed_serializer(REVIEW_CONSENT), max_age=REVIEW_MAX_AGE)
+    return _positive_ints(payload, 1)[0]
+
+
+def review_link_token(response_id: int, index: int, url_digest: str) -> str:
+    """The token of one review link: the response, the target's place in the allow-list and its URL's digest.
+
+    The URL itself never travels in the token: the redirect goes to the configured URL, and only when the
+    digest still matches it (a target changed or removed since the link was shown is refused).
+    """
+    return str(timed_serializer(REVIEW_LINK).dumps([response_id, index, url_digest]))
+
+
+def read_review_link_token(token: str) -> tuple[int, int, str]:
+    """(response id, target index, URL digest) of a review link token; raises TokenInvalid."""
+    payload = _checked_load(token, timed_serializer(REVIEW_LINK), max_age=REVIEW_MAX_AGE)
+    if not (isinstance(payload, list) and len(payload) == 3 and isinstance(payload[2], str)):
+        raise TokenInvalid("bad payload")
+    response_id = _positive_ints([payload[0]], 1)[0]
+    index = payload[1]
+    if type(index) is not int or not 0 <= index < 100 or not 0 < len(payload[2]) <= 64:
+        raise TokenInvalid("bad payload")
+    return response_id, index, payload[2]
