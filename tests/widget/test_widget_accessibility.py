@@ -237,7 +237,9 @@ def test_widget_small_screen_host_control_focused_under_the_sheet_stays_visible(
         )
         card = opened(page)
         field = page.locator("#bottom")
-        under = "e => { const r = e.getBoundingClientRect(); return document.elementFromPoint(r.x, r.y) === e; }"
+        under = (
+            "e => { const r = e.getBoundingClientRect(); return document.elementFromPoint(r.x, r.y) === e; }"
+        )
         assert not field.evaluate(under)  # the sheet covers it
         page.keyboard.press("Tab")
         page.keyboard.press("Tab")
