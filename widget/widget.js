@@ -106,13 +106,13 @@
     close();
     var t = data.text;
     var c = /^#[0-9a-f]{6}$/i.test(data.color) ? data.color : "#4f46e5";
-    // The ink that reads better on the brand colour (WCAG relative luminance): dark from 0.2 up.
+    // The ink that reads better on the brand colour (WCAG relative luminance): >= 4.58:1 on any colour.
     var lum = 0;
     for (var k = 0; k < 3; k++) {
       var v = parseInt(c.substr(2 * k + 1, 2), 16) / 255;
       lum += [0.2126, 0.7152, 0.0722][k] * (v > 0.03928 ? Math.pow((v + 0.055) / 1.055, 2.4) : v / 12.92);
     }
-    var fg = lum > 0.2 ? "#111827" : "#fff";
+    var fg = lum > 0.179 ? "#000" : "#fff";
     var theme = { light: " lt", dark: " dk" }[cfg.theme] || " au";
     var pos = /^bottom(-left|-right)?$/.test(cfg.position) ? cfg.position : data.position || "bottom-right";
     var sheet = new CSSStyleSheet();

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-DARK_INK, LIGHT_INK = "#111827", "#ffffff"
+# Black, not a softer near-black: only black or white reach 4.5:1 on every colour (a mid-tone's best is 4.58).
+DARK_INK, LIGHT_INK = "#000000", "#ffffff"
 
 
 def _channel(value: int) -> float:
@@ -26,7 +27,7 @@ def contrast_ratio(one: str, other: str) -> float:
 
 
 def ink_on(background: str) -> str:
-    """The text colour (near-black or white) that reads best on a background (a project's brand colour)."""
+    """The text colour (black or white) that reads best on a background (a project's brand colour)."""
     if contrast_ratio(DARK_INK, background) >= contrast_ratio(LIGHT_INK, background):
         return DARK_INK
     return LIGHT_INK

@@ -12,9 +12,12 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from sqlalchemy import select
 
 from survey_service.core import keys
 from survey_service.core.contrast import contrast_ratio
+from survey_service.extensions import db
+from survey_service.models import Survey
 from tests.support.axe import check_page, reporter
 from tests.support.servers import live_server, page_server
 
@@ -87,6 +90,14 @@ def open_host(browser: Any, service: Service, user_id: str, *, at_load: str = ""
     return page
 
 
+def brand_colour(app: Flask, project_id: int, colour: str) -> None:
+    with app.app_context():
+        survey = db.session.scalar(select(Survey).where(Survey.project_id == project_id))
+        assert survey is not None
+        survey.brand_color = colour
+        db.session.commit()
+
+
 def opened(page: Any) -> Any:
     card = page.locator("nps-widget [role=dialog]")
     card.wait_for()
@@ -99,7 +110,9 @@ def test_axe_widget_light_and_dark_open_comment_and_thanks_no_serious_or_critica
     with served_widget(app, project) as service:
         report = reporter(pytestconfig)
         found: list[str] = []
-        for theme in ("light", "dark"):
+        # Dark with a mid-tone brand colour: white on it would be 3.3:1, so its pressed score must use black.
+        for theme, brand in (("light", "#4f46e5"), ("dark", "#16a34a")):
+            brand_colour(app, project["id"], brand)
             page = open_host(
                 browser,
                 service,
@@ -109,14 +122,14 @@ def test_axe_widget_light_and_dark_open_comment_and_thanks_no_serious_or_critica
                 viewport={"width": 1280, "height": 900},
             )
             opened(page)
-            found += check_page(page, f"widget {theme}, open", report)
+            found += check_page(page, f"widget {theme} {brand}, open", report)
             page.locator("nps-widget button[data-score='4']").click()
             page.locator("nps-widget textarea").wait_for()
-            found += check_page(page, f"widget {theme}, comment", report)
+            found += check_page(page, f"widget {theme} {brand}, comment", report)
             page.locator("nps-widget textarea").fill("Setup took too long.")
             page.locator("nps-widget button[type=submit]").click()
             page.locator("nps-widget .t").wait_for()
-            found += check_page(page, f"widget {theme}, thank-you", report)
+            found += check_page(page, f"widget {theme} {brand}, thank-you", report)
             page.context.close()
         assert found == [], "\n".join(found)
 
