@@ -121,7 +121,7 @@ def test_dashboard_pages_each_have_one_h1(app: Flask, client: FlaskClient, proje
         assert h1s(client.get(path).get_data(as_text=True)) == 1, path
 
 
-SERIES = [
+SERIES: list[dict[str, Any]] = [
     {
         "period": "2026-01-01",
         "nps": 25.0,
