@@ -41,9 +41,9 @@
     ".s{gap:3px}.s button{height:42px}.w.up{top:0;border-radius:0 0 16px 16px}}";
   var user = null;
   var box = null;
-  var card = null;
-  var back = null; // the host's element focus came from: it goes back there when the widget closes
-  var into = null; // moves focus into the open widget
+  // back: the host's element focus came from (it goes back there on close); into(): focus into the card.
+  var card, back, into;
+  var KEYS = "Alt+Shift+N";
   var warned = {};
   var chain = Promise.resolve();
 
@@ -96,9 +96,8 @@
   // WCAG 2.4.11: a host control that takes focus under the card is uncovered by moving the card.
   function uncover(t) {
     requestAnimationFrame(function () {
-      if (!box || !t || t === box || t === d.body) return;
-      var r = t.getBoundingClientRect(), c = card.getBoundingClientRect();
-      if (r.bottom > c.top && r.top < c.bottom && r.right > c.left && r.left < c.right) card.classList.toggle("up");
+      var r = t.getBoundingClientRect(), c = box && t != box && t != d.body && card.getBoundingClientRect();
+      if (c && r.bottom > c.top && r.top < c.bottom && r.right > c.left && r.left < c.right) card.classList.toggle("up");
     });
   }
 
@@ -106,12 +105,9 @@
     close();
     var t = data.text;
     var c = /^#[0-9a-f]{6}$/i.test(data.color) ? data.color : "#4f46e5";
-    // The ink that reads better on the brand colour (WCAG relative luminance): >= 4.58:1 on any colour.
-    var lum = 0;
-    for (var k = 0; k < 3; k++) {
-      var v = parseInt(c.substr(2 * k + 1, 2), 16) / 255;
-      lum += [0.2126, 0.7152, 0.0722][k] * (v > 0.03928 ? Math.pow((v + 0.055) / 1.055, 2.4) : v / 12.92);
-    }
+    // The ink that reads better on the brand colour: black or white by its relative luminance (gamma 2.2,
+    // within 2% of WCAG's), >= 4.5:1 on any colour.
+    for (var k = 0, lum = 0; k < 3; k++) lum += [0.2126, 0.7152, 0.0722][k] * Math.pow(parseInt(c.substr(2 * k + 1, 2), 16) / 255, 2.2);
     var fg = lum > 0.179 ? "#000" : "#fff";
     var theme = { light: " lt", dark: " dk" }[cfg.theme] || " au";
     var pos = /^bottom(-left|-right)?$/.test(cfg.position) ? cfg.position : data.position || "bottom-right";
@@ -121,7 +117,7 @@
     var root = box.attachShadow({ mode: "open" });
     root.adoptedStyleSheets = [sheet];
     back = d.activeElement;
-    card = el("div", { class: "w " + pos + theme, role: "dialog", "aria-label": t.title, lang: t.locale }, null, root);
+    card = el("div", { class: "w " + pos + theme, role: "dialog", "aria-label": t.title, lang: t.locale, "aria-keyshortcuts": KEYS }, null, root);
     var live = el("div", { class: "sr", "aria-live": "polite" }, null, card);
     var x = el("button", { class: "x", type: "button", "aria-label": t.close, title: t.close }, "\u00d7", card);
     var q = el("p", { class: "q", id: "q" }, t.question, card);
@@ -141,12 +137,14 @@
       if (i === 10) b.setAttribute("aria-label", "10, " + t.high);
     }
     // The scale is one tab stop, as a radio group: arrows, Home and End move along it.
+    var stop;
     function rove(b) {
       for (var s of scores.children) s.tabIndex = s === b ? 0 : -1;
+      stop = b;
     }
     rove(scores.firstChild);
     into = function () {
-      (scores.isConnected ? scores.querySelector("[tabindex='0']") : x).focus();
+      (scores.isConnected ? stop : x).focus();
     };
     on(card, "focusin", function (e) {
       if (e.relatedTarget && !root.contains(e.relatedTarget)) back = e.relatedTarget;
@@ -178,8 +176,8 @@
       var j = { ArrowLeft: i - 1, ArrowUp: i - 1, ArrowRight: i + 1, ArrowDown: i + 1, Home: 0, End: 10 }[e.key];
       if (j != null) {
         e.preventDefault();
-        rove(scores.children[(j = (j + 11) % 11)]);
-        scores.children[j].focus();
+        rove(scores.children[(j + 11) % 11]);
+        stop.focus();
       }
     });
     on(form, "submit", function (e) {
@@ -217,9 +215,8 @@
     on(card, "keydown", function (e) {
       if (e.key === "Escape") dismiss();
     });
-    card.setAttribute("aria-keyshortcuts", "Alt+Shift+N");
-    say(t.title + ": " + t.question + " (Alt+Shift+N)");
-    uncover(back);
+    say(t.title + ": " + t.question + " (" + KEYS + ")");
+    uncover(back || d.body);
   }
 
   function load(force) {
@@ -266,11 +263,11 @@
       try { run(arguments); } catch (e) { warn(e); }
     };
     for (var j = 0; j < queued.length; j++) run(queued[j]);
-    // Alt+Shift+N reaches the open survey from anywhere on the page, and goes back again.
+    // Alt+Shift+N reaches the open survey from anywhere on the page (Escape closes it: focus goes back).
     on(d, "keydown", function (e) {
       if (box && e.altKey && e.shiftKey && e.code == "KeyN") {
         e.preventDefault();
-        d.activeElement == box ? back && back.focus() : into();
+        into();
       }
     });
     on(d, "focusin", function (e) {
