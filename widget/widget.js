@@ -22,13 +22,13 @@
     "background:none;color:var(--m);font:20px/1 system-ui,sans-serif;cursor:pointer}" +
     ".x:hover{background:var(--h);color:var(--t)}" +
     ".s{display:grid;grid-template-columns:repeat(11,1fr);gap:4px}" +
-    ".s button{min-width:0;height:36px;padding:0;border:1px solid var(--e);border-radius:8px;" +
+    ".s button{min-width:0;height:36px;padding:0;border:1px solid var(--m);border-radius:8px;" +
     "background:var(--h);color:var(--t);font:600 14px system-ui,sans-serif;cursor:pointer;transition:background-color .1s,border-color .1s}" +
     ".s button:hover{border-color:var(--c)}" +
     ".s [aria-pressed=true]{background:var(--c);border-color:var(--c);color:var(--f)}" +
     ".l{display:flex;justify-content:space-between;margin-top:6px;color:var(--m);font-size:12px}" +
     "form{margin:16px 0 0}label{display:block;margin-bottom:6px;font-weight:600}" +
-    "textarea{display:block;width:100%;min-height:84px;padding:8px 10px;border:1px solid var(--e);" +
+    "textarea{display:block;width:100%;min-height:84px;padding:8px 10px;border:1px solid var(--m);" +
     "border-radius:8px;background:var(--b);color:var(--t);font:inherit;resize:vertical}" +
     ".go{margin-top:10px;padding:8px 18px;border:0;border-radius:8px;background:var(--c);color:var(--f);" +
     "font:600 14px system-ui,sans-serif;cursor:pointer}.go:disabled{opacity:.6}" +

@@ -81,6 +81,9 @@ def test_contrast_widget_text_and_focus_ring_in_light_and_dark_themes() -> None:
     light = dict(re.findall(r"--(\w):(#[0-9a-f]{3,6})", source.split(".dk{")[0]))
     dark = dict(re.findall(r"--(\w):(#[0-9a-f]{3,6})", source.split(".dk{")[1].split("}")[0]))
     assert "outline:2px solid var(--t)" in source  # the ring is the text colour: it contrasts in every theme
+    # Scores and the comment box are outlined in the muted colour (WCAG 1.4.11: >= 3:1 for a control's edge).
+    assert re.search(r"\.s button\{[^}]*border:1px solid var\(--m\)", source)
+    assert re.search(r"textarea\{[^}]*border:1px solid var\(--m\)", source)
     for theme in (light, dark):
         assert contrast_ratio(theme["t"], theme["b"]) >= 4.5 and contrast_ratio(theme["m"], theme["b"]) >= 4.5
         assert contrast_ratio(theme["t"], theme["b"]) >= 3  # the focus ring on the card
