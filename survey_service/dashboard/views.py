@@ -223,7 +223,7 @@ def users() -> Any:
     """List the project's dashboard users; admins add new ones."""
     user = current_user()
     assert user is not None
-    if request.method == "GET":
+    if request.method in ("GET", "HEAD"):
         return _users_page()
     try:
         created = create_user(

@@ -9,7 +9,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, render_template, request
 from werkzeug.exceptions import TooManyRequests
 
-from survey_service.core import clock, nps, tokens
+from survey_service.core import clock, contrast, nps, tokens
 from survey_service.core.i18n import Strings, accepted_locales, negotiate
 from survey_service.errors import from_http_exception
 from survey_service.extensions import db
@@ -40,6 +40,7 @@ LINK_READERS = {
 def init_app(app: Flask) -> None:
     """Register the pages and their rate limits: per link for a link that verifies, per address otherwise."""
     app.register_blueprint(bp)
+    app.jinja_env.filters["ink_on"] = contrast.ink_on  # the text on a brand colour: >= 4.5:1 whatever it is
     limiter = app.extensions["survey_limiter"]  # created by create_app (core.ratelimit.init_limiter)
     limiter.limit(_link_limit, key_func=_link_limit_key)(bp)
 

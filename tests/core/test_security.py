@@ -146,6 +146,7 @@ def signed_in(app: Flask, email: str) -> tuple[FlaskClient, str]:
 NO_TENANT = {
     "/",
     "/docs/api",
+    "/favicon.ico",
     "/healthz",
     "/openapi.json",
     "/widget.js",

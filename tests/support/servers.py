@@ -32,7 +32,8 @@ def live_server(app: Flask, *, threaded: bool = True, set_base_url: bool = True)
 @contextmanager
 def host_pages(pages: dict[str, str]) -> Iterator[str]:
     """A stand-in for a customer's web app: serves pages[path] as HTML on a free local port of its own (a
-    real address, so a browser treats it as another local origin); yields its origin, no slash."""
+    real address, so a browser treats it as another local origin; `pages` may change while it runs);
+    yields its origin, no slash."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 (http.server's name)
