@@ -17,6 +17,7 @@ from survey_service.api import (
     privacy,
     reports,
     responses,
+    themes,
     widget,
 )
 
@@ -37,5 +38,6 @@ def register_api(api: Api) -> None:
         followups,
         alerts,
         privacy,
+        themes,
     ):
         api.register_blueprint(module.bp)

@@ -17,6 +17,7 @@ from survey_service.extensions import db
 from survey_service.models import Person, Response
 from survey_service.reporting import rollups
 from survey_service.reporting.filters import ResponseFilter
+from survey_service.reporting.themes import theme_keys
 
 # Rows fetched per round trip (a server-side cursor on PostgreSQL) and rows per yielded chunk.
 FETCH_ROWS = 2000
@@ -39,6 +40,7 @@ RESPONSE_COLUMNS = (
     "channel",
     "external_id",
     "response_id",
+    "themes",
 )
 PROMOTER_COLUMNS = (
     "email",
@@ -123,6 +125,7 @@ def _rows(flt: ResponseFilter) -> Iterator[Any]:
             Person.email,
             Person.name,
             Person.external_id,
+            theme_keys().label("themes"),
         )
         .join(Person, Person.id == Response.person_id)
         .where(*flt.conditions())
@@ -156,6 +159,7 @@ def _fixed_values(row: Any) -> dict[str, Any]:
         "external_id": row.external_id,
         "response_id": row.id,
         "reference_consent": row.reference_consent,
+        "themes": row.themes or "",
     }
 
 
@@ -204,6 +208,7 @@ def _sql_columns(fixed: tuple[str, ...], keys: list[str]) -> list[Any]:
         "external_id": _sql_text(Person.external_id),
         "response_id": Response.id,
         "reference_consent": consent,
+        "themes": func.coalesce(theme_keys(), ""),
     }
     props = [
         case(
