@@ -107,7 +107,8 @@ def _ids(owned: Owned, person_id: int) -> list[int]:
 
 def _key(owned: Owned) -> list[Any]:
     """The table's primary key columns (`id`, or e.g. response_id + theme_id for a theme assignment)."""
-    return list(owned.model.__table__.primary_key.columns)
+    table: Any = owned.model.__table__
+    return list(table.primary_key.columns)
 
 
 def erase_person(project_id: int, person_id: int) -> dict[str, int]:

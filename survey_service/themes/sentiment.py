@@ -1,9 +1,9 @@
 """Sentiment of a comment (positive / neutral / negative) from the lexicons in lexicons.py.
 
-Each lexicon word counts as typed and, when stemming only strips an inflection, by its stem too. A comment's score is
-the sum of its words' polarities, where a negator ("not", "nicht", "pas", "no") flips the next three
-words and an intensifier ("very", "sehr", "très", "muy") scales the next word by 1.5; the sum is
-squashed into -1..1 as VADER does (x / sqrt(x² + 15)). At ±0.3 and beyond a comment is
+Each lexicon word counts as typed and, when stemming only strips an inflection, by its stem too.
+A comment's score is the sum of its words' polarities, where a negator ("not", "nicht", "pas",
+"no") flips the next three words and an intensifier ("very", "sehr", "très", "muy") scales the
+next word by 1.5; the sum is squashed into -1..1 as VADER does (x / sqrt(x² + 15)). At ±0.3 and beyond a comment is
 positive/negative. Comments in an unsupported language are neutral (score 0): we do not guess.
 """
 
@@ -33,7 +33,7 @@ def _lexicon(language: str) -> tuple[dict[str, int], dict[str, int]]:
     """(exact folded words, stems): a stem stands for its word only when stemming stripped an
     inflection (at most two letters), not a derivation ("useful" -> "use" would make "use" positive)."""
     words = {text.fold(word): value for word, value in SENTIMENT[language].items()}
-    stems = {}
+    stems: dict[str, int] = {}
     for word, value in SENTIMENT[language].items():
         stem = text.stem(word, language)
         if len(text.fold(word)) - len(stem) <= 2:
