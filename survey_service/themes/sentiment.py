@@ -3,7 +3,8 @@
 Each lexicon word counts as typed and, when stemming only strips an inflection, by its stem too.
 A comment's score is the sum of its words' polarities, where a negator ("not", "nicht", "pas",
 "no") flips the next three words and an intensifier ("very", "sehr", "très", "muy") scales the
-next word by 1.5; the sum is squashed into -1..1 as VADER does (x / sqrt(x² + 15)). At ±0.3 and beyond a comment is
+next word by 1.5; the sum is squashed into -1..1 as VADER does (x / sqrt(x² + 15)). At ±0.3 and
+beyond a comment is
 positive/negative. Comments in an unsupported language are neutral (score 0): we do not guess.
 """
 

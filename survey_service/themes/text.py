@@ -7,7 +7,8 @@ language and cached: a stemmer call costs tens of microseconds, a cached one a d
 The language comes from the text when its function words say so clearly (a vote of stop words, see
 lexicons.STOP_WORDS), else from the person's locale, else from a single function word, else English.
 Comments in a language none of the stemmers speaks (other Latin-script languages with a stop-word
-list, or a non-Latin script) are matched with plain lower-cased words and counted as unsupported; they never raise.
+list, or a non-Latin script) are matched with plain lower-cased words and counted as unsupported;
+they never raise.
 """
 
 from __future__ import annotations
