@@ -9,7 +9,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from survey_service.schemas.common import THEME_KEY, Instant, PropertyName
 from survey_service.schemas.reports import ReportQuery, Stats
 
-MAX_KEYWORDS = 50
+MAX_KEYWORDS = 200
 MAX_KEYWORD_CHARS = 60
 MAX_KEYWORD_WORDS = 5
 KEYWORD_PUNCTUATION = frozenset(" -'’.&+")

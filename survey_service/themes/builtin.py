@@ -108,7 +108,6 @@ BUILTIN_THEMES: tuple[BuiltinTheme, ...] = (
             "page load",
             "latency",
             "sluggish",
-            "responsive",
             "snappy",
             "takes forever",
             "timeout",

@@ -186,6 +186,11 @@ STOP_WORDS: dict[str, frozenset[str]] = {
             "sin",
             "ni",
             "todo",
+            "muchos",
+            "muchas",
+            "este",
+            "esta",
+            "estos",
             "todavía",
         ]
     ),

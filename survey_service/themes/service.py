@@ -46,6 +46,7 @@ RELAY_CURSOR = "relay"
 RELAY_LAG = timedelta(seconds=10)
 REAPPLY_JOB = "survey_service.jobs.reapply_themes"
 MAX_THEMES = 100
+MAX_MERGED_KEYWORDS = 500
 _KEY_CHARS = re.compile(r"[^a-z0-9]+")
 
 _matchers: dict[tuple[Any, ...], matching.Matcher] = {}
@@ -172,7 +173,10 @@ def merge_theme(project_id: int, theme_id: int, into_id: int) -> Theme:
     source, target = get_theme(project_id, theme_id), get_theme(project_id, into_id)
     if source.id == target.id:
         raise ApiError(422, "validation_error", "A theme cannot be merged into itself.", {"into": into_id})
-    target.keywords = _dedupe([*target.keywords, *source.keywords])[:50]
+    merged = _dedupe([*target.keywords, *source.keywords])
+    if len(merged) > MAX_MERGED_KEYWORDS:
+        raise ApiError(422, "validation_error", f"A theme has at most {MAX_MERGED_KEYWORDS} keywords.")
+    target.keywords = merged
     days = _days_of_theme(source.id)
     db.session.delete(source)
     rollups.mark_days_changed(project_id, days)
