@@ -112,6 +112,7 @@ def themes_report(
     trend: bool = False,
     min_responses: int | None = None,
     examples: int = EXAMPLES,
+    with_languages: bool = False,
 ) -> dict[str, Any]:
     """Every enabled theme with its counts, NPS and margin, share of comments and impact (with its
     margin) on the filtered responses' NPS; themes that pull the score down most come first."""
@@ -157,7 +158,7 @@ def themes_report(
         "unthemed": unthemed.responses,
         "unthemed_stats": _stats(unthemed, min_n),
         "min_responses": min_n,
-        "languages": languages(flt),
+        "languages": languages(flt) if with_languages else None,
     }
 
 

@@ -104,6 +104,11 @@ class ThemeReportQuery(ReportQuery):
     group_by = PropertyName(metadata={"description": "also each theme's Stats per value of this property"})
     trend = fields.Boolean(load_default=False, metadata={"description": "each theme's Stats per `interval`"})
     examples = fields.Integer(load_default=3, validate=validate.Range(0, 10))
+    with_languages = fields.Boolean(
+        load_default=False,
+        data_key="languages",
+        metadata={"description": "also count the analysed comments per language (a scan of them)"},
+    )
 
 
 class Example(Schema):
@@ -160,7 +165,7 @@ class ThemeReport(Schema):
     unthemed = fields.Integer(metadata={"description": "analysed comments carrying no theme"})
     unthemed_stats = fields.Nested(Stats)
     min_responses = fields.Integer()
-    languages = fields.List(fields.Nested(LanguageCount))
+    languages = fields.List(fields.Nested(LanguageCount), allow_none=True)
 
 
 class SuggestionQuery(Schema):

@@ -63,7 +63,7 @@ def test_report_counts_impact_and_unthemed_match_hand_figures(
     post_comments(client, auth, COMMENTS)
     post_comments(client, auth, [(10, ""), (0, "")], prefix="nc")  # no comment: in the NPS, in no theme
     assert analyse(app) == 14
-    body = themes_report(client, auth)
+    body = themes_report(client, auth, "languages=true")
     themes = by_key(body)
     # price: scores 2, 3, 8, 7 -> 0 promoters, 2 passives, 2 detractors.
     price = themes["price"]
