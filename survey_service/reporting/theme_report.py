@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import ARRAY, Integer, func, literal, select, true
 
 from survey_service.core import nps
 from survey_service.extensions import db
@@ -17,27 +17,60 @@ from survey_service.reporting.filters import ResponseFilter, property_text
 
 EXAMPLES = 3
 EXAMPLE_CHARS = 300
+EXAMPLE_WINDOW = 200
 CONTRADICTIONS_LIMIT = 100
 
 
-def _examples(flt: ResponseFilter, theme_id: int, limit: int) -> list[dict[str, Any]]:
-    """The newest few comments of a theme within the filter (walks the theme's index backwards)."""
-    rows = db.session.execute(
+def _example(r: Any) -> dict[str, Any]:
+    return {
+        "response_id": r.id,
+        "score": r.score,
+        "comment": (r.comment or "")[:EXAMPLE_CHARS],
+        "created_at": r.created_at,
+    }
+
+
+def _all_examples(flt: ResponseFilter, theme_ids: list[int], limit: int) -> dict[int, list[dict[str, Any]]]:
+    """The newest few comments of each theme. PostgreSQL: one statement (a LATERAL subquery per
+    theme, each an index walk); SQLite: a query per theme."""
+    if not theme_ids or not limit:
+        return {}
+    if db.engine.dialect.name != "postgresql":
+        return {theme_id: _examples(flt, theme_id, limit) for theme_id in theme_ids}
+    ids = select(func.unnest(literal(theme_ids, ARRAY(Integer))).label("theme_id")).subquery()
+    newest = (
         select(Response.id, Response.score, Response.comment, Response.created_at)
         .join(ResponseTheme, ResponseTheme.response_id == Response.id)
-        .where(ResponseTheme.theme_id == theme_id, *flt.conditions())
+        .where(ResponseTheme.theme_id == ids.c.theme_id, *flt.conditions())
         .order_by(ResponseTheme.response_id.desc())
         .limit(limit)
-    ).all()
-    return [
-        {
-            "response_id": r.id,
-            "score": r.score,
-            "comment": (r.comment or "")[:EXAMPLE_CHARS],
-            "created_at": r.created_at,
-        }
-        for r in rows
-    ]
+        .lateral()
+    )
+    found: dict[int, list[dict[str, Any]]] = {}
+    for row in db.session.execute(select(ids.c.theme_id, newest).select_from(ids).join(newest, true())):
+        found.setdefault(row.theme_id, []).append(_example(row))
+    return found
+
+
+def _examples(flt: ResponseFilter, theme_id: int, limit: int) -> list[dict[str, Any]]:
+    """The newest few comments of a theme within the filter: first among the theme's newest
+    EXAMPLE_WINDOW rows (an index walk), and only if too few of those match, among all of them."""
+    newest = (
+        select(ResponseTheme.response_id)
+        .where(ResponseTheme.theme_id == theme_id)
+        .order_by(ResponseTheme.response_id.desc())
+    )
+    rows: Sequence[Any] = []
+    for candidates in (newest.limit(EXAMPLE_WINDOW), newest):
+        rows = db.session.execute(
+            select(Response.id, Response.score, Response.comment, Response.created_at)
+            .where(Response.id.in_(candidates.scalar_subquery()), *flt.conditions())
+            .order_by(Response.id.desc())
+            .limit(limit)
+        ).all()
+        if len(rows) == limit:
+            break
+    return [_example(r) for r in rows]
 
 
 def _stats(stats: nps.NpsStats, min_n: int) -> dict[str, Any]:
@@ -132,7 +165,9 @@ def themes_report(
     series = _trend(flt, interval, min_n) if trend else {}
     groups = _groups(flt, group_by, min_n) if group_by else {}
     rows = []
-    for theme in themes.themes_of(project_id):
+    listed = themes.themes_of(project_id)
+    found_examples = _all_examples(flt, [t.id for t in listed if t.id in found], examples)
+    for theme in listed:
         stats = found.get(theme.id, nps.EMPTY)
         impact, impact_margin = nps.impact(overall, stats)
         row: dict[str, Any] = {
@@ -143,7 +178,7 @@ def themes_report(
             "share_of_comments": round(stats.responses / comments * 100, 1) if comments else None,
             "impact": impact,
             "impact_margin": impact_margin,
-            "examples": _examples(flt, theme.id, examples) if examples and stats.responses else [],
+            "examples": found_examples.get(theme.id, []),
         }
         if trend:
             row["series"] = series.get(theme.id, [])

@@ -241,14 +241,23 @@ def _rules_version(project_id: int) -> int:
     return int(db.session.scalar(select(ThemeRules.version).where(ThemeRules.project_id == project_id)) or 0)
 
 
-def _write(project_id: int, rows: Sequence[Any]) -> int:
-    """Analyse these responses (id, comment, locale, created_at) and store the results (caller commits)."""
+def _write(project_id: int, rows: Sequence[Any], span: tuple[int, int] | None = None) -> int:
+    """Analyse these responses (id, comment, locale, created_at) and store the results (caller commits).
+
+    `span` (first id, last id): the rows are every commented response of the project in it, so the
+    old rows go by range (no list of thousands of ids to send and parse).
+    """
     ids = [row.id for row in rows]
     if not ids:
         return 0
     compiled, version = matcher(project_id), _rules_version(project_id)
-    db.session.execute(delete(ResponseTheme).where(ResponseTheme.response_id.in_(ids)))
-    db.session.execute(delete(ResponseAnalysis).where(ResponseAnalysis.response_id.in_(ids)))
+    for model in (ResponseTheme, ResponseAnalysis):
+        column = model.response_id
+        if span is None:
+            db.session.execute(delete(model).where(column.in_(ids)))
+        else:
+            old = [model.project_id == project_id, column >= span[0], column <= span[1]]
+            db.session.execute(delete(model).where(*old))
     analyses: list[dict[str, Any]] = []
     themes: list[dict[str, Any]] = []
     now = clock.now()
@@ -271,12 +280,28 @@ def _write(project_id: int, rows: Sequence[Any]) -> int:
             }
         )
         themes += [{"response_id": row.id, "theme_id": t, "project_id": project_id} for t in found.theme_ids]
-    if analyses:
-        db.session.execute(insert(ResponseAnalysis), analyses)
-    if themes:
-        db.session.execute(insert(ResponseTheme), themes)
+    _insert(ResponseAnalysis, analyses)
+    _insert(ResponseTheme, themes)
     rollups.mark_days_changed(project_id, {row.created_at.astimezone(UTC).date() for row in rows})
     return len(analyses)
+
+
+def _insert(model: Any, rows: list[dict[str, Any]]) -> None:
+    """Insert rows in the caller's transaction: PostgreSQL's COPY (a re-apply writes hundreds of
+    thousands of rows; COPY is several times faster than a batched INSERT), else one INSERT."""
+    if not rows:
+        return
+    if db.engine.dialect.name != "postgresql":
+        db.session.execute(insert(model), rows)
+        return
+    columns = list(rows[0])
+    raw: Any = db.session.connection().connection.driver_connection
+    with (
+        raw.cursor() as cursor,
+        cursor.copy(f"COPY {model.__tablename__} ({', '.join(columns)}) FROM STDIN") as copy,
+    ):
+        for row in rows:
+            copy.write_row([row[c] for c in columns])
 
 
 def _selection() -> Any:
@@ -308,7 +333,7 @@ def reapply(project_id: int, batch: int = BATCH) -> int:
         ).all()
         if not rows:
             break
-        done += _write(project_id, rows)
+        done += _write(project_id, rows, (after + 1, rows[-1].id))
         db.session.commit()
         after = rows[-1].id
     # Analyses of comments blanked since (retention, edits) go too.

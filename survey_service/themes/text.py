@@ -30,6 +30,11 @@ _STEMMERS = {"en": "english", "de": "german", "fr": "french", "es": "spanish"}
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 # A clear detection: this many function words at least, and more than any other language's.
 MIN_STOP_WORDS = 2
+# Each stop word with the languages it belongs to: one lookup per word of a comment.
+_STOP_LANGUAGES: dict[str, tuple[str, ...]] = {}
+for _code, _words in STOP_WORDS.items():
+    for _word in _words:
+        _STOP_LANGUAGES[_word] = (*_STOP_LANGUAGES.get(_word, ()), _code)
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,7 @@ def tokens(comment: str) -> list[str]:
     return _WORD.findall(comment.lower())
 
 
+@lru_cache(maxsize=200_000)
 def fold(word: str) -> str:
     """A word without diacritics (é -> e, ü -> u, ß -> ss), so accents typed or not match alike."""
     decomposed = unicodedata.normalize("NFKD", word.replace("ß", "ss"))
@@ -79,6 +85,8 @@ def _locale_language(locale: str | None) -> str | None:
 
 def _non_latin(words: list[str]) -> bool:
     """Most letters outside Latin script (Cyrillic, Greek, CJK, Arabic...)."""
+    if all(max(w) < "\u0250" for w in words):  # the common case, at C speed
+        return False
     letters = [ch for w in words for ch in w if ch.isalpha()]
     if not letters:
         return False
@@ -90,11 +98,10 @@ def detect(words: list[str], locale: str | None = None) -> Language:
     """The comment's language: its function words, else the person's locale, else English."""
     if _non_latin(words):
         return Language("und", "detected", False)
-    votes = {code: 0 for code in STOP_WORDS}
+    votes = dict.fromkeys(STOP_WORDS, 0)
     for word in words:
-        for code, stop in STOP_WORDS.items():
-            if word in stop:
-                votes[code] += 1
+        for code in _STOP_LANGUAGES.get(word, ()):
+            votes[code] += 1
     ranked = sorted(votes.items(), key=lambda item: -item[1])
     (best, hits), (_, runner_up) = ranked[0], ranked[1]
     if hits >= MIN_STOP_WORDS and hits > runner_up:
