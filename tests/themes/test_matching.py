@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,8 @@ import pytest
 from survey_service.themes import analysis, matching, quality, text
 
 LABELLED = Path(__file__).resolve().parents[1] / "data" / "themes" / "labelled.tsv"
+# Nothing here may reach the network (no model or lexicon is downloaded, ever).
+pytestmark = pytest.mark.usefixtures("no_network")
 
 
 def _themes(comment: str, locale: str | None = None) -> set[str]:
@@ -16,7 +19,6 @@ def _themes(comment: str, locale: str | None = None) -> set[str]:
     return {keys[i] for i in analysis.analyse(comment, locale, compiled).theme_ids}
 
 
-@pytest.mark.usefixtures("no_network")
 def test_builtin_themes_labelled_set_macro_f1_at_least_0_8() -> None:
     rows = quality.load(LABELLED)
     assert len(rows) >= 300
@@ -114,6 +116,13 @@ def test_unsupported_language_falls_back_and_is_flagged(comment: str, locale: st
 def test_sentiment_lexicon_labels_comments(comment: str, label: str) -> None:
     compiled, _ = quality.builtin_matcher()
     assert analysis.analyse(comment, None, compiled).sentiment.label == label
+
+
+def test_no_network_fixture_refuses_an_outside_connection() -> None:
+    with pytest.raises(AssertionError, match="attempted"):
+        socket.create_connection(("192.0.2.1", 80), timeout=1)
+    with socket.socket() as raw, pytest.raises(AssertionError, match="network access attempted"):
+        raw.connect(("192.0.2.1", 80))
 
 
 def test_analyse_empty_or_odd_text_never_raises() -> None:
