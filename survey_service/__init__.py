@@ -11,7 +11,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
-from survey_service import dashboard, delighted, public
+from survey_service import dashboard, delighted, public, themes
 from survey_service.api.routes import register_api
 from survey_service.cli import register_commands
 from survey_service.config import load_config
@@ -75,4 +75,5 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     security.init_app(app)
     register_commands(app)
     delighted.init_app(app)
+    themes.init_app()
     return app

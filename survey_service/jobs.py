@@ -28,6 +28,7 @@ from survey_service.models import (
 )
 from survey_service.services.suppressions import add_suppression, is_suppressed
 from survey_service.services.surveying import fatigue_reason
+from survey_service.themes import service as themes
 
 log = logging.getLogger(__name__)
 
@@ -222,3 +223,8 @@ def _deliver_claimed(request_id: int, project_id: int, address: str, message: Em
         email_error=None,
     )
     return "sent"
+
+
+def reapply_themes(project_id: int) -> int:
+    """Apply a project's current theme rules to all its comments (after a rule change); idempotent."""
+    return themes.reapply(project_id)

@@ -13,6 +13,7 @@ from sqlalchemy import (
     CheckConstraint,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -288,6 +289,8 @@ class Response(Model):
         # The report and the listing both scan one project's responses by time.
         Index("ix_responses_project_created", "project_id", "created_at", "category"),
         Index("ix_responses_project_person", "project_id", "person_id"),
+        # The theme analysis picks up new and edited comments by their updated_at (themes/service.py).
+        Index("ix_responses_updated", "updated_at", "id"),
     )
 
 
@@ -589,3 +592,105 @@ class PromoterLoop(Model):
             postgresql_where=text("survey_id IS NULL"),
         ),
     )
+
+
+THEME_LANGUAGE_SOURCES = ("detected", "locale", "fallback")
+SENTIMENTS = ("positive", "neutral", "negative")
+
+
+class Theme(Model):
+    """A project's theme: a label and the keywords/phrases (matched on word stems) that assign it."""
+
+    __tablename__ = "themes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(40))
+    label: Mapped[str] = mapped_column(String(80))
+    keywords: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sa_true())
+    builtin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now, onupdate=clock.now)
+
+    __table_args__ = (UniqueConstraint("project_id", "key", name="uq_themes_project_key"),)
+
+
+class ThemeRules(Model):
+    """A project's theme rules version: bumped by every rule change; `applied_version` once re-applied."""
+
+    __tablename__ = "theme_rules"
+
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    applied_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now, onupdate=clock.now)
+
+
+class ThemeCursor(Model):
+    """How far the relay has analysed new and edited comments (responses.updated_at, then id)."""
+
+    __tablename__ = "theme_cursor"
+
+    name: Mapped[str] = mapped_column(String(16), primary_key=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    response_id: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class ResponseAnalysis(Model):
+    """What the text analysis found in one response's comment: language, sentiment, rules version."""
+
+    __tablename__ = "response_analyses"
+
+    response_id: Mapped[int] = mapped_column(ForeignKey("responses.id", ondelete="CASCADE"), primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    language: Mapped[str] = mapped_column(String(8))
+    # "detected" from the text, else the person's "locale", else the project's "fallback" (English).
+    language_source: Mapped[str] = mapped_column(String(8))
+    # False when the comment's language is none the stemmers speak (matched as English, counted).
+    supported: Mapped[bool] = mapped_column(Boolean, default=True)
+    sentiment: Mapped[str] = mapped_column(String(8))
+    sentiment_score: Mapped[float] = mapped_column(Float)
+    # A hash of the comment analysed, so an edit is re-analysed and a repeat is a no-op.
+    comment_hash: Mapped[str] = mapped_column(String(16))
+    rules_version: Mapped[int] = mapped_column(Integer)
+    analysed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
+
+    __table_args__ = (
+        CheckConstraint(
+            _in("language_source", THEME_LANGUAGE_SOURCES), name="analysis_language_source_known"
+        ),
+        CheckConstraint(_in("sentiment", SENTIMENTS), name="analysis_sentiment_known"),
+        Index("ix_response_analyses_project", "project_id", "sentiment"),
+    )
+
+
+class ResponseTheme(Model):
+    """A theme assigned to a response (a response may carry several)."""
+
+    __tablename__ = "response_themes"
+
+    response_id: Mapped[int] = mapped_column(ForeignKey("responses.id", ondelete="CASCADE"), primary_key=True)
+    theme_id: Mapped[int] = mapped_column(ForeignKey("themes.id", ondelete="CASCADE"), primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+
+    __table_args__ = (Index("ix_response_themes_theme", "theme_id", "response_id"),)
+
+
+class ThemeRollup(Model):
+    """Per closed day, survey and channel: the responses carrying each theme (theme_id NULL: commented
+    responses with no theme). Current exactly when the day's response_rollup_days row is."""
+
+    __tablename__ = "theme_rollups"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    day: Mapped[date] = mapped_column(Date)
+    survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(8))
+    theme_id: Mapped[int | None] = mapped_column(ForeignKey("themes.id", ondelete="CASCADE"))
+    promoters: Mapped[int] = mapped_column(Integer)
+    passives: Mapped[int] = mapped_column(Integer)
+    detractors: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (Index("ix_theme_rollups_project_day", "project_id", "day"),)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import os
+import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -175,6 +176,30 @@ def project(app: Flask) -> dict[str, Any]:
 def auth(project: dict[str, Any]) -> dict[str, str]:
     """Authorization headers for the project's secret key."""
     return {"Authorization": f"Bearer {project['secret_key']}"}
+
+
+LOCAL_HOSTS = ("127.0.0.1", "::1", "localhost")
+
+
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Refuse every connection but to this machine (the stores) and every name lookup but localhost:
+    whatever tries to download something fails loudly instead."""
+    real_connect = socket.socket.connect
+    real_getaddrinfo = socket.getaddrinfo
+
+    def connect(sock: socket.socket, address: Any) -> Any:
+        if sock.family in (socket.AF_INET, socket.AF_INET6) and address[0] not in LOCAL_HOSTS:
+            raise AssertionError(f"network access attempted: {address!r}")
+        return real_connect(sock, address)
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host not in (*LOCAL_HOSTS, None):
+            raise AssertionError(f"name lookup attempted: {host!r}")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
 
 
 @pytest.fixture

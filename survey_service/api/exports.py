@@ -17,6 +17,7 @@ from survey_service.reporting.exports import (
 )
 from survey_service.reporting.filters import ResponseFilter
 from survey_service.schemas.exports import ExportQuery
+from survey_service.themes import service as themes
 
 bp = api_blueprint("exports", __name__, "Streamed exports (CSV, JSON lines)")
 
@@ -33,6 +34,7 @@ def export_filter(project_id: int, query: dict[str, Any]) -> ResponseFilter:
         trigger_id=query.get("trigger_id"),
         event_type=query.get("event_type"),
         where=tuple(query.get("where") or ()),
+        theme_id=themes.theme_id_for_key(project_id, query["theme"]) if query.get("theme") else None,
     )
 
 

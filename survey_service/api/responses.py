@@ -9,6 +9,7 @@ from survey_service.models import Response
 from survey_service.schemas.responses import ResponseIn, ResponseOut, ResponsePage, ResponseQuery
 from survey_service.services.responses import get_response as project_response
 from survey_service.services.responses import list_responses, record_response
+from survey_service.themes import service as themes
 
 bp = api_blueprint("responses", __name__, "0-10 responses with comments")
 
@@ -35,7 +36,10 @@ def create_response(data: dict[str, Any]) -> Response:
 @bp.response(200, ResponsePage)
 def get_responses(query: dict[str, Any]) -> dict[str, Any]:
     """List responses newest first, filtered by category and time, with cursor paging."""
-    rows, next_cursor = list_responses(current_project().id, **query)
+    project_id = current_project().id
+    theme = query.pop("theme", None)
+    theme_id = themes.theme_id_for_key(project_id, theme) if theme else None
+    rows, next_cursor = list_responses(project_id, theme_id=theme_id, **query)
     return {"data": rows, "next_cursor": next_cursor}
 
 

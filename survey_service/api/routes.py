@@ -18,6 +18,7 @@ from survey_service.api import (
     promoters,
     reports,
     responses,
+    themes,
     widget,
 )
 
@@ -39,5 +40,6 @@ def register_api(api: Api) -> None:
         alerts,
         privacy,
         promoters,
+        themes,
     ):
         api.register_blueprint(module.bp)

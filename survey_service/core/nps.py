@@ -197,3 +197,35 @@ def format_nps(nps: float | None) -> str:
         return "—"
     whole = round(nps)
     return f"+{whole}" if whole > 0 else str(whole)
+
+
+def impact(overall: NpsStats, part: NpsStats) -> tuple[float | None, float | None]:
+    """How many NPS points `part` (a theme's responses, inside `overall`) moves the score, and the 95%
+    margin of that figure: NPS(overall) - NPS(overall without part), in points, one decimal.
+
+    Negative: the part pulls the score down (removing it would raise it). The margin is the delta
+    method on the multinomial of six cells (in/out of the part x promoter/passive/detractor, shares
+    pi over the n responses): with x = +1/0/-1, S = sum x pi over the cells outside the part and m
+    their share, the gradient of f = NPS_all - S/m is x for a cell inside and x - x/m + S/m^2 for a
+    cell outside, and var f = (sum pi g^2 - (sum pi g)^2) / n. (None, None) when nothing remains
+    outside the part or there are no responses; (0.0, None) for an empty part.
+    """
+    rest = NpsStats(
+        overall.promoters - part.promoters,
+        overall.passives - part.passives,
+        overall.detractors - part.detractors,
+    )
+    n = overall.responses
+    if not n or not rest.responses or min(rest.promoters, rest.passives, rest.detractors) < 0:
+        return None, None
+    if not part.responses:
+        return 0.0, None
+    inside = ((1, part.promoters), (0, part.passives), (-1, part.detractors))
+    outside = ((1, rest.promoters), (0, rest.passives), (-1, rest.detractors))
+    m = rest.responses / n
+    s = (rest.promoters - rest.detractors) / n
+    value = (overall.promoters - overall.detractors) / n - s / m
+    cells = [(c / n, x) for x, c in inside] + [(c / n, x - x / m + s / m**2) for x, c in outside]
+    mean = sum(pi * g for pi, g in cells)
+    var = max(0.0, (sum(pi * g * g for pi, g in cells) - mean * mean) / n)
+    return round(value * 100, 1), round(Z_95 * math.sqrt(var) * 100, 1)

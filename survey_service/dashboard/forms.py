@@ -7,7 +7,7 @@ from marshmallow import Schema, fields, validate
 from survey_service.core import nps
 from survey_service.models import CHANNELS, FOLLOWUP_STATUSES
 from survey_service.reporting.dashboard import INTERVALS, RANGES
-from survey_service.schemas.common import EVENT_TYPE, MAX_ID, PropertyCondition, PropertyName
+from survey_service.schemas.common import EVENT_TYPE, MAX_ID, THEME_KEY, PropertyCondition, PropertyName
 
 
 class DashboardQuery(Schema):
@@ -24,3 +24,5 @@ class DashboardQuery(Schema):
     channel = fields.String(validate=validate.OneOf(CHANNELS))
     trigger_id = fields.Integer(validate=validate.Range(1, MAX_ID))
     event_type = fields.String(validate=EVENT_TYPE)
+    theme = fields.String(validate=THEME_KEY)
+    suggest = fields.Boolean()

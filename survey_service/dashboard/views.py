@@ -25,6 +25,7 @@ from survey_service.reporting.dashboard import (
     dashboard_page,
     export_filter,
     project_of,
+    range_start,
 )
 from survey_service.reporting.exports import (
     CSV,
@@ -47,6 +48,7 @@ from survey_service.services.users import (
     remove_user,
     set_role,
 )
+from survey_service.themes import service as themes
 
 EXPORTS: dict[str, tuple[Callable[[ResponseFilter], Any], str, str]] = {
     "responses.csv": (responses_csv, "responses", CSV),
@@ -100,10 +102,19 @@ def dashboard() -> str:
     user = current_user()
     assert user is not None
     query, invalid = _parse(request.args)
+    themes.ensure_project(user.project_id)
     page = dashboard_page(user.project_id, query, invalid)
+    suggestions = None
+    if query.get("suggest") and user.role == "admin":
+        suggestions = themes.suggestions(
+            ResponseFilter(user.project_id, since=range_start(page.range_key)), 5
+        )
     origin, origins, segment = page.origin, page.origins, page.segment
     overall = page.report["overall"]
-    shown = {k: v for k, v in request.args.items() if k in DashboardQuery().fields and k not in invalid}
+    theme_labels = {t["key"]: t["label"] for t in page.themes["themes"]}
+    shown: dict[str, Any] = {
+        k: v for k, v in request.args.items() if k in DashboardQuery().fields and k not in invalid
+    }
     active = [
         (f"{prefix}{label}", _without(shown, key))
         for key, prefix, label in (
@@ -112,6 +123,7 @@ def dashboard() -> str:
             ("channel", "Channel: ", CHANNEL_LABELS.get(origin.get("channel", ""))),
             ("trigger_id", "Rule: ", origins.triggers.get(origin.get("trigger_id", 0))),
             ("event_type", "Event: ", origin.get("event_type")),
+            ("theme", "Theme: ", theme_labels.get(query.get("theme", ""))),
         )
         if label
     ]
@@ -142,6 +154,12 @@ def dashboard() -> str:
         groups=page.report["groups"],
         share_bar=share_bar,
         comments=page.comments,
+        themes=page.themes,
+        suggestions=suggestions,
+        theme_url=lambda key: url_for(
+            "dashboard.dashboard", **{**shown, "theme": key, "suggest": None}, _anchor="comments"
+        ),
+        suggest_url=url_for("dashboard.dashboard", **{**shown, "suggest": "1"}, _anchor="themes"),
         comments_total=overall["comments"],
         export_args=page.export_args,
         exports=tuple(EXPORTS),

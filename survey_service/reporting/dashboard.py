@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from survey_service.core.clock import now
 from survey_service.extensions import db
 from survey_service.models import CHANNELS, Person, Project, Response, Survey, TriggerRule
+from survey_service.reporting import theme_report
 from survey_service.reporting.exports import property_keys
 from survey_service.reporting.filters import ResponseFilter, property_text
 from survey_service.reporting.reports import nps_report
@@ -94,6 +95,7 @@ class DashboardPage:
     segment_values: list[str]
     report: dict[str, Any]  # nps_report's answer
     comments: list[Any]
+    themes: dict[str, Any]  # themes_report's answer (no examples: the comments list filters by theme)
     channels: list[str]
     event_types: list[str]
     pickers: dict[str, bool]  # which origin pickers the filter bar shows
@@ -138,6 +140,10 @@ def dashboard_page(project_id: int, query: dict[str, Any], invalid: list[str]) -
         segment_values = _segment_values(base, segment_key) if segment_key else []
     if segment and segment[1] not in segment_values:
         segment_values.append(segment[1])
+    theme_id = theme_report.theme_id_for(project_id, query["theme"]) if query.get("theme") else None
+    if query.get("theme") and theme_id is None:
+        invalid.append("theme")
+    themes = theme_report.themes_report(project_id, since=since, where=where, examples=0, **origin)
     comment_filter = ResponseFilter(
         project_id,
         since=since,
@@ -146,6 +152,7 @@ def dashboard_page(project_id: int, query: dict[str, Any], invalid: list[str]) -
         search=query.get("q"),
         followup_status=query.get("followup"),
         with_comment=True,
+        theme_id=theme_id,
         **origin,
     )
     export_args = {
@@ -178,6 +185,7 @@ def dashboard_page(project_id: int, query: dict[str, Any], invalid: list[str]) -
         segment_values=segment_values,
         report=report,
         comments=latest_comments(comment_filter),
+        themes=themes,
         channels=channels,
         event_types=event_types,
         pickers=pickers,

@@ -17,6 +17,7 @@ from survey_service.extensions import db
 from survey_service.models import Person, Response
 from survey_service.reporting import rollups
 from survey_service.reporting.filters import ResponseFilter
+from survey_service.reporting.themes import theme_keys
 
 # Rows fetched per round trip (a server-side cursor on PostgreSQL) and rows per yielded chunk.
 FETCH_ROWS = 2000
@@ -40,6 +41,7 @@ RESPONSE_COLUMNS = (
     "external_id",
     "response_id",
     "review_link_clicked_at",
+    "themes",
 )
 PROMOTER_COLUMNS = (
     "email",
@@ -136,6 +138,7 @@ def _rows(flt: ResponseFilter) -> Iterator[Any]:
             Person.email,
             Person.name,
             Person.external_id,
+            theme_keys().label("themes"),
         )
         .join(Person, Person.id == Response.person_id)
         .where(*flt.conditions())
@@ -170,6 +173,7 @@ def _fixed_values(row: Any) -> dict[str, Any]:
         "response_id": row.id,
         "reference_consent": row.reference_consent,
         **{column: _iso_or_none(getattr(row, column)) for column in REVIEW_COLUMNS},
+        "themes": row.themes or "",
     }
 
 
@@ -223,6 +227,7 @@ def _sql_columns(fixed: tuple[str, ...], keys: list[str]) -> list[Any]:
         "response_id": Response.id,
         "reference_consent": consent,
         **{column: _sql_utc(getattr(Response, column)) for column in REVIEW_COLUMNS},
+        "themes": func.coalesce(theme_keys(), ""),
     }
     props = [
         case(

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import String, cast, select
 
-from survey_service.models import Event, Response, SurveyRequest
+from survey_service.models import Event, Response, ResponseTheme, SurveyRequest
 
 MAX_SEARCH = 200
 
@@ -29,6 +29,7 @@ class ResponseFilter:
     search: str | None = None
     followup_status: str | None = None
     with_comment: bool = False
+    theme_id: int | None = None
 
     def conditions(self) -> list[Any]:
         """The WHERE clauses, all on the responses table (no join needed)."""
@@ -52,6 +53,12 @@ class ResponseFilter:
             conds.append(Response.comment != "")
         if self.followup_status:
             conds.append(Response.followup_status == self.followup_status)
+        if self.theme_id is not None:
+            conds.append(
+                Response.id.in_(
+                    select(ResponseTheme.response_id).where(ResponseTheme.theme_id == self.theme_id)
+                )
+            )
         if self.search:
             conds.append(Response.comment.ilike(f"%{escape_like(self.search[:MAX_SEARCH])}%", escape="\\"))
         return conds

@@ -13,7 +13,7 @@ from sqlalchemy import ColumnElement, Integer, func, literal, null, select, unio
 from survey_service.core import clock, nps
 from survey_service.extensions import db
 from survey_service.models import Response, SurveyRequest, TriggerRule
-from survey_service.reporting import rollups
+from survey_service.reporting import rollups, themes
 from survey_service.reporting.filters import ResponseFilter
 
 MAX_FILLED_PERIODS = 1000
@@ -312,6 +312,11 @@ def _tally(flt: ResponseFilter, mode: str, interval: str, group_by: str | None) 
     return tally
 
 
+def totals(flt: ResponseFilter) -> tuple[nps.NpsStats, int]:
+    """The filtered responses' counts and how many have a comment (rollups for closed days)."""
+    return _totals(flt, ALL_RESPONSES)
+
+
 def _totals(flt: ResponseFilter, mode: str) -> tuple[nps.NpsStats, int]:
     stats, comments = nps.EMPTY, 0
     for p, pa, d, c in _tally(flt, mode, "month", None).periods.values():
@@ -366,7 +371,10 @@ def nps_report(
         trigger_id=trigger_id,
         event_type=event_type,
     )
-    found, comments, groups = _cells(flt, mode, interval, group_by, min_n)
+    by_theme = group_by == themes.GROUP_BY_THEME
+    found, comments, groups = _cells(flt, mode, interval, None if by_theme else group_by, min_n)
+    if by_theme:  # themes, not a frozen property named "theme" (documented in docs/themes.md)
+        groups = themes.theme_groups(flt, min_n)
     overall = sum(found.values(), nps.EMPTY)
 
     series = [

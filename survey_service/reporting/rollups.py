@@ -68,6 +68,20 @@ FROM responses CROSS JOIN LATERAL jsonb_each_text(properties) AS kv
 WHERE {_DAY_RANGE} AND jsonb_typeof(properties) = 'object' AND kv.key <> ''
 GROUP BY 1, 2, 3, 4
 """
+# Per theme (theme_id NULL: analysed comments with no theme), counted in the transaction that stores
+# the day's counts, after its version check (see build_day): theme writes bump the day's version too
+# (mark_days_changed), so these counts are current exactly when the day's other counts are.
+THEMES_SQL = """
+INSERT INTO theme_rollups (project_id, day, survey_id, channel, theme_id, promoters, passives, detractors)
+SELECT :pid, :day, r.survey_id, r.channel, rt.theme_id,
+  count(*) FILTER (WHERE r.category = 'promoter'), count(*) FILTER (WHERE r.category = 'passive'),
+  count(*) FILTER (WHERE r.category = 'detractor')
+FROM responses r JOIN response_analyses a ON a.response_id = r.id
+LEFT JOIN response_themes rt ON rt.response_id = r.id
+WHERE r.project_id = :pid AND r.created_at >= :start AND r.created_at < :end AND r.category IS NOT NULL
+  AND r.comment <> ''
+GROUP BY 3, 4, 5
+"""
 
 
 def enabled() -> bool:
@@ -78,7 +92,7 @@ def enabled() -> bool:
 def can_answer(flt: ResponseFilter) -> bool:
     """Whether rollups hold what this filter asks, apart from its category and property conditions
     (counted per day, survey and channel: no request origin, comment text or follow-up state)."""
-    if not enabled() or flt.search or flt.with_comment or flt.followup_status:
+    if not enabled() or flt.search or flt.with_comment or flt.followup_status or flt.theme_id is not None:
         return False
     return flt.trigger_id is None and flt.event_type is None
 
@@ -138,8 +152,56 @@ def build_day(project_id: int, day: date) -> bool:
             ),
             rows,
         )
+    db.session.execute(text("DELETE FROM theme_rollups WHERE project_id = :pid AND day = :day"), params)
+    db.session.execute(text(THEMES_SQL), {**span, "day": day})
     db.session.commit()
     return True
+
+
+def mark_days_changed(project_id: int, days: Iterable[date]) -> None:
+    """In the caller's transaction: the counts of these days are out of date (a write the responses'
+    trigger cannot see, e.g. theme assignments). Like the trigger, the writer's today is left alone."""
+    if not enabled():
+        return
+    today = now().astimezone(UTC).date()
+    closed = sorted({d for d in days if d < today})
+    if closed:
+        db.session.execute(
+            text(
+                "UPDATE response_rollup_days SET version = version + 1"
+                " WHERE project_id = :pid AND day = ANY(:days)"
+            ),
+            {"pid": project_id, "days": closed},
+        )
+
+
+@dataclass(frozen=True)
+class ThemeCells:
+    """Theme counts read from rollups: the days they cover, {theme id (None: unthemed): [p, pa, d]}."""
+
+    days: frozenset[date]
+    counts: dict[int | None, list[int]]
+
+
+def read_themes(
+    project_id: int, first: date, last: date, *, survey_id: int | None = None, channel: str | None = None
+) -> ThemeCells:
+    """Per-theme counts of the current days between first and last (the caller scans the others)."""
+    days = _current_days(project_id, first, last, lambda wide: True)
+    counts: dict[int | None, list[int]] = {}
+    if not days:
+        return ThemeCells(days, counts)
+    conds, params = _where(project_id, days, survey_id, channel)
+    rows = db.session.execute(
+        text(
+            "SELECT theme_id, sum(promoters) AS p, sum(passives) AS pa, sum(detractors) AS d"
+            " FROM theme_rollups WHERE " + " AND ".join(conds) + " GROUP BY theme_id"
+        ),
+        params,
+    ).all()
+    for r in rows:
+        counts[r.theme_id] = [int(r.p), int(r.pa), int(r.d)]
+    return ThemeCells(days, counts)
 
 
 def _row(project_id: int, day: date, r: Any, key: str, value: str | None) -> dict[str, Any]:

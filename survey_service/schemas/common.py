@@ -164,6 +164,16 @@ EVENT_TYPE = validate.Regexp(
 )
 
 
+THEME_KEY = validate.Regexp(r"^[a-z0-9_]{1,40}$", error="a theme key: 1-40 of a-z, 0-9 and _")
+
+
+def theme_filter() -> fields.String:
+    """The `theme=<key>` filter of lists and exports (an unknown key is a 404)."""
+    return fields.String(
+        validate=THEME_KEY, metadata={"description": "only responses carrying this theme (its key)"}
+    )
+
+
 class OriginQuery(Schema):
     """Which survey, trigger rule or event type the responses came from (reports and exports)."""
 

@@ -7,7 +7,7 @@ from typing import Any
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from survey_service.core import nps
-from survey_service.schemas.common import Instant, OriginQuery, PropertyCondition
+from survey_service.schemas.common import Instant, OriginQuery, PropertyCondition, theme_filter
 
 
 class ExportQuery(OriginQuery):
@@ -18,6 +18,7 @@ class ExportQuery(OriginQuery):
     until = Instant(end_of_day=True)
     channel = fields.String(validate=validate.Length(1, 8))
     where = fields.List(PropertyCondition(), validate=validate.Length(max=10), load_default=list)
+    theme = theme_filter()
 
     @validates_schema
     def _ordered(self, data: dict[str, Any], **kwargs: Any) -> None:

@@ -5,7 +5,15 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from survey_service.core import nps
-from survey_service.schemas.common import MAX_COMMENT, Instant, Page, PageQuery, Properties, StrictScore
+from survey_service.schemas.common import (
+    MAX_COMMENT,
+    Instant,
+    Page,
+    PageQuery,
+    Properties,
+    StrictScore,
+    theme_filter,
+)
 from survey_service.schemas.people import PersonRef, PersonSummary
 
 
@@ -58,3 +66,4 @@ class ResponseQuery(PageQuery):
     since = Instant()
     until = Instant(end_of_day=True)
     limit = fields.Integer(load_default=50, validate=validate.Range(1, 500))
+    theme = theme_filter()

@@ -22,6 +22,8 @@ from survey_service.models import (
     Event,
     Person,
     Response,
+    ResponseAnalysis,
+    ResponseTheme,
     SurveyRequest,
     WebhookDelivery,
     WidgetDismissal,
@@ -62,11 +64,22 @@ def _of_responses(person_id: int) -> ColumnElement[bool]:
     return WebhookDelivery.response_id.in_(select(Response.id).where(Response.person_id == person_id))
 
 
+def _analyses(person_id: int) -> ColumnElement[bool]:
+    return ResponseAnalysis.response_id.in_(select(Response.id).where(Response.person_id == person_id))
+
+
+def _themes(person_id: int) -> ColumnElement[bool]:
+    return ResponseTheme.response_id.in_(select(Response.id).where(Response.person_id == person_id))
+
+
 # THE registry of person-owned tables: export shows every one and erase deletes every one, in this
 # order (rows pointing at others first). tests/services/test_privacy.py fails when a model with a
 # foreign key to people (or to a table listed here) is neither here nor in NOT_PERSON_ROWS.
 PERSON_OWNED: tuple[Owned, ...] = (
     Owned("webhook_deliveries", WebhookDelivery, _of_responses),
+    # What the theme analysis read in their comments (language, sentiment, themes).
+    Owned("response_analyses", ResponseAnalysis, _analyses),
+    Owned("response_themes", ResponseTheme, _themes),
     Owned("responses", Response, lambda person_id: Response.person_id == person_id),
     Owned("widget_dismissals", WidgetDismissal, lambda person_id: WidgetDismissal.person_id == person_id),
     Owned("survey_requests", SurveyRequest, lambda person_id: SurveyRequest.person_id == person_id),
@@ -83,15 +96,19 @@ def export_person(project_id: int, person_id: int) -> dict[str, Any]:
     person = project_person(project_id, person_id)
     data: dict[str, Any] = {"person": _row(person)}
     for owned in PERSON_OWNED:
-        rows = db.session.scalars(
-            select(owned.model).where(owned.rows(person.id)).order_by(owned.model.__table__.c.id)
-        )
+        rows = db.session.scalars(select(owned.model).where(owned.rows(person.id)).order_by(*_key(owned)))
         data[owned.name] = [_row(r) for r in rows]
     return data
 
 
 def _ids(owned: Owned, person_id: int) -> list[int]:
-    return list(db.session.scalars(select(owned.model.__table__.c.id).where(owned.rows(person_id))))
+    return list(db.session.scalars(select(_key(owned)[0]).where(owned.rows(person_id))))
+
+
+def _key(owned: Owned) -> list[Any]:
+    """The table's primary key columns (`id`, or e.g. response_id + theme_id for a theme assignment)."""
+    table: Any = owned.model.__table__
+    return list(table.primary_key.columns)
 
 
 def erase_person(project_id: int, person_id: int) -> dict[str, int]:

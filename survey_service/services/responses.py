@@ -10,7 +10,7 @@ from sqlalchemy import select
 from survey_service.core import clock, cursors, nps
 from survey_service.errors import ApiError
 from survey_service.extensions import db
-from survey_service.models import Response, SurveyRequest
+from survey_service.models import Response, ResponseTheme, SurveyRequest
 from survey_service.services import projects
 from survey_service.services.alerts import dispatch_response_event
 from survey_service.services.people import merged_properties, upsert_person
@@ -90,9 +90,14 @@ def list_responses(
     until: datetime | None = None,
     limit: int = 50,
     cursor: str | None = None,
+    theme_id: int | None = None,
 ) -> tuple[list[Response], str | None]:
     """One page of a project's responses, newest first, and the cursor of the next page."""
     query = select(Response).where(Response.project_id == project_id)
+    if theme_id is not None:
+        query = query.where(
+            Response.id.in_(select(ResponseTheme.response_id).where(ResponseTheme.theme_id == theme_id))
+        )
     if category:
         query = query.where(Response.category == category)
     if since:

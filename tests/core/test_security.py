@@ -89,6 +89,8 @@ def seed_tenant_b(app: Flask, client: FlaskClient) -> Tenant:
     enrolment = {"person": ref, "interval_days": 90}
     b.ids["enrollment"] = ok(client.post("/api/v1/recurring", json=enrolment, headers=h))["id"]
     b.ids["request"] = ok(client.post("/api/v1/survey_links", json={"person": ref}, headers=h))["id"]
+    theme = {"label": "B only", "keywords": ["b-corp widget"]}
+    b.ids["theme"] = ok(client.post("/api/v1/themes", json=theme, headers=h))["id"]
     ok(client.post("/api/v1/unsubscribes", json={"email": s["unsubscribed"]}, headers=h))
     ok(client.post("/api/v1/bounces", json={"email": s["bounced"]}, headers=h))
     ok(client.patch("/api/v1/widget/settings", json={"sample_percent": 37}, headers=h))
@@ -229,6 +231,18 @@ def matrix_calls(b: Tenant, a: Tenant) -> list[tuple[str, str, str, dict[str, An
         ),
         ("DELETE", f"{v1}/recurring/<int:enrollment_id>", f"{v1}/recurring/{i['enrollment']}", {}, 404),
         ("GET", f"{v1}/survey_requests/<int:request_id>", f"{v1}/survey_requests/{i['request']}", {}, 404),
+        ("GET", f"{v1}/themes/<int:theme_id>", f"{v1}/themes/{i['theme']}", {}, 404),
+        ("PATCH", f"{v1}/themes/<int:theme_id>", f"{v1}/themes/{i['theme']}", {"json": {"label": "A"}}, 404),
+        ("DELETE", f"{v1}/themes/<int:theme_id>", f"{v1}/themes/{i['theme']}", {}, 404),
+        (
+            "POST",
+            f"{v1}/themes/<int:theme_id>/merge",
+            f"{v1}/themes/{i['theme']}/merge",
+            {"json": {"into": i["theme"]}},
+            404,
+        ),
+        ("POST", f"{v1}/themes", f"{v1}/themes", {"json": {"label": "A's", "keywords": ["a"]}}, None),
+        ("POST", f"{v1}/themes/suggestions", f"{v1}/themes/suggestions", {"json": {"phrase": "a b"}}, None),
         # Ids of B inside a body: B's survey is not A's to use.
         (
             "POST",
@@ -321,7 +335,12 @@ def matrix_calls(b: Tenant, a: Tenant) -> list[tuple[str, str, str, dict[str, An
                 "recurring",
                 "reports/funnel",
                 "reports/nps?group_by=plan",
+                "reports/nps?group_by=theme",
+                "reports/themes?trend=true&group_by=plan",
+                "reports/sentiment",
                 "responses",
+                "themes",
+                "themes/suggestions",
                 "survey_requests",
                 "trigger_templates",
                 "triggers",

@@ -49,6 +49,8 @@ WRONG_WAY = [
     ),
     ("delighted/people_import.py", "import survey_service.delighted.importer", "no import cycles"),
     ("models.py", "import survey_service.services.people", "entry points > views > feature services"),
+    ("reporting/reports.py", "import survey_service.themes.service", "never import a feature package"),
+    ("themes/text.py", "import survey_service.themes.matching", "themes/: service > discovery, analysis"),
 ]
 
 

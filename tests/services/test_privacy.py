@@ -32,6 +32,7 @@ from survey_service.services import email_requests, landing, outbox, privacy, su
 from survey_service.services.people import upsert_person
 from survey_service.services.projects import default_survey
 from tests.support.db import empty_tables, make_project
+from tests.support.themes import analyse
 
 
 def test_person_export_and_erase_leave_nothing_behind(
@@ -84,10 +85,13 @@ def test_person_export_and_erase_leave_nothing_behind(
     enrol = {"person": {"email": "gone@acme.test"}, "interval_days": 90, "channel": "email"}
     assert client.post("/api/v1/recurring", json=enrol, headers=auth).status_code == 201
 
+    analyse(app)  # what the theme analysis read in their comments is theirs too
+
     exported = client.get(f"/api/v1/people/{person_id}/export", headers=auth)
     assert exported.status_code == 200
     data = exported.get_json()
     assert data["person"]["email"] == "gone@acme.test" and data["person"]["properties"] == {"plan": "pro"}
+    assert len(data["response_analyses"]) == 2 and len(data["response_themes"]) == 1
     assert [r["comment"] for r in data["responses"]] == ["Too slow", "Better now"]
     assert len(data["survey_requests"]) == 1 and len(data["webhook_deliveries"]) == 2
     # Lifecycle events with their properties, recurring enrolments and widget dismissals too.
@@ -109,6 +113,8 @@ def test_person_export_and_erase_leave_nothing_behind(
         "events": 1,
         "enrollments": 1,
         "widget_dismissals": 1,
+        "response_analyses": 2,
+        "response_themes": 1,
     }
     with app.app_context():
         assert person_id is not None and set(privacy.person_row_counts(person_id).values()) == {0}
