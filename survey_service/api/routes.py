@@ -17,6 +17,7 @@ from survey_service.api import (
     privacy,
     reports,
     responses,
+    sources,
     widget,
 )
 
@@ -37,5 +38,6 @@ def register_api(api: Api) -> None:
         followups,
         alerts,
         privacy,
+        sources,
     ):
         api.register_blueprint(module.bp)

@@ -41,6 +41,7 @@ B_SECRETS = {  # what project B stores; none of it may ever reach project A
     "unsubscribed": "b-unsub@b-corp.example",
     "bounced": "b-bounce@b-corp.example",
     "admin": "b-admin@b-corp.example",
+    "source_secret": "whsec_b_source_secret_only_b_knows",
 }
 
 
@@ -92,6 +93,12 @@ def seed_tenant_b(app: Flask, client: FlaskClient) -> Tenant:
     ok(client.post("/api/v1/unsubscribes", json={"email": s["unsubscribed"]}, headers=h))
     ok(client.post("/api/v1/bounces", json={"email": s["bounced"]}, headers=h))
     ok(client.patch("/api/v1/widget/settings", json={"sample_percent": 37}, headers=h))
+    source = ok(
+        client.post(
+            "/api/v1/sources", json={"kind": "stripe", "signing_secret": s["source_secret"]}, headers=h
+        )
+    )
+    b.ids["source"], b.ids["source_token"] = source["id"], source["url"].rsplit("/", 1)[1]
     # A widget user of B who has not answered (a forced show opens no second answer in the quiet period).
     widget_user = s["external_id"] + "-widget"
     identify = {"key": b.keys["public_key"], "force": True, "user": {"id": widget_user}}
@@ -282,6 +289,35 @@ def matrix_calls(b: Tenant, a: Tenant) -> list[tuple[str, str, str, dict[str, An
         ("POST", f"{v1}/bounces", f"{v1}/bounces", {"json": {"email": s["email"]}}, None),
         ("PATCH", f"{v1}/project", f"{v1}/project", {"json": {"quiet_period_days": 1}}, None),
         ("PATCH", f"{v1}/widget/settings", f"{v1}/widget/settings", {"json": {"sample_percent": 1}}, None),
+        # Event sources: B's by id are not found; A's own are A's.
+        ("POST", f"{v1}/sources", f"{v1}/sources", {"json": {"kind": "segment"}}, None),
+        ("GET", f"{v1}/sources/<int:source_id>", f"{v1}/sources/{i['source']}", {}, 404),
+        (
+            "PATCH",
+            f"{v1}/sources/<int:source_id>",
+            f"{v1}/sources/{i['source']}",
+            {"json": {"enabled": False}},
+            404,
+        ),
+        ("DELETE", f"{v1}/sources/<int:source_id>", f"{v1}/sources/{i['source']}", {}, 404),
+        (
+            "POST",
+            f"{v1}/sources/<int:source_id>/rotate_secret",
+            f"{v1}/sources/{i['source']}/rotate_secret",
+            {"json": {"signing_secret": "whsec_chosen_by_a"}},
+            404,
+        ),
+        # B's source URL, as anyone may post to it: without B's secret nothing is recorded (401).
+        (
+            "POST",
+            "/sources/<token>",
+            f"/sources/{i['source_token']}",
+            {
+                "data": json.dumps({"id": "evt_forged", "object": "event"}),
+                "headers": {"Stripe-Signature": "t=1,v1=00"},
+            },
+            401,
+        ),
         # Lists and reports: A's (empty) data only.
         *(
             ("GET", f"{v1}/{p.partition('?')[0]}", f"{v1}/{p}", {}, None)
@@ -298,6 +334,7 @@ def matrix_calls(b: Tenant, a: Tenant) -> list[tuple[str, str, str, dict[str, An
                 "reports/funnel",
                 "reports/nps?group_by=plan",
                 "responses",
+                "sources",
                 "survey_requests",
                 "trigger_templates",
                 "triggers",
