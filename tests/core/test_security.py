@@ -480,6 +480,7 @@ def dashboard_calls(b: Tenant) -> list[tuple[str, str, str, dict[str, Any], Expe
             for path in ("/dashboard/keys/secret-key", "/dashboard/keys/identity-secret")
         ),
         ("GET", "/dashboard/account", "/dashboard/account", {}, None),
+        ("GET", "/dashboard/sources", "/dashboard/sources", {}, None),
         (
             "POST",
             "/dashboard/account",
