@@ -39,7 +39,7 @@ def _shown(source: EventSource, **extra: Any) -> dict[str, Any]:
 def create_source(data: dict[str, Any]) -> dict[str, Any]:
     """Create an event source; the answer carries its URL and signing secret (shown only now)."""
     created = service.create_source(current_project(), data)
-    return _shown(created.source, signing_secret=created.signing_secret)
+    return _shown(created.source, signing_secret=created.signing_secret or None)
 
 
 @bp.get("/sources")

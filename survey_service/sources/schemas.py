@@ -48,7 +48,10 @@ class SourceIn(Schema):
     name = fields.String(validate=validate.Length(0, 200), allow_none=True)
     signing_secret = fields.String(
         validate=validate.Length(8, 500),
-        metadata={"description": "the provider's secret (required for stripe, zendesk, intercom, hubspot)"},
+        metadata={
+            "description": "the provider's secret; stripe, zendesk, intercom and hubspot issue their own "
+            "(give it here, or later through rotate_secret); the other kinds get a fresh one when omitted"
+        },
     )
     mapping = fields.Nested(Mapping)
     enabled = fields.Boolean()
@@ -105,7 +108,12 @@ class SourceDetail(SourceOut):
 
 
 class SourceCreated(SourceOut):
-    signing_secret = fields.String(metadata={"description": "shown only now (creation and rotation)"})
+    signing_secret = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "shown only now (creation and rotation); null until a provider-issued one is given"
+        },
+    )
 
 
 class SourceList(Schema):

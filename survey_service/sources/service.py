@@ -35,6 +35,9 @@ KEEP_DELIVERIES = 100  # log lines kept per source
 PRUNE_EVERY = 20  # the log is trimmed when a new line's id is a multiple of this
 LAST_RECEIVED_STEP = timedelta(seconds=60)  # last_received_at moves at most this often (a cold row)
 DEFAULT_GRACE_HOURS = 24
+NO_SECRET_YET = (
+    "the source has no signing secret yet: give the provider's with POST /api/v1/sources/<id>/rotate_secret"
+)
 
 
 @dataclass(frozen=True)
@@ -76,17 +79,21 @@ def _decrypt(token: str) -> str:
     )
 
 
-def _new_secret(kind: str, given: str | None) -> str:
+def _new_secret(kind: str, given: str | None, *, rotating: bool = False) -> str:
+    """The given secret, else a fresh one; a kind whose provider issues it has none until it is given
+    (Stripe and Zendesk show it only once the URL is saved there): every delivery is refused meanwhile."""
     if given:
         return given
-    if KINDS[kind].provider_issues_secret:
+    if not KINDS[kind].provider_issues_secret:
+        return "src_" + secrets.token_urlsafe(32)
+    if rotating:
         raise ApiError(
             422,
             "validation_error",
-            f"A {kind} source needs the signing secret {kind} shows for the webhook.",
+            f"A {kind} source's secret is issued by {kind}: give it.",
             {"signing_secret": ["Required for this kind: paste the secret from the provider's settings."]},
         )
-    return "src_" + secrets.token_urlsafe(32)
+    return ""
 
 
 def create_source(project: Project, data: dict[str, Any]) -> SourceWithSecret:
@@ -147,10 +154,11 @@ def rotate_secret(
 ) -> SourceWithSecret:
     """Replace the signing secret; the old one still verifies for grace_hours (0: not at all)."""
     source = project_source(project_id, source_id)
-    secret = _new_secret(source.kind, new_secret)
-    source.previous_secret_encrypted = source.secret_encrypted if grace_hours > 0 else None
+    secret = _new_secret(source.kind, new_secret, rotating=True)
+    had_secret = bool(_decrypt(source.secret_encrypted))
+    source.previous_secret_encrypted = source.secret_encrypted if grace_hours > 0 and had_secret else None
     source.previous_secret_expires_at = (
-        clock.now() + timedelta(hours=grace_hours) if grace_hours > 0 else None
+        clock.now() + timedelta(hours=grace_hours) if source.previous_secret_encrypted else None
     )
     source.secret_encrypted = _encrypt(secret)
     db.session.commit()
@@ -205,18 +213,20 @@ def retry_after(source: EventSource) -> int | None:
 
 
 def _secrets(source: EventSource, now: datetime) -> list[str]:
+    """The secrets a delivery may be signed with now: the current one, and the previous one in its grace."""
     found = [_decrypt(source.secret_encrypted)]
     expires = source.previous_secret_expires_at
     if source.previous_secret_encrypted and expires is not None and expires > now:
         found.append(_decrypt(source.previous_secret_encrypted))
-    return found
+    return [secret for secret in found if secret]
 
 
 def receive(source: EventSource, delivery: Delivery) -> Receipt:
     """Verify, read and map one delivery; record what it maps to and log every part of it."""
     kind, mapping, now = KINDS[source.kind], source.mapping or {}, clock.now()
     source_id, project_id = source.id, source.project_id
-    refusal = kind.verify(delivery, _secrets(source, now), now, mapping)
+    known = _secrets(source, now)
+    refusal = kind.verify(delivery, known, now, mapping) if known else NO_SECRET_YET
     if refusal is not None:
         _log_alone(source_id, now, [("refused", refusal, None)])
         raise ApiError(

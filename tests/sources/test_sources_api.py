@@ -33,14 +33,19 @@ def test_create_source_any_kind_is_201_with_url_and_secret_shown_once(
 
 
 @pytest.mark.parametrize("kind", ISSUED_BY_PROVIDER)
-def test_create_source_provider_issued_kind_without_secret_is_422(
-    client: FlaskClient, auth: dict[str, str], kind: str
+def test_create_source_provider_issued_kind_without_secret_refuses_deliveries_until_given(
+    app: Flask, client: FlaskClient, auth: dict[str, str], kind: str
 ) -> None:
+    """Stripe and Zendesk show the secret only once the URL is saved there: create first, give it after."""
     res = client.post("/api/v1/sources", json={"kind": kind}, headers=auth)
-    body = res.get_json()
-    assert (
-        res.status_code == 422 and body["code"] == "validation_error" and "signing_secret" in body["details"]
-    )
+    created = res.get_json()
+    assert res.status_code == 201 and created["signing_secret"] is None
+    refused = client.post(path_of(created), data=b"{}", content_type="application/json")
+    assert refused.status_code == 401 and "no signing secret yet" in refused.get_json()["details"]["reason"]
+    rotate = f"/api/v1/sources/{created['id']}/rotate_secret"
+    assert client.post(rotate, json={}, headers=auth).status_code == 422  # we cannot make it up
+    given = client.post(rotate, json={"signing_secret": "whsec_from_provider"}, headers=auth).get_json()
+    assert given["signing_secret"] == "whsec_from_provider" and given["previous_secret_expires_at"] is None
 
 
 @pytest.mark.parametrize("kind", ("segment", "freshdesk", "chargebee"))
