@@ -197,14 +197,20 @@ def recent_failures(source_ids: list[int], per_source: int = 5) -> dict[int, lis
 # --- the receiver (the provider, proven by its signature) ---------------------------------------------
 
 
-def source_for_token(token: str) -> EventSource:
-    """The enabled source of a URL token, else 404 (an unknown and a disabled source look the same)."""
-    source = (
-        db.session.scalar(select(EventSource).where(EventSource.token == token)) if len(token) <= 64 else None
+def source_for_token(token: str) -> tuple[EventSource, Project]:
+    """The enabled source of a URL token and its project (one query); else 404 (unknown, disabled alike)."""
+    row = (
+        db.session.execute(
+            select(EventSource, Project)
+            .join(Project, Project.id == EventSource.project_id)
+            .where(EventSource.token == token)
+        ).first()
+        if len(token) <= 64
+        else None
     )
-    if source is None or not source.enabled:
+    if row is None or not row[0].enabled:
         raise ApiError(404, "not_found", "No such event source.")
-    return source
+    return row[0], row[1]
 
 
 def retry_after(source: EventSource) -> int | None:
@@ -221,14 +227,17 @@ def _secrets(source: EventSource, now: datetime) -> list[str]:
     return [secret for secret in found if secret]
 
 
-def receive(source: EventSource, delivery: Delivery) -> Receipt:
+def receive(source: EventSource, project: Project, delivery: Delivery) -> Receipt:
     """Verify, read and map one delivery; record what it maps to and log every part of it."""
     kind, mapping, now = KINDS[source.kind], source.mapping or {}, clock.now()
     source_id, project_id = source.id, source.project_id
+    # last_received_at moves at most once a LAST_RECEIVED_STEP: most deliveries leave the row alone.
+    last = source.last_received_at
+    log = _Log(source_id, now, touch=last is None or last < now - LAST_RECEIVED_STEP)
     known = _secrets(source, now)
     refusal = kind.verify(delivery, known, now, mapping) if known else NO_SECRET_YET
     if refusal is not None:
-        _log_alone(source_id, now, [("refused", refusal, None)])
+        log.alone([("refused", refusal, None)])
         raise ApiError(
             401, "invalid_signature", "The delivery's signature does not verify.", {"reason": refusal}
         )
@@ -236,19 +245,16 @@ def receive(source: EventSource, delivery: Delivery) -> Receipt:
         parsed = kind.parse(request_limits.parse_json(delivery.body), mapping)
     except (json.JSONDecodeError, Malformed) as exc:
         message = str(exc) if isinstance(exc, Malformed) else "The body must be JSON."
-        _log_alone(source_id, now, [("refused", f"malformed: {message}", None)])
+        log.alone([("refused", f"malformed: {message}", None)])
         raise ApiError(400, "bad_request", message) from None
-    project = db.session.get(Project, project_id)
-    if project is None:  # deleted between the lookup and now
-        raise ApiError(404, "not_found", "No such event source.")
     receipt = Receipt()
     for item in parsed.events:
-        _record(project, source_id, parsed, item, now, receipt)
+        _record(project, log, parsed, item, receipt)
     for person in parsed.people:
-        _upsert(project_id, source_id, parsed, person, now, receipt)
+        _upsert(project_id, log, parsed, person, receipt)
     if parsed.skipped:
         receipt.ignored += parsed.skipped
-        _log_alone(source_id, now, [("ignored", reason, parsed.provider_event) for reason in parsed.skipped])
+        log.alone([("ignored", reason, parsed.provider_event) for reason in parsed.skipped])
     return receipt
 
 
@@ -261,19 +267,17 @@ def _fact(moment: datetime | None) -> datetime | None:
         return None  # a provider clock far off: the event happened now, as far as we know
 
 
-def _record(
-    project: Project, source_id: int, parsed: Parsed, item: EventItem, now: datetime, receipt: Receipt
-) -> None:
-    def log(outcome: EventOutcome) -> None:
+def _record(project: Project, log: _Log, parsed: Parsed, item: EventItem, receipt: Receipt) -> None:
+    def write(outcome: EventOutcome) -> None:
         if outcome.duplicate:
             receipt.duplicates += 1
-            _write_log(source_id, now, "duplicate", "already recorded", parsed.provider_event, item)
+            log.write("duplicate", "already recorded", parsed.provider_event, item)
             return
         receipt.accepted += 1
         scheduled = len(outcome.requests)
         reasons = ", ".join(sorted({str(skip.get("reason")) for skip in outcome.skipped}))
         note = f"{scheduled} survey request(s) scheduled" + (f"; skipped: {reasons}" if reasons else "")
-        _write_log(source_id, now, "accepted", note, parsed.provider_event, item)
+        log.write("accepted", note, parsed.provider_event, item)
 
     try:
         record_event(
@@ -283,21 +287,19 @@ def _record(
             item.person,
             occurred_at=_fact(item.occurred_at),
             properties=item.properties,
-            also=log,
+            also=write,
         )
     except ApiError as exc:
         if exc.code == "conflict":
             raise  # a race lost three times: the provider retries
         receipt.ignored.append(exc.message)
-        _log_alone(source_id, now, [("ignored", exc.message, parsed.provider_event)])
+        log.alone([("ignored", exc.message, parsed.provider_event)])
 
 
-def _upsert(
-    project_id: int, source_id: int, parsed: Parsed, person: dict[str, Any], now: datetime, receipt: Receipt
-) -> None:
+def _upsert(project_id: int, log: _Log, parsed: Parsed, person: dict[str, Any], receipt: Receipt) -> None:
     def work() -> None:
         upsert_person(project_id, person)
-        _write_log(source_id, now, "accepted", "person updated", parsed.provider_event, None)
+        log.write("accepted", "person updated", parsed.provider_event, None)
 
     try:
         commit_with_retry(work)
@@ -306,58 +308,63 @@ def _upsert(
         if exc.code == "conflict":
             raise
         receipt.ignored.append(exc.message)
-        _log_alone(source_id, now, [("ignored", exc.message, parsed.provider_event)])
+        log.alone([("ignored", exc.message, parsed.provider_event)])
 
 
-def _write_log(
-    source_id: int,
-    now: datetime,
-    outcome: str,
-    reason: str | None,
-    provider_event: str | None,
-    item: EventItem | None,
-) -> None:
-    """Add a log line in the current transaction; keep the log short and last_received_at current."""
-    line = SourceDelivery(
-        source_id=source_id,
-        received_at=now,
-        outcome=outcome,
-        reason=(reason or "")[:300] or None,
-        provider_event=(provider_event or "")[:100] or None,
-        event_id=item.external_id[:255] if item else None,
-        event_type=item.type if item else None,
-    )
-    db.session.add(line)
-    db.session.flush()
-    if line.id % PRUNE_EVERY == 0:
-        cutoff = (
-            select(SourceDelivery.id)
-            .where(SourceDelivery.source_id == source_id)
-            .order_by(SourceDelivery.id.desc())
-            .offset(KEEP_DELIVERIES)
-            .limit(1)
-            .scalar_subquery()
+@dataclass
+class _Log:
+    """A source's delivery log, written in the caller's transaction (write) or in one of its own (alone)."""
+
+    source_id: int
+    now: datetime
+    touch: bool  # whether last_received_at is due to move
+
+    def write(
+        self, outcome: str, reason: str | None, provider_event: str | None, item: EventItem | None
+    ) -> None:
+        """Add a line in the current transaction; keep the log short and last_received_at current."""
+        line = SourceDelivery(
+            source_id=self.source_id,
+            received_at=self.now,
+            outcome=outcome,
+            reason=(reason or "")[:300] or None,
+            provider_event=(provider_event or "")[:100] or None,
+            event_id=item.external_id[:255] if item else None,
+            event_type=item.type if item else None,
         )
-        db.session.execute(
-            delete(SourceDelivery).where(SourceDelivery.source_id == source_id, SourceDelivery.id <= cutoff)
-        )
-    if outcome != "refused":
-        db.session.execute(
-            update(EventSource)
-            .where(
-                EventSource.id == source_id,
-                or_(
-                    EventSource.last_received_at.is_(None),
-                    EventSource.last_received_at < now - LAST_RECEIVED_STEP,
-                ),
+        db.session.add(line)
+        db.session.flush()
+        if line.id % PRUNE_EVERY == 0:
+            cutoff = (
+                select(SourceDelivery.id)
+                .where(SourceDelivery.source_id == self.source_id)
+                .order_by(SourceDelivery.id.desc())
+                .offset(KEEP_DELIVERIES)
+                .limit(1)
+                .scalar_subquery()
             )
-            .values(last_received_at=now)
-        )
+            db.session.execute(
+                delete(SourceDelivery).where(
+                    SourceDelivery.source_id == self.source_id, SourceDelivery.id <= cutoff
+                )
+            )
+        if outcome != "refused" and self.touch:
+            # Conditional, so concurrent deliveries of one source do not queue on its row.
+            db.session.execute(
+                update(EventSource)
+                .where(
+                    EventSource.id == self.source_id,
+                    or_(
+                        EventSource.last_received_at.is_(None),
+                        EventSource.last_received_at < self.now - LAST_RECEIVED_STEP,
+                    ),
+                )
+                .values(last_received_at=self.now)
+            )
 
-
-def _log_alone(source_id: int, now: datetime, lines: list[tuple[str, str, str | None]]) -> None:
-    """Log lines in a transaction of their own (a refusal, or parts of a payload that map to nothing)."""
-    db.session.rollback()
-    for outcome, reason, provider_event in lines:
-        _write_log(source_id, now, outcome, reason, provider_event, None)
-    db.session.commit()
+    def alone(self, lines: list[tuple[str, str, str | None]]) -> None:
+        """Log lines in a transaction of their own (a refusal, or parts of a payload that map to nothing)."""
+        db.session.rollback()
+        for outcome, reason, provider_event in lines:
+            self.write(outcome, reason, provider_event, None)
+        db.session.commit()

@@ -16,7 +16,7 @@ bp = Blueprint("source_receiver", __name__)
 @bp.post(service.RECEIVER_PREFIX + "<token>")
 def receive(token: str) -> Response | tuple[dict[str, Any], int]:
     """Verify a provider's delivery and record what it maps to (200 even when nothing maps)."""
-    source = service.source_for_token(token)
+    source, project = service.source_for_token(token)
     wait = service.retry_after(source)
     if wait is not None:
         message = f"Too many deliveries to this source; retry in {wait} s."
@@ -29,7 +29,7 @@ def receive(token: str) -> Response | tuple[dict[str, Any], int]:
         headers={name.lower(): value for name, value in request.headers.items()},
         authorization=request.headers.get("Authorization", ""),
     )
-    return service.receive(source, delivery).as_dict(), 200
+    return service.receive(source, project, delivery).as_dict(), 200
 
 
 def init_app(app: Flask) -> None:
