@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -9,6 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from survey_service.core import keys
 from survey_service.extensions import db
 from survey_service.models import EventSource
 from tests.support.db import make_project
@@ -126,3 +128,26 @@ def test_sources_of_another_project_are_404_and_unlisted(
         assert client.open(path, method=method, headers=auth, **kwargs).status_code == 404, (method, path)
     assert client.get("/api/v1/sources", headers=auth).get_json()["data"] == []
     assert client.get(f"/api/v1/sources/{theirs['id']}", headers=other_auth).get_json()["enabled"] is True
+
+
+def test_rotate_secrets_command_reencrypts_source_secrets_and_deliveries_still_verify(
+    app: Flask, client: FlaskClient, auth: dict[str, str]
+) -> None:
+    created = create_source(client, auth, "segment")
+    client.post(f"/api/v1/sources/{created['id']}/rotate_secret", json={"grace_hours": 1}, headers=auth)
+    old = app.config["SECRET_KEY"]
+    app.config["SECRET_KEY"], app.config["SECRET_KEY_FALLBACKS"] = "the-new-key-for-sources", [old]
+    try:
+        result = app.test_cli_runner().invoke(args=["rotate-secrets"])
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.output.strip().splitlines()[-1])["rotated"] >= 2  # current and previous
+        app.config["SECRET_KEY_FALLBACKS"] = []
+        with app.app_context():
+            row = db.session.get(EventSource, created["id"])
+            assert row is not None and row.previous_secret_encrypted is not None
+            plain = keys.decrypt_secret(
+                row.previous_secret_encrypted, "the-new-key-for-sources", purpose=keys.SOURCE_SECRET
+            )
+            assert plain == created["signing_secret"]
+    finally:
+        app.config["SECRET_KEY"], app.config["SECRET_KEY_FALLBACKS"] = old, []
