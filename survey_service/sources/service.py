@@ -269,18 +269,17 @@ def _fact(moment: datetime | None) -> datetime | None:
 
 def _record(project: Project, log: _Log, parsed: Parsed, item: EventItem, receipt: Receipt) -> None:
     def write(outcome: EventOutcome) -> None:
+        # Inside the event's transaction, which may run again after a lost race: no counting here.
         if outcome.duplicate:
-            receipt.duplicates += 1
             log.write("duplicate", "already recorded", parsed.provider_event, item)
             return
-        receipt.accepted += 1
         scheduled = len(outcome.requests)
         reasons = ", ".join(sorted({str(skip.get("reason")) for skip in outcome.skipped}))
         note = f"{scheduled} survey request(s) scheduled" + (f"; skipped: {reasons}" if reasons else "")
         log.write("accepted", note, parsed.provider_event, item)
 
     try:
-        record_event(
+        outcome = record_event(
             project,
             item.external_id,
             item.type,
@@ -294,6 +293,11 @@ def _record(project: Project, log: _Log, parsed: Parsed, item: EventItem, receip
             raise  # a race lost three times: the provider retries
         receipt.ignored.append(exc.message)
         log.alone([("ignored", exc.message, parsed.provider_event)])
+        return
+    if outcome.duplicate:
+        receipt.duplicates += 1
+    else:
+        receipt.accepted += 1
 
 
 def _upsert(project_id: int, log: _Log, parsed: Parsed, person: dict[str, Any], receipt: Receipt) -> None:
