@@ -15,12 +15,12 @@ from survey_service import dashboard, delighted, public
 from survey_service.api.routes import register_api
 from survey_service.cli import register_commands
 from survey_service.config import load_config
-from survey_service.core import request_limits, security
+from survey_service.core import compression, request_limits, security
 from survey_service.core.log_redaction import install_log_redaction
 from survey_service.core.ratelimit import init_limiter
 from survey_service.errors import from_http_exception, register_error_handlers
 from survey_service.extensions import db, init_queues, migrate
-from survey_service.public import site, survey_pages
+from survey_service.public import promoter_pages, site, survey_pages
 from survey_service.schemas.common import ErrorOut
 from survey_service.sources import views as source_views
 from survey_service.widget import views as widget_views
@@ -57,6 +57,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         # Only as many X-Forwarded-* entries as there are proxies we run: a client can prepend any it likes.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
 
+    compression.init_app(app)  # first registered, so it runs after every other after_request
     db.init_app(app)
     migrate.init_app(app, db)
     init_queues(app)
@@ -67,6 +68,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(site.bp)  # `/` and the API reference at /docs/api
     init_limiter(app)  # the one Flask-Limiter of the app: survey pages and widget add their limits to it
     survey_pages.init_app(app)
+    promoter_pages.init_app(app)
     widget_views.init_app(app)
     source_views.init_app(app)
     app.register_blueprint(dashboard.bp)

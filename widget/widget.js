@@ -22,25 +22,28 @@
     "background:none;color:var(--m);font:20px/1 system-ui,sans-serif;cursor:pointer}" +
     ".x:hover{background:var(--h);color:var(--t)}" +
     ".s{display:grid;grid-template-columns:repeat(11,1fr);gap:4px}" +
-    ".s button{min-width:0;height:36px;padding:0;border:1px solid var(--e);border-radius:8px;" +
+    ".s button{min-width:0;height:36px;padding:0;border:1px solid var(--m);border-radius:8px;" +
     "background:var(--h);color:var(--t);font:600 14px system-ui,sans-serif;cursor:pointer;transition:background-color .1s,border-color .1s}" +
     ".s button:hover{border-color:var(--c)}" +
     ".s [aria-pressed=true]{background:var(--c);border-color:var(--c);color:var(--f)}" +
     ".l{display:flex;justify-content:space-between;margin-top:6px;color:var(--m);font-size:12px}" +
     "form{margin:16px 0 0}label{display:block;margin-bottom:6px;font-weight:600}" +
-    "textarea{display:block;width:100%;min-height:84px;padding:8px 10px;border:1px solid var(--e);" +
+    "textarea{display:block;width:100%;min-height:84px;padding:8px 10px;border:1px solid var(--m);" +
     "border-radius:8px;background:var(--b);color:var(--t);font:inherit;resize:vertical}" +
     ".go{margin-top:10px;padding:8px 18px;border:0;border-radius:8px;background:var(--c);color:var(--f);" +
-    "font:600 14px system-ui,sans-serif;cursor:pointer}.go:disabled{opacity:.6}" +
-    "button:focus-visible,textarea:focus{outline:2px solid var(--c);outline-offset:2px}" +
+    "font:600 14px system-ui,sans-serif;cursor:pointer}.go:disabled{opacity:.6}a.go{display:inline-block;margin-right:8px;text-decoration:none}" +
+    "button:focus-visible,textarea:focus{outline:2px solid var(--t);outline-offset:2px}.w.up{top:20px;bottom:auto}" +
     ".t{margin-bottom:0}.y{margin:8px 0 0;color:var(--m);white-space:pre-wrap;overflow-wrap:anywhere;" +
     "max-height:120px;overflow:auto}" +
     ".sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}" +
     "@media (max-width:480px){.w{left:0;right:0;bottom:0;width:100%;max-width:none;margin:0;" +
     "border-radius:16px 16px 0 0;padding:18px 14px calc(18px + env(safe-area-inset-bottom))}" +
-    ".s{gap:3px}.s button{height:42px}}";
+    ".s{gap:3px}.s button{height:42px}.w.up{top:0;border-radius:0 0 16px 16px}}";
   var user = null;
   var box = null;
+  // back: the host's element focus came from (it goes back there on close); into(): focus into the card.
+  var card, back, into;
+  var KEYS = "Alt+Shift+N";
   var warned = {};
   var chain = Promise.resolve();
 
@@ -84,16 +87,28 @@
   }
 
   function close() {
+    var inside = box && d.activeElement === box;
     if (box) box.remove();
     box = null;
+    if (inside && back && back.isConnected) back.focus();
+  }
+
+  // WCAG 2.4.11: a host control that takes focus under the card is uncovered by moving the card.
+  function uncover(t) {
+    requestAnimationFrame(function () {
+      var r = t.getBoundingClientRect(), c = box && t != box && t != d.body && card.getBoundingClientRect();
+      if (c && r.bottom > c.top && r.top < c.bottom && r.right > c.left && r.left < c.right) card.classList.toggle("up");
+    });
   }
 
   function render(data) {
     close();
     var t = data.text;
     var c = /^#[0-9a-f]{6}$/i.test(data.color) ? data.color : "#4f46e5";
-    var n = parseInt(c.slice(1), 16);
-    var fg = 0.299 * (n >> 16) + 0.587 * ((n >> 8) & 255) + 0.114 * (n & 255) > 165 ? "#111827" : "#fff";
+    // The ink that reads better on the brand colour: black or white by its relative luminance (gamma 2.2,
+    // within 2% of WCAG's), >= 4.5:1 on any colour.
+    for (var k = 0, lum = 0; k < 3; k++) lum += [0.2126, 0.7152, 0.0722][k] * Math.pow(parseInt(c.substr(2 * k + 1, 2), 16) / 255, 2.2);
+    var fg = lum > 0.179 ? "#000" : "#fff";
     var theme = { light: " lt", dark: " dk" }[cfg.theme] || " au";
     var pos = /^bottom(-left|-right)?$/.test(cfg.position) ? cfg.position : data.position || "bottom-right";
     var sheet = new CSSStyleSheet();
@@ -101,7 +116,8 @@
     box = el("nps-widget", {}, null, d.body || d.documentElement);
     var root = box.attachShadow({ mode: "open" });
     root.adoptedStyleSheets = [sheet];
-    var card = el("div", { class: "w " + pos + theme, role: "dialog", "aria-label": t.title, lang: t.locale }, null, root);
+    back = d.activeElement;
+    card = el("div", { class: "w " + pos + theme, role: "dialog", "aria-label": t.title, lang: t.locale, "aria-keyshortcuts": KEYS }, null, root);
     var live = el("div", { class: "sr", "aria-live": "polite" }, null, card);
     var x = el("button", { class: "x", type: "button", "aria-label": t.close, title: t.close }, "\u00d7", card);
     var q = el("p", { class: "q", id: "q" }, t.question, card);
@@ -120,6 +136,19 @@
       if (i === 0) b.setAttribute("aria-label", "0, " + t.low);
       if (i === 10) b.setAttribute("aria-label", "10, " + t.high);
     }
+    // The scale is one tab stop, as a radio group: arrows, Home and End move along it.
+    var stop;
+    function rove(b) {
+      for (var s of scores.children) s.tabIndex = s === b ? 0 : -1;
+      stop = b;
+    }
+    rove(scores.firstChild);
+    into = function () {
+      (scores.isConnected ? stop : x).focus();
+    };
+    on(card, "focusin", function (e) {
+      if (e.relatedTarget && !root.contains(e.relatedTarget)) back = e.relatedTarget;
+    });
     function say(text) {
       live.textContent = "";
       setTimeout(function () { live.textContent = text; }, 50);
@@ -134,6 +163,7 @@
       if (!b) return;
       picked = +b.dataset.score;
       for (var s of scores.children) s.setAttribute("aria-pressed", String(s === b));
+      rove(b);
       label.textContent = t.followups[picked > 8 ? "promoter" : picked > 6 ? "passive" : "detractor"];
       form.hidden = false;
       say(t.picked.replace("{score}", picked));
@@ -142,11 +172,12 @@
       area.focus();
     });
     on(scores, "keydown", function (e) {
-      var step = { ArrowLeft: -1, ArrowRight: 1 }[e.key];
-      var next = step && e.target[step < 0 ? "previousElementSibling" : "nextElementSibling"];
-      if (next) {
+      var i = +e.target.dataset.score;
+      var j = { ArrowLeft: i - 1, ArrowUp: i - 1, ArrowRight: i + 1, ArrowDown: i + 1, Home: 0, End: 10 }[e.key];
+      if (j != null) {
         e.preventDefault();
-        next.focus();
+        rove(scores.children[(j + 11) % 11]);
+        stop.focus();
       }
     });
     on(form, "submit", function (e) {
@@ -154,7 +185,7 @@
       go.disabled = true;
       var comment = area.value;
       post("answer", { token: data.token, score: picked, comment: comment })
-        .then(function () {
+        .then(function (res) {
           done = true;
           q.remove();
           scores.remove();
@@ -168,10 +199,35 @@
           }
           say(t.thanks);
           x.focus();
+          // A promoter the server offers the review: links only after they press the button (consent).
+          var r = res.review;
+          if (r) {
+            var rp = el("p", { class: "y" }, r.prompt, card);
+            var ok = el("button", { class: "go", type: "button" }, r.consent, card);
+            ok.focus();
+            on(ok, "click", function () {
+              ok.disabled = true;
+              fetch(r.url, { method: "POST", credentials: "omit", headers: { Accept: "application/json" } })
+                .then(function (q) { return q.json(); })
+                .then(function (j) {
+                  ok.remove();
+                  rp.textContent = j.intro;
+                  var f;
+                  for (var l of j.links) {
+                    var a = el("a", { class: "go", href: l.url, target: "_blank", rel: "noopener" }, l.label, card);
+                    f = f || a;
+                  }
+                  if (f) f.focus();
+                }).catch(warn);
+            });
+          }
           var mine = box;
-          setTimeout(function () {
-            if (box === mine && (!root.activeElement || root.activeElement === x)) close();
-          }, 8000);
+          // Closes itself only while focus is elsewhere: never under a keyboard or screen reader user.
+          (function later() {
+            setTimeout(function () {
+              if (box === mine) root.activeElement ? later() : close();
+            }, 8000);
+          })();
         }, function (err) {
           go.disabled = false;
           warn(err);
@@ -181,12 +237,29 @@
     on(card, "keydown", function (e) {
       if (e.key === "Escape") dismiss();
     });
-    say(t.title + ": " + t.question);
+    say(t.title + ": " + t.question + " (" + KEYS + ")");
+    uncover(back || d.body);
+  }
+
+  // The server's signed "not now" (its verdict) for this user and traits, kept for the tab's session:
+  // page views ask again only once it expires, the user or traits change, or show is forced.
+  function kept(v) {
+    try {
+      var s = w.sessionStorage, k = "npsWidget:" + cfg.key;
+      if (v === void 0) return JSON.parse(s.getItem(k)) || {};
+      v ? s.setItem(k, JSON.stringify(v)) : s.removeItem(k);
+    } catch (e) {}
+    return {};
   }
 
   function load(force) {
     if (!user || !user.id) return warn("call identify with an id first");
-    return post("identify", { user: user, force: !!force, lang: cfg.locale || navigator.language }).then(function (data) {
+    var h = JSON.stringify(user), v = kept();
+    for (var i = 0, n = 0; i < h.length; i++) n = (n * 31 + h.charCodeAt(i)) | 0;
+    if (v.h !== n) v = {};
+    if (!force && v.t > Date.now()) return;
+    return post("identify", { user: user, force: !!force, verdict: v.v, lang: cfg.locale || navigator.language }).then(function (data) {
+      kept(data.verdict ? { v: data.verdict, h: n, t: Date.now() + data.verdict_ttl * 1000 } : 0);
       if (data.show) render(data);
     });
   }
@@ -209,12 +282,16 @@
   };
 
   function run(args) {
+    // A survey the user asked for (show from their click) takes focus; one that opens on its own does not.
+    var asked = args[0] == "show" && (navigator.userActivation || {}).isActive;
     chain = chain.then(function () {
       if (!cfg.key) throw new Error("the script tag needs data-key");
       if (!w.fetch || !("adoptedStyleSheets" in d)) throw new Error("this browser is not supported");
       var fn = commands[args[0]];
       if (!fn) throw new Error("unknown command " + args[0]);
       return fn(args[1]);
+    }).then(function () {
+      if (asked && box) into();
     }).catch(warn);
   }
 
@@ -224,6 +301,16 @@
       try { run(arguments); } catch (e) { warn(e); }
     };
     for (var j = 0; j < queued.length; j++) run(queued[j]);
+    // Alt+Shift+N reaches the open survey from anywhere on the page (Escape closes it: focus goes back).
+    on(d, "keydown", function (e) {
+      if (box && e.altKey && e.shiftKey && e.code == "KeyN") {
+        e.preventDefault();
+        into();
+      }
+    });
+    on(d, "focusin", function (e) {
+      uncover(e.target);
+    });
   } catch (e) {
     warn(e);
   }

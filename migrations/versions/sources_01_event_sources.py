@@ -1,7 +1,7 @@
 """event sources: provider webhooks (Segment, Stripe, Zendesk, …) per project, and their delivery log
 
 Revision ID: sources_01
-Revises: users_mgmt_01
+Revises: promoter_01
 Create Date: 2026-12-04 15:30:00.000000
 
 """
@@ -13,7 +13,7 @@ import survey_service.models
 
 # revision identifiers, used by Alembic.
 revision = 'sources_01'
-down_revision = 'users_mgmt_01'
+down_revision = 'promoter_01'
 branch_labels = None
 depends_on = None
 

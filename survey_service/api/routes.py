@@ -15,6 +15,7 @@ from survey_service.api import (
     lifecycle,
     people,
     privacy,
+    promoters,
     reports,
     responses,
     sources,
@@ -38,6 +39,7 @@ def register_api(api: Api) -> None:
         followups,
         alerts,
         privacy,
+        promoters,
         sources,
     ):
         api.register_blueprint(module.bp)

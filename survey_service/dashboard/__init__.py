@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from flask import Blueprint
 
+from survey_service.core import compression
 from survey_service.dashboard import auth, sources, views
 
 bp = Blueprint("dashboard", __name__)
+bp.before_request(compression.private)  # CSRF tokens and team data beside reflected filters: BREACH
 bp.before_request(auth.check_csrf)
 bp.after_request(auth.security_headers)
 bp.app_context_processor(views.template_helpers)

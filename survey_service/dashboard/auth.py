@@ -92,7 +92,7 @@ def _wait_text(seconds: int) -> str:
 
 def login() -> Any:
     """Show the sign-in form; sign in with email and password."""
-    if request.method == "GET":
+    if request.method in ("GET", "HEAD"):
         if current_user() is not None:
             return redirect(url_for("dashboard.dashboard"))
         return render_template("dashboard_login.html", email="", error=None)
@@ -139,7 +139,7 @@ def forgot_password() -> Any:
     """Ask for a reset link by email (only with SMTP); the answer never says whether the email is known."""
     if not password_reset.enabled():
         return render_template("dashboard_forgot.html", enabled=False, sent=False, error=None)
-    if request.method == "GET":
+    if request.method in ("GET", "HEAD"):
         return render_template("dashboard_forgot.html", enabled=True, sent=False, error=None)
     email = (request.form.get("email") or "").strip()[:320]
     address = request.remote_addr or "unknown"
@@ -157,7 +157,7 @@ def reset_password(token: str) -> Any:
     if user is None:
         message = "This reset link is not valid: used, expired or incomplete. Ask for a new one."
         return render_template("dashboard_error.html", title="Link not valid", message=message), 404
-    if request.method == "GET":
+    if request.method in ("GET", "HEAD"):
         return render_template("dashboard_reset.html", token=token, error=None)
     password = request.form.get("password") or ""
     if password != (request.form.get("confirm") or ""):

@@ -61,9 +61,36 @@ def trend_svg(
     per period, a shaded 95% interval band, and bars of n underneath."""
     if not series:
         return Markup('<p class="empty">{}</p>').format(empty)
-    return Markup('<div class="trend-box">{}</div>').format(
-        Markup("").join(_trend_frame(series, interval, frame) for frame in FRAMES)
+    return Markup('<div class="trend-box">{}</div>{}').format(
+        Markup("").join(_trend_frame(series, interval, frame) for frame in FRAMES),
+        trend_table(series, interval),
     )
+
+
+def trend_table(series: list[dict[str, Any]], interval: str) -> Markup:
+    """The chart's figures as a table (its text alternative): per period the NPS, n, margin and interval."""
+    rows = []
+    for point in series:
+        margin, low, high = point["margin_of_error"], point.get("nps_low"), point.get("nps_high")
+        interval_text = f"{format_nps(low)} to {format_nps(high)}" if margin is not None else "—"
+        cells = (
+            escape(_label(point["period"], interval)),
+            escape(format_nps(point["nps"])),
+            point["responses"],
+            escape(f"±{format_margin(margin)}" if margin is not None else "—"),
+            escape(interval_text),
+        )
+        rows.append(
+            '<tr><th scope="row">{}</th><td class="num">{}</td><td class="num">{}</td>'
+            '<td class="num">{}</td><td class="num">{}</td></tr>'.format(*cells)
+        )
+    return Markup(
+        '<details class="trend-table"><summary>Show as table</summary>'
+        '<table class="table"><caption class="visually-hidden">NPS by {}</caption>'
+        '<thead><tr><th scope="col">Period</th><th scope="col" class="num">NPS</th>'
+        '<th scope="col" class="num">n</th><th scope="col" class="num">Margin</th>'
+        '<th scope="col" class="num">95% interval</th></tr></thead><tbody>{}</tbody></table></details>'
+    ).format(escape(interval), Markup("".join(rows)))
 
 
 def _trend_frame(series: list[dict[str, Any]], interval: str, frame: Frame) -> Markup:
@@ -73,7 +100,7 @@ def _trend_frame(series: list[dict[str, Any]], interval: str, frame: Frame) -> M
     xs = [LEFT + step * (i + 0.5) for i in range(count)]
     parts: list[str] = [
         f'<svg class="trend {frame.name}" viewBox="0 0 {frame.width} {HEIGHT}" role="img" '
-        f'aria-label="NPS trend by {escape(interval)}" xmlns="http://www.w3.org/2000/svg">'
+        f'aria-label="NPS trend by {escape(interval)} (its figures: Show as table, below)" xmlns="http://www.w3.org/2000/svg">'
     ]
     parts += _axis(frame.width)
     parts += _bands_and_lines(series, xs)

@@ -155,6 +155,7 @@ def dashboard() -> str:
         active=active,
         back=urlencode(list(request.args.items(multi=True))),
         first_run=page.first_run,
+        promoter_loop=page.promoter_loop,
         base_url=(current_app.config.get("BASE_URL") or request.host_url).rstrip("/"),
     )
 
@@ -222,7 +223,7 @@ def users() -> Any:
     """List the project's dashboard users; admins add new ones."""
     user = current_user()
     assert user is not None
-    if request.method == "GET":
+    if request.method in ("GET", "HEAD"):
         return _users_page()
     try:
         created = create_user(

@@ -29,6 +29,16 @@ def index() -> str:
     return render_template("site_index.html", demo=bool(current_app.config.get("DEMO_PAGE")))
 
 
+@bp.get("/favicon.ico")
+def favicon() -> Response:
+    """The site's icon where browsers look for it unasked (the SVG of the pages' <link rel="icon">)."""
+    response = current_app.send_static_file("favicon.svg")
+    response.mimetype = "image/svg+xml"
+    response.cache_control.max_age = 86400
+    response.cache_control.public = True
+    return response
+
+
 @bp.get("/docs/api")
 def api_reference() -> str:
     """Show the API reference: every operation of /openapi.json, with parameters, bodies and schemas."""

@@ -9,13 +9,13 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, render_template, request
 from werkzeug.exceptions import TooManyRequests
 
-from survey_service.core import clock, nps, tokens
+from survey_service.core import clock, contrast, nps, tokens
 from survey_service.core.i18n import Strings, accepted_locales, negotiate
 from survey_service.errors import from_http_exception
 from survey_service.extensions import db
 from survey_service.models import Person, Project, Survey, SurveyRequest
 from survey_service.schemas.common import MAX_COMMENT
-from survey_service.services import email_requests, landing
+from survey_service.services import email_requests, landing, promoters
 from survey_service.services.suppressions import add_suppression
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,7 @@ LINK_READERS = {
 def init_app(app: Flask) -> None:
     """Register the pages and their rate limits: per link for a link that verifies, per address otherwise."""
     app.register_blueprint(bp)
+    app.jinja_env.filters["ink_on"] = contrast.ink_on  # the text on a brand colour: >= 4.5:1 whatever it is
     limiter = app.extensions["survey_limiter"]  # created by create_app (core.ratelimit.init_limiter)
     limiter.limit(_link_limit, key_func=_link_limit_key)(bp)
 
@@ -160,6 +161,7 @@ def _page_context(survey_request: SurveyRequest, score: int | None, expired: boo
         "brand_color": survey.brand_color if COLOR.match(survey.brand_color or "") else "#4f46e5",
         "state": "form",
         "error": None,
+        "review": None,
     }
 
 
@@ -229,10 +231,18 @@ def answer(token: str) -> Response:
         view_age=age,
         expired=expired,
     )
+    # The thank-you step (the page's final submit, or any counted post without the script) may offer a
+    # promoter the review; services.promoters decides from the stored score, never from the browser.
+    finished = form.get("mode") == "submit" or request.accept_mimetypes.best != "application/json"
+    review = None
+    if outcome.counted and outcome.response is not None and finished:
+        review = promoters.review_step(outcome.response, *_browser_locales())
     if request.accept_mimetypes.best == "application/json":
-        body = {"counted": outcome.counted, "reason": outcome.reason, "score": int(raw_score)}
+        body: dict[str, Any] = {"counted": outcome.counted, "reason": outcome.reason, "score": int(raw_score)}
         if outcome.response is not None:
             body["category"] = outcome.response.category
+        if review is not None:
+            body["review"] = review
         resp = jsonify(body)
         resp.headers.update(NO_STORE)
         return resp
@@ -240,6 +250,7 @@ def answer(token: str) -> Response:
     ctx["auto"] = False
     if outcome.counted:
         ctx["state"] = "thanks"
+        ctx["review"] = review
     elif outcome.reason in ("closed", "expired"):
         return _closed_page(ctx)
     return _html(render_template("survey_landing.html", **ctx))

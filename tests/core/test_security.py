@@ -99,6 +99,8 @@ def seed_tenant_b(app: Flask, client: FlaskClient) -> Tenant:
         )
     )
     b.ids["source"], b.ids["source_token"] = source["id"], source["url"].rsplit("/", 1)[1]
+    review = {"label": "B reviews", "url": "https://reviews.b-corp.example/b"}
+    ok(client.put("/api/v1/promoter_loop", json={"enabled": True, "targets": [review]}, headers=h))
     # A widget user of B who has not answered (a forced show opens no second answer in the quiet period).
     widget_user = s["external_id"] + "-widget"
     identify = {"key": b.keys["public_key"], "force": True, "user": {"id": widget_user}}
@@ -151,6 +153,7 @@ def signed_in(app: Flask, email: str) -> tuple[FlaskClient, str]:
 NO_TENANT = {
     "/",
     "/docs/api",
+    "/favicon.ico",
     "/healthz",
     "/openapi.json",
     "/widget.js",
@@ -318,6 +321,27 @@ def matrix_calls(b: Tenant, a: Tenant) -> list[tuple[str, str, str, dict[str, An
             },
             401,
         ),
+        # The promoter loop: B's survey is not A's to configure or read; A's own settings touch nothing of B.
+        (
+            "PUT",
+            f"{v1}/promoter_loop",
+            f"{v1}/promoter_loop",
+            {"json": {"survey_id": i["survey"], "enabled": False, "targets": []}},
+            BODY_ID_REFUSED,
+        ),
+        (
+            "PUT",
+            f"{v1}/promoter_loop",
+            f"{v1}/promoter_loop",
+            {"json": {"enabled": True, "targets": [{"label": "A", "url": "https://a.example/r"}]}},
+            None,
+        ),
+        ("GET", f"{v1}/promoter_loop", f"{v1}/promoter_loop?survey_id={i['survey']}", {}, 404),
+        ("GET", f"{v1}/promoter_loop", f"{v1}/promoter_loop", {}, None),
+        ("DELETE", f"{v1}/promoter_loop", f"{v1}/promoter_loop?survey_id={i['survey']}", {}, 404),
+        # Its pages take a signed token only (the response it names): a forged one is refused.
+        ("POST", "/review/<token>", "/review/forged-consent-token", {}, 404),
+        ("GET", "/review/go/<token>", "/review/go/forged-link-token", {}, 404),
         # Lists and reports: A's (empty) data only.
         *(
             ("GET", f"{v1}/{p.partition('?')[0]}", f"{v1}/{p}", {}, None)
@@ -589,6 +613,7 @@ def test_rate_limits_answer_429_with_retry_after(limited_app: Flask) -> None:
     widget = json.dumps({"key": project["public_key"], "user": {"id": "u"}})
     limited: dict[str, Callable[[], TestResponse]] = {
         "public survey page": lambda: client.get("/s/not-a-token"),
+        "review link": lambda: client.get("/review/go/not-a-token"),
         "widget API": lambda: client.post("/api/widget/identify", data=widget, content_type="text/plain"),
         "Delighted API": lambda: client.get("/v1/metrics.json", auth=(project["secret_key"], "")),
     }
