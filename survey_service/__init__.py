@@ -22,6 +22,7 @@ from survey_service.errors import from_http_exception, register_error_handlers
 from survey_service.extensions import db, init_queues, migrate
 from survey_service.public import promoter_pages, site, survey_pages
 from survey_service.schemas.common import ErrorOut
+from survey_service.sources import views as source_views
 from survey_service.widget import views as widget_views
 
 
@@ -69,6 +70,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     survey_pages.init_app(app)
     promoter_pages.init_app(app)
     widget_views.init_app(app)
+    source_views.init_app(app)
     app.register_blueprint(dashboard.bp)
     register_error_handlers(app)
     request_limits.init_app(app)

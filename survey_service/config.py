@@ -246,6 +246,10 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "API_RATE_LIMIT": _non_negative_int("API_RATE_LIMIT", 600),
         "API_EXPORT_RATE_LIMIT": _non_negative_int("API_EXPORT_RATE_LIMIT", 60),
         "API_RATE_WINDOW": _non_negative_int("API_RATE_WINDOW", 60),
+        # Deliveries to one event source's URL per window (0 turns it off); counted per source, never per
+        # address (providers send from many, shared addresses).
+        "SOURCE_RATE_LIMIT": _non_negative_int("SOURCE_RATE_LIMIT", 1200),
+        "SOURCE_RATE_WINDOW": _non_negative_int("SOURCE_RATE_WINDOW", 60),
     }
     config.update(overrides)
     https = str(config["BASE_URL"]).startswith("https://")

@@ -567,6 +567,57 @@ class WebhookDelivery(Model):
     )
 
 
+SOURCE_KINDS = ("segment", "stripe", "zendesk", "intercom", "freshdesk", "hubspot", "chargebee")
+SOURCE_OUTCOMES = ("accepted", "duplicate", "ignored", "refused")
+
+
+class EventSource(Model):
+    """A provider's webhook feeding a project's events and people, reached at its unguessable URL token."""
+
+    __tablename__ = "event_sources"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str | None] = mapped_column(String(200))
+    # The URL's last segment; the only thing that names the source to the provider.
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    # Encrypted under SECRET_KEY (purpose "source-secret"): HMAC schemes need the plain secret to verify.
+    secret_encrypted: Mapped[str] = mapped_column(Text)
+    # After a rotation, the previous secret keeps verifying until previous_secret_expires_at.
+    previous_secret_encrypted: Mapped[str | None] = mapped_column(Text)
+    previous_secret_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    mapping: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sa_true())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
+    # Moved at most once a minute (services keep the row cold under a burst of deliveries).
+    last_received_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (CheckConstraint(_in("kind", SOURCE_KINDS), name="event_source_kind_known"),)
+
+
+class SourceDelivery(Model):
+    """One delivery to a source and what became of it; the newest few per source are kept (a log)."""
+
+    __tablename__ = "source_deliveries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # No project_id column on purpose: the source names the project, and a refused delivery (anyone may
+    # post to a URL) is the only write a stranger can cause, to this bounded log alone.
+    source_id: Mapped[int] = mapped_column(ForeignKey("event_sources.id", ondelete="CASCADE"))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
+    outcome: Mapped[str] = mapped_column(String(10))
+    reason: Mapped[str | None] = mapped_column(String(300))
+    provider_event: Mapped[str | None] = mapped_column(String(100))  # e.g. "invoice.upcoming", "track"
+    event_id: Mapped[str | None] = mapped_column(String(255))
+    event_type: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (
+        CheckConstraint(_in("outcome", SOURCE_OUTCOMES), name="source_delivery_outcome_known"),
+        Index("ix_source_deliveries_source_id_id", "source_id", "id"),
+    )
+
+
 class PromoterLoop(Model):
     """A project's review or referral links offered to promoters after they answer (survey_id NULL: the
     project's default; a survey's own row overrides it)."""

@@ -18,6 +18,7 @@ from survey_service.api import (
     promoters,
     reports,
     responses,
+    sources,
     themes,
     widget,
 )
@@ -41,5 +42,6 @@ def register_api(api: Api) -> None:
         privacy,
         promoters,
         themes,
+        sources,
     ):
         api.register_blueprint(module.bp)

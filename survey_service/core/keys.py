@@ -53,6 +53,7 @@ def hash_key(key: str) -> str:
 # Each kind of secret at rest has its own key: a leak or misuse of one purpose's key exposes nothing else.
 IDENTITY_SECRET = "identity-secret"
 WEBHOOK_SECRET = "webhook-secret"
+SOURCE_SECRET = "source-secret"  # an event source's signing secret (services verify HMACs with it)
 SUPPRESSED_EMAIL = "suppressed-email"
 
 

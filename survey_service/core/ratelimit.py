@@ -190,6 +190,13 @@ def delighted_retry_after(subject: str) -> int | None:
     return request_wait("delighted", subject, limit, int(config.get("DELIGHTED_RATE_WINDOW", 60)))
 
 
+def source_retry_after(subject: str) -> int | None:
+    """Count a delivery to one event source (named by subject); seconds to wait when over, else None."""
+    config = current_app.config
+    limit = int(config.get("SOURCE_RATE_LIMIT", 1200))
+    return request_wait("source", subject, limit, int(config.get("SOURCE_RATE_WINDOW", 60)))
+
+
 def storage_uri(redis_url: str | None) -> str:
     """The limits storage URI for REDIS_URL; memory when there is no Redis URL (plain `flask run`)."""
     if not redis_url:

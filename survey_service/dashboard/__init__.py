@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint
 
 from survey_service.core import compression
-from survey_service.dashboard import auth, views
+from survey_service.dashboard import auth, sources, views
 
 bp = Blueprint("dashboard", __name__)
 bp.before_request(compression.private)  # CSRF tokens and team data beside reflected filters: BREACH
@@ -24,6 +24,7 @@ bp.add_url_rule(
     "/dashboard/users/<int:member_id>/password", view_func=views.member_password, methods=["POST"]
 )
 bp.add_url_rule("/dashboard/account", view_func=views.account, methods=["GET", "POST"])
+bp.add_url_rule("/dashboard/sources", view_func=sources.sources, methods=["GET"])
 bp.add_url_rule("/dashboard/keys/secret-key", view_func=views.rotate_secret_key, methods=["POST"])
 bp.add_url_rule("/dashboard/keys/identity-secret", view_func=views.rotate_identity_secret, methods=["POST"])
 bp.add_url_rule("/forgot-password", view_func=auth.forgot_password, methods=["GET", "POST"])

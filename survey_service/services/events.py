@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -39,10 +40,12 @@ def record_event(
     occurred_at: datetime | None = None,
     properties: dict[str, Any] | None = None,
     now: datetime | None = None,
+    also: Callable[[EventOutcome], None] = lambda outcome: None,
 ) -> EventOutcome:
     """Store an event and the requests its rules schedule in one transaction, then enqueue them.
 
-    The same external id twice is a no-op answered as a duplicate: never a second send.
+    The same external id twice is a no-op answered as a duplicate: never a second send. `also` runs in the
+    same transaction with the outcome (an event source writes its delivery log there).
     """
     if event_type not in triggers.BUILTIN_EVENT_TYPES and not project.allow_custom_events:
         raise ApiError(
@@ -59,7 +62,9 @@ def record_event(
             select(Event).where(Event.project_id == project_id, Event.external_id == external_id)
         )
         if existing is not None:
-            return EventOutcome(existing, duplicate=True)
+            repeat = EventOutcome(existing, duplicate=True)
+            also(repeat)
+            return repeat
         person, _ = upsert_person(project_id, person_data)
         event = Event(
             project_id=project_id,
@@ -103,6 +108,7 @@ def record_event(
             else:
                 # The newest rule wins (it superseded any earlier one for this person).
                 outcome.requests = [scheduled.request]
+        also(outcome)
         return outcome
 
     outcome = commit_with_retry(work)

@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 
 from survey_service.core import keys
 from survey_service.extensions import db
-from survey_service.models import AlertRule, Project
+from survey_service.models import AlertRule, EventSource, Project
 
 # Every encrypted column: (model, its primary key, the ciphertext column, the purpose of its key).
 ENCRYPTED_COLUMNS: tuple[tuple[Any, Any, Any, str], ...] = (
@@ -18,6 +18,8 @@ ENCRYPTED_COLUMNS: tuple[tuple[Any, Any, Any, str], ...] = (
     # The identity secret a rotation replaced, kept (nullable) while its overlap lasts.
     (Project, Project.id, Project.previous_identity_secret_encrypted, keys.IDENTITY_SECRET),
     (AlertRule, AlertRule.id, AlertRule.secret_encrypted, keys.WEBHOOK_SECRET),
+    (EventSource, EventSource.id, EventSource.secret_encrypted, keys.SOURCE_SECRET),
+    (EventSource, EventSource.id, EventSource.previous_secret_encrypted, keys.SOURCE_SECRET),
 )
 
 

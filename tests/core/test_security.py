@@ -41,6 +41,7 @@ B_SECRETS = {  # what project B stores; none of it may ever reach project A
     "unsubscribed": "b-unsub@b-corp.example",
     "bounced": "b-bounce@b-corp.example",
     "admin": "b-admin@b-corp.example",
+    "source_secret": "whsec_b_source_secret_only_b_knows",
 }
 
 
@@ -94,6 +95,12 @@ def seed_tenant_b(app: Flask, client: FlaskClient) -> Tenant:
     ok(client.post("/api/v1/unsubscribes", json={"email": s["unsubscribed"]}, headers=h))
     ok(client.post("/api/v1/bounces", json={"email": s["bounced"]}, headers=h))
     ok(client.patch("/api/v1/widget/settings", json={"sample_percent": 37}, headers=h))
+    source = ok(
+        client.post(
+            "/api/v1/sources", json={"kind": "stripe", "signing_secret": s["source_secret"]}, headers=h
+        )
+    )
+    b.ids["source"], b.ids["source_token"] = source["id"], source["url"].rsplit("/", 1)[1]
     review = {"label": "B reviews", "url": "https://reviews.b-corp.example/b"}
     ok(client.put("/api/v1/promoter_loop", json={"enabled": True, "targets": [review]}, headers=h))
     # A widget user of B who has not answered (a forced show opens no second answer in the quiet period).
@@ -299,6 +306,35 @@ def matrix_calls(b: Tenant, a: Tenant) -> list[tuple[str, str, str, dict[str, An
         ("POST", f"{v1}/bounces", f"{v1}/bounces", {"json": {"email": s["email"]}}, None),
         ("PATCH", f"{v1}/project", f"{v1}/project", {"json": {"quiet_period_days": 1}}, None),
         ("PATCH", f"{v1}/widget/settings", f"{v1}/widget/settings", {"json": {"sample_percent": 1}}, None),
+        # Event sources: B's by id are not found; A's own are A's.
+        ("POST", f"{v1}/sources", f"{v1}/sources", {"json": {"kind": "segment"}}, None),
+        ("GET", f"{v1}/sources/<int:source_id>", f"{v1}/sources/{i['source']}", {}, 404),
+        (
+            "PATCH",
+            f"{v1}/sources/<int:source_id>",
+            f"{v1}/sources/{i['source']}",
+            {"json": {"enabled": False}},
+            404,
+        ),
+        ("DELETE", f"{v1}/sources/<int:source_id>", f"{v1}/sources/{i['source']}", {}, 404),
+        (
+            "POST",
+            f"{v1}/sources/<int:source_id>/rotate_secret",
+            f"{v1}/sources/{i['source']}/rotate_secret",
+            {"json": {"signing_secret": "whsec_chosen_by_a"}},
+            404,
+        ),
+        # B's source URL, as anyone may post to it: without B's secret nothing is recorded (401).
+        (
+            "POST",
+            "/sources/<token>",
+            f"/sources/{i['source_token']}",
+            {
+                "data": json.dumps({"id": "evt_forged", "object": "event"}),
+                "headers": {"Stripe-Signature": "t=1,v1=00"},
+            },
+            401,
+        ),
         # The promoter loop: B's survey is not A's to configure or read; A's own settings touch nothing of B.
         (
             "PUT",
@@ -341,6 +377,7 @@ def matrix_calls(b: Tenant, a: Tenant) -> list[tuple[str, str, str, dict[str, An
                 "responses",
                 "themes",
                 "themes/suggestions",
+                "sources",
                 "survey_requests",
                 "trigger_templates",
                 "triggers",
@@ -486,6 +523,7 @@ def dashboard_calls(b: Tenant) -> list[tuple[str, str, str, dict[str, Any], Expe
             for path in ("/dashboard/keys/secret-key", "/dashboard/keys/identity-secret")
         ),
         ("GET", "/dashboard/account", "/dashboard/account", {}, None),
+        ("GET", "/dashboard/sources", "/dashboard/sources", {}, None),
         (
             "POST",
             "/dashboard/account",

@@ -120,7 +120,13 @@ def test_dashboard_pages_each_have_one_h1(app: Flask, client: FlaskClient, proje
     assert h1s(client.get("/dashboard").get_data(as_text=True)) == 1  # empty
     with app.app_context():
         seed_responses(project["id"], 40, seed=2)
-    for path in ("/dashboard", "/dashboard?interval=week", "/dashboard/users", "/dashboard/account"):
+    for path in (
+        "/dashboard",
+        "/dashboard?interval=week",
+        "/dashboard/users",
+        "/dashboard/account",
+        "/dashboard/sources",
+    ):
         assert h1s(client.get(path).get_data(as_text=True)) == 1, path
 
 

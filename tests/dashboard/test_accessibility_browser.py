@@ -8,7 +8,10 @@ from typing import Any
 import pytest
 from flask import Flask
 
+from survey_service.extensions import db
+from survey_service.models import Project
 from survey_service.services.users import create_user
+from survey_service.sources.service import create_source
 from tests.support.axe import check_page, reporter
 from tests.support.dashboard_data import seed_responses
 
@@ -66,6 +69,16 @@ def test_axe_index_login_and_dashboard_empty_with_data_and_users_no_serious_or_c
 
     page.goto(f"{live_server}/dashboard/users")
     found += check_page(page, "dashboard users", report)
+    assert h1_count(page) == 1
+
+    with app.app_context():  # one source with a refused delivery in its log
+        project_row = db.session.get(Project, project["id"])
+        assert project_row is not None
+        token = create_source(project_row, {"kind": "segment", "name": "web"}).source.token
+    page.request.post(f"{live_server}/sources/{token}", data="{}")
+    page.goto(f"{live_server}/dashboard/sources")
+    assert page.locator("ul.failures li").count() == 1
+    found += check_page(page, "dashboard sources", report)
     assert h1_count(page) == 1
     page.close()
     assert found == [], "\n".join(found)

@@ -47,6 +47,8 @@ WRONG_WAY = [
         "import survey_service.widget.identify",
         "widget/: views > identify, answers > eligibility > settings",
     ),
+    ("sources/stripe.py", "import survey_service.sources.segment", "sources/: views > service > kinds"),
+    ("services/events.py", "import survey_service.sources.service", "never import a feature package"),
     ("delighted/people_import.py", "import survey_service.delighted.importer", "no import cycles"),
     ("models.py", "import survey_service.services.people", "entry points > views > feature services"),
     ("reporting/reports.py", "import survey_service.themes.service", "never import a feature package"),
