@@ -333,7 +333,24 @@ class ResponseRollup(Model):
     detractors: Mapped[int] = mapped_column(Integer)
     comments: Mapped[int] = mapped_column(Integer)
 
-    __table_args__ = (Index("ix_response_rollups_key_day", "project_id", "prop_key", "day"),)
+    # The report reads (project, key, days) and only these columns: an index-only scan on PostgreSQL.
+    __table_args__ = (
+        Index(
+            "ix_response_rollups_key_day",
+            "project_id",
+            "prop_key",
+            "day",
+            postgresql_include=[
+                "survey_id",
+                "channel",
+                "prop_value",
+                "promoters",
+                "passives",
+                "detractors",
+                "comments",
+            ],
+        ),
+    )
 
 
 class Event(Model):

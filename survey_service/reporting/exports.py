@@ -11,6 +11,7 @@ from typing import Any
 from flask import Response as HttpResponse
 from flask import stream_with_context
 from sqlalchemy import String, case, cast, func, literal, select, true
+from sqlalchemy.dialects.postgresql import JSONB
 
 from survey_service.core import clock, nps
 from survey_service.extensions import db
@@ -43,6 +44,8 @@ RESPONSE_COLUMNS = (
     "review_link_clicked_at",
     "themes",
 )
+# The keys of a JSON line, in order (then "properties").
+JSONL_COLUMNS = (*RESPONSE_COLUMNS, "reference_consent")
 PROMOTER_COLUMNS = (
     "email",
     "name",
@@ -90,14 +93,18 @@ def property_keys(flt: ResponseFilter, sample: int | None = None) -> list[str]:
     known: set[str] = set()
     if not sample and not flt.where and rollups.can_answer(flt):
         first, last = rollups.full_days(flt.since, flt.until)
-        days, known = rollups.keys(
+        days, known, wide = rollups.keys(
             flt.project_id, first, last, survey_id=flt.survey_id, channel=flt.channel, category=flt.category
         )
         rest = rollups.outside(days, flt.since, flt.until) if days else None
         if rest is None:
             known = set()
         else:
-            conds = [*conds, rest]  # the closed days' names came from the rollups: scan the rest
+            # The closed days' names came from the rollups: scan the rest. A property too wide to
+            # count is named by its days, not by the answers: one look-up says whether any of these
+            # responses has it (a common key is found at once).
+            known |= {key for key in wide - known if _any_has(flt, key)}
+            conds = [*conds, rest]
     # One pass over the rows: selecting ids first and the properties by id fetched each row twice.
     source = select(Response.properties).where(*conds)
     if sample:
@@ -118,6 +125,14 @@ def property_keys(flt: ResponseFilter, sample: int | None = None) -> list[str]:
         )
     found = known | {row.key for row in db.session.execute(stmt)}
     return sorted(found)[:MAX_PROPERTY_COLUMNS]
+
+
+def _any_has(flt: ResponseFilter, key: str) -> bool:
+    """Whether any of the filtered responses has the frozen property `key` (`->` is NULL when absent)."""
+    found = db.session.scalar(
+        select(Response.id).where(*flt.conditions(), Response.properties[key].is_not(None)).limit(1)
+    )
+    return found is not None
 
 
 def _rows(flt: ResponseFilter) -> Iterator[Any]:
@@ -239,19 +254,13 @@ def _sql_columns(fixed: tuple[str, ...], keys: list[str]) -> list[Any]:
     return [columns[c] for c in fixed] + props
 
 
-def _copy_rows(flt: ResponseFilter, fixed: tuple[str, ...], keys: list[str]) -> Iterator[bytes]:
-    """PostgreSQL writes the CSV itself (COPY … TO STDOUT): same cells as the Python path, far faster."""
-    stmt = (
-        select(*_sql_columns(fixed, keys))
-        .join(Person, Person.id == Response.person_id)
-        .where(*flt.conditions())
-        .order_by(Response.created_at, Response.id)
-    )
+def _copy(stmt: Any, options: str) -> Iterator[bytes]:
+    """Stream `COPY (stmt) TO STDOUT WITH (options)` in chunks worth a write (PostgreSQL only)."""
     compiled = stmt.compile(dialect=db.engine.dialect, compile_kwargs={"render_postcompile": True})
     raw: Any = db.session.connection().connection.driver_connection
     with (
         raw.cursor() as cursor,
-        cursor.copy(f"COPY ({compiled}) TO STDOUT WITH (FORMAT csv)", compiled.params) as copy,
+        cursor.copy(f"COPY ({compiled}) TO STDOUT WITH ({options})", compiled.params) as copy,
     ):
         buffer = bytearray()
         for block in copy:  # one block per row: gather them into chunks worth a write
@@ -261,6 +270,67 @@ def _copy_rows(flt: ResponseFilter, fixed: tuple[str, ...], keys: list[str]) -> 
                 buffer.clear()
         if buffer:
             yield bytes(buffer)
+
+
+def _ordered(flt: ResponseFilter, *columns: Any) -> Any:
+    """The filtered responses with their person, oldest first: the rows of every export."""
+    return (
+        select(*columns)
+        .join(Person, Person.id == Response.person_id)
+        .where(*flt.conditions())
+        .order_by(Response.created_at, Response.id)
+    )
+
+
+def _copy_rows(flt: ResponseFilter, fixed: tuple[str, ...], keys: list[str]) -> Iterator[bytes]:
+    """PostgreSQL writes the CSV itself (COPY … TO STDOUT): same cells as the Python path, far faster."""
+    return _copy(_ordered(flt, *_sql_columns(fixed, keys)), "FORMAT csv")
+
+
+def _json(expr: Any) -> Any:
+    """A value as JSON text (`null` for NULL), escaped as json.dumps(ensure_ascii=False) escapes it."""
+    return func.coalesce(cast(func.to_json(expr), String), literal("null", String))
+
+
+def _jsonl_line(names: tuple[str, ...]) -> Any:
+    """One response as a line of JSON built by PostgreSQL: the Python path's keys, order and values.
+
+    Compact like json.dumps(separators=(",", ":")), except inside `properties`, which is the stored
+    jsonb's own text (a space after each colon and comma): the same object once parsed.
+    """
+    utc = func.to_char(func.timezone("UTC", Response.created_at), 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
+    values = {
+        "email": _json(Person.email),
+        "name": _json(Person.name),
+        "score": cast(Response.score, String),
+        "comment": _json(Response.comment),
+        "created_at": _json(utc),
+        "category": _json(Response.category),
+        "channel": _json(Response.channel),
+        "external_id": _json(Person.external_id),
+        "response_id": cast(Response.id, String),
+        "reference_consent": _json(Response.reference_consent),
+    }
+    # `row.properties or {}` on the Python path: SQL NULL, JSON null and empty values become {}.
+    props = case(
+        (func.coalesce(func.jsonb_typeof(Response.properties), "null") == "null", literal("{}", String)),
+        (Response.properties.in_([cast("{}", JSONB), cast("[]", JSONB)]), literal("{}", String)),
+        else_=cast(Response.properties, String),
+    )
+    parts: list[Any] = []
+    for i, name in enumerate(names):
+        parts += [literal(("{" if i == 0 else ",") + json.dumps(name) + ":", String), values[name]]
+    parts += [literal(',"properties":', String), props, literal("}", String)]
+    return func.concat(*parts)
+
+
+def _copy_jsonl(flt: ResponseFilter) -> Iterator[bytes]:
+    """PostgreSQL writes the JSON lines (COPY … TO STDOUT): no Python work per row.
+
+    CSV format with a delimiter and quote no JSON text can hold raw (JSON escapes every control
+    character), so each line is copied verbatim, whatever backslashes and quotes it carries.
+    """
+    return _copy(_ordered(flt, _jsonl_line(JSONL_COLUMNS)), "FORMAT csv, DELIMITER E'\\x01', QUOTE E'\\x02'")
 
 
 def responses_csv(flt: ResponseFilter) -> Iterator[bytes]:
@@ -275,6 +345,13 @@ def promoters_csv(flt: ResponseFilter) -> Iterator[bytes]:
 
 def responses_jsonl(flt: ResponseFilter) -> Iterator[bytes]:
     """JSON lines: one object per response (JSON needs no formula escaping; values keep their types)."""
+    if db.engine.dialect.name == "postgresql":
+        return _copy_jsonl(flt)
+    return python_jsonl(flt)
+
+
+def python_jsonl(flt: ResponseFilter) -> Iterator[bytes]:
+    """The JSON lines built row by row in Python (SQLite; on PostgreSQL the reference for the COPY path)."""
     chunk: list[str] = []
     for row in _rows(flt):
         values = _fixed_values(row)

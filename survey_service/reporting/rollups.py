@@ -483,14 +483,24 @@ def keys(
     survey_id: int | None = None,
     channel: str | None = None,
     category: str | None = None,
-) -> tuple[frozenset[date], set[str]]:
-    """The property names of the (category's) responses on the current days between first and last.
+) -> tuple[frozenset[date], set[str], set[str]]:
+    """The current days between first and last, the property names of their (category's) responses,
+    and the names of properties too wide to count on some of those days.
 
-    Days with a property too wide to count are left out (its name is known, not which answers had it).
+    A wide property's name is known for its day, not which survey, channel or category carried it:
+    the caller checks those names against the responses themselves (one look-up each).
     """
-    days = _current_days(project_id, first, last, lambda wide: not wide)
+    rows = db.session.execute(
+        text(
+            "SELECT day, wide_keys FROM response_rollup_days WHERE project_id = :pid"
+            " AND day BETWEEN :first AND :last AND built_version = version"
+        ),
+        {"pid": project_id, "first": first, "last": last},
+    ).all()
+    days = frozenset(r.day for r in rows)
+    wide = {str(k) for r in rows for k in (r.wide_keys or [])}
     if not days:
-        return days, set()
+        return days, set(), wide
     conds, params = _where(project_id, days, survey_id, channel)
     conds.append("prop_key <> ''")
     if category is not None:
@@ -500,7 +510,7 @@ def keys(
     found = db.session.execute(
         text("SELECT DISTINCT prop_key FROM response_rollups WHERE " + " AND ".join(conds)), params
     ).scalars()
-    return days, set(found)
+    return days, set(found), wide
 
 
 def gaps(

@@ -255,3 +255,119 @@ def test_property_keys_sample_looks_at_newest_responses_only(app: Flask, sample:
         assert exports.property_keys(flt) == ["plan", "region", "seats"]
         assert exports.property_keys(flt, sample=1) == ["plan"]  # dee, the newest, has only a plan
         assert exports.property_keys(flt, sample=2) == ["plan", "region"]
+
+
+# Text JSON must escape, and values of every type: the PostgreSQL COPY path builds these lines in SQL.
+TRICKY = [
+    # (email, name, score, comment, channel, properties, consent, day of March 2026)
+    (
+        "q@example.com",
+        'Quote "Q" \\ back',
+        10,
+        'Says "hi"\nnew line\ttab \x01 é 🙂 =1+1',
+        "api",
+        {"plan": "pro", "n": 1.5, "nested": {"a": [1, "x", None]}, "flag": True, "nul": None},
+        True,
+        3,
+    ),
+    (None, None, 9, None, "email", {}, None, 4),
+    ("z@example.com", "Zed", 2, "", "in_app", {"plan": "free", "big": 12345678901234}, False, 5),
+    ("p@example.com", "Pat", 9, "late", "link", {"plan": "pro", "é": "ü"}, None, 6),
+    ("m@example.com", "Mo", 7, "mid", "api", {"plan": "pro"}, None, 7),
+]
+
+
+def _expected_line(row: tuple[Any, ...], response_id: int, external_id: str) -> dict[str, Any]:
+    email, name, score, comment, channel, properties, consent, day = row
+    return {
+        "email": email,
+        "name": name,
+        "score": score,
+        "comment": comment,
+        "created_at": f"2026-03-{day:02d}T10:00:00Z",
+        "category": category_for(score),
+        "channel": channel,
+        "external_id": external_id,
+        "response_id": response_id,
+        "reference_consent": consent,
+        "properties": properties,
+    }
+
+
+@pytest.fixture
+def tricky(app: Flask, project: dict[str, Any]) -> list[dict[str, Any]]:
+    """The TRICKY responses, stored as is (no API validation in the way), and the lines they should give."""
+    expected = []
+    with app.app_context():
+        survey_id = default_survey(project["id"]).id
+        for i, row in enumerate(TRICKY):
+            email, name, score, comment, channel, properties, consent, day = row
+            person = Person(project_id=project["id"], external_id=f"ext-{i}", email=email, name=name)
+            db.session.add(person)
+            db.session.flush()
+            response = Response(
+                project_id=project["id"],
+                survey_id=survey_id,
+                person_id=person.id,
+                score=score,
+                category=category_for(score),
+                comment=comment,
+                channel=channel,
+                properties=properties,
+                reference_consent=consent,
+                created_at=datetime(2026, 3, day, 10, tzinfo=UTC),
+            )
+            db.session.add(response)
+            db.session.flush()
+            expected.append(_expected_line(row, response.id, f"ext-{i}"))
+        db.session.commit()
+    return expected
+
+
+@pytest.mark.parametrize(
+    ("query", "picked"),
+    [
+        ("", [0, 1, 2, 3, 4]),
+        ("?category=promoter", [0, 1, 3]),
+        ("?since=2026-03-04&until=2026-03-06", [1, 2, 3]),
+        ("?where=plan:pro", [0, 3, 4]),
+        ("?channel=api", [0, 4]),
+    ],
+)
+def test_export_jsonl_rows_types_order_and_filters_are_exact(
+    app: Flask,
+    client: FlaskClient,
+    auth: dict[str, str],
+    project: dict[str, Any],
+    tricky: list[dict[str, Any]],
+    query: str,
+    picked: list[int],
+) -> None:
+    res = client.get(f"/api/v1/exports/responses.jsonl{query}", headers=auth)
+    assert res.status_code == 200
+    text = res.get_data(as_text=True)
+    assert text.endswith("\n") and "\r" not in text
+    lines = [json.loads(line) for line in text.split("\n")[:-1]]
+    assert lines == [tricky[i] for i in picked]
+    # Key order too: the same as the row-by-row path's.
+    assert [list(line) for line in lines] == [list(tricky[i]) for i in picked]
+
+
+def test_export_jsonl_equals_the_row_by_row_path(
+    app: Flask,
+    client: FlaskClient,
+    auth: dict[str, str],
+    project: dict[str, Any],
+    tricky: list[dict[str, Any]],
+) -> None:
+    """On PostgreSQL the lines come from COPY; they parse to what the Python path builds."""
+    from survey_service.reporting.filters import ResponseFilter
+
+    res = client.get("/api/v1/exports/responses.jsonl?since=2026-03-01", headers=auth)
+    with app.app_context():
+        flt = ResponseFilter(project["id"], since=datetime(2026, 3, 1, tzinfo=UTC))
+        reference = b"".join(exports.python_jsonl(flt)).decode()
+    assert [json.loads(line) for line in res.get_data(as_text=True).splitlines()] == [
+        json.loads(line) for line in reference.splitlines()
+    ]
+    assert len(reference.splitlines()) == len(tricky)

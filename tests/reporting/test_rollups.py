@@ -604,3 +604,46 @@ def test_rollups_projects_take_turns_so_a_long_backfill_does_not_hold_others_bac
         assert rollups.refresh(limit=2) == 2
     row = day_row(pg_app, other, TODAY - timedelta(days=5))
     assert row is not None and row.built_version == row.version
+
+
+def test_export_columns_on_days_with_a_too_wide_property_come_from_the_rollups(
+    pg_app: Flask,
+    client: FlaskClient,
+    auth: dict[str, str],
+    project: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pid = project["id"]
+    # Day 8: `seats` too wide (4 values > 3), carried by promoters; day 9: `ticket` too wide, detractors only.
+    for i in range(4):
+        answer(pg_app, pid, f"p{i}", 9 + i % 2, at(8, i), properties={"seats": i, "plan": "pro"})
+        answer(pg_app, pid, f"d{i}", 2, at(9, i), properties={"ticket": f"t{i}"}, channel="email")
+    answer(pg_app, pid, "today", 10, datetime.now(UTC), properties={"fresh": "yes"})
+    monkeypatch.setattr(rollups, "MAX_VALUES_PER_DAY", 3)
+    paths = [
+        "/api/v1/exports/promoters.csv",
+        "/api/v1/exports/responses.csv",
+        "/api/v1/exports/responses.csv?channel=api",
+        "/api/v1/exports/responses.csv?channel=email",
+    ]
+    with scan_only(monkeypatch):
+        expected = {path: client.get(path, headers=auth).get_data(as_text=True) for path in paths}
+    build(pg_app)
+    assert day_row(pg_app, pid, TODAY - timedelta(days=8)).wide_keys == ["seats"]  # type: ignore[union-attr]
+    scanned_around: list[frozenset[date]] = []
+    outside = rollups.outside
+
+    def spy(days: frozenset[date], *args: Any) -> Any:
+        scanned_around.append(days)
+        return outside(days, *args)
+
+    monkeypatch.setattr(rollups, "outside", spy)
+    for path in paths:
+        scanned_around.clear()
+        assert client.get(path, headers=auth).get_data(as_text=True) == expected[path], path
+        # The names of the wide days came from the rollups: the listing of keys scans around them.
+        assert scanned_around and {at(8).date(), at(9).date()} <= scanned_around[0], path
+    promoters = expected["/api/v1/exports/promoters.csv"].splitlines()[0].split(",")
+    assert "seats" in promoters and "ticket" not in promoters and "fresh" in promoters
+    assert "ticket" in expected["/api/v1/exports/responses.csv?channel=email"].splitlines()[0]
+    assert "ticket" not in expected["/api/v1/exports/responses.csv?channel=api"].splitlines()[0]
