@@ -291,6 +291,14 @@ class Response(Model):
         Index("ix_responses_project_person", "project_id", "person_id"),
         # The theme analysis picks up new and edited comments by their updated_at (themes/service.py).
         Index("ix_responses_updated", "updated_at", "id"),
+        # The dashboard's promoter-loop counts read only the responses offered a review (few of them).
+        Index(
+            "ix_responses_review_asked",
+            "project_id",
+            "created_at",
+            postgresql_where=text("review_asked_at IS NOT NULL"),
+            sqlite_where=text("review_asked_at IS NOT NULL"),
+        ),
     )
 
 

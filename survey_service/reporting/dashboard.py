@@ -194,20 +194,28 @@ def dashboard_page(project_id: int, query: dict[str, Any], invalid: list[str]) -
         pickers=pickers,
         export_args=export_args,
         first_run=report["overall"]["responses"] == 0 and not has_responses(project_id),
-        promoter_loop=promoter_loop_counts(ResponseFilter(project_id, since=since, where=where, **origin)),
+        promoter_loop=promoter_loop_counts(
+            ResponseFilter(project_id, since=since, where=where, **origin), report["overall"]["promoters"]
+        ),
     )
 
 
-def promoter_loop_counts(flt: ResponseFilter) -> dict[str, int]:
-    """How many of the filtered promoters were offered a review, agreed, and followed a link (one scan)."""
+def promoter_loop_counts(flt: ResponseFilter, promoters: int) -> dict[str, int]:
+    """How many of the filtered promoters were offered a review, agreed, and followed a link.
+
+    Reads only the responses that were offered one (a partial index holds just those), so the page does
+    not scan every promoter of the range; the promoters' total comes from the report already built.
+    """
     stmt = select(
-        func.count().label("promoters"),
-        func.count(Response.review_asked_at).label("asked"),
+        func.count().label("asked"),
         func.count(Response.review_consented_at).label("consented"),
         func.count(Response.review_link_clicked_at).label("clicked"),
-    ).where(*flt.conditions(), Response.category == "promoter")
+    ).where(*flt.conditions(), Response.review_asked_at.is_not(None), Response.category == "promoter")
     row = db.session.execute(stmt).one()
-    return {key: int(getattr(row, key)) for key in ("promoters", "asked", "consented", "clicked")}
+    return {
+        "promoters": promoters,
+        **{key: int(getattr(row, key)) for key in ("asked", "consented", "clicked")},
+    }
 
 
 def no_jit() -> None:

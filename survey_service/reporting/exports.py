@@ -44,8 +44,6 @@ RESPONSE_COLUMNS = (
     "review_link_clicked_at",
     "themes",
 )
-# The keys of a JSON line, in order (then "properties").
-JSONL_COLUMNS = (*RESPONSE_COLUMNS, "reference_consent")
 PROMOTER_COLUMNS = (
     "email",
     "name",
@@ -61,6 +59,13 @@ PROMOTER_COLUMNS = (
     "review_link_clicked_at",
 )
 REVIEW_COLUMNS = ("review_asked_at", "review_consented_at", "review_link_clicked_at")
+# A JSON line's keys in order (`_fixed_values`, then `properties`): the Python and the COPY path agree.
+JSONL_COLUMNS = (
+    *RESPONSE_COLUMNS[: RESPONSE_COLUMNS.index("response_id") + 1],
+    "reference_consent",
+    *REVIEW_COLUMNS,
+    "themes",
+)
 
 
 def safe_cell(value: Any) -> Any:
@@ -298,7 +303,7 @@ def _jsonl_line(names: tuple[str, ...]) -> Any:
     Compact like json.dumps(separators=(",", ":")), except inside `properties`, which is the stored
     jsonb's own text (a space after each colon and comma): the same object once parsed.
     """
-    utc = func.to_char(func.timezone("UTC", Response.created_at), 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
+    utc = _sql_utc(Response.created_at)
     values = {
         "email": _json(Person.email),
         "name": _json(Person.name),
@@ -310,6 +315,8 @@ def _jsonl_line(names: tuple[str, ...]) -> Any:
         "external_id": _json(Person.external_id),
         "response_id": cast(Response.id, String),
         "reference_consent": _json(Response.reference_consent),
+        **{column: _json(_sql_utc(getattr(Response, column))) for column in REVIEW_COLUMNS},
+        "themes": _json(func.coalesce(theme_keys(), "")),
     }
     # `row.properties or {}` on the Python path: SQL NULL, JSON null and empty values become {}.
     props = case(

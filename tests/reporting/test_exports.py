@@ -290,6 +290,10 @@ def _expected_line(row: tuple[Any, ...], response_id: int, external_id: str) -> 
         "external_id": external_id,
         "response_id": response_id,
         "reference_consent": consent,
+        "review_asked_at": None,
+        "review_consented_at": None,
+        "review_link_clicked_at": None,
+        "themes": "",
         "properties": properties,
     }
 

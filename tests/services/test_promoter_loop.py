@@ -18,8 +18,7 @@ from survey_service.core import keys, tokens
 from survey_service.core.log_redaction import redact_tokens
 from survey_service.extensions import db
 from survey_service.models import Person, Response, Survey, SurveyRequest
-from survey_service.reporting.dashboard import promoter_loop_counts
-from survey_service.reporting.filters import ResponseFilter
+from survey_service.reporting.dashboard import dashboard_page
 from survey_service.services.projects import default_survey_id
 from survey_service.services.promoters import url_digest
 from survey_service.services.users import create_user
@@ -430,7 +429,7 @@ def test_dashboard_counts_promoters_asked_consented_clicked(
     auth = {"Authorization": f"Bearer {project['secret_key']}"}
     client.post("/api/v1/responses", json={"person": {"email": "api@example.com"}, "score": 10}, headers=auth)
     with page_app.app_context():
-        counts = promoter_loop_counts(ResponseFilter(project["id"]))
+        counts = dashboard_page(project["id"], {"range": "all"}, []).promoter_loop
         create_user(project["id"], "cs@example.com", "correct horse battery staple", "viewer")
     assert counts == {"promoters": 4, "asked": 3, "consented": 2, "clicked": 1}
 
