@@ -29,7 +29,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 from redis.exceptions import RedisError
-from rq import Worker
+from rq import SimpleWorker, Worker
 from rq.job import Job
 from rq.queue import Queue
 
@@ -37,6 +37,7 @@ from survey_service.config import DEFAULT_PORT, ConfigError, redact_url
 from survey_service.core import clock
 from survey_service.errors import ApiError
 from survey_service.extensions import db, queues
+from survey_service.mail.smtp import close_sessions
 from survey_service.reporting import rollups
 from survey_service.services import key_rotation, users
 from survey_service.services.failed_jobs import failed_jobs, requeue_failed
@@ -48,8 +49,28 @@ from survey_service.services.users import create_user
 log = logging.getLogger(__name__)
 
 
-class AppWorker(Worker):
-    """An RQ worker that runs every job inside the Flask app context, with a fresh DB pool per fork."""
+class AppWorker(SimpleWorker):
+    """The RQ worker: every job in the Flask app context, in the worker process itself (no fork per job).
+
+    Jobs share the process's database pool and its open SMTP session (mail.smtp.pooled_session), so a
+    send costs the SMTP conversation, not a fork and a new connection. Isolation comes from elsewhere:
+    jobs take ids and re-read state, a job that raises fails alone, RQ's timeout (SIGALRM) still stops
+    a stuck job, and a worker that dies (OOM, segfault) loses nothing: its claims expire and the relay
+    sends them again (docs/operations.md, "Workers").
+    """
+
+    app: Flask
+
+    def perform_job(self, job: Job, queue: Queue) -> bool:
+        with self.app.app_context():
+            try:
+                return super().perform_job(job, queue)
+            finally:
+                db.session.remove()
+
+
+class ForkingAppWorker(Worker):
+    """RQ's forking worker (`worker --fork`): a work-horse process per job, each with a fresh DB pool."""
 
     app: Flask
 
@@ -247,7 +268,12 @@ def rotate_secrets_command() -> None:
 @with_appcontext
 @click.option("--queue", "queue_names", multiple=True, help="Queues to listen on (default: all).")
 @click.option("--burst", is_flag=True, help="Exit when the queues are empty.")
-def worker_command(queue_names: tuple[str, ...], burst: bool) -> None:
+@click.option(
+    "--fork",
+    is_flag=True,
+    help="Fork a work-horse per job (RQ's Worker; slower, isolates each job's memory).",
+)
+def worker_command(queue_names: tuple[str, ...], burst: bool, fork: bool) -> None:
     """Run an RQ worker with the scheduler on the configured Redis."""
     handle = queues()
     app_object: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
@@ -262,7 +288,8 @@ def worker_command(queue_names: tuple[str, ...], burst: bool) -> None:
     try:
         while True:
             try:
-                worker = AppWorker([handle.queue(n) for n in names], connection=handle.redis)
+                worker_class = ForkingAppWorker if fork else AppWorker
+                worker = worker_class([handle.queue(n) for n in names], connection=handle.redis)
                 worker.app = app_object
                 worker.work(with_scheduler=True, burst=burst)
                 return  # burst done, or a warm shutdown (SIGTERM/SIGINT)
@@ -273,6 +300,7 @@ def worker_command(queue_names: tuple[str, ...], burst: bool) -> None:
                 time.sleep(backoff)
                 backoff = min(backoff * 2, 30.0)
     finally:
+        close_sessions()
         if relay is not None:
             relay.stop()
 

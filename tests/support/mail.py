@@ -25,6 +25,7 @@ from flask import Flask
 
 from survey_service.cli import AppWorker
 from survey_service.extensions import queues
+from survey_service.mail.smtp import close_sessions
 from tests.support.env import free_port
 
 
@@ -110,6 +111,7 @@ def smtp_server(mode: str = "plain", cert_dir: Path | None = None) -> Iterator[t
     try:
         yield sink, url
     finally:
+        close_sessions()  # this process's pooled SMTP connection (sends in the test process) first
         controller.stop()
 
 
@@ -121,7 +123,7 @@ def flush_redis(app: Flask) -> None:
 
 
 def run_worker_burst(app: Flask) -> None:
-    """Run the app's RQ worker (AppWorker, forking, with the scheduler) until the queue is empty."""
+    """Run the app's RQ worker (AppWorker: jobs in this process, with the scheduler) until the queue is empty."""
     with app.app_context():
         handle = queues()
         worker = AppWorker([handle.queue()], connection=handle.redis)
