@@ -3,7 +3,7 @@
 The operator sets them for their provider (SEND_RATE_LIMIT=14/s for an SES sandbox, per-domain rates
 for receivers that throttle). Each rate is a GCRA bucket in Redis (one Lua script checks every bucket
 a send needs and takes from all of them or from none), so N workers together stay within it. Sends
-are spaced evenly (no bursts above the rate). Instants come from the caller, so a test can count
+are spaced evenly (at most one send per interval: no bursts, which providers count against you). Instants come from the caller, so a test can count
 what a limiter lets through at chosen times without waiting.
 """
 
@@ -28,7 +28,7 @@ for i, key in ipairs(KEYS) do
 end
 if wait > 0 then return wait end
 for i, key in ipairs(KEYS) do
-  redis.call('SET', key, next_tat[i], 'PX', math.ceil(next_tat[i] - now) + 1000)
+  redis.call('SET', key, next_tat[i], 'PX', math.ceil(next_tat[i] - now) + 60000)
 end
 return 0
 """

@@ -201,6 +201,7 @@ class _Batch:
         self.result = BatchResult()
         self.started = time.monotonic()
         self.budget = _claim_timeout().total_seconds() * BATCH_TIME_SHARE
+        self.throttled: set[str] = set()  # domains whose rate leaves no room in this batch
 
     def outcome(self, request_id: int, outcome: str) -> None:
         self.result.outcomes[request_id] = outcome
@@ -295,10 +296,14 @@ def _deliver_one(batch: _Batch, item: _Item, session: SmtpSession | None, limite
         batch.outcome(request.id, "logged")
         return True
     if limiter.limited:
-        domain = message.recipient.rpartition("@")[2]
+        domain = message.recipient.rpartition("@")[2].lower()
+        if domain in batch.throttled:
+            return True  # left untried: released for a later batch
         while (wait := limiter.reserve(domain, clock.real_now().timestamp())) > 0:
             if time.monotonic() + wait - batch.started > batch.budget:
-                return False  # the rest of the batch waits for the next claim
+                # Too long a wait for this batch: its other domains go on, this one waits for later.
+                batch.throttled.add(domain)
+                return True
             time.sleep(wait)
     try:
         session.send(message.sender, message.recipient, message.data)

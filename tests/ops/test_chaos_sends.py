@@ -33,7 +33,7 @@ from tests.support.own_servers import PostgresCluster, RedisServer
 
 pytestmark = [pytest.mark.process, pytest.mark.slow]  # kills workers, restarts Redis and a PostgreSQL cluster
 
-UNIQUE_EVENTS = int(os.environ.get("CHAOS_EVENTS", "200"))
+UNIQUE_EVENTS = int(os.environ.get("CHAOS_EVENTS", "2000"))
 RESPONSES = int(os.environ.get("CHAOS_RESPONSES", str(UNIQUE_EVENTS // 2)))
 KILLS = int(os.environ.get("CHAOS_KILLS", "1"))
 REPEAT_SHARE = 0.2
