@@ -3,7 +3,8 @@
 The operator sets them for their provider (SEND_RATE_LIMIT=14/s for an SES sandbox, per-domain rates
 for receivers that throttle). Each rate is a GCRA bucket in Redis (one Lua script checks every bucket
 a send needs and takes from all of them or from none), so N workers together stay within it. Sends
-are spaced evenly (at most one send per interval: no bursts, which providers count against you). Instants come from the caller, so a test can count
+are spaced evenly (one send per interval: no bursts, which providers count against you).
+Instants come from the caller, so a test can count
 what a limiter lets through at chosen times without waiting.
 """
 

@@ -8,6 +8,7 @@ import socket
 import threading
 import uuid
 from collections import Counter
+from email.message import EmailMessage
 from typing import Any
 
 import pytest
@@ -53,6 +54,13 @@ def statuses(app: Flask, ids: list[int]) -> dict[int, str]:
             select(SurveyRequest.id, SurveyRequest.status).where(SurveyRequest.id.in_(ids))
         )
         return {row.id: row.status for row in rows}
+
+
+def part(message: EmailMessage, kind: str) -> str:
+    """The decoded plain or html part of a message."""
+    body = message.get_body(preferencelist=(kind,))
+    assert body is not None
+    return str(body.get_content())
 
 
 def recipients(sink: Any) -> Counter[str]:
@@ -316,8 +324,8 @@ def test_send_batch_renders_once_per_survey_and_language_and_each_person_gets_th
             by_address = {m["To"].addresses[0].addr_spec: m for m in sink.messages}
             assert set(by_address) == set(request_of)
             for address, message in by_address.items():
-                text = message.get_body(preferencelist=("plain",)).get_content()
-                html = message.get_body(preferencelist=("html",)).get_content()
+                text = part(message, "plain")
+                html = part(message, "html")
                 own = request_of[address]
                 score_tokens = set(re.findall(r"/s/([^?\"\s]+)\?score=\d+", html + text))
                 assert [tokens.read_score_link_token(t) for t in score_tokens] == [own]
@@ -327,18 +335,12 @@ def test_send_batch_renders_once_per_survey_and_language_and_each_person_gets_th
                 assert f"/u/{unsubscribe}" in html and f"/u/{unsubscribe}" in text
                 assert message["Message-ID"].startswith(f"<survey-{own}.")
     bob = by_address["bob@example.com"]
-    assert "Hi Bob <b>&amp; Co," in bob.get_body(preferencelist=("plain",)).get_content()
-    assert "Hi Bob &lt;b&gt;&amp;amp; Co," in bob.get_body(preferencelist=("html",)).get_content()
-    assert (
-        by_address["cy@example.com"].get_body(preferencelist=("plain",)).get_content().splitlines()[0]
-        == "Hi,"
-    )
+    assert "Hi Bob <b>&amp; Co," in part(bob, "plain")
+    assert "Hi Bob &lt;b&gt;&amp;amp; Co," in part(bob, "html")
+    assert part(by_address["cy@example.com"], "plain").splitlines()[0] == "Hi,"
     dora = by_address["dora@example.de"]
     assert dora["To"].addresses[0].display_name == "Dörte"
-    assert "Hallo Dörte," in dora.get_body(preferencelist=("html",)).get_content()
+    assert "Hallo Dörte," in part(dora, "html")
     assert dora["Content-Language"] == "de" and by_address["emil@example.de"]["Content-Language"] == "de"
     # A name that looks like a placeholder is text like any other.
-    assert (
-        "Hi ZZ0123456789abGREETINGZZ,"
-        in by_address["zz@example.com"].get_body(preferencelist=("plain",)).get_content()
-    )
+    assert "Hi ZZ0123456789abGREETINGZZ," in part(by_address["zz@example.com"], "plain")

@@ -138,7 +138,7 @@ def flush_redis(app: Flask) -> None:
 
 
 def run_worker_burst(app: Flask) -> None:
-    """Run the app's RQ worker (AppWorker: jobs in this process, with the scheduler) until the queue is empty."""
+    """Run the app's RQ worker (AppWorker: jobs run in this process; scheduler on) until the queue empties."""
     with app.app_context():
         handle = queues()
         worker = AppWorker([handle.queue()], connection=handle.redis)
