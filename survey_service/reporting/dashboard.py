@@ -14,6 +14,7 @@ from survey_service.extensions import db
 from survey_service.models import CHANNELS, Person, Project, Response, Survey, TriggerRule
 from survey_service.reporting.exports import property_keys
 from survey_service.reporting.filters import ResponseFilter, property_text
+from survey_service.reporting.funnel import campaign_progress
 from survey_service.reporting.reports import nps_report
 
 MAX_COMMENTS = 100
@@ -99,6 +100,7 @@ class DashboardPage:
     pickers: dict[str, bool]  # which origin pickers the filter bar shows
     export_args: dict[str, Any]
     first_run: bool  # the project has no responses at all yet: the page shows how to get some
+    campaigns: list[dict[str, Any]]  # the latest campaigns' sends: queued, sending, sent, failed, skipped
 
 
 def project_of(project_id: int) -> Project | None:
@@ -181,6 +183,7 @@ def dashboard_page(project_id: int, query: dict[str, Any], invalid: list[str]) -
         pickers=pickers,
         export_args=export_args,
         first_run=report["overall"]["responses"] == 0 and not has_responses(project_id),
+        campaigns=campaign_progress(project_id),
     )
 
 

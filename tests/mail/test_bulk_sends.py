@@ -3,6 +3,7 @@ and templates rendered once with each person's own links (real database, Redis a
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import threading
@@ -13,6 +14,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import select
 
 from survey_service.config import ConfigError, parse_domain_rates, parse_rate
@@ -26,7 +28,9 @@ from survey_service.models import Person, SurveyRequest
 from survey_service.services import email_requests
 from survey_service.services.email_sends import claim_batch, send_batch
 from survey_service.services.people import upsert_person
-from tests.support.mail import flush_redis, smtp_server
+from survey_service.services.suppressions import add_suppression
+from tests.support.dashboard import add_user, sign_in
+from tests.support.mail import flush_redis, run_worker_burst, smtp_server
 
 
 @pytest.fixture
@@ -344,3 +348,52 @@ def test_send_batch_renders_once_per_survey_and_language_and_each_person_gets_th
     assert dora["Content-Language"] == "de" and by_address["emil@example.de"]["Content-Language"] == "de"
     # A name that looks like a placeholder is text like any other.
     assert "Hi ZZ0123456789abGREETINGZZ," in part(by_address["zz@example.com"], "plain")
+
+
+# --- campaigns --------------------------------------------------------------------------------
+
+
+def test_send_campaign_asks_everyone_once_and_its_progress_shows_in_cli_and_dashboard(
+    bulk_app: Flask, runner: FlaskCliRunner, client: FlaskClient, project: dict[str, Any]
+) -> None:
+    with bulk_app.app_context():
+        for i in range(30):
+            upsert_person(project["id"], {"email": f"c{i}@example.com", "name": f"C {i}"})
+        upsert_person(project["id"], {"external_id": "no-address"})
+        db.session.commit()
+        add_suppression(project["id"], "c7@example.com", "unsubscribed")
+    result = runner.invoke(args=["send-campaign", "Q4 relationship", "--project", str(project["id"])])
+    assert result.exit_code == 0, result.output
+    queued = json.loads(result.output.strip().splitlines()[-1])
+    assert (queued["queued_now"], queued["queued"], queued["requests"]) == (30, 30, 30)
+    again = runner.invoke(args=["send-campaign", "Q4 relationship", "--project", str(project["id"])])
+    assert json.loads(again.output.strip().splitlines()[-1])["queued_now"] == 0  # nobody asked twice
+    with smtp_server() as (sink, url):
+        bulk_app.config["SMTP_URL"] = url
+        run_worker_burst(bulk_app)
+    status = runner.invoke(
+        args=["campaign-status", "Q4 relationship", "--project", str(project["id"]), "--watch"]
+    )
+    assert status.exit_code == 0, status.output
+    counts = json.loads(status.output.strip().splitlines()[-1])
+    assert {k: counts[k] for k in ("queued", "sending", "sent", "skipped", "failed")} == {
+        "queued": 0,
+        "sending": 0,
+        "sent": 29,
+        "skipped": 1,
+        "failed": 0,
+    }
+    assert counts["done"] == 1.0 and len(recipients(sink)) == 29 and "c7@example.com" not in recipients(sink)
+    add_user(bulk_app, project["id"], "cs@example.com")
+    sign_in(client, "cs@example.com")
+    page = client.get("/dashboard").get_data(as_text=True)
+    row = re.search(r'<tr data-campaign="Q4 relationship">(.*?)</tr>', page, re.S)
+    assert row is not None and 'value="30"' in row.group(1) and "100%" in row.group(1)
+    assert re.findall(r'<td class="num">(\d+)</td>', row.group(1)) == ["0", "29", "0", "1", "0"]
+
+
+def test_send_campaign_unknown_campaign_status_is_a_clear_error(
+    bulk_app: Flask, runner: FlaskCliRunner, project: dict[str, Any]
+) -> None:
+    result = runner.invoke(args=["campaign-status", "nope", "--project", str(project["id"])])
+    assert result.exit_code != 0 and "No campaign 'nope'" in result.output
