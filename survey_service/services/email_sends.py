@@ -25,7 +25,7 @@ from typing import Any
 
 from flask import current_app
 from redis.exceptions import RedisError
-from sqlalchemy import CursorResult, or_, select, update
+from sqlalchemy import CursorResult, or_, select, text, update
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
 from survey_service.core import clock
@@ -37,7 +37,7 @@ from survey_service.mail.smtp import DeliveryError, SmtpSession, parse_smtp_url,
 from survey_service.models import WAITING_STATUSES, Person, Project, RequestStatus, Survey, SurveyRequest
 from survey_service.services import outbox
 from survey_service.services.suppressions import add_suppression, suppressed_among
-from survey_service.services.surveying import fatigue_reason
+from survey_service.services.surveying import fatigued_among
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +160,10 @@ def _record_sent(request_id: int, **values: object) -> None:
     pause = 0.25
     while True:
         try:
+            if db.engine.dialect.name == "postgresql":
+                # The COMMIT need not wait for the WAL flush: a PostgreSQL restart keeps it, only a
+                # crash of its host could lose the last few, and those resend the same Message-ID.
+                db.session.execute(text("SET LOCAL synchronous_commit TO OFF"))
             _finish(request_id, **values)
             return
         except (OperationalError, InterfaceError) as exc:
@@ -210,7 +214,11 @@ class _Batch:
         return [i for i in self.ids if i not in self.result.outcomes]
 
     def checked(self, now: datetime, templates: Templates) -> list[_Item]:
-        """The claimed requests still to send, each with its message; the others finished here."""
+        """The claimed requests still to send, each with its message; the others finished here.
+
+        A constant number of queries per batch: the rows, then per project the suppressed
+        addresses and the fatigue rules of the automated asks (the batch's own claims not counting).
+        """
         rows = db.session.execute(
             select(SurveyRequest, Person)
             .join(Person, Person.id == SurveyRequest.person_id)
@@ -222,12 +230,18 @@ class _Batch:
         for missing in set(self.ids) - found:  # erased while claimed
             self.outcome(missing, "missing")
         suppressed: dict[int, set[str]] = {}
+        fatigued: dict[int, dict[int, str]] = {}
         for project_id in {request.project_id for request, _ in rows}:
-            emails = [p.email for r, p in rows if r.project_id == project_id and p.email]
-            suppressed[project_id] = suppressed_among(project_id, emails)
+            mine = [(r, p) for r, p in rows if r.project_id == project_id]
+            suppressed[project_id] = suppressed_among(project_id, [p.email for _, p in mine if p.email])
+            project = db.session.get(Project, project_id)
+            assert project is not None
+            automated = [p.id for r, p in mine if r.trigger_id or r.enrollment_id or r.campaign]
+            fatigued[project_id] = fatigued_among(project, automated, now, self.ids)
         items: list[_Item] = []
+        asked: set[int] = set()  # people this batch already sends to: one ask each
         for request, person in rows:
-            outcome = self._skip_reason(request, person, now, suppressed[request.project_id])
+            outcome = self._skip_reason(request, person, now, suppressed, fatigued, asked)
             if outcome:
                 self.outcome(request.id, outcome)
                 continue
@@ -242,34 +256,31 @@ class _Batch:
                 raise
             except Exception:
                 log.exception("request %s: the email could not be composed", request.id)
-                _finish(
-                    request.id,
-                    status=RequestStatus.FAILED,
-                    sent_at=None,
-                    email_error="the email could not be composed",
-                )
+                _fail(request.id, "the email could not be composed")
                 self.outcome(request.id, "failed")
                 continue
+            asked.add(person.id)
             items.append(_Item(request, person, message))
         # The job's own request first: its outcome is the job's result.
         return sorted(items, key=lambda item: item.request.id != self.own_id)
 
+    @staticmethod
     def _skip_reason(
-        self, request: SurveyRequest, person: Person, now: datetime, suppressed: set[str]
+        request: SurveyRequest,
+        person: Person,
+        now: datetime,
+        suppressed: dict[int, set[str]],
+        fatigued: dict[int, dict[int, str]],
+        asked: set[int],
     ) -> str | None:
         """Finish a claimed request that must not be sent (saying why), or None to send it."""
         if request.responded_at is not None:
             _finish(request.id, status=RequestStatus.RESPONDED, sent_at=None)
             return "skipped_answered"
         if not person.email:
-            _finish(
-                request.id,
-                status=RequestStatus.FAILED,
-                sent_at=None,
-                email_error="the person has no email address",
-            )
+            _fail(request.id, "the person has no email address")
             return "no_address"
-        if person.email.strip().lower() in suppressed:
+        if person.email.strip().lower() in suppressed[request.project_id]:
             _finish(request.id, status=RequestStatus.SUPPRESSED, sent_at=None)
             return "suppressed"
         if request.expires_at is not None and request.expires_at <= now:
@@ -278,9 +289,9 @@ class _Batch:
         if request.trigger_id is not None or request.enrollment_id is not None or request.campaign:
             # Automated asks re-check the fatigue rules at send time: the person may have answered
             # through another channel while this one waited for its turn.
-            project = db.session.get(Project, request.project_id)
-            assert project is not None
-            reason = fatigue_reason(project, person.id, now, ignore_request_id=request.id)
+            reason = fatigued[request.project_id].get(person.id)
+            if reason is None and person.id in asked:
+                reason = "quiet_period"  # a second ask of the same person in this batch
             if reason:
                 _finish(request.id, status=RequestStatus.SKIPPED, sent_at=None, status_reason=reason)
                 return f"skipped_{reason}"
