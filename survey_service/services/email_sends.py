@@ -25,7 +25,7 @@ from typing import Any
 
 from flask import current_app
 from redis.exceptions import RedisError
-from sqlalchemy import CursorResult, or_, select, text, update
+from sqlalchemy import Connection, CursorResult, or_, select, text, update
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
 from survey_service.core import clock
@@ -154,17 +154,52 @@ def _fail(request_id: int, why: str) -> None:
     _finish(request_id, status=RequestStatus.FAILED, sent_at=None, email_error=why)
 
 
-def _record_sent(request_id: int, **values: object) -> None:
+class Recorder:
+    """Where a batch records accepted messages: one round trip each, right after the server's "250".
+
+    On PostgreSQL, a connection of its own in autocommit with `synchronous_commit` off: each UPDATE
+    is its own transaction and does not wait for the WAL flush (a PostgreSQL restart keeps it; only a
+    crash of its host could lose the last few, and those resend with the same Message-ID). SQLite,
+    one writer at a time, records through the session.
+    """
+
+    def __init__(self) -> None:
+        self.connection: Connection | None = None
+
+    def record(self, request_id: int, values: dict[str, object]) -> None:
+        """Record one request's outcome now (committed when this returns)."""
+        statement = update(SurveyRequest).where(SurveyRequest.id == request_id).values(**values)
+        if db.engine.dialect.name != "postgresql":
+            _finish(request_id, **values)
+            return
+        if self.connection is None:
+            connection = db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            connection.execute(text("SET synchronous_commit TO OFF"))
+            self.connection = connection
+        try:
+            self.connection.execute(statement)
+        except SQLAlchemyError:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Give the connection back (its session setting reset by the pool)."""
+        connection, self.connection = self.connection, None
+        if connection is not None:
+            try:
+                connection.execute(text("RESET synchronous_commit"))
+                connection.close()
+            except SQLAlchemyError:
+                connection.invalidate()
+
+
+def _record_sent(recorder: Recorder, request_id: int, **values: object) -> None:
     """Record a delivered send, retrying through a database outage of up to RECORD_SENT_PATIENCE."""
     deadline = time.monotonic() + RECORD_SENT_PATIENCE
     pause = 0.25
     while True:
         try:
-            if db.engine.dialect.name == "postgresql":
-                # The COMMIT need not wait for the WAL flush: a PostgreSQL restart keeps it, only a
-                # crash of its host could lose the last few, and those resend the same Message-ID.
-                db.session.execute(text("SET LOCAL synchronous_commit TO OFF"))
-            _finish(request_id, **values)
+            recorder.record(request_id, values)
             return
         except (OperationalError, InterfaceError) as exc:
             db.session.rollback()
@@ -206,6 +241,7 @@ class _Batch:
         self.started = time.monotonic()
         self.budget = _claim_timeout().total_seconds() * BATCH_TIME_SHARE
         self.throttled: set[str] = set()  # domains whose rate leaves no room in this batch
+        self.recorder = Recorder()
 
     def outcome(self, request_id: int, outcome: str) -> None:
         self.result.outcomes[request_id] = outcome
@@ -334,6 +370,7 @@ def _deliver_one(batch: _Batch, item: _Item, session: SmtpSession | None, limite
     except DeliveryError as err:
         return _record_failure(batch, request, item.person, err)
     _record_sent(
+        batch.recorder,
         request.id,
         status=RequestStatus.SENT,
         delivered_at=clock.now(),
@@ -348,7 +385,13 @@ def _record_failure(batch: _Batch, request: SurveyRequest, person: Person, err: 
     if err.maybe_accepted:
         # The server may hold it: never sent again from here (at most once for this one message).
         log.warning("request %s: %s; not sent again", request.id, err)
-        _record_sent(request.id, status=RequestStatus.SENT, email_message_id=None, email_error=str(err)[:500])
+        _record_sent(
+            batch.recorder,
+            request.id,
+            status=RequestStatus.SENT,
+            email_message_id=None,
+            email_error=str(err)[:500],
+        )
         batch.outcome(request.id, "sent_unconfirmed")
         batch.result.server_trouble = True
         return False
@@ -405,6 +448,7 @@ def send_batch(
         log.warning("send batch: Redis unavailable for the send-rate limits (%s); released", exc)
         batch.result.server_trouble = True
     finally:
+        batch.recorder.close()
         try:
             release(batch.untried())
         except SQLAlchemyError:
