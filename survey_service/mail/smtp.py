@@ -10,6 +10,7 @@ import os
 import re
 import smtplib
 import ssl
+import threading
 from dataclasses import dataclass
 from email.message import EmailMessage
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -189,7 +190,7 @@ class SmtpSession:
                 self._transaction(self.client, sender, recipient, data)
                 return
             except _MaybeAccepted as exc:
-                self.client = None
+                self._drop()
                 raise DeliveryError(
                     f"connection lost before the server confirmed the message ({exc})"[:300],
                     permanent=False,
@@ -265,29 +266,33 @@ class SmtpSession:
             raise smtplib.SMTPDataError(code, reply)
 
 
-_session: SmtpSession | None = None
-_session_pid = 0
+# One session per worker thread (a worker runs one job at a time: one per process in practice).
+_sessions: dict[tuple[int, int], SmtpSession] = {}
+_sessions_lock = threading.Lock()
 
 
 def pooled_session(settings: SmtpSettings) -> SmtpSession:
-    """This process's open SMTP session (one per worker process; new settings replace it).
+    """This worker's open SMTP session (one per process and thread; new settings replace it).
 
     A forked child never uses its parent's connection (nor closes it: the socket is the parent's).
     """
-    global _session, _session_pid
-    if _session_pid != os.getpid():
-        _session, _session_pid = None, os.getpid()
-    if _session is not None and _session.settings != settings:
-        _session.close()
-        _session = None
-    if _session is None:
-        _session = SmtpSession(settings)
-    return _session
+    key = (os.getpid(), threading.get_ident())
+    with _sessions_lock:
+        for stale in [k for k in _sessions if k[0] != key[0]]:
+            del _sessions[stale]
+        session = _sessions.get(key)
+        if session is not None and session.settings != settings:
+            session.close()
+            session = None
+        if session is None:
+            session = _sessions[key] = SmtpSession(settings)
+        return session
 
 
 def close_sessions() -> None:
-    """QUIT this process's pooled session (a worker shutting down)."""
-    global _session
-    if _session is not None and _session_pid == os.getpid():
-        _session.close()
-    _session = None
+    """QUIT this process's pooled sessions (a worker shutting down)."""
+    with _sessions_lock:
+        mine = [k for k in _sessions if k[0] == os.getpid()]
+        sessions = [_sessions.pop(k) for k in mine]
+    for session in sessions:
+        session.close()
