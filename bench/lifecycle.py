@@ -367,7 +367,7 @@ def end_to_end(
 
     # The same sends through RQ's forking worker (a work-horse per job), on a fifth of N, from an
     # empty queue: the campaign's own jobs (their requests sent by batches) would each cost a fork.
-    queue.empty()
+    queue.empty()  # type: ignore[no-untyped-call]
     forked = max(50, n // 5)
     _post_events(app, secret_key, "fork", forked)
     before = len(sink.arrivals)
