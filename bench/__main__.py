@@ -136,26 +136,8 @@ def summary(results: dict[str, Any]) -> str:
 
 
 def lifecycle_summary(life: dict[str, Any], gunicorn: str) -> list[str]:
-    """The lifecycle (issue 4) lines of the summary."""
-
-    def mark(ok: bool) -> str:
-        return "ok" if ok else "MISSED"
-
-    late_ok = life["lateness_max_s"] <= LATENESS_TARGET_S
-    return [
-        "Lifecycle events (POST /api/v1/events, one email rule, delay 0) vs POST /api/v1/responses,",
-        f"  same gunicorn {gunicorn}, PostgreSQL, throw-away redis-server:",
-        f"  events / responses     {life['events_ratio']:.2f}"
-        f"   [{life['events_rps']:.0f} vs {life['responses_rps']:.0f} req/s,"
-        f" {life['events_non_202']} non-202]",
-        f"End-to-end sends: {life['sends']:,} events (delay 0), 2 survey-service workers, aiosmtpd sink:",
-        f"  sends / no-op RQ job   {life['sends_ratio']:.2f}"
-        f"   [{life['sends_per_second']:.1f} vs {life['noop_per_second']:.1f} per s;"
-        f" {life['distinct_recipients']:,} distinct recipients]",
-        f"Scheduled sends ({life['scheduled']} events, delays 2-5 s), SMTP arrival - due time:",
-        f"  p50 {life['lateness_p50_s']:.2f} s, p99 {life['lateness_p99_s']:.2f} s,"
-        f" max {life['lateness_max_s']:.2f} s (target <= {LATENESS_TARGET_S:.0f} s)  {mark(late_ok)}",
-    ]
+    """The lifecycle (issues 4 and 15) lines of the summary."""
+    return lifecycle.summary_lines(life, gunicorn)
 
 
 def write_readme(text: str) -> None:

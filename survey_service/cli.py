@@ -1,6 +1,7 @@
 """The operator's commands of `survey-service` (a Flask CLI group; `survey-service --help` lists them).
 
 start (what `make run` runs: migrate, the demo project, gunicorn + a worker), worker, relay,
+send-campaign, campaign-status,
 failed-jobs, create-project, create-user, set-password, set-role, remove-user, rotate-key,
 rotate-identity-secret, rotate-secrets, anonymise-comments and build-rollups live here; `db` comes
 from Flask-Migrate and `import-delighted` from delighted/importer.py.
@@ -29,7 +30,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 from redis.exceptions import RedisError
-from rq import Worker
+from rq import SimpleWorker, Worker
 from rq.job import Job
 from rq.queue import Queue
 
@@ -37,8 +38,9 @@ from survey_service.config import DEFAULT_PORT, ConfigError, redact_url
 from survey_service.core import clock
 from survey_service.errors import ApiError
 from survey_service.extensions import db, queues
-from survey_service.reporting import rollups
-from survey_service.services import key_rotation, users
+from survey_service.mail.smtp import close_sessions
+from survey_service.reporting import funnel, rollups
+from survey_service.services import campaigns, key_rotation, users
 from survey_service.services.failed_jobs import failed_jobs, requeue_failed
 from survey_service.services.privacy import anonymise_old_comments
 from survey_service.services.projects import create_project, new_identity_secret, new_server_key
@@ -48,8 +50,28 @@ from survey_service.services.users import create_user
 log = logging.getLogger(__name__)
 
 
-class AppWorker(Worker):
-    """An RQ worker that runs every job inside the Flask app context, with a fresh DB pool per fork."""
+class AppWorker(SimpleWorker):
+    """The RQ worker: every job in the Flask app context, in the worker process itself (no fork per job).
+
+    Jobs share the process's database pool and its open SMTP session (mail.smtp.pooled_session), so a
+    send costs the SMTP conversation, not a fork and a new connection. Isolation comes from elsewhere:
+    jobs take ids and re-read state, a job that raises fails alone, RQ's timeout (SIGALRM) still stops
+    a stuck job, and a worker that dies (OOM, segfault) loses nothing: its claims expire and the relay
+    sends them again (docs/operations.md, "Workers").
+    """
+
+    app: Flask
+
+    def perform_job(self, job: Job, queue: Queue) -> bool:
+        with self.app.app_context():
+            try:
+                return super().perform_job(job, queue)
+            finally:
+                db.session.remove()
+
+
+class ForkingAppWorker(Worker):
+    """RQ's forking worker (`worker --fork`): a work-horse process per job, each with a fresh DB pool."""
 
     app: Flask
 
@@ -243,11 +265,96 @@ def rotate_secrets_command() -> None:
         raise click.ClickException(f"{failed} secret(s) decrypt under none of SECRET_KEY and its fallbacks")
 
 
+PROGRESS_EVERY = 1.0  # seconds between two looks at a campaign's progress
+
+
+def _progress_line(row: dict[str, Any]) -> str:
+    return (
+        f"{row['campaign']}: {row['sent']} sent, {row['queued']} queued, {row['sending']} sending,"
+        f" {row['failed']} failed, {row['skipped']} skipped, of {row['requests']}"
+    )
+
+
+def _watch_campaign(project_id: int, name: str) -> dict[str, Any]:
+    """Show a campaign's sends as a progress bar until none is queued or sending; returns the last counts."""
+    row = _campaign_row(project_id, name)
+    with click.progressbar(
+        length=row["requests"], label="Sending", file=sys.stderr, show_pos=True, show_eta=True
+    ) as bar:
+        finished = 0
+        while True:
+            row = _campaign_row(project_id, name)
+            now_finished = row["requests"] - row["queued"] - row["sending"]
+            bar.update(now_finished - finished)
+            finished = now_finished
+            if not row["queued"] and not row["sending"]:
+                return row
+            time.sleep(PROGRESS_EVERY)
+
+
+def _campaign_row(project_id: int, name: str) -> dict[str, Any]:
+    rows = funnel.campaign_progress(project_id, name)
+    db.session.rollback()  # the next look sees the workers' commits
+    if not rows:
+        raise click.ClickException(f"No campaign {name!r} in project {project_id}.")
+    return rows[0]
+
+
+def _json_row(row: dict[str, Any]) -> str:
+    return json.dumps({k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in row.items()})
+
+
+@click.command("send-campaign")
+@with_appcontext
+@click.argument("name")
+@click.option("--project", "project_id", type=int, required=True, help="The project's id.")
+@click.option("--survey", "survey_id", type=int, help="The survey (default: the project's default survey).")
+@click.option("--watch", is_flag=True, help="Then show the sends as a progress bar until they are done.")
+def send_campaign_command(name: str, project_id: int, survey_id: int | None, watch: bool) -> None:
+    """Email the survey to every person of the project with an address (a campaign named NAME).
+
+    Running it again with the same NAME asks only the people not asked yet. Suppressed addresses
+    and the fatigue rules (quiet period, open request) are checked when each email is sent; the
+    workers send at SEND_RATE_LIMIT. Progress: campaign-status NAME, or the dashboard.
+    """
+    try:
+        total = campaigns.campaign_size(project_id, name)
+        with click.progressbar(length=total, label="Queueing", file=sys.stderr, show_pos=True) as bar:
+            for created in campaigns.start_campaign(project_id, name, survey_id):
+                bar.update(created)
+    except ApiError as exc:
+        raise click.ClickException(exc.message) from None
+    row = _watch_campaign(project_id, name) if watch else _campaign_row(project_id, name)
+    click.echo(_json_row({**row, "queued_now": total}))
+
+
+@click.command("campaign-status")
+@with_appcontext
+@click.argument("name", required=False)
+@click.option("--project", "project_id", type=int, required=True, help="The project's id.")
+@click.option("--watch", is_flag=True, help="Show the sends as a progress bar until they are done.")
+def campaign_status_command(name: str | None, project_id: int, watch: bool) -> None:
+    """A campaign's progress (queued, sending, sent, failed, skipped); without NAME, the latest ones."""
+    if name is None:
+        rows = funnel.campaign_progress(project_id, limit=20)
+        for row in rows:
+            click.echo(_progress_line(row))
+        click.echo(f"{len(rows)} campaign(s)")
+        return
+    row = _watch_campaign(project_id, name) if watch else _campaign_row(project_id, name)
+    click.echo(_json_row(row))
+
+
 @click.command("worker")
 @with_appcontext
 @click.option("--queue", "queue_names", multiple=True, help="Queues to listen on (default: all).")
 @click.option("--burst", is_flag=True, help="Exit when the queues are empty.")
-def worker_command(queue_names: tuple[str, ...], burst: bool) -> None:
+@click.option(
+    "--fork",
+    is_flag=True,
+    help="Fork a work-horse per job (RQ's Worker; slower, isolates each job's memory).",
+)
+def worker_command(queue_names: tuple[str, ...], burst: bool, fork: bool) -> None:
     """Run an RQ worker with the scheduler on the configured Redis."""
     handle = queues()
     app_object: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
@@ -262,7 +369,8 @@ def worker_command(queue_names: tuple[str, ...], burst: bool) -> None:
     try:
         while True:
             try:
-                worker = AppWorker([handle.queue(n) for n in names], connection=handle.redis)
+                worker_class = ForkingAppWorker if fork else AppWorker
+                worker = worker_class([handle.queue(n) for n in names], connection=handle.redis)
                 worker.app = app_object
                 worker.work(with_scheduler=True, burst=burst)
                 return  # burst done, or a warm shutdown (SIGTERM/SIGINT)
@@ -273,6 +381,7 @@ def worker_command(queue_names: tuple[str, ...], burst: bool) -> None:
                 time.sleep(backoff)
                 backoff = min(backoff * 2, 30.0)
     finally:
+        close_sessions()
         if relay is not None:
             relay.stop()
 
@@ -328,6 +437,8 @@ COMMANDS = (
     rotate_identity_secret_command,
     rotate_secrets_command,
     worker_command,
+    send_campaign_command,
+    campaign_status_command,
     relay_command,
     failed_jobs_command,
     start_command,

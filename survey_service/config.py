@@ -79,6 +79,41 @@ def redact_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[2]}"))
 
 
+RATE_UNITS = {"s": 1.0, "second": 1.0, "m": 60.0, "minute": 60.0, "h": 3600.0, "hour": 3600.0}
+_RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:/|per)\s*([a-z]+)\s*$")
+
+
+def parse_rate(name: str, text: str) -> float | None:
+    """A send rate ('14/s', '100 per second', '600/m', '50000/h') in sends per second; '' or '0': None."""
+    if text.strip() in ("", "0"):
+        return None
+    match = _RATE.match(text.lower())
+    if not match or match.group(2) not in RATE_UNITS or float(match.group(1)) <= 0:
+        raise ConfigError(f"{name} takes a rate such as 14/s, 600/m or 50000/h (0: no limit), not {text!r}")
+    return float(match.group(1)) / RATE_UNITS[match.group(2)]
+
+
+def parse_domain_rates(name: str, text: str) -> dict[str, float]:
+    """'gmail.com=20/s, outlook.com=10/s' as {domain: sends per second}."""
+    rates: dict[str, float] = {}
+    for item in text.split(","):
+        if not item.strip():
+            continue
+        domain, sep, rate = item.partition("=")
+        parsed = parse_rate(name, rate) if sep and domain.strip() else None
+        if parsed is None:
+            raise ConfigError(f"{name} takes domain=rate pairs such as gmail.com=20/s, not {item.strip()!r}")
+        rates[domain.strip().lower()] = parsed
+    return rates
+
+
+def _positive_int(name: str, default: str) -> int:
+    text = os.environ.get(name, default).strip() or default
+    if not text.isdigit() or int(text) < 1:
+        raise ConfigError(f"{name} takes a whole number of at least 1, not {text!r}")
+    return int(text)
+
+
 def _intervals(text: str) -> list[int] | None:
     """EMAIL_RETRY_INTERVALS as a list of seconds; None when unset."""
     values = [int(part) for part in text.split(",") if part.strip()]
@@ -201,6 +236,17 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "RQ_QUEUES": ["default", "webhooks"],
         # How long a worker may hold a claimed send before the relay assumes it died and retries.
         "SEND_CLAIM_TIMEOUT": int(os.environ.get("SEND_CLAIM_TIMEOUT", "150")),
+        # Bulk sends: requests claimed per batch, how long one job keeps claiming batches, and the
+        # send rates the operator's provider allows (shared by every worker; unset: no limit).
+        "SEND_BATCH_SIZE": _positive_int("SEND_BATCH_SIZE", "100"),
+        "SEND_DRAIN_SECONDS": _positive_int("SEND_DRAIN_SECONDS", "20"),
+        "SEND_RATE_LIMIT": parse_rate("SEND_RATE_LIMIT", os.environ.get("SEND_RATE_LIMIT", "")),
+        "SEND_DOMAIN_RATE_LIMIT": parse_rate(
+            "SEND_DOMAIN_RATE_LIMIT", os.environ.get("SEND_DOMAIN_RATE_LIMIT", "")
+        ),
+        "SEND_DOMAIN_RATE_LIMITS": parse_domain_rates(
+            "SEND_DOMAIN_RATE_LIMITS", os.environ.get("SEND_DOMAIN_RATE_LIMITS", "")
+        ),
         # Seconds between RQ retries of a failed send, comma-separated (unset: 60, 300, 1800, 7200).
         "EMAIL_RETRY_INTERVALS": _intervals(os.environ.get("EMAIL_RETRY_INTERVALS", "")),
         # /v1/ Delighted-compatible API: requests per project and window (0 turns limiting off).

@@ -221,6 +221,10 @@ class SurveyRequest(Model):
     email_message_id: Mapped[str | None] = mapped_column(String(255))
     email_error: Mapped[str | None] = mapped_column(String(500))
     email_interacted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Bulk sends: the campaign a request belongs to (a name the operator chose), and how many times
+    # its email was tried and failed temporarily (a batch retries it until EMAIL_RETRY_INTERVALS run out).
+    campaign: Mapped[str | None] = mapped_column(String(64))
+    send_attempts: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
 
     __table_args__ = (
         CheckConstraint(_in("channel", CHANNELS), name="request_channel_known"),
@@ -236,6 +240,8 @@ class SurveyRequest(Model):
         ),
         # The outbox relay's scan: scheduled requests by due time.
         Index("ix_survey_requests_status_due", "status", "scheduled_at"),
+        # A campaign's progress (campaign-status, the dashboard): its requests counted by status.
+        Index("ix_survey_requests_project_campaign", "project_id", "campaign", "status"),
     )
 
 

@@ -17,6 +17,7 @@ from survey_service.models import CHANNELS, Person, Project, Response, Survey, T
 from survey_service.reporting import theme_report
 from survey_service.reporting.exports import property_keys
 from survey_service.reporting.filters import ResponseFilter, property_text
+from survey_service.reporting.funnel import campaign_progress
 from survey_service.reporting.reports import nps_report
 
 MAX_COMMENTS = 100
@@ -103,6 +104,7 @@ class DashboardPage:
     pickers: dict[str, bool]  # which origin pickers the filter bar shows
     export_args: dict[str, Any]
     first_run: bool  # the project has no responses at all yet: the page shows how to get some
+    campaigns: list[dict[str, Any]]  # the latest campaigns' sends: queued, sending, sent, failed, skipped
     # The promoter loop's funnel over the range and origin: promoters, asked, consented, clicked.
     promoter_loop: dict[str, int] | None = None
 
@@ -194,6 +196,7 @@ def dashboard_page(project_id: int, query: dict[str, Any], invalid: list[str]) -
         pickers=pickers,
         export_args=export_args,
         first_run=report["overall"]["responses"] == 0 and not has_responses(project_id),
+        campaigns=campaign_progress(project_id),
         promoter_loop=promoter_loop_counts(
             ResponseFilter(project_id, since=since, where=where, **origin), report["overall"]["promoters"]
         ),

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import select, update
 
 from survey_service.core import clock, cursors
 from survey_service.errors import ApiError
@@ -52,37 +53,45 @@ def fatigue_reason(
 
     The quiet period is shared by every channel: an answer or an ask within it blocks a new ask.
     """
+    ignore = [ignore_request_id] if ignore_request_id is not None else []
+    return fatigued_among(project, [person_id], at, ignore).get(person_id)
+
+
+def fatigued_among(
+    project: Project, person_ids: Sequence[int], at: datetime, ignore_request_ids: Sequence[int] = ()
+) -> dict[int, str]:
+    """fatigue_reason for many people at once (three queries): {person_id: reason} for those blocked.
+
+    `ignore_request_ids`: asks that do not count (the ones being decided, e.g. a batch of sends).
+    """
+    if not person_ids:
+        return {}
+    people = list(set(person_ids))
     window_start = at - timedelta(days=project.quiet_period_days)
-    answered = db.session.scalar(
-        select(
-            exists().where(
-                Response.project_id == project.id,
-                Response.person_id == person_id,
-                Response.created_at >= window_start,
-            )
-        )
+    answered = select(Response.person_id).where(
+        Response.project_id == project.id,
+        Response.person_id.in_(people),
+        Response.created_at >= window_start,
     )
-    if answered:
-        return "quiet_period"
-    asked = select(SurveyRequest.id).where(
+    asked = select(SurveyRequest.person_id).where(
         SurveyRequest.project_id == project.id,
-        SurveyRequest.person_id == person_id,
+        SurveyRequest.person_id.in_(people),
         SurveyRequest.sent_at >= window_start,
         SurveyRequest.status.not_in(NEVER_REACHED_STATUSES),
     )
-    if ignore_request_id is not None:
-        asked = asked.where(SurveyRequest.id != ignore_request_id)
-    if db.session.scalar(select(exists(asked))):
-        return "quiet_period"
-    open_request = select(SurveyRequest.id).where(
+    open_request = select(SurveyRequest.person_id).where(
         SurveyRequest.project_id == project.id,
-        SurveyRequest.person_id == person_id,
+        SurveyRequest.person_id.in_(people),
         SurveyRequest.status == RequestStatus.SENT,
         SurveyRequest.expires_at > at,
     )
-    if db.session.scalar(select(exists(open_request))):
-        return "open_request"
-    return None
+    if ignore_request_ids:
+        asked = asked.where(SurveyRequest.id.not_in(list(ignore_request_ids)))
+        open_request = open_request.where(SurveyRequest.id.not_in(list(ignore_request_ids)))
+    reasons = {person: "open_request" for person in db.session.scalars(open_request.distinct())}
+    quiet = set(db.session.scalars(answered.distinct())) | set(db.session.scalars(asked.distinct()))
+    reasons.update({person: "quiet_period" for person in quiet})
+    return reasons
 
 
 def schedule_survey(

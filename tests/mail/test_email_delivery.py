@@ -229,7 +229,7 @@ def test_send_survey_email_without_smtp_url_keeps_an_eml_and_logs_one_line(
     with mail_app.app_context():
         request = email_requests.create_email_request(project["id"], person_id)
         links = email_requests.survey_links(request)
-        with caplog.at_level("INFO", logger="survey_service.jobs"):
+        with caplog.at_level("INFO", logger="survey_service.services.email_sends"):
             assert send_survey_email(request.id) == "logged"
     # One line: where the files are, the recipient and the subject.
     eml, txt = _kept_files(mail_app, request.id, caplog)

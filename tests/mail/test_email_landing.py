@@ -15,7 +15,7 @@ from itsdangerous import URLSafeSerializer
 from sqlalchemy import func, select, update
 
 from survey_service import create_app
-from survey_service.core import tokens
+from survey_service.core import clock, tokens
 from survey_service.extensions import db
 from survey_service.jobs import send_survey_email
 from survey_service.models import Response, Survey, SurveyRequest
@@ -346,7 +346,14 @@ def test_funnel_report_counts_each_step_per_channel(
 ) -> None:
     page_app.config["LANDING_MIN_VISIBLE_SECONDS"] = 0
     sent = make_request(page_app, project["id"])
-    make_request(page_app, project["id"], email="other@example.com")
+    later = make_request(page_app, project["id"], email="other@example.com")
+    with page_app.app_context():  # due tomorrow: the batch that sends the first one leaves it waiting
+        db.session.execute(
+            update(SurveyRequest)
+            .where(SurveyRequest.id == later)
+            .values(scheduled_at=clock.now() + timedelta(days=1))
+        )
+        db.session.commit()
     with smtp_server() as (_, url):
         page_app.config["SMTP_URL"] = url
         with page_app.app_context():

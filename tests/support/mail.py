@@ -25,6 +25,7 @@ from flask import Flask
 
 from survey_service.cli import AppWorker
 from survey_service.extensions import queues
+from survey_service.mail.smtp import close_sessions
 from tests.support.env import free_port
 
 
@@ -35,17 +36,32 @@ class SmtpSink:
     messages: list[EmailMessage] = field(default_factory=list)
     envelopes: list[tuple[str, list[str]]] = field(default_factory=list)
     rcpt_replies: list[str] = field(default_factory=list)  # consumed one per RCPT, then 250
+    # Break the connection (as a crashing or restarting server does) at these RCPT commands, counted
+    # from 1 over the sink's life: before any message could be accepted.
+    drop_at_rcpt: set[int] = field(default_factory=set)
+    # Keep the message, then break the connection before answering, at these DATA commands: the
+    # client cannot know the message was accepted.
+    drop_after_data: set[int] = field(default_factory=set)
+    rcpts: int = 0
+    datas: int = 0
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        self.rcpts += 1
+        if self.rcpts in self.drop_at_rcpt:
+            server.transport.close()
+            return "421 4.3.0 going away"
         if self.rcpt_replies:
             return self.rcpt_replies.pop(0)
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.datas += 1
         message = BytesParser(policy=policy.default).parsebytes(envelope.content)
         self.messages.append(message)
         self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+        if self.datas in self.drop_after_data:
+            server.transport.close()
         return "250 Message accepted for delivery"
 
 
@@ -110,6 +126,7 @@ def smtp_server(mode: str = "plain", cert_dir: Path | None = None) -> Iterator[t
     try:
         yield sink, url
     finally:
+        close_sessions()  # this process's pooled SMTP connection (sends in the test process) first
         controller.stop()
 
 
@@ -121,7 +138,7 @@ def flush_redis(app: Flask) -> None:
 
 
 def run_worker_burst(app: Flask) -> None:
-    """Run the app's RQ worker (AppWorker, forking, with the scheduler) until the queue is empty."""
+    """Run the app's RQ worker (AppWorker: jobs run in this process; scheduler on) until the queue empties."""
     with app.app_context():
         handle = queues()
         worker = AppWorker([handle.queue()], connection=handle.redis)
