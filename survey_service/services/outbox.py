@@ -131,12 +131,14 @@ def release_stale_claims(now: datetime) -> int:
     A claim older than the job timeout cannot belong to a running job (RQ kills it by then). If the
     worker died after the SMTP server accepted the message but before recording it, the retry sends
     it again with the same Message-ID, which mail systems use to drop the duplicate: at-least-once.
+    Released as `pending` (handed to its job, like an API send), not `scheduled`: the person may hold a
+    newer scheduled ask by now, and at most one scheduled ask per person is a unique index.
     """
     timeout = _claim_timeout()
     result = db.session.execute(
         update(SurveyRequest)
         .where(SurveyRequest.status == RequestStatus.SENDING, SurveyRequest.sent_at < now - timeout)
-        .values(status=RequestStatus.SCHEDULED, sent_at=None, enqueued_at=None, status_reason="claim_expired")
+        .values(status=RequestStatus.PENDING, sent_at=None, enqueued_at=None, status_reason="claim_expired")
         .execution_options(synchronize_session=False)
     )
     db.session.commit()

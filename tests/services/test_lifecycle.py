@@ -459,8 +459,36 @@ def test_relay_releases_claim_of_a_worker_that_died_mid_send(
         assert outbox.relay(now=NOW + timedelta(seconds=60)) == 0  # could still be running
         assert outbox.relay(now=NOW + timedelta(minutes=10)) == 1
     [request] = requests_of(app)
-    assert (request.status, request.status_reason, request.sent_at) == ("scheduled", "claim_expired", None)
+    assert (request.status, request.status_reason, request.sent_at) == ("pending", "claim_expired", None)
     assert queue.job_ids == [f"send-email-{request.id}"]
+
+
+def test_relay_releases_a_dead_claim_while_the_person_holds_a_newer_scheduled_ask(
+    app: Flask, client: FlaskClient, auth: dict[str, str], queue: Queue
+) -> None:
+    from survey_service.services import outbox
+
+    add_rule(client, auth, event_type="ticket_closed", delay_seconds=0)
+    send_event(client, auth, "k1", "ticket_closed")
+    [request] = requests_of(app)
+    with app.app_context():
+        row = db.session.get(SurveyRequest, request.id)
+        assert row is not None
+        row.status, row.sent_at = "sending", NOW  # claimed, then the worker was SIGKILLed
+        newer = SurveyRequest(
+            project_id=row.project_id,
+            survey_id=row.survey_id,
+            person_id=row.person_id,
+            channel="email",
+            status="scheduled",
+            scheduled_at=NOW + timedelta(days=30),
+        )
+        db.session.add(newer)
+        db.session.commit()
+        newer_id = newer.id
+        outbox.relay(now=NOW + timedelta(minutes=10))  # used to break the one-scheduled-ask index
+    statuses = {r.id: (r.status, r.status_reason) for r in requests_of(app)}
+    assert statuses == {request.id: ("pending", "claim_expired"), newer_id: ("scheduled", None)}
 
 
 def test_relay_reenqueues_send_stuck_in_the_scheduled_registry(
