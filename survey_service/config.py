@@ -231,6 +231,9 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "API_RATE_LIMIT": _non_negative_int("API_RATE_LIMIT", 600),
         "API_EXPORT_RATE_LIMIT": _non_negative_int("API_EXPORT_RATE_LIMIT", 60),
         "API_RATE_WINDOW": _non_negative_int("API_RATE_WINDOW", 60),
+        # Seconds a worker keeps the project of a secret key, its alert rules and its trigger rules before
+        # reading them again (core/hot_cache): the bound for a change made in another process to reach it.
+        "HOT_CACHE_SECONDS": _non_negative_int("HOT_CACHE_SECONDS", 5),
     }
     config.update(overrides)
     https = str(config["BASE_URL"]).startswith("https://")

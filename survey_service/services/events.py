@@ -14,6 +14,7 @@ from survey_service.extensions import db
 from survey_service.models import Event, Project, SurveyRequest
 from survey_service.services import outbox, triggers
 from survey_service.services.people import upsert_person
+from survey_service.services.projects import ProjectRef
 from survey_service.services.surveying import cancel_pending, schedule_survey
 from survey_service.services.tx import commit_with_retry
 
@@ -31,7 +32,7 @@ class EventOutcome:
 
 
 def record_event(
-    project: Project,
+    project: Project | ProjectRef,
     external_id: str,
     event_type: str,
     person_data: dict[str, Any],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -27,17 +28,25 @@ def record_response(
     created_at: datetime | None = None,
     request: SurveyRequest | None = None,
     reference_consent: bool | None = None,
+    on_recorded: Callable[[Response], None] | None = None,
 ) -> tuple[Response, bool]:
     """Record a score for a person; a second answer to the same request updates the first.
 
     Returns the response and whether it was created. The person's properties, after merging
-    what came with this answer, are frozen on the response.
+    what came with this answer, are frozen on the response. on_recorded(response) runs in the same
+    transaction, before its one commit (a door's own bookkeeping, e.g. the request marked answered).
     """
     category = nps.category_for(score)
     request_id = request.id if request is not None else None
     survey_id = request.survey_id if request is not None else None
 
     def work() -> tuple[Response, bool]:
+        response, created = write()
+        if on_recorded is not None:
+            on_recorded(response)
+        return response, created
+
+    def write() -> tuple[Response, bool]:
         person, _ = upsert_person(project_id, person_data)
         existing = None
         if request_id is not None:

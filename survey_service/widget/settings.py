@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, select
 
+from survey_service.core import hot_cache
 from survey_service.errors import ApiError
 from survey_service.extensions import db
 from survey_service.models import Project, WidgetSettings
@@ -47,6 +48,24 @@ def project_for_public_key(public_key: str | None) -> Project | None:
     if not public_key or not public_key.startswith("pk_") or len(public_key) > 64:
         return None
     return db.session.scalar(select(Project).where(Project.public_key == public_key))
+
+
+# core/hot_cache's cache of project ids by public key (a public key never changes; a project may go).
+PROJECT_IDS_BY_PUBLIC_KEY = "project_ids_by_public_key"
+
+
+def project_id_by_public_key(public_key: str | None) -> int:
+    """The id of the project of a widget key, from this process's cache when recent; else a 401."""
+    found = None
+    if public_key and public_key.startswith("pk_") and len(public_key) <= 64:
+        found = hot_cache.cached(PROJECT_IDS_BY_PUBLIC_KEY, public_key, lambda: _project_id(public_key))
+    if found is None:
+        raise ApiError(401, "unauthorized", "Unknown widget key.")
+    return found
+
+
+def _project_id(public_key: str) -> int | None:
+    return db.session.scalar(select(Project.id).where(Project.public_key == public_key))
 
 
 def project_by_public_key(public_key: str | None) -> Project:
