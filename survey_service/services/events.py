@@ -61,7 +61,7 @@ def record_event(
         )
         if existing is not None:
             return EventOutcome(existing, duplicate=True)
-        person, _ = upsert_person(project_id, person_data)
+        person, created = upsert_person(project_id, person_data)
         event = Event(
             project_id=project_id,
             external_id=external_id,
@@ -98,6 +98,8 @@ def record_event(
                 trigger_id=rule.id,
                 event_id=event.id,
                 now=now,
+                # Only the first rule may skip the checks: a second one must supersede the first's request.
+                new_person=created and not outcome.requests,
             )
             if scheduled.request is None:
                 outcome.skipped.append({"trigger_id": rule.id, "reason": scheduled.skipped_reason})

@@ -63,7 +63,6 @@ def answer(project_id: int, token: str, score: int, comment: str | None) -> Resp
         raise ApiError(410, "survey_closed", "This survey is closed: it was dismissed or has expired.")
     person = db.session.get(Person, request.person_id)
     assert person is not None
-    person_ref = {"external_id": person.external_id} if person.external_id else {"email": person.email}
     comment = (comment or "").strip() or None
     request_id = request.id
 
@@ -73,8 +72,9 @@ def answer(project_id: int, token: str, score: int, comment: str | None) -> Resp
         if fresh is not None and fresh.responded_at is None:
             fresh.status, fresh.responded_at = RequestStatus.RESPONDED, response.created_at
 
+    # The request's own person, as is: a browser's answer changes nothing of who the person is.
     response, _ = record_response(
-        project_id, person_ref, score, comment, channel=CHANNEL, request=request, on_recorded=mark
+        project_id, {}, score, comment, channel=CHANNEL, request=request, on_recorded=mark, person=person
     )
     return response
 
