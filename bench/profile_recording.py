@@ -1,7 +1,7 @@
 """In-process profile of POST /api/v1/responses on PostgreSQL: CPU ms and SQL statements per request.
 
-`python -m bench.profile_recording [N] [--cprofile [tottime]] [--endpoint=events] [--pstats=FILE]` (CPU time by
-`time.process_time`, not wall time, so other jobs on the machine do not move it much).
+`python -m bench.profile_recording [N] [--cprofile [tottime]] [--endpoint=events] [--pstats=FILE]`
+(CPU time by `time.process_time`, not wall time, so other jobs on the machine do not move it much).
 """
 
 from __future__ import annotations
