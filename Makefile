@@ -68,8 +68,10 @@ lint: $(DEV_STAMP)
 bench-smoke: $(DEV_STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m bench
 
-bench: $(DEV_STAMP)
+# Then the widget's page views in a real Chromium (bench/README.md, "Widget page views").
+bench: $(DEV_STAMP) chromium
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench.widget_session
 
 # Long runs of the reduced suites in `make test` (sizes from the environment; see README).
 CHAOS_EVENTS ?= 2000

@@ -20,7 +20,7 @@ from survey_service.core.log_redaction import install_log_redaction
 from survey_service.core.ratelimit import init_limiter
 from survey_service.errors import from_http_exception, register_error_handlers
 from survey_service.extensions import db, init_queues, migrate
-from survey_service.public import site, survey_pages
+from survey_service.public import promoter_pages, site, survey_pages
 from survey_service.schemas.common import ErrorOut
 from survey_service.widget import views as widget_views
 
@@ -66,6 +66,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(site.bp)  # `/` and the API reference at /docs/api
     init_limiter(app)  # the one Flask-Limiter of the app: survey pages and widget add their limits to it
     survey_pages.init_app(app)
+    promoter_pages.init_app(app)
     widget_views.init_app(app)
     app.register_blueprint(dashboard.bp)
     register_error_handlers(app)

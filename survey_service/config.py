@@ -139,6 +139,18 @@ def _non_negative_int(name: str, default: int) -> int:
     return value
 
 
+# A verdict never outlives this: eligibility changes reach the person within 10 minutes.
+MAX_WIDGET_VERDICT_TTL = 600
+
+
+def _verdict_ttl() -> int:
+    """WIDGET_VERDICT_TTL in seconds, from 0 (off) to MAX_WIDGET_VERDICT_TTL (the default)."""
+    value = _non_negative_int("WIDGET_VERDICT_TTL", MAX_WIDGET_VERDICT_TTL)
+    if value > MAX_WIDGET_VERDICT_TTL:
+        raise ConfigError(f"WIDGET_VERDICT_TTL is at most {MAX_WIDGET_VERDICT_TTL} seconds, got {value}")
+    return value
+
+
 def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Build the Flask config mapping from the environment and optional overrides."""
     overrides = overrides or {}
@@ -180,6 +192,9 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "MAX_CONTENT_LENGTH": 64 * 1024,
         # Per client address on /api/widget/*: generous, as many users can share one office IP.
         "WIDGET_RATE_LIMIT": os.environ.get("WIDGET_RATE_LIMIT", "300 per minute"),
+        # The longest the widget keeps a "not now" verdict before asking again: how late a new in-app
+        # request or a settings change may reach a person (0: no verdicts, every page view asks).
+        "WIDGET_VERDICT_TTL": _verdict_ttl(),
         # /demo signs a fresh user id for the demo project: on by default only outside production.
         "DEMO_PAGE": os.environ.get("DEMO_PAGE", "" if production else "1").lower() in ("1", "true", "yes"),
         # Emails first; webhooks on their own queue, so a slow receiver never delays a survey email.

@@ -266,6 +266,11 @@ class Response(Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now, onupdate=clock.now)
     # The id this response had in the system it was imported from (e.g. "delighted:123").
     external_id: Mapped[str | None] = mapped_column(String(255))
+    # The promoter loop (services/promoters.py): when the thank-you step offered a review, when the person
+    # agreed to leave one (pressed the button), when they first followed a review link. Each set once.
+    review_asked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    review_consented_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    review_link_clicked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     person: Mapped[Person] = relationship(lazy="joined", innerjoin=True)
 
@@ -556,4 +561,31 @@ class WebhookDelivery(Model):
     __table_args__ = (
         CheckConstraint(_in("event", WEBHOOK_EVENTS), name="delivery_event_known"),
         CheckConstraint(_in("status", DELIVERY_STATUSES), name="delivery_status_known"),
+    )
+
+
+class PromoterLoop(Model):
+    """A project's review or referral links offered to promoters after they answer (survey_id NULL: the
+    project's default; a survey's own row overrides it)."""
+
+    __tablename__ = "promoter_loops"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    survey_id: Mapped[int | None] = mapped_column(ForeignKey("surveys.id", ondelete="CASCADE"))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # [{"label": "G2", "url": "https://…"}]: the only URLs the review redirect may send a person to.
+    targets: Mapped[list[dict[str, str]]] = mapped_column(JSONType, default=list)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now, onupdate=clock.now)
+
+    __table_args__ = (
+        UniqueConstraint("project_id", "survey_id", name="uq_promoter_loops_project_survey"),
+        # NULLs never collide in a unique key: the project's default row gets its own partial index.
+        Index(
+            "uq_promoter_loops_project_default",
+            "project_id",
+            unique=True,
+            sqlite_where=text("survey_id IS NULL"),
+            postgresql_where=text("survey_id IS NULL"),
+        ),
     )

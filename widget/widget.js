@@ -31,7 +31,7 @@
     "textarea{display:block;width:100%;min-height:84px;padding:8px 10px;border:1px solid var(--e);" +
     "border-radius:8px;background:var(--b);color:var(--t);font:inherit;resize:vertical}" +
     ".go{margin-top:10px;padding:8px 18px;border:0;border-radius:8px;background:var(--c);color:var(--f);" +
-    "font:600 14px system-ui,sans-serif;cursor:pointer}.go:disabled{opacity:.6}" +
+    "font:600 14px system-ui,sans-serif;cursor:pointer}.go:disabled{opacity:.6}a.go{display:inline-block;margin-right:8px;text-decoration:none}" +
     "button:focus-visible,textarea:focus{outline:2px solid var(--c);outline-offset:2px}" +
     ".t{margin-bottom:0}.y{margin:8px 0 0;color:var(--m);white-space:pre-wrap;overflow-wrap:anywhere;" +
     "max-height:120px;overflow:auto}" +
@@ -154,7 +154,7 @@
       go.disabled = true;
       var comment = area.value;
       post("answer", { token: data.token, score: picked, comment: comment })
-        .then(function () {
+        .then(function (res) {
           done = true;
           q.remove();
           scores.remove();
@@ -168,6 +168,28 @@
           }
           say(t.thanks);
           x.focus();
+          // A promoter the server offers the review: links only after they press the button (consent).
+          var r = res.review;
+          if (r) {
+            var rp = el("p", { class: "y" }, r.prompt, card);
+            var ok = el("button", { class: "go", type: "button" }, r.consent, card);
+            ok.focus();
+            on(ok, "click", function () {
+              ok.disabled = true;
+              fetch(r.url, { method: "POST", credentials: "omit", headers: { Accept: "application/json" } })
+                .then(function (q) { return q.json(); })
+                .then(function (j) {
+                  ok.remove();
+                  rp.textContent = j.intro;
+                  var f;
+                  for (var l of j.links) {
+                    var a = el("a", { class: "go", href: l.url, target: "_blank", rel: "noopener" }, l.label, card);
+                    f = f || a;
+                  }
+                  if (f) f.focus();
+                }).catch(warn);
+            });
+          }
           var mine = box;
           setTimeout(function () {
             if (box === mine && (!root.activeElement || root.activeElement === x)) close();
@@ -184,9 +206,25 @@
     say(t.title + ": " + t.question);
   }
 
+  // The server's signed "not now" (its verdict) for this user and traits, kept for the tab's session:
+  // page views ask again only once it expires, the user or traits change, or show is forced.
+  function kept(v) {
+    try {
+      var s = w.sessionStorage, k = "npsWidget:" + cfg.key;
+      if (v === void 0) return JSON.parse(s.getItem(k)) || {};
+      v ? s.setItem(k, JSON.stringify(v)) : s.removeItem(k);
+    } catch (e) {}
+    return {};
+  }
+
   function load(force) {
     if (!user || !user.id) return warn("call identify with an id first");
-    return post("identify", { user: user, force: !!force, lang: cfg.locale || navigator.language }).then(function (data) {
+    var h = JSON.stringify(user), v = kept();
+    for (var i = 0, n = 0; i < h.length; i++) n = (n * 31 + h.charCodeAt(i)) | 0;
+    if (v.h !== n) v = {};
+    if (!force && v.t > Date.now()) return;
+    return post("identify", { user: user, force: !!force, verdict: v.v, lang: cfg.locale || navigator.language }).then(function (data) {
+      kept(data.verdict ? { v: data.verdict, h: n, t: Date.now() + data.verdict_ttl * 1000 } : 0);
       if (data.show) render(data);
     });
   }

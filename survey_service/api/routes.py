@@ -15,6 +15,7 @@ from survey_service.api import (
     lifecycle,
     people,
     privacy,
+    promoters,
     reports,
     responses,
     widget,
@@ -37,5 +38,6 @@ def register_api(api: Api) -> None:
         followups,
         alerts,
         privacy,
+        promoters,
     ):
         api.register_blueprint(module.bp)

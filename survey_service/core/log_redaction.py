@@ -1,7 +1,8 @@
 """Keeps survey-link tokens out of every log line: access logs, werkzeug's request log and our own records.
 
 A token in /s/, /u/, /o/ or /r/ is a credential: whoever reads it can answer for the person, unsubscribe
-them, or (/r/, a dashboard password reset link) set a dashboard user's password.
+them, or (/r/, a dashboard password reset link) set a dashboard user's password; one in /review/ or
+/review/go/ (the promoter loop) agrees to leave a review, or follows a review link, for the person.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 REDACTED = "[redacted]"
 # The path segment after /s/, /u/, /o/ or /r/, wherever it appears: a bare path, a request line, a full link.
 # Redacting a harmless look-alike (e.g. a "/s/" inside another path) costs nothing; missing a token would.
-TOKEN_PATH = re.compile(r"/([suor])/[^\s/?#\"'<>]+")
+TOKEN_PATH = re.compile(r"/(review/go|review|[suor])/[^\s/?#\"'<>]+")
 
 _installed = False
 _install_lock = threading.Lock()

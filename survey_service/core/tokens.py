@@ -4,12 +4,14 @@ The key ring is SECRET_KEY plus SECRET_KEY_FALLBACKS: tokens are signed with SEC
 any key of the ring, so links and widget tokens issued before a rotation keep working. Tokens carry
 opaque ids only (a survey request id and an expiry), never personal data. Link tokens are deterministic:
 the same request always gets the same link, which keeps repeat clicks idempotent; the widget's answer
-tokens are timestamped (itsdangerous) and expire after WIDGET_ANSWER_MAX_AGE.
+tokens are timestamped (itsdangerous) and expire after WIDGET_ANSWER_MAX_AGE. The widget's verdicts
+carry an opaque digest (of key, user id and traits), an instant and a decision reason.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import hmac
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -28,6 +30,11 @@ PAGING_CURSOR = "api.paging-cursor.v1"
 # The salt widget answer tokens were always signed with: tokens already shown stay valid.
 WIDGET_ANSWER = "in-app-widget-answer"
 WIDGET_ANSWER_MAX_AGE = 2 * 24 * 3600
+WIDGET_VERDICT = "widget.verdict.v1"
+# The promoter loop: the consent button's token and each review link's redirect token (timestamped).
+REVIEW_CONSENT = "promoter.review-consent.v1"
+REVIEW_LINK = "promoter.review-link.v1"
+REVIEW_MAX_AGE = 7 * 24 * 3600
 MAX_TOKEN_LENGTH = 200
 
 
@@ -64,7 +71,7 @@ def _serializer_for(ring: tuple[str, ...], salt: str) -> URLSafeSerializer:
     return URLSafeSerializer(list(ring), salt=salt)
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=8)
 def _timed_serializer_for(ring: tuple[str, ...], salt: str) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(list(ring), salt=salt)
 
@@ -175,6 +182,34 @@ def read_widget_answer_token(token: str) -> tuple[int, int, int]:
     return project_id, person_id, request_id
 
 
+def widget_verdict(binding: str, until: datetime, reason: str | None) -> str:
+    """The widget's signed "not shown before `until`" for one user of one project with the same traits.
+
+    binding is an opaque digest of the public key, the user id and the traits (widget.verdicts.binding).
+    """
+    return str(_serializer(WIDGET_VERDICT).dumps([binding, int(until.timestamp()), reason]))
+
+
+def read_widget_verdict(token: str, binding: str, now: datetime | None = None) -> tuple[datetime, str | None]:
+    """(until, reason) of a verdict issued for this binding; TokenInvalid when forged, malformed, issued for
+    another user, project or traits, or past its instant."""
+    payload = _load(token, WIDGET_VERDICT)
+    ok = (
+        isinstance(payload, list)
+        and len(payload) == 3
+        and isinstance(payload[0], str)
+        and type(payload[1]) is int
+        and (payload[2] is None or (isinstance(payload[2], str) and len(payload[2]) <= 32))
+    )
+    if not ok:
+        raise TokenInvalid("bad payload")
+    if not hmac.compare_digest(payload[0].encode(), binding.encode()):
+        raise TokenInvalid("another user")
+    if (now or clock.now()).timestamp() >= payload[1]:
+        raise TokenInvalid("expired")
+    return datetime.fromtimestamp(payload[1], UTC), payload[2]
+
+
 def password_reset_token(user_id: int, fingerprint: str, expires_at: datetime) -> str:
     """A dashboard user's password reset token, valid until expires_at and while fingerprint holds."""
     return str(_serializer(PASSWORD_RESET).dumps([user_id, fingerprint, int(expires_at.timestamp())]))
@@ -205,3 +240,35 @@ def read_paging_cursor(token: str, scope: str) -> list[Any]:
     if not isinstance(key, list):
         raise TokenInvalid("bad payload")
     return key
+
+
+def review_consent_token(response_id: int) -> str:
+    """The token of a promoter's "happy to leave a review" button: it names their response only."""
+    return str(timed_serializer(REVIEW_CONSENT).dumps([response_id]))
+
+
+def read_review_consent_token(token: str) -> int:
+    """The response id of a consent token; TokenInvalid if forged, malformed or older than REVIEW_MAX_AGE."""
+    payload = _checked_load(token, timed_serializer(REVIEW_CONSENT), max_age=REVIEW_MAX_AGE)
+    return _positive_ints(payload, 1)[0]
+
+
+def review_link_token(response_id: int, index: int, url_digest: str) -> str:
+    """The token of one review link: the response, the target's place in the allow-list and its URL's digest.
+
+    The URL itself never travels in the token: the redirect goes to the configured URL, and only when the
+    digest still matches it (a target changed or removed since the link was shown is refused).
+    """
+    return str(timed_serializer(REVIEW_LINK).dumps([response_id, index, url_digest]))
+
+
+def read_review_link_token(token: str) -> tuple[int, int, str]:
+    """(response id, target index, URL digest) of a review link token; raises TokenInvalid."""
+    payload = _checked_load(token, timed_serializer(REVIEW_LINK), max_age=REVIEW_MAX_AGE)
+    if not (isinstance(payload, list) and len(payload) == 3 and isinstance(payload[2], str)):
+        raise TokenInvalid("bad payload")
+    response_id = _positive_ints([payload[0]], 1)[0]
+    index = payload[1]
+    if type(index) is not int or not 0 <= index < 100 or not 0 < len(payload[2]) <= 64:
+        raise TokenInvalid("bad payload")
+    return response_id, index, payload[2]

@@ -155,6 +155,7 @@ def dashboard() -> str:
         active=active,
         back=urlencode(list(request.args.items(multi=True))),
         first_run=page.first_run,
+        promoter_loop=page.promoter_loop,
         base_url=(current_app.config.get("BASE_URL") or request.host_url).rstrip("/"),
     )
 

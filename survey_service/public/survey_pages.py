@@ -15,7 +15,7 @@ from survey_service.errors import from_http_exception
 from survey_service.extensions import db
 from survey_service.models import Person, Project, Survey, SurveyRequest
 from survey_service.schemas.common import MAX_COMMENT
-from survey_service.services import email_requests, landing
+from survey_service.services import email_requests, landing, promoters
 from survey_service.services.suppressions import add_suppression
 
 log = logging.getLogger(__name__)
@@ -160,6 +160,7 @@ def _page_context(survey_request: SurveyRequest, score: int | None, expired: boo
         "brand_color": survey.brand_color if COLOR.match(survey.brand_color or "") else "#4f46e5",
         "state": "form",
         "error": None,
+        "review": None,
     }
 
 
@@ -229,10 +230,18 @@ def answer(token: str) -> Response:
         view_age=age,
         expired=expired,
     )
+    # The thank-you step (the page's final submit, or any counted post without the script) may offer a
+    # promoter the review; services.promoters decides from the stored score, never from the browser.
+    finished = form.get("mode") == "submit" or request.accept_mimetypes.best != "application/json"
+    review = None
+    if outcome.counted and outcome.response is not None and finished:
+        review = promoters.review_step(outcome.response, *_browser_locales())
     if request.accept_mimetypes.best == "application/json":
-        body = {"counted": outcome.counted, "reason": outcome.reason, "score": int(raw_score)}
+        body: dict[str, Any] = {"counted": outcome.counted, "reason": outcome.reason, "score": int(raw_score)}
         if outcome.response is not None:
             body["category"] = outcome.response.category
+        if review is not None:
+            body["review"] = review
         resp = jsonify(body)
         resp.headers.update(NO_STORE)
         return resp
@@ -240,6 +249,7 @@ def answer(token: str) -> Response:
     ctx["auto"] = False
     if outcome.counted:
         ctx["state"] = "thanks"
+        ctx["review"] = review
     elif outcome.reason in ("closed", "expired"):
         return _closed_page(ctx)
     return _html(render_template("survey_landing.html", **ctx))

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from survey_service.core.clock import now
 from survey_service.extensions import db
@@ -99,6 +99,8 @@ class DashboardPage:
     pickers: dict[str, bool]  # which origin pickers the filter bar shows
     export_args: dict[str, Any]
     first_run: bool  # the project has no responses at all yet: the page shows how to get some
+    # The promoter loop's funnel over the range and origin: promoters, asked, consented, clicked.
+    promoter_loop: dict[str, int] | None = None
 
 
 def project_of(project_id: int) -> Project | None:
@@ -181,7 +183,20 @@ def dashboard_page(project_id: int, query: dict[str, Any], invalid: list[str]) -
         pickers=pickers,
         export_args=export_args,
         first_run=report["overall"]["responses"] == 0 and not has_responses(project_id),
+        promoter_loop=promoter_loop_counts(ResponseFilter(project_id, since=since, where=where, **origin)),
     )
+
+
+def promoter_loop_counts(flt: ResponseFilter) -> dict[str, int]:
+    """How many of the filtered promoters were offered a review, agreed, and followed a link (one scan)."""
+    stmt = select(
+        func.count().label("promoters"),
+        func.count(Response.review_asked_at).label("asked"),
+        func.count(Response.review_consented_at).label("consented"),
+        func.count(Response.review_link_clicked_at).label("clicked"),
+    ).where(*flt.conditions(), Response.category == "promoter")
+    row = db.session.execute(stmt).one()
+    return {key: int(getattr(row, key)) for key in ("promoters", "asked", "consented", "clicked")}
 
 
 def has_responses(project_id: int) -> bool:

@@ -39,6 +39,7 @@ RESPONSE_COLUMNS = (
     "channel",
     "external_id",
     "response_id",
+    "review_link_clicked_at",
 )
 PROMOTER_COLUMNS = (
     "email",
@@ -49,7 +50,12 @@ PROMOTER_COLUMNS = (
     "reference_consent",
     "external_id",
     "response_id",
+    # The promoter loop (services/promoters.py): who was offered a review, agreed, followed a link.
+    "review_asked_at",
+    "review_consented_at",
+    "review_link_clicked_at",
 )
+REVIEW_COLUMNS = ("review_asked_at", "review_consented_at", "review_link_clicked_at")
 
 
 def safe_cell(value: Any) -> Any:
@@ -67,6 +73,10 @@ def safe_cell(value: Any) -> Any:
 def _iso(moment: datetime) -> str:
     # Whole seconds, the same text PostgreSQL's to_char produces on the COPY path.
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _iso_or_none(moment: datetime | None) -> str | None:
+    return None if moment is None else _iso(moment)
 
 
 def property_keys(flt: ResponseFilter, sample: int | None = None) -> list[str]:
@@ -120,6 +130,9 @@ def _rows(flt: ResponseFilter) -> Iterator[Any]:
             Response.properties,
             Response.reference_consent,
             Response.created_at,
+            Response.review_asked_at,
+            Response.review_consented_at,
+            Response.review_link_clicked_at,
             Person.email,
             Person.name,
             Person.external_id,
@@ -156,6 +169,7 @@ def _fixed_values(row: Any) -> dict[str, Any]:
         "external_id": row.external_id,
         "response_id": row.id,
         "reference_consent": row.reference_consent,
+        **{column: _iso_or_none(getattr(row, column)) for column in REVIEW_COLUMNS},
     }
 
 
@@ -188,8 +202,12 @@ def _sql_text(expr: Any) -> Any:
     return case((func.left(expr, 1).in_(FORMULA_STARTS), literal("'", String) + expr), else_=expr)
 
 
+def _sql_utc(column: Any) -> Any:
+    return func.to_char(func.timezone("UTC", column), 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
+
+
 def _sql_columns(fixed: tuple[str, ...], keys: list[str]) -> list[Any]:
-    utc = func.to_char(func.timezone("UTC", Response.created_at), 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
+    utc = _sql_utc(Response.created_at)
     consent = case(
         (Response.reference_consent.is_(True), "true"), (Response.reference_consent.is_(False), "false")
     )
@@ -204,6 +222,7 @@ def _sql_columns(fixed: tuple[str, ...], keys: list[str]) -> list[Any]:
         "external_id": _sql_text(Person.external_id),
         "response_id": Response.id,
         "reference_consent": consent,
+        **{column: _sql_utc(getattr(Response, column)) for column in REVIEW_COLUMNS},
     }
     props = [
         case(

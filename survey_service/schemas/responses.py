@@ -38,6 +38,13 @@ class ResponseOut(Schema):
     followup_tags = fields.List(fields.String())
     created_at = Instant()
     updated_at = Instant()
+    review_asked_at = Instant(
+        allow_none=True, metadata={"description": "the promoter loop offered this promoter a review"}
+    )
+    review_consented_at = Instant(allow_none=True, metadata={"description": "the person agreed to leave one"})
+    review_link_clicked_at = Instant(
+        allow_none=True, metadata={"description": "the person first followed a review link"}
+    )
 
 
 class ResponsePage(Page):

@@ -41,6 +41,8 @@ class Decision:
     request: SurveyRequest | None = None
     # The request is an earlier ask a forced show shows again (forced_request), not an open one.
     reused: bool = False
+    # Not shown: the earliest known instant the answer may change (next_change), None when none is known.
+    recheck_at: datetime | None = None
 
 
 def in_sample(project_id: int, person_id: int, percent: int) -> bool:
@@ -48,9 +50,10 @@ def in_sample(project_id: int, person_id: int, percent: int) -> bool:
     return sampling.in_sample(f"{project_id}:{person_id}", percent, digest_bytes=4)
 
 
-def facts_columns(project_id: Any, person_id: Any) -> tuple[Any, Any, Any, Any]:
-    """What a decision reads of one person, as four scalar subqueries on these project and person ids:
-    the open in-app request's id, the last answer, the last ask (other than that request), the last dismissal.
+def facts_columns(project_id: Any, person_id: Any) -> tuple[Any, Any, Any, Any, Any]:
+    """What a decision reads of one person, as five scalar subqueries on these project and person ids:
+    the open in-app request's id, the last answer, the last ask (other than that request), the last dismissal,
+    and when the next in-app request scheduled for later falls due (the verdict's next known instant).
 
     They take the bind parameters `now` and `shown_since` (now - SHOWN_OPEN_FOR).
     """
@@ -93,11 +96,24 @@ def facts_columns(project_id: Any, person_id: Any) -> tuple[Any, Any, Any, Any]:
         .where(WidgetDismissal.project_id == project_id, WidgetDismissal.person_id == person_id)
         .correlate_except(WidgetDismissal)
     )
+    later = aliased(SurveyRequest, name="later_request")
+    next_due = (
+        select(func.min(later.scheduled_at))
+        .where(
+            later.project_id == project_id,
+            later.person_id == person_id,
+            later.channel == CHANNEL,
+            later.status.in_(WAITING_STATUSES),
+            later.scheduled_at > now,
+        )
+        .correlate_except(later)
+    )
     return (
         open_id,
         last_response.scalar_subquery(),
         last_asked.scalar_subquery(),
         last_dismissed.scalar_subquery(),
+        next_due.scalar_subquery(),
     )
 
 
@@ -105,12 +121,13 @@ def facts_columns(project_id: Any, person_id: Any) -> tuple[Any, Any, Any, Any]:
 def _facts_statement() -> Any:
     """The decision query, built once: constructing it (aliases, subqueries) costs more than running it."""
     project_id, person_id = bindparam("project_id", type_=Integer()), bindparam("person_id", type_=Integer())
-    open_id, response, asked, dismissed = facts_columns(project_id, person_id)
+    open_id, response, asked, dismissed, next_due = facts_columns(project_id, person_id)
     return select(
         open_id.label("open_id"),
         response.label("response"),
         asked.label("asked"),
         dismissed.label("dismissed"),
+        next_due.label("next_due"),
     )
 
 
@@ -153,11 +170,18 @@ def decide(
     if reason in SHOW_REASONS:
         request = db.session.get(SurveyRequest, seen.open_id) if seen.open_id else None
         return Decision(True, "forced" if force else reason, request)
+    recheck_at = next_change(
+        seen,
+        quiet_period_days=project.quiet_period_days,
+        person_created_at=person.created_at,
+        rules=rules,
+        now=now,
+    )
     if not force:
-        return Decision(False, reason)
+        return Decision(False, reason, recheck_at=recheck_at)
     allowed, request = forced_request(project, person.id, rules, now)
     if not allowed:
-        return Decision(False, reason)
+        return Decision(False, reason, recheck_at=recheck_at)
     return Decision(True, "forced", request, reused=request is not None)
 
 
@@ -238,3 +262,31 @@ def decision_reason(
     if last and last > now - timedelta(days=rules.resurvey_every_days):
         return "not_due"
     return "recurring"
+
+
+def next_change(
+    seen: Any,
+    *,
+    quiet_period_days: int,
+    person_created_at: datetime,
+    rules: WidgetRules,
+    now: datetime,
+) -> datetime | None:
+    """The earliest future instant at which decision_reason may answer differently for the same facts.
+
+    Every threshold of decision_reason that lies ahead (the dismissal cool-down's end, the quiet period's,
+    the first survey's and the next recurring one's, a later in-app request falling due), whichever the
+    current reason is: never later than the exact instant, so a verdict kept until then cannot hide a
+    survey. Changes of the facts themselves (a new request, new settings) are the verdict TTL's bound.
+    """
+    quiet = timedelta(days=quiet_period_days)
+    last = max((t for t in (seen.response, seen.asked) if t), default=None)
+    candidates = (
+        seen.dismissed and seen.dismissed + timedelta(days=rules.dismiss_cooldown_days),
+        quiet_period_days and seen.response and seen.response + quiet,
+        quiet_period_days and seen.asked and seen.asked + quiet,
+        person_created_at + timedelta(days=rules.first_survey_after_days),
+        last and last + timedelta(days=rules.resurvey_every_days),
+        seen.next_due,
+    )
+    return min((t for t in candidates if isinstance(t, datetime) and t > now), default=None)

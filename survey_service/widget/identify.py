@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -24,6 +25,7 @@ from survey_service.models import (
 from survey_service.services import projects
 from survey_service.services.people import browser_identity_changes, identify_browser_person
 from survey_service.services.tx import commit_with_retry
+from survey_service.widget import verdicts
 from survey_service.widget.eligibility import (
     CHANNEL,
     SHOW_REASONS,
@@ -32,6 +34,7 @@ from survey_service.widget.eligibility import (
     decide,
     decision_reason,
     facts_columns,
+    next_change,
 )
 from survey_service.widget.settings import (
     SETTINGS_FIELDS,
@@ -140,6 +143,20 @@ def shown_payload(survey: Any, token: str, position: str, locale: str | None) ->
     return {"show": True, "token": token, "color": survey.brand_color, "position": position, "text": text}
 
 
+def not_shown(
+    public_key: str,
+    user: dict[str, Any],
+    reason: str,
+    verified: bool,
+    now: datetime,
+    recheck_at: datetime | None = None,
+) -> dict[str, Any]:
+    """identify's answer when nothing shows, with its verdict (verdicts.issue) for the script to keep."""
+    # The reason tells whether someone answered lately: only for a verified identity.
+    said = reason if verified else None
+    return {"show": False, "reason": said, **verdicts.issue(public_key, user, said, now, recheck_at)}
+
+
 def identify(
     project: Project,
     user: dict[str, Any],
@@ -166,12 +183,11 @@ def identify(
             _lock_person(person.id)
             decision = decide(project, person, settings, now, force)
         if not decision.show:
-            # The reason tells whether someone answered lately: only for a verified identity.
-            return {"show": False, "reason": decision.reason if verified else None}
+            return not_shown(project.public_key, user, decision.reason, verified, now, decision.recheck_at)
         survey_id = decision.request.survey_id if decision.request else projects.default_survey(project.id).id
         survey = db.session.get(Survey, survey_id)
         if survey is None or not survey.is_open:
-            return {"show": False, "reason": "survey_closed" if verified else None}
+            return not_shown(project.public_key, user, "survey_closed", verified, now)
         request = _show(project, person, decision, now)
         return {**_payload(request, person, settings, lang), "reason": decision.reason}
 
@@ -199,7 +215,7 @@ def _page_view_statement() -> Any:
 
     Built once: constructing it costs more than running it.
     """
-    open_id, response, asked, dismissed = facts_columns(Project.id, Person.id)
+    open_id, response, asked, dismissed, next_due = facts_columns(Project.id, Person.id)
     shown = aliased(SurveyRequest, name="shown")
     return (
         select(
@@ -222,6 +238,7 @@ def _page_view_statement() -> Any:
             response.label("response"),
             asked.label("asked"),
             dismissed.label("dismissed"),
+            next_due.label("next_due"),
             shown.status.label("open_status"),
             shown.sent_at.label("open_sent_at"),
             Survey.question,
@@ -316,8 +333,14 @@ def identify_without_writes(
     if reason not in SHOW_REASONS:
         if force:
             return None  # a forced show looks for an earlier ask to show again (eligibility.forced_request)
-        # The reason tells whether someone answered lately: only for a verified identity.
-        return {"show": False, "reason": reason if verified else None}
+        recheck_at = next_change(
+            row,
+            quiet_period_days=row.quiet_period_days,
+            person_created_at=row.person_created_at,
+            rules=rules,
+            now=now,
+        )
+        return not_shown(public_key, user, reason, verified, now, recheck_at)
     if force:
         reason = "forced"
     if (
@@ -328,16 +351,73 @@ def identify_without_writes(
     ):
         return None  # a survey to open, or a request to mark as shown: the write path
     if not row.is_open:
-        return {"show": False, "reason": "survey_closed" if verified else None}
+        return not_shown(public_key, user, "survey_closed", verified, now)
     token = tokens.widget_answer_token(row.project_id, row.person_id, row.open_id)
     locale = row.person_locale or lang
     return {**shown_payload(row, token, rules.position, locale), "reason": reason}
 
 
+@lru_cache(maxsize=1)
+def _identity_statement() -> Any:
+    """A project's identity columns by widget key: all a kept verdict needs checked again."""
+    return select(
+        Project.require_identity_verification,
+        Project.identity_secret_encrypted,
+        Project.previous_identity_secret_encrypted,
+        Project.previous_identity_secret_expires_at,
+    ).where(Project.public_key == bindparam("public_key"))
+
+
+def answer_from_verdict(public_key: str, user: dict[str, Any], token: str) -> dict[str, Any] | None:
+    """identify's answer from a still-valid verdict it signed for this key, user and traits; None without one.
+
+    The key and the user_hash are checked again (a removed key is a 401, a wrong or rotated-out hash a 403,
+    at once); the person, the decision and any write are skipped: nothing they read can have changed in a
+    way the verdict does not already bound (its instant is at most WIDGET_VERDICT_TTL after it was signed).
+    """
+    now = clock.now()
+    kept = verdicts.still_valid(public_key, user, token, now)
+    if kept is None:
+        return None
+    with db.engine.connect() as conn:
+        row = (
+            conn.execution_options(isolation_level="AUTOCOMMIT")
+            .execute(_identity_statement(), {"public_key": public_key})
+            .first()
+        )
+    if row is None:
+        raise ApiError(401, "unauthorized", "Unknown widget key.")
+    verified = check_identity(
+        row.require_identity_verification,
+        row.identity_secret_encrypted,
+        user["id"],
+        user.get("user_hash"),
+        row.previous_identity_secret_encrypted,
+        row.previous_identity_secret_expires_at,
+    )
+    until, reason = kept
+    return {
+        "show": False,
+        "reason": reason if verified else None,
+        "verdict": token,
+        "verdict_ttl": math.floor((until - now).total_seconds()),
+    }
+
+
 def identify_visitor(
-    public_key: str | None, user: dict[str, Any], *, force: bool = False, lang: str | None = None
+    public_key: str | None,
+    user: dict[str, Any],
+    *,
+    force: bool = False,
+    lang: str | None = None,
+    verdict: str | None = None,
 ) -> dict[str, Any]:
-    """What POST /api/widget/identify answers: from one read when nothing changes, else through identify."""
+    """What POST /api/widget/identify answers: from the verdict the browser kept when it is still valid (and
+    show is not forced), else from one read when nothing changes, else through identify."""
+    if verdict and not force and public_key and public_key.startswith("pk_") and len(public_key) <= 64:
+        kept = answer_from_verdict(public_key, user, verdict)
+        if kept is not None:
+            return kept
     answer = identify_without_writes(public_key, user, force=force, lang=lang)
     if answer is not None:
         return answer

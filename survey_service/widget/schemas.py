@@ -48,6 +48,11 @@ class IdentifyIn(Schema):
     user = fields.Nested(WidgetUser, required=True)
     force = fields.Boolean(load_default=False)
     lang = fields.String(validate=validate.Length(0, 35), allow_none=True)
+    verdict = fields.String(
+        validate=validate.Length(0, 512),
+        allow_none=True,
+        metadata={"description": "An earlier answer's verdict, kept by the widget (ignored unless valid)."},
+    )
 
 
 class AnswerIn(Schema):

@@ -68,14 +68,6 @@ def _project_id(public_key: str) -> int | None:
     return db.session.scalar(select(Project.id).where(Project.public_key == public_key))
 
 
-def project_by_public_key(public_key: str | None) -> Project:
-    """The project of a widget key, or a 401 in the one error shape."""
-    project = project_for_public_key(public_key)
-    if project is None:
-        raise ApiError(401, "unauthorized", "Unknown widget key.")
-    return project
-
-
 @lru_cache(maxsize=1)
 def _widget_project_statement() -> Any:
     """Built once: on the widget's hot path, building a statement costs more than running it."""

@@ -17,6 +17,7 @@ from marshmallow import Schema, ValidationError
 
 from survey_service.core import keys, request_limits, security
 from survey_service.errors import ApiError
+from survey_service.services import promoters
 from survey_service.services.projects import demo_identity_secret
 from survey_service.widget import answers
 from survey_service.widget.identify import identify_visitor
@@ -95,7 +96,9 @@ def init_app(app: Flask) -> None:
 def identify() -> dict[str, Any]:
     """Identify the signed-in user and say whether the survey shows now."""
     data = _body(SCHEMAS[IdentifyIn])
-    return identify_visitor(data["key"], data["user"], force=data["force"], lang=data.get("lang"))
+    return identify_visitor(
+        data["key"], data["user"], force=data["force"], lang=data.get("lang"), verdict=data.get("verdict")
+    )
 
 
 @bp.post("/api/widget/answer")
@@ -104,7 +107,12 @@ def answer() -> dict[str, Any]:
     data = _body(SCHEMAS[AnswerIn])
     project_id = project_id_by_public_key(data["key"])
     response = answers.answer(project_id, data["token"], data["score"], data.get("comment"))
-    return {"ok": True, "category": response.category}
+    body: dict[str, Any] = {"ok": True, "category": response.category}
+    # The comment's submit ends the survey (the thank-you card): a promoter may be offered the review.
+    review = promoters.review_step(response) if "comment" in data else None
+    if review is not None:
+        body["review"] = review
+    return body
 
 
 @bp.post("/api/widget/dismiss")

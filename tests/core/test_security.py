@@ -92,6 +92,8 @@ def seed_tenant_b(app: Flask, client: FlaskClient) -> Tenant:
     ok(client.post("/api/v1/unsubscribes", json={"email": s["unsubscribed"]}, headers=h))
     ok(client.post("/api/v1/bounces", json={"email": s["bounced"]}, headers=h))
     ok(client.patch("/api/v1/widget/settings", json={"sample_percent": 37}, headers=h))
+    review = {"label": "B reviews", "url": "https://reviews.b-corp.example/b"}
+    ok(client.put("/api/v1/promoter_loop", json={"enabled": True, "targets": [review]}, headers=h))
     # A widget user of B who has not answered (a forced show opens no second answer in the quiet period).
     widget_user = s["external_id"] + "-widget"
     identify = {"key": b.keys["public_key"], "force": True, "user": {"id": widget_user}}
@@ -282,6 +284,27 @@ def matrix_calls(b: Tenant, a: Tenant) -> list[tuple[str, str, str, dict[str, An
         ("POST", f"{v1}/bounces", f"{v1}/bounces", {"json": {"email": s["email"]}}, None),
         ("PATCH", f"{v1}/project", f"{v1}/project", {"json": {"quiet_period_days": 1}}, None),
         ("PATCH", f"{v1}/widget/settings", f"{v1}/widget/settings", {"json": {"sample_percent": 1}}, None),
+        # The promoter loop: B's survey is not A's to configure or read; A's own settings touch nothing of B.
+        (
+            "PUT",
+            f"{v1}/promoter_loop",
+            f"{v1}/promoter_loop",
+            {"json": {"survey_id": i["survey"], "enabled": False, "targets": []}},
+            BODY_ID_REFUSED,
+        ),
+        (
+            "PUT",
+            f"{v1}/promoter_loop",
+            f"{v1}/promoter_loop",
+            {"json": {"enabled": True, "targets": [{"label": "A", "url": "https://a.example/r"}]}},
+            None,
+        ),
+        ("GET", f"{v1}/promoter_loop", f"{v1}/promoter_loop?survey_id={i['survey']}", {}, 404),
+        ("GET", f"{v1}/promoter_loop", f"{v1}/promoter_loop", {}, None),
+        ("DELETE", f"{v1}/promoter_loop", f"{v1}/promoter_loop?survey_id={i['survey']}", {}, 404),
+        # Its pages take a signed token only (the response it names): a forged one is refused.
+        ("POST", "/review/<token>", "/review/forged-consent-token", {}, 404),
+        ("GET", "/review/go/<token>", "/review/go/forged-link-token", {}, 404),
         # Lists and reports: A's (empty) data only.
         *(
             ("GET", f"{v1}/{p.partition('?')[0]}", f"{v1}/{p}", {}, None)
@@ -551,6 +574,7 @@ def test_rate_limits_answer_429_with_retry_after(limited_app: Flask) -> None:
     widget = json.dumps({"key": project["public_key"], "user": {"id": "u"}})
     limited: dict[str, Callable[[], TestResponse]] = {
         "public survey page": lambda: client.get("/s/not-a-token"),
+        "review link": lambda: client.get("/review/go/not-a-token"),
         "widget API": lambda: client.post("/api/widget/identify", data=widget, content_type="text/plain"),
         "Delighted API": lambda: client.get("/v1/metrics.json", auth=(project["secret_key"], "")),
     }
