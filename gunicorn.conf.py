@@ -15,6 +15,8 @@ workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count() * 2
 # else until its timeout kills it, so a few slow sockets took /healthz down. Here an idle connection
 # waits in the worker's poller and a slow one holds one thread of `threads`; clients that are slow on
 # purpose, in numbers, are what the buffering proxy in front (nginx in docker-compose.yml) absorbs.
+# Measured against sync workers (5 and 8) and other worker x thread counts at 32 connections (bench/README.md,
+# "The worker model"): no model gave more throughput beyond the run-to-run spread, so this one stays.
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
 threads = int(os.environ.get("GUNICORN_THREADS", "8"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))

@@ -7,6 +7,7 @@ import dataclasses
 import json
 import os
 import platform
+import runpy
 import secrets
 import sys
 import tempfile
@@ -17,7 +18,7 @@ from typing import Any
 
 from flask_migrate import upgrade
 
-from bench import lifecycle, recording, reporting
+from bench import hot_paths, lifecycle, recording, reporting
 from bench.pg import temporary_database
 from survey_service import create_app
 from survey_service.extensions import db
@@ -28,14 +29,54 @@ THROUGHPUT_TARGET, P99_TARGET_MS, REPORT_TARGET = 0.5, 100.0, 1.3
 LATENESS_TARGET_S = 2.0
 
 
+def production_model() -> dict[str, Any]:
+    """The worker model gunicorn.conf.py sets (read from the file, so the bench measures what ships)."""
+    conf = runpy.run_path(str(Path(__file__).resolve().parent.parent / "gunicorn.conf.py"))
+    return {"workers": conf["workers"], "worker_class": conf["worker_class"], "threads": conf["threads"]}
+
+
+def run_hot_paths(
+    quick: bool,
+    log: Any = print,
+    workers: int | None = None,
+    worker_class: str | None = None,
+    threads: int | None = None,
+    baseline: Path | None = None,
+) -> dict[str, Any]:
+    """The hot paths against the durable-write ceiling (bench/hot_paths.py), on a database of their own."""
+    model = production_model()
+    model = {
+        "workers": workers or model["workers"],
+        "worker_class": worker_class or model["worker_class"],
+        "threads": threads or model["threads"],
+    }
+    sizes = hot_paths.QUICK if quick else hot_paths.FULL
+    with tempfile.TemporaryDirectory(prefix="bench-instance-") as instance, temporary_database() as url:
+        secret = secrets.token_urlsafe(32)
+        app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": secret, "INSTANCE_PATH": instance})
+        with app.app_context():
+            upgrade()
+            db.engine.dispose()
+        log(
+            f"hot paths: responses, events, widget answers vs the raw INSERT ceiling, {sizes.concurrency}"
+            f" connections, gunicorn {model}" + (f", baseline {baseline}" if baseline else "") + " ..."
+        )
+        return hot_paths.run(url, secret, instance, sizes, baseline=baseline, **model)
+
+
 def run(
-    quick: bool, workers: int | None = None, log: Any = print, sends: int | None = None
+    quick: bool,
+    workers: int | None = None,
+    log: Any = print,
+    sends: int | None = None,
+    baseline: Path | None = None,
 ) -> dict[str, Any]:
     """Run every benchmark once and return every figure."""
     rec_sizes = recording.QUICK if quick else recording.FULL
     if workers:
         rec_sizes = dataclasses.replace(rec_sizes, workers=workers)
     rep_sizes = reporting.QUICK if quick else reporting.FULL
+    hot = run_hot_paths(quick, log, workers=workers, baseline=baseline)
     app_secret = secrets.token_urlsafe(32)
     with tempfile.TemporaryDirectory(prefix="bench-instance-") as instance, temporary_database() as url:
         app = create_app(
@@ -73,6 +114,7 @@ def run(
             db.engine.dispose()
     return {
         "quick": quick,
+        "hot_paths": hot,
         "recording": rec,
         "lifecycle": life,
         "report": report,
@@ -94,6 +136,8 @@ def summary(results: dict[str, Any]) -> str:
     lat, ceil_lat, raw_lat = rec["service_latency"], rec["ceiling_latency"], rec["raw_insert_latency"]
     lines = [
         "Load average of the machine at the end: " + ", ".join(f"{x:.2f}" for x in results["load_average"]),
+        "",
+        *hot_paths_summary(results["hot_paths"]),
         "",
         "Recording a response (POST /api/v1/responses, PostgreSQL) vs bare Flask JSON endpoint",
         "  and vs the raw SQL ceiling (one psycopg INSERT + COMMIT per request),",
@@ -135,6 +179,34 @@ def summary(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def hot_paths_summary(hot: dict[str, Any]) -> list[str]:
+    """The hot-path (issue 15) lines: each endpoint / the durable-write ceiling, p99, durability."""
+
+    def mark(ok: bool) -> str:
+        return "ok" if ok else "MISSED"
+
+    names = {"responses": "recording   ", "events": "events      ", "widget_answer": "widget answer"}
+    lines = [
+        "Hot paths / durable-write ceiling (bench/raw_insert_app.py: one psycopg INSERT + COMMIT),",
+        f"  closed loop, {hot['concurrency']} connections, gunicorn {hot['gunicorn']}, alternating slices:",
+        f"  ceiling {hot['ceiling_rps']:.0f} req/s, p99 {hot['ceiling_p99_ms']:.1f} ms;"
+        f" after SIGKILL {hot['ceiling_rows']} rows for {hot['ceiling_acknowledged']} acknowledged"
+        f"  {mark(hot['ceiling_durable'])}",
+    ]
+    for tree, figures in hot["trees"].items():
+        lines.append(f"  {tree} ({figures['root']}):")
+        for endpoint, label in names.items():
+            f = figures[endpoint]
+            ok = f["ratio"] >= THROUGHPUT_TARGET and f["p99_ms"] <= P99_TARGET_MS
+            lines.append(
+                f"    {label} / ceiling  {f['ratio']:.2f}  (target >= {THROUGHPUT_TARGET})"
+                f"  p99 {f['p99_ms']:.0f} ms (<= {P99_TARGET_MS:.0f})  {mark(ok)}"
+                f"   [{f['rps']:.0f} req/s, p50 {f['p50_ms']:.0f} ms; {f['failed']} failed;"
+                f" SIGKILL: {f['rows']} rows for {f['acknowledged']} acknowledged {mark(f['durable'])}]"
+            )
+    return lines
+
+
 def lifecycle_summary(life: dict[str, Any], gunicorn: str) -> list[str]:
     """The lifecycle (issues 4 and 15) lines of the summary."""
     return lifecycle.summary_lines(life, gunicorn)
@@ -167,10 +239,31 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--sends", type=int, help="events in the end-to-end send run (default 10,000)")
     parser.add_argument("--no-readme", action="store_true", help="do not update bench/README.md")
-    args = parser.parse_args(argv)
-    results = run(
-        args.quick, args.workers, log=lambda msg: print(msg, file=sys.stderr, flush=True), sends=args.sends
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="CHECKOUT",
+        help="also run the hot paths of another checkout (before/after)",
     )
+    parser.add_argument(
+        "--hot-paths-only",
+        action="store_true",
+        help="only the hot paths vs the durable-write ceiling (--worker-class, --threads choose the model)",
+    )
+    parser.add_argument("--worker-class", help="with --hot-paths-only: gunicorn worker class")
+    parser.add_argument("--threads", type=int, help="with --hot-paths-only: threads per gunicorn worker")
+    args = parser.parse_args(argv)
+
+    def log(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    if args.hot_paths_only:
+        hot = run_hot_paths(args.quick, log, args.workers, args.worker_class, args.threads, args.baseline)
+        print("\n".join(hot_paths_summary(hot)))
+        if args.json:
+            Path(args.json).write_text(json.dumps({"hot_paths": hot}, indent=2, default=str))
+        return 0
+    results = run(args.quick, args.workers, log=log, sends=args.sends, baseline=args.baseline)
     text = summary(results)
     print(text)
     if args.json:

@@ -1,13 +1,14 @@
 """In-process profile of POST /api/v1/responses on PostgreSQL: CPU ms and SQL statements per request.
 
-`python -m bench.profile_recording [N] [--cprofile]` (CPU time by `time.process_time`, not wall
-time, so other jobs on the machine do not move it much).
+`python -m bench.profile_recording [N] [--cprofile [tottime]] [--endpoint=events] [--pstats=FILE]`
+(CPU time by `time.process_time`, not wall time, so other jobs on the machine do not move it much).
 """
 
 from __future__ import annotations
 
 import cProfile
 import json
+import os
 import pstats
 import secrets
 import sys
@@ -30,7 +31,9 @@ def main(argv: list[str]) -> int:
     with tempfile.TemporaryDirectory() as instance, temporary_database() as url:
         config = {"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": secrets.token_urlsafe(32)}
         # The profile posts far faster than an integration may: the API rate limit off (0).
-        app = create_app({**config, "INSTANCE_PATH": instance, "API_RATE_LIMIT": 0})
+        # Events enqueue an RQ job: on BENCH_REDIS_URL / TEST_REDIS_URL when set, else the embedded Redis.
+        redis_url = os.environ.get("BENCH_REDIS_URL") or os.environ.get("TEST_REDIS_URL")
+        app = create_app({**config, "INSTANCE_PATH": instance, "API_RATE_LIMIT": 0, "REDIS_URL": redis_url})
         with app.app_context():
             upgrade()
             key = create_project("Profile").secret_key
@@ -39,8 +42,21 @@ def main(argv: list[str]) -> int:
             event.listen(db.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
         client = app.test_client()
         headers = {"Authorization": f"Bearer {key}"}
+        endpoint = next((a.split("=", 1)[1] for a in argv if a.startswith("--endpoint=")), "responses")
+        if endpoint == "events":
+            rule = {"event_type": "profile_event", "channel": "email", "delay_seconds": 0}
+            assert client.post("/api/v1/triggers", json=rule, headers=headers).status_code == 201
 
-        def post(i: int) -> None:
+        def post_event(i: int) -> None:
+            body = {
+                "id": f"e-{i}",
+                "type": "profile_event",
+                "person": {"external_id": f"e-{i}", "email": f"e-{i}@example.com"},
+            }
+            r = client.post("/api/v1/events", json=body, headers=headers)
+            assert r.status_code == 202, r.get_data(as_text=True)
+
+        def post_response(i: int) -> None:
             body: dict[str, Any] = {
                 "person": {
                     "external_id": f"p-{i}",
@@ -54,10 +70,12 @@ def main(argv: list[str]) -> int:
                             content_type="application/json")  # fmt: skip
             assert r.status_code == 201, r.get_data(as_text=True)
 
+        post = post_event if endpoint == "events" else post_response
         for i in range(50):
             post(-i - 1)
         statements.clear()
-        profiler = cProfile.Profile() if "--cprofile" in argv else None
+        # CPU time, not wall time: waiting on PostgreSQL (or for a CPU on a busy machine) is not counted.
+        profiler = cProfile.Profile(time.process_time) if "--cprofile" in argv else None
         cpu = time.process_time()
         if profiler:
             profiler.enable()
@@ -68,9 +86,14 @@ def main(argv: list[str]) -> int:
         cpu = time.process_time() - cpu
         per_request = len(statements) / n
         print(f"{n} requests: {cpu / n * 1000:.2f} CPU ms/request, {per_request:.1f} statements/request")
-        for s in statements[-len(statements) // n :]:
+        statements.clear()
+        post(n)  # one more, to list its statements
+        for s in statements:
             print("   ", " ".join(s.split())[:150])
         if profiler:
+            dump = next((a.split("=", 1)[1] for a in argv if a.startswith("--pstats=")), None)
+            if dump:
+                profiler.dump_stats(dump)
             order = "tottime" if "tottime" in argv else "cumulative"
             pstats.Stats(profiler).sort_stats(order).print_stats(45)
         with app.app_context():

@@ -1,13 +1,14 @@
 """The raw SQL ceiling for recording a response: parse JSON, one psycopg INSERT + COMMIT, answer 201.
 
 The least any durable write needs: no ORM, no validation, no person upsert; one connection per
-gunicorn worker (as a pool would keep), created on the worker's first request.
+gunicorn worker thread (as a pool would keep), created on the thread's first request.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import threading
 from typing import Any
 
 import psycopg
@@ -20,14 +21,15 @@ CREATE_TABLE = (
 )
 
 app = Flask(__name__)
-_conn: psycopg.Connection[Any] | None = None
+# One connection per thread (a sync worker has one thread; a gthread worker several), as a pool would keep.
+_local = threading.local()
 
 
 def _connection() -> psycopg.Connection[Any]:
-    global _conn
-    if _conn is None or _conn.closed:
-        _conn = psycopg.connect(os.environ["RAW_DATABASE_URL"])
-    return _conn
+    conn: psycopg.Connection[Any] | None = getattr(_local, "conn", None)
+    if conn is None or conn.closed:
+        conn = _local.conn = psycopg.connect(os.environ["RAW_DATABASE_URL"])
+    return conn
 
 
 @app.get("/healthz")

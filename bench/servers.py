@@ -25,15 +25,18 @@ def free_port() -> int:
         return port
 
 
-def gunicorn_command(target: str, port: int, workers: int) -> list[str]:
-    """The one gunicorn configuration both servers share: sync workers, same count and backlog."""
+def gunicorn_command(
+    target: str, port: int, workers: int, worker_class: str = "sync", threads: int = 1, root: Path = ROOT
+) -> list[str]:
+    """The one gunicorn configuration every server of a comparison shares: same workers and backlog."""
     return [
         sys.executable, "-m", "gunicorn",
         "--workers", str(workers),
-        "--worker-class", "sync",
+        "--worker-class", worker_class,
+        "--threads", str(threads),
         "--bind", f"127.0.0.1:{port}",
         "--backlog", "2048",
-        "--chdir", str(ROOT),
+        "--chdir", str(root),
         "--log-level", "warning",
         target,
     ]  # fmt: skip
@@ -57,14 +60,28 @@ def _wait_answering(port: int, proc: subprocess.Popen[bytes], timeout: float = 3
 
 
 @contextmanager
-def gunicorn(target: str, env: dict[str, str], workers: int) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
-    """Run `gunicorn target` in its own process group; yield its port; kill the group at the end."""
+def gunicorn(
+    target: str,
+    env: dict[str, str],
+    workers: int,
+    worker_class: str = "sync",
+    threads: int = 1,
+    root: Path = ROOT,
+) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+    """Run `gunicorn target` (from the checkout `root`) in its own process group; yield its port; kill
+    the group at the end."""
     port = free_port()
     proc = subprocess.Popen(
-        gunicorn_command(target, port, workers),
+        gunicorn_command(target, port, workers, worker_class, threads, root),
         # The service's per-project API limits would cap the load generator: off unless env sets them.
-        env={**os.environ, "API_RATE_LIMIT": "0", "API_EXPORT_RATE_LIMIT": "0", **env},
-        cwd=ROOT,
+        env={
+            **os.environ,
+            "API_RATE_LIMIT": "0",
+            "API_EXPORT_RATE_LIMIT": "0",
+            **env,
+            "PYTHONPATH": str(root),
+        },
+        cwd=root,
         start_new_session=True,
         # gunicorn.conf.py (picked up from ROOT for every server alike) writes an access log line
         # per request to stdout: still formatted and written, but not into the bench's output.

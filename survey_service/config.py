@@ -296,6 +296,9 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # address (providers send from many, shared addresses).
         "SOURCE_RATE_LIMIT": _non_negative_int("SOURCE_RATE_LIMIT", 1200),
         "SOURCE_RATE_WINDOW": _non_negative_int("SOURCE_RATE_WINDOW", 60),
+        # Seconds a worker keeps the project of a secret key, its alert rules and its trigger rules before
+        # reading them again (core/hot_cache): the bound for a change made in another process to reach it.
+        "HOT_CACHE_SECONDS": _non_negative_int("HOT_CACHE_SECONDS", 5),
     }
     config.update(overrides)
     https = str(config["BASE_URL"]).startswith("https://")

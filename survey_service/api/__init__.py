@@ -14,12 +14,14 @@ from webargs.flaskparser import FlaskParser
 from survey_service.core import keys
 from survey_service.core.ratelimit import api_retry_after
 from survey_service.errors import ApiError, error_response
+from survey_service.extensions import db
 from survey_service.models import Project
-from survey_service.services.projects import project_for_secret_key
+from survey_service.services.projects import ProjectRef, project_ref_for_secret_key
 
 BEARER = "bearerAuth"
 BASIC = "basicAuth"
 UNSUPPORTED_MEDIA_TYPE = "The body must be JSON: send Content-Type: application/json."
+KEY_REQUIRED = "A valid secret key is required (Authorization: Bearer sk_…)."
 
 
 def key_from_request() -> str | None:
@@ -32,10 +34,10 @@ def authenticate() -> None:
     if request.method == "OPTIONS":
         return
     key = key_from_request()
-    project = project_for_secret_key(key) if key else None
-    if project is None:
-        raise ApiError(401, "unauthorized", "A valid secret key is required (Authorization: Bearer sk_…).")
-    g.project = project
+    ref = project_ref_for_secret_key(key) if key else None
+    if ref is None:
+        raise ApiError(401, "unauthorized", KEY_REQUIRED)
+    g.project_ref = ref
 
 
 def limit_requests() -> Response | None:
@@ -43,7 +45,7 @@ def limit_requests() -> Response | None:
     if request.method == "OPTIONS":
         return None
     # Counted per project, named by its public key: a project id reused after a deletion starts afresh.
-    wait = api_retry_after(current_project().public_key, request.path)
+    wait = api_retry_after(current_project_ref().public_key, request.path)
     if wait is None:
         return None
     message = f"Too many requests for this project; retry in {wait} s."
@@ -99,9 +101,27 @@ def check_request_shape() -> Response | None:
     return None
 
 
+def current_project_ref() -> ProjectRef:
+    """What the request's project is known by (id, public key, settings), from the per-process key cache."""
+    ref: ProjectRef = g.project_ref
+    return ref
+
+
+def current_project_id() -> int:
+    """The id of the project the request authenticated as (no query)."""
+    return current_project_ref().id
+
+
 def current_project() -> Project:
-    """The project the request authenticated as."""
-    project: Project = g.project
+    """The project the request authenticated as, loaded from the database on first use in the request."""
+    project: Project | None = g.get("project")
+    if project is None:
+        project = db.session.get(Project, current_project_id())
+        if project is None:  # deleted after its key was cached
+            raise ApiError(
+                401, "unauthorized", "A valid secret key is required (Authorization: Bearer sk_…)."
+            )
+        g.project = project
     return project
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from survey_service.api import api_blueprint, current_project
+from survey_service.api import api_blueprint, current_project_id
 from survey_service.schemas.alerts import (
     AlertRuleCreated,
     AlertRuleIn,
@@ -24,7 +24,7 @@ bp = api_blueprint("alerts", __name__, "Alert rules delivered by signed webhook"
 @bp.response(201, AlertRuleCreated)
 def create_alert_rule(data: dict[str, Any]) -> dict[str, Any]:
     """Create a rule; the answer carries the signing secret, shown only this once."""
-    rule, secret = alerts.create_rule(current_project().id, data)
+    rule, secret = alerts.create_rule(current_project_id(), data)
     return {**{name: getattr(rule, name) for name in AlertRuleOut._declared_fields}, "secret": secret}
 
 
@@ -33,7 +33,7 @@ def create_alert_rule(data: dict[str, Any]) -> dict[str, Any]:
 @bp.response(200, AlertRuleList)
 def list_alert_rules(query: dict[str, Any]) -> dict[str, Any]:
     """List the project's alert rules, oldest first, with cursor paging."""
-    rows, next_cursor = alerts.list_rules(current_project().id, **query)
+    rows, next_cursor = alerts.list_rules(current_project_id(), **query)
     return {"data": rows, "next_cursor": next_cursor}
 
 
@@ -41,7 +41,7 @@ def list_alert_rules(query: dict[str, Any]) -> dict[str, Any]:
 @bp.response(200, AlertRuleOut)
 def get_alert_rule(rule_id: int) -> Any:
     """One rule (never its secret)."""
-    return alerts.project_rule(current_project().id, rule_id)
+    return alerts.project_rule(current_project_id(), rule_id)
 
 
 @bp.patch("/alert_rules/<int:rule_id>")
@@ -49,14 +49,14 @@ def get_alert_rule(rule_id: int) -> Any:
 @bp.response(200, AlertRuleOut)
 def update_alert_rule(data: dict[str, Any], rule_id: int) -> Any:
     """Change a rule: conditions, target, format, events, or pause it with `enabled: false`."""
-    return alerts.update_rule(current_project().id, rule_id, data)
+    return alerts.update_rule(current_project_id(), rule_id, data)
 
 
 @bp.delete("/alert_rules/<int:rule_id>")
 @bp.response(204)
 def delete_alert_rule(rule_id: int) -> None:
     """Delete a rule and its delivery log."""
-    alerts.delete_rule(current_project().id, rule_id)
+    alerts.delete_rule(current_project_id(), rule_id)
 
 
 @bp.get("/alert_rules/<int:rule_id>/deliveries")
@@ -64,5 +64,5 @@ def delete_alert_rule(rule_id: int) -> None:
 @bp.response(200, WebhookDeliveryList)
 def list_deliveries(query: dict[str, Any], rule_id: int) -> dict[str, Any]:
     """A rule's deliveries, newest first, with status, attempts and the last error; cursor paging."""
-    rows, next_cursor = alerts.rule_deliveries(current_project().id, rule_id, **query)
+    rows, next_cursor = alerts.rule_deliveries(current_project_id(), rule_id, **query)
     return {"data": rows, "next_cursor": next_cursor}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from survey_service.api import api_blueprint, current_project
+from survey_service.api import api_blueprint, current_project_id
 from survey_service.models import EmailSuppression, SurveyRequest
 from survey_service.reporting.funnel import funnel_by_channel
 from survey_service.schemas.email import (
@@ -31,7 +31,7 @@ bp = api_blueprint("email_surveys", __name__, "Email surveys: signed links, send
 @bp.response(201, SurveyLinkOut)
 def create_survey_links(data: dict[str, Any]) -> dict[str, Any]:
     """Create a "link" survey request and return its signed landing and score URLs."""
-    request = email_requests.create_link_request(current_project().id, data["person"], data.get("survey_id"))
+    request = email_requests.create_link_request(current_project_id(), data["person"], data.get("survey_id"))
     return email_requests.survey_links(request)
 
 
@@ -45,7 +45,7 @@ def create_survey_request(data: dict[str, Any]) -> SurveyRequest:
     when the fatigue rules every channel shares forbid the ask (`"force": true` asks anyway).
     """
     return email_requests.request_email_survey(
-        current_project().id,
+        current_project_id(),
         data["person"],
         data.get("survey_id"),
         data.get("delay_seconds", 0),
@@ -57,16 +57,16 @@ def create_survey_request(data: dict[str, Any]) -> SurveyRequest:
 @bp.response(200, SurveyRequestOut)
 def get_survey_request(request_id: int) -> SurveyRequest:
     """One survey request with its funnel timestamps."""
-    return email_requests.get_request(current_project().id, request_id)
+    return email_requests.get_request(current_project_id(), request_id)
 
 
 def _page(reason: str, query: dict[str, Any]) -> dict[str, Any]:
-    rows, next_cursor = suppressions.page_suppressions(current_project().id, reason, **query)
+    rows, next_cursor = suppressions.page_suppressions(current_project_id(), reason, **query)
     return {"data": rows, "next_cursor": next_cursor}
 
 
 def _add(reason: str, data: dict[str, Any]) -> EmailSuppression:
-    project_id = current_project().id
+    project_id = current_project_id()
     suppressions.add_suppression(project_id, data["email"], reason, data.get("detail"))
     row = suppressions.list_suppressions(project_id, reason, limit=1, email=data["email"])
     return row[0]
@@ -109,4 +109,4 @@ def add_bounce(data: dict[str, Any]) -> EmailSuppression:
 @bp.response(200, FunnelReport)
 def get_funnel(query: dict[str, Any]) -> dict[str, Any]:
     """Requests, sent, delivered, clicked and responded per channel, with the response rate."""
-    return {"channels": funnel_by_channel(current_project().id, query.get("since"), query.get("until"))}
+    return {"channels": funnel_by_channel(current_project_id(), query.get("since"), query.get("until"))}

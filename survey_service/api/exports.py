@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Response
 
-from survey_service.api import api_blueprint, current_project
+from survey_service.api import api_blueprint, current_project_id
 from survey_service.reporting.exports import (
     CSV,
     JSONL,
@@ -46,7 +46,7 @@ DOC = {"responses": {"200": {"description": "a streamed file"}}}
 @bp.doc(**DOC)
 def export_responses_csv(query: dict[str, Any]) -> Response:
     """Stream the filtered responses as CSV: email, name, score, comment, created_at, …, properties."""
-    return streamed(responses_csv, export_filter(current_project().id, query), "responses", CSV)
+    return streamed(responses_csv, export_filter(current_project_id(), query), "responses", CSV)
 
 
 @bp.get("/exports/responses.jsonl")
@@ -54,7 +54,7 @@ def export_responses_csv(query: dict[str, Any]) -> Response:
 @bp.doc(**DOC)
 def export_responses_jsonl(query: dict[str, Any]) -> Response:
     """Stream the filtered responses as JSON lines, one object per response."""
-    return streamed(responses_jsonl, export_filter(current_project().id, query), "responses", JSONL)
+    return streamed(responses_jsonl, export_filter(current_project_id(), query), "responses", JSONL)
 
 
 @bp.get("/exports/promoters.csv")
@@ -62,4 +62,4 @@ def export_responses_jsonl(query: dict[str, Any]) -> Response:
 @bp.doc(**DOC)
 def export_promoters_csv(query: dict[str, Any]) -> Response:
     """Stream promoters for marketing: contact data, score, comment, consent, segment values."""
-    return streamed(promoters_csv, export_filter(current_project().id, query), "promoters", CSV)
+    return streamed(promoters_csv, export_filter(current_project_id(), query), "promoters", CSV)

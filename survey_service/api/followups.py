@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from survey_service.api import api_blueprint, current_project
+from survey_service.api import api_blueprint, current_project_id
 from survey_service.models import Response
 from survey_service.schemas.followups import FollowupIn
 from survey_service.schemas.responses import ResponseOut
@@ -18,4 +18,4 @@ bp = api_blueprint("followups", __name__, "Follow-up of responses: new → conta
 @bp.response(200, ResponseOut)
 def patch_response(changes: dict[str, Any], response_id: int) -> Response:
     """Set a response's follow-up status, owner, notes or tags."""
-    return update_followup(current_project().id, response_id, changes)
+    return update_followup(current_project_id(), response_id, changes)

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Response as FlaskResponse
 
-from survey_service.api import api_blueprint, current_project
+from survey_service.api import api_blueprint, current_project, current_project_id, current_project_ref
 from survey_service.models import Enrollment, TriggerRule
 from survey_service.schemas.common import PageQuery
 from survey_service.schemas.lifecycle import (
@@ -36,7 +36,7 @@ bp = api_blueprint("lifecycle", __name__, "Lifecycle events, trigger rules and s
 def post_event(data: dict[str, Any]) -> dict[str, Any]:
     """Accept a lifecycle event; the same id twice is acknowledged as a duplicate and sends nothing."""
     outcome = events.record_event(
-        current_project(),
+        current_project_ref(),
         data["id"],
         data["type"],
         data["person"],
@@ -64,7 +64,7 @@ def create_trigger(data: dict[str, Any]) -> TriggerRule:
 @bp.response(200, TriggerList)
 def list_triggers(query: dict[str, Any]) -> dict[str, Any]:
     """List the project's trigger rules, oldest first, with cursor paging."""
-    rows, next_cursor = triggers.list_rules(current_project().id, **query)
+    rows, next_cursor = triggers.list_rules(current_project_id(), **query)
     return {"data": rows, "next_cursor": next_cursor}
 
 
@@ -72,7 +72,7 @@ def list_triggers(query: dict[str, Any]) -> dict[str, Any]:
 @bp.response(200, TriggerOut)
 def get_trigger(rule_id: int) -> TriggerRule:
     """Fetch one trigger rule."""
-    return triggers.project_rule(current_project().id, rule_id)
+    return triggers.project_rule(current_project_id(), rule_id)
 
 
 @bp.patch("/triggers/<int:rule_id>")
@@ -80,14 +80,14 @@ def get_trigger(rule_id: int) -> TriggerRule:
 @bp.response(200, TriggerOut)
 def patch_trigger(data: dict[str, Any], rule_id: int) -> TriggerRule:
     """Change some fields of a trigger rule."""
-    return triggers.update_rule(current_project().id, rule_id, data)
+    return triggers.update_rule(current_project_id(), rule_id, data)
 
 
 @bp.delete("/triggers/<int:rule_id>")
 @bp.response(204)
 def delete_trigger(rule_id: int) -> FlaskResponse:
     """Delete a trigger rule (requests it already scheduled stay scheduled)."""
-    triggers.delete_rule(current_project().id, rule_id)
+    triggers.delete_rule(current_project_id(), rule_id)
     return FlaskResponse(status=204)
 
 
@@ -104,7 +104,7 @@ def list_templates() -> dict[str, Any]:
 def list_survey_requests(query: dict[str, Any]) -> dict[str, Any]:
     """List survey requests, newest first, by person and status, with cursor paging."""
     rows, next_cursor = surveying.list_requests(
-        current_project().id,
+        current_project_id(),
         person_id=query.get("person_id"),
         status=query.get("status"),
         limit=query["limit"],
@@ -117,7 +117,7 @@ def list_survey_requests(query: dict[str, Any]) -> dict[str, Any]:
 @bp.response(200, CancelledOut)
 def delete_pending_requests(person_id: int) -> dict[str, int]:
     """Cancel every queued survey request of a person."""
-    return {"cancelled": surveying.cancel_pending_of_person(current_project().id, person_id, reason="api")}
+    return {"cancelled": surveying.cancel_pending_of_person(current_project_id(), person_id, reason="api")}
 
 
 @bp.post("/recurring")
@@ -125,7 +125,7 @@ def delete_pending_requests(person_id: int) -> dict[str, int]:
 @bp.response(201, EnrollmentOut)
 def create_enrollment(data: dict[str, Any]) -> Enrollment:
     """Enrol a person in recurring relationship NPS (e.g. every 90 days)."""
-    return enrollments.enroll(current_project().id, data)
+    return enrollments.enroll(current_project_id(), data)
 
 
 @bp.get("/recurring")
@@ -133,7 +133,7 @@ def create_enrollment(data: dict[str, Any]) -> Enrollment:
 @bp.response(200, EnrollmentList)
 def list_enrollments(query: dict[str, Any]) -> dict[str, Any]:
     """List active recurring enrolments, oldest first, with cursor paging."""
-    rows, next_cursor = enrollments.active_enrollments(current_project().id, **query)
+    rows, next_cursor = enrollments.active_enrollments(current_project_id(), **query)
     return {"data": rows, "next_cursor": next_cursor}
 
 
@@ -141,7 +141,7 @@ def list_enrollments(query: dict[str, Any]) -> dict[str, Any]:
 @bp.response(204)
 def delete_enrollment(enrollment_id: int) -> FlaskResponse:
     """Stop a recurring enrolment."""
-    enrollments.unenroll(current_project().id, enrollment_id)
+    enrollments.unenroll(current_project_id(), enrollment_id)
     return FlaskResponse(status=204)
 
 
@@ -164,4 +164,4 @@ def patch_project(data: dict[str, Any]) -> Any:
 @bp.response(200, FailedJobList)
 def list_failed_jobs() -> dict[str, Any]:
     """Send jobs of this project that failed after all retries (RQ's failed-job registry)."""
-    return {"data": failed_jobs.failed_jobs(project_id=current_project().id)}
+    return {"data": failed_jobs.failed_jobs(project_id=current_project_id())}

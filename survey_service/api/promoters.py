@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from survey_service.api import api_blueprint, current_project
+from survey_service.api import api_blueprint, current_project_id
 from survey_service.schemas.promoters import (
     PromoterLoopIn,
     PromoterLoopOut,
@@ -21,7 +21,7 @@ bp = api_blueprint("promoter_loop", __name__, "The promoter loop: review and ref
 @bp.response(200, PromoterLoopOut)
 def get_promoter_loop(query: dict[str, Any]) -> dict[str, Any]:
     """The project's review targets, or a survey's (its own, else the project's)."""
-    return promoters.loop_settings(current_project().id, query.get("survey_id"))
+    return promoters.loop_settings(current_project_id(), query.get("survey_id"))
 
 
 @bp.put("/promoter_loop")
@@ -30,7 +30,7 @@ def get_promoter_loop(query: dict[str, Any]) -> dict[str, Any]:
 def put_promoter_loop(data: dict[str, Any]) -> dict[str, Any]:
     """Replace the project's review targets (or, with survey_id, that survey's own)."""
     return promoters.save_loop_settings(
-        current_project().id, data.get("survey_id"), data["enabled"], data["targets"]
+        current_project_id(), data.get("survey_id"), data["enabled"], data["targets"]
     )
 
 
@@ -39,4 +39,4 @@ def put_promoter_loop(data: dict[str, Any]) -> dict[str, Any]:
 @bp.response(204)
 def delete_promoter_loop(query: dict[str, Any]) -> None:
     """Drop a survey's own review targets so it inherits the project's (survey_id is required)."""
-    promoters.delete_survey_override(current_project().id, query["survey_id"])
+    promoters.delete_survey_override(current_project_id(), query["survey_id"])

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Response as FlaskResponse
 
-from survey_service.api import api_blueprint, current_project
+from survey_service.api import api_blueprint, current_project, current_project_id
 from survey_service.models import EventSource
 from survey_service.sources import service
 from survey_service.sources.schemas import (
@@ -46,14 +46,14 @@ def create_source(data: dict[str, Any]) -> dict[str, Any]:
 @bp.response(200, SourceList)
 def list_sources() -> dict[str, Any]:
     """The project's event sources, oldest first."""
-    return {"data": [_shown(source) for source in service.list_sources(current_project().id)]}
+    return {"data": [_shown(source) for source in service.list_sources(current_project_id())]}
 
 
 @bp.get("/sources/<int:source_id>")
 @bp.response(200, SourceDetail)
 def get_source(source_id: int) -> dict[str, Any]:
     """One event source with its newest deliveries (accepted, duplicate, ignored, refused)."""
-    source = service.project_source(current_project().id, source_id)
+    source = service.project_source(current_project_id(), source_id)
     return _shown(source, recent_deliveries=service.recent_deliveries(source.id))
 
 
@@ -62,7 +62,7 @@ def get_source(source_id: int) -> dict[str, Any]:
 @bp.response(200, SourceOut)
 def patch_source(data: dict[str, Any], source_id: int) -> dict[str, Any]:
     """Change a source's name, mapping or whether it is enabled."""
-    return _shown(service.update_source(current_project().id, source_id, data))
+    return _shown(service.update_source(current_project_id(), source_id, data))
 
 
 @bp.post("/sources/<int:source_id>/rotate_secret")
@@ -71,7 +71,7 @@ def patch_source(data: dict[str, Any], source_id: int) -> dict[str, Any]:
 def rotate_source_secret(data: dict[str, Any], source_id: int) -> dict[str, Any]:
     """Replace the signing secret; the previous one keeps verifying for grace_hours."""
     rotated = service.rotate_secret(
-        current_project().id, source_id, data.get("signing_secret"), data["grace_hours"]
+        current_project_id(), source_id, data.get("signing_secret"), data["grace_hours"]
     )
     return _shown(rotated.source, signing_secret=rotated.signing_secret)
 
@@ -80,5 +80,5 @@ def rotate_source_secret(data: dict[str, Any], source_id: int) -> dict[str, Any]
 @bp.response(204)
 def delete_source(source_id: int) -> FlaskResponse:
     """Delete a source: its URL answers 404 from now on; the events it recorded stay."""
-    service.delete_source(current_project().id, source_id)
+    service.delete_source(current_project_id(), source_id)
     return FlaskResponse(status=204)

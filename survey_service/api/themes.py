@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from survey_service.api import api_blueprint, current_project
+from survey_service.api import api_blueprint, current_project_id
 from survey_service.models import Theme
 from survey_service.reporting.filters import ResponseFilter
 from survey_service.reporting.theme_report import contradictions, themes_report
@@ -31,7 +31,7 @@ bp = api_blueprint("themes", __name__, "Themes and sentiment of comments")
 @bp.response(200, ThemeList)
 def list_themes() -> dict[str, Any]:
     """List the project's themes (the built-in set is added on first use)."""
-    return {"data": service.list_themes(current_project().id)}
+    return {"data": service.list_themes(current_project_id())}
 
 
 @bp.post("/themes")
@@ -39,14 +39,14 @@ def list_themes() -> dict[str, Any]:
 @bp.response(201, ThemeOut)
 def create_theme(data: dict[str, Any]) -> Theme:
     """Add a theme; existing comments are re-applied in the background."""
-    return service.create_theme(current_project().id, data)
+    return service.create_theme(current_project_id(), data)
 
 
 @bp.get("/themes/<int:theme_id>")
 @bp.response(200, ThemeOut)
 def get_theme(theme_id: int) -> Theme:
     """Fetch one theme."""
-    return service.get_theme(current_project().id, theme_id)
+    return service.get_theme(current_project_id(), theme_id)
 
 
 @bp.patch("/themes/<int:theme_id>")
@@ -54,14 +54,14 @@ def get_theme(theme_id: int) -> Theme:
 @bp.response(200, ThemeOut)
 def update_theme(data: dict[str, Any], theme_id: int) -> Theme:
     """Rename a theme, change its keywords or switch it on or off."""
-    return service.update_theme(current_project().id, theme_id, data)
+    return service.update_theme(current_project_id(), theme_id, data)
 
 
 @bp.delete("/themes/<int:theme_id>")
 @bp.response(204)
 def delete_theme(theme_id: int) -> None:
     """Delete a theme and its assignments."""
-    service.delete_theme(current_project().id, theme_id)
+    service.delete_theme(current_project_id(), theme_id)
 
 
 @bp.post("/themes/<int:theme_id>/merge")
@@ -69,7 +69,7 @@ def delete_theme(theme_id: int) -> None:
 @bp.response(200, ThemeOut)
 def merge_theme(data: dict[str, Any], theme_id: int) -> Theme:
     """Merge a theme into another (its keywords join the other's)."""
-    return service.merge_theme(current_project().id, theme_id, data["into"])
+    return service.merge_theme(current_project_id(), theme_id, data["into"])
 
 
 @bp.get("/themes/suggestions")
@@ -77,7 +77,7 @@ def merge_theme(data: dict[str, Any], theme_id: int) -> Theme:
 @bp.response(200, Suggestions)
 def get_suggestions(query: dict[str, Any]) -> dict[str, Any]:
     """Phrases detractors use far more than promoters and vice versa (log-odds with a Dirichlet prior)."""
-    flt = ResponseFilter(current_project().id, since=query.get("since"), until=query.get("until"))
+    flt = ResponseFilter(current_project_id(), since=query.get("since"), until=query.get("until"))
     return service.suggestions(flt, query["limit"])
 
 
@@ -86,7 +86,7 @@ def get_suggestions(query: dict[str, Any]) -> dict[str, Any]:
 @bp.response(201, ThemeOut)
 def accept_suggestion(data: dict[str, Any]) -> Theme:
     """Turn a suggested phrase into a theme."""
-    return service.theme_from_suggestion(current_project().id, data["phrase"], data.get("label"))
+    return service.theme_from_suggestion(current_project_id(), data["phrase"], data.get("label"))
 
 
 @bp.get("/reports/themes")
@@ -94,7 +94,7 @@ def accept_suggestion(data: dict[str, Any]) -> Theme:
 @bp.response(200, ThemeReport)
 def get_themes_report(query: dict[str, Any]) -> dict[str, Any]:
     """Each theme's NPS with its margin, share of comments and impact on the score."""
-    project_id = current_project().id
+    project_id = current_project_id()
     service.ensure_project(project_id)
     return themes_report(project_id, **query)
 
@@ -104,5 +104,5 @@ def get_themes_report(query: dict[str, Any]) -> dict[str, Any]:
 @bp.response(200, SentimentReport)
 def get_sentiment_report(query: dict[str, Any]) -> dict[str, Any]:
     """Sentiment counts and the comments whose sentiment contradicts their score."""
-    flt = ResponseFilter(current_project().id, since=query.get("since"), until=query.get("until"))
+    flt = ResponseFilter(current_project_id(), since=query.get("since"), until=query.get("until"))
     return contradictions(flt, query["limit"])

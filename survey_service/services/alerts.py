@@ -18,7 +18,7 @@ from redis import RedisError
 from rq import Retry
 from sqlalchemy import func, select
 
-from survey_service.core import clock, cursors, keys, outbound
+from survey_service.core import clock, cursors, hot_cache, keys, outbound
 from survey_service.errors import ApiError
 from survey_service.extensions import WEBHOOK_QUEUE, db, queues
 from survey_service.mail.headers import header_safe
@@ -95,6 +95,7 @@ def create_rule(project_id: int, data: dict[str, Any]) -> tuple[AlertRule, str]:
     )
     db.session.add(rule)
     db.session.commit()
+    hot_cache.invalidate(ENABLED_RULES)
     return rule, secret
 
 
@@ -127,6 +128,7 @@ def update_rule(project_id: int, rule_id: int, changes: dict[str, Any]) -> Alert
     for name, value in changes.items():
         setattr(rule, name, list(value) if isinstance(value, list | tuple) else value)
     db.session.commit()
+    hot_cache.invalidate(ENABLED_RULES)
     return rule
 
 
@@ -154,6 +156,7 @@ def delete_rule(project_id: int, rule_id: int) -> None:
     """Delete a rule (its deliveries go with it)."""
     db.session.delete(project_rule(project_id, rule_id))
     db.session.commit()
+    hot_cache.invalidate(ENABLED_RULES)
 
 
 def rule_deliveries(
@@ -177,14 +180,35 @@ def matches(rule: AlertRule, response: Response, event: str) -> bool:
     return not (rule.require_comment and not (response.comment or "").strip())
 
 
+# core/hot_cache's cache of a project's enabled rules.
+ENABLED_RULES = "alert_rules"
+
+
+def enabled_rules(project_id: int) -> tuple[AlertRule, ...]:
+    """The project's enabled rules, read again at most every HOT_CACHE_SECONDS (most projects have none,
+    and every response asked). Detached and shared read-only; a change here clears the cache at once."""
+    return hot_cache.cached(ENABLED_RULES, project_id, lambda: _enabled_rules(project_id))
+
+
+def _enabled_rules(project_id: int) -> tuple[AlertRule, ...]:
+    rules = tuple(
+        db.session.scalars(
+            select(AlertRule).where(AlertRule.project_id == project_id, AlertRule.enabled.is_(True))
+        )
+    )
+    for rule in rules:
+        db.session.expunge(rule)  # a rollback of this session must not expire what other requests read
+    return rules
+
+
 def dispatch_response_event(project_id: int, response_id: int, event: str) -> list[int]:
     """Record a delivery for every matching rule, commit, then enqueue them; never raises to the caller."""
     try:
+        rules = enabled_rules(project_id)
+        if not rules:
+            return []
         response = db.session.get(Response, response_id)
-        rules = db.session.scalars(
-            select(AlertRule).where(AlertRule.project_id == project_id, AlertRule.enabled.is_(True))
-        ).all()
-        if response is None or not rules:
+        if response is None:
             return []
         deliveries = [
             WebhookDelivery(project_id=project_id, rule_id=rule.id, response_id=response_id, event=event)

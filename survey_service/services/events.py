@@ -15,6 +15,7 @@ from survey_service.extensions import db
 from survey_service.models import Event, Project, SurveyRequest
 from survey_service.services import outbox, triggers
 from survey_service.services.people import upsert_person
+from survey_service.services.projects import ProjectRef
 from survey_service.services.surveying import cancel_pending, schedule_survey
 from survey_service.services.tx import commit_with_retry
 
@@ -32,7 +33,7 @@ class EventOutcome:
 
 
 def record_event(
-    project: Project,
+    project: Project | ProjectRef,
     external_id: str,
     event_type: str,
     person_data: dict[str, Any],
@@ -65,7 +66,7 @@ def record_event(
             repeat = EventOutcome(existing, duplicate=True)
             also(repeat)
             return repeat
-        person, _ = upsert_person(project_id, person_data)
+        person, created = upsert_person(project_id, person_data)
         event = Event(
             project_id=project_id,
             external_id=external_id,
@@ -102,6 +103,8 @@ def record_event(
                 trigger_id=rule.id,
                 event_id=event.id,
                 now=now,
+                # Only the first rule may skip the checks: a second one must supersede the first's request.
+                new_person=created and not outcome.requests,
             )
             if scheduled.request is None:
                 outcome.skipped.append({"trigger_id": rule.id, "reason": scheduled.skipped_reason})

@@ -6,9 +6,12 @@ import json
 from typing import Any
 
 from sqlalchemy import or_, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import flag_modified
 
-from survey_service.core import cursors
+from survey_service.core import clock, cursors
 from survey_service.core.properties import normalize_property_name
 from survey_service.errors import ApiError
 from survey_service.extensions import db
@@ -87,6 +90,10 @@ def upsert_person(project_id: int, data: dict[str, Any]) -> tuple[Person, bool]:
     Properties merge into the stored ones; a property sent as null is removed.
     """
     external_id, email = data.get("external_id"), data.get("email")
+    if external_id or email:
+        inserted = _insert_new(project_id, data)
+        if inserted is not None:
+            return inserted, True
     by_external_id, by_email = _candidates(project_id, external_id, email)
     if (
         by_email is not None
@@ -122,12 +129,43 @@ def upsert_person(project_id: int, data: dict[str, Any]) -> tuple[Person, bool]:
     return person, created
 
 
-def _merge_properties(person: Person, sent: dict[str, Any]) -> None:
-    """Merge sent properties into the person's (null removes a key); marks the column only on a change.
+def _insert_new(project_id: int, data: dict[str, Any]) -> Person | None:
+    """The person described by data, inserted when nobody in the project has its external id or email.
 
-    Every door normalises names already; doing it here too keeps a caller that forgot from storing `Plan`.
+    The common case of a new person in one statement, `INSERT … ON CONFLICT DO NOTHING RETURNING id`,
+    instead of a look-up and an insert: no row comes back when either unique key is taken (a person to
+    update, a 409 to decide, a browser-claimed email to take back), and the caller goes the long way.
+    The Person is made persistent from the values written, without reading it back.
     """
-    stored = person.properties or {}
+    now = clock.now()
+    values: dict[str, Any] = {
+        "project_id": project_id,
+        "external_id": data.get("external_id") or None,
+        "email": data.get("email") or None,
+        "email_from_browser": False,
+        "name": data.get("name"),
+        "locale": data.get("locale"),
+        "time_zone": data.get("time_zone"),
+        "properties": _merged({}, data.get("properties") or {}),
+        "browser_properties": {},
+        "phone_number": None,
+        "created_at": now,
+        "updated_at": now,
+    }
+    dialect = db.session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert(Person).values(**values).on_conflict_do_nothing().returning(Person.id)
+    person_id = db.session.execute(statement).scalar()
+    if person_id is None:
+        return None
+    person = Person(id=person_id, **values)
+    make_transient_to_detached(person)  # as if loaded: every column set, nothing to flush
+    db.session.add(person)
+    return person
+
+
+def _merged(stored: dict[str, Any], sent: dict[str, Any]) -> dict[str, Any]:
+    """stored with sent merged in: names normalised, null removes a key."""
     merged = dict(stored)
     for sent_key, value in sent.items():
         key = normalize_property_name(sent_key)
@@ -135,6 +173,16 @@ def _merge_properties(person: Person, sent: dict[str, Any]) -> None:
             merged.pop(key, None)
         else:
             merged[key] = value
+    return merged
+
+
+def _merge_properties(person: Person, sent: dict[str, Any]) -> None:
+    """Merge sent properties into the person's (null removes a key); marks the column only on a change.
+
+    Every door normalises names already; doing it here too keeps a caller that forgot from storing `Plan`.
+    """
+    stored = person.properties or {}
+    merged = _merged(stored, sent)
     if _as_json(merged) != _as_json(stored):
         person.properties = merged  # a new dict, so the JSON column sees the change
         # SQLAlchemy compares with ==, which takes true for 1 and 3.0 for 3: JSON does not.

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
 from flask import current_app
 from sqlalchemy import select
 
-from survey_service.core import clock, i18n, keys
+from survey_service.core import clock, hot_cache, i18n, keys
 from survey_service.extensions import db
 from survey_service.models import Project, Survey
 
@@ -76,7 +76,52 @@ def update_settings(project: Project, data: dict[str, Any]) -> Project:
         if name in data:
             setattr(project, name, data[name])
     db.session.commit()
+    hot_cache.invalidate(PROJECTS_BY_KEY)  # allow_custom_events is in the cached ProjectRef
     return project
+
+
+# core/hot_cache's cache of ProjectRef by secret key hash.
+PROJECTS_BY_KEY = "projects_by_key"
+
+
+@dataclass(frozen=True)
+class ProjectRef:
+    """What a request authenticated by a secret key needs of its project, kept per process a few seconds."""
+
+    id: int
+    public_key: str
+    allow_custom_events: bool
+    # The end of the overlap when the key is the project's previous one; None for its current key.
+    key_expires_at: datetime | None
+
+
+def project_ref_for_secret_key(secret_key: str) -> ProjectRef | None:
+    """The project of a server key as a ProjectRef, from this process's cache when it is recent enough.
+
+    The cache (HOT_CACHE_SECONDS) is cleared in this process by a rotation or a settings change; another
+    process's rotation is seen within HOT_CACHE_SECONDS. A previous key's overlap end is checked on every
+    call, so an overlap never lasts longer for being cached. Unknown keys are not cached.
+    """
+    if not secret_key.startswith("sk_") or len(secret_key) > 128:
+        return None
+    digest = keys.hash_key(secret_key)
+    ref = hot_cache.cached(PROJECTS_BY_KEY, digest, lambda: _project_ref(secret_key, digest))
+    if ref is None or (ref.key_expires_at is not None and clock.now() >= ref.key_expires_at):
+        return None
+    return ref
+
+
+def _project_ref(secret_key: str, digest: str) -> ProjectRef | None:
+    project = project_for_secret_key(secret_key)
+    if project is None:
+        return None
+    previous = not hmac.compare_digest(project.secret_key_hash, digest)
+    return ProjectRef(
+        id=project.id,
+        public_key=project.public_key,
+        allow_custom_events=project.allow_custom_events,
+        key_expires_at=project.previous_secret_key_expires_at if previous else None,
+    )
 
 
 def project_for_secret_key(secret_key: str) -> Project | None:
@@ -122,6 +167,7 @@ def new_server_key(project_id: int, overlap: timedelta = timedelta(0)) -> str:
         project.previous_secret_key_hash = project.previous_secret_key_expires_at = None
     project.secret_key_hash, project.secret_key_hint = keys.hash_key(secret_key), secret_key[:7]
     db.session.commit()
+    hot_cache.invalidate(PROJECTS_BY_KEY)
     return secret_key
 
 

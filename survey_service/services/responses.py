@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -10,7 +11,7 @@ from sqlalchemy import select
 from survey_service.core import clock, cursors, nps
 from survey_service.errors import ApiError
 from survey_service.extensions import db
-from survey_service.models import Response, ResponseTheme, SurveyRequest
+from survey_service.models import Person, Response, ResponseTheme, SurveyRequest
 from survey_service.services import projects
 from survey_service.services.alerts import dispatch_response_event
 from survey_service.services.people import merged_properties, upsert_person
@@ -27,18 +28,37 @@ def record_response(
     created_at: datetime | None = None,
     request: SurveyRequest | None = None,
     reference_consent: bool | None = None,
+    on_recorded: Callable[[Response], None] | None = None,
+    person: Person | None = None,
 ) -> tuple[Response, bool]:
     """Record a score for a person; a second answer to the same request updates the first.
 
     Returns the response and whether it was created. The person's properties, after merging
-    what came with this answer, are frozen on the response.
+    what came with this answer, are frozen on the response. on_recorded(response) runs in the same
+    transaction, before its one commit (a door's own bookkeeping, e.g. the request marked answered).
+    A door that already holds the person (a request's own) passes it as `person`: nothing of the
+    person is then upserted or changed, and person_data is not read.
     """
     category = nps.category_for(score)
     request_id = request.id if request is not None else None
     survey_id = request.survey_id if request is not None else None
 
     def work() -> tuple[Response, bool]:
-        person, _ = upsert_person(project_id, person_data)
+        response, created = write()
+        if on_recorded is not None:
+            on_recorded(response)
+        return response, created
+
+    known_person_id = person.id if person is not None else None
+
+    def write() -> tuple[Response, bool]:
+        if known_person_id is not None:
+            # Read again inside the unit of work (identity map: no query unless a retry rolled back).
+            person = db.session.get(Person, known_person_id)
+            if person is None:
+                raise ApiError(404, "not_found", "No such person.")
+        else:
+            person, _ = upsert_person(project_id, person_data)
         existing = None
         if request_id is not None:
             existing = db.session.scalar(select(Response).where(Response.request_id == request_id))

@@ -105,33 +105,40 @@ def schedule_survey(
     event_id: int | None = None,
     enrollment_id: int | None = None,
     now: datetime | None = None,
+    new_person: bool = False,
 ) -> ScheduleOutcome:
     """Add a scheduled request for a person unless fatigue rules forbid it; flushes, never commits.
 
     A queued (not yet sent) request of the same person is superseded by the new one. The caller
-    commits and then hands the request to `outbox.enqueue_after_commit`.
+    commits and then hands the request to `outbox.enqueue_after_commit`. new_person says the person was
+    created in this very transaction: nothing can reference it yet (no answer, no request; another
+    transaction cannot see it), so the fatigue and supersede statements, which would find nothing, are
+    skipped.
     """
     now = now or clock.now()
     send_at = max(send_at or now, now)
-    project = db.session.get(Project, project_id)
     person = db.session.get(Person, person_id)
-    if project is None or person is None or person.project_id != project_id:
+    if person is None or person.project_id != project_id:
         raise LookupError("no such project or person")
     if channel == "email" and not person.email:
         return ScheduleOutcome(None, "no_email")
-    reason = fatigue_reason(project, person_id, send_at)
-    if reason:
-        return ScheduleOutcome(None, reason)
-    db.session.execute(
-        update(SurveyRequest)
-        .where(
-            SurveyRequest.project_id == project_id,
-            SurveyRequest.person_id == person_id,
-            SurveyRequest.status == RequestStatus.SCHEDULED,
+    if not new_person:
+        project = db.session.get(Project, project_id)
+        if project is None:
+            raise LookupError("no such project or person")
+        reason = fatigue_reason(project, person_id, send_at)
+        if reason:
+            return ScheduleOutcome(None, reason)
+        db.session.execute(
+            update(SurveyRequest)
+            .where(
+                SurveyRequest.project_id == project_id,
+                SurveyRequest.person_id == person_id,
+                SurveyRequest.status == RequestStatus.SCHEDULED,
+            )
+            .values(status=RequestStatus.SUPERSEDED, status_reason="newer_request")
+            .execution_options(synchronize_session=False)
         )
-        .values(status=RequestStatus.SUPERSEDED, status_reason="newer_request")
-        .execution_options(synchronize_session=False)
-    )
     survey = project_survey(project_id, survey_id)
     request = SurveyRequest(
         project_id=project_id,

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
 
-from survey_service.core import cursors, instants, sampling
+from survey_service.core import cursors, hot_cache, instants, sampling
 from survey_service.errors import ApiError
 from survey_service.extensions import db
 from survey_service.models import Person, Project, TriggerRule
@@ -129,9 +129,22 @@ def send_time(
     return within_send_window(rule, person, base + timedelta(seconds=rule.delay_seconds))
 
 
-def matching_rules(project_id: int, event_type: str) -> list[TriggerRule]:
-    """The enabled rules of a project for an event type."""
-    return list(
+# core/hot_cache's cache of the enabled rules by (project id, event type).
+RULES_BY_EVENT_TYPE = "trigger_rules"
+
+
+def matching_rules(project_id: int, event_type: str) -> tuple[TriggerRule, ...]:
+    """The enabled rules of a project for an event type, read again at most every HOT_CACHE_SECONDS.
+
+    The rules are detached from the session (shared, read-only, by every request of this process); a rule
+    created, changed or deleted here clears the cache at once, elsewhere within HOT_CACHE_SECONDS.
+    """
+    key = (project_id, event_type)
+    return hot_cache.cached(RULES_BY_EVENT_TYPE, key, lambda: _rules(project_id, event_type))
+
+
+def _rules(project_id: int, event_type: str) -> tuple[TriggerRule, ...]:
+    rules = tuple(
         db.session.scalars(
             select(TriggerRule)
             .where(
@@ -142,6 +155,9 @@ def matching_rules(project_id: int, event_type: str) -> list[TriggerRule]:
             .order_by(TriggerRule.id)
         )
     )
+    for rule in rules:
+        db.session.expunge(rule)  # a rollback of this session must not expire what other requests read
+    return rules
 
 
 def rule_from_template(project_id: int, event_type: str, channel: str = "email") -> dict[str, Any]:
@@ -212,6 +228,7 @@ def create_rule(project: Project, data: dict[str, Any]) -> TriggerRule:
     _apply_fields(rule, fields | data)
     db.session.add(rule)
     db.session.commit()
+    hot_cache.invalidate(RULES_BY_EVENT_TYPE)
     return rule
 
 
@@ -220,6 +237,7 @@ def update_rule(project_id: int, rule_id: int, data: dict[str, Any]) -> TriggerR
     rule = project_rule(project_id, rule_id)
     _apply_fields(rule, data)
     db.session.commit()
+    hot_cache.invalidate(RULES_BY_EVENT_TYPE)
     return rule
 
 
@@ -227,3 +245,4 @@ def delete_rule(project_id: int, rule_id: int) -> None:
     """Delete one of the project's rules (requests it already scheduled stay scheduled)."""
     db.session.delete(project_rule(project_id, rule_id))
     db.session.commit()
+    hot_cache.invalidate(RULES_BY_EVENT_TYPE)

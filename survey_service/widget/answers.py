@@ -14,7 +14,6 @@ from survey_service.extensions import db
 from survey_service.models import (
     ANSWERABLE_STATUSES,
     Person,
-    Project,
     RequestStatus,
     Response,
     SurveyRequest,
@@ -35,17 +34,17 @@ def answerable(request: SurveyRequest, now: datetime) -> bool:
     return request.status in ANSWERABLE_STATUSES and (request.expires_at is None or request.expires_at > now)
 
 
-def _request_for_token(project: Project, token: str) -> SurveyRequest:
+def _request_for_token(project_id: int, token: str) -> SurveyRequest:
     """The in-app request a widget token names, if it belongs to this project; else 404/401."""
     try:
-        project_id, person_id, request_id = tokens.read_widget_answer_token(token)
+        token_project_id, person_id, request_id = tokens.read_widget_answer_token(token)
     except tokens.TokenInvalid:
         raise ApiError(401, "invalid_token", "The survey token is not valid or has expired.") from None
     request = db.session.get(SurveyRequest, request_id)
     if (
-        project_id != project.id
+        token_project_id != project_id
         or request is None
-        or request.project_id != project.id
+        or request.project_id != project_id
         or request.person_id != person_id
         or request.channel != CHANNEL
     ):
@@ -53,40 +52,43 @@ def _request_for_token(project: Project, token: str) -> SurveyRequest:
     return request
 
 
-def answer(project: Project, token: str, score: int, comment: str | None) -> Response:
+def answer(project_id: int, token: str, score: int, comment: str | None) -> Response:
     """Record (or change) the in-app answer a widget token stands for, properties frozen.
 
     The request's state is checked now, not only the token's age: a dismissed, expired or otherwise
-    closed request takes no answer (410).
+    closed request takes no answer (410). The response and the request marked answered are one commit.
     """
-    request = _request_for_token(project, token)
+    request = _request_for_token(project_id, token)
     if not answerable(request, clock.now()):
         raise ApiError(410, "survey_closed", "This survey is closed: it was dismissed or has expired.")
     person = db.session.get(Person, request.person_id)
     assert person is not None
-    person_ref = {"external_id": person.external_id} if person.external_id else {"email": person.email}
     comment = (comment or "").strip() or None
-    response, _ = record_response(project.id, person_ref, score, comment, channel=CHANNEL, request=request)
+    request_id = request.id
 
-    def mark() -> None:
-        fresh = db.session.get(SurveyRequest, request.id)
+    def mark(response: Response) -> None:
+        # Read again inside the unit of work: a retry after a conflict starts from a rolled-back session.
+        fresh = db.session.get(SurveyRequest, request_id)
         if fresh is not None and fresh.responded_at is None:
             fresh.status, fresh.responded_at = RequestStatus.RESPONDED, response.created_at
 
-    commit_with_retry(mark)
+    # The request's own person, as is: a browser's answer changes nothing of who the person is.
+    response, _ = record_response(
+        project_id, {}, score, comment, channel=CHANNEL, request=request, on_recorded=mark, person=person
+    )
     return response
 
 
-def dismiss(project: Project, token: str) -> bool:
+def dismiss(project_id: int, token: str) -> bool:
     """Record that the person closed the widget without answering; False when they had answered."""
-    request = _request_for_token(project, token)
+    request = _request_for_token(project_id, token)
 
     def work() -> bool:
         fresh = db.session.get(SurveyRequest, request.id)
         if fresh is None or fresh.responded_at is not None:
             return False
         fresh.status = RequestStatus.DISMISSED
-        db.session.add(WidgetDismissal(project_id=project.id, person_id=fresh.person_id, request_id=fresh.id))
+        db.session.add(WidgetDismissal(project_id=project_id, person_id=fresh.person_id, request_id=fresh.id))
         return True
 
     return commit_with_retry(work)

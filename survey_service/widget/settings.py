@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, select
 
+from survey_service.core import hot_cache
 from survey_service.errors import ApiError
 from survey_service.extensions import db
 from survey_service.models import Project, WidgetSettings
@@ -49,12 +50,22 @@ def project_for_public_key(public_key: str | None) -> Project | None:
     return db.session.scalar(select(Project).where(Project.public_key == public_key))
 
 
-def project_by_public_key(public_key: str | None) -> Project:
-    """The project of a widget key, or a 401 in the one error shape."""
-    project = project_for_public_key(public_key)
-    if project is None:
+# core/hot_cache's cache of project ids by public key (a public key never changes; a project may go).
+PROJECT_IDS_BY_PUBLIC_KEY = "project_ids_by_public_key"
+
+
+def project_id_by_public_key(public_key: str | None) -> int:
+    """The id of the project of a widget key, from this process's cache when recent; else a 401."""
+    found = None
+    if public_key and public_key.startswith("pk_") and len(public_key) <= 64:
+        found = hot_cache.cached(PROJECT_IDS_BY_PUBLIC_KEY, public_key, lambda: _project_id(public_key))
+    if found is None:
         raise ApiError(401, "unauthorized", "Unknown widget key.")
-    return project
+    return found
+
+
+def _project_id(public_key: str) -> int | None:
+    return db.session.scalar(select(Project.id).where(Project.public_key == public_key))
 
 
 @lru_cache(maxsize=1)

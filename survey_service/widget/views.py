@@ -22,7 +22,7 @@ from survey_service.services.projects import demo_identity_secret
 from survey_service.widget import answers
 from survey_service.widget.identify import identify_visitor
 from survey_service.widget.schemas import AnswerIn, DismissIn, IdentifyIn
-from survey_service.widget.settings import project_by_public_key
+from survey_service.widget.settings import project_id_by_public_key
 
 bp = Blueprint("widget", __name__)
 
@@ -105,8 +105,8 @@ def identify() -> dict[str, Any]:
 def answer() -> dict[str, Any]:
     """Record (or change) the score and comment of the shown survey."""
     data = _body(SCHEMAS[AnswerIn])
-    project = project_by_public_key(data["key"])
-    response = answers.answer(project, data["token"], data["score"], data.get("comment"))
+    project_id = project_id_by_public_key(data["key"])
+    response = answers.answer(project_id, data["token"], data["score"], data.get("comment"))
     body: dict[str, Any] = {"ok": True, "category": response.category}
     # The comment's submit ends the survey (the thank-you card): a promoter may be offered the review.
     review = promoters.review_step(response) if "comment" in data else None
@@ -119,8 +119,8 @@ def answer() -> dict[str, Any]:
 def dismiss() -> dict[str, Any]:
     """Record that the user closed the survey without answering."""
     data = _body(SCHEMAS[DismissIn])
-    project = project_by_public_key(data["key"])
-    return {"ok": True, "dismissed": answers.dismiss(project, data["token"])}
+    project_id = project_id_by_public_key(data["key"])
+    return {"ok": True, "dismissed": answers.dismiss(project_id, data["token"])}
 
 
 @dataclass(frozen=True)

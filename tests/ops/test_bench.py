@@ -39,6 +39,13 @@ def test_bench_quick_run_prints_ratios_and_every_201_is_in_the_database(tmp_path
     assert run.returncode == 0, run.stderr[-3000:]
     results = json.loads(out.read_text())
     rec, report, life = results["recording"], results["report"], results["lifecycle"]
+    hot = results["hot_paths"]
+    assert hot["ceiling_durable"] is True and hot["ceiling_non_201"] == 0
+    for endpoint in ("responses", "events", "widget_answer"):
+        figures = hot["trees"]["this"][endpoint]
+        assert math.isfinite(figures["ratio"]) and figures["ratio"] > 0 and math.isfinite(figures["p99_ms"])
+        assert figures["failed"] == 0 and figures["acknowledged"] > 0
+        assert figures["rows"] == figures["acknowledged"] and figures["durable"] is True
 
     for ratio in (
         rec["throughput_ratio"],
@@ -59,6 +66,7 @@ def test_bench_quick_run_prints_ratios_and_every_201_is_in_the_database(tmp_path
     assert math.isfinite(life["lateness_max_s"]) and life["lateness_p50_s"] <= life["lateness_max_s"]
     assert report["large"]["responses"] > report["small"]["responses"] > 0
     assert all(m["peak_kb"] > 0 for m in report["memory"].values())
+    assert "widget answer / ceiling" in run.stdout and "events       / ceiling" in run.stdout
     assert (
         "throughput ratio" in run.stdout
         and "raw insert / bare" in run.stdout

@@ -1,0 +1,79 @@
+"""services.people.upsert_person: a new person in one INSERT … ON CONFLICT, a known one the long way, the
+same result either way (on SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import func, select
+
+from survey_service.errors import ApiError
+from survey_service.extensions import db
+from survey_service.models import Person
+from survey_service.services.people import upsert_person
+from tests.support.db import make_project
+
+
+def _fresh(project_id: int) -> list[Person]:
+    db.session.expunge_all()
+    return list(db.session.scalars(select(Person).where(Person.project_id == project_id).order_by(Person.id)))
+
+
+def test_upsert_person_new_person_is_written_as_sent_and_readable_without_a_reload(
+    app: Flask, project: dict[str, Any]
+) -> None:
+    data = {
+        "external_id": "u1",
+        "email": "u1@example.com",
+        "name": "Ann",
+        "locale": "fr",
+        "properties": {"Plan": "pro", "seats": 3, "gone": None},
+    }
+    with app.app_context():
+        person, created = upsert_person(project["id"], data)
+        db.session.commit()
+        assert created and person.id is not None
+        assert person.properties == {"plan": "pro", "seats": 3} and person.browser_properties == {}
+        assert person.created_at is not None and person.email_from_browser is False
+        (stored,) = _fresh(project["id"])
+        assert (stored.id, stored.external_id, stored.email, stored.name, stored.locale) == (
+            person.id, "u1", "u1@example.com", "Ann", "fr"
+        )  # fmt: skip
+        assert stored.properties == {"plan": "pro", "seats": 3} and stored.email_from_browser is False
+
+
+def test_upsert_person_known_person_is_merged_not_duplicated(app: Flask, project: dict[str, Any]) -> None:
+    with app.app_context():
+        first, created = upsert_person(project["id"], {"external_id": "u1", "properties": {"plan": "free"}})
+        db.session.commit()
+        again, created_again = upsert_person(
+            project["id"], {"external_id": "u1", "email": "u1@example.com", "properties": {"region": "eu"}}
+        )
+        db.session.commit()
+        assert created and not created_again and again.id == first.id
+        (stored,) = _fresh(project["id"])
+        assert stored.email == "u1@example.com" and stored.properties == {"plan": "free", "region": "eu"}
+
+
+def test_upsert_person_email_of_another_external_id_is_409_and_writes_nothing(
+    app: Flask, project: dict[str, Any]
+) -> None:
+    with app.app_context():
+        upsert_person(project["id"], {"external_id": "u1", "email": "taken@example.com"})
+        db.session.commit()
+        with pytest.raises(ApiError) as refused:
+            upsert_person(project["id"], {"external_id": "u2", "email": "taken@example.com"})
+        db.session.rollback()
+        assert refused.value.status == 409 and refused.value.code == "email_taken"
+        assert db.session.scalar(select(func.count()).select_from(Person)) == 1
+
+
+def test_upsert_person_same_external_id_in_another_project_is_another_person(app: Flask) -> None:
+    a, b = make_project(app, "A"), make_project(app, "B")
+    with app.app_context():
+        pa, _ = upsert_person(a["id"], {"external_id": "same", "email": "same@example.com"})
+        pb, created = upsert_person(b["id"], {"external_id": "same", "email": "same@example.com"})
+        db.session.commit()
+        assert created and pa.id != pb.id and pb.project_id == b["id"]
