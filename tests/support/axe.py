@@ -69,11 +69,25 @@ def run_axe(page: Any, label: str, report: Report) -> list[str]:
     return found
 
 
+# Every finite animation and transition on the page, shadow trees included (the widget fades in over
+# 0.25 s): axe reads colours as drawn, and mid-fade text is too faint.
+SETTLED = """() => {
+  const all = [...document.getAnimations()];
+  for (const host of document.querySelectorAll("*")) {
+    const root = host.shadowRoot;
+    if (root) for (const e of root.children) all.push(...e.getAnimations({subtree: true}));
+  }
+  const finite = all.filter(a => a.effect?.getComputedTiming().endTime !== Infinity);
+  return Promise.all(finite.map(a => a.finished));
+}"""
+
+
 def check_page(page: Any, label: str, report: Report, height: int = 900) -> list[str]:
     """axe at every width of WIDTHS (the page resized in place, not reloaded); serious and critical found."""
     found: list[str] = []
     for width in WIDTHS:
         page.set_viewport_size({"width": width, "height": height if width > 500 else 844})
         page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+        page.evaluate(SETTLED)
         found += run_axe(page, f"{label} @{width}px", report)
     return found

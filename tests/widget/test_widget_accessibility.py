@@ -260,6 +260,8 @@ def test_widget_small_screen_host_control_focused_under_the_sheet_stays_visible(
         assert page.evaluate(ACTIVE) == "host:bottom"
         page.wait_for_function("() => document.querySelector('nps-widget').shadowRoot.querySelector('.up')")
         assert field.evaluate(under)  # visible: the sheet moved to the top
+        # Measured once the card's slide-in (0.25 s) has ended: mid-animation it sits a few px lower.
+        card.evaluate("e => Promise.all(e.getAnimations({subtree: true}).map(a => a.finished))")
         box = card.bounding_box()
         assert box is not None and box["y"] == 0
         page.context.close()
