@@ -177,31 +177,44 @@ def mark_days_changed(project_id: int, days: Iterable[date]) -> None:
 
 @dataclass(frozen=True)
 class ThemeCells:
-    """Theme counts read from rollups: the days they cover, {theme id (None: unthemed): [p, pa, d]}."""
+    """Theme counts read from rollups: the days they cover, {theme id (None: unthemed): [p, pa, d]},
+    and those days' totals [p, pa, d, comments] (what the themes report weighs each theme against)."""
 
     days: frozenset[date]
     counts: dict[int | None, list[int]]
+    totals: list[int]
 
 
 def read_themes(
     project_id: int, first: date, last: date, *, survey_id: int | None = None, channel: str | None = None
 ) -> ThemeCells:
-    """Per-theme counts of the current days between first and last (the caller scans the others)."""
+    """Per-theme counts and the totals of the current days between first and last, in one statement
+    (the caller scans the other days)."""
     days = _current_days(project_id, first, last, lambda wide: True)
     counts: dict[int | None, list[int]] = {}
+    totals = [0, 0, 0, 0]
     if not days:
-        return ThemeCells(days, counts)
+        return ThemeCells(days, counts, totals)
     conds, params = _where(project_id, days, survey_id, channel)
+    where = " AND ".join(conds)
     rows = db.session.execute(
         text(
-            "SELECT theme_id, sum(promoters) AS p, sum(passives) AS pa, sum(detractors) AS d"
-            " FROM theme_rollups WHERE " + " AND ".join(conds) + " GROUP BY theme_id"
+            "SELECT true AS total, NULL AS theme_id, sum(promoters) AS p, sum(passives) AS pa,"
+            " sum(detractors) AS d, sum(comments) AS c"
+            f" FROM response_rollups WHERE {where} AND prop_key = :total_key"
+            " UNION ALL SELECT false, theme_id, sum(promoters), sum(passives), sum(detractors), 0"
+            f" FROM theme_rollups WHERE {where} GROUP BY theme_id"
         ),
-        params,
+        params | {"total_key": TOTAL_KEY},
     ).all()
     for r in rows:
-        counts[r.theme_id] = [int(r.p), int(r.pa), int(r.d)]
-    return ThemeCells(days, counts)
+        # sum() over no rows is NULL; PostgreSQL's sum() is numeric: back to int.
+        found = [int(r.p or 0), int(r.pa or 0), int(r.d or 0), int(r.c or 0)]
+        if r.total:
+            totals = found
+        else:
+            counts[r.theme_id] = found[:3]
+    return ThemeCells(days, counts, totals)
 
 
 def _row(project_id: int, day: date, r: Any, key: str, value: str | None) -> dict[str, Any]:

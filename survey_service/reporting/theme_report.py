@@ -160,8 +160,12 @@ def themes_report(
         trigger_id=trigger_id,
         event_type=event_type,
     )
-    overall, comments = reports.totals(flt)
-    found = themes.counts(flt)
+    both = themes.counts_with_totals(flt)
+    if both is None:
+        overall, comments = reports.totals(flt)
+        found = themes.counts(flt)
+    else:
+        overall, comments, found = both
     series = _trend(flt, interval, min_n) if trend else {}
     groups = _groups(flt, group_by, min_n) if group_by else {}
     rows = []

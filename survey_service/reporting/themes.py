@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, literal, null, select, union_all
 
 from survey_service.core import nps
 from survey_service.extensions import db
@@ -19,6 +19,8 @@ from survey_service.reporting.filters import ResponseFilter
 
 # The NPS report's `group_by` value that groups by theme instead of a frozen property.
 GROUP_BY_THEME = "theme"
+# Per theme id (None: commented, analysed, no theme) its NPS counts.
+ThemeCounts = dict[int | None, nps.NpsStats]
 
 
 def theme_keys() -> Any:
@@ -62,22 +64,92 @@ def _live(conds: list[Any]) -> dict[int | None, list[int]]:
     return {row.theme_id: [row.p, row.pa, row.d] for row in db.session.execute(stmt)}
 
 
-def counts(flt: ResponseFilter) -> dict[int | None, nps.NpsStats]:
-    """Per theme id (None: commented, analysed, no theme) the NPS counts of the filtered responses."""
-    conds = flt.conditions()
+def _live_with_totals(conds: list[Any]) -> tuple[list[int], dict[int | None, list[int]]]:
+    """One scan for both: the responses' totals [p, pa, d, comments] and _live's per-theme counts.
+
+    The scoped responses are a CTE read twice (PostgreSQL materialises it: the responses are
+    scanned once); meant for the few days rollups do not cover.
+    """
+    scoped = select(Response.id, Response.category, Response.comment).where(*conds).cte("scoped")
+
+    def tally(*extra: Any) -> list[Any]:
+        return [
+            func.count().filter(scoped.c.category == nps.PROMOTER).label("p"),
+            func.count().filter(scoped.c.category == nps.PASSIVE).label("pa"),
+            func.count().filter(scoped.c.category == nps.DETRACTOR).label("d"),
+            *extra,
+        ]
+
+    overall = select(
+        literal(True).label("total"),
+        null().label("theme_id"),
+        # NULL != '' is NULL, so this counts non-empty comments only.
+        *tally(func.count().filter(scoped.c.comment != "").label("c")),
+    )
+    per_theme = (
+        select(literal(False), ResponseTheme.theme_id, *tally(literal(0)))
+        .select_from(scoped)
+        .join(ResponseAnalysis, ResponseAnalysis.response_id == scoped.c.id)
+        .outerjoin(ResponseTheme, ResponseTheme.response_id == scoped.c.id)
+        .where(scoped.c.comment != "")
+        .group_by(ResponseTheme.theme_id)
+    )
+    totals = [0, 0, 0, 0]
     found: dict[int | None, list[int]] = {}
-    if rollups.can_answer(flt) and not flt.where and not flt.category:
-        first, last = rollups.full_days(flt.since, flt.until)
-        cells = rollups.read_themes(flt.project_id, first, last, survey_id=flt.survey_id, channel=flt.channel)
-        rest = rollups.outside(cells.days, flt.since, flt.until) if cells.days else None
-        if rest is not None:
-            found = {key: list(value) for key, value in cells.counts.items()}
-            conds = [*conds, rest]
-    for key, value in _live(conds).items():
-        current = found.setdefault(key, [0, 0, 0])
+    for row in db.session.execute(union_all(overall, per_theme)):
+        if row.total:
+            totals = [row.p, row.pa, row.d, row.c]
+        else:
+            found[row.theme_id] = [row.p, row.pa, row.d]
+    return totals, found
+
+
+def _add(target: dict[int | None, list[int]], more: dict[int | None, list[int]]) -> None:
+    for key, value in more.items():
+        current = target.setdefault(key, [0, 0, 0])
         for i, n in enumerate(value):
             current[i] += n
+
+
+def _stats(found: dict[int | None, list[int]]) -> dict[int | None, nps.NpsStats]:
     return {key: nps.NpsStats(*value) for key, value in found.items()}
+
+
+def _rolled(flt: ResponseFilter) -> tuple[rollups.ThemeCells, Any] | None:
+    """The rollups' theme counts and totals for this filter, with the condition on the time they do
+    not cover (None: rollups cannot answer, scan everything)."""
+    if not rollups.can_answer(flt) or flt.where or flt.category:
+        return None
+    first, last = rollups.full_days(flt.since, flt.until)
+    cells = rollups.read_themes(flt.project_id, first, last, survey_id=flt.survey_id, channel=flt.channel)
+    rest = rollups.outside(cells.days, flt.since, flt.until) if cells.days else None
+    return None if rest is None else (cells, rest)
+
+
+def counts(flt: ResponseFilter) -> dict[int | None, nps.NpsStats]:
+    """Per theme id (None: commented, analysed, no theme) the NPS counts of the filtered responses."""
+    rolled = _rolled(flt)
+    if rolled is None:
+        return _stats(_live(flt.conditions()))
+    cells, rest = rolled
+    found = {key: list(value) for key, value in cells.counts.items()}
+    _add(found, _live([*flt.conditions(), rest]))
+    return _stats(found)
+
+
+def counts_with_totals(flt: ResponseFilter) -> tuple[nps.NpsStats, int, ThemeCounts] | None:
+    """The filtered responses' NPS counts and comment count with the per-theme counts, from one read
+    of the rollups and one scan of the days they do not cover; None when rollups cannot answer (the
+    caller reads the totals and counts() apart: two full scans cost no more than one scan twice)."""
+    rolled = _rolled(flt)
+    if rolled is None:
+        return None
+    cells, rest = rolled
+    live_totals, live = _live_with_totals([*flt.conditions(), rest])
+    totals = [a + b for a, b in zip(cells.totals, live_totals, strict=True)]
+    found = {key: list(value) for key, value in cells.counts.items()}
+    _add(found, live)
+    return nps.NpsStats(*totals[:3]), totals[3], _stats(found)
 
 
 def theme_groups(flt: ResponseFilter, min_responses: int) -> list[dict[str, Any]]:

@@ -16,6 +16,7 @@ from survey_service.extensions import db, queues
 from survey_service.jobs import reapply_themes
 from survey_service.models import Response, ResponseTheme, ThemeRollup, ThemeRules
 from survey_service.reporting import rollups
+from tests.support.sql import sql_log
 from tests.support.themes import analyse, by_key, post_comments, themes_report
 
 pytestmark = pytest.mark.usefixtures("no_network")
@@ -281,6 +282,29 @@ def test_sentiment_contradictions_found(app: Flask, client: FlaskClient, auth: d
     body = res.get_json()
     assert {r["response_id"] for r in body["data"]} == {ids[0], ids[1], ids[4]}
     assert body["sentiment"]["positive"] == 2 and body["sentiment"]["negative"] == 3
+
+
+@pytest.mark.usefixtures("app")
+def test_report_with_rollups_built_reads_totals_and_theme_counts_together(
+    app: Flask, client: FlaskClient, auth: dict[str, str]
+) -> None:
+    with app.app_context():
+        if not rollups.enabled():
+            pytest.skip("rollups exist on PostgreSQL only (SQLite scans, see the test above)")
+    post_comments(client, auth, COMMENTS, created_at="2026-01-10T10:00:00Z")
+    post_comments(client, auth, COMMENTS[:4], prefix="later")
+    analyse(app)
+    live = themes_report(client, auth)
+    with app.app_context():
+        rollups.refresh(None)
+    with sql_log(app) as seen:
+        report = themes_report(client, auth)
+    assert report == live
+    # One look at which days are built, one read of their counts (NPS totals and theme counts), one
+    # scan of the responses of the other days (totals and themes together).
+    assert sum("response_rollup_days" in s for s in seen) == 1
+    assert sum("response_rollups" in s or "theme_rollups" in s for s in seen) == 1
+    assert sum("WITH scoped" in s for s in seen) == 1
 
 
 @pytest.mark.usefixtures("app")
