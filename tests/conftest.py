@@ -24,6 +24,7 @@ from survey_service import create_app
 from survey_service.extensions import RedisQueues, db, init_queues
 from tests.support.db import empty_tables, make_project
 from tests.support.env import CHROMIUM, CHROMIUM_ARGS, PG_ADMIN_URL, REDIS_URL, unavailable
+from tests.support.mail import flush_redis
 from tests.support.servers import live_server as serve_live
 from tests.support.webhooks import Receiver
 
@@ -244,6 +245,15 @@ def live_server(app: Flask) -> Iterator[str]:
     """The test's app served over real HTTP from a thread, BASE_URL pointing at it; yields its base URL."""
     with serve_live(app) as base:
         yield base
+
+
+@pytest.fixture
+def served(app: Flask, redis_url: str) -> Iterator[tuple[Flask, str]]:
+    """The app on an empty Redis (a rate-limit prefix of its own), over real HTTP; yields (app, base URL)."""
+    app.config["RATELIMIT_KEY_PREFIX"] = f"test-{uuid.uuid4().hex}"
+    flush_redis(app)
+    with serve_live(app) as base:
+        yield app, base
 
 
 @pytest.fixture

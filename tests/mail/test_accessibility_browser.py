@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,21 +13,10 @@ from survey_service.models import Response
 from survey_service.services import email_requests
 from survey_service.services.people import upsert_person
 from tests.support.axe import check_page, reporter
-from tests.support.mail import flush_redis
-from tests.support.servers import live_server
 
 pytestmark = pytest.mark.browser  # headless Chromium
 
 TIMEOUT_MS = 30_000
-
-
-@pytest.fixture
-def served(app: Flask, redis_url: str) -> Iterator[tuple[Flask, str]]:
-    """The app on an empty Redis, served over real HTTP."""
-    app.config["RATELIMIT_KEY_PREFIX"] = f"test-{uuid.uuid4().hex}"
-    flush_redis(app)
-    with live_server(app) as base:
-        yield app, base
 
 
 def links(app: Flask, project_id: int) -> dict[str, Any]:

@@ -3,29 +3,16 @@ answer, only with their consent, never for a detractor; one click recorded; a fo
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from flask import Flask
 
-from tests.support.mail import flush_redis
 from tests.support.promoters import G2, TRUSTPILOT, enable_loop, review_stamps, score_urls
-from tests.support.servers import live_server
 
 pytestmark = pytest.mark.browser  # headless Chromium
 
 TIMEOUT_MS = 30_000
-
-
-@pytest.fixture
-def served(app: Flask, redis_url: str) -> Iterator[tuple[Flask, str]]:
-    """The app on an empty Redis, served over real HTTP."""
-    app.config["RATELIMIT_KEY_PREFIX"] = f"test-{uuid.uuid4().hex}"
-    flush_redis(app)
-    with live_server(app) as base:
-        yield app, base
 
 
 def answer(page: Any, url: str, score: int) -> None:

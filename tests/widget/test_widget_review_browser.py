@@ -4,9 +4,7 @@ origin: the review step only for a promoter, links only after they agree, one cl
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -16,6 +14,7 @@ from survey_service.core import keys
 from survey_service.extensions import db
 from survey_service.models import Person, Response
 from tests.support.promoters import G2, TRUSTPILOT, enable_loop
+from tests.support.servers import host_pages
 
 pytestmark = pytest.mark.browser  # headless Chromium
 
@@ -23,30 +22,11 @@ TIMEOUT_MS = 30_000
 PAGES: dict[str, str] = {}
 
 
-class HostHandler(BaseHTTPRequestHandler):
-    """The host app: serves the pages the test registered in PAGES."""
-
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-        body = PAGES.get(self.path, "").encode()
-        self.send_response(200 if body else 404)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def host() -> Iterator[str]:
     """A host app on another origin (another port), as a customer's product would be; yields its origin."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), HostHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
+    with host_pages(PAGES) as origin:
+        yield origin
 
 
 def host_page(host: str, live_server: str, project: dict[str, Any], user_id: str) -> str:
