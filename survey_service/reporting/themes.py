@@ -86,12 +86,15 @@ def _live_with_totals(conds: list[Any]) -> tuple[list[int], dict[int | None, lis
         # NULL != '' is NULL, so this counts non-empty comments only.
         *tally(func.count().filter(scoped.c.comment != "").label("c")),
     )
+    # A theme row is only ever written with its comment's analysis, in one transaction (themes/service
+    # _write; erasure and blanking delete both together), so a comment with a theme has an analysis:
+    # only the comments without one are probed for it (the unthemed ones, theme_id NULL).
+    analysed = select(ResponseAnalysis.response_id).where(ResponseAnalysis.response_id == scoped.c.id)
     per_theme = (
         select(literal(False), ResponseTheme.theme_id, *tally(literal(0)))
         .select_from(scoped)
-        .join(ResponseAnalysis, ResponseAnalysis.response_id == scoped.c.id)
         .outerjoin(ResponseTheme, ResponseTheme.response_id == scoped.c.id)
-        .where(scoped.c.comment != "")
+        .where(scoped.c.comment != "", ResponseTheme.theme_id.is_not(None) | analysed.exists())
         .group_by(ResponseTheme.theme_id)
     )
     totals = [0, 0, 0, 0]
