@@ -70,7 +70,10 @@ def _live_with_totals(conds: list[Any]) -> tuple[list[int], dict[int | None, lis
     The scoped responses are a CTE read twice (PostgreSQL materialises it: the responses are
     scanned once); meant for the few days rollups do not cover.
     """
-    scoped = select(Response.id, Response.category, Response.comment).where(*conds).cte("scoped")
+    # Whether there is a comment, not the comment: the CTE keeps a boolean per response, not its text.
+    # NULL != '' is NULL, so a NULL comment counts as none.
+    commented = (Response.comment != "").label("commented")
+    scoped = select(Response.id, Response.category, commented).where(*conds).cte("scoped")
 
     def tally(*extra: Any) -> list[Any]:
         return [
@@ -83,8 +86,7 @@ def _live_with_totals(conds: list[Any]) -> tuple[list[int], dict[int | None, lis
     overall = select(
         literal(True).label("total"),
         null().label("theme_id"),
-        # NULL != '' is NULL, so this counts non-empty comments only.
-        *tally(func.count().filter(scoped.c.comment != "").label("c")),
+        *tally(func.count().filter(scoped.c.commented).label("c")),
     )
     # A theme row is only ever written with its comment's analysis, in one transaction (themes/service
     # _write; erasure and blanking delete both together), so a comment with a theme has an analysis:
@@ -102,7 +104,7 @@ def _live_with_totals(conds: list[Any]) -> tuple[list[int], dict[int | None, lis
         .select_from(scoped)
         .outerjoin(ResponseTheme, ResponseTheme.response_id == scoped.c.id)
         .outerjoin(analysed, true())
-        .where(scoped.c.comment != "", ResponseTheme.theme_id.is_not(None) | analysed.c.one.is_not(None))
+        .where(scoped.c.commented, ResponseTheme.theme_id.is_not(None) | analysed.c.one.is_not(None))
         .group_by(ResponseTheme.theme_id)
     )
     totals = [0, 0, 0, 0]
