@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import ARRAY, Integer, func, literal, select, true
+from sqlalchemy import false, func, select
 
 from survey_service.core import nps
 from survey_service.extensions import db
@@ -30,26 +30,38 @@ def _example(r: Any) -> dict[str, Any]:
     }
 
 
-def _all_examples(flt: ResponseFilter, theme_ids: list[int], limit: int) -> dict[int, list[dict[str, Any]]]:
-    """The newest few comments of each theme. PostgreSQL: one statement (a LATERAL subquery per
-    theme, each an index walk); SQLite: a query per theme."""
-    if not theme_ids or not limit:
-        return {}
-    if db.engine.dialect.name != "postgresql":
-        return {theme_id: _examples(flt, theme_id, limit) for theme_id in theme_ids}
-    ids = select(func.unnest(literal(theme_ids, ARRAY(Integer))).label("theme_id")).subquery()
+def _themes_with_examples(
+    flt: ResponseFilter, counted: set[int | None], limit: int
+) -> list[tuple[int, str, str, list[dict[str, Any]]]]:
+    """The project's enabled themes by label, each with the newest few comments (of the themes that
+    have any in the filter, `counted`). PostgreSQL: one statement, the theme list left-joined to a
+    LATERAL subquery per theme (each an index walk); SQLite: the list, then a query per theme."""
+    if db.engine.dialect.name != "postgresql" or not limit:
+        return [
+            (t.id, t.key, t.label, _examples(flt, t.id, limit) if limit and t.id in counted else [])
+            for t in themes.themes_of(flt.project_id)
+        ]
     newest = (
         select(Response.id, Response.score, Response.comment, Response.created_at)
         .join(ResponseTheme, ResponseTheme.response_id == Response.id)
-        .where(ResponseTheme.theme_id == ids.c.theme_id, *flt.conditions())
+        .where(ResponseTheme.theme_id == Theme.id, *flt.conditions())
         .order_by(ResponseTheme.response_id.desc())
         .limit(limit)
         .lateral()
     )
-    found: dict[int, list[dict[str, Any]]] = {}
-    for row in db.session.execute(select(ids.c.theme_id, newest).select_from(ids).join(newest, true())):
-        found.setdefault(row.theme_id, []).append(_example(row))
-    return found
+    ids = [theme_id for theme_id in counted if theme_id is not None]
+    stmt = (
+        select(Theme.id.label("theme_id"), Theme.key, Theme.label, newest)
+        .outerjoin(newest, Theme.id.in_(ids) if ids else false())
+        .where(Theme.project_id == flt.project_id, Theme.enabled.is_(True))
+        .order_by(Theme.label, Theme.id, newest.c.id.desc())
+    )
+    found: dict[int, tuple[int, str, str, list[dict[str, Any]]]] = {}
+    for row in db.session.execute(stmt):
+        examples = found.setdefault(row.theme_id, (row.theme_id, row.key, row.label, []))[3]
+        if row.id is not None:
+            examples.append(_example(row))
+    return list(found.values())
 
 
 def _examples(flt: ResponseFilter, theme_id: int, limit: int) -> list[dict[str, Any]]:
@@ -169,25 +181,23 @@ def themes_report(
     series = _trend(flt, interval, min_n) if trend else {}
     groups = _groups(flt, group_by, min_n) if group_by else {}
     rows = []
-    listed = themes.themes_of(project_id)
-    found_examples = _all_examples(flt, [t.id for t in listed if t.id in found], examples)
-    for theme in listed:
-        stats = found.get(theme.id, nps.EMPTY)
+    for theme_id, key, label, theme_examples in _themes_with_examples(flt, set(found), examples):
+        stats = found.get(theme_id, nps.EMPTY)
         impact, impact_margin = nps.impact(overall, stats)
         row: dict[str, Any] = {
-            "id": theme.id,
-            "key": theme.key,
-            "label": theme.label,
+            "id": theme_id,
+            "key": key,
+            "label": label,
             **_stats(stats, min_n),
             "share_of_comments": round(stats.responses / comments * 100, 1) if comments else None,
             "impact": impact,
             "impact_margin": impact_margin,
-            "examples": found_examples.get(theme.id, []),
+            "examples": theme_examples,
         }
         if trend:
-            row["series"] = series.get(theme.id, [])
+            row["series"] = series.get(theme_id, [])
         if group_by:
-            row["groups"] = groups.get(theme.id, [])
+            row["groups"] = groups.get(theme_id, [])
         rows.append(row)
     rows.sort(key=lambda r: (r["responses"] == 0, r["impact"] if r["impact"] is not None else 0, r["key"]))
     unthemed = found.get(None, nps.EMPTY)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, literal, null, select, union_all
+from sqlalchemy import func, literal, null, select, true, union_all
 
 from survey_service.core import nps
 from survey_service.extensions import db
@@ -70,7 +70,10 @@ def _live_with_totals(conds: list[Any]) -> tuple[list[int], dict[int | None, lis
     The scoped responses are a CTE read twice (PostgreSQL materialises it: the responses are
     scanned once); meant for the few days rollups do not cover.
     """
-    scoped = select(Response.id, Response.category, Response.comment).where(*conds).cte("scoped")
+    # Whether there is a comment, not the comment: the CTE keeps a boolean per response, not its text.
+    # NULL != '' is NULL, so a NULL comment counts as none.
+    commented = (Response.comment != "").label("commented")
+    scoped = select(Response.id, Response.category, commented).where(*conds).cte("scoped")
 
     def tally(*extra: Any) -> list[Any]:
         return [
@@ -83,15 +86,25 @@ def _live_with_totals(conds: list[Any]) -> tuple[list[int], dict[int | None, lis
     overall = select(
         literal(True).label("total"),
         null().label("theme_id"),
-        # NULL != '' is NULL, so this counts non-empty comments only.
-        *tally(func.count().filter(scoped.c.comment != "").label("c")),
+        *tally(func.count().filter(scoped.c.commented).label("c")),
+    )
+    # A theme row is only ever written with its comment's analysis, in one transaction (themes/service
+    # _write; erasure and blanking delete both together), so a comment with a theme has an analysis:
+    # only the comments without one are probed for it (the unthemed ones, theme_id NULL). A LATERAL
+    # subquery whose condition on the theme PostgreSQL checks before the probe (a one-time filter);
+    # an EXISTS here became a hashed subplan reading every analysis of the project.
+    analysed = (
+        select(literal(1).label("one"))
+        .where(ResponseAnalysis.response_id == scoped.c.id, ResponseTheme.theme_id.is_(None))
+        .limit(1)
+        .lateral("analysed")
     )
     per_theme = (
         select(literal(False), ResponseTheme.theme_id, *tally(literal(0)))
         .select_from(scoped)
-        .join(ResponseAnalysis, ResponseAnalysis.response_id == scoped.c.id)
         .outerjoin(ResponseTheme, ResponseTheme.response_id == scoped.c.id)
-        .where(scoped.c.comment != "")
+        .outerjoin(analysed, true())
+        .where(scoped.c.commented, ResponseTheme.theme_id.is_not(None) | analysed.c.one.is_not(None))
         .group_by(ResponseTheme.theme_id)
     )
     totals = [0, 0, 0, 0]

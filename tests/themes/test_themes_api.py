@@ -305,6 +305,31 @@ def test_report_with_rollups_built_reads_totals_and_theme_counts_together(
     assert sum("response_rollup_days" in s for s in seen) == 1
     assert sum("response_rollups" in s or "theme_rollups" in s for s in seen) == 1
     assert sum("WITH scoped" in s for s in seen) == 1
+    # The theme list and the examples: one statement on PostgreSQL.
+    assert sum("FROM themes" in s for s in seen) == 1
+
+
+@pytest.mark.usefixtures("app")
+def test_report_with_rollups_built_comment_not_analysed_yet_is_in_no_theme_count(
+    app: Flask, client: FlaskClient, auth: dict[str, str]
+) -> None:
+    post_comments(client, auth, COMMENTS, created_at="2026-01-10T10:00:00Z")
+    post_comments(client, auth, COMMENTS[:4], prefix="later")
+    analyse(app)
+    with app.app_context():
+        rollups.refresh(None)
+    before = themes_report(client, auth)
+    # Today's new comment, not analysed yet: in the totals, in no theme and not unthemed either.
+    post_comments(client, auth, [(2, "Way too expensive.")], prefix="new")
+    after = themes_report(client, auth)
+    assert after["overall"]["comments"] == before["overall"]["comments"] + 1
+    assert after["unthemed"] == before["unthemed"]
+    assert [(t["key"], t["responses"]) for t in after["themes"]] == [
+        (t["key"], t["responses"]) for t in before["themes"]
+    ]
+    analyse(app)
+    price = by_key(before)["price"]["responses"]
+    assert by_key(themes_report(client, auth))["price"]["responses"] == price + 1
 
 
 @pytest.mark.usefixtures("app")
