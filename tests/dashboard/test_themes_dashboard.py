@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Flask
@@ -9,6 +10,7 @@ from flask.testing import FlaskClient
 
 from tests.support.dashboard import add_user, csrf_from, sign_in
 from tests.support.db import make_project
+from tests.support.themes import analyse, post_comments
 
 
 def _signed_in(app: Flask, email: str) -> tuple[FlaskClient, str]:
@@ -110,16 +112,27 @@ def test_themes_page_bad_input_shows_the_error_and_changes_nothing(
 def test_themes_page_suggestion_becomes_a_theme_and_returns_to_the_same_view(
     app: Flask, client: FlaskClient, project: dict[str, Any], auth: dict[str, str]
 ) -> None:
+    rows = [(2, f"The offline sync keeps failing, ticket {i}") for i in range(20)]
+    rows += [(10, f"Lovely onboarding wizard, thanks {i}") for i in range(20)]
+    post_comments(client, auth, rows)
+    analyse(app)
     admin, token = _admin(app, project)
-    assert "Manage themes" in admin.get("/dashboard").get_data(as_text=True)
+    html = admin.get("/dashboard?range=all&suggest=1").get_data(as_text=True)
+    assert "Manage themes" in html
+    buttons = re.findall(
+        r'name="back" value="([^"]*)">\s*<input type="hidden" name="phrase" value="([^"]+)"', html
+    )
+    assert buttons and "Make it a theme" in html, html[html.find('id="themes"') :][:3000]
+    back, phrase = buttons[0]
+    assert back == "range=all&amp;suggest=1"
     res = admin.post(
         "/dashboard/themes/suggestions",
-        data={"phrase": "slow sync", "back": "range=30d&suggest=1", "csrf_token": token},
+        data={"phrase": phrase, "back": "range=all&suggest=1", "csrf_token": token},
     )
     assert res.status_code == 302
-    assert res.headers["Location"].endswith("/dashboard?range=30d&suggest=1#themes")
-    assert _themes(client, auth)["slow sync"]["keywords"] == ["slow sync"]
-    assert "Added the theme slow sync." in admin.get("/dashboard").get_data(as_text=True)
+    assert res.headers["Location"].endswith("/dashboard?range=all&suggest=1#themes")
+    assert _themes(client, auth)[phrase]["keywords"] == [phrase]
+    assert f"Added the theme {phrase}." in admin.get("/dashboard").get_data(as_text=True)
 
 
 def test_themes_page_viewer_403_csrf_missing_refused_other_project_404(
