@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint
 
 from survey_service.core import compression
-from survey_service.dashboard import auth, sources, views
+from survey_service.dashboard import auth, sources, themes, views
 
 bp = Blueprint("dashboard", __name__)
 bp.before_request(compression.private)  # CSRF tokens and team data beside reflected filters: BREACH
@@ -25,6 +25,14 @@ bp.add_url_rule(
 )
 bp.add_url_rule("/dashboard/account", view_func=views.account, methods=["GET", "POST"])
 bp.add_url_rule("/dashboard/sources", view_func=sources.sources, methods=["GET"])
+bp.add_url_rule("/dashboard/themes", view_func=themes.themes, methods=["GET", "POST"])
+bp.add_url_rule("/dashboard/themes/suggestions", view_func=themes.theme_from_suggestion, methods=["POST"])
+for _action, _view in (
+    ("edit", themes.theme_edit),
+    ("enabled", themes.theme_enabled),
+    ("merge", themes.theme_merge),
+):
+    bp.add_url_rule(f"/dashboard/themes/<int:theme_id>/{_action}", view_func=_view, methods=["POST"])
 bp.add_url_rule("/dashboard/keys/secret-key", view_func=views.rotate_secret_key, methods=["POST"])
 bp.add_url_rule("/dashboard/keys/identity-secret", view_func=views.rotate_identity_secret, methods=["POST"])
 bp.add_url_rule("/forgot-password", view_func=auth.forgot_password, methods=["GET", "POST"])

@@ -524,6 +524,36 @@ def dashboard_calls(b: Tenant) -> list[tuple[str, str, str, dict[str, Any], Expe
         ),
         ("GET", "/dashboard/account", "/dashboard/account", {}, None),
         ("GET", "/dashboard/sources", "/dashboard/sources", {}, None),
+        # Themes: A's admin adds A's own; B's theme by id is never found, never changed.
+        ("GET", "/dashboard/themes", "/dashboard/themes", {}, None),
+        (
+            "POST",
+            "/dashboard/themes",
+            "/dashboard/themes",
+            {"data": {"label": "A dash", "keywords": "a"}},
+            None,
+        ),
+        (
+            "POST",
+            "/dashboard/themes/suggestions",
+            "/dashboard/themes/suggestions",
+            {"data": {"phrase": "a phrase"}},
+            None,
+        ),
+        *(
+            (
+                "POST",
+                f"/dashboard/themes/<int:theme_id>/{action}",
+                f"/dashboard/themes/{b.ids['theme']}/{action}",
+                data,
+                404,
+            )
+            for action, data in (
+                ("edit", {"data": {"label": "A", "keywords": "a"}}),
+                ("enabled", {"data": {"enabled": "false"}}),
+                ("merge", {"data": {"into": str(b.ids["theme"])}}),
+            )
+        ),
         (
             "POST",
             "/dashboard/account",
@@ -789,6 +819,7 @@ def test_pages_carry_csp_frame_ancestors_referrer_policy_and_nosniff(
         "/s/not-a-valid-token": client,
         "/dashboard": dashboard,
         "/dashboard/users": dashboard,
+        "/dashboard/themes": dashboard,
     }
     demo = Path(app.instance_path) / "demo_project.json"  # as `make run` writes it; shared: removed after
     demo.write_text(json.dumps(project))

@@ -80,5 +80,9 @@ def test_axe_index_login_and_dashboard_empty_with_data_and_users_no_serious_or_c
     assert page.locator("ul.failures li").count() == 1
     found += check_page(page, "dashboard sources", report)
     assert h1_count(page) == 1
+    page.goto(f"{live_server}/dashboard/themes")  # the built-in themes, each row with its forms
+    assert page.locator("tr[data-theme-id]").count() >= 2
+    found += check_page(page, "dashboard themes", report)
+    assert h1_count(page) == 1
     page.close()
     assert found == [], "\n".join(found)
