@@ -43,13 +43,6 @@ class WidgetRules:
         return cls(**{field: getattr(settings, field) for field in SETTINGS_FIELDS})
 
 
-def project_for_public_key(public_key: str | None) -> Project | None:
-    """The project whose widget key this is, or None."""
-    if not public_key or not public_key.startswith("pk_") or len(public_key) > 64:
-        return None
-    return db.session.scalar(select(Project).where(Project.public_key == public_key))
-
-
 # core/hot_cache's cache of project ids by public key (a public key never changes; a project may go).
 PROJECT_IDS_BY_PUBLIC_KEY = "project_ids_by_public_key"
 
