@@ -114,6 +114,8 @@ class Person(Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now, onupdate=clock.now)
     # E.164, as Delighted's API identifies people by it (delighted/ compat layer).
     phone_number: Mapped[str | None] = mapped_column(String(32))
+    # When the widget last identified this person (kept to the hour, services/reminders: in-app fallback).
+    widget_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     __table_args__ = (
         UniqueConstraint("project_id", "external_id", name="uq_people_project_external_id"),
@@ -143,6 +145,8 @@ class Survey(Model):
     is_default: Mapped[bool] = mapped_column(Boolean, default=False)
     is_open: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
+    # The reminder plan of this survey's email asks (services/reminders.py); None: no reminders.
+    reminders: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
 
     __table_args__ = (
         CheckConstraint(_in("kind", SURVEY_KINDS), name="survey_kind_known"),
@@ -225,6 +229,13 @@ class SurveyRequest(Model):
     # its email was tried and failed temporarily (a batch retries it until EMAIL_RETRY_INTERVALS run out).
     campaign: Mapped[str | None] = mapped_column(String(64))
     send_attempts: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
+    # Reminders (services/reminders.py): a reminder is a request of its own pointing at the first ask
+    # (`reminder_of_id`), `step` 1..3 (0 for the first ask), sent with the first ask's links. The first
+    # ask keeps its reminder plan (resolved when it was made) and when its next reminder falls due.
+    reminder_of_id: Mapped[int | None] = mapped_column(ForeignKey("survey_requests.id", ondelete="CASCADE"))
+    step: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
+    reminder_plan: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    next_reminder_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     __table_args__ = (
         CheckConstraint(_in("channel", CHANNELS), name="request_channel_known"),
@@ -242,6 +253,17 @@ class SurveyRequest(Model):
         Index("ix_survey_requests_status_due", "status", "scheduled_at"),
         # A campaign's progress (campaign-status, the dashboard): its requests counted by status.
         Index("ix_survey_requests_project_campaign", "project_id", "campaign", "status"),
+        # One request per reminder step of a first ask; the first ask's reminders found by it.
+        UniqueConstraint("reminder_of_id", "step", name="uq_survey_requests_reminder_step"),
+        CheckConstraint("step BETWEEN 0 AND 3", name="request_step_range"),
+        CheckConstraint("(reminder_of_id IS NULL) = (step = 0)", name="request_step_matches_reminder"),
+        # The reminder scheduler's scan: first asks whose next reminder is due.
+        Index(
+            "ix_survey_requests_next_reminder",
+            "next_reminder_at",
+            sqlite_where=text("next_reminder_at IS NOT NULL"),
+            postgresql_where=text("next_reminder_at IS NOT NULL"),
+        ),
     )
 
 
@@ -278,6 +300,9 @@ class Response(Model):
     review_asked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     review_consented_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     review_link_clicked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Answers to a request: the last step that had reached the person when they answered (0: the first
+    # ask, k: its k-th reminder, email or in-app); None for answers to no request.
+    answered_after_step: Mapped[int | None] = mapped_column(SmallInteger)
 
     person: Mapped[Person] = relationship(lazy="joined", innerjoin=True)
 
@@ -403,6 +428,8 @@ class TriggerRule(Model):
     send_window_end: Mapped[int | None] = mapped_column(SmallInteger)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
+    # The reminder plan of this rule's email asks, over the survey's; None: the survey's.
+    reminders: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
 
     __table_args__ = (
         CheckConstraint("channel IN ('email', 'in_app')", name="trigger_channel_known"),
@@ -431,6 +458,8 @@ class Enrollment(Model):
     next_run_at: Mapped[datetime] = mapped_column(UTCDateTime())
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
+    # The reminder plan of this programme's email asks, over the survey's; None: the survey's.
+    reminders: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
 
     __table_args__ = (
         UniqueConstraint("project_id", "person_id", "survey_id", name="uq_enrollments_person_survey"),
