@@ -5,12 +5,11 @@ Revises: bulk_sends_01
 Create Date: 2026-12-04 18:10:00.000000
 
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 from sqlalchemy.dialects import postgresql
 
 from survey_service.models import UTCDateTime
-
 
 # revision identifiers, used by Alembic.
 revision = 'reminders_01'
@@ -45,7 +44,9 @@ def upgrade():
             ondelete='CASCADE',
         )
         batch_op.create_unique_constraint('uq_survey_requests_reminder_step', ['reminder_of_id', 'step'])
-        batch_op.create_check_constraint(op.f('ck_survey_requests_request_step_range'), 'step BETWEEN 0 AND 3')
+        batch_op.create_check_constraint(
+            op.f('ck_survey_requests_request_step_range'), 'step BETWEEN 0 AND 3'
+        )
         batch_op.create_check_constraint(
             op.f('ck_survey_requests_request_step_matches_reminder'), '(reminder_of_id IS NULL) = (step = 0)'
         )
