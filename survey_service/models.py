@@ -253,8 +253,8 @@ class SurveyRequest(Model):
         Index("ix_survey_requests_status_due", "status", "scheduled_at"),
         # A campaign's progress (campaign-status, the dashboard): its requests counted by status.
         Index("ix_survey_requests_project_campaign", "project_id", "campaign", "status"),
-        # One request per reminder step of a first ask; the first ask's reminders found by it.
-        UniqueConstraint("reminder_of_id", "step", name="uq_survey_requests_reminder_step"),
+        # One request per reminder step and channel of a first ask ("both": an email and an in-app ask).
+        UniqueConstraint("reminder_of_id", "step", "channel", name="uq_survey_requests_reminder_step"),
         CheckConstraint("step BETWEEN 0 AND 3", name="request_step_range"),
         CheckConstraint("(reminder_of_id IS NULL) = (step = 0)", name="request_step_matches_reminder"),
         # The reminder scheduler's scan: first asks whose next reminder is due.

@@ -43,7 +43,9 @@ def upgrade():
             ['id'],
             ondelete='CASCADE',
         )
-        batch_op.create_unique_constraint('uq_survey_requests_reminder_step', ['reminder_of_id', 'step'])
+        batch_op.create_unique_constraint(
+            'uq_survey_requests_reminder_step', ['reminder_of_id', 'step', 'channel']
+        )
         batch_op.create_check_constraint(
             op.f('ck_survey_requests_request_step_range'), 'step BETWEEN 0 AND 3'
         )
