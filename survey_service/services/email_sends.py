@@ -93,7 +93,8 @@ def claim_batch(now: datetime, size: int, own_id: int | None = None) -> list[int
     """Claim (status `sending`) `own_id` if still waiting, plus due waiting email requests up to `size`.
 
     Committed before returning. Concurrent claimers never get the same request: PostgreSQL skips
-    rows another claim has locked, SQLite runs one writer at a time and re-checks the status.
+    rows another claim has locked, SQLite runs one writer at a time and re-checks the status. The
+    other claimed requests' own jobs still waiting in the queue are dropped (no wake-up for nothing).
     """
     claimed: list[int] = []
     if own_id is not None:
@@ -127,6 +128,10 @@ def claim_batch(now: datetime, size: int, own_id: int | None = None) -> list[int
         )
         claimed += [row[0] for row in rows]
     db.session.commit()
+    try:
+        outbox.forget_queued_jobs(i for i in claimed if i != own_id)
+    except RedisError as exc:  # their jobs run and find the requests claimed
+        log.warning("send batch: could not drop the claimed requests' queued jobs (%s)", exc)
     return claimed
 
 

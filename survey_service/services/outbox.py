@@ -88,6 +88,37 @@ def enqueue_requests(requests: Iterable[SurveyRequest], now: datetime | None = N
     return len(done)
 
 
+# Removes queued (or scheduled) send jobs nobody has taken yet, and their job hashes; a job a worker
+# already took is left alone (it finds its request claimed and returns). Atomic per call.
+_FORGET_QUEUED = """
+local removed = 0
+for i, job_id in ipairs(ARGV) do
+  local gone = redis.call('LREM', KEYS[1], 0, job_id) + redis.call('ZREM', KEYS[2], job_id)
+  if gone > 0 then
+    redis.call('DEL', KEYS[3] .. job_id)
+    removed = removed + 1
+  end
+end
+return removed
+"""
+
+
+def forget_queued_jobs(request_ids: Iterable[int]) -> int:
+    """Drop the still-queued send jobs of requests a batch has just claimed; returns how many.
+
+    A batch sends many due requests at once, and each of them also has its own job waiting in the
+    queue: without this, the workers would dequeue every one of those only to find its request
+    claimed. Safe to skip (Redis trouble: the jobs run and return at once); a claimed request that
+    is released later gets a new job from the relay (release clears `enqueued_at`).
+    """
+    ids = [job_id(request_id) for request_id in request_ids]
+    if not ids:
+        return 0
+    queue = queues().queue()
+    keys = [queue.key, scheduled_jobs(queue).key, Job.redis_job_namespace_prefix]
+    return int(queues().redis.eval(_FORGET_QUEUED, len(keys), *keys, *ids))
+
+
 def _claim_timeout() -> timedelta:
     return timedelta(seconds=current_app.config.get("SEND_CLAIM_TIMEOUT", JOB_TIMEOUT + 30))
 

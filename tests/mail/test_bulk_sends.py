@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
+from rq.job import Job
 from sqlalchemy import select
 
 from survey_service.config import ConfigError, parse_domain_rates, parse_rate
@@ -25,8 +26,8 @@ from survey_service.jobs import send_survey_email
 from survey_service.mail.compose import Templates
 from survey_service.mail.smtp import parse_smtp_url, pooled_session
 from survey_service.models import Person, SurveyRequest
-from survey_service.services import email_requests
-from survey_service.services.email_sends import claim_batch, send_batch
+from survey_service.services import email_requests, outbox
+from survey_service.services.email_sends import claim_batch, release, send_batch
 from survey_service.services.people import upsert_person
 from survey_service.services.suppressions import add_suppression
 from tests.support.dashboard import add_user, sign_in
@@ -135,6 +136,35 @@ def test_send_survey_email_one_job_sends_the_due_batch_and_the_other_jobs_find_i
             session = pooled_session(parse_smtp_url(url))
             assert session.connections == 1  # 25 messages, three batches, one connection
     assert recipients(sink) == Counter(f"b{i}@example.com" for i in range(25))
+    assert set(statuses(bulk_app, ids).values()) == {"sent"}
+
+
+def test_claim_drops_the_claimed_requests_queued_jobs_and_a_released_one_is_enqueued_again(
+    bulk_app: Flask, project: dict[str, Any]
+) -> None:
+    ids = make_requests(bulk_app, project["id"], [{"email": f"q{i}@example.com"} for i in range(6)])
+    with bulk_app.app_context():
+        rows = db.session.scalars(select(SurveyRequest).where(SurveyRequest.id.in_(ids))).all()
+        assert outbox.enqueue_requests(rows) == 6
+        queue = queues().queue()
+        assert set(queue.job_ids) == {outbox.job_id(i) for i in ids}
+        # The job of ids[0] runs (taken off the queue by its worker) and claims the whole batch.
+        queue.remove(outbox.job_id(ids[0]))
+        claimed = claim_batch(clock.now(), 4, own_id=ids[0])
+        assert len(claimed) == 4
+        # The three other claimed requests' jobs are gone, hashes included; the unclaimed two stay.
+        assert set(queue.job_ids) == {outbox.job_id(i) for i in ids if i not in claimed}
+        assert not any(queues().redis.exists(Job.key_for(outbox.job_id(i))) for i in claimed[1:])
+        # Released untried (e.g. the server was down), a claimed request is enqueued again by the relay.
+        release(claimed[1:2])
+        assert outbox.relay() == 1
+        assert outbox.job_id(claimed[1]) in queue.job_ids
+    with smtp_server() as (sink, url):
+        bulk_app.config["SMTP_URL"] = url
+        with bulk_app.app_context():
+            send_batch([i for i in claimed if i != claimed[1]])
+        run_worker_burst(bulk_app)  # the remaining jobs find their requests sent, or send them
+    assert recipients(sink) == Counter(f"q{i}@example.com" for i in range(6))  # each exactly once
     assert set(statuses(bulk_app, ids).values()) == {"sent"}
 
 
