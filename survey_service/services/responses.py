@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
+from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 from survey_service.core import clock, cursors, nps
 from survey_service.errors import ApiError
@@ -70,11 +73,12 @@ def record_response(
                 existing.reference_consent = reference_consent
             existing.updated_at = clock.now()
             return existing, False
-        response = Response(
+        at = created_at or clock.now()
+        response = _insert(
+            person,  # already loaded: the response's dump needs no second SELECT
             project_id=project_id,
             survey_id=survey_id or projects.default_survey_id(project_id),
             person_id=person.id,
-            person=person,  # already loaded: the response's dump needs no second SELECT
             request_id=request_id,
             score=score,
             category=category,
@@ -82,16 +86,48 @@ def record_response(
             channel=channel,
             properties=merged_properties(person),
             reference_consent=reference_consent,
+            created_at=at,
+            updated_at=at,
         )
-        if created_at is not None:
-            response.created_at = response.updated_at = created_at
-        db.session.add(response)
-        db.session.flush()
         return response, True
 
     response, created = commit_with_retry(work)
     dispatch_response_event(project_id, response.id, "response.created" if created else "response.updated")
     return response, created
+
+
+# Every column of a new response that record_response does not set, as the model's defaults would.
+_NEW_RESPONSE_DEFAULTS: dict[str, Any] = {
+    "followup_status": "new",
+    "followup_owner": None,
+    "followup_notes": None,
+    "external_id": None,
+    "review_asked_at": None,
+    "review_consented_at": None,
+    "review_link_clicked_at": None,
+    "answered_after_step": None,
+}
+
+
+@functools.cache
+def _insert_statement() -> Any:
+    table = Response.__table__
+    return insert(table).returning(table.c.id)
+
+
+def _insert(person: Person, **values: Any) -> Response:
+    """INSERT one new response in one Core statement (built once) and return it as a loaded Response.
+
+    The recording hot path: the ORM's unit of work (a flush) cost about a fifth of a recorded response's
+    CPU for one INSERT. The object is made persistent from the values written, without reading it back.
+    """
+    row = {**_NEW_RESPONSE_DEFAULTS, "followup_tags": [], **values}
+    response_id = db.session.connection().execute(_insert_statement(), row).scalar_one()
+    response = Response(id=response_id, **row)
+    make_transient_to_detached(response)  # as if loaded: every column set, nothing to flush
+    db.session.add(response)
+    set_committed_value(response, "person", person)
+    return response
 
 
 def get_response(project_id: int, response_id: int) -> Response:

@@ -7,12 +7,13 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import func, select
+from sqlalchemy import event, func, inspect, select
 
 from survey_service.errors import ApiError
 from survey_service.extensions import db
-from survey_service.models import Person
+from survey_service.models import Person, Response
 from survey_service.services.people import upsert_person
+from survey_service.services.responses import record_response
 from tests.support.db import make_project
 
 
@@ -77,3 +78,32 @@ def test_upsert_person_same_external_id_in_another_project_is_another_person(app
         pb, created = upsert_person(b["id"], {"external_id": "same", "email": "same@example.com"})
         db.session.commit()
         assert created and pa.id != pb.id and pb.project_id == b["id"]
+
+
+def test_new_person_and_new_response_are_fully_loaded_without_a_read_back(
+    app: Flask, project: dict[str, Any]
+) -> None:
+    """Both are written by one Core INSERT each and made persistent from the values written: a column
+    added to the model but not to those values would be missing here (and read back lazily later)."""
+    statements: list[str] = []
+    with app.app_context():
+
+        def seen(*args: Any) -> None:
+            statements.append(args[2])
+
+        event.listen(db.engine, "before_cursor_execute", seen)
+        try:
+            response, created = record_response(project["id"], {"external_id": "full-1"}, 9, "Great")
+        finally:
+            event.remove(db.engine, "before_cursor_execute", seen)
+        assert created
+        assert not inspect(response).unloaded and not inspect(response.person).unloaded
+        assert response.followup_tags == [] and response.followup_status == "new"
+        assert response.person.properties == {} and response.person.widget_seen_at is None
+        reads = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+        assert not [s for s in reads if "FROM people" in s or "FROM responses" in s], reads
+        db.session.expunge_all()
+        stored = db.session.get(Response, response.id)
+        assert stored is not None
+        assert (stored.score, stored.category, stored.comment) == (9, "promoter", "Great")
+        assert stored.created_at == response.created_at and stored.person.external_id == "full-1"
