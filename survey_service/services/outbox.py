@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from flask import current_app
 from redis.exceptions import RedisError
@@ -116,7 +117,8 @@ def forget_queued_jobs(request_ids: Iterable[int]) -> int:
         return 0
     queue = queues().queue()
     keys = [queue.key, scheduled_jobs(queue).key, Job.redis_job_namespace_prefix]
-    return int(queues().redis.eval(_FORGET_QUEUED, len(keys), *keys, *ids))
+    removed: Any = queues().redis.eval(_FORGET_QUEUED, len(keys), *keys, *ids)
+    return int(removed)
 
 
 def _claim_timeout() -> timedelta:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import functools
 import json
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import or_, select
+from sqlalchemy import Table, or_, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import make_transient_to_detached
@@ -169,7 +169,7 @@ def _insert_person_statement(dialect: str) -> Any:
     """`INSERT INTO people … ON CONFLICT DO NOTHING RETURNING id`, built once: a Core statement on the
     table with its values as parameters (building it per call, through the ORM, cost a third of a
     recorded response's CPU)."""
-    table = Person.__table__
+    table = cast(Table, Person.__table__)
     insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
     return insert(table).on_conflict_do_nothing().returning(table.c.id)
 

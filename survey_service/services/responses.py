@@ -5,9 +5,9 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -111,7 +111,7 @@ _NEW_RESPONSE_DEFAULTS: dict[str, Any] = {
 
 @functools.cache
 def _insert_statement() -> Any:
-    table = Response.__table__
+    table = cast(Table, Response.__table__)
     return insert(table).returning(table.c.id)
 
 
