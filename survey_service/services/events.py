@@ -105,6 +105,8 @@ def record_event(
                 now=now,
                 # Only the first rule may skip the checks: a second one must supersede the first's request.
                 new_person=created and not outcome.requests,
+                # Enqueued right after the commit below: stamped now, saving a second commit.
+                enqueued_at=now if rule.channel == "email" else None,
             )
             if scheduled.request is None:
                 outcome.skipped.append({"trigger_id": rule.id, "reason": scheduled.skipped_reason})

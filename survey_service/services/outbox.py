@@ -18,6 +18,7 @@ from redis.exceptions import RedisError
 from rq import Retry
 from rq.job import Job, JobStatus
 from sqlalchemy import select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from survey_service.core import clock
 from survey_service.extensions import db, queues, scheduled_jobs
@@ -65,27 +66,42 @@ def enqueue_send(request_id: int, project_id: int, due: datetime | None, now: da
 
 
 def enqueue_requests(requests: Iterable[SurveyRequest], now: datetime | None = None) -> int:
-    """Hand committed email requests to RQ; mark them enqueued. Never raises on Redis trouble."""
+    """Hand committed email requests to RQ; mark them enqueued. Never raises on Redis trouble.
+
+    A request may come already stamped `enqueued_at` in its own transaction (the lifecycle event's hot
+    path: no second commit); if its job cannot be enqueued the stamp is taken back, and if even that
+    fails the relay finds the request overdue with no live job (OVERDUE_GRACE after its due time).
+    """
     global _breaker_open_until
     emails = [r for r in requests if r.channel == "email" and r.status in WAITING_STATUSES]
-    if not emails or time.monotonic() < _breaker_open_until:
+    if not emails:
         return 0
-    done: list[int] = []
+    done: list[SurveyRequest] = []
+    if time.monotonic() >= _breaker_open_until:
+        try:
+            for request in emails:
+                enqueue_send(request.id, request.project_id, request.scheduled_at, now)
+                done.append(request)
+        except RedisError as exc:
+            _breaker_open_until = time.monotonic() + BREAKER_SECONDS
+            left = len(emails) - len(done)
+            log.warning("Redis unavailable, %d request(s) left to the relay: %s", left, exc)
+    stamp = [r.id for r in done if r.enqueued_at is None]
+    unstamp = [r.id for r in emails[len(done) :] if r.enqueued_at is not None]
     try:
-        for request in emails:
-            enqueue_send(request.id, request.project_id, request.scheduled_at, now)
-            done.append(request.id)
-    except RedisError as exc:
-        _breaker_open_until = time.monotonic() + BREAKER_SECONDS
-        log.warning("Redis unavailable, %d request(s) left to the relay: %s", len(emails) - len(done), exc)
-    if done:
-        db.session.execute(
-            update(SurveyRequest)
-            .where(SurveyRequest.id.in_(done), SurveyRequest.enqueued_at.is_(None))
-            .values(enqueued_at=clock.now())
-            .execution_options(synchronize_session=False)
-        )
-        db.session.commit()
+        for ids, value in ((stamp, clock.now()), (unstamp, None)):
+            if ids:
+                db.session.execute(
+                    update(SurveyRequest)
+                    .where(SurveyRequest.id.in_(ids))
+                    .values(enqueued_at=value)
+                    .execution_options(synchronize_session=False)
+                )
+        if stamp or unstamp:
+            db.session.commit()
+    except SQLAlchemyError as exc:
+        db.session.rollback()
+        log.warning("could not record %d request(s) as enqueued (%s): the relay checks", len(emails), exc)
     return len(done)
 
 

@@ -106,6 +106,7 @@ def schedule_survey(
     enrollment_id: int | None = None,
     now: datetime | None = None,
     new_person: bool = False,
+    enqueued_at: datetime | None = None,
 ) -> ScheduleOutcome:
     """Add a scheduled request for a person unless fatigue rules forbid it; flushes, never commits.
 
@@ -113,7 +114,8 @@ def schedule_survey(
     commits and then hands the request to `outbox.enqueue_after_commit`. new_person says the person was
     created in this very transaction: nothing can reference it yet (no answer, no request; another
     transaction cannot see it), so the fatigue and supersede statements, which would find nothing, are
-    skipped.
+    skipped. enqueued_at: stamped in this transaction by a caller that enqueues right after its commit
+    (outbox.enqueue_requests takes the stamp back if it cannot).
     """
     now = now or clock.now()
     send_at = max(send_at or now, now)
@@ -152,6 +154,7 @@ def schedule_survey(
         trigger_id=trigger_id,
         event_id=event_id,
         enrollment_id=enrollment_id,
+        enqueued_at=enqueued_at,
     )
     db.session.add(request)
     db.session.flush()
