@@ -134,7 +134,9 @@ def test_format_nps_signs_and_never_percent(value: float, text: str) -> None:
         (29, 29, 0.8830, 1.0),
     ],
 )
-def test_wilson_interval_matches_published_values(successes: int, trials: int, low: float, high: float) -> None:
+def test_wilson_interval_matches_published_values(
+    successes: int, trials: int, low: float, high: float
+) -> None:
     found = nps.wilson_interval(successes, trials)
     assert found is not None
     assert found[0] == pytest.approx(low, abs=5e-5) and found[1] == pytest.approx(high, abs=5e-5)
