@@ -107,10 +107,13 @@ def _answer_counts(flt: ResponseFilter, per_ask: Any) -> dict[tuple[int, str], n
 
     An answer after reminder k goes to the in-app row when it came through the in-app ask (or no email
     reminder k reached the person), else to the email row: the email reminder reuses the first ask's
-    links, so an email answer names the first ask, not the reminder.
+    links, so an email answer names the first ask, not the reminder. An answer without a step (one
+    stored before reminders existed) counts for the step of the request it answered.
     """
     answered = aliased(SurveyRequest)
-    step = Response.answered_after_step
+    # Answers stored before reminders existed (reminders_01 added the column, empty) answered the step
+    # of the request they name: the first ask, 0.
+    step = func.coalesce(Response.answered_after_step, answered.step)
     via_in_app = and_(answered.channel == IN_APP, _at_step(per_ask, step, IN_APP) == 1)
     no_email = _at_step(per_ask, step, EMAIL) == 0
     attributed = case(

@@ -262,3 +262,18 @@ def test_exports_carry_answered_after_step(
     if path != "promoters.csv":
         assert by_email["p5@example.com"] in (1, "1")
         assert by_email[None if path.endswith(".jsonl") else ""] in (None, "")
+
+
+def test_step_rates_answer_stored_before_reminders_counts_for_the_first_ask(
+    app: Flask, client: FlaskClient, project: dict[str, Any]
+) -> None:
+    """Answers recorded before reminders_01 have no answered_after_step: they answered the first ask."""
+    with app.app_context():
+        seed_asks(
+            project["id"], [Ask("legacy", score=9), Ask("late", steps=(Step(1),), score=0, after_step=1)]
+        )
+    body = get(client, {"Authorization": f"Bearer {project['secret_key']}"})
+    found = steps_of(body)
+    assert (found[(0, "email")]["reached"], found[(0, "email")]["responses"]) == (2, 1)
+    assert (found[(1, "email")]["reached"], found[(1, "email")]["responses"]) == (1, 1)
+    assert body["reminded_vs_first_ask"]["first_ask"]["promoters"] == 1
