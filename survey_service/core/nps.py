@@ -178,6 +178,23 @@ def compare(current: NpsStats, previous: NpsStats) -> Comparison:
     return Comparison(round(diff * 100, 1), round(z, 3), round(math.erfc(abs(z) / math.sqrt(2)), 4))
 
 
+def wilson_interval(successes: int, trials: int) -> tuple[float, float] | None:
+    """The 95% Wilson score interval of a proportion (a response rate), as fractions; None with no trials.
+
+    Centre (p + z²/2n) / (1 + z²/n), half-width z·√(p(1 − p)/n + z²/4n²) / (1 + z²/n), z = 1.96: unlike
+    p ± z·√(p(1 − p)/n) it stays inside 0…1 and is not zero-wide at 0 or n successes, which small steps
+    (a third reminder reaching a handful of people) hit often. Wilson 1927; Agresti & Coull 1998.
+    """
+    if trials <= 0:
+        return None
+    p = min(max(successes / trials, 0.0), 1.0)
+    z2 = Z_95 * Z_95
+    denominator = 1 + z2 / trials
+    centre = (p + z2 / (2 * trials)) / denominator
+    half = Z_95 * math.sqrt(p * (1 - p) / trials + z2 / (4 * trials * trials)) / denominator
+    return max(centre - half, 0.0), min(centre + half, 1.0)
+
+
 def stats_from_scores(scores: list[int]) -> NpsStats:
     """Count a list of scores into NpsStats (for tests and small in-memory sets)."""
     cats = [category_for(s) for s in scores]

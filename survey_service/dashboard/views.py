@@ -14,6 +14,7 @@ from marshmallow import ValidationError
 from survey_service.core import clock, nps
 from survey_service.dashboard.auth import admin_required, current_user, login_required
 from survey_service.dashboard.charts import share_bar, trend_svg
+from survey_service.dashboard.follow_through import follow_through_view
 from survey_service.dashboard.forms import DashboardQuery
 from survey_service.errors import ApiError
 from survey_service.extensions import db
@@ -175,6 +176,7 @@ def dashboard() -> str:
         first_run=page.first_run,
         promoter_loop=page.promoter_loop,
         campaigns=page.campaigns,
+        follow_through=follow_through_view(page.follow_through) if page.follow_through else None,
         base_url=(current_app.config.get("BASE_URL") or request.host_url).rstrip("/"),
     )
 

@@ -17,6 +17,7 @@ from survey_service.models import CHANNELS, Person, Project, Response, Survey, T
 from survey_service.reporting import theme_report
 from survey_service.reporting.exports import property_keys
 from survey_service.reporting.filters import ResponseFilter, property_text
+from survey_service.reporting.follow_through import step_response_rates
 from survey_service.reporting.funnel import campaign_progress
 from survey_service.reporting.reports import nps_report
 
@@ -107,6 +108,8 @@ class DashboardPage:
     campaigns: list[dict[str, Any]]  # the latest campaigns' sends: queued, sending, sent, failed, skipped
     # The promoter loop's funnel over the range and origin: promoters, asked, consented, clicked.
     promoter_loop: dict[str, int] | None = None
+    # step_response_rates of the range's email first asks; None when the page shows another channel only.
+    follow_through: dict[str, Any] | None = None
 
 
 def project_of(project_id: int) -> Project | None:
@@ -200,7 +203,18 @@ def dashboard_page(project_id: int, query: dict[str, Any], invalid: list[str]) -
         promoter_loop=promoter_loop_counts(
             ResponseFilter(project_id, since=since, where=where, **origin), report["overall"]["promoters"]
         ),
+        follow_through=follow_through(project_id, since, origin),
     )
+
+
+def follow_through(project_id: int, since: datetime | None, origin: dict[str, Any]) -> dict[str, Any] | None:
+    """The follow-through of the range's email first asks (their survey, rule and event type), unless the
+    page is filtered to another channel: reminders follow email asks only. A segment does not narrow it:
+    people who never answered have no frozen properties to match."""
+    if origin.get("channel") not in (None, "email"):
+        return None
+    asks = {key: value for key, value in origin.items() if key != "channel"}
+    return step_response_rates(ResponseFilter(project_id, since=since, **asks))
 
 
 def promoter_loop_counts(flt: ResponseFilter, promoters: int) -> dict[str, int]:

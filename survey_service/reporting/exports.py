@@ -43,6 +43,8 @@ RESPONSE_COLUMNS = (
     "response_id",
     "review_link_clicked_at",
     "themes",
+    # The follow-through (reporting/follow_through.py): 0 after the first ask, k after its k-th reminder.
+    "answered_after_step",
 )
 PROMOTER_COLUMNS = (
     "email",
@@ -57,6 +59,7 @@ PROMOTER_COLUMNS = (
     "review_asked_at",
     "review_consented_at",
     "review_link_clicked_at",
+    "answered_after_step",
 )
 REVIEW_COLUMNS = ("review_asked_at", "review_consented_at", "review_link_clicked_at")
 # A JSON line's keys in order (`_fixed_values`, then `properties`): the Python and the COPY path agree.
@@ -65,6 +68,7 @@ JSONL_COLUMNS = (
     "reference_consent",
     *REVIEW_COLUMNS,
     "themes",
+    "answered_after_step",
 )
 
 
@@ -155,6 +159,7 @@ def _rows(flt: ResponseFilter) -> Iterator[Any]:
             Response.review_asked_at,
             Response.review_consented_at,
             Response.review_link_clicked_at,
+            Response.answered_after_step,
             Person.email,
             Person.name,
             Person.external_id,
@@ -194,6 +199,7 @@ def _fixed_values(row: Any) -> dict[str, Any]:
         "reference_consent": row.reference_consent,
         **{column: _iso_or_none(getattr(row, column)) for column in REVIEW_COLUMNS},
         "themes": row.themes or "",
+        "answered_after_step": row.answered_after_step,
     }
 
 
@@ -248,6 +254,7 @@ def _sql_columns(fixed: tuple[str, ...], keys: list[str]) -> list[Any]:
         "reference_consent": consent,
         **{column: _sql_utc(getattr(Response, column)) for column in REVIEW_COLUMNS},
         "themes": func.coalesce(theme_keys(), ""),
+        "answered_after_step": Response.answered_after_step,
     }
     props = [
         case(
@@ -317,6 +324,7 @@ def _jsonl_line(names: tuple[str, ...]) -> Any:
         "reference_consent": _json(Response.reference_consent),
         **{column: _json(_sql_utc(getattr(Response, column))) for column in REVIEW_COLUMNS},
         "themes": _json(func.coalesce(theme_keys(), "")),
+        "answered_after_step": _json(Response.answered_after_step),
     }
     # `row.properties or {}` on the Python path: SQL NULL, JSON null and empty values become {}.
     props = case(

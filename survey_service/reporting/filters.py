@@ -30,6 +30,8 @@ class ResponseFilter:
     followup_status: str | None = None
     with_comment: bool = False
     theme_id: int | None = None
+    # The campaign (services/campaigns.py) the answered survey requests belong to.
+    campaign: str | None = None
 
     def conditions(self) -> list[Any]:
         """The WHERE clauses, all on the responses table (no join needed)."""
@@ -44,7 +46,7 @@ class ResponseFilter:
             conds.append(Response.channel == self.channel)
         if self.survey_id is not None:
             conds.append(Response.survey_id == self.survey_id)
-        if self.trigger_id is not None or self.event_type is not None:
+        if self.trigger_id is not None or self.event_type is not None or self.campaign is not None:
             conds.append(Response.request_id.in_(self.request_ids()))
         for key, value in self.where:
             conds.append(property_text(key) == value)
@@ -64,10 +66,12 @@ class ResponseFilter:
         return conds
 
     def request_conditions(self) -> list[Any]:
-        """The trigger and event-type filters as conditions on the survey requests."""
+        """The trigger, event-type and campaign filters as conditions on the survey requests."""
         conds: list[Any] = [SurveyRequest.project_id == self.project_id]
         if self.trigger_id is not None:
             conds.append(SurveyRequest.trigger_id == self.trigger_id)
+        if self.campaign is not None:
+            conds.append(SurveyRequest.campaign == self.campaign)
         if self.event_type is not None:
             events = select(Event.id).where(
                 Event.project_id == self.project_id, Event.type == self.event_type
@@ -76,7 +80,7 @@ class ResponseFilter:
         return conds
 
     def request_ids(self) -> Any:
-        """The ids of the project's survey requests sent for this trigger rule and event type."""
+        """The ids of the project's survey requests sent for this trigger rule, event type and campaign."""
         return select(SurveyRequest.id).where(*self.request_conditions())
 
 

@@ -121,3 +121,65 @@ class NpsReport(Schema):
         fields.Nested(TriggerResponseRate),
         metadata={"description": "survey requests sent and answered per trigger rule and channel"},
     )
+
+
+class StepRatesQuery(OriginQuery):
+    """GET /api/v1/reports/response_rates/steps parameters: which email first asks to follow."""
+
+    since = Instant(metadata={"description": "first asks sent at or after this instant"})
+    until = Instant(end_of_day=True, metadata={"description": "first asks sent before this instant"})
+    campaign = fields.String(
+        validate=validate.Length(1, 64), metadata={"description": "only first asks of this campaign"}
+    )
+
+    @validates_schema
+    def _ordered(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if data.get("since") and data.get("until") and data["since"] >= data["until"]:
+            raise ValidationError("since must be before until.", "until")
+
+
+class RateInterval(Schema):
+    response_rate = fields.Float(allow_none=True, metadata={"description": "percent, one decimal"})
+    rate_low = fields.Float(
+        allow_none=True, metadata={"description": "lower end of the 95% Wilson interval, percent"}
+    )
+    rate_high = fields.Float(
+        allow_none=True, metadata={"description": "upper end of the 95% Wilson interval, percent"}
+    )
+
+
+class StepRate(RateInterval):
+    step = fields.Integer(metadata={"description": "0: the first ask; 1..3: its reminders"})
+    channel = fields.String(metadata={"description": "`email`, or `in_app` for the in-app fallback"})
+    label = fields.String(metadata={"description": "e.g. `Reminder 1 (in-app)`"})
+    reached = fields.Integer(
+        metadata={
+            "description": "first asks whose step reached the person (sent or shown; not failed/bounced)"
+        }
+    )
+    responses = fields.Integer(metadata={"description": "answers that came after this step: what it added"})
+
+
+class CumulativeRate(RateInterval):
+    after_step = fields.Integer()
+    reached = fields.Integer(metadata={"description": "first asks that reached the person"})
+    responses = fields.Integer(metadata={"description": "answers after this step or an earlier one"})
+
+
+class RemindedComparison(Schema):
+    first_ask = fields.Nested(Stats, metadata={"description": "answers after the first ask only"})
+    reminded = fields.Nested(Stats, metadata={"description": "answers after at least one reminder"})
+    change = fields.Float(
+        allow_none=True, metadata={"description": "reminded NPS minus first-ask NPS, in points"}
+    )
+    z = fields.Float(allow_none=True)
+    p_value = fields.Float(allow_none=True)
+    significant = fields.Boolean(allow_none=True, metadata={"description": "two-sided p < 0.05"})
+    test = fields.String()
+
+
+class StepRatesReport(Schema):
+    first_asks = fields.Integer(metadata={"description": "email first asks sent in the range"})
+    steps = fields.List(fields.Nested(StepRate))
+    cumulative = fields.List(fields.Nested(CumulativeRate))
+    reminded_vs_first_ask = fields.Nested(RemindedComparison)

@@ -121,3 +121,32 @@ def test_stats_from_scores_counts_every_band() -> None:
 @pytest.mark.parametrize(("value", "text"), [(28.19, "+28"), (-5.4, "-5"), (0.0, "0"), (100.0, "+100")])
 def test_format_nps_signs_and_never_percent(value: float, text: str) -> None:
     assert nps.format_nps(value) == text
+
+
+# Published Wilson 95% intervals (Newcombe 1998, table I, "score method"; z = 1.96), as fractions.
+@pytest.mark.parametrize(
+    ("successes", "trials", "low", "high"),
+    [
+        (81, 263, 0.2553, 0.3662),
+        (15, 148, 0.0624, 0.1605),
+        (0, 20, 0.0, 0.1611),
+        (1, 29, 0.0061, 0.1718),
+        (29, 29, 0.8830, 1.0),
+    ],
+)
+def test_wilson_interval_matches_published_values(
+    successes: int, trials: int, low: float, high: float
+) -> None:
+    found = nps.wilson_interval(successes, trials)
+    assert found is not None
+    assert found[0] == pytest.approx(low, abs=5e-5) and found[1] == pytest.approx(high, abs=5e-5)
+
+
+def test_wilson_interval_no_trials_is_none_and_bounds_stay_in_0_1() -> None:
+    assert nps.wilson_interval(0, 0) is None
+    for n in (1, 2, 7, 50):
+        for x in range(n + 1):
+            interval = nps.wilson_interval(x, n)
+            assert interval is not None
+            low, high = interval
+            assert 0.0 <= low <= x / n <= high <= 1.0 and high - low > 0

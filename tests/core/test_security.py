@@ -372,6 +372,7 @@ def matrix_calls(b: Tenant, a: Tenant) -> list[tuple[str, str, str, dict[str, An
                 "reports/funnel",
                 "reports/nps?group_by=plan",
                 "reports/nps?group_by=theme",
+                "reports/response_rates/steps?campaign=q1",
                 "reports/themes?trend=true&group_by=plan",
                 "reports/sentiment",
                 "responses",

@@ -294,6 +294,7 @@ def _expected_line(row: tuple[Any, ...], response_id: int, external_id: str) -> 
         "review_consented_at": None,
         "review_link_clicked_at": None,
         "themes": "",
+        "answered_after_step": None,
         "properties": properties,
     }
 
