@@ -11,13 +11,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, or_, update
+from sqlalchemy import Connection, Update, or_, update
+from sqlalchemy.orm.attributes import set_committed_value
 
+from survey_service.extensions import db
 from survey_service.models import Person
 
 # A sight younger than this is not written again: the window it feeds is counted in days.
 SEEN_EVERY = timedelta(hours=1)
-MODES = ("email", "in_app_first", "both")
 DEFAULT_IN_APP_WINDOW_DAYS = 7
 IN_APP_WINDOW_DAYS = (1, 90)
 
@@ -27,32 +28,40 @@ def seen_is_stale(seen_at: datetime | None, now: datetime) -> bool:
     return seen_at is None or seen_at <= now - SEEN_EVERY
 
 
-def note_seen(person: Person, now: datetime) -> bool:
-    """Record that the widget identified this (already loaded) person now; True when it changed the row.
+def _seen_update(person_id: int, now: datetime) -> Update:
+    """The guarded write of a sight: seen_is_stale again in SQL, so identifies racing each other write once.
 
-    No write at all while the stored sight is younger than SEEN_EVERY, so most identifies stay read-only.
-    Callers pass only identities the user_hash proved: an unverified claim must not move someone's
-    reminders from their inbox into a browser.
+    updated_at is kept: being seen is not a change of the person's data (the API shows updated_at).
     """
-    if not seen_is_stale(person.widget_seen_at, now):
-        return False
-    person.widget_seen_at = now
-    return True
-
-
-def note_seen_by_id(conn: Connection, person_id: int, now: datetime) -> None:
-    """note_seen for identify's read-only path, which holds a row, not a Person: one guarded UPDATE on conn.
-
-    The guard repeats seen_is_stale in SQL, so identifies racing each other still write at most once.
-    """
-    conn.execute(
+    return (
         update(Person)
         .where(
             Person.id == person_id,
             or_(Person.widget_seen_at.is_(None), Person.widget_seen_at <= now - SEEN_EVERY),
         )
-        .values(widget_seen_at=now)
+        .values(widget_seen_at=now, updated_at=Person.updated_at)
+        .execution_options(synchronize_session=False)
     )
+
+
+def note_seen(person: Person, now: datetime) -> bool:
+    """Record that the widget identified this (already loaded) person now; True when it wrote.
+
+    No write at all while the stored sight is younger than SEEN_EVERY, so most identifies stay read-only,
+    and no read either: the loaded row says how old the sight is. Callers pass only identities the
+    user_hash proved: an unverified claim must not move someone's reminders from their inbox into a browser.
+    """
+    if not seen_is_stale(person.widget_seen_at, now):
+        return False
+    db.session.execute(_seen_update(person.id, now))
+    # The row now holds it; the loaded person says so without counting as a change of its own.
+    set_committed_value(person, "widget_seen_at", now)
+    return True
+
+
+def note_seen_by_id(conn: Connection, person_id: int, now: datetime) -> None:
+    """note_seen for identify's read-only path, which holds a row, not a Person: one UPDATE on conn."""
+    conn.execute(_seen_update(person_id, now))
 
 
 def in_app_window(plan: dict[str, Any]) -> timedelta:

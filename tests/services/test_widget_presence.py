@@ -1,4 +1,4 @@
-"""The widget's sight of a person and the channels a due reminder takes (services/widget_presence, pure)."""
+"""The widget's sight of a person and the channels a due reminder takes (services/widget_presence)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from flask import Flask
 
+from survey_service.extensions import db
 from survey_service.models import Person
-from survey_service.services.widget_presence import channels_for, note_seen
+from survey_service.services.widget_presence import channels_for, note_seen, seen_is_stale
+from tests.support.sql import sql_log
 
 NOW = datetime(2026, 5, 4, 10, 0, tzinfo=UTC)
+DAY = timedelta(days=1)
 
 
 def seen(ago: timedelta | None) -> Person:
@@ -18,7 +22,7 @@ def seen(ago: timedelta | None) -> Person:
 
 
 @pytest.mark.parametrize(
-    ("ago", "writes"),
+    ("ago", "stale"),
     [
         (None, True),  # never seen
         (timedelta(minutes=1), False),
@@ -28,16 +32,36 @@ def seen(ago: timedelta | None) -> Person:
         (timedelta(minutes=-5), False),  # a sight from a clock a little ahead: kept
     ],
 )
-def test_note_seen_writes_only_when_the_stored_sight_is_an_hour_old(
-    ago: timedelta | None, writes: bool
+def test_seen_is_stale_after_an_hour(ago: timedelta | None, stale: bool) -> None:
+    assert seen_is_stale(seen(ago).widget_seen_at, NOW) is stale
+
+
+def test_note_seen_writes_once_an_hour_without_a_read_and_keeps_updated_at(
+    app: Flask, project: dict[str, Any]
 ) -> None:
-    person = seen(ago)
-    before = person.widget_seen_at
-    assert note_seen(person, NOW) is writes
-    assert person.widget_seen_at == (NOW if writes else before)
-
-
-DAY = timedelta(days=1)
+    with app.app_context():
+        person = Person(project_id=project["id"], external_id="u1", properties={}, updated_at=NOW - DAY)
+        db.session.add(person)
+        db.session.commit()
+        person_id = person.id
+    for at, writes in [
+        (NOW, True),
+        (NOW + timedelta(minutes=30), False),
+        (NOW + timedelta(minutes=61), True),
+    ]:
+        with app.app_context():
+            loaded = db.session.get(Person, person_id)
+            assert loaded is not None
+            with sql_log(app) as statements:
+                assert note_seen(loaded, at) is writes
+                db.session.commit()
+            assert [s.split()[0].upper() for s in statements if s != "COMMIT"] == (
+                ["UPDATE"] if writes else []
+            )
+    with app.app_context():
+        stored = db.session.get(Person, person_id)
+        assert stored is not None
+        assert stored.widget_seen_at == NOW + timedelta(minutes=61) and stored.updated_at == NOW - DAY
 
 
 @pytest.mark.parametrize(

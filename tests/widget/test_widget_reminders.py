@@ -141,6 +141,8 @@ def test_identify_notes_the_person_seen_at_most_once_an_hour(
         identify(client, project)
     assert [s.split()[0].upper() for s in statements] == ["SELECT", "UPDATE"]
     assert seen_at(app) == later
+    with app.app_context():  # a sight is not a change of the person's data
+        assert db.session.scalar(select(Person.updated_at).where(Person.external_id == "u1")) == T0
     with sql_log(app) as statements:
         identify(client, project)
     assert len(statements) == 1 and seen_at(app) == later
