@@ -71,14 +71,14 @@ def end_reminders(project_id: int, ask_id: int) -> int:
 
     A person who dismissed an in-app reminder saw the ask and declined it: reminding them again by email
     would be the nagging reminders must not be. A step an email job already claimed is past recall.
+
+    The ask's row is written first, whatever it holds: that takes its row lock, so a reminder scheduler
+    advancing the same ask (it writes next_reminder_at in the transaction that adds a step) commits before
+    the steps are cancelled, and its new step is cancelled too, or waits for this commit and finds none due.
     """
     db.session.execute(
         update(SurveyRequest)
-        .where(
-            SurveyRequest.project_id == project_id,
-            SurveyRequest.id == ask_id,
-            SurveyRequest.next_reminder_at.is_not(None),
-        )
+        .where(SurveyRequest.project_id == project_id, SurveyRequest.id == ask_id)
         .values(next_reminder_at=None)
         .execution_options(synchronize_session=False)
     )
