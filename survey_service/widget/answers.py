@@ -6,13 +6,14 @@ from datetime import datetime
 from typing import Any
 
 from itsdangerous import URLSafeTimedSerializer
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from survey_service.core import clock, cursors, tokens
 from survey_service.errors import ApiError
 from survey_service.extensions import db
 from survey_service.models import (
     ANSWERABLE_STATUSES,
+    WAITING_STATUSES,
     Person,
     RequestStatus,
     Response,
@@ -22,6 +23,9 @@ from survey_service.models import (
 from survey_service.services.responses import record_response
 from survey_service.services.tx import commit_with_retry
 from survey_service.widget.eligibility import CHANNEL
+
+# status_reason of the reminder steps a dismissal cancelled.
+DISMISSED_REASON = "dismissed_in_app"
 
 
 def _serializer() -> URLSafeTimedSerializer:
@@ -52,6 +56,45 @@ def _request_for_token(project_id: int, token: str) -> SurveyRequest:
     return request
 
 
+def answered_elsewhere(request: SurveyRequest) -> bool:
+    """Whether a reminder step's ask was answered through another of its requests (the email's link, another
+    step) while this one was on screen: one ask takes one response. Its own answer may still be changed."""
+    if request.reminder_of_id is None or request.responded_at is not None:
+        return False
+    first = db.session.get(SurveyRequest, request.reminder_of_id)
+    return first is not None and first.responded_at is not None
+
+
+def end_reminders(project_id: int, ask_id: int) -> int:
+    """Stop the reminders of an ask (its first ask's id): none falls due any more, and its steps still
+    waiting to go out (email or in-app) are cancelled; returns how many. The ask itself stays answerable.
+
+    A person who dismissed an in-app reminder saw the ask and declined it: reminding them again by email
+    would be the nagging reminders must not be. A step an email job already claimed is past recall.
+
+    The ask's row is written first, whatever it holds: that takes its row lock, so a reminder scheduler
+    advancing the same ask (it writes next_reminder_at in the transaction that adds a step) commits before
+    the steps are cancelled, and its new step is cancelled too, or waits for this commit and finds none due.
+    """
+    db.session.execute(
+        update(SurveyRequest)
+        .where(SurveyRequest.project_id == project_id, SurveyRequest.id == ask_id)
+        .values(next_reminder_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    result = db.session.execute(
+        update(SurveyRequest)
+        .where(
+            SurveyRequest.project_id == project_id,
+            SurveyRequest.reminder_of_id == ask_id,
+            SurveyRequest.status.in_(WAITING_STATUSES),
+        )
+        .values(status=RequestStatus.CANCELLED, status_reason=DISMISSED_REASON, enqueued_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
 def answer(project_id: int, token: str, score: int, comment: str | None) -> Response:
     """Record (or change) the in-app answer a widget token stands for, properties frozen.
 
@@ -59,7 +102,7 @@ def answer(project_id: int, token: str, score: int, comment: str | None) -> Resp
     closed request takes no answer (410). The response and the request marked answered are one commit.
     """
     request = _request_for_token(project_id, token)
-    if not answerable(request, clock.now()):
+    if not answerable(request, clock.now()) or answered_elsewhere(request):
         raise ApiError(410, "survey_closed", "This survey is closed: it was dismissed or has expired.")
     person = db.session.get(Person, request.person_id)
     assert person is not None
@@ -80,7 +123,10 @@ def answer(project_id: int, token: str, score: int, comment: str | None) -> Resp
 
 
 def dismiss(project_id: int, token: str) -> bool:
-    """Record that the person closed the widget without answering; False when they had answered."""
+    """Record that the person closed the widget without answering; False when they had answered.
+
+    The dismissal ends the ask's reminders (end_reminders), email ones included.
+    """
     request = _request_for_token(project_id, token)
 
     def work() -> bool:
@@ -89,6 +135,9 @@ def dismiss(project_id: int, token: str) -> bool:
             return False
         fresh.status = RequestStatus.DISMISSED
         db.session.add(WidgetDismissal(project_id=project_id, person_id=fresh.person_id, request_id=fresh.id))
+        if fresh.reminder_of_id is not None or fresh.reminder_plan is not None:
+            # Declining the ask (a reminder step, or a first ask with reminders) ends its reminders.
+            end_reminders(project_id, fresh.reminder_of_id or fresh.id)
         return True
 
     return commit_with_retry(work)

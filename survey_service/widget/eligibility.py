@@ -50,33 +50,60 @@ def in_sample(project_id: int, person_id: int, percent: int) -> bool:
     return sampling.in_sample(f"{project_id}:{person_id}", percent, digest_bytes=4)
 
 
-def facts_columns(project_id: Any, person_id: Any) -> tuple[Any, Any, Any, Any, Any]:
-    """What a decision reads of one person, as five scalar subqueries on these project and person ids:
-    the open in-app request's id, the last answer, the last ask (other than that request), the last dismissal,
-    and when the next in-app request scheduled for later falls due (the verdict's next known instant).
+def facts_columns(project_id: Any, person_id: Any) -> tuple[Any, Any, Any, Any, Any, Any]:
+    """What a decision reads of one person, as six scalar subqueries on these project and person ids:
+    the open in-app request's id and its reminder step (0: a first ask), the last answer, the last ask (other
+    than the open request's own ask), the last dismissal, and when the next in-app request scheduled for
+    later falls due (the verdict's next known instant).
+
+    A reminder step is the same ask as its first ask: when the open request is one, neither its first ask
+    (an email sent days ago) nor the ask's other steps count as the last ask, so the quiet period they
+    start does not hide the reminder that follows them up. Any other ask still does.
 
     They take the bind parameters `now` and `shown_since` (now - SHOWN_OPEN_FOR).
     """
     now, shown_since = bindparam("now", type_=UTCDateTime()), bindparam("shown_since", type_=UTCDateTime())
     req = aliased(SurveyRequest, name="open_request")
+    first = aliased(SurveyRequest, name="first_ask")
     due = and_(req.status.in_(WAITING_STATUSES), or_(req.scheduled_at.is_(None), req.scheduled_at <= now))
     shown = and_(req.status == RequestStatus.SENT, req.sent_at >= shown_since)
-    open_id = (
-        select(req.id)
+    # The in-app channel's check at send time: a reminder shows only while its first ask is out and
+    # unanswered (an answer on any channel, a bounce or a cancellation closes the ask).
+    ask_still_out = or_(
+        req.reminder_of_id.is_(None),
+        select(first.id)
         .where(
-            req.project_id == project_id,
-            req.person_id == person_id,
-            req.channel == CHANNEL,
-            req.responded_at.is_(None),
-            or_(due, shown),
-            or_(req.expires_at.is_(None), req.expires_at > now),
+            first.id == req.reminder_of_id,
+            first.status == RequestStatus.SENT,
+            first.responded_at.is_(None),
         )
-        .order_by(req.id)
-        .limit(1)
-        # Correlated to the enclosing statement's project and person even when nested in last_asked.
-        .correlate_except(req)
-        .scalar_subquery()
+        .correlate_except(first)
+        .exists(),
     )
+
+    def open_request(column: Any) -> Any:
+        """column of the open request: the person's first in-app request that is due or recently shown."""
+        return (
+            select(column)
+            .where(
+                req.project_id == project_id,
+                req.person_id == person_id,
+                req.channel == CHANNEL,
+                req.responded_at.is_(None),
+                or_(due, shown),
+                or_(req.expires_at.is_(None), req.expires_at > now),
+                ask_still_out,
+            )
+            .order_by(req.id)
+            .limit(1)
+            # Correlated to the enclosing statement's project and person even when nested in last_asked.
+            .correlate_except(req)
+            .scalar_subquery()
+        )
+
+    open_id = open_request(req.id)
+    # The ask the open request belongs to: its first ask's id (a reminder step) or its own.
+    open_ask = open_request(func.coalesce(req.reminder_of_id, req.id))
     last_response = (
         select(func.max(Response.created_at))
         .where(Response.project_id == project_id, Response.person_id == person_id)
@@ -87,7 +114,7 @@ def facts_columns(project_id: Any, person_id: Any) -> tuple[Any, Any, Any, Any, 
         .where(
             SurveyRequest.project_id == project_id,
             SurveyRequest.person_id == person_id,
-            SurveyRequest.id != func.coalesce(open_id, -1),
+            func.coalesce(SurveyRequest.reminder_of_id, SurveyRequest.id) != func.coalesce(open_ask, -1),
         )
         .correlate_except(SurveyRequest)
     )
@@ -110,6 +137,7 @@ def facts_columns(project_id: Any, person_id: Any) -> tuple[Any, Any, Any, Any, 
     )
     return (
         open_id,
+        open_request(req.step),
         last_response.scalar_subquery(),
         last_asked.scalar_subquery(),
         last_dismissed.scalar_subquery(),
@@ -121,9 +149,10 @@ def facts_columns(project_id: Any, person_id: Any) -> tuple[Any, Any, Any, Any, 
 def _facts_statement() -> Any:
     """The decision query, built once: constructing it (aliases, subqueries) costs more than running it."""
     project_id, person_id = bindparam("project_id", type_=Integer()), bindparam("person_id", type_=Integer())
-    open_id, response, asked, dismissed, next_due = facts_columns(project_id, person_id)
+    open_id, open_step, response, asked, dismissed, next_due = facts_columns(project_id, person_id)
     return select(
         open_id.label("open_id"),
+        open_step.label("open_step"),
         response.label("response"),
         asked.label("asked"),
         dismissed.label("dismissed"),
@@ -250,7 +279,9 @@ def decision_reason(
     quiet_since = now - timedelta(days=quiet_period_days)
     if quiet_period_days and any(t and t > quiet_since for t in (seen.response, seen.asked)):
         return "quiet_period"
-    if not in_sample(project_id, person_id, rules.sample_percent):
+    # The sample picks whom the widget asks of its own accord; a reminder follows up an ask already made.
+    reminder = seen.open_id is not None and bool(seen.open_step)
+    if not reminder and not in_sample(project_id, person_id, rules.sample_percent):
         return "not_sampled"
     if seen.open_id is not None:
         return "requested"

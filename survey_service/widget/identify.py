@@ -22,7 +22,7 @@ from survey_service.models import (
     SurveyRequest,
     WidgetSettings,
 )
-from survey_service.services import projects
+from survey_service.services import projects, widget_presence
 from survey_service.services.people import browser_identity_changes, identify_browser_person
 from survey_service.services.tx import commit_with_retry
 from survey_service.widget import verdicts
@@ -176,6 +176,8 @@ def identify(
         now = clock.now()
         # The browser's door: it proves who (user_hash) and writes only what identify_browser_person allows.
         person, _ = identify_browser_person(project.id, user, allowed)
+        if verified:
+            widget_presence.note_seen(person, now)
         decision = decide(project, person, settings, now, force)
         if decision.show and decision.request is None:
             # About to open an ask: two identifies at once must not both open one (two countable answers).
@@ -215,7 +217,7 @@ def _page_view_statement() -> Any:
 
     Built once: constructing it costs more than running it.
     """
-    open_id, response, asked, dismissed, next_due = facts_columns(Project.id, Person.id)
+    open_id, open_step, response, asked, dismissed, next_due = facts_columns(Project.id, Person.id)
     shown = aliased(SurveyRequest, name="shown")
     return (
         select(
@@ -234,7 +236,9 @@ def _page_view_statement() -> Any:
             Person.properties.label("person_properties"),
             Person.browser_properties.label("person_browser_properties"),
             Person.created_at.label("person_created_at"),
+            Person.widget_seen_at.label("person_widget_seen_at"),
             open_id.label("open_id"),
+            open_step.label("open_step"),
             response.label("response"),
             asked.label("asked"),
             dismissed.label("dismissed"),
@@ -288,6 +292,8 @@ def identify_without_writes(
 ) -> dict[str, Any] | None:
     """identify's answer when it writes nothing, from one read; None when the write path must run.
 
+    Nothing, that is, but the person's last sight (widget_presence.note_seen_by_id) when it is an hour old.
+
     Raises the same errors as the write path: 401 for an unknown key, 403 for a refused identity.
     """
     if not public_key or not public_key.startswith("pk_") or len(public_key) > 64:
@@ -318,6 +324,12 @@ def identify_without_writes(
     )
     if row.person_id is None or not person_unchanged(row, user):
         return None
+    if verified and widget_presence.seen_is_stale(row.person_widget_seen_at, now):
+        # This path's one write, at most hourly per person: the sight the reminders' in-app fallback reads.
+        with db.engine.connect() as conn:
+            widget_presence.note_seen_by_id(
+                conn.execution_options(isolation_level="AUTOCOMMIT"), row.person_id, now
+            )
     # Every settings column is NOT NULL: a null one means the project never saved its settings.
     rules = default_rules() if row.recurring_enabled is None else WidgetRules.of(row)
     reason = decision_reason(
