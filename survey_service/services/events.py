@@ -105,6 +105,7 @@ def record_event(
                 now=now,
                 # Only the first rule may skip the checks: a second one must supersede the first's request.
                 new_person=created and not outcome.requests,
+                reminders=rule.reminders,
             )
             if scheduled.request is None:
                 outcome.skipped.append({"trigger_id": rule.id, "reason": scheduled.skipped_reason})

@@ -17,7 +17,7 @@ from redis.exceptions import RedisError
 
 from survey_service.extensions import db, queues
 from survey_service.reporting import rollups
-from survey_service.services import alerts, enrollments, hooks, outbox
+from survey_service.services import alerts, enrollments, hooks, outbox, reminders
 
 log = logging.getLogger(__name__)
 
@@ -26,11 +26,13 @@ RELAY_EVERY = 2.0
 
 
 def relay_once(app: Flask) -> int:
-    """One pass: enqueue lost or never-enqueued sends, schedule due recurring surveys, count closed days."""
+    """One pass: due reminders, enqueue lost or never-enqueued sends, schedule due recurring surveys,
+    count closed days."""
     with app.app_context():
         try:
             return (
-                outbox.relay()
+                reminders.schedule_due()
+                + outbox.relay()
                 + enrollments.run_due()
                 + alerts.relay_pending()
                 + sum(task() for task in hooks.relay_tasks.values())  # Delighted's lost unsubscribes

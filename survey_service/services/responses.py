@@ -12,7 +12,7 @@ from survey_service.core import clock, cursors, nps
 from survey_service.errors import ApiError
 from survey_service.extensions import db
 from survey_service.models import Person, Response, ResponseTheme, SurveyRequest
-from survey_service.services import projects
+from survey_service.services import projects, reminders
 from survey_service.services.alerts import dispatch_response_event
 from survey_service.services.people import merged_properties, upsert_person
 from survey_service.services.tx import commit_with_retry
@@ -82,11 +82,14 @@ def record_response(
             channel=channel,
             properties=merged_properties(person),
             reference_consent=reference_consent,
+            answered_after_step=reminders.answered_step(request),
         )
         if created_at is not None:
             response.created_at = response.updated_at = created_at
         db.session.add(response)
         db.session.flush()
+        # An answer on any channel ends the person's reminders of this survey, in this transaction.
+        reminders.close_on_answer(response, request)
         return response, True
 
     response, created = commit_with_retry(work)
