@@ -26,17 +26,17 @@ RELAY_EVERY = 2.0
 
 
 def relay_once(app: Flask) -> int:
-    """One pass: due reminders, enqueue lost or never-enqueued sends, schedule due recurring surveys,
-    count closed days."""
+    """One pass: enqueue lost or never-enqueued sends, schedule due recurring surveys, count closed
+    days, make the reminders that fell due (last: nothing before it waits on it)."""
     with app.app_context():
         try:
             return (
-                reminders.schedule_due()
-                + outbox.relay()
+                outbox.relay()
                 + enrollments.run_due()
                 + alerts.relay_pending()
                 + sum(task() for task in hooks.relay_tasks.values())  # Delighted's lost unsubscribes
                 + rollups.refresh_when_due()
+                + reminders.schedule_due()
             )
         finally:
             db.session.remove()

@@ -316,6 +316,35 @@ def test_answer_through_the_email_link_between_steps_stops_further_reminders(
     assert len(sink.messages) == 2
 
 
+def test_scanner_count_withdrawn_gives_the_person_their_reminder_back(
+    rem_app: Flask, client: FlaskClient, auth: dict[str, str], project: dict[str, Any], sink: SmtpSink
+) -> None:
+    set_survey_plan(client, auth, rem_app, project, {"delays_seconds": [DAY]})
+    rem_app.config["LANDING_MIN_VISIBLE_SECONDS"] = 0
+    first_id = ask(rem_app, project)
+    run_worker_burst(rem_app)
+    urls = score_links(sink.messages[0])
+
+    def opened(score: int) -> tuple[str, str]:
+        path = "/" + urls[score].split("://", 1)[1].split("/", 1)[1]
+        view = re.search(r'name="view" value="([^"]+)"', client.get(path).get_data(as_text=True))
+        assert view is not None
+        return path.split("?")[0], view.group(1)
+
+    def auto(score: int, path: str, view: str) -> Any:
+        body = {"score": str(score), "view": view, "mode": "auto"}
+        return client.post(path, data=body, headers={"Accept": "application/json"}).get_json()
+
+    assert auto(0, *opened(0))["counted"] is True  # a mail scanner, not yet recognised as one
+    assert row(rem_app, first_id).next_reminder_at is None
+    for score in range(1, 10):
+        opened(score)
+    assert auto(10, *opened(10))["reason"] == "burst"  # recognised: its count withdrawn
+    assert row(rem_app, first_id).next_reminder_at == T0 + timedelta(days=1)
+    at(rem_app, T0 + timedelta(days=1, seconds=1))
+    assert schedule(rem_app) == 1
+
+
 def test_answer_to_the_first_ask_before_any_reminder_counts_as_step_zero(
     rem_app: Flask, client: FlaskClient, auth: dict[str, str], project: dict[str, Any], sink: SmtpSink
 ) -> None:
