@@ -21,10 +21,11 @@ from sqlalchemy import func, select
 from survey_service.core import keys
 from survey_service.extensions import db
 from survey_service.models import Person, Response, SurveyRequest
-from survey_service.services import email_requests, reminders
+from survey_service.services import campaigns, email_requests, enrollments, reminders
 from survey_service.services.email_sends import claim_batch, send_batch
 from survey_service.services.people import upsert_person
 from survey_service.services.projects import default_survey_id
+from survey_service.services.responses import record_response
 from survey_service.services.suppressions import add_suppression
 from tests.support.mail import SmtpSink, flush_redis, run_worker_burst, smtp_server
 
@@ -202,6 +203,24 @@ def test_plan_resolution_rule_overrides_survey_and_count_zero_means_none(
     assert plans["inherit"] is not None and plans["inherit"]["count"] == 2
     with rem_app.app_context():  # no plan is SQL NULL, not JSON null
         assert db.session.scalar(select(func.count()).where(SurveyRequest.reminder_plan.is_(None))) == 1
+
+
+def test_campaigns_and_enrolments_keep_the_plan_resolved_when_each_ask_is_made(
+    rem_app: Flask, client: FlaskClient, auth: dict[str, str], project: dict[str, Any]
+) -> None:
+    set_survey_plan(client, auth, rem_app, project, {"count": 2})
+    enrol = {"person": {"email": "e@example.com"}, "interval_days": 30, "reminders": {"count": 3}}
+    assert client.post("/api/v1/recurring", json=enrol, headers=auth).status_code == 201
+    with rem_app.app_context():
+        upsert_person(project["id"], {"email": "c@example.com"})
+        db.session.commit()
+        assert enrollments.run_due() == 1
+        assert sum(campaigns.start_campaign(project["id"], "q1")) == 2  # both people have an address
+        counts = sorted(
+            (r.enrollment_id is not None, r.campaign or "", (r.reminder_plan or {}).get("count"))
+            for r in db.session.scalars(select(SurveyRequest))
+        )
+    assert counts == [(False, "q1", 2), (False, "q1", 2), (True, "", 3)]
 
 
 # --- on schedule, with the first ask's links ------------------------------------------------------
@@ -453,6 +472,58 @@ def test_in_app_first_reminds_a_recently_seen_person_in_the_product_and_sends_no
     assert [(s.channel, s.status) for s in steps_of(rem_app, seen_id)] == [("in_app", "pending")]
     assert [(s.channel, s.status) for s in steps_of(rem_app, away_id)] == [("email", "sent")]
     assert len(sent_to(sink, "seen@example.com")) == 1 and len(sent_to(sink, "away@example.com")) == 2
+
+
+def test_both_mode_asks_a_seen_person_by_email_and_in_app_and_an_in_app_answer_closes_the_first_ask(
+    rem_app: Flask, client: FlaskClient, auth: dict[str, str], project: dict[str, Any], sink: SmtpSink
+) -> None:
+    plan = {"count": 2, "delays_seconds": [DAY], "mode": "both", "in_app_window_days": 2}
+    set_survey_plan(client, auth, rem_app, project, plan)
+    first_id = ask(rem_app, project)
+    run_worker_burst(rem_app)
+    with rem_app.app_context():
+        person = db.session.scalars(select(Person)).one()
+        person.widget_seen_at = T0 - timedelta(hours=12)
+        db.session.commit()
+    at(rem_app, T0 + timedelta(days=1, seconds=1))
+    assert schedule(rem_app) == 2
+    run_worker_burst(rem_app)
+    email_step, in_app_step = steps_of(rem_app, first_id)
+    assert (email_step.channel, email_step.status) == ("email", "sent")
+    assert (in_app_step.channel, in_app_step.status, in_app_step.step) == ("in_app", "pending", 1)
+    assert in_app_step.scheduled_at == T0 + timedelta(days=1)
+    with rem_app.app_context():  # the widget shows the in-app step (the widget's side), then it is answered
+        shown = db.session.get(SurveyRequest, in_app_step.id)
+        assert shown is not None
+        shown.status, shown.sent_at = "sent", T0 + timedelta(days=1, hours=1)
+        db.session.commit()
+        person = db.session.scalars(select(Person)).one()
+        record_response(project["id"], {}, 9, channel="in_app", request=shown, person=person)
+        response = db.session.scalars(select(Response)).one()
+        assert (response.request_id, response.answered_after_step) == (in_app_step.id, 1)
+    first = row(rem_app, first_id)
+    assert first.responded_at is not None and first.next_reminder_at is None
+    at(rem_app, T0 + timedelta(days=5))
+    assert schedule(rem_app) == 0
+    run_worker_burst(rem_app)
+    assert len(sink.messages) == 2
+
+
+def test_the_widget_unseen_for_longer_than_the_window_means_email(
+    rem_app: Flask, client: FlaskClient, auth: dict[str, str], project: dict[str, Any], sink: SmtpSink
+) -> None:
+    plan = {"delays_seconds": [DAY], "mode": "in_app_first", "in_app_window_days": 2}
+    set_survey_plan(client, auth, rem_app, project, plan)
+    first_id = ask(rem_app, project)
+    run_worker_burst(rem_app)
+    with rem_app.app_context():
+        person = db.session.scalars(select(Person)).one()
+        person.widget_seen_at = T0 - timedelta(days=1, hours=1)  # 2 days 1 hour before the reminder
+        db.session.commit()
+    at(rem_app, T0 + timedelta(days=1, seconds=1))
+    assert schedule(rem_app) == 1
+    run_worker_burst(rem_app)
+    assert [(s.channel, s.status) for s in steps_of(rem_app, first_id)] == [("email", "sent")]
 
 
 # --- unsubscribe, bounce, erasure, rules switched off ----------------------------------------------
