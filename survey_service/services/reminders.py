@@ -114,7 +114,8 @@ def _next_step(
 ) -> list[SurveyRequest]:
     """Create the first ask's reminder step `step` (one row per channel), or end its plan."""
     seen = first.next_reminder_at
-    assert seen is not None
+    if seen is None:
+        return []  # read again after a rollback: another relay ended it meanwhile
     plan = normalized(first.reminder_plan)
     rule = rules.get(first.trigger_id) if first.trigger_id is not None else None
     at = within_send_window(rule, person, seen) if rule is not None else seen
@@ -186,13 +187,38 @@ def schedule_due(now: datetime | None = None) -> int:
             made += _next_step(first, person, bool(answered), last_step.get(first.id, 0) + 1, rules, now)
         db.session.flush()
         db.session.commit()
-    except (IntegrityError, OperationalError) as exc:
-        # A concurrent relay (or a busy SQLite writer): nothing of this pass is kept, the next one retries.
+    except OperationalError as exc:
+        # A busy SQLite writer or a database going away: nothing of this pass is kept, the next one retries.
         db.session.rollback()
         log.warning("reminders: pass rolled back (%s); retried on the next tick", type(exc).__name__)
         return 0
+    except IntegrityError:
+        # A step that exists already: one first ask at a time, so one bad chain cannot hold up the rest.
+        db.session.rollback()
+        made = _one_by_one(rows, last_step, rules, now)
     outbox.enqueue_requests([step for step in made if step.channel == "email"], now)
     return len(made)
+
+
+def _one_by_one(
+    rows: Sequence[Any], last_step: dict[int | None, int], rules: dict[int, TriggerRule], now: datetime
+) -> list[SurveyRequest]:
+    """schedule_due's pass again, each first ask in a transaction of its own; a first ask whose step
+    cannot be created ends its plan (logged) instead of failing every pass."""
+    made: list[SurveyRequest] = []
+    for first, person, answered in rows:
+        try:
+            steps = _next_step(first, person, bool(answered), last_step.get(first.id, 0) + 1, rules, now)
+            db.session.commit()
+            made += steps
+        except IntegrityError:
+            db.session.rollback()
+            log.warning("reminders: request %s: its next step exists already; no further reminder", first.id)
+            db.session.execute(
+                update(SurveyRequest).where(SurveyRequest.id == first.id).values(next_reminder_at=None)
+            )
+            db.session.commit()
+    return made
 
 
 # --- closing ---------------------------------------------------------------------------------------
