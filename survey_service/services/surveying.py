@@ -23,7 +23,13 @@ from survey_service.models import (
     SurveyRequest,
 )
 from survey_service.services import projects
-from survey_service.services.reminder_plans import plan_fields, plan_for, plans_changed, stored
+from survey_service.services.reminder_plans import (
+    cancel_for_people,
+    plan_fields,
+    plan_for,
+    plans_changed,
+    stored,
+)
 
 
 def project_survey(project_id: int, survey_id: int | None) -> Survey:
@@ -183,7 +189,9 @@ def schedule_survey(
 
 
 def cancel_pending(project_id: int, person_id: int, reason: str = "cancelled") -> int:
-    """Cancel every queued request of a person; flushes, never commits. Returns how many."""
+    """Cancel every queued request of a person, and their reminders not yet sent; flushes, never
+    commits. Returns how many queued requests (reminders not counted)."""
+    cancel_for_people(project_id, [person_id], reason)
     result = db.session.execute(
         update(SurveyRequest)
         .where(

@@ -627,6 +627,35 @@ def test_changing_or_deleting_a_rule_cancels_or_keeps_its_pending_reminders(
         assert len(sink.messages) == 1
 
 
+@pytest.mark.parametrize("door", ["cancelled_event", "cancel_pending_api"])
+def test_churn_or_cancelling_a_persons_pending_asks_cancels_their_reminders(
+    rem_app: Flask,
+    client: FlaskClient,
+    auth: dict[str, str],
+    project: dict[str, Any],
+    sink: SmtpSink,
+    door: str,
+) -> None:
+    set_survey_plan(client, auth, rem_app, project, {"count": 2, "delays_seconds": [DAY]})
+    first_id = ask(rem_app, project)
+    run_worker_burst(rem_app)
+    at(rem_app, T0 + timedelta(days=1, seconds=1))
+    assert schedule(rem_app) == 1
+    if door == "cancelled_event":
+        event = {"id": "churn-1", "type": "cancelled", "person": {"email": "ann@example.com"}}
+        assert client.post("/api/v1/events", json=event, headers=auth).status_code == 202
+        reason = "churned"
+    else:
+        person_id = row(rem_app, first_id).person_id
+        path = f"/api/v1/people/{person_id}/survey_requests/pending"
+        assert client.delete(path, headers=auth).status_code == 200
+        reason = "api"
+    assert [(s.status, s.status_reason) for s in steps_of(rem_app, first_id)] == [("cancelled", reason)]
+    assert row(rem_app, first_id).next_reminder_at is None
+    run_worker_burst(rem_app)
+    assert len(sink.messages) == 1
+
+
 # --- fatigue rules ---------------------------------------------------------------------------------
 
 
