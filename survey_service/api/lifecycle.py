@@ -1,4 +1,5 @@
-"""Lifecycle endpoints: events, trigger rules, survey requests, recurring enrolments, settings."""
+"""Lifecycle endpoints: events, trigger rules, survey requests, recurring enrolments, surveys' reminder
+plans, settings."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 from flask import Response as FlaskResponse
 
 from survey_service.api import api_blueprint, current_project, current_project_id, current_project_ref
-from survey_service.models import Enrollment, TriggerRule
+from survey_service.models import Enrollment, Survey, TriggerRule
 from survey_service.schemas.common import PageQuery
 from survey_service.schemas.lifecycle import (
     CancelledOut,
@@ -16,6 +17,9 @@ from survey_service.schemas.lifecycle import (
     EnrollmentOut,
     EventAccepted,
     EventIn,
+    SurveyList,
+    SurveyOut,
+    SurveyPatch,
     SurveyRequestList,
     SurveyRequestQuery,
     TemplateList,
@@ -86,7 +90,7 @@ def patch_trigger(data: dict[str, Any], rule_id: int) -> TriggerRule:
 @bp.delete("/triggers/<int:rule_id>")
 @bp.response(204)
 def delete_trigger(rule_id: int) -> FlaskResponse:
-    """Delete a trigger rule (requests it already scheduled stay scheduled)."""
+    """Delete a trigger rule (its scheduled requests stay scheduled; reminders not yet sent are cancelled)."""
     triggers.delete_rule(current_project_id(), rule_id)
     return FlaskResponse(status=204)
 
@@ -143,6 +147,28 @@ def delete_enrollment(enrollment_id: int) -> FlaskResponse:
     """Stop a recurring enrolment."""
     enrollments.unenroll(current_project_id(), enrollment_id)
     return FlaskResponse(status=204)
+
+
+@bp.get("/surveys")
+@bp.response(200, SurveyList)
+def list_surveys() -> dict[str, Any]:
+    """List the project's surveys with their reminder plans."""
+    return {"data": surveying.list_surveys(current_project_id())}
+
+
+@bp.get("/surveys/<int:survey_id>")
+@bp.response(200, SurveyOut)
+def get_survey(survey_id: int) -> Survey:
+    """Fetch one survey of this project with its reminder plan."""
+    return surveying.project_survey(current_project_id(), survey_id)
+
+
+@bp.patch("/surveys/<int:survey_id>")
+@bp.arguments(SurveyPatch)
+@bp.response(200, SurveyOut)
+def patch_survey(data: dict[str, Any], survey_id: int) -> Survey:
+    """Set a survey's reminder plan (null: no reminders); email asks made from now on take it."""
+    return surveying.update_survey(current_project_id(), survey_id, data)
 
 
 @bp.get("/project")

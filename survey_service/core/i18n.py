@@ -29,6 +29,9 @@ CATALOG: dict[str, dict[str, str]] = {
         "greeting": "Hi {name},",
         "greeting_anonymous": "Hi,",
         "intro": "One click is all it takes: choose a number below.",
+        "reminder_subject": "Reminder: quick question about {product}",
+        "reminder_intro": "We haven't heard from you yet, and your answer still counts. "
+        "One click is all it takes: choose a number below.",
         "scale_hint": "0 = not likely, 10 = extremely likely",
         "unsubscribe_text": "Don't want survey emails from {project}?",
         "unsubscribe_link": "Unsubscribe",
@@ -80,6 +83,9 @@ CATALOG: dict[str, dict[str, str]] = {
         "greeting": "Hallo {name},",
         "greeting_anonymous": "Hallo,",
         "intro": "Ein Klick genügt: Wählen Sie unten eine Zahl.",
+        "reminder_subject": "Erinnerung: eine kurze Frage zu {product}",
+        "reminder_intro": "Wir haben noch nichts von Ihnen gehört, und Ihre Antwort zählt weiterhin. "
+        "Ein Klick genügt: Wählen Sie unten eine Zahl.",
         "scale_hint": "0 = unwahrscheinlich, 10 = äußerst wahrscheinlich",
         "unsubscribe_text": "Sie möchten keine Umfragen von {project} mehr erhalten?",
         "unsubscribe_link": "Abmelden",
@@ -131,6 +137,9 @@ CATALOG: dict[str, dict[str, str]] = {
         "greeting": "Bonjour {name},",
         "greeting_anonymous": "Bonjour,",
         "intro": "Un seul clic suffit : choisissez un chiffre ci-dessous.",
+        "reminder_subject": "Rappel : une question rapide sur {product}",
+        "reminder_intro": "Nous n'avons pas encore reçu votre réponse, et elle compte toujours. "
+        "Un seul clic suffit : choisissez un chiffre ci-dessous.",
         "scale_hint": "0 = peu probable, 10 = très probable",
         "unsubscribe_text": "Vous ne souhaitez plus recevoir les enquêtes de {project} ?",
         "unsubscribe_link": "Se désabonner",
@@ -182,6 +191,9 @@ CATALOG: dict[str, dict[str, str]] = {
         "greeting": "Hola, {name}:",
         "greeting_anonymous": "Hola:",
         "intro": "Basta con un clic: elija un número a continuación.",
+        "reminder_subject": "Recordatorio: una pregunta rápida sobre {product}",
+        "reminder_intro": "Aún no hemos recibido su respuesta, y sigue contando. "
+        "Basta con un clic: elija un número a continuación.",
         "scale_hint": "0 = nada probable, 10 = muy probable",
         "unsubscribe_text": "¿No desea recibir más encuestas de {project}?",
         "unsubscribe_link": "Darse de baja",

@@ -46,7 +46,7 @@ def _message_id_domain() -> str:
 def text_part(ctx: dict[str, object]) -> str:
     """The plain-text part: the same question, the same 11 links, the unsubscribe link."""
     t: Strings = ctx["t"]  # type: ignore[assignment]
-    lines = [str(ctx["greeting"]), "", str(ctx["question"]), "", t("intro"), t("scale_hint"), ""]
+    lines = [str(ctx["greeting"]), "", str(ctx["question"]), "", str(ctx["intro"]), t("scale_hint"), ""]
     lines += [f"{n:>2}  {url}" for n, url in ctx["score_urls"]]  # type: ignore[attr-defined]
     lines += [
         "",
@@ -106,7 +106,7 @@ class SurveyEmailTemplate:
     and values are filled in one pass (a value that looks like a placeholder stays as it is).
     """
 
-    def __init__(self, survey: Survey, project: Project, language: str) -> None:
+    def __init__(self, survey: Survey, project: Project, language: str, *, reminder: bool = False) -> None:
         tag = secrets.token_hex(6)
         marks = {key: f"ZZ{tag}{key}ZZ" for key in PER_PERSON}
         self._pattern = re.compile(f"ZZ{tag}({'|'.join(PER_PERSON)})ZZ")
@@ -122,7 +122,9 @@ class SurveyEmailTemplate:
             "score_urls": [(n, f"{marks['LANDING']}?score={n}") for n in range(11)],
             "unsubscribe_url": marks["UNSUBSCRIBE"],
             "brand_color": survey.brand_color or "#4f46e5",
-            "subject": self.t("subject", product=survey.product_name),
+            # A reminder (services/reminders) says so in its subject and first line.
+            "subject": self.t("reminder_subject" if reminder else "subject", product=survey.product_name),
+            "intro": self.t("reminder_intro" if reminder else "intro"),
             "open_pixel_url": marks["PIXEL"] if tracking else None,
         }
         self.tracking = tracking
@@ -145,13 +147,20 @@ class SurveyEmailTemplate:
     def _fill(self, template: str, values: dict[str, str], quote: Callable[[str], str]) -> str:
         return self._pattern.sub(lambda m: quote(values[m.group(1)]), template)
 
-    def message_for(self, request: SurveyRequest, person: Person) -> OutgoingMessage:
-        """This person's message: their greeting and signed links in both parts, their headers."""
-        landing = landing_url(request)
+    def message_for(
+        self, request: SurveyRequest, person: Person, links_of: SurveyRequest | None = None
+    ) -> OutgoingMessage:
+        """This person's message: their greeting and signed links in both parts, their headers.
+
+        `links_of`: the request whose links the message carries (a reminder carries its first ask's, so
+        one response per request, expiry and unsubscribe hold); the Message-ID is always `request`'s own.
+        """
+        linked = links_of or request
+        landing = landing_url(linked)
         values = {
             "GREETING": self.t("greeting", name=person.name) if person.name else self.t("greeting_anonymous"),
             "LANDING": landing,
-            "UNSUBSCRIBE": unsubscribe_url(request),
+            "UNSUBSCRIBE": unsubscribe_url(linked),
             "PIXEL": open_pixel_url(request) if self.tracking else "",
         }
         text = self._fill(self.text, values, str)
@@ -186,20 +195,27 @@ class Templates:
     """The templates of one batch of sends: each survey, project and language rendered once."""
 
     def __init__(self) -> None:
-        self._cache: dict[tuple[int, int, str], SurveyEmailTemplate] = {}
+        self._cache: dict[tuple[int, int, str, bool], SurveyEmailTemplate] = {}
         self.rendered = 0  # how many templates were rendered (tests count them)
 
     def message_for(
-        self, request: SurveyRequest, person: Person, survey: Survey, project: Project
+        self,
+        request: SurveyRequest,
+        person: Person,
+        survey: Survey,
+        project: Project,
+        links_of: SurveyRequest | None = None,
     ) -> OutgoingMessage:
-        """The person's message, from the template of their survey, project and language."""
+        """The person's message, from the template of their survey, project and language (and whether
+        it is a reminder: `links_of`, its first ask, whose links it carries)."""
         language = Strings(negotiate(person.locale, survey.locale)).language
-        key = (survey.id, project.id, language)
+        reminder = request.step > 0
+        key = (survey.id, project.id, language, reminder)
         template = self._cache.get(key)
         if template is None:
-            template = self._cache[key] = SurveyEmailTemplate(survey, project, language)
+            template = self._cache[key] = SurveyEmailTemplate(survey, project, language, reminder=reminder)
             self.rendered += 1
-        return template.message_for(request, person)
+        return template.message_for(request, person, links_of)
 
 
 def as_email(outgoing: OutgoingMessage) -> EmailMessage:

@@ -16,6 +16,7 @@ from survey_service.schemas.common import (
     PropertyName,
 )
 from survey_service.schemas.people import PersonRef
+from survey_service.services import reminder_plans as plans
 
 MAX_DELAY = 400 * 24 * 3600
 CONDITION_OPS = ("eq", "neq", "in", "not_in", "gt", "gte", "lt", "lte", "exists")
@@ -64,6 +65,30 @@ class Condition(Schema):
             raise ValidationError("Values are strings, numbers, booleans or null.", "value")
 
 
+class ReminderPlan(Schema):
+    """A reminder plan: up to 3 reminders to people who have not answered, each after a delay of 1 hour
+    to 30 days (the last delay repeats), by email, in-app first, or both; {"count": 0} means none."""
+
+    count = fields.Integer(
+        strict=True, load_default=plans.DEFAULT_PLAN["count"], validate=validate.Range(0, plans.MAX_COUNT)
+    )
+    delays_seconds = fields.List(
+        fields.Integer(strict=True, validate=validate.Range(plans.MIN_DELAY, plans.MAX_DELAY)),
+        load_default=lambda: list(plans.DEFAULT_PLAN["delays_seconds"]),
+        validate=validate.Length(1, plans.MAX_COUNT),
+    )
+    mode = fields.String(load_default=plans.DEFAULT_PLAN["mode"], validate=validate.OneOf(plans.MODES))
+    in_app_window_days = fields.Integer(
+        strict=True, load_default=plans.DEFAULT_PLAN["in_app_window_days"], validate=validate.Range(1, 90)
+    )
+
+
+def reminders_field() -> fields.Nested:
+    """A `reminders` field: a plan, or null for none of its own (a rule or enrolment then takes its
+    survey's plan; a survey asks with no reminders)."""
+    return fields.Nested(ReminderPlan, allow_none=True, metadata={"description": ReminderPlan.__doc__})
+
+
 class SendWindow(Schema):
     start_hour = fields.Integer(required=True, strict=True, validate=validate.Range(0, 23))
     end_hour = fields.Integer(required=True, strict=True, validate=validate.Range(1, 24))
@@ -83,6 +108,7 @@ class TriggerBase(Schema):
     sample_percent = fields.Integer(strict=True, validate=validate.Range(0, 100))
     send_window = fields.Nested(SendWindow, allow_none=True)
     enabled = fields.Boolean()
+    reminders = reminders_field()
 
 
 class TriggerIn(TriggerBase):
@@ -107,6 +133,7 @@ class TriggerOut(Schema):
     sample_percent = fields.Integer()
     send_window = fields.Method("_window", allow_none=True)
     enabled = fields.Boolean()
+    reminders = fields.Nested(ReminderPlan, allow_none=True)
     created_at = Instant()
 
     def _window(self, rule: Any) -> dict[str, int] | None:
@@ -146,6 +173,11 @@ class SurveyRequestOut(Schema):
     clicked_at = Instant(allow_none=True)
     responded_at = Instant(allow_none=True)
     expires_at = Instant(allow_none=True)
+    # Reminders: the first ask a reminder belongs to and its step (0: a first ask), the first ask's plan.
+    reminder_of_id = fields.Integer(allow_none=True)
+    step = fields.Integer()
+    reminder_plan = fields.Nested(ReminderPlan, allow_none=True)
+    next_reminder_at = Instant(allow_none=True)
 
 
 class SurveyRequestQuery(PageQuery):
@@ -170,6 +202,7 @@ class EnrollmentIn(Schema):
     channel = fields.String(load_default="email", validate=validate.OneOf(("email", "in_app")))
     first_at = Instant()
     survey_id = fields.Integer(strict=True, allow_none=True, validate=validate.Range(1, MAX_ID))
+    reminders = reminders_field()
 
 
 class EnrollmentOut(Schema):
@@ -180,7 +213,31 @@ class EnrollmentOut(Schema):
     interval_days = fields.Integer()
     next_run_at = Instant()
     active = fields.Boolean()
+    reminders = fields.Nested(ReminderPlan, allow_none=True)
 
 
 class EnrollmentList(Page):
     data = fields.List(fields.Nested(EnrollmentOut))
+
+
+class SurveyOut(Schema):
+    id = fields.Integer()
+    kind = fields.String()
+    name = fields.String()
+    product_name = fields.String()
+    locale = fields.String()
+    link_expiry_days = fields.Integer()
+    is_default = fields.Boolean()
+    is_open = fields.Boolean()
+    reminders = fields.Nested(ReminderPlan, allow_none=True)
+    created_at = Instant()
+
+
+class SurveyList(Schema):
+    data = fields.List(fields.Nested(SurveyOut))
+
+
+class SurveyPatch(Schema):
+    """PATCH /api/v1/surveys/<id>: the survey's reminder plan (its email asks from now on)."""
+
+    reminders = reminders_field()

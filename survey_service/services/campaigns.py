@@ -19,6 +19,7 @@ from survey_service.errors import ApiError
 from survey_service.extensions import db
 from survey_service.models import Person, RequestStatus, SurveyRequest
 from survey_service.services import outbox
+from survey_service.services.reminder_plans import plan_fields, plan_for
 from survey_service.services.surveying import project_survey
 
 CHUNK = 1000
@@ -52,6 +53,7 @@ def start_campaign(project_id: int, name: str, survey_id: int | None = None) -> 
     name = _check_name(name)
     survey = project_survey(project_id, survey_id)
     survey_id, expiry_days = survey.id, survey.link_expiry_days
+    plan = plan_fields(plan_for(None, survey))  # resolved once for the whole campaign
     last_person = 0
     while True:
         people = db.session.scalars(
@@ -71,6 +73,7 @@ def start_campaign(project_id: int, name: str, survey_id: int | None = None) -> 
                 created_at=now,
                 scheduled_at=now,
                 expires_at=now + timedelta(days=expiry_days),
+                **plan,
             )
             for person_id in people
         ]

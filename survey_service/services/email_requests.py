@@ -15,6 +15,7 @@ from survey_service.mail.links import landing_url, unsubscribe_url
 from survey_service.models import Person, Project, RequestStatus, SurveyRequest
 from survey_service.services import outbox
 from survey_service.services.people import find_person, upsert_person
+from survey_service.services.reminder_plans import plan_fields, plan_for
 from survey_service.services.suppressions import is_suppressed
 from survey_service.services.surveying import fatigue_reason, project_survey
 from survey_service.services.tx import commit_with_retry
@@ -37,6 +38,8 @@ def _new_request(project_id: int, person_id: int, survey_id: int | None, channel
         created_at=now,
         scheduled_at=now,
         expires_at=now + timedelta(days=survey.link_expiry_days),
+        # An email ask keeps its survey's reminder plan (services/reminders); a link's sender is the product.
+        **plan_fields(plan_for(None, survey) if channel == "email" else None),
     )
     db.session.add(request)
     db.session.flush()

@@ -35,7 +35,7 @@ from survey_service.mail.compose import OutgoingMessage, Templates, as_email
 from survey_service.mail.log_only import log_unsent
 from survey_service.mail.smtp import DeliveryError, SmtpSession, parse_smtp_url, pooled_session
 from survey_service.models import WAITING_STATUSES, Person, Project, RequestStatus, Survey, SurveyRequest
-from survey_service.services import outbox
+from survey_service.services import outbox, reminder_plans, reminders
 from survey_service.services.suppressions import add_suppression, suppressed_among
 from survey_service.services.surveying import fatigued_among
 
@@ -247,6 +247,9 @@ class _Batch:
         self.budget = _claim_timeout().total_seconds() * BATCH_TIME_SHARE
         self.throttled: set[str] = set()  # domains whose rate leaves no room in this batch
         self.recorder = Recorder()
+        # Reminder steps of this batch: their first asks, and those first asks answered since sent.
+        self.firsts: dict[int, SurveyRequest] = {}
+        self.answered: set[int] = set()
 
     def outcome(self, request_id: int, outcome: str) -> None:
         self.result.outcomes[request_id] = outcome
@@ -257,8 +260,9 @@ class _Batch:
     def checked(self, now: datetime, templates: Templates) -> list[_Item]:
         """The claimed requests still to send, each with its message; the others finished here.
 
-        A constant number of queries per batch: the rows, then per project the suppressed
-        addresses and the fatigue rules of the automated asks (the batch's own claims not counting).
+        A constant number of queries per batch: the rows, the reminder steps' first asks and chains,
+        then per project the suppressed addresses and the fatigue rules of the automated asks (the
+        batch's own claims not counting, nor a reminder's own first ask and earlier steps).
         """
         rows = db.session.execute(
             select(SurveyRequest, Person)
@@ -270,6 +274,8 @@ class _Batch:
         found = {request.id for request, _ in rows}
         for missing in set(self.ids) - found:  # erased while claimed
             self.outcome(missing, "missing")
+        self.firsts, chains, self.answered = reminders.chains_of([r for r, _ in rows if r.step > 0])
+        not_counting = [*self.ids, *chains]
         suppressed: dict[int, set[str]] = {}
         fatigued: dict[int, dict[int, str]] = {}
         for project_id in {request.project_id for request, _ in rows}:
@@ -278,7 +284,7 @@ class _Batch:
             project = db.session.get(Project, project_id)
             assert project is not None
             automated = [p.id for r, p in mine if r.trigger_id or r.enrollment_id or r.campaign]
-            fatigued[project_id] = fatigued_among(project, automated, now, self.ids)
+            fatigued[project_id] = fatigued_among(project, automated, now, not_counting)
         items: list[_Item] = []
         asked: set[int] = set()  # people this batch already sends to: one ask each
         for request, person in rows:
@@ -292,7 +298,8 @@ class _Batch:
             # A message that cannot be built (bad data) fails its request here instead of being
             # retried forever; the rest of the batch goes on.
             try:
-                message = templates.message_for(request, person, survey, project)
+                links = self.firsts.get(request.reminder_of_id) if request.reminder_of_id else None
+                message = templates.message_for(request, person, survey, project, links_of=links)
             except SQLAlchemyError:
                 raise
             except Exception:
@@ -305,8 +312,8 @@ class _Batch:
         # The job's own request first: its outcome is the job's result.
         return sorted(items, key=lambda item: item.request.id != self.own_id)
 
-    @staticmethod
     def _skip_reason(
+        self,
         request: SurveyRequest,
         person: Person,
         now: datetime,
@@ -315,6 +322,12 @@ class _Batch:
         asked: set[int],
     ) -> str | None:
         """Finish a claimed request that must not be sent (saying why), or None to send it."""
+        if request.reminder_of_id is not None and (
+            request.reminder_of_id in self.answered or request.reminder_of_id not in self.firsts
+        ):
+            # The person answered (any channel) since the first ask went out: no reminder.
+            _finish(request.id, status=RequestStatus.CANCELLED, sent_at=None, status_reason="answered")
+            return "cancelled_answered"
         if request.responded_at is not None:
             _finish(request.id, status=RequestStatus.RESPONDED, sent_at=None)
             return "skipped_answered"
@@ -344,7 +357,12 @@ def _deliver_one(batch: _Batch, item: _Item, session: SmtpSession | None, limite
     request, message = item.request, item.message
     if session is None:
         log_unsent(log, as_email(message), f"request-{request.id}")
-        _finish(request.id, status=RequestStatus.SENT, email_message_id=message.message_id)
+        _finish(
+            request.id,
+            status=RequestStatus.SENT,
+            email_message_id=message.message_id,
+            **reminder_plans.values_when_sent(request, clock.now()),
+        )
         batch.outcome(request.id, "logged")
         return True
     if limiter.limited:
@@ -374,13 +392,16 @@ def _deliver_one(batch: _Batch, item: _Item, session: SmtpSession | None, limite
         return True
     except DeliveryError as err:
         return _record_failure(batch, request, item.person, err)
+    delivered = clock.now()
+    # One UPDATE per message (the hot path of bulk sends): a first ask's next reminder is set in it too.
     _record_sent(
         batch.recorder,
         request.id,
         status=RequestStatus.SENT,
-        delivered_at=clock.now(),
+        delivered_at=delivered,
         email_message_id=message.message_id,
         email_error=None,
+        **reminder_plans.values_when_sent(request, delivered),
     )
     return True
 
@@ -396,6 +417,7 @@ def _record_failure(batch: _Batch, request: SurveyRequest, person: Person, err: 
             status=RequestStatus.SENT,
             email_message_id=None,
             email_error=str(err)[:500],
+            **reminder_plans.values_when_sent(request, clock.now()),
         )
         batch.outcome(request.id, "sent_unconfirmed")
         batch.result.server_trouble = True

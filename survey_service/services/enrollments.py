@@ -11,7 +11,7 @@ from survey_service.core import clock, cursors
 from survey_service.errors import ApiError
 from survey_service.extensions import db
 from survey_service.models import Enrollment, SurveyRequest
-from survey_service.services import outbox
+from survey_service.services import outbox, reminder_plans
 from survey_service.services.people import upsert_person
 from survey_service.services.surveying import project_survey, schedule_survey
 from survey_service.services.tx import commit_with_retry
@@ -41,10 +41,17 @@ def enroll(project_id: int, data: dict[str, Any], now: datetime | None = None) -
         enrollment.interval_days = data["interval_days"]
         enrollment.next_run_at = data.get("first_at") or now
         enrollment.active = True
+        if "reminders" in data:
+            enrollment.reminders = reminder_plans.stored(data["reminders"])
+            if data["reminders"] is not None and reminder_plans.normalized(data["reminders"]) is None:
+                db.session.flush()
+                reminder_plans.cancel_for_source(project_id, enrollment_id=enrollment.id)
         db.session.flush()
         return enrollment
 
-    return commit_with_retry(work)
+    enrollment = commit_with_retry(work)
+    reminder_plans.plans_changed()
+    return enrollment
 
 
 def active_enrollments(
@@ -58,11 +65,12 @@ def active_enrollments(
 
 
 def unenroll(project_id: int, enrollment_id: int) -> None:
-    """Stop a recurring survey (404 for another project's id)."""
+    """Stop a recurring survey (404 for another project's id); its reminders not yet sent are cancelled."""
     enrollment = db.session.get(Enrollment, enrollment_id)
     if enrollment is None or enrollment.project_id != project_id:
         raise ApiError(404, "not_found", "No such enrollment.")
     enrollment.active = False
+    reminder_plans.cancel_for_source(project_id, enrollment_id=enrollment.id)
     db.session.commit()
 
 
@@ -86,6 +94,7 @@ def run_due(now: datetime | None = None) -> int:
             survey_id=enrollment.survey_id,
             enrollment_id=enrollment.id,
             now=now,
+            reminders=enrollment.reminders,
         )
         if outcome.request is not None:
             scheduled.append(outcome.request)

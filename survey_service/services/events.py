@@ -107,6 +107,7 @@ def record_event(
                 new_person=created and not outcome.requests,
                 # Enqueued right after the commit below: stamped now, saving a second commit.
                 enqueued_at=now if rule.channel == "email" else None,
+                reminders=rule.reminders,
             )
             if scheduled.request is None:
                 outcome.skipped.append({"trigger_id": rule.id, "reason": scheduled.skipped_reason})

@@ -17,11 +17,12 @@ from typing import Any
 
 from flask import current_app
 from redis import RedisError
-from sqlalchemy import CursorResult, delete, select, update
+from sqlalchemy import CursorResult, delete, exists, select, update
 
 from survey_service.core import clock
 from survey_service.extensions import db, queues
 from survey_service.models import Person, Response, Survey, SurveyRequest
+from survey_service.services.reminder_plans import values_when_sent
 from survey_service.services.responses import record_response
 
 log = logging.getLogger(__name__)
@@ -89,8 +90,17 @@ def withdraw_unconfirmed(request_id: int) -> bool:
         delete(Response).where(Response.request_id == request_id)
     )
     gone = result.rowcount
+    # The scanner's count had ended the request's reminders: a person who never answered gets them back
+    # (only before any reminder was made; the first one falls due as if nothing had been counted).
+    rearm: dict[str, object] = {}
+    sent = request.delivered_at or request.sent_at
+    if gone and request.reminder_plan and sent is not None:
+        made = db.session.scalar(select(exists().where(SurveyRequest.reminder_of_id == request_id)))
+        rearm = {} if made else values_when_sent(request, sent)
     db.session.execute(
-        update(SurveyRequest).where(SurveyRequest.id == request_id).values(responded_at=None, clicked_at=None)
+        update(SurveyRequest)
+        .where(SurveyRequest.id == request_id)
+        .values(responded_at=None, clicked_at=None, **rearm)
     )
     db.session.commit()
     if gone:

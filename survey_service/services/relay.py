@@ -17,7 +17,7 @@ from redis.exceptions import RedisError
 
 from survey_service.extensions import db, queues
 from survey_service.reporting import rollups
-from survey_service.services import alerts, enrollments, hooks, outbox
+from survey_service.services import alerts, enrollments, hooks, outbox, reminders
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,8 @@ RELAY_EVERY = 2.0
 
 
 def relay_once(app: Flask) -> int:
-    """One pass: enqueue lost or never-enqueued sends, schedule due recurring surveys, count closed days."""
+    """One pass: enqueue lost or never-enqueued sends, schedule due recurring surveys, count closed
+    days, make the reminders that fell due (last: nothing before it waits on it)."""
     with app.app_context():
         try:
             return (
@@ -35,6 +36,7 @@ def relay_once(app: Flask) -> int:
                 + alerts.relay_pending()
                 + sum(task() for task in hooks.relay_tasks.values())  # Delighted's lost unsubscribes
                 + rollups.refresh_when_due()
+                + reminders.schedule_due()
             )
         finally:
             db.session.remove()

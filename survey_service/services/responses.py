@@ -15,7 +15,7 @@ from survey_service.core import clock, cursors, nps
 from survey_service.errors import ApiError
 from survey_service.extensions import db
 from survey_service.models import Person, Response, ResponseTheme, SurveyRequest
-from survey_service.services import projects
+from survey_service.services import projects, reminders
 from survey_service.services.alerts import dispatch_response_event
 from survey_service.services.people import merged_properties, upsert_person
 from survey_service.services.tx import commit_with_retry
@@ -86,9 +86,12 @@ def record_response(
             channel=channel,
             properties=merged_properties(person),
             reference_consent=reference_consent,
+            answered_after_step=reminders.answered_step(request),
             created_at=at,
             updated_at=at,
         )
+        # An answer on any channel ends the person's reminders of this survey, in this transaction.
+        reminders.close_on_answer(response, request)
         return response, True
 
     response, created = commit_with_retry(work)

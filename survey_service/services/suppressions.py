@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, or_, select, update
 from survey_service.core import cursors, keys
 from survey_service.extensions import db
 from survey_service.models import WAITING_STATUSES, EmailSuppression, Person, RequestStatus, SurveyRequest
-from survey_service.services import hooks
+from survey_service.services import hooks, reminder_plans
 from survey_service.services.tx import commit_with_retry
 
 
@@ -128,6 +128,8 @@ def add_suppression(project_id: int, email: str, reason: str, detail: str | None
             .values(status=RequestStatus.CANCELLED, status_reason=reason)
             .execution_options(synchronize_session=False)
         )
+        # Their reminders too, in-app ones included, and no further reminder is scheduled.
+        reminder_plans.cancel_for_people(project_id, people, reason)
         db.session.flush()
         return row.id
 

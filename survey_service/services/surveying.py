@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select, update
 
@@ -22,6 +23,13 @@ from survey_service.models import (
     SurveyRequest,
 )
 from survey_service.services import projects
+from survey_service.services.reminder_plans import (
+    cancel_for_people,
+    plan_fields,
+    plan_for,
+    plans_changed,
+    stored,
+)
 
 
 def project_survey(project_id: int, survey_id: int | None) -> Survey:
@@ -35,6 +43,25 @@ def project_survey(project_id: int, survey_id: int | None) -> Survey:
     survey = db.session.get(Survey, survey_id)
     if survey is None or survey.project_id != project_id:
         raise ApiError(404, "not_found", "No such survey in this project.", {"survey_id": survey_id})
+    return survey
+
+
+def list_surveys(project_id: int) -> list[Survey]:
+    """The project's surveys, oldest first (a project has a handful: no paging)."""
+    return list(db.session.scalars(select(Survey).where(Survey.project_id == project_id).order_by(Survey.id)))
+
+
+def update_survey(project_id: int, survey_id: int, data: dict[str, Any]) -> Survey:
+    """Change a survey's settings (today its reminder plan) and commit (404 for another project's id).
+
+    The plan applies to email asks made from now on: each ask keeps the plan it was made with.
+    """
+    survey = project_survey(project_id, survey_id)
+    if "reminders" in data:
+        survey.reminders = stored(data["reminders"])
+    db.session.commit()
+    plans_changed()
+    db.session.refresh(survey)
     return survey
 
 
@@ -107,6 +134,7 @@ def schedule_survey(
     now: datetime | None = None,
     new_person: bool = False,
     enqueued_at: datetime | None = None,
+    reminders: dict[str, Any] | None = None,
 ) -> ScheduleOutcome:
     """Add a scheduled request for a person unless fatigue rules forbid it; flushes, never commits.
 
@@ -114,8 +142,9 @@ def schedule_survey(
     commits and then hands the request to `outbox.enqueue_after_commit`. new_person says the person was
     created in this very transaction: nothing can reference it yet (no answer, no request; another
     transaction cannot see it), so the fatigue and supersede statements, which would find nothing, are
-    skipped. enqueued_at: stamped in this transaction by a caller that enqueues right after its commit
-    (outbox.enqueue_requests takes the stamp back if it cannot).
+    skipped. `reminders`: the asking rule's or enrolment's own reminder plan (None: the survey's); an email
+    ask keeps the resolved plan (services/reminders). `enqueued_at`: stamped in this transaction by a
+    caller that enqueues right after its commit (outbox.enqueue_requests takes the stamp back if it cannot).
     """
     now = now or clock.now()
     send_at = max(send_at or now, now)
@@ -155,6 +184,7 @@ def schedule_survey(
         event_id=event_id,
         enrollment_id=enrollment_id,
         enqueued_at=enqueued_at,
+        **plan_fields(plan_for(reminders, survey) if channel == "email" else None),
     )
     db.session.add(request)
     db.session.flush()
@@ -162,7 +192,9 @@ def schedule_survey(
 
 
 def cancel_pending(project_id: int, person_id: int, reason: str = "cancelled") -> int:
-    """Cancel every queued request of a person; flushes, never commits. Returns how many."""
+    """Cancel every queued request of a person, and their reminders not yet sent; flushes, never
+    commits. Returns how many queued requests (reminders not counted)."""
+    cancel_for_people(project_id, [person_id], reason)
     result = db.session.execute(
         update(SurveyRequest)
         .where(

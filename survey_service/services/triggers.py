@@ -14,6 +14,7 @@ from survey_service.core import cursors, hot_cache, instants, sampling
 from survey_service.errors import ApiError
 from survey_service.extensions import db
 from survey_service.models import Person, Project, TriggerRule
+from survey_service.services import reminder_plans
 from survey_service.services.surveying import project_survey
 
 DAY = 86400
@@ -199,6 +200,9 @@ def _apply_fields(rule: TriggerRule, data: dict[str, Any]) -> None:
     for name in RULE_FIELDS:
         if name in data:
             setattr(rule, name, data[name])
+    if "reminders" in data:
+        rule.reminders = reminder_plans.stored(data["reminders"])
+        reminder_plans.plans_changed()
     if "send_window" in data:
         window = data["send_window"] or {}
         rule.send_window_start, rule.send_window_end = window.get("start_hour"), window.get("end_hour")
@@ -236,13 +240,20 @@ def update_rule(project_id: int, rule_id: int, data: dict[str, Any]) -> TriggerR
     """Change some fields of one of the project's rules and commit (404 for another project's id)."""
     rule = project_rule(project_id, rule_id)
     _apply_fields(rule, data)
+    if data.get("reminders") is not None and reminder_plans.normalized(data["reminders"]) is None:
+        # Reminders switched off ({"count": 0}): the ones not yet sent are cancelled with them.
+        reminder_plans.cancel_for_source(project_id, trigger_id=rule.id)
     db.session.commit()
     hot_cache.invalidate(RULES_BY_EVENT_TYPE)
     return rule
 
 
 def delete_rule(project_id: int, rule_id: int) -> None:
-    """Delete one of the project's rules (requests it already scheduled stay scheduled)."""
-    db.session.delete(project_rule(project_id, rule_id))
+    """Delete one of the project's rules (requests it already scheduled stay scheduled; the reminders
+    of its asks not yet sent are cancelled)."""
+    rule = project_rule(project_id, rule_id)
+    reminder_plans.cancel_for_source(project_id, trigger_id=rule.id)
+    db.session.delete(rule)
     db.session.commit()
+    reminder_plans.plans_changed()
     hot_cache.invalidate(RULES_BY_EVENT_TYPE)

@@ -237,6 +237,15 @@ def matrix_calls(b: Tenant, a: Tenant) -> list[tuple[str, str, str, dict[str, An
             404,
         ),
         ("DELETE", f"{v1}/recurring/<int:enrollment_id>", f"{v1}/recurring/{i['enrollment']}", {}, 404),
+        # Surveys and their reminder plans: B's survey is neither readable nor writable with A's key.
+        ("GET", f"{v1}/surveys/<int:survey_id>", f"{v1}/surveys/{i['survey']}", {}, 404),
+        (
+            "PATCH",
+            f"{v1}/surveys/<int:survey_id>",
+            f"{v1}/surveys/{i['survey']}",
+            {"json": {"reminders": {"count": 3, "delays_seconds": [3600]}}},
+            404,
+        ),
         ("GET", f"{v1}/survey_requests/<int:request_id>", f"{v1}/survey_requests/{i['request']}", {}, 404),
         ("GET", f"{v1}/themes/<int:theme_id>", f"{v1}/themes/{i['theme']}", {}, 404),
         ("PATCH", f"{v1}/themes/<int:theme_id>", f"{v1}/themes/{i['theme']}", {"json": {"label": "A"}}, 404),
@@ -380,6 +389,7 @@ def matrix_calls(b: Tenant, a: Tenant) -> list[tuple[str, str, str, dict[str, An
                 "themes/suggestions",
                 "sources",
                 "survey_requests",
+                "surveys",
                 "trigger_templates",
                 "triggers",
                 "widget/dismissals",

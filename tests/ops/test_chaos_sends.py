@@ -1,5 +1,7 @@
 """Never twice, never lost: events (with repeats) and responses arrive while workers are SIGKILLed,
-Redis restarts empty and PostgreSQL restarts; then the database and the SMTP sink are counted.
+Redis restarts empty and PostgreSQL restarts; then the database and the SMTP sink are counted. Some
+events ask with a one-reminder plan, and their reminders fall due while the chaos goes on (the test
+moves their due times to now, as the passing of an hour would): each reminder is sent once, none lost.
 
 A reduced run is part of `make test`; `make chaos` scales it with CHAOS_EVENTS, CHAOS_RESPONSES and
 CHAOS_KILLS. The stores are servers of the test's own (tests/support/own_servers.py), never the shared ones.
@@ -15,18 +17,21 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from survey_service import create_app
+from survey_service.core import clock
 from survey_service.extensions import db, queues
 from survey_service.models import Response, SurveyRequest
-from survey_service.services import outbox
+from survey_service.services import outbox, reminders
 from tests.support.db import empty_tables, make_project
 from tests.support.mail import SmtpSink, smtp_server
 from tests.support.own_servers import PostgresCluster, RedisServer
@@ -37,6 +42,9 @@ UNIQUE_EVENTS = int(os.environ.get("CHAOS_EVENTS", "2000"))
 RESPONSES = int(os.environ.get("CHAOS_RESPONSES", str(UNIQUE_EVENTS // 2)))
 KILLS = int(os.environ.get("CHAOS_KILLS", "1"))
 REPEAT_SHARE = 0.2
+# Every REMINDED_EVERY-th unique event is of the type whose rule asks with a one-reminder plan.
+REMINDED_EVERY = 5
+REMINDED_TYPE = "upgraded"
 WORKERS = 2
 EXE = Path(sys.executable).parent / "survey-service"
 
@@ -85,20 +93,41 @@ def disrupt(
     return 0
 
 
-def wait_for_sends(app: Flask, sink: SmtpSink, deadline: float) -> dict[str, int]:
-    """Poll (until deadline) for every unique event's request sent and its email in the sink.
+def reminded(event_id: str) -> bool:
+    return int(event_id.rsplit("-", 1)[1]) % REMINDED_EVERY == 0
+
+
+def reminders_fall_due(app: Flask) -> None:
+    """Move every first ask's next reminder to now, as if its hour had passed (the workers' relays, on
+    the real clock, then make the steps); a database away now is left for the next call."""
+    with app.app_context():
+        try:
+            now = clock.real_now()
+            db.session.execute(
+                update(SurveyRequest)
+                .where(SurveyRequest.next_reminder_at > now)
+                .values(next_reminder_at=now - timedelta(seconds=1))
+            )
+            db.session.commit()
+        except SQLAlchemyError:
+            db.session.rollback()
+
+
+def wait_for_sends(app: Flask, sink: SmtpSink, expected: int, deadline: float) -> dict[str, int]:
+    """Poll (until deadline) for `expected` requests sent (first asks, reminders) and their emails.
 
     Returns the requests counted by status at the end, whether or not they all got there.
     """
     counts: dict[str, int] = {}
     with app.app_context():
         while time.monotonic() < deadline:
+            reminders_fall_due(app)
             rows = db.session.execute(
                 select(SurveyRequest.status, func.count()).group_by(SurveyRequest.status)
             ).all()
             counts = {status: count for status, count in rows}
             db.session.rollback()
-            if counts.get("sent", 0) >= UNIQUE_EVENTS and len(sink.messages) >= UNIQUE_EVENTS:
+            if counts.get("sent", 0) >= expected and len(sink.messages) >= expected:
                 break
             time.sleep(0.5)
     return counts
@@ -116,7 +145,8 @@ def request_for(kind: str, item: Any) -> tuple[str, dict[str, Any]]:
     """The API call of one stream item: an event (id repeated for repeats) or a new response."""
     if kind == "event":
         person = {"email": f"{item}@example.com"}
-        return "/api/v1/events", {"id": item, "type": "ticket_closed", "person": person}
+        event_type = REMINDED_TYPE if reminded(item) else "ticket_closed"
+        return "/api/v1/events", {"id": item, "type": event_type, "person": person}
     person = {"email": f"resp-{item}@example.com"}
     return "/api/v1/responses", {"person": person, "score": item % 11, "comment": f"chaos {item}"}
 
@@ -157,9 +187,14 @@ def test_events_and_responses_through_kills_and_restarts_are_kept_and_sent_once(
     client = app.test_client()
     rule = {"event_type": "ticket_closed", "channel": "email", "delay_seconds": 0}
     assert client.post("/api/v1/triggers", json=rule, headers=auth).status_code == 201
+    one_reminder = {"count": 1, "delays_seconds": [3600]}
+    rule = {"event_type": REMINDED_TYPE, "channel": "email", "delay_seconds": 0, "reminders": one_reminder}
+    assert client.post("/api/v1/triggers", json=rule, headers=auth).status_code == 201
 
     rng = random.Random(20261122)
     unique = [f"evt-{i}" for i in range(UNIQUE_EVENTS)]
+    with_reminder = {e for e in unique if reminded(e)}
+    expected_sends = UNIQUE_EVENTS + len(with_reminder)
     stream: list[tuple[str, Any]] = [("event", e) for e in unique]
     stream += [("event", e) for e in rng.sample(unique, int(UNIQUE_EVENTS * REPEAT_SHARE))]
     stream += [("response", n) for n in range(RESPONSES)]
@@ -204,6 +239,8 @@ def test_events_and_responses_through_kills_and_restarts_are_kept_and_sent_once(
                     held_back.clear()
                 if own_postgres.running():
                     deliver(kind, item)
+                    if n % 50 == 0:
+                        reminders_fall_due(app)
                 else:
                     path, body = request_for(kind, item)
                     assert_unavailable(client.post(path, json=body, headers=auth))
@@ -211,7 +248,8 @@ def test_events_and_responses_through_kills_and_restarts_are_kept_and_sent_once(
                     held_back.append((kind, item))
 
             streamed = time.monotonic()
-            counts = wait_for_sends(app, sink, deadline=streamed + max(120, UNIQUE_EVENTS * 0.3))
+            deadline = streamed + max(120, expected_sends * 0.3)
+            counts = wait_for_sends(app, sink, expected_sends, deadline)
             drained = time.monotonic()
         finally:
             for worker in workers:
@@ -223,7 +261,7 @@ def test_events_and_responses_through_kills_and_restarts_are_kept_and_sent_once(
     log_tail = (tmp_path / "workers.log").read_text()[-3000:]
     assert refused_while_down > 0  # the outage really happened while requests arrived
     assert acked_events == set(unique)
-    assert counts == {"sent": UNIQUE_EVENTS}, (counts, log_tail)
+    assert counts == {"sent": expected_sends}, (counts, log_tail)
     with app.app_context():
         stored = set(db.session.scalars(select(Response.id).where(Response.project_id == project["id"])))
     # Every acknowledged response is stored, and a 503 never left one behind.
@@ -231,9 +269,10 @@ def test_events_and_responses_through_kills_and_restarts_are_kept_and_sent_once(
 
     recipients = Counter(str(m["To"]).split("<")[-1].rstrip(">") for m in sink.messages)
     distinct = {m["Message-ID"] for m in sink.messages}
-    resent = len(sink.messages) - UNIQUE_EVENTS
+    resent = len(sink.messages) - expected_sends
     print(
         f"\nchaos: {len(stream)} requests ({UNIQUE_EVENTS} unique events, {RESPONSES} responses), "
+        f"{len(with_reminder)} with a reminder, "
         f"{kills} worker SIGKILLs, Redis restarted empty, PostgreSQL restarted "
         f"({refused_while_down} requests answered 503 while it was down); "
         f"{len(sink.messages)} SMTP deliveries, {len(distinct)} distinct, {resent} same-Message-ID resends; "
@@ -244,9 +283,28 @@ def test_events_and_responses_through_kills_and_restarts_are_kept_and_sent_once(
     # Never twice: one Message-ID per event. A worker killed (or the database gone) between the SMTP
     # server's "250" and recording it can make the relay resend the same Message-ID, which mail
     # systems drop as a duplicate: at most one per kill and one per worker at the database restart.
-    assert len(distinct) == UNIQUE_EVENTS
+    assert len(distinct) == expected_sends
     assert resent <= kills + WORKERS
+    # Each reminded person got their first ask and exactly one reminder, with the same links; the others
+    # one email.
+    ids_by_person: dict[str, set[str]] = {}
+    links_by_person: dict[str, set[str]] = {}
+    for message in sink.messages:
+        address = str(message["To"]).split("<")[-1].rstrip(">")
+        ids_by_person.setdefault(address, set()).add(str(message["Message-ID"]))
+        links_by_person.setdefault(address, set()).add(str(message["List-Unsubscribe"]))
+    assert {a: len(i) for a, i in ids_by_person.items()} == {
+        f"{e}@example.com": 2 if e in with_reminder else 1 for e in unique
+    }
+    assert all(len(links) == 1 for links in links_by_person.values())
     with app.app_context():
+        steps = Counter(
+            db.session.scalars(
+                select(SurveyRequest.reminder_of_id).where(SurveyRequest.reminder_of_id.is_not(None))
+            )
+        )
+        assert len(steps) == len(with_reminder) and set(steps.values()) == {1}
+        assert reminders.schedule_due() == 0
         assert outbox.relay() == 0
         queues().close()
         db.session.remove()
