@@ -24,7 +24,7 @@ from tests.support.mail import flush_redis, run_worker_burst, smtp_server
 from tests.support.sql import sql_log
 
 T0 = datetime(2026, 5, 4, 10, 0, tzinfo=UTC)
-PLAN = {"count": 2, "delays_hours": [72, 72], "mode": "in_app_first", "in_app_window_days": 7}
+PLAN = {"count": 2, "delays_seconds": [3 * 86400], "mode": "in_app_first", "in_app_window_days": 7}
 
 
 def identify(client: FlaskClient, project: dict[str, Any], user_id: str = "u1", **traits: Any) -> Any:
@@ -357,6 +357,56 @@ def test_answer_in_app_reminder_records_its_response_and_sends_no_email(
         ]
     row = fresh(mail_app, step_id)
     assert row.status == "responded" and row.responded_at is not None
+    # One ask, one answer: the emailed first ask is answered too, and nothing more falls due.
+    ask = fresh(mail_app, ask_id)
+    assert ask.responded_at is not None and ask.next_reminder_at is None
+    assert [r.answered_after_step for r in responses] == [1]
+
+
+def test_in_app_first_end_to_end_scheduler_widget_answer_closes_the_emailed_ask(
+    mail_app: Flask, client: FlaskClient, project: dict[str, Any]
+) -> None:
+    """The reminder falls due for a person the widget saw yesterday: the scheduler makes an in-app step,
+    the widget's next identify shows it, the answer closes the emailed first ask; no second email."""
+    from survey_service.services import reminders
+
+    with smtp_server() as (sink, url):
+        mail_app.config["SMTP_URL"] = url
+        person_id, ask_id = first_ask_by_email(mail_app, project)
+        with mail_app.app_context():
+            db.session.execute(
+                update(SurveyRequest).where(SurveyRequest.id == ask_id).values(reminder_plan=PLAN)
+            )
+            db.session.execute(
+                update(Person)
+                .where(Person.id == person_id)
+                .values(widget_seen_at=clock.now() - timedelta(days=1))
+            )
+            db.session.commit()
+            assert reminders.schedule_due() == 1
+        [step] = [r for r in steps(mail_app, ask_id)]
+        assert (step.channel, step.status, step.step) == ("in_app", "pending", 1)
+        body = identify(client, project)
+        assert body["show"] is True and token_request_id(mail_app, body["token"]) == step.id
+        res = post(client, "answer", {"key": project["public_key"], "token": body["token"], "score": 4})
+        assert res.status_code == 200, res.get_json()
+        relay_once(mail_app)
+        run_worker_burst(mail_app)
+        assert len(sink.messages) == 1  # the first ask only
+    ask = fresh(mail_app, ask_id)
+    assert ask.responded_at is not None and ask.next_reminder_at is None
+    with mail_app.app_context():
+        response = db.session.scalars(select(Response).where(Response.project_id == project["id"])).one()
+        assert (response.request_id, response.answered_after_step, response.score) == (step.id, 1, 4)
+
+
+def steps(app: Flask, ask_id: int) -> list[SurveyRequest]:
+    with app.app_context():
+        rows = db.session.scalars(
+            select(SurveyRequest).where(SurveyRequest.reminder_of_id == ask_id).order_by(SurveyRequest.id)
+        ).all()
+        db.session.expunge_all()
+        return list(rows)
 
 
 def test_answer_in_app_reminder_after_its_ask_was_answered_by_email_is_refused(
