@@ -3,11 +3,6 @@ ask went unanswered, is asked in the product once the reminder falls due (within
 
 from __future__ import annotations
 
-import json
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,81 +10,13 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from survey_service.core import keys
 from survey_service.extensions import db
 from survey_service.models import Person, Response, Survey, SurveyRequest
-from tests.support.servers import host_pages
+from tests.support.widget_tabs import tab
 
 pytestmark = pytest.mark.browser  # headless Chromium
 
 T0 = datetime(2026, 5, 4, 9, 30, tzinfo=UTC)
-
-
-@dataclass
-class Tab:
-    """One tab of the signed-in user on the host app, with every identify request and its answer."""
-
-    page: Any
-    origin: str
-    project: dict[str, Any]
-    identifies: list[dict[str, Any]] = field(default_factory=list)
-    pages: dict[str, str] = field(default_factory=dict)
-    views: int = 0
-    host: str = ""
-
-    def view(self, user_id: str) -> None:
-        """Load another page of the host app as the user; the widget has run its queued commands after."""
-        self.views += 1
-        path = f"/app/page-{self.views}.html"
-        user = {"id": user_id, "user_hash": keys.user_hash(self.project["identity_secret"], user_id)}
-        self.pages[path] = (
-            "<!doctype html><html lang=en><head><meta charset=utf-8><title>Host app</title></head><body>"
-            f"<h1>Page {self.views}</h1><script>window.npsWidget = window.npsWidget || function () {{"
-            " (npsWidget.q = npsWidget.q || []).push(arguments) };"
-            f"npsWidget('identify', {json.dumps(user)});</script>"
-            f'<script async src="{self.origin}/widget.js" data-key="{self.project["public_key"]}"></script>'
-            "</body></html>"
-        )
-        self.page.goto(self.host + path, wait_until="load")
-        self.page.evaluate("() => new Promise(r => setTimeout(r, 0))")
-
-    def wait_for_identifies(self, count: int) -> None:
-        """Wait until the widget made `count` identify requests, all answered, and kept the last verdict."""
-        deadline = time.monotonic() + 30
-        while not (len(self.identifies) >= count and all("answer" in i for i in self.identifies)):
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{len(self.identifies)} identify requests, expected {count}")
-            self.page.wait_for_timeout(25)  # lets Playwright run the route handler meanwhile
-        verdict = self.identifies[-1]["answer"].get("verdict")
-        if verdict:
-            key = "npsWidget:" + self.project["public_key"]
-            self.page.wait_for_function(
-                "([k, v]) => (sessionStorage.getItem(k) || '').includes(v)", arg=[key, verdict]
-            )
-
-
-@contextmanager
-def tab(app: Flask, origin: str, project: dict[str, Any], browser: Any) -> Iterator[Tab]:
-    """A tab with the browser's clock under the test's control and the server's frozen at T0."""
-    app.config["FROZEN_NOW"] = T0
-    context = browser.new_context()
-    session = Tab(context.new_page(), origin, project)
-
-    def on_identify(route: Any) -> None:
-        seen: dict[str, Any] = {"body": json.loads(route.request.post_data or "{}")}
-        session.identifies.append(seen)
-        response = route.fetch()
-        seen["answer"] = response.json()
-        route.fulfill(response=response)
-
-    context.route(f"{origin}/api/widget/identify", on_identify)
-    session.page.clock.install(time=T0)
-    try:
-        with host_pages(session.pages) as host:
-            session.host = host
-            yield session
-    finally:
-        context.close()
 
 
 def emailed_customer(app: Flask, project: dict[str, Any]) -> int:
@@ -149,7 +76,7 @@ def test_widget_recently_seen_person_is_asked_in_app_when_the_reminder_falls_due
     app: Flask, live_server: str, project: dict[str, Any], browser: Any
 ) -> None:
     ask_id = emailed_customer(app, project)
-    with tab(app, live_server, project, browser) as session:
+    with tab(app, live_server, project, browser, T0) as session:
         session.view("cust-1")
         session.wait_for_identifies(1)
         first = session.identifies[0]["answer"]
