@@ -6,20 +6,20 @@ from datetime import datetime
 from typing import Any
 
 from itsdangerous import URLSafeTimedSerializer
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, select, update
 
 from survey_service.core import clock, cursors, tokens
 from survey_service.errors import ApiError
 from survey_service.extensions import db
 from survey_service.models import (
     ANSWERABLE_STATUSES,
-    WAITING_STATUSES,
     Person,
     RequestStatus,
     Response,
     SurveyRequest,
     WidgetDismissal,
 )
+from survey_service.services.reminder_plans import close_chains
 from survey_service.services.responses import record_response
 from survey_service.services.tx import commit_with_retry
 from survey_service.widget.eligibility import CHANNEL
@@ -65,16 +65,17 @@ def answered_elsewhere(request: SurveyRequest) -> bool:
     return first is not None and first.responded_at is not None
 
 
-def end_reminders(project_id: int, ask_id: int) -> int:
+def end_reminders(project_id: int, ask_id: int) -> None:
     """Stop the reminders of an ask (its first ask's id): none falls due any more, and its steps still
-    waiting to go out (email or in-app) are cancelled; returns how many. The ask itself stays answerable.
+    waiting to go out (email or in-app) are cancelled. The ask itself stays answerable.
 
     A person who dismissed an in-app reminder saw the ask and declined it: reminding them again by email
     would be the nagging reminders must not be. A step an email job already claimed is past recall.
 
-    The ask's row is written first, whatever it holds: that takes its row lock, so a reminder scheduler
-    advancing the same ask (it writes next_reminder_at in the transaction that adds a step) commits before
-    the steps are cancelled, and its new step is cancelled too, or waits for this commit and finds none due.
+    The ask's row is written first, in a statement of its own: that takes its row lock, so a reminder
+    scheduler advancing the same ask (it writes next_reminder_at in the transaction that adds a step)
+    commits before the steps are cancelled by the next statement, whose snapshot then holds its new step,
+    or waits for this commit and finds none due.
     """
     db.session.execute(
         update(SurveyRequest)
@@ -82,17 +83,9 @@ def end_reminders(project_id: int, ask_id: int) -> int:
         .values(next_reminder_at=None)
         .execution_options(synchronize_session=False)
     )
-    result = db.session.execute(
-        update(SurveyRequest)
-        .where(
-            SurveyRequest.project_id == project_id,
-            SurveyRequest.reminder_of_id == ask_id,
-            SurveyRequest.status.in_(WAITING_STATUSES),
-        )
-        .values(status=RequestStatus.CANCELLED, status_reason=DISMISSED_REASON, enqueued_at=None)
-        .execution_options(synchronize_session=False)
+    close_chains(
+        and_(SurveyRequest.project_id == project_id, SurveyRequest.reminder_of_id == ask_id), DISMISSED_REASON
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def answer(project_id: int, token: str, score: int, comment: str | None) -> Response:
