@@ -79,7 +79,9 @@ class ReminderPlan(Schema):
     )
     mode = fields.String(load_default=plans.DEFAULT_PLAN["mode"], validate=validate.OneOf(plans.MODES))
     in_app_window_days = fields.Integer(
-        strict=True, load_default=plans.DEFAULT_PLAN["in_app_window_days"], validate=validate.Range(1, 90)
+        strict=True,
+        load_default=plans.DEFAULT_PLAN["in_app_window_days"],
+        validate=validate.Range(*plans.IN_APP_WINDOW_DAYS),
     )
 
 

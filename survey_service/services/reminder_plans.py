@@ -21,6 +21,7 @@ MAX_COUNT = 3
 MIN_DELAY = 3600  # 1 hour
 MAX_DELAY = 30 * 86400  # 30 days
 MODES = ("email", "in_app_first", "both")
+IN_APP_WINDOW_DAYS = (1, 90)  # how recently the widget must have seen a person, in days: the limits
 DEFAULT_PLAN: dict[str, Any] = {
     "count": 1,
     "delays_seconds": [3 * 86400],

@@ -16,11 +16,11 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from survey_service.extensions import db
 from survey_service.models import Person
+from survey_service.services.reminder_plans import DEFAULT_PLAN, IN_APP_WINDOW_DAYS
 
 # A sight younger than this is not written again: the window it feeds is counted in days.
 SEEN_EVERY = timedelta(hours=1)
-DEFAULT_IN_APP_WINDOW_DAYS = 7
-IN_APP_WINDOW_DAYS = (1, 90)
+DEFAULT_IN_APP_WINDOW_DAYS: int = DEFAULT_PLAN["in_app_window_days"]
 
 
 def seen_is_stale(seen_at: datetime | None, now: datetime) -> bool:
