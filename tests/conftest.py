@@ -124,8 +124,9 @@ def app(shared_app: Flask) -> Iterator[Flask]:
 
     What a test may change is put back afterwards: the config (tests set values on `app.config`),
     the Redis handle (it keeps the connection of the REDIS_URL it first saw) and anything added to
-    `app.extensions` (per-app caches such as default survey ids, limiter "Redis down" state). A test
-    needing an app built with other settings calls create_app({**migrated, ...}), or uses `fresh_app`.
+    `app.extensions` (per-app caches such as default survey ids, limiter "Redis down" state), and the
+    process-wide throttles (reset_process_throttles). A test needing an app built with other settings
+    calls create_app({**migrated, ...}), or uses `fresh_app`.
     """
     app = shared_app
     config = copy.deepcopy(dict(app.config))
@@ -143,6 +144,17 @@ def app(shared_app: Flask) -> Iterator[Flask]:
             del app.extensions[added]
         queues_of(app).close()
         init_queues(app)
+        reset_process_throttles()
+
+
+def reset_process_throttles() -> None:
+    """Open the process-wide throttles a test may have closed: the outbox's Redis breaker and the pacing of
+    the unsubscribe-webhook relay (a relay pass in one test would otherwise hold the next one's back)."""
+    from survey_service.delighted import webhooks
+    from survey_service.services import outbox
+
+    outbox._breaker_open_until = 0.0
+    webhooks._next_relay_at = 0.0
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from survey_service.core import clock, cursors, nps
 from survey_service.errors import ApiError
 from survey_service.extensions import db
-from survey_service.models import Person, Response, ResponseTheme, SurveyRequest
+from survey_service.models import Person, RequestStatus, Response, ResponseTheme, SurveyRequest
 from survey_service.services import projects, reminders
 from survey_service.services.alerts import dispatch_response_event
 from survey_service.services.people import merged_properties, upsert_person
@@ -53,6 +53,13 @@ def record_response(
         return response, created
 
     known_person_id = person.id if person is not None else None
+    # A request never answered has no response to update: its first answer goes straight to the INSERT
+    # (one round trip less). If another answer won the race, the unique request_id makes the INSERT fail,
+    # commit_with_retry runs the work again, and that run looks the response up.
+    maybe_answered = request is not None and (
+        request.responded_at is not None or request.status == RequestStatus.RESPONDED
+    )
+    runs: list[int] = []
 
     def write() -> tuple[Response, bool]:
         if known_person_id is not None:
@@ -63,7 +70,8 @@ def record_response(
         else:
             person, _ = upsert_person(project_id, person_data)
         existing = None
-        if request_id is not None:
+        runs.append(1)
+        if request_id is not None and (maybe_answered or len(runs) > 1):
             existing = db.session.scalar(select(Response).where(Response.request_id == request_id))
         if existing is not None:
             existing.score, existing.category = score, category

@@ -44,7 +44,14 @@ def _request_for_token(project_id: int, token: str) -> SurveyRequest:
         token_project_id, person_id, request_id = tokens.read_widget_answer_token(token)
     except tokens.TokenInvalid:
         raise ApiError(401, "invalid_token", "The survey token is not valid or has expired.") from None
-    request = db.session.get(SurveyRequest, request_id)
+    # The request with its person in one round trip (the answer needs both; the person is then in the
+    # session's identity map for record_response).
+    row = db.session.execute(
+        select(SurveyRequest, Person)
+        .join(Person, Person.id == SurveyRequest.person_id)
+        .where(SurveyRequest.id == request_id)
+    ).first()
+    request = row[0] if row is not None else None
     if (
         token_project_id != project_id
         or request is None
