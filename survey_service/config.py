@@ -174,6 +174,18 @@ def _non_negative_int(name: str, default: int) -> int:
     return value
 
 
+def _work_mem(name: str, default: str) -> str | None:
+    """A PostgreSQL memory size such as 256MB (kB, MB or GB); 0 keeps the server's own setting."""
+    raw = os.environ.get(name, "").strip() or default
+    if raw == "0":
+        return None
+    if not re.fullmatch(r"[1-9][0-9]{0,6}(kB|MB|GB)", raw):
+        raise ConfigError(
+            f"{name} takes a PostgreSQL memory size such as 256MB or 1GB (0: the server's), not {raw!r}"
+        )
+    return raw
+
+
 # A verdict never outlives this: eligibility changes reach the person within 10 minutes.
 MAX_WIDGET_VERDICT_TTL = 600
 
@@ -299,6 +311,9 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # Seconds a worker keeps the project of a secret key, its alert rules and its trigger rules before
         # reading them again (core/hot_cache): the bound for a change made in another process to reach it.
         "HOT_CACHE_SECONDS": _non_negative_int("HOT_CACHE_SECONDS", 5),
+        # PostgreSQL's work_mem for an export's own transaction: its sort and join of every answer spill to
+        # disk at the server's usual 4MB (bench/README.md, "Reporting at 10M responses").
+        "EXPORT_WORK_MEM": _work_mem("EXPORT_WORK_MEM", "256MB"),
     }
     config.update(overrides)
     https = str(config["BASE_URL"]).startswith("https://")

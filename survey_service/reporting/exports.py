@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Response as HttpResponse
-from flask import stream_with_context
+from flask import current_app, stream_with_context
+from psycopg import sql
 from sqlalchemy import String, case, cast, func, literal, select, true
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -270,6 +271,12 @@ def _copy(stmt: Any, options: str) -> Iterator[bytes]:
     """Stream `COPY (stmt) TO STDOUT WITH (options)` in chunks worth a write (PostgreSQL only)."""
     compiled = stmt.compile(dialect=db.engine.dialect, compile_kwargs={"render_postcompile": True})
     raw: Any = db.session.connection().connection.driver_connection
+    work_mem = current_app.config.get("EXPORT_WORK_MEM")
+    if work_mem:
+        # This transaction only (SET LOCAL): the sort and the join of an export of millions of answers
+        # then spill far less (10M rows: 147 s at the server's 4MB, 102 s at 256MB, bare psql \copy).
+        with raw.cursor() as cursor:
+            cursor.execute(sql.SQL("SET LOCAL work_mem = {}").format(sql.Literal(work_mem)))
     with (
         raw.cursor() as cursor,
         cursor.copy(f"COPY ({compiled}) TO STDOUT WITH ({options})", compiled.params) as copy,

@@ -376,3 +376,42 @@ def test_export_jsonl_equals_the_row_by_row_path(
         json.loads(line) for line in reference.splitlines()
     ]
     assert len(reference.splitlines()) == len(tricky)
+
+
+def test_export_runs_with_its_own_work_mem_in_its_transaction_only(app: Flask) -> None:
+    """EXPORT_WORK_MEM is set for the export's transaction (SET LOCAL): the COPY sees it, later ones don't."""
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        pytest.skip("the COPY path and work_mem are PostgreSQL's")
+    from sqlalchemy import func, select
+
+    setting = select(func.current_setting("work_mem"))
+    with app.app_context():
+        default = db.session.scalar(setting)
+        db.session.rollback()
+        app.config["EXPORT_WORK_MEM"] = "64MB"
+        assert b"".join(exports._copy(setting, "FORMAT csv")) == b"64MB\n"
+        db.session.rollback()
+        assert db.session.scalar(setting) == default != "64MB"
+        db.session.rollback()
+        app.config["EXPORT_WORK_MEM"] = None  # 0 in the environment: the server's own setting
+        assert b"".join(exports._copy(setting, "FORMAT csv")) == f"{default}\n".encode()
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [(None, "256MB"), ("1GB", "1GB"), ("512kB", "512kB"), ("0", None), ("lots", "error"), ("256mb", "error")],
+)
+def test_export_work_mem_setting(
+    raw: str | None, expected: str | None, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    from survey_service.config import ConfigError, load_config
+
+    if raw is None:
+        monkeypatch.delenv("EXPORT_WORK_MEM", raising=False)
+    else:
+        monkeypatch.setenv("EXPORT_WORK_MEM", raw)
+    if expected == "error":
+        with pytest.raises(ConfigError, match="EXPORT_WORK_MEM"):
+            load_config({"SECRET_KEY": "x", "INSTANCE_PATH": str(tmp_path)})
+    else:
+        assert load_config({"SECRET_KEY": "x", "INSTANCE_PATH": str(tmp_path)})["EXPORT_WORK_MEM"] == expected

@@ -11,7 +11,8 @@ from sqlalchemy import event, func, inspect, select
 
 from survey_service.errors import ApiError
 from survey_service.extensions import db
-from survey_service.models import Person, Response
+from survey_service.models import Person, Response, SurveyRequest
+from survey_service.services import email_requests
 from survey_service.services.people import upsert_person
 from survey_service.services.responses import record_response
 from tests.support.db import make_project
@@ -107,3 +108,28 @@ def test_new_person_and_new_response_are_fully_loaded_without_a_read_back(
         assert stored is not None
         assert (stored.score, stored.category, stored.comment) == (9, "promoter", "Great")
         assert stored.created_at == response.created_at and stored.person.external_id == "full-1"
+
+
+def test_first_answer_to_a_request_that_lost_a_race_updates_the_winner_instead(
+    app: Flask, project: dict[str, Any]
+) -> None:
+    """A never-answered request's answer goes straight to the INSERT; when another answer to the same
+    request committed meanwhile (the caller's copy still says unanswered), the unique request_id fails
+    that INSERT and the rerun finds and updates the winner: one response, the later score, no 409."""
+    with app.app_context():
+        person, _ = upsert_person(project["id"], {"external_id": "race-1", "email": "race@example.com"})
+        db.session.commit()
+        request = email_requests.create_email_request(project["id"], person.id)
+        stale = db.session.get(SurveyRequest, request.id)
+        assert stale is not None and stale.responded_at is None
+        first, created = record_response(project["id"], {}, 3, channel="email", request=stale, person=person)
+        assert created
+        stale.responded_at, stale.status = None, "sent"  # as another worker's copy still sees it
+        second, created = record_response(
+            project["id"], {}, 9, "Changed my mind", channel="email", request=stale, person=person
+        )
+        assert not created and second.id == first.id
+        request_id = request.id
+        db.session.expunge_all()
+        stored = db.session.scalars(select(Response).where(Response.request_id == request_id)).all()
+        assert [(r.score, r.comment) for r in stored] == [(9, "Changed my mind")]
