@@ -1,4 +1,5 @@
-"""Property names: one normalisation for every door (API, widget, Delighted API, CSV imports, reports).
+"""Property names: one normalisation for every door (API, widget, Delighted API, CSV imports, reports);
+and what a lifecycle event type may be, wherever events come in (the API, event sources).
 
 A name is stripped, its runs of spaces and tabs become one `_`, and it is lower-cased: `" Plan "`, `"PLAN"`
 and `"plan"` are one property, and Delighted's `"Purchase Experience"` is `purchase_experience`. What is left
@@ -14,6 +15,8 @@ from collections.abc import Iterable, Mapping
 MAX_PROPERTY_KEY = 64
 # What a normalised name may be at the strict doors (the OpenAPI document states it too).
 PROPERTY_NAME = re.compile(r"^[a-z0-9_][a-z0-9_.\-]{0,63}$")
+# A lifecycle event type: lower-case snake_case (dots and dashes allowed), 1-64 characters.
+EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_.\-]{0,63}$")
 # Spaces and tabs inside a name; a line break or another control character stays, to be refused.
 _WHITESPACE = re.compile(r"[ \t]+")
 

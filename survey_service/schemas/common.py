@@ -10,6 +10,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 
 from survey_service.core import instants, nps
 from survey_service.core.cursors import MAX_CURSOR_LENGTH
+from survey_service.core.properties import EVENT_TYPE as EVENT_TYPE_PATTERN
 from survey_service.core.properties import PROPERTY_NAME as PROPERTY_NAME  # re-exported
 from survey_service.core.properties import is_property_name, normalize_property_name
 
@@ -159,9 +160,7 @@ class PropertyCondition(fields.Field[tuple[str, str]]):
         return key, wanted
 
 
-EVENT_TYPE = validate.Regexp(
-    r"^[a-z][a-z0-9_.\-]{0,63}$", error="Event types are lower-case snake_case, 1-64."
-)
+EVENT_TYPE = validate.Regexp(EVENT_TYPE_PATTERN, error="Event types are lower-case snake_case, 1-64.")
 
 
 THEME_KEY = validate.Regexp(r"^[a-z0-9_]{1,40}$", error="a theme key: 1-40 of a-z, 0-9 and _")

@@ -16,14 +16,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from survey_service.core.properties import is_property_name, normalize_property_name
+from survey_service.core.properties import EVENT_TYPE, is_property_name, normalize_property_name
 
 # Providers sign a timestamp with the body; older or newer than this is a replay (Stripe's own default).
 TOLERANCE_SECONDS = 300
 MAX_PROPERTIES = 50
 MAX_PROPERTY_STRING = 500
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}$")
-EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_.\-]{0,63}$")
 
 
 @dataclass(frozen=True)
