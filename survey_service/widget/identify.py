@@ -8,7 +8,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import and_, bindparam, select, text
+from sqlalchemy import Row, and_, bindparam, select, text
 from sqlalchemy.orm import aliased
 
 from survey_service.core import clock, i18n, keys, tokens
@@ -45,8 +45,11 @@ from survey_service.widget.settings import (
 )
 
 
-def verify_identity(project: Project, user_id: str, given: str | None) -> bool:
-    """Check the user_hash of a widget user; refuse a wrong one, and a missing one when required."""
+def verify_identity(project: Project | Row[Any], user_id: str, given: str | None) -> bool:
+    """Check the user_hash of a widget user; refuse a wrong one, and a missing one when required.
+
+    `project`: the Project, or a row of the read-only paths holding its identity columns by the same names.
+    """
     return check_identity(
         project.require_identity_verification,
         project.identity_secret_encrypted,
@@ -82,6 +85,18 @@ def check_identity(
     if required:
         raise ApiError(403, "identity_required", "This project requires a user_hash with every user id.")
     return False
+
+
+def _read_by_key(statement: Any, params: dict[str, Any]) -> Row[Any]:
+    """The one row a read-only path's statement finds by widget key; 401 when the key is unknown.
+
+    Autocommit: one statement is one snapshot, so a transaction would only add BEGIN and COMMIT trips.
+    """
+    with db.engine.connect() as conn:
+        row = conn.execution_options(isolation_level="AUTOCOMMIT").execute(statement, params).first()
+    if row is None:
+        raise ApiError(401, "unauthorized", "Unknown widget key.")
+    return row
 
 
 def _lock_person(person_id: int) -> None:
@@ -305,23 +320,8 @@ def identify_without_writes(
         "now": now,
         "shown_since": now - SHOWN_OPEN_FOR,
     }
-    # Autocommit: one statement is one snapshot, so a transaction would only add BEGIN and COMMIT trips.
-    with db.engine.connect() as conn:
-        row = (
-            conn.execution_options(isolation_level="AUTOCOMMIT")
-            .execute(_page_view_statement(), params)
-            .first()
-        )
-    if row is None:
-        raise ApiError(401, "unauthorized", "Unknown widget key.")
-    verified = check_identity(
-        row.require_identity_verification,
-        row.identity_secret_encrypted,
-        user["id"],
-        user.get("user_hash"),
-        row.previous_identity_secret_encrypted,
-        row.previous_identity_secret_expires_at,
-    )
+    row = _read_by_key(_page_view_statement(), params)
+    verified = verify_identity(row, user["id"], user.get("user_hash"))
     if row.person_id is None or not person_unchanged(row, user):
         return None
     if verified and widget_presence.seen_is_stale(row.person_widget_seen_at, now):
@@ -391,22 +391,8 @@ def answer_from_verdict(public_key: str, user: dict[str, Any], token: str) -> di
     kept = verdicts.still_valid(public_key, user, token, now)
     if kept is None:
         return None
-    with db.engine.connect() as conn:
-        row = (
-            conn.execution_options(isolation_level="AUTOCOMMIT")
-            .execute(_identity_statement(), {"public_key": public_key})
-            .first()
-        )
-    if row is None:
-        raise ApiError(401, "unauthorized", "Unknown widget key.")
-    verified = check_identity(
-        row.require_identity_verification,
-        row.identity_secret_encrypted,
-        user["id"],
-        user.get("user_hash"),
-        row.previous_identity_secret_encrypted,
-        row.previous_identity_secret_expires_at,
-    )
+    row = _read_by_key(_identity_statement(), {"public_key": public_key})
+    verified = verify_identity(row, user["id"], user.get("user_hash"))
     until, reason = kept
     return {
         "show": False,
