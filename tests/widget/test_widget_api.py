@@ -29,7 +29,7 @@ from survey_service.models import (
 )
 from survey_service.widget.answers import _serializer
 from survey_service.widget.eligibility import in_sample
-from tests.support.db import make_project
+from tests.support.db import add_response, make_project
 from tests.support.sql import sql_log
 
 WIDGET_BUDGET = 5 * 1024
@@ -85,26 +85,6 @@ def add_request(app: Flask, project: dict[str, Any], person_id: int, **fields: A
         db.session.add(req)
         db.session.commit()
         return req.id
-
-
-def add_response(app: Flask, project: dict[str, Any], person_id: int, days_ago: int) -> None:
-    with app.app_context():
-        survey_id = db.session.scalar(select(Survey.id).where(Survey.project_id == project["id"]))
-        when = clock.now() - timedelta(days=days_ago)
-        db.session.add(
-            Response(
-                project_id=project["id"],
-                survey_id=survey_id,
-                person_id=person_id,
-                score=8,
-                category="passive",
-                channel="email",
-                properties={},
-                created_at=when,
-                updated_at=when,
-            )
-        )
-        db.session.commit()
 
 
 def set_project(app: Flask, project: dict[str, Any], **values: Any) -> None:

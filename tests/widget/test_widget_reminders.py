@@ -20,6 +20,7 @@ from survey_service.services import email_requests
 from survey_service.services.people import upsert_person
 from survey_service.services.relay import relay_once
 from survey_service.widget.answers import _serializer
+from tests.support.db import add_response
 from tests.support.mail import flush_redis, run_worker_burst, smtp_server
 from tests.support.sql import sql_log
 
@@ -215,23 +216,7 @@ def test_identify_quiet_period_of_an_answer_still_blocks_the_reminder(
 ) -> None:
     person_id = add_person(app, project)
     in_app_step(app, project, emailed_ask(app, project, person_id))
-    with app.app_context():
-        survey_id = db.session.scalar(select(Survey.id).where(Survey.project_id == project["id"]))
-        when = clock.now() - timedelta(days=1)
-        db.session.add(
-            Response(
-                project_id=project["id"],
-                survey_id=survey_id,
-                person_id=person_id,
-                score=7,
-                category="passive",
-                channel="api",
-                properties={},
-                created_at=when,
-                updated_at=when,
-            )
-        )
-        db.session.commit()
+    add_response(app, project, person_id, 1, score=7, channel="api")
     assert identify(client, project)["reason"] == "quiet_period"
 
 
