@@ -136,6 +136,10 @@ def _ports(text: str) -> frozenset[int] | None:
     return ports
 
 
+# PostgreSQL connections a process keeps (at most; opened on demand) and may open beyond them for a while.
+DEFAULT_POOL_SIZE = 16
+DEFAULT_POOL_OVERFLOW = 4
+
 # Where `survey-service start` (`make run`) serves when neither PORT, --port nor BASE_URL says otherwise.
 DEFAULT_PORT = 5000
 
@@ -211,6 +215,13 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     db_url = overrides.get("SQLALCHEMY_DATABASE_URI") or _database_url(instance)
     # Recycle connections instead of pinging each checkout: the ping is a round trip per request.
     engine_options: dict[str, Any] = {"pool_recycle": 300}
+    if db_url.startswith("postgresql"):
+        # Keep as many connections as a process's threads use at once (gunicorn's gthread worker runs 8):
+        # SQLAlchemy's default of 5 kept, the rest as overflow, had every request past the fifth open a
+        # new PostgreSQL connection (a server process forked and authenticated) and close it again.
+        # Connections are opened on demand: a process keeps only its peak of concurrent use.
+        engine_options["pool_size"] = _positive_int("DATABASE_POOL_SIZE", str(DEFAULT_POOL_SIZE))
+        engine_options["max_overflow"] = _non_negative_int("DATABASE_POOL_OVERFLOW", DEFAULT_POOL_OVERFLOW)
     if db_url.startswith("postgresql") and "connect_timeout" not in db_url:
         # An unreachable database answers 503 within seconds instead of hanging the request.
         engine_options["connect_args"] = {"connect_timeout": 5}
