@@ -5,6 +5,8 @@ from __future__ import annotations
 import secrets
 
 from flask import Flask, g
+from flask.sessions import SecureCookieSessionInterface
+from itsdangerous import URLSafeTimedSerializer
 from werkzeug.wrappers import Response
 
 SELF, NONE = "'self'", "'none'"
@@ -45,9 +47,29 @@ def page_policy() -> str:
     return content_security_policy(nonce=g.get("csp_nonce"))
 
 
+class SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, its signing serializer built once per set of keys.
+
+    Flask builds it on every request, cookie or not (an API call paid for it on each recording); the
+    keys are read on each request still, so a changed SECRET_KEY or fallback list takes effect at once.
+    """
+
+    def __init__(self) -> None:
+        self._serializers: dict[tuple[object, ...], URLSafeTimedSerializer | None] = {}
+
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        keys = (app.secret_key, *(app.config["SECRET_KEY_FALLBACKS"] or ()))
+        if keys not in self._serializers:
+            if len(self._serializers) > 8:  # only a test changes the keys of a running app
+                self._serializers.clear()
+            self._serializers[keys] = super().get_signing_serializer(app)
+        return self._serializers[keys]
+
+
 def init_app(app: Flask) -> None:
-    """Make csp_nonce() available to templates and add the headers to every response."""
+    """Make csp_nonce() available to templates, add the headers to every response, sign sessions."""
     app.jinja_env.globals["csp_nonce"] = csp_nonce
+    app.session_interface = SessionInterface()
 
     @app.after_request
     def security_headers(response: Response) -> Response:

@@ -14,6 +14,7 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, redirect, re
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from survey_service.core.i18n import Strings, accepted_locales, negotiate
+from survey_service.core.ratelimit import limit_blueprint
 from survey_service.errors import error_response
 from survey_service.services import promoters
 
@@ -27,8 +28,7 @@ NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Ro
 def init_app(app: Flask) -> None:
     """Register the pages, rate-limited per client address (PUBLIC_RATE_LIMIT)."""
     app.register_blueprint(bp)
-    limiter = app.extensions["survey_limiter"]  # created by create_app (core.ratelimit.init_limiter)
-    limiter.limit(lambda: str(current_app.config["PUBLIC_RATE_LIMIT"]))(bp)
+    limit_blueprint(app, bp, lambda: str(current_app.config["PUBLIC_RATE_LIMIT"]))
 
 
 @bp.after_request

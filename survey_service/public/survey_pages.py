@@ -11,6 +11,7 @@ from werkzeug.exceptions import TooManyRequests
 
 from survey_service.core import clock, contrast, nps, tokens
 from survey_service.core.i18n import Strings, accepted_locales, negotiate
+from survey_service.core.ratelimit import limit_blueprint
 from survey_service.errors import from_http_exception
 from survey_service.extensions import db
 from survey_service.models import Person, Project, Survey, SurveyRequest
@@ -41,8 +42,7 @@ def init_app(app: Flask) -> None:
     """Register the pages and their rate limits: per link for a link that verifies, per address otherwise."""
     app.register_blueprint(bp)
     app.jinja_env.filters["ink_on"] = contrast.ink_on  # the text on a brand colour: >= 4.5:1 whatever it is
-    limiter = app.extensions["survey_limiter"]  # created by create_app (core.ratelimit.init_limiter)
-    limiter.limit(_link_limit, key_func=_link_limit_key)(bp)
+    limit_blueprint(app, bp, _link_limit, key_func=_link_limit_key)
 
 
 def _link_identity() -> str | None:

@@ -16,6 +16,7 @@ from flask import Blueprint, Flask, Response, abort, current_app, render_templat
 from marshmallow import Schema, ValidationError
 
 from survey_service.core import keys, request_limits, security
+from survey_service.core.ratelimit import limit_blueprint
 from survey_service.errors import ApiError
 from survey_service.services import promoters
 from survey_service.services.projects import demo_identity_secret
@@ -85,11 +86,12 @@ def _cors(response: Response) -> Response:
 def init_app(app: Flask) -> None:
     """Register the widget's routes, rate-limited per client address (the script itself is exempt)."""
     app.register_blueprint(bp)
-    limiter = app.extensions["survey_limiter"]
-    limiter.limit(
+    limit_blueprint(
+        app,
+        bp,
         app.config["WIDGET_RATE_LIMIT"],
         exempt_when=lambda: request.method == "OPTIONS" or not request.path.startswith("/api/widget/"),
-    )(bp)
+    )
 
 
 @bp.post("/api/widget/identify")

@@ -1305,3 +1305,25 @@ def test_browser_with_valid_user_hash_writes_only_what_a_browser_may(app: Flask,
         assert alerts.owner_email(response, person) == "csm@tenant.example"  # routing ignores the browser
     report = client.get("/api/v1/reports/nps?group_by=plan", headers=t.bearer).get_json()
     assert [(g["key"], g["responses"]) for g in report["groups"]] == [("basic", 1)]
+
+
+def test_session_cookie_follows_the_keys_of_the_moment(app: Flask) -> None:
+    """The session serializer is kept per set of keys: a rotation (new key, old one a fallback) still
+    reads a session signed before it, and dropping the fallback ends that session at once."""
+    old, new = "o" * 40, "n" * 40
+    app.config.update(SECRET_KEY=old, SECRET_KEY_FALLBACKS=[])
+    interface = app.session_interface
+    serializer = interface.get_signing_serializer(app)  # type: ignore[attr-defined]
+    cookie = f"{app.config['SESSION_COOKIE_NAME']}={serializer.dumps({'user_id': 7})}"
+
+    def session_read() -> dict[str, Any]:
+        with app.test_request_context(headers={"Cookie": cookie}) as ctx:
+            return dict(interface.open_session(app, ctx.request) or {})
+
+    assert session_read() == {"user_id": 7}
+    app.config.update(SECRET_KEY=new, SECRET_KEY_FALLBACKS=[old])
+    assert session_read() == {"user_id": 7}
+    app.config.update(SECRET_KEY_FALLBACKS=[])
+    assert session_read() == {}
+    app.config.update(SECRET_KEY=old)
+    assert session_read() == {"user_id": 7}
