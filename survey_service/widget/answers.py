@@ -38,29 +38,28 @@ def answerable(request: SurveyRequest, now: datetime) -> bool:
     return request.status in ANSWERABLE_STATUSES and (request.expires_at is None or request.expires_at > now)
 
 
-def _request_for_token(project_id: int, token: str) -> SurveyRequest:
-    """The in-app request a widget token names, if it belongs to this project; else 404/401."""
+def _request_for_token(project_id: int, token: str) -> tuple[SurveyRequest, Person]:
+    """The in-app request a widget token names and its person, if it is this project's; else 404/401."""
     try:
         token_project_id, person_id, request_id = tokens.read_widget_answer_token(token)
     except tokens.TokenInvalid:
         raise ApiError(401, "invalid_token", "The survey token is not valid or has expired.") from None
-    # The request with its person in one round trip (the answer needs both; the person is then in the
-    # session's identity map for record_response).
+    # The request with its person in one round trip (the answer needs both). The person is returned, not
+    # left to the session: its identity map holds objects weakly, so one nobody holds is read again.
     row = db.session.execute(
         select(SurveyRequest, Person)
         .join(Person, Person.id == SurveyRequest.person_id)
         .where(SurveyRequest.id == request_id)
     ).first()
-    request = row[0] if row is not None else None
     if (
         token_project_id != project_id
-        or request is None
-        or request.project_id != project_id
-        or request.person_id != person_id
-        or request.channel != CHANNEL
+        or row is None
+        or row[0].project_id != project_id
+        or row[0].person_id != person_id
+        or row[0].channel != CHANNEL
     ):
         raise ApiError(404, "not_found", "No such survey.")
-    return request
+    return row[0], row[1]
 
 
 def answered_elsewhere(request: SurveyRequest) -> bool:
@@ -101,19 +100,21 @@ def answer(project_id: int, token: str, score: int, comment: str | None) -> Resp
     The request's state is checked now, not only the token's age: a dismissed, expired or otherwise
     closed request takes no answer (410). The response and the request marked answered are one commit.
     """
-    request = _request_for_token(project_id, token)
+    request, person = _request_for_token(project_id, token)
     if not answerable(request, clock.now()) or answered_elsewhere(request):
         raise ApiError(410, "survey_closed", "This survey is closed: it was dismissed or has expired.")
-    person = db.session.get(Person, request.person_id)
-    assert person is not None
     comment = (comment or "").strip() or None
     request_id = request.id
 
     def mark(response: Response) -> None:
-        # Read again inside the unit of work: a retry after a conflict starts from a rolled-back session.
-        fresh = db.session.get(SurveyRequest, request_id)
-        if fresh is not None and fresh.responded_at is None:
-            fresh.status, fresh.responded_at = RequestStatus.RESPONDED, response.created_at
+        # One UPDATE, no read: it runs again as is in a retry after a conflict (a rolled-back session), and
+        # a request an earlier answer marked keeps its first answer's instant.
+        db.session.execute(
+            update(SurveyRequest)
+            .where(SurveyRequest.id == request_id, SurveyRequest.responded_at.is_(None))
+            .values(status=RequestStatus.RESPONDED, responded_at=response.created_at)
+            .execution_options(synchronize_session=False)
+        )
 
     # The request's own person, as is: a browser's answer changes nothing of who the person is.
     response, _ = record_response(
@@ -127,7 +128,7 @@ def dismiss(project_id: int, token: str) -> bool:
 
     The dismissal ends the ask's reminders (end_reminders), email ones included.
     """
-    request = _request_for_token(project_id, token)
+    request, _ = _request_for_token(project_id, token)
 
     def work() -> bool:
         fresh = db.session.get(SurveyRequest, request.id)
