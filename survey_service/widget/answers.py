@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from itsdangerous import URLSafeTimedSerializer
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import Select, Table, Update, and_, bindparam, func, select, update
 
 from survey_service.core import clock, cursors, tokens
 from survey_service.errors import ApiError
@@ -38,6 +39,30 @@ def answerable(request: SurveyRequest, now: datetime) -> bool:
     return request.status in ANSWERABLE_STATUSES and (request.expires_at is None or request.expires_at > now)
 
 
+@functools.cache
+def _request_with_person() -> Select[SurveyRequest, Person]:
+    """SELECT a request by id with its person (built once: building it cost a tenth of an answer's CPU)."""
+    return (
+        select(SurveyRequest, Person)
+        .join(Person, Person.id == SurveyRequest.person_id)
+        .where(SurveyRequest.id == bindparam("request_id"))
+    )
+
+
+@functools.cache
+def _mark_answered() -> Update:
+    """UPDATE a request to answered unless an earlier answer did, in Core on the table (built once).
+
+    The ORM's UPDATE path (and building the statement per answer) cost about a tenth of an answer's CPU.
+    """
+    table = cast(Table, SurveyRequest.__table__)
+    return (
+        update(table)
+        .where(table.c.id == bindparam("request_id"), table.c.responded_at.is_(None))
+        .values(status=RequestStatus.RESPONDED, responded_at=bindparam("at"))
+    )
+
+
 def _request_for_token(project_id: int, token: str) -> tuple[SurveyRequest, Person]:
     """The in-app request a widget token names and its person, if it is this project's; else 404/401."""
     try:
@@ -46,11 +71,7 @@ def _request_for_token(project_id: int, token: str) -> tuple[SurveyRequest, Pers
         raise ApiError(401, "invalid_token", "The survey token is not valid or has expired.") from None
     # The request with its person in one round trip (the answer needs both). The person is returned, not
     # left to the session: its identity map holds objects weakly, so one nobody holds is read again.
-    row = db.session.execute(
-        select(SurveyRequest, Person)
-        .join(Person, Person.id == SurveyRequest.person_id)
-        .where(SurveyRequest.id == request_id)
-    ).first()
+    row = db.session.execute(_request_with_person(), {"request_id": request_id}).first()
     if (
         token_project_id != project_id
         or row is None
@@ -107,13 +128,10 @@ def answer(project_id: int, token: str, score: int, comment: str | None) -> Resp
     request_id = request.id
 
     def mark(response: Response) -> None:
-        # One UPDATE, no read: it runs again as is in a retry after a conflict (a rolled-back session), and
-        # a request an earlier answer marked keeps its first answer's instant.
-        db.session.execute(
-            update(SurveyRequest)
-            .where(SurveyRequest.id == request_id, SurveyRequest.responded_at.is_(None))
-            .values(status=RequestStatus.RESPONDED, responded_at=response.created_at)
-            .execution_options(synchronize_session=False)
+        # No read: it runs again as is in a retry after a conflict (a rolled-back session), and a request
+        # an earlier answer marked keeps its first answer's instant.
+        db.session.connection().execute(
+            _mark_answered(), {"request_id": request_id, "at": response.created_at}
         )
 
     # The request's own person, as is: a browser's answer changes nothing of who the person is.
