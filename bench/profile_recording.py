@@ -1,10 +1,9 @@
 """In-process profile of POST /api/v1/responses on PostgreSQL: CPU ms and SQL statements per request.
 
 `python -m bench.profile_recording [N] [--cprofile [tottime]] [--endpoint=events|widget_answer]
-[--pstats=FILE]`
-(`widget_answer`: POST /api/widget/answer, one prepared shown in-app request per answer, as bench.hot_paths
-posts them.)
-(CPU time by `time.process_time`, not wall time, so other jobs on the machine do not move it much).
+[--pstats=FILE]` (CPU time by `time.process_time`, not wall time, so other jobs on the machine do not move
+it much). `widget_answer` posts POST /api/widget/answer, one prepared shown in-app request per answer, as
+bench.hot_paths does.
 """
 
 from __future__ import annotations
@@ -34,9 +33,8 @@ def _project(widget_requests: int) -> tuple[str, str, tuple[str, ...]]:
     upgrade()
     made = create_project("Profile")
     answer_tokens = prepare_widget_requests(made.project.id, widget_requests) if widget_requests else ()
-    keys = made.secret_key, made.project.public_key
     db.session.remove()
-    return *keys, answer_tokens
+    return made.secret_key, made.project.public_key, answer_tokens
 
 
 def main(argv: list[str]) -> int:
