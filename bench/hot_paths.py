@@ -76,6 +76,44 @@ class Tree:
     widget_tokens: tuple[str, ...] = ()
 
 
+def prepare_widget_requests(project_id: int, count: int) -> tuple[str, ...]:
+    """Insert count people each with a shown in-app request of the project; their answer tokens, in order.
+
+    The tokens are signed as identify hands them to the widget. Runs in an app context; commits.
+    """
+    survey_id = default_survey_id(project_id)
+    people = db.session.scalars(
+        insert(Person).returning(Person.id, sort_by_parameter_order=True),
+        [
+            {"project_id": project_id, "external_id": f"w-{i}", "properties": {"plan": "pro"}}
+            for i in range(count)
+        ],
+    ).all()
+    requests = db.session.scalars(
+        insert(SurveyRequest).returning(SurveyRequest.id, sort_by_parameter_order=True),
+        [
+            {
+                "project_id": project_id,
+                "survey_id": survey_id,
+                "person_id": person_id,
+                "channel": "in_app",
+                "status": RequestStatus.SENT,
+            }
+            for person_id in people
+        ],
+    ).all()
+    db.session.commit()
+    return tuple(
+        tokens.widget_answer_token(project_id, person_id, request_id)
+        for person_id, request_id in zip(people, requests, strict=True)
+    )
+
+
+def widget_answer_body(public_key: str, token: str, i: int) -> dict[str, Any]:
+    """The i-th prepared answer as widget.js posts it (score i % 11, with the comment's submit)."""
+    return {"key": public_key, "token": token, "score": i % 11, "comment": "Nice."}
+
+
 def _prepare(app: Flask, tree: Tree, widget_requests: int) -> None:
     """Create the tree's three projects: one records responses, one events (one rule), one widget answers."""
     with app.app_context():
@@ -85,32 +123,7 @@ def _prepare(app: Flask, tree: Tree, widget_requests: int) -> None:
         tree.event_key, tree.event_project = made.secret_key, made.project.id
         made = create_project(f"Hot widget {tree.name}")
         tree.widget_public_key, tree.widget_project = made.project.public_key, made.project.id
-        survey_id = default_survey_id(made.project.id)
-        people = db.session.scalars(
-            insert(Person).returning(Person.id, sort_by_parameter_order=True),
-            [
-                {"project_id": made.project.id, "external_id": f"w-{i}", "properties": {"plan": "pro"}}
-                for i in range(widget_requests)
-            ],
-        ).all()
-        requests = db.session.scalars(
-            insert(SurveyRequest).returning(SurveyRequest.id, sort_by_parameter_order=True),
-            [
-                {
-                    "project_id": made.project.id,
-                    "survey_id": survey_id,
-                    "person_id": person_id,
-                    "channel": "in_app",
-                    "status": RequestStatus.SENT,
-                }
-                for person_id in people
-            ],
-        ).all()
-        db.session.commit()
-        tree.widget_tokens = tuple(
-            tokens.widget_answer_token(made.project.id, person_id, request_id)
-            for person_id, request_id in zip(people, requests, strict=True)
-        )
+        tree.widget_tokens = prepare_widget_requests(made.project.id, widget_requests)
         db.session.remove()
     client = app.test_client()
     rule = {"event_type": EVENT_TYPE, "channel": "email", "delay_seconds": 0}
@@ -142,7 +155,7 @@ def _answer_factory(port: int, public_key: str, answer_tokens: tuple[str, ...]) 
     def make(i: int) -> bytes:
         if i >= len(answer_tokens):
             raise RuntimeError("out of prepared widget requests: raise HotPathSizes.widget_requests")
-        body = {"key": public_key, "token": answer_tokens[i], "score": i % 11, "comment": "Nice."}
+        body = widget_answer_body(public_key, answer_tokens[i], i)
         return loadgen.http_request(
             "127.0.0.1", port, "POST", "/api/widget/answer", json.dumps(body).encode(), headers
         )

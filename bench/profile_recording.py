@@ -1,7 +1,9 @@
 """In-process profile of POST /api/v1/responses on PostgreSQL: CPU ms and SQL statements per request.
 
-`python -m bench.profile_recording [N] [--cprofile [tottime]] [--endpoint=events] [--pstats=FILE]`
-(CPU time by `time.process_time`, not wall time, so other jobs on the machine do not move it much).
+`python -m bench.profile_recording [N] [--cprofile [tottime]] [--endpoint=events|widget_answer]
+[--pstats=FILE]` (CPU time by `time.process_time`, not wall time, so other jobs on the machine do not move
+it much). `widget_answer` posts POST /api/widget/answer, one prepared shown in-app request per answer, as
+bench.hot_paths does.
 """
 
 from __future__ import annotations
@@ -19,10 +21,20 @@ from typing import Any
 from flask_migrate import upgrade
 from sqlalchemy import event
 
+from bench.hot_paths import prepare_widget_requests, widget_answer_body
 from bench.pg import temporary_database
 from survey_service import create_app
 from survey_service.extensions import db
 from survey_service.services.projects import create_project
+
+
+def _project(widget_requests: int) -> tuple[str, str, tuple[str, ...]]:
+    """Migrate, create the profiled project with its shown widget requests; its keys and answer tokens."""
+    upgrade()
+    made = create_project("Profile")
+    answer_tokens = prepare_widget_requests(made.project.id, widget_requests) if widget_requests else ()
+    db.session.remove()
+    return made.secret_key, made.project.public_key, answer_tokens
 
 
 def main(argv: list[str]) -> int:
@@ -33,16 +45,19 @@ def main(argv: list[str]) -> int:
         # The profile posts far faster than an integration may: the API rate limit off (0).
         # Events enqueue an RQ job: on BENCH_REDIS_URL / TEST_REDIS_URL when set, else the embedded Redis.
         redis_url = os.environ.get("BENCH_REDIS_URL") or os.environ.get("TEST_REDIS_URL")
-        app = create_app({**config, "INSTANCE_PATH": instance, "API_RATE_LIMIT": 0, "REDIS_URL": redis_url})
+        # The widget's limit is counted in Redis as in production, never reached.
+        app = create_app(
+            {**config, "INSTANCE_PATH": instance, "API_RATE_LIMIT": 0, "REDIS_URL": redis_url}
+            | {"WIDGET_RATE_LIMIT": f"{10**9} per minute"}
+        )
+        endpoint = next((a.split("=", 1)[1] for a in argv if a.startswith("--endpoint=")), "responses")
         with app.app_context():
-            upgrade()
-            key = create_project("Profile").secret_key
-            db.session.remove()
+            # One widget request each for the warm-up (50), the measured n and the one listed.
+            key, public_key, answer_tokens = _project(n + 51 if endpoint == "widget_answer" else 0)
             statements: list[str] = []
             event.listen(db.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
         client = app.test_client()
         headers = {"Authorization": f"Bearer {key}"}
-        endpoint = next((a.split("=", 1)[1] for a in argv if a.startswith("--endpoint=")), "responses")
         if endpoint == "events":
             rule = {"event_type": "profile_event", "channel": "email", "delay_seconds": 0}
             assert client.post("/api/v1/triggers", json=rule, headers=headers).status_code == 201
@@ -70,7 +85,14 @@ def main(argv: list[str]) -> int:
                             content_type="application/json")  # fmt: skip
             assert r.status_code == 201, r.get_data(as_text=True)
 
-        post = post_event if endpoint == "events" else post_response
+        def post_widget_answer(i: int) -> None:
+            # As widget.js sends it: text/plain (no CORS preflight). The warm-up's i < 0 take the last tokens.
+            body = widget_answer_body(public_key, answer_tokens[i], i)
+            r = client.post("/api/widget/answer", data=json.dumps(body), content_type="text/plain")
+            assert r.status_code == 200, r.get_data(as_text=True)
+
+        posts = {"events": post_event, "responses": post_response, "widget_answer": post_widget_answer}
+        post = posts[endpoint]
         for i in range(50):
             post(-i - 1)
         statements.clear()

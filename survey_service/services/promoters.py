@@ -22,9 +22,9 @@ from datetime import datetime
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import CursorResult, delete, select, update
+from sqlalchemy import CursorResult, delete, or_, select, update
 
-from survey_service.core import clock, nps, tokens
+from survey_service.core import clock, hot_cache, nps, tokens
 from survey_service.core.i18n import Strings, negotiate
 from survey_service.errors import ApiError
 from survey_service.extensions import db
@@ -32,6 +32,8 @@ from survey_service.models import Person, PromoterLoop, Response, Survey
 from survey_service.services.tx import commit_with_retry
 
 PROMOTER = "promoter"
+# core/hot_cache's cache of whether a survey's promoters are offered the review, by (project id, survey id).
+REVIEW_OFFERED = "promoter_review_offered"
 
 
 class ReviewUnavailable(Exception):
@@ -130,6 +132,7 @@ def save_loop_settings(
         db.session.flush()
 
     commit_with_retry(work)
+    hot_cache.invalidate(REVIEW_OFFERED)
     return loop_settings(project_id, survey_id)
 
 
@@ -140,14 +143,36 @@ def delete_survey_override(project_id: int, survey_id: int) -> None:
         delete(PromoterLoop).where(PromoterLoop.project_id == project_id, PromoterLoop.survey_id == survey_id)
     )
     db.session.commit()
+    hot_cache.invalidate(REVIEW_OFFERED)
 
 
 def _active_targets(response: Response) -> list[dict[str, str]]:
     """The review targets that apply to a response now (its survey's, else the project's); [] when off."""
-    row = _row(response.project_id, response.survey_id) or _row(response.project_id, None)
+    # One SELECT: the survey's own row sorts before the project's (survey_id NULL).
+    row = db.session.scalar(
+        select(PromoterLoop)
+        .where(
+            PromoterLoop.project_id == response.project_id,
+            or_(PromoterLoop.survey_id == response.survey_id, PromoterLoop.survey_id.is_(None)),
+        )
+        .order_by(PromoterLoop.survey_id.is_(None))
+        .limit(1)
+    )
     if row is None or not row.enabled:
         return []
     return list(row.targets or [])
+
+
+def _review_offered(response: Response) -> bool:
+    """Whether the thank-you step offers this response's survey's promoters the review (cached briefly).
+
+    The answer's hot path reads this on every promoter's answer; the settings change a few times a year.
+    A change made in another process reaches this one within HOT_CACHE_SECONDS; consenting and following
+    a link read the targets again (_active_targets), so an offer made meanwhile issues no link of a loop
+    switched off.
+    """
+    key = (response.project_id, response.survey_id)
+    return hot_cache.cached(REVIEW_OFFERED, key, lambda: bool(_active_targets(response)))
 
 
 def _is_promoter(response: Response) -> bool:
@@ -185,7 +210,7 @@ def offer_review(response: Response) -> str | None:
     Records `review_asked_at` the first time; None (and nothing recorded) for a detractor or passive or
     when the project offers no review.
     """
-    if not _is_promoter(response) or not _active_targets(response):
+    if not _is_promoter(response) or not _review_offered(response):
         return None
     _stamp_once(response.id, "review_asked_at", clock.now())
     db.session.commit()

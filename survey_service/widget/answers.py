@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from itsdangerous import URLSafeTimedSerializer
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import Select, Table, Update, and_, bindparam, func, select, update
 
 from survey_service.core import clock, cursors, tokens
 from survey_service.errors import ApiError
@@ -38,29 +39,48 @@ def answerable(request: SurveyRequest, now: datetime) -> bool:
     return request.status in ANSWERABLE_STATUSES and (request.expires_at is None or request.expires_at > now)
 
 
-def _request_for_token(project_id: int, token: str) -> SurveyRequest:
-    """The in-app request a widget token names, if it belongs to this project; else 404/401."""
+@functools.cache
+def _request_with_person() -> Select[SurveyRequest, Person]:
+    """SELECT a request by id with its person (built once: building it cost a tenth of an answer's CPU)."""
+    return (
+        select(SurveyRequest, Person)
+        .join(Person, Person.id == SurveyRequest.person_id)
+        .where(SurveyRequest.id == bindparam("request_id"))
+    )
+
+
+@functools.cache
+def _mark_answered() -> Update:
+    """UPDATE a request to answered unless an earlier answer did, in Core on the table (built once).
+
+    The ORM's UPDATE path (and building the statement per answer) cost about a tenth of an answer's CPU.
+    """
+    table = cast(Table, SurveyRequest.__table__)
+    return (
+        update(table)
+        .where(table.c.id == bindparam("request_id"), table.c.responded_at.is_(None))
+        .values(status=RequestStatus.RESPONDED, responded_at=bindparam("at"))
+    )
+
+
+def _request_for_token(project_id: int, token: str) -> tuple[SurveyRequest, Person]:
+    """The in-app request a widget token names and its person, if it is this project's; else 404/401."""
     try:
         token_project_id, person_id, request_id = tokens.read_widget_answer_token(token)
     except tokens.TokenInvalid:
         raise ApiError(401, "invalid_token", "The survey token is not valid or has expired.") from None
-    # The request with its person in one round trip (the answer needs both; the person is then in the
-    # session's identity map for record_response).
-    row = db.session.execute(
-        select(SurveyRequest, Person)
-        .join(Person, Person.id == SurveyRequest.person_id)
-        .where(SurveyRequest.id == request_id)
-    ).first()
-    request = row[0] if row is not None else None
+    # The request with its person in one round trip (the answer needs both). The person is returned, not
+    # left to the session: its identity map holds objects weakly, so one nobody holds is read again.
+    row = db.session.execute(_request_with_person(), {"request_id": request_id}).first()
     if (
         token_project_id != project_id
-        or request is None
-        or request.project_id != project_id
-        or request.person_id != person_id
-        or request.channel != CHANNEL
+        or row is None
+        or row[0].project_id != project_id
+        or row[0].person_id != person_id
+        or row[0].channel != CHANNEL
     ):
         raise ApiError(404, "not_found", "No such survey.")
-    return request
+    return row[0], row[1]
 
 
 def answered_elsewhere(request: SurveyRequest) -> bool:
@@ -101,19 +121,18 @@ def answer(project_id: int, token: str, score: int, comment: str | None) -> Resp
     The request's state is checked now, not only the token's age: a dismissed, expired or otherwise
     closed request takes no answer (410). The response and the request marked answered are one commit.
     """
-    request = _request_for_token(project_id, token)
+    request, person = _request_for_token(project_id, token)
     if not answerable(request, clock.now()) or answered_elsewhere(request):
         raise ApiError(410, "survey_closed", "This survey is closed: it was dismissed or has expired.")
-    person = db.session.get(Person, request.person_id)
-    assert person is not None
     comment = (comment or "").strip() or None
     request_id = request.id
 
     def mark(response: Response) -> None:
-        # Read again inside the unit of work: a retry after a conflict starts from a rolled-back session.
-        fresh = db.session.get(SurveyRequest, request_id)
-        if fresh is not None and fresh.responded_at is None:
-            fresh.status, fresh.responded_at = RequestStatus.RESPONDED, response.created_at
+        # No read: it runs again as is in a retry after a conflict (a rolled-back session), and a request
+        # an earlier answer marked keeps its first answer's instant.
+        db.session.connection().execute(
+            _mark_answered(), {"request_id": request_id, "at": response.created_at}
+        )
 
     # The request's own person, as is: a browser's answer changes nothing of who the person is.
     response, _ = record_response(
@@ -127,7 +146,7 @@ def dismiss(project_id: int, token: str) -> bool:
 
     The dismissal ends the ask's reminders (end_reminders), email ones included.
     """
-    request = _request_for_token(project_id, token)
+    request, _ = _request_for_token(project_id, token)
 
     def work() -> bool:
         fresh = db.session.get(SurveyRequest, request.id)

@@ -19,6 +19,7 @@ from survey_service.core.log_redaction import redact_tokens
 from survey_service.extensions import db
 from survey_service.models import Person, Response, Survey, SurveyRequest
 from survey_service.reporting.dashboard import dashboard_page
+from survey_service.services import promoters
 from survey_service.services.projects import default_survey_id
 from survey_service.services.promoters import url_digest
 from survey_service.services.users import create_user
@@ -239,6 +240,42 @@ def test_landing_survey_override_off_wins_over_project_on(
     assert put_loop(client, auth, survey_id=survey_id, enabled=False, targets=[]).status_code == 200
     _, urls = score_urls(page_app, project["id"], "pat@example.com")
     assert "review" not in answer_on_landing(client, urls["10"], 10).get_json()
+
+
+def offered(app: Flask, client: FlaskClient, project_id: int) -> dict[str, str] | None:
+    """The review step a new promoter's landing answer gets (None when the review is not offered)."""
+    _, urls = score_urls(app, project_id, f"pat-{uuid.uuid4().hex[:6]}@example.com")
+    review: dict[str, str] | None = answer_on_landing(client, urls["10"], 10).get_json().get("review")
+    return review
+
+
+def test_review_offer_follows_each_settings_change_of_this_process_at_once_though_cached(
+    page_app: Flask, client: FlaskClient, project: dict[str, Any], auth: dict[str, str]
+) -> None:
+    page_app.config["HOT_CACHE_SECONDS"] = 3600
+    assert offered(page_app, client, project["id"]) is None  # "not offered" cached
+    assert put_loop(client, auth, enabled=True, targets=[G2]).status_code == 200
+    assert offered(page_app, client, project["id"]) is not None
+    with page_app.app_context():
+        survey_id = default_survey_id(project["id"])
+    assert put_loop(client, auth, survey_id=survey_id, enabled=False, targets=[]).status_code == 200
+    assert offered(page_app, client, project["id"]) is None
+    assert client.delete(f"/api/v1/promoter_loop?survey_id={survey_id}", headers=auth).status_code == 204
+    assert offered(page_app, client, project["id"]) is not None
+
+
+def test_review_consent_after_the_loop_was_switched_off_elsewhere_is_refused_though_the_offer_is_cached(
+    page_app: Flask, fresh_app: Flask, client: FlaskClient, project: dict[str, Any]
+) -> None:
+    page_app.config["HOT_CACHE_SECONDS"] = 3600
+    enable_loop(page_app, project["id"])
+    assert offered(page_app, client, project["id"]) is not None  # "offered" cached
+    with fresh_app.app_context():  # another process: its change clears only its own cache
+        promoters.save_loop_settings(project["id"], None, False, [G2])
+    review = offered(page_app, client, project["id"])
+    assert review is not None  # within HOT_CACHE_SECONDS the offer may still be made...
+    res = client.post(path_of(review["url"]), headers=JSON)
+    assert res.status_code == 404 and res.get_json()["code"] == "not_found"  # ...but issues no link
 
 
 def test_widget_promoter_is_offered_the_review_with_the_comment_submit_detractor_never(

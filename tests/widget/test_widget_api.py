@@ -392,6 +392,53 @@ def test_answer_token_of_other_project_is_404(
     assert count(app, Response) == 0
 
 
+def test_answer_is_one_read_two_writes_and_one_commit(
+    app: Flask, client: FlaskClient, project: dict[str, Any]
+) -> None:
+    app.config["HOT_CACHE_SECONDS"] = 3600
+    warm, token = (identify(client, project, user, force=True).get_json()["token"] for user in ("u0", "u1"))
+    assert answer_as(client, project, warm, 6).status_code == 200  # the project's settings cached
+    with sql_log(app) as statements:
+        res = post(
+            client, "answer", {"key": project["public_key"], "token": token, "score": 6, "comment": "ok"}
+        )
+    assert res.status_code == 200
+    reads = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    assert len(reads) == 1 and "FROM survey_requests JOIN people" in reads[0]
+    assert [" ".join(s.split()[:3]) for s in writes(statements)] == [
+        "INSERT INTO responses",
+        "UPDATE survey_requests SET",
+        "COMMIT",
+    ]
+
+
+def test_answer_same_token_at_once_records_one_response_and_marks_the_request_with_it(
+    app: Flask, client: FlaskClient, project: dict[str, Any]
+) -> None:
+    token = identify(client, project, "u1", force=True).get_json()["token"]
+    threads = 6
+    barrier = threading.Barrier(threads)
+    statuses: list[int] = []
+
+    def run(score: int) -> None:
+        own = app.test_client()
+        barrier.wait()
+        statuses.append(answer_as(own, project, token, score).status_code)
+
+    workers = [threading.Thread(target=run, args=(score,)) for score in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert statuses == [200] * threads
+    with app.app_context():
+        responses = db.session.scalars(select(Response)).all()
+        assert len(responses) == 1
+        request = db.session.get(SurveyRequest, responses[0].request_id)
+        assert request is not None and request.status == "responded"
+        assert request.responded_at == responses[0].created_at  # the first answer's instant, kept
+
+
 def test_identify_same_user_id_in_two_projects_is_two_people(
     app: Flask, client: FlaskClient, project: dict[str, Any]
 ) -> None:
