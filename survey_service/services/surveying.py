@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from survey_service.core import clock, cursors
+from survey_service.core.inserts import insert_loaded
 from survey_service.errors import ApiError
 from survey_service.extensions import db
 from survey_service.models import (
@@ -25,7 +26,6 @@ from survey_service.models import (
 from survey_service.services import projects
 from survey_service.services.reminder_plans import (
     cancel_for_people,
-    plan_fields,
     plan_for,
     plans_changed,
     stored,
@@ -171,24 +171,47 @@ def schedule_survey(
             .execution_options(synchronize_session=False)
         )
     survey = project_survey(project_id, survey_id)
-    request = SurveyRequest(
-        project_id=project_id,
-        survey_id=survey.id,
-        # Links stay valid for the survey's expiry counted from when the ask goes out.
-        expires_at=send_at + timedelta(days=survey.link_expiry_days),
-        person_id=person_id,
-        channel=channel,
-        status=RequestStatus.SCHEDULED,
-        scheduled_at=send_at,
-        trigger_id=trigger_id,
-        event_id=event_id,
-        enrollment_id=enrollment_id,
-        enqueued_at=enqueued_at,
-        **plan_fields(plan_for(reminders, survey) if channel == "email" else None),
+    db.session.flush()  # what the caller left pending goes first, as it did in the ORM's flush of the request
+    request = insert_loaded(
+        SurveyRequest,
+        {
+            **_NEW_REQUEST_DEFAULTS,
+            "project_id": project_id,
+            "survey_id": survey.id,
+            # Links stay valid for the survey's expiry counted from when the ask goes out.
+            "expires_at": send_at + timedelta(days=survey.link_expiry_days),
+            "person_id": person_id,
+            "channel": channel,
+            "status": RequestStatus.SCHEDULED,
+            "scheduled_at": send_at,
+            "trigger_id": trigger_id,
+            "event_id": event_id,
+            "enrollment_id": enrollment_id,
+            "enqueued_at": enqueued_at,
+            "reminder_plan": plan_for(reminders, survey) if channel == "email" else None,
+            "created_at": clock.now(),
+        },
     )
-    db.session.add(request)
-    db.session.flush()
     return ScheduleOutcome(request)
+
+
+# Every column of a new scheduled ask that schedule_survey does not set, as the model's defaults would.
+_NEW_REQUEST_DEFAULTS: dict[str, Any] = {
+    "status_reason": None,
+    "sent_at": None,
+    "clicked_at": None,
+    "responded_at": None,
+    "delivered_at": None,
+    "opened_at": None,
+    "email_message_id": None,
+    "email_error": None,
+    "email_interacted_at": None,
+    "campaign": None,
+    "send_attempts": 0,
+    "reminder_of_id": None,
+    "step": 0,
+    "next_reminder_at": None,
+}
 
 
 def cancel_pending(project_id: int, person_id: int, reason: str = "cancelled") -> int:

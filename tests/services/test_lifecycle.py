@@ -15,7 +15,7 @@ from sqlalchemy import inspect, select
 
 from survey_service.errors import ApiError
 from survey_service.extensions import db, scheduled_jobs
-from survey_service.models import Enrollment, Person, Project, SurveyRequest
+from survey_service.models import Enrollment, Event, Person, Project, SurveyRequest
 from survey_service.services import enrollments, triggers
 from survey_service.services.events import EventOutcome, record_event
 from tests.support.db import make_project
@@ -94,6 +94,27 @@ def _record(project_id: int, event_id: str, person: dict[str, Any], seen: list[E
     project = db.session.get(Project, project_id)
     assert project is not None
     return record_event(project, event_id, "ticket_closed", person, also=seen.append)
+
+
+def _columns(row: Event | SurveyRequest) -> dict[str, Any]:
+    return {column.key: getattr(row, column.key) for column in row.__table__.columns}
+
+
+def test_event_and_its_request_are_held_as_stored_without_a_read_back(
+    app: Flask, client: FlaskClient, auth: dict[str, str], project: dict[str, Any], queue: Queue
+) -> None:
+    """Both are written by a Core INSERT and made persistent from the values written: a column added to
+    the model but not to those values would be missing here (and read back lazily later)."""
+    add_rule(client, auth, event_type="ticket_closed", delay_seconds=0)
+    with app.app_context():
+        outcome = _record(project["id"], "e1", {"email": "pat@example.com", "properties": {"a": 1}}, [])
+        [request] = outcome.requests
+        assert not inspect(outcome.event).unloaded and not inspect(request).unloaded
+        held = [_columns(outcome.event), _columns(request)]
+        db.session.expunge_all()
+        stored = [db.session.get(Event, outcome.event.id), db.session.get(SurveyRequest, request.id)]
+        assert [_columns(row) for row in stored if row is not None] == held
+        assert request.enqueued_at == NOW and request.status == "scheduled"
 
 
 def test_event_repeat_writes_nothing_of_its_person_and_tells_also_it_is_a_duplicate(
