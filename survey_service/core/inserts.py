@@ -14,6 +14,8 @@ from sqlalchemy import JSON, Table, insert
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.attributes import instance_dict
+from sqlalchemy.orm.instrumentation import manager_of_class
 
 from survey_service.extensions import Base, db
 
@@ -21,11 +23,11 @@ M = TypeVar("M", bound=Base)
 
 
 def insert_loaded(model: type[M], values: dict[str, Any]) -> M:
-    """INSERT a row of every column but `id` and return it as a loaded, persistent object.
+    """INSERT a row and return it as a loaded, persistent object.
 
-    Every column must be in values: one missing would be read back by a SELECT of its own when first
-    used. A None for a JSON column without a default is left out of the INSERT: SQL NULL, as for an
-    attribute never set (the JSON type writes a bound None as JSON null).
+    values holds every column but `id`, no other key (else TypeError). A None for a JSON column without a
+    default is left out of the INSERT: SQL NULL, as for an attribute never set (the JSON type writes a
+    bound None as JSON null).
     """
     row = _insert(model, values, skip_conflict=False)
     assert row is not None  # without ON CONFLICT, a taken unique key raises IntegrityError
@@ -38,13 +40,20 @@ def insert_unless_taken(model: type[M], values: dict[str, Any]) -> M | None:
 
 
 def _insert(model: type[M], values: dict[str, Any], *, skip_conflict: bool) -> M | None:
+    columns = _columns_but_id(model)
+    if values.keys() != columns:
+        # The INSERT would ignore a stray key, and a column left out would be read back lazily.
+        raise TypeError(f"{model.__name__}: columns missing or unknown: {sorted(values.keys() ^ columns)}")
     null_json = _null_json_columns(model)
     written = {key: value for key, value in values.items() if value is not None or key not in null_json}
-    statement = _insert_statement(model, db.session.get_bind().dialect.name, skip_conflict)
-    row_id = db.session.connection().execute(statement, written).scalar()
+    connection = db.session.connection()
+    statement = _insert_statement(model, connection.dialect.name, skip_conflict)
+    row_id = connection.execute(statement, written).scalar()
     if row_id is None:
         return None
-    row = model(id=row_id, **values)
+    # Filled in as a load fills a row in: the constructor's attribute events cost five times as much.
+    row: M = manager_of_class(model).new_instance()
+    instance_dict(row).update(values, id=row_id)
     make_transient_to_detached(row)  # as if loaded: every column set, nothing to flush
     db.session.add(row)
     return row
@@ -57,6 +66,11 @@ def _insert_statement(model: type[Base], dialect: str, skip_conflict: bool) -> A
         return insert(table).returning(table.c.id)
     dialect_insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
     return dialect_insert(table).on_conflict_do_nothing().returning(table.c.id)
+
+
+@functools.cache
+def _columns_but_id(model: type[Base]) -> frozenset[str]:
+    return frozenset(column.key for column in cast(Table, model.__table__).columns if column.key != "id")
 
 
 @functools.cache
