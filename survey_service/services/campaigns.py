@@ -53,7 +53,7 @@ def start_campaign(project_id: int, name: str, survey_id: int | None = None) -> 
     name = _check_name(name)
     survey = project_survey(project_id, survey_id)
     survey_id, expiry_days = survey.id, survey.link_expiry_days
-    plan = plan_fields(plan_for(None, survey))  # resolved once for the whole campaign
+    plan = plan_fields(plan_for(None, survey.reminders))  # resolved once for the whole campaign
     last_person = 0
     while True:
         people = db.session.scalars(

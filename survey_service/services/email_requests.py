@@ -39,7 +39,7 @@ def _new_request(project_id: int, person_id: int, survey_id: int | None, channel
         scheduled_at=now,
         expires_at=now + timedelta(days=survey.link_expiry_days),
         # An email ask keeps its survey's reminder plan (services/reminders); a link's sender is the product.
-        **plan_fields(plan_for(None, survey) if channel == "email" else None),
+        **plan_fields(plan_for(None, survey.reminders) if channel == "email" else None),
     )
     db.session.add(request)
     db.session.flush()

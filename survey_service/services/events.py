@@ -10,14 +10,15 @@ from typing import Any
 from sqlalchemy import select
 
 from survey_service.core import clock
+from survey_service.core.inserts import insert_unless_taken
 from survey_service.errors import ApiError
 from survey_service.extensions import db
-from survey_service.models import Event, Project, SurveyRequest
+from survey_service.models import Event, Person, Project, SurveyRequest
 from survey_service.services import outbox, triggers
 from survey_service.services.people import upsert_person
 from survey_service.services.projects import ProjectRef
 from survey_service.services.surveying import cancel_pending, schedule_survey
-from survey_service.services.tx import commit_with_retry
+from survey_service.services.tx import commit_with_retry, conflict
 
 CANCELLING_EVENTS = frozenset({"cancelled"})
 
@@ -59,61 +60,22 @@ def record_event(
     project_id = project.id
 
     def work() -> EventOutcome:
-        existing = db.session.scalar(
-            select(Event).where(Event.project_id == project_id, Event.external_id == external_id)
-        )
-        if existing is not None:
-            repeat = EventOutcome(existing, duplicate=True)
-            also(repeat)
-            return repeat
-        person, created = upsert_person(project_id, person_data)
-        event = Event(
-            project_id=project_id,
-            external_id=external_id,
-            type=event_type,
-            person_id=person.id,
-            occurred_at=occurred_at or now,
-            properties=properties or {},
-        )
-        db.session.add(event)
-        db.session.flush()
+        # The common case, a new event, is written without a look first: a repeat finds its id taken.
+        try:
+            written = _write_event(
+                project_id, external_id, event_type, person_data, occurred_at or now, properties or {}
+            )
+        except ApiError as refused:
+            # A repeat is a duplicate even when its person could no longer be written (an email taken since).
+            return _repeat(project_id, external_id, also, missing=refused)
+        if written is None:
+            # Taken, then gone before the look-up (its person or project erased): a race to retry.
+            return _repeat(project_id, external_id, also, missing=conflict())
+        event, person, created = written
         outcome = EventOutcome(event, duplicate=False)
         if event_type in CANCELLING_EVENTS:
             cancel_pending(project_id, person.id, reason="churned")
-        for rule in triggers.matching_rules(project_id, event_type):
-            if not all(
-                triggers.condition_matches(c, person.properties or {}, event.properties)
-                for c in rule.conditions
-            ):
-                outcome.skipped.append({"trigger_id": rule.id, "reason": "conditions"})
-                continue
-            if not triggers.in_sample(rule.id, person.id, rule.sample_percent):
-                outcome.skipped.append({"trigger_id": rule.id, "reason": "sampling"})
-                continue
-            due = triggers.send_time(rule, person, event.occurred_at, event.properties)
-            if due is None:
-                outcome.skipped.append({"trigger_id": rule.id, "reason": f"missing_{rule.relative_to}"})
-                continue
-            scheduled = schedule_survey(
-                project_id,
-                person.id,
-                channel=rule.channel,
-                send_at=due,
-                survey_id=rule.survey_id,
-                trigger_id=rule.id,
-                event_id=event.id,
-                now=now,
-                # Only the first rule may skip the checks: a second one must supersede the first's request.
-                new_person=created and not outcome.requests,
-                # Enqueued right after the commit below: stamped now, saving a second commit.
-                enqueued_at=now if rule.channel == "email" else None,
-                reminders=rule.reminders,
-            )
-            if scheduled.request is None:
-                outcome.skipped.append({"trigger_id": rule.id, "reason": scheduled.skipped_reason})
-            else:
-                # The newest rule wins (it superseded any earlier one for this person).
-                outcome.requests = [scheduled.request]
+        _schedule(outcome, person, created, now)
         also(outcome)
         return outcome
 
@@ -121,3 +83,83 @@ def record_event(
     if outcome.requests:
         outbox.enqueue_requests(outcome.requests)
     return outcome
+
+
+def _write_event(
+    project_id: int,
+    external_id: str,
+    event_type: str,
+    person_data: dict[str, Any],
+    occurred_at: datetime,
+    properties: dict[str, Any],
+) -> tuple[Event, Person, bool] | None:
+    """Upsert the person and insert the event (one INSERT … ON CONFLICT DO NOTHING, built once): the
+    event, its person and whether the person is new; None when the project has the event's id already."""
+    person, created = upsert_person(project_id, person_data)
+    event = insert_unless_taken(
+        Event,
+        {
+            "project_id": project_id,
+            "external_id": external_id,
+            "type": event_type,
+            "person_id": person.id,
+            "occurred_at": occurred_at,
+            "properties": properties,
+            "received_at": clock.now(),
+        },
+    )
+    return None if event is None else (event, person, created)
+
+
+def _repeat(
+    project_id: int, external_id: str, also: Callable[[EventOutcome], None], *, missing: Exception
+) -> EventOutcome:
+    """The outcome of a repeat, in a transaction rolled back to write nothing of it (its person's changes
+    neither); raises `missing` when the project has no such event after all."""
+    db.session.rollback()
+    existing = db.session.scalar(
+        select(Event).where(Event.project_id == project_id, Event.external_id == external_id)
+    )
+    if existing is None:
+        raise missing
+    repeat = EventOutcome(existing, duplicate=True)
+    also(repeat)
+    return repeat
+
+
+def _schedule(outcome: EventOutcome, person: Person, created: bool, now: datetime) -> None:
+    """Schedule what the event's enabled rules ask of its person, noting in outcome why any rule did not."""
+    event = outcome.event
+    for rule in triggers.matching_rules(event.project_id, event.type):
+        if not all(
+            triggers.condition_matches(c, person.properties or {}, event.properties) for c in rule.conditions
+        ):
+            outcome.skipped.append({"trigger_id": rule.id, "reason": "conditions"})
+            continue
+        if not triggers.in_sample(rule.id, person.id, rule.sample_percent):
+            outcome.skipped.append({"trigger_id": rule.id, "reason": "sampling"})
+            continue
+        due = triggers.send_time(rule, person, event.occurred_at, event.properties)
+        if due is None:
+            outcome.skipped.append({"trigger_id": rule.id, "reason": f"missing_{rule.relative_to}"})
+            continue
+        scheduled = schedule_survey(
+            event.project_id,
+            person.id,
+            channel=rule.channel,
+            send_at=due,
+            survey_id=rule.survey_id,
+            trigger_id=rule.id,
+            event_id=event.id,
+            now=now,
+            # Only the first rule may skip the checks: a second one must supersede the first's request.
+            new_person=created and not outcome.requests,
+            # Enqueued right after the commit: stamped now, saving a second commit.
+            enqueued_at=now if rule.channel == "email" else None,
+            reminders=rule.reminders,
+        )
+        if scheduled.request is None:
+            outcome.skipped.append({"trigger_id": rule.id, "reason": scheduled.skipped_reason})
+        else:
+            # The newest rule wins (it superseded any earlier one for this person).
+            outcome.requests = [scheduled.request]

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import current_app
+from redis.client import Pipeline
 from redis.exceptions import RedisError
 from rq import Retry
 from rq.job import Job, JobStatus
@@ -48,10 +49,20 @@ def retry_policy() -> Retry:
     return Retry(max=len(intervals), interval=list(intervals))
 
 
-def enqueue_send(request_id: int, project_id: int, due: datetime | None, now: datetime | None = None) -> str:
-    """Enqueue (or schedule for `due`) the send job of one committed request; RedisError propagates."""
+def enqueue_send(
+    request_id: int,
+    project_id: int,
+    due: datetime | None,
+    now: datetime | None = None,
+    pipeline: Pipeline | None = None,
+) -> str:
+    """Enqueue (or schedule for `due`) the send job of one committed request; RedisError propagates.
+
+    With `pipeline`, the job is written when the caller executes it (RQ's own would take two round trips).
+    """
     queue = queues().queue()
     kwargs = {
+        "pipeline": pipeline,
         "job_id": job_id(request_id),
         "retry": retry_policy(),
         "job_timeout": JOB_TIMEOUT,
@@ -79,13 +90,16 @@ def enqueue_requests(requests: Iterable[SurveyRequest], now: datetime | None = N
     done: list[SurveyRequest] = []
     if time.monotonic() >= _breaker_open_until:
         try:
-            for request in emails:
-                enqueue_send(request.id, request.project_id, request.scheduled_at, now)
-                done.append(request)
+            # One round trip (a MULTI/EXEC) for them all. On a Redis error none counts as enqueued: the relay
+            # enqueues them again, and a send job that runs twice sends once (it claims its request).
+            with queues().redis.pipeline() as pipeline:
+                for request in emails:
+                    enqueue_send(request.id, request.project_id, request.scheduled_at, now, pipeline)
+                pipeline.execute()
+            done = emails
         except RedisError as exc:
             _breaker_open_until = time.monotonic() + BREAKER_SECONDS
-            left = len(emails) - len(done)
-            log.warning("Redis unavailable, %d request(s) left to the relay: %s", left, exc)
+            log.warning("Redis unavailable, %d request(s) left to the relay: %s", len(emails), exc)
     stamp = [r.id for r in done if r.enqueued_at is None]
     unstamp = [r.id for r in emails[len(done) :] if r.enqueued_at is not None]
     try:

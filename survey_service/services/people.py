@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import functools
 import json
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, or_, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy import or_, select
 from sqlalchemy.orm.attributes import flag_modified
 
 from survey_service.core import clock, cursors
+from survey_service.core.inserts import insert_unless_taken
 from survey_service.core.properties import normalize_property_name
 from survey_service.errors import ApiError
 from survey_service.extensions import db
@@ -136,7 +133,6 @@ def _insert_new(project_id: int, data: dict[str, Any]) -> Person | None:
     The common case of a new person in one statement, `INSERT … ON CONFLICT DO NOTHING RETURNING id`,
     instead of a look-up and an insert: no row comes back when either unique key is taken (a person to
     update, a 409 to decide, a browser-claimed email to take back), and the caller goes the long way.
-    The Person is made persistent from the values written, without reading it back.
     """
     now = clock.now()
     values: dict[str, Any] = {
@@ -154,24 +150,7 @@ def _insert_new(project_id: int, data: dict[str, Any]) -> Person | None:
         "created_at": now,
         "updated_at": now,
     }
-    statement = _insert_person_statement(db.session.get_bind().dialect.name)
-    person_id = db.session.connection().execute(statement, values).scalar()
-    if person_id is None:
-        return None
-    person = Person(id=person_id, **values)
-    make_transient_to_detached(person)  # as if loaded: every column set, nothing to flush
-    db.session.add(person)
-    return person
-
-
-@functools.cache
-def _insert_person_statement(dialect: str) -> Any:
-    """`INSERT INTO people … ON CONFLICT DO NOTHING RETURNING id`, built once: a Core statement on the
-    table with its values as parameters (building it per call, through the ORM, cost a third of a
-    recorded response's CPU)."""
-    table = cast(Table, Person.__table__)
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    return insert(table).on_conflict_do_nothing().returning(table.c.id)
+    return insert_unless_taken(Person, values)
 
 
 def _merged(stored: dict[str, Any], sent: dict[str, Any]) -> dict[str, Any]:

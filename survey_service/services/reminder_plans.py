@@ -15,7 +15,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from survey_service.core import hot_cache
 from survey_service.extensions import db
-from survey_service.models import WAITING_STATUSES, RequestStatus, Survey, SurveyRequest
+from survey_service.models import WAITING_STATUSES, RequestStatus, SurveyRequest
 
 MAX_COUNT = 3
 MIN_DELAY = 3600  # 1 hour
@@ -47,9 +47,9 @@ def normalized(plan: dict[str, Any] | None) -> dict[str, Any] | None:
     return full if int(full["count"]) > 0 else None
 
 
-def plan_for(own: dict[str, Any] | None, survey: Survey | None) -> dict[str, Any] | None:
+def plan_for(own: dict[str, Any] | None, survey_plan: dict[str, Any] | None) -> dict[str, Any] | None:
     """The plan an email first ask snapshots: its rule's or enrolment's own plan, else its survey's."""
-    return normalized(own if own is not None else (survey.reminders if survey is not None else None))
+    return normalized(own if own is not None else survey_plan)
 
 
 def stored(plan: dict[str, Any] | None) -> Any:

@@ -9,7 +9,8 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from survey_service.core import clock, cursors
+from survey_service.core import clock, cursors, hot_cache
+from survey_service.core.inserts import insert_loaded
 from survey_service.errors import ApiError
 from survey_service.extensions import db
 from survey_service.models import (
@@ -25,7 +26,6 @@ from survey_service.models import (
 from survey_service.services import projects
 from survey_service.services.reminder_plans import (
     cancel_for_people,
-    plan_fields,
     plan_for,
     plans_changed,
     stored,
@@ -46,6 +46,33 @@ def project_survey(project_id: int, survey_id: int | None) -> Survey:
     return survey
 
 
+@dataclass(frozen=True)
+class AskedSurvey:
+    """What an ask takes of its survey: its id, how long its links last, its reminder plan."""
+
+    id: int
+    link_expiry_days: int
+    reminders: dict[str, Any] | None
+
+
+# core/hot_cache's cache of AskedSurvey by (project id, survey id or None for the default survey).
+ASKED_SURVEYS = "asked_surveys"
+
+
+def asked_survey(project_id: int, survey_id: int | None) -> AskedSurvey:
+    """project_survey's terms for an ask (the same 404), read again at most every HOT_CACHE_SECONDS.
+
+    Scheduling read the survey for every event. update_survey clears the cache in this process at once;
+    a plan changed by another process applies to its asks within HOT_CACHE_SECONDS, as a rule's own does.
+    """
+
+    def load() -> AskedSurvey:
+        survey = project_survey(project_id, survey_id)
+        return AskedSurvey(survey.id, survey.link_expiry_days, survey.reminders)
+
+    return hot_cache.cached(ASKED_SURVEYS, (project_id, survey_id), load)
+
+
 def list_surveys(project_id: int) -> list[Survey]:
     """The project's surveys, oldest first (a project has a handful: no paging)."""
     return list(db.session.scalars(select(Survey).where(Survey.project_id == project_id).order_by(Survey.id)))
@@ -61,6 +88,7 @@ def update_survey(project_id: int, survey_id: int, data: dict[str, Any]) -> Surv
         survey.reminders = stored(data["reminders"])
     db.session.commit()
     plans_changed()
+    hot_cache.invalidate(ASKED_SURVEYS)
     db.session.refresh(survey)
     return survey
 
@@ -170,25 +198,48 @@ def schedule_survey(
             .values(status=RequestStatus.SUPERSEDED, status_reason="newer_request")
             .execution_options(synchronize_session=False)
         )
-    survey = project_survey(project_id, survey_id)
-    request = SurveyRequest(
-        project_id=project_id,
-        survey_id=survey.id,
-        # Links stay valid for the survey's expiry counted from when the ask goes out.
-        expires_at=send_at + timedelta(days=survey.link_expiry_days),
-        person_id=person_id,
-        channel=channel,
-        status=RequestStatus.SCHEDULED,
-        scheduled_at=send_at,
-        trigger_id=trigger_id,
-        event_id=event_id,
-        enrollment_id=enrollment_id,
-        enqueued_at=enqueued_at,
-        **plan_fields(plan_for(reminders, survey) if channel == "email" else None),
+    survey = asked_survey(project_id, survey_id)
+    db.session.flush()  # what the caller left pending goes first, as it did in the ORM's flush of the request
+    request = insert_loaded(
+        SurveyRequest,
+        {
+            **_NEW_REQUEST_DEFAULTS,
+            "project_id": project_id,
+            "survey_id": survey.id,
+            # Links stay valid for the survey's expiry counted from when the ask goes out.
+            "expires_at": send_at + timedelta(days=survey.link_expiry_days),
+            "person_id": person_id,
+            "channel": channel,
+            "status": RequestStatus.SCHEDULED,
+            "scheduled_at": send_at,
+            "trigger_id": trigger_id,
+            "event_id": event_id,
+            "enrollment_id": enrollment_id,
+            "enqueued_at": enqueued_at,
+            "reminder_plan": plan_for(reminders, survey.reminders) if channel == "email" else None,
+            "created_at": clock.now(),
+        },
     )
-    db.session.add(request)
-    db.session.flush()
     return ScheduleOutcome(request)
+
+
+# Every column of a new scheduled ask that schedule_survey does not set, as the model's defaults would.
+_NEW_REQUEST_DEFAULTS: dict[str, Any] = {
+    "status_reason": None,
+    "sent_at": None,
+    "clicked_at": None,
+    "responded_at": None,
+    "delivered_at": None,
+    "opened_at": None,
+    "email_message_id": None,
+    "email_error": None,
+    "email_interacted_at": None,
+    "campaign": None,
+    "send_attempts": 0,
+    "reminder_of_id": None,
+    "step": 0,
+    "next_reminder_at": None,
+}
 
 
 def cancel_pending(project_id: int, person_id: int, reason: str = "cancelled") -> int:

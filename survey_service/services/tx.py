@@ -28,10 +28,13 @@ def commit_with_retry(work: Callable[[], T], attempts: int = 3) -> T:
         except IntegrityError:
             db.session.rollback()
             if attempt == attempts - 1:
-                raise ApiError(
-                    409, "conflict", "A concurrent change conflicted with this one; retry."
-                ) from None
+                raise conflict() from None
         except Exception:
             db.session.rollback()
             raise
     raise AssertionError("unreachable")
+
+
+def conflict() -> ApiError:
+    """The 409 of a unit of work a concurrent writer kept beating: the client retries."""
+    return ApiError(409, "conflict", "A concurrent change conflicted with this one; retry.")

@@ -15,8 +15,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from survey_service.extensions import db
-from survey_service.models import WebhookDelivery
+from survey_service.models import SurveyRequest, WebhookDelivery
 from survey_service.services.projects import new_server_key
+from survey_service.services.surveying import update_survey
 from tests.support.env import wait_for
 
 
@@ -131,6 +132,46 @@ def test_hot_cache_trigger_rule_created_changed_deleted_applies_to_the_next_even
     assert len(_event(client, key, 4).get_json()["scheduled"]) == 1
     assert client.delete(f"/api/v1/triggers/{rule_id}", headers=_bearer(key)).status_code == 204
     assert _event(client, key, 5).get_json()["scheduled"] == []
+
+
+def _asked_plan(app: Flask, client: FlaskClient, key: str, n: int) -> Any:
+    """The reminder plan of the ask event n makes (the project's one rule asks its default survey)."""
+    [request] = _event(client, key, n).get_json()["scheduled"]
+    with app.app_context():
+        return db.session.get(SurveyRequest, request["id"]).reminder_plan  # type: ignore[union-attr]
+
+
+def _survey_asking(client: FlaskClient, key: str) -> int:
+    rule = {"event_type": "hot_cache_event", "channel": "email", "delay_seconds": 3600}
+    created = client.post("/api/v1/triggers", json=rule, headers=_bearer(key))
+    assert created.status_code == 201, created.get_json()
+    survey_id: int = created.get_json()["survey_id"]
+    return survey_id
+
+
+def test_hot_cache_survey_plan_changed_applies_to_the_next_event(
+    app: Flask, client: FlaskClient, project: dict[str, Any]
+) -> None:
+    app.config["HOT_CACHE_SECONDS"] = 3600
+    key = project["secret_key"]
+    survey_id = _survey_asking(client, key)
+    assert _asked_plan(app, client, key, 1) is None  # the survey (no plan) cached
+    plan = {"reminders": {"count": 2}}
+    assert client.patch(f"/api/v1/surveys/{survey_id}", json=plan, headers=_bearer(key)).status_code == 200
+    assert _asked_plan(app, client, key, 2)["count"] == 2
+
+
+def test_hot_cache_survey_plan_changed_elsewhere_applies_within_the_bound(
+    app: Flask, fresh_app: Flask, client: FlaskClient, project: dict[str, Any]
+) -> None:
+    app.config["HOT_CACHE_SECONDS"] = 1
+    key = project["secret_key"]
+    survey_id = _survey_asking(client, key)
+    assert _asked_plan(app, client, key, 1) is None
+    with fresh_app.app_context():  # another process: its change clears only its own cache
+        update_survey(project["id"], survey_id, {"reminders": {"count": 2}})
+    sent = iter(range(2, 1000))
+    wait_for(lambda: _asked_plan(app, client, key, next(sent)) is not None, "the new plan asked", seconds=30)
 
 
 def test_hot_cache_custom_events_switched_off_refused_by_the_next_event(

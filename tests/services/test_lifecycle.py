@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,11 +11,13 @@ import redis
 from flask import Flask
 from flask.testing import FlaskClient
 from rq import Queue
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 
+from survey_service.errors import ApiError
 from survey_service.extensions import db, scheduled_jobs
-from survey_service.models import Enrollment, SurveyRequest
+from survey_service.models import Enrollment, Event, Person, Project, SurveyRequest
 from survey_service.services import enrollments, triggers
+from survey_service.services.events import EventOutcome, record_event
 from tests.support.db import make_project
 
 NOW = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)  # a Monday afternoon, UTC
@@ -85,6 +88,95 @@ def test_event_same_id_twice_is_duplicate_and_schedules_once(
     assert first.get_json()["duplicate"] is False and second.get_json()["duplicate"] is True
     assert len(first.get_json()["scheduled"]) == 1 and second.get_json()["scheduled"] == []
     assert len(requests_of(app)) == 1
+
+
+def _record(project_id: int, event_id: str, person: dict[str, Any], seen: list[EventOutcome]) -> EventOutcome:
+    project = db.session.get(Project, project_id)
+    assert project is not None
+    return record_event(project, event_id, "ticket_closed", person, also=seen.append)
+
+
+def _columns(row: Event | SurveyRequest) -> dict[str, Any]:
+    return {column.key: getattr(row, column.key) for column in row.__table__.columns}
+
+
+def test_event_and_its_request_are_held_as_stored_without_a_read_back(
+    app: Flask, client: FlaskClient, auth: dict[str, str], project: dict[str, Any], queue: Queue
+) -> None:
+    """Both are written by a Core INSERT and made persistent from the values written: a column added to
+    the model but not to those values would be missing here (and read back lazily later)."""
+    add_rule(client, auth, event_type="ticket_closed", delay_seconds=0)
+    with app.app_context():
+        outcome = _record(project["id"], "e1", {"email": "pat@example.com", "properties": {"a": 1}}, [])
+        [request] = outcome.requests
+        assert not inspect(outcome.event).unloaded and not inspect(request).unloaded
+        held = [_columns(outcome.event), _columns(request)]
+        db.session.expunge_all()
+        stored = [db.session.get(Event, outcome.event.id), db.session.get(SurveyRequest, request.id)]
+        assert [_columns(row) for row in stored if row is not None] == held
+        assert request.enqueued_at == NOW and request.status == "scheduled"
+
+
+def test_event_repeat_writes_nothing_of_its_person_and_tells_also_it_is_a_duplicate(
+    app: Flask, client: FlaskClient, auth: dict[str, str], project: dict[str, Any], queue: Queue
+) -> None:
+    add_rule(client, auth, event_type="ticket_closed", delay_seconds=0)
+    seen: list[EventOutcome] = []
+    with app.app_context():
+        first = _record(project["id"], "e1", {"external_id": "p1", "properties": {"plan": "free"}}, seen)
+        changed = _record(project["id"], "e1", {"external_id": "p1", "properties": {"plan": "pro"}}, seen)
+        someone_new = _record(project["id"], "e1", {"external_id": "p2", "email": "new@example.com"}, seen)
+        # The same session goes on: a new person's id, taken back with the repeat, serves again on SQLite.
+        after = _record(project["id"], "e2", {"external_id": "p3", "email": "p3@example.com"}, seen)
+        assert [o.duplicate for o in seen] == [False, True, True, False]
+        assert changed.event.id == someone_new.event.id == first.event.id and not changed.requests
+        assert not inspect(first.event).unloaded  # written by a Core INSERT: every column held, none read
+        db.session.expunge_all()
+        people = {p.external_id: p.properties for p in db.session.scalars(select(Person))}
+    assert people == {"p1": {"plan": "free"}, "p3": {}} and after.event.person_id != first.event.person_id
+    assert len(requests_of(app)) == 1 and len(queue.job_ids) == 1
+
+
+def test_event_repeat_whose_person_can_no_longer_be_written_is_still_a_duplicate(
+    app: Flask, project: dict[str, Any]
+) -> None:
+    seen: list[EventOutcome] = []
+    with app.app_context():
+        _record(project["id"], "e1", {"external_id": "a", "email": "a@example.com"}, seen)
+        # The repeat names an email another person holds: a new event would be a 409.
+        repeat = _record(project["id"], "e1", {"external_id": "b", "email": "a@example.com"}, seen)
+        with pytest.raises(ApiError) as refused:
+            _record(project["id"], "e2", {"external_id": "b", "email": "a@example.com"}, seen)
+    assert repeat.duplicate and [o.duplicate for o in seen] == [False, True]
+    assert refused.value.code == "email_taken"
+
+
+def test_event_same_id_at_once_from_two_workers_is_recorded_and_sent_once(
+    app: Flask, client: FlaskClient, auth: dict[str, str], project: dict[str, Any], queue: Queue
+) -> None:
+    add_rule(client, auth, event_type="ticket_closed", delay_seconds=0)
+    barrier = threading.Barrier(2)
+    outcomes: list[bool] = []
+    errors: list[BaseException] = []
+
+    def deliver() -> None:
+        try:
+            with app.app_context():
+                barrier.wait()
+                outcomes.append(_record(project["id"], "e1", {"email": "pat@example.com"}, []).duplicate)
+                db.session.remove()
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=deliver) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors, errors
+    assert sorted(outcomes) == [False, True]
+    [request] = requests_of(app)
+    assert queue.job_ids == [f"send-email-{request.id}"]
 
 
 def test_event_email_rule_enqueues_send_job_after_commit(
