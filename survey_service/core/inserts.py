@@ -10,16 +10,18 @@ from __future__ import annotations
 import functools
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import JSON, Table, insert
+from sqlalchemy import JSON, Table, event, insert
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import instance_dict
 from sqlalchemy.orm.instrumentation import manager_of_class
 
 from survey_service.extensions import Base, db
 
 M = TypeVar("M", bound=Base)
+# session.info key: the objects this transaction inserted here, forgotten if it rolls back.
+_INSERTED = "core.inserts.rows"
 
 
 def insert_loaded(model: type[M], values: dict[str, Any]) -> M:
@@ -56,7 +58,25 @@ def _insert(model: type[M], values: dict[str, Any], *, skip_conflict: bool) -> M
     instance_dict(row).update(values, id=row_id)
     make_transient_to_detached(row)  # as if loaded: every column set, nothing to flush
     db.session.add(row)
+    db.session.info.setdefault(_INSERTED, []).append(row)
     return row
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_rolled_back(session: Session) -> None:
+    """Expunge the rows a rolled-back transaction inserted here, as the ORM does with what it flushed.
+
+    Added as loaded, they would otherwise stay in the session, rows that no longer exist: a retry that
+    inserts again (SQLite hands out a rolled-back rowid again) could not add its new row under that id.
+    """
+    for row in session.info.pop(_INSERTED, ()):
+        if row in session:
+            session.expunge(row)
+
+
+@event.listens_for(Session, "after_commit")
+def _committed(session: Session) -> None:
+    session.info.pop(_INSERTED, None)
 
 
 @functools.cache
