@@ -8,6 +8,7 @@ environment (its variables mapped to the test's services).
 from __future__ import annotations
 
 import gc
+import http.client
 import json
 import os
 import re
@@ -284,6 +285,51 @@ def test_gunicorn_as_the_image_runs_it_answers_healthz_while_slow_clients_drip(
                 slow.close()
         finally:
             stop(web)
+
+
+@pytest.mark.parametrize(("connections", "keeps_alive"), [(None, False), ("16", True)], ids=["default", "room"])
+def test_gunicorn_takes_no_more_connections_than_threads_and_keeps_alive_only_with_room(
+    compose_env: dict[str, str], connections: str | None, keeps_alive: bool
+) -> None:
+    """gunicorn.conf.py's on_starting caps a worker's connections at its threads (the tail-latency choice
+    of bench/README.md), which leaves no slot for keep-alive: off, unless GUNICORN_WORKER_CONNECTIONS
+    makes room."""
+    port = free_port()
+    web_env = {**compose_env, "GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_WORKERS": "1"}
+    if connections:
+        web_env["GUNICORN_WORKER_CONNECTIONS"] = connections
+    command = compose()["services"]["web"]["command"]  # the image's CMD too
+    with subprocess.Popen(
+        command, cwd=ROOT, env=web_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    ) as web:
+        try:
+
+            def healthz_connection_header() -> str:
+                # http.client asks for keep-alive (HTTP/1.1); urllib would ask to close.
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+                try:
+                    connection.request("GET", "/healthz")
+                    res = connection.getresponse()
+                    res.read()
+                    assert res.status == 200
+                    return str(res.getheader("Connection", "")).lower()
+                finally:
+                    connection.close()
+
+            def up() -> bool:
+                assert web.poll() is None, "gunicorn exited"
+                try:
+                    healthz_connection_header()
+                    return True
+                except OSError:
+                    return False
+
+            wait_for(up, "GET /healthz answering 200")
+            assert (healthz_connection_header() != "close") is keeps_alive
+        finally:
+            stop(web)
+        assert web.stderr is not None
+        assert "No keepalived connections" not in web.stderr.read()  # no warning at every start
 
 
 def test_compose_puts_a_buffering_proxy_in_front_and_runs_webhooks_on_their_own_worker() -> None:
