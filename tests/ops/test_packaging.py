@@ -287,7 +287,9 @@ def test_gunicorn_as_the_image_runs_it_answers_healthz_while_slow_clients_drip(
             stop(web)
 
 
-@pytest.mark.parametrize(("connections", "keeps_alive"), [(None, False), ("16", True)], ids=["default", "room"])
+@pytest.mark.parametrize(
+    ("connections", "keeps_alive"), [(None, False), ("16", True)], ids=["default", "room"]
+)
 def test_gunicorn_takes_no_more_connections_than_threads_and_keeps_alive_only_with_room(
     compose_env: dict[str, str], connections: str | None, keeps_alive: bool
 ) -> None:
