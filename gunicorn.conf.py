@@ -31,12 +31,6 @@ _worker_connections = os.environ.get("GUNICORN_WORKER_CONNECTIONS", "").strip()
 keepalive = 5
 
 
-def on_starting(server):
-    """Cap each worker's connections at its threads (however threads was set: env, file or --threads)."""
-    connections = int(_worker_connections) if _worker_connections else server.cfg.threads
-    server.cfg.set("worker_connections", connections)
-    if connections <= server.cfg.threads:
-        server.cfg.set("keepalive", 0)
 max_requests = 5000
 max_requests_jitter = 500
 accesslog = "-"
@@ -59,3 +53,11 @@ def when_ready(server):
 
     gc.collect()
     gc.freeze()
+
+
+def on_starting(server):
+    """Cap each worker's connections at its threads (however threads was set: env, file or --threads)."""
+    connections = int(_worker_connections) if _worker_connections else server.cfg.threads
+    server.cfg.set("worker_connections", connections)
+    if connections <= server.cfg.threads:
+        server.cfg.set("keepalive", 0)
