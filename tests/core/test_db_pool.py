@@ -13,6 +13,7 @@ from sqlalchemy import text
 from survey_service import create_app
 from survey_service.config import DEFAULT_POOL_SIZE, ConfigError, load_config
 from survey_service.extensions import db
+from tests.support.concurrency import at_once
 
 THREADS = 8  # gunicorn.conf.py's threads per worker
 
@@ -29,27 +30,14 @@ def pg_app(postgres_url: str, tmp_path: Any) -> Iterator[Flask]:
 def _backends_of_concurrent_requests(app: Flask) -> set[int]:
     """THREADS threads each hold a session's connection at the same moment (as gunicorn's threads do);
     the PostgreSQL backend process ids they were served by."""
-    together = threading.Barrier(THREADS)
-    pids: list[int] = []
-    errors: list[BaseException] = []
+    holding = threading.Barrier(THREADS)
 
-    def request() -> None:
-        try:
-            with app.app_context():
-                pids.append(db.session.execute(text("SELECT pg_backend_pid()")).scalar_one())
-                together.wait(timeout=30)  # every thread holds its connection now
-                db.session.remove()
-        except BaseException as exc:  # noqa: BLE001 - reported by the test below
-            errors.append(exc)
+    def request(_: int) -> int:
+        pid: int = db.session.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        holding.wait(timeout=30)  # every thread holds its connection now
+        return pid
 
-    threads = [threading.Thread(target=request) for _ in range(THREADS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not errors, errors
-    assert len(pids) == THREADS
-    return set(pids)
+    return set(at_once(request, THREADS, app))
 
 
 def test_a_worker_keeps_one_connection_per_thread_in_use(pg_app: Flask) -> None:

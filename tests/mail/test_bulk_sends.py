@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 import socket
-import threading
 import uuid
 from collections import Counter
 from email.message import EmailMessage
@@ -30,6 +29,7 @@ from survey_service.services import email_requests, outbox
 from survey_service.services.email_sends import claim_batch, release, send_batch
 from survey_service.services.people import upsert_person
 from survey_service.services.suppressions import add_suppression
+from tests.support.concurrency import at_once
 from tests.support.dashboard import add_user, sign_in
 from tests.support.mail import flush_redis, run_worker_burst, smtp_server
 
@@ -80,27 +80,14 @@ def test_claim_batch_concurrent_claimers_never_share_a_request(
 ) -> None:
     people = [{"email": f"p{i}@example.com"} for i in range(240)]
     ids = make_requests(bulk_app, project["id"], people)
-    claims: list[list[int]] = [[] for _ in range(4)]
-    barrier = threading.Barrier(4)
-    errors: list[BaseException] = []
 
-    def claimer(n: int) -> None:
-        # Each thread has its own app context, so its own session and database connection.
-        try:
-            with bulk_app.app_context():
-                barrier.wait()
-                while batch := claim_batch(clock.now(), 7):
-                    claims[n] += batch
-                db.session.remove()
-        except BaseException as exc:  # surfaced below: a thread's failure must fail the test
-            errors.append(exc)
+    def claimer(_: int) -> list[int]:
+        claimed: list[int] = []
+        while batch := claim_batch(clock.now(), 7):
+            claimed += batch
+        return claimed
 
-    threads = [threading.Thread(target=claimer, args=(n,)) for n in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not errors, errors
+    claims = at_once(claimer, 4, bulk_app)  # each thread its own session and database connection
     every = [i for claim in claims for i in claim]
     assert Counter(every).most_common(1)[0][1] == 1  # no request claimed twice
     assert sorted(every) == sorted(ids)  # and none left behind

@@ -19,6 +19,7 @@ from survey_service.models import EmailSuppression, Person, SurveyRequest
 from survey_service.services import email_requests
 from survey_service.services.people import upsert_person
 from survey_service.services.suppressions import add_suppression, is_suppressed
+from tests.support.concurrency import at_once
 from tests.support.mail import flush_redis, run_worker_burst, smtp_server
 
 
@@ -448,27 +449,13 @@ def test_open_pixel_is_off_by_default_and_records_first_open_when_on(
 
 
 def test_send_survey_email_two_runs_at_once_send_one_email(mail_app: Flask, project: dict[str, Any]) -> None:
-    import threading
 
     person_id = new_person(mail_app, project["id"])
-    results: list[str] = []
     with smtp_server() as (sink, url):
         mail_app.config["SMTP_URL"] = url
         with mail_app.app_context():
             request_id = email_requests.create_email_request(project["id"], person_id).id
-        barrier = threading.Barrier(4)
-
-        def run() -> None:
-            with mail_app.app_context():
-                barrier.wait()
-                results.append(send_survey_email(request_id))
-                db.session.remove()
-
-        threads = [threading.Thread(target=run) for _ in range(4)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=60)
+        results = at_once(lambda _: send_survey_email(request_id), 4, mail_app)
     assert len(sink.messages) == 1
     assert results.count("sent") == 1 and len(results) == 4, results
 

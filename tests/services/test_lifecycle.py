@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,6 +17,7 @@ from survey_service.extensions import db, scheduled_jobs
 from survey_service.models import Enrollment, Event, Person, Project, SurveyRequest
 from survey_service.services import enrollments, triggers
 from survey_service.services.events import EventOutcome, record_event
+from tests.support.concurrency import at_once
 from tests.support.db import make_project
 
 NOW = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)  # a Monday afternoon, UTC
@@ -155,25 +155,9 @@ def test_event_same_id_at_once_from_two_workers_is_recorded_and_sent_once(
     app: Flask, client: FlaskClient, auth: dict[str, str], project: dict[str, Any], queue: Queue
 ) -> None:
     add_rule(client, auth, event_type="ticket_closed", delay_seconds=0)
-    barrier = threading.Barrier(2)
-    outcomes: list[bool] = []
-    errors: list[BaseException] = []
-
-    def deliver() -> None:
-        try:
-            with app.app_context():
-                barrier.wait()
-                outcomes.append(_record(project["id"], "e1", {"email": "pat@example.com"}, []).duplicate)
-                db.session.remove()
-        except BaseException as exc:  # surfaced below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=deliver) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not errors, errors
+    outcomes = at_once(
+        lambda _: _record(project["id"], "e1", {"email": "pat@example.com"}, []).duplicate, 2, app
+    )
     assert sorted(outcomes) == [False, True]
     [request] = requests_of(app)
     assert queue.job_ids == [f"send-email-{request.id}"]

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -27,6 +26,7 @@ from survey_service.services.people import upsert_person
 from survey_service.services.projects import default_survey_id
 from survey_service.services.responses import record_response
 from survey_service.services.suppressions import add_suppression
+from tests.support.concurrency import at_once
 from tests.support.mail import SmtpSink, flush_redis, run_worker_burst, smtp_server
 
 T0 = datetime(2031, 3, 3, 10, 0, tzinfo=UTC)  # a Monday
@@ -697,25 +697,7 @@ def test_two_concurrent_schedulers_never_create_a_step_twice(
             found.status, found.sent_at, found.next_reminder_at = "sent", T0, T0 + timedelta(days=1)
         db.session.commit()
     at(rem_app, T0 + timedelta(days=1, seconds=1))
-    barrier = threading.Barrier(2)
-    made: list[int] = []
-    errors: list[BaseException] = []
-
-    def scheduler() -> None:
-        try:
-            with rem_app.app_context():
-                barrier.wait()
-                made.append(reminders.schedule_due())
-                db.session.remove()
-        except BaseException as exc:  # surfaced below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=scheduler) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not errors, errors
+    made = at_once(lambda _: reminders.schedule_due(), 2, rem_app)
     made.append(schedule(rem_app))  # whatever a rolled-back pass left
     with rem_app.app_context():
         per_first = Counter(

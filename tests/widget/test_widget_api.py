@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import json
 import re
-import threading
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from survey_service.models import (
 )
 from survey_service.widget.answers import _serializer
 from survey_service.widget.eligibility import in_sample
+from tests.support.concurrency import at_once
 from tests.support.db import add_response, make_project
 from tests.support.sql import sql_log
 
@@ -417,19 +417,8 @@ def test_answer_same_token_at_once_records_one_response_and_marks_the_request_wi
 ) -> None:
     token = identify(client, project, "u1", force=True).get_json()["token"]
     threads = 6
-    barrier = threading.Barrier(threads)
-    statuses: list[int] = []
-
-    def run(score: int) -> None:
-        own = app.test_client()
-        barrier.wait()
-        statuses.append(answer_as(own, project, token, score).status_code)
-
-    workers = [threading.Thread(target=run, args=(score,)) for score in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
+    clients = [app.test_client() for _ in range(threads)]
+    statuses = at_once(lambda score: answer_as(clients[score], project, token, score).status_code, threads)
     assert statuses == [200] * threads
     with app.app_context():
         responses = db.session.scalars(select(Response)).all()
@@ -1109,20 +1098,8 @@ def test_identify_force_concurrent_identifies_open_one_ask(
 ) -> None:
     identify(client, project, "u1")  # the person exists, so every thread goes straight to the decision
     threads = 6
-    barrier = threading.Barrier(threads)
-    tokens: list[str] = []
-
-    def run() -> None:
-        own = app.test_client()
-        barrier.wait()
-        body = identify(own, project, "u1", force=True).get_json()
-        tokens.append(body["token"])
-
-    workers = [threading.Thread(target=run) for _ in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
+    clients = [app.test_client() for _ in range(threads)]
+    tokens = at_once(lambda n: identify(clients[n], project, "u1", force=True).get_json()["token"], threads)
     assert len(tokens) == threads
     for score, token in enumerate(tokens):
         assert answer_as(client, project, token, score).status_code == 200
