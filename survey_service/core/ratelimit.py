@@ -15,6 +15,7 @@ seconds. Flask-Limiter does the same for the page and widget limits (its in-memo
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
@@ -24,7 +25,7 @@ from typing import Any, TypeVar, cast
 from flask import Blueprint, Flask, current_app, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
-from limits import RateLimitItemPerSecond
+from limits import RateLimitItemPerSecond, parse_many
 from limits.errors import StorageError
 from limits.storage import MemoryStorage, RedisStorage, Storage
 from limits.strategies import FixedWindowRateLimiter
@@ -181,6 +182,19 @@ def api_retry_after(subject: str, path: str) -> int | None:
     if path.startswith(EXPENSIVE_API_PREFIXES):
         return request_wait("api-export", subject, int(config.get("API_EXPORT_RATE_LIMIT", 60)), window)
     return request_wait("api", subject, int(config.get("API_RATE_LIMIT", 600)), window)
+
+
+@functools.lru_cache(maxsize=16)
+def rate_items(limit: str) -> tuple[tuple[int, int], ...]:
+    """(amount, window seconds) of each limit in a string such as "300 per minute;5000 per hour"
+    (ValueError when it is not one)."""
+    return tuple((item.amount, item.get_expiry()) for item in parse_many(limit))
+
+
+def address_retry_after(scope: str, address: str, limit: str) -> int | None:
+    """Count one request of a client address against each of `limit`'s limits; the longest wait when over."""
+    waits = [request_wait(scope, address, amount, window) for amount, window in rate_items(limit)]
+    return max((wait for wait in waits if wait is not None), default=None)
 
 
 def delighted_retry_after(subject: str) -> int | None:

@@ -16,8 +16,8 @@ from flask import Blueprint, Flask, Response, abort, current_app, render_templat
 from marshmallow import Schema, ValidationError
 
 from survey_service.core import keys, request_limits, security
-from survey_service.core.ratelimit import limit_blueprint
-from survey_service.errors import ApiError
+from survey_service.core.ratelimit import address_retry_after, rate_items
+from survey_service.errors import ApiError, error_response
 from survey_service.services import promoters
 from survey_service.services.projects import demo_identity_secret
 from survey_service.widget import answers
@@ -75,23 +75,31 @@ def _cors(response: Response) -> Response:
         response.headers["Access-Control-Allow-Headers"] = "Content-Type"
         response.headers["Access-Control-Max-Age"] = "86400"
         response.headers["Cache-Control"] = "no-store"
-        if response.status_code != 429:
-            # The limit was counted; only its X-RateLimit-* headers are left out. No widget can read them
-            # (CORS exposes none of them to the page's script), and they cost two more Redis round trips
-            # per request (the window's count and its expiry). A 429 keeps them, with its Retry-After.
-            current_app.extensions["survey_limiter"].context.view_rate_limit = None
     return response
 
 
 def init_app(app: Flask) -> None:
     """Register the widget's routes, rate-limited per client address (the script itself is exempt)."""
+    rate_items(app.config["WIDGET_RATE_LIMIT"])  # a limit that does not parse stops the start, not a request
     app.register_blueprint(bp)
-    limit_blueprint(
-        app,
-        bp,
-        app.config["WIDGET_RATE_LIMIT"],
-        exempt_when=lambda: request.method == "OPTIONS" or not request.path.startswith("/api/widget/"),
-    )
+
+
+@bp.before_request
+def _limit() -> Response | None:
+    """429 with Retry-After when the client address is over WIDGET_RATE_LIMIT on /api/widget/*.
+
+    Counted as the API's per-project limits are (core.ratelimit's Counters: one Redis round trip, the same
+    policy when Redis is away), not through Flask-Limiter, whose resolution of the limits for each request
+    cost an eighth of a widget answer's CPU. The script and the preflights are not counted.
+    """
+    if request.method == "OPTIONS" or not request.path.startswith("/api/widget/"):
+        return None
+    address = request.remote_addr or "unknown"
+    wait = address_retry_after("widget", address, current_app.config["WIDGET_RATE_LIMIT"])
+    if wait is None:
+        return None
+    message = f"Too many requests from this address; retry in {wait} s."
+    return error_response(429, "rate_limited", message, {"retry_after": wait}, {"Retry-After": str(wait)})
 
 
 @bp.post("/api/widget/identify")
