@@ -18,6 +18,8 @@ import os
 import secrets
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -71,6 +73,32 @@ def cpu_seconds_by_kind(
     return used
 
 
+@contextmanager
+def recording_servers_env(projects: int = 1) -> Iterator[tuple[dict[str, str], list[str]]]:
+    """A throw-away PostgreSQL database (migrated, with the ceiling's table) and redis-server: the
+    environment gunicorn runs the service and the ceiling with, and the secret keys of `projects` projects."""
+    with tempfile.TemporaryDirectory() as instance, temporary_database() as url, redis_server() as redis_url:
+        secret = secrets.token_urlsafe(32)
+        app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": secret, "INSTANCE_PATH": instance})
+        with app.app_context():
+            upgrade()
+            keys = [create_project(f"cpu {n}").secret_key for n in range(projects)]
+            db.engine.dispose()
+        with psycopg.connect(libpq_url(url), autocommit=True) as conn:
+            conn.execute(CREATE_TABLE)
+        yield (
+            {
+                "DATABASE_URL": url,
+                "SECRET_KEY": secret,
+                "INSTANCE_PATH": instance,
+                "REDIS_URL": redis_url,
+                "API_RATE_LIMIT": str(10**9),  # counted in Redis as in production, never reached
+                "RAW_DATABASE_URL": libpq_url(url),
+            },
+            keys,
+        )
+
+
 def main(argv: list[str]) -> int:
     """Measure the ceiling and the service in alternating slices and print one line per slice."""
     parser = argparse.ArgumentParser(prog="python -m bench.cpu_split", description=__doc__.split("\n")[0])
@@ -81,23 +109,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--seconds", type=float, default=5.0)
     args = parser.parse_args(argv)
     model = {"workers": args.workers, "worker_class": args.worker_class, "threads": args.threads}
-    with tempfile.TemporaryDirectory() as instance, temporary_database() as url, redis_server() as redis_url:
-        secret = secrets.token_urlsafe(32)
-        app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": secret, "INSTANCE_PATH": instance})
-        with app.app_context():
-            upgrade()
-            key = create_project("cpu split").secret_key
-            db.engine.dispose()
-        with psycopg.connect(libpq_url(url), autocommit=True) as conn:
-            conn.execute(CREATE_TABLE)
-        env = {
-            "DATABASE_URL": url,
-            "SECRET_KEY": secret,
-            "INSTANCE_PATH": instance,
-            "REDIS_URL": redis_url,
-            "API_RATE_LIMIT": str(10**9),
-            "RAW_DATABASE_URL": libpq_url(url),
-        }
+    with recording_servers_env() as (env, [key]):
         ids = itertools.count()
         print(f"gunicorn {model}, {CONCURRENCY} clients, {args.seconds:g} s slices", flush=True)
         for _ in range(args.rounds):
