@@ -19,7 +19,7 @@ from survey_service.extensions import db
 from survey_service.models import Person, Response
 from survey_service.reporting import rollups
 from survey_service.reporting.filters import ResponseFilter
-from survey_service.reporting.themes import theme_keys
+from survey_service.reporting.themes import theme_keys_by_response
 
 # Rows fetched per round trip (a server-side cursor on PostgreSQL) and rows per yielded chunk.
 FETCH_ROWS = 2000
@@ -147,8 +147,9 @@ def _any_has(flt: ResponseFilter, key: str) -> bool:
 
 def _rows(flt: ResponseFilter) -> Iterator[Any]:
     """The filtered responses with their person, oldest first, streamed in batches."""
-    stmt = (
-        select(
+
+    def columns(themes: Any) -> list[Any]:
+        return [
             Response.id,
             Response.score,
             Response.category,
@@ -164,14 +165,10 @@ def _rows(flt: ResponseFilter) -> Iterator[Any]:
             Person.email,
             Person.name,
             Person.external_id,
-            theme_keys().label("themes"),
-        )
-        .join(Person, Person.id == Response.person_id)
-        .where(*flt.conditions())
-        .order_by(Response.created_at, Response.id)
-        .execution_options(yield_per=FETCH_ROWS)
-    )
-    yield from db.session.execute(stmt)
+            themes.label("themes"),
+        ]
+
+    yield from db.session.execute(_ordered(flt, columns).execution_options(yield_per=FETCH_ROWS))
 
 
 class _Line:
@@ -237,7 +234,7 @@ def _sql_utc(column: Any) -> Any:
     return func.to_char(func.timezone("UTC", column), 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
 
 
-def _sql_columns(fixed: tuple[str, ...], keys: list[str]) -> list[Any]:
+def _sql_columns(fixed: tuple[str, ...], keys: list[str], themes: Any) -> list[Any]:
     utc = _sql_utc(Response.created_at)
     consent = case(
         (Response.reference_consent.is_(True), "true"), (Response.reference_consent.is_(False), "false")
@@ -254,7 +251,7 @@ def _sql_columns(fixed: tuple[str, ...], keys: list[str]) -> list[Any]:
         "response_id": Response.id,
         "reference_consent": consent,
         **{column: _sql_utc(getattr(Response, column)) for column in REVIEW_COLUMNS},
-        "themes": func.coalesce(theme_keys(), ""),
+        "themes": func.coalesce(themes, ""),
         "answered_after_step": Response.answered_after_step,
     }
     props = [
@@ -291,11 +288,16 @@ def _copy(stmt: Any, options: str) -> Iterator[bytes]:
             yield bytes(buffer)
 
 
-def _ordered(flt: ResponseFilter, *columns: Any) -> Any:
-    """The filtered responses with their person, oldest first: the rows of every export."""
+def _ordered(flt: ResponseFilter, columns: Callable[[Any], list[Any]]) -> Any:
+    """The filtered responses with their person and theme keys, oldest first: the rows of every export.
+
+    columns(themes) names what to select; `themes` is each response's theme keys (NULL when none).
+    """
+    themes = theme_keys_by_response(flt.project_id)
     return (
-        select(*columns)
+        select(*columns(themes.c.theme_keys))
         .join(Person, Person.id == Response.person_id)
+        .outerjoin(themes, themes.c.response_id == Response.id)
         .where(*flt.conditions())
         .order_by(Response.created_at, Response.id)
     )
@@ -303,7 +305,7 @@ def _ordered(flt: ResponseFilter, *columns: Any) -> Any:
 
 def _copy_rows(flt: ResponseFilter, fixed: tuple[str, ...], keys: list[str]) -> Iterator[bytes]:
     """PostgreSQL writes the CSV itself (COPY … TO STDOUT): same cells as the Python path, far faster."""
-    return _copy(_ordered(flt, *_sql_columns(fixed, keys)), "FORMAT csv")
+    return _copy(_ordered(flt, lambda themes: _sql_columns(fixed, keys, themes)), "FORMAT csv")
 
 
 def _json(expr: Any) -> Any:
@@ -311,7 +313,7 @@ def _json(expr: Any) -> Any:
     return func.coalesce(cast(func.to_json(expr), String), literal("null", String))
 
 
-def _jsonl_line(names: tuple[str, ...]) -> Any:
+def _jsonl_line(names: tuple[str, ...], themes: Any) -> Any:
     """One response as a line of JSON built by PostgreSQL: the Python path's keys, order and values.
 
     Compact like json.dumps(separators=(",", ":")), except inside `properties`, which is the stored
@@ -330,7 +332,7 @@ def _jsonl_line(names: tuple[str, ...]) -> Any:
         "response_id": cast(Response.id, String),
         "reference_consent": _json(Response.reference_consent),
         **{column: _json(_sql_utc(getattr(Response, column))) for column in REVIEW_COLUMNS},
-        "themes": _json(func.coalesce(theme_keys(), "")),
+        "themes": _json(func.coalesce(themes, "")),
         "answered_after_step": _json(Response.answered_after_step),
     }
     # `row.properties or {}` on the Python path: SQL NULL, JSON null and empty values become {}.
@@ -352,7 +354,8 @@ def _copy_jsonl(flt: ResponseFilter) -> Iterator[bytes]:
     CSV format with a delimiter and quote no JSON text can hold raw (JSON escapes every control
     character), so each line is copied verbatim, whatever backslashes and quotes it carries.
     """
-    return _copy(_ordered(flt, _jsonl_line(JSONL_COLUMNS)), "FORMAT csv, DELIMITER E'\\x01', QUOTE E'\\x02'")
+    lines = _ordered(flt, lambda themes: [_jsonl_line(JSONL_COLUMNS, themes)])
+    return _copy(lines, "FORMAT csv, DELIMITER E'\\x01', QUOTE E'\\x02'")
 
 
 def responses_csv(flt: ResponseFilter) -> Iterator[bytes]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import func, literal, null, select, true, union_all
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 
 from survey_service.core import nps
 from survey_service.extensions import db
@@ -23,19 +24,32 @@ GROUP_BY_THEME = "theme"
 ThemeCounts = dict[int | None, nps.NpsStats]
 
 
-def theme_keys() -> Any:
-    """A correlated subquery: the keys of a response's enabled themes, sorted, joined by ';'."""
-    keys = (
-        select(Theme.key)
-        .join(ResponseTheme, ResponseTheme.theme_id == Theme.id)
-        .where(ResponseTheme.response_id == Response.id, Theme.enabled.is_(True))
-        .order_by(Theme.key)
-        .correlate(Response)
-        .subquery()
+def theme_keys_by_response(project_id: int) -> Any:
+    """A subquery of (response_id, theme_keys): the keys of each response's enabled themes, sorted, joined by
+    ';', for the project's responses that have any; LEFT JOINed by an export.
+
+    One aggregate over the project's theme rows, instead of a correlated subquery per exported response,
+    which cost more than half of an all-time export (2M rows: 11.9 s, 7.2 s this way; the executor
+    starts the subquery for every row, themes or not).
+    """
+    pairs = (
+        select(ResponseTheme.response_id, Theme.key)
+        .join(Theme, Theme.id == ResponseTheme.theme_id)
+        .where(ResponseTheme.project_id == project_id, Theme.enabled.is_(True))
     )
     if db.engine.dialect.name == "postgresql":
-        return select(func.string_agg(keys.c.key, ";")).scalar_subquery()
-    return select(func.group_concat(keys.c.key, ";")).scalar_subquery()
+        keys = func.string_agg(Theme.key, aggregate_order_by(literal(";"), Theme.key))
+        return (
+            pairs.with_only_columns(ResponseTheme.response_id, keys.label("theme_keys"))
+            .group_by(ResponseTheme.response_id)
+            .subquery("response_theme_keys")
+        )
+    ordered = pairs.order_by(ResponseTheme.response_id, Theme.key).subquery()  # group_concat keeps this order
+    return (
+        select(ordered.c.response_id, func.group_concat(ordered.c.key, ";").label("theme_keys"))
+        .group_by(ordered.c.response_id)
+        .subquery("response_theme_keys")
+    )
 
 
 def themes_of(project_id: int, *, enabled_only: bool = True) -> list[Theme]:

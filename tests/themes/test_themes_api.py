@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from survey_service.extensions import db, queues
 from survey_service.jobs import reapply_themes
 from survey_service.models import Response, ResponseTheme, ThemeRollup, ThemeRules
 from survey_service.reporting import rollups
+from tests.support.db import make_project
 from tests.support.sql import sql_log
 from tests.support.themes import analyse, by_key, post_comments, themes_report
 
@@ -126,6 +128,41 @@ def test_responses_and_exports_filter_by_theme(app: Flask, client: FlaskClient, 
     assert rows[0]["themes"] == "price;reliability" or rows[1]["themes"] == "price;reliability"
     everything = client.get("/api/v1/exports/responses.jsonl", headers=auth).get_data(as_text=True)
     assert '"themes":"support"' in everything
+
+
+def test_export_themes_column_names_each_response_s_enabled_themes_of_its_own_project(
+    app: Flask, client: FlaskClient, auth: dict[str, str]
+) -> None:
+    """The themes column (one aggregate joined to the rows): sorted keys per response, "" without any,
+    a switched-off theme left out at once (before the worker re-applies the rules), and nothing of
+    another project whose responses carry the same themes."""
+    other = make_project(app, "Other")
+    other_auth = {"Authorization": f"Bearer {other['secret_key']}"}
+    post_comments(client, other_auth, COMMENTS)
+    ids = post_comments(client, auth, [*COMMENTS, (9, "")])
+    analyse(app)
+
+    def themes_column(path: str) -> dict[int, str]:
+        res = client.get(f"/api/v1/exports/{path}", headers=auth)
+        assert res.status_code == 200
+        if path.endswith(".csv"):
+            return {
+                int(r["response_id"]): r["themes"]
+                for r in csv.DictReader(io.StringIO(res.get_data(as_text=True)))
+            }
+        lines = [json.loads(line) for line in res.get_data(as_text=True).splitlines()]
+        return {line["response_id"]: line["themes"] for line in lines}
+
+    for path in ("responses.csv", "responses.jsonl"):
+        column = themes_column(path)
+        assert set(column) == set(ids)  # the other project's answers are not here
+        assert column[ids[1]] == "price;reliability"  # sorted, joined by ';'
+        assert column[ids[-1]] == ""  # no comment, no theme
+    price = _theme_ids(client, auth)["price"]
+    assert client.patch(f"/api/v1/themes/{price}", json={"enabled": False}, headers=auth).status_code == 200
+    for path in ("responses.csv", "responses.jsonl"):
+        column = themes_column(path)
+        assert column[ids[1]] == "reliability" and column[ids[0]] == ""
 
 
 def test_rule_change_is_reapplied_by_the_job(app: Flask, client: FlaskClient, auth: dict[str, str]) -> None:
