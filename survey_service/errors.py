@@ -54,6 +54,12 @@ def error_response(
     return resp
 
 
+def rate_limited(wait: int, whose: str) -> Response:
+    """The one 429 of a counted limit: wait seconds in `Retry-After` and `details.retry_after`."""
+    message = f"Too many {whose}; retry in {wait} s."
+    return error_response(429, "rate_limited", message, {"retry_after": wait}, {"Retry-After": str(wait)})
+
+
 def from_http_exception(error: HTTPException) -> Response:
     """Render a werkzeug/webargs HTTPException in the one shape."""
     status = error.code or 500

@@ -13,7 +13,7 @@ from webargs.flaskparser import FlaskParser
 
 from survey_service.core import keys
 from survey_service.core.ratelimit import api_retry_after
-from survey_service.errors import ApiError, error_response
+from survey_service.errors import ApiError, error_response, rate_limited
 from survey_service.extensions import db
 from survey_service.models import Project
 from survey_service.services.projects import ProjectRef, project_ref_for_secret_key
@@ -48,8 +48,7 @@ def limit_requests() -> Response | None:
     wait = api_retry_after(current_project_ref().public_key, request.path)
     if wait is None:
         return None
-    message = f"Too many requests for this project; retry in {wait} s."
-    return error_response(429, "rate_limited", message, {"retry_after": wait}, {"Retry-After": str(wait)})
+    return rate_limited(wait, "requests for this project")
 
 
 def _arguments(view: Callable[..., Any]) -> Iterator[tuple[str, Schema | type[Schema]]]:

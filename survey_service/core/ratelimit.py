@@ -1,16 +1,17 @@
 """The one rate limiter: Flask-Limiter and its `limits` storage at every door; one policy when Redis is away.
 
-- Survey pages and the widget API: Flask-Limiter limits with custom key functions (per link or per client
-  address, public.survey_pages and widget.views).
+- Survey and promoter pages: Flask-Limiter limits with custom key functions (per link or per client
+  address), on the blueprints named by `limit_blueprint`; Flask-Limiter skips every other request.
 - /api/v1 and the Delighted-compatible /v1: fixed windows per project (named by its public key), counted
-  with the `limits` strategy on the same storage, after authentication (wrong keys are not counted).
+  with the `limits` strategy on the same storage, after authentication (wrong keys are not counted); the
+  widget API and event sources the same way, per client address and per source.
 - Sign-in throttling (services/login_limits.py): its failure counters and refusals on the same Redis
   connection, through `Counters`.
 
 Redis away (one policy for all of them): every limit keeps counting in this process's memory, so the
 service stays up and the limits still hold per process (N workers let at most N times a limit through);
 one WARNING is logged when counting moves to memory, and Redis is tried again after REDIS_RETRY_AFTER
-seconds. Flask-Limiter does the same for the page and widget limits (its in-memory fallback).
+seconds. Flask-Limiter does the same for the page limits (its in-memory fallback).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, request
 
-from survey_service.errors import error_response
+from survey_service.errors import rate_limited
 from survey_service.sources import service
 from survey_service.sources.base import Delivery
 
@@ -19,8 +19,7 @@ def receive(token: str) -> Response | tuple[dict[str, Any], int]:
     source, project = service.source_for_token(token)
     wait = service.retry_after(source)
     if wait is not None:
-        message = f"Too many deliveries to this source; retry in {wait} s."
-        return error_response(429, "rate_limited", message, {"retry_after": wait}, {"Retry-After": str(wait)})
+        return rate_limited(wait, "deliveries to this source")
     delivery = Delivery(
         method=request.method,
         # HubSpot signs the URL it called: the public one (BASE_URL), whatever proxy sits in between.

@@ -17,7 +17,7 @@ from marshmallow import Schema, ValidationError
 
 from survey_service.core import keys, request_limits, security
 from survey_service.core.ratelimit import address_retry_after, rate_items
-from survey_service.errors import ApiError, error_response
+from survey_service.errors import ApiError, rate_limited
 from survey_service.services import promoters
 from survey_service.services.projects import demo_identity_secret
 from survey_service.widget import answers
@@ -98,8 +98,7 @@ def _limit() -> Response | None:
     wait = address_retry_after("widget", address, current_app.config["WIDGET_RATE_LIMIT"])
     if wait is None:
         return None
-    message = f"Too many requests from this address; retry in {wait} s."
-    return error_response(429, "rate_limited", message, {"retry_after": wait}, {"Retry-After": str(wait)})
+    return rate_limited(wait, "requests from this address")
 
 
 @bp.post("/api/widget/identify")
