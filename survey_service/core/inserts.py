@@ -10,7 +10,8 @@ from __future__ import annotations
 import functools
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import JSON, Table, event, insert
+from sqlalchemy import JSON, Column, Table, bindparam, event, insert, select
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, make_transient_to_detached
@@ -41,18 +42,63 @@ def insert_unless_taken(model: type[M], values: dict[str, Any]) -> M | None:
     return _insert(model, values, skip_conflict=True)
 
 
+P = TypeVar("P", bound=Base)
+
+
+def insert_pair_unless_taken(
+    parent: type[P], parent_values: dict[str, Any], child: type[M], child_values: dict[str, Any], link: str
+) -> tuple[P, M] | None:
+    """A new parent row and a child row pointing at it (`child.link` = the parent's id), both loaded.
+
+    None, and nothing written, when a unique key of the parent is taken (the caller goes the long way).
+    On PostgreSQL it is one statement, `WITH parent AS (INSERT … ON CONFLICT DO NOTHING RETURNING id)
+    INSERT INTO child … SELECT … FROM parent`: a round trip less than insert_unless_taken + insert_loaded,
+    which it is on SQLite (no INSERT inside WITH there). child_values holds every column but `id` and link.
+    """
+    _check_columns(parent, parent_values)
+    if link in child_values:
+        raise TypeError(f"{child.__name__}.{link} is the parent's new id: leave it out of child_values")
+    _check_columns(child, {**child_values, link: None})
+    connection = db.session.connection()
+    if connection.dialect.name != "postgresql":
+        parent_row = insert_unless_taken(parent, parent_values)
+        if parent_row is None:
+            return None
+        return parent_row, insert_loaded(child, {**child_values, link: instance_dict(parent_row)["id"]})
+    statement = _pair_statement(parent, child, link)
+    params = {f"p_{key}": value for key, value in parent_values.items()}
+    params.update({f"c_{key}": value for key, value in child_values.items()})
+    row = connection.execute(statement, params).first()
+    if row is None:
+        return None
+    child_id, parent_id = row
+    child_row = _loaded(child, {**child_values, link: parent_id}, child_id)
+    return _loaded(parent, parent_values, parent_id), child_row
+
+
 def _insert(model: type[M], values: dict[str, Any], *, skip_conflict: bool) -> M | None:
+    _check_columns(model, values)
+    connection = db.session.connection()
+    statement = _insert_statement(model, connection.dialect.name, skip_conflict)
+    row_id = connection.execute(statement, _written(model, values)).scalar()
+    return None if row_id is None else _loaded(model, values, row_id)
+
+
+def _check_columns(model: type[Base], values: dict[str, Any]) -> None:
     columns = _columns_but_id(model)
     if values.keys() != columns:
         # The INSERT would ignore a stray key, and a column left out would be read back lazily.
         raise TypeError(f"{model.__name__}: columns missing or unknown: {sorted(values.keys() ^ columns)}")
+
+
+def _written(model: type[Base], values: dict[str, Any]) -> dict[str, Any]:
+    """The values to bind: a None for a JSON column without a default left out (SQL NULL, not JSON null)."""
     null_json = _null_json_columns(model)
-    written = {key: value for key, value in values.items() if value is not None or key not in null_json}
-    connection = db.session.connection()
-    statement = _insert_statement(model, connection.dialect.name, skip_conflict)
-    row_id = connection.execute(statement, written).scalar()
-    if row_id is None:
-        return None
+    return {key: value for key, value in values.items() if value is not None or key not in null_json}
+
+
+def _loaded(model: type[M], values: dict[str, Any], row_id: int) -> M:
+    """The inserted row as a persistent object in the session, as if loaded: nothing read back or to flush."""
     # Filled in as a load fills a row in: the constructor's attribute events cost five times as much.
     row: M = manager_of_class(model).new_instance()
     instance_dict(row).update(values, id=row_id)
@@ -86,6 +132,47 @@ def _insert_statement(model: type[Base], dialect: str, skip_conflict: bool) -> A
         return insert(table).returning(table.c.id)
     dialect_insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
     return dialect_insert(table).on_conflict_do_nothing().returning(table.c.id)
+
+
+@functools.cache
+def _pair_statement(parent: type[Base], child: type[Base], link: str) -> Any:
+    """PostgreSQL: the parent's INSERT … ON CONFLICT DO NOTHING as a CTE, the child's INSERT … SELECT from it.
+
+    Binds are p_<column> and c_<column>. Each child value is CAST to its column's type: a NULL bound in a
+    SELECT list would otherwise be text, which an integer column refuses. A None for a JSON column without
+    a default is SQL NULL, as insert_loaded writes it.
+    """
+    parent_table, child_table = cast(Table, parent.__table__), cast(Table, child.__table__)
+    new_parent = (
+        postgresql_insert(parent_table)
+        .values({c: bindparam(f"p_{c.key}", type_=_bind_type(parent, c)) for c in _but_id(parent_table)})
+        .on_conflict_do_nothing()
+        .returning(parent_table.c.id)
+        .cte("new_parent")
+    )
+    child_columns = [c for c in _but_id(child_table) if c.key != link]
+    chosen = select(
+        *[sql_cast(bindparam(f"c_{c.key}", type_=_bind_type(child, c)), c.type) for c in child_columns],
+        new_parent.c.id,
+    )
+    return (
+        insert(child_table)
+        .from_select([*[c.key for c in child_columns], link], chosen)
+        .returning(child_table.c.id, child_table.c[link])
+    )
+
+
+def _but_id(table: Table) -> list[Column[Any]]:
+    return [column for column in table.columns if column.key != "id"]
+
+
+def _bind_type(model: type[Base], column: Column[Any]) -> Any:
+    """The column's type, or for a JSON column without a default the same type writing None as SQL NULL."""
+    if column.key not in _null_json_columns(model):
+        return column.type
+    as_null = cast(JSON, column.type.copy())
+    as_null.none_as_null = True
+    return as_null
 
 
 @functools.cache

@@ -134,8 +134,13 @@ def _insert_new(project_id: int, data: dict[str, Any]) -> Person | None:
     instead of a look-up and an insert: no row comes back when either unique key is taken (a person to
     update, a 409 to decide, a browser-claimed email to take back), and the caller goes the long way.
     """
+    return insert_unless_taken(Person, new_person_values(project_id, data))
+
+
+def new_person_values(project_id: int, data: dict[str, Any]) -> dict[str, Any]:
+    """Every column of the new person data describes (for core.inserts)."""
     now = clock.now()
-    values: dict[str, Any] = {
+    return {
         "project_id": project_id,
         "external_id": data.get("external_id") or None,
         "email": data.get("email") or None,
@@ -150,7 +155,6 @@ def _insert_new(project_id: int, data: dict[str, Any]) -> Person | None:
         "created_at": now,
         "updated_at": now,
     }
-    return insert_unless_taken(Person, values)
 
 
 def _merged(stored: dict[str, Any], sent: dict[str, Any]) -> dict[str, Any]:

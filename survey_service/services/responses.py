@@ -10,13 +10,13 @@ from sqlalchemy import select
 from sqlalchemy.orm.attributes import set_committed_value
 
 from survey_service.core import clock, cursors, nps
-from survey_service.core.inserts import insert_loaded
+from survey_service.core.inserts import insert_loaded, insert_pair_unless_taken
 from survey_service.errors import ApiError
 from survey_service.extensions import db
 from survey_service.models import Person, RequestStatus, Response, ResponseTheme, SurveyRequest
 from survey_service.services import projects, reminders
 from survey_service.services.alerts import dispatch_response_event
-from survey_service.services.people import merged_properties, upsert_person
+from survey_service.services.people import merged_properties, new_person_values, upsert_person
 from survey_service.services.tx import commit_with_retry
 
 
@@ -60,7 +60,32 @@ def record_response(
     )
     runs: list[int] = []
 
+    def new_response(person_id: int | None, properties: dict[str, Any]) -> dict[str, Any]:
+        at = created_at or clock.now()
+        values = {
+            **_NEW_RESPONSE_DEFAULTS,
+            "followup_tags": [],
+            "project_id": project_id,
+            "survey_id": survey_id or projects.default_survey_id(project_id),
+            "request_id": request_id,
+            "score": score,
+            "category": category,
+            "comment": comment,
+            "channel": channel,
+            "properties": properties,
+            "reference_consent": reference_consent,
+            "answered_after_step": reminders.answered_step(request),
+            "created_at": at,
+            "updated_at": at,
+        }
+        return values if person_id is None else {**values, "person_id": person_id}
+
     def write() -> tuple[Response, bool]:
+        runs.append(1)
+        if known_person_id is None and request is None:
+            fresh = _with_new_person(project_id, person_data, new_response)
+            if fresh is not None:
+                return fresh, True
         if known_person_id is not None:
             # Read again inside the unit of work (identity map: no query unless a retry rolled back).
             person = db.session.get(Person, known_person_id)
@@ -69,34 +94,13 @@ def record_response(
         else:
             person, _ = upsert_person(project_id, person_data)
         existing = None
-        runs.append(1)
         if request_id is not None and (maybe_answered or len(runs) > 1):
             existing = db.session.scalar(select(Response).where(Response.request_id == request_id))
         if existing is not None:
-            existing.score, existing.category = score, category
-            if comment is not None:
-                existing.comment = comment
-            if reference_consent is not None:
-                existing.reference_consent = reference_consent
-            existing.updated_at = clock.now()
+            _answer_again(existing, score, comment, reference_consent)
             return existing, False
-        at = created_at or clock.now()
-        response = _insert(
-            person,  # already loaded: the response's dump needs no second SELECT
-            project_id=project_id,
-            survey_id=survey_id or projects.default_survey_id(project_id),
-            person_id=person.id,
-            request_id=request_id,
-            score=score,
-            category=category,
-            comment=comment,
-            channel=channel,
-            properties=merged_properties(person),
-            reference_consent=reference_consent,
-            answered_after_step=reminders.answered_step(request),
-            created_at=at,
-            updated_at=at,
-        )
+        response = insert_loaded(Response, new_response(person.id, merged_properties(person)))
+        set_committed_value(response, "person", person)  # already loaded: the dump needs no second SELECT
         # An answer on any channel ends the person's reminders of this survey, in this transaction.
         reminders.close_on_answer(response, request)
         return response, True
@@ -119,10 +123,39 @@ _NEW_RESPONSE_DEFAULTS: dict[str, Any] = {
 }
 
 
-def _insert(person: Person, **values: Any) -> Response:
-    """INSERT one new response in one Core statement (built once) and return it as a loaded Response."""
-    response = insert_loaded(Response, {**_NEW_RESPONSE_DEFAULTS, "followup_tags": [], **values})
+NewResponse = Callable[[int | None, dict[str, Any]], dict[str, Any]]  # (person id, properties) -> columns
+
+
+def _answer_again(
+    response: Response, score: int, comment: str | None, reference_consent: bool | None
+) -> None:
+    """A second answer to the same request: its score, and its comment and consent when sent, win."""
+    response.score, response.category = score, nps.category_for(score)
+    if comment is not None:
+        response.comment = comment
+    if reference_consent is not None:
+        response.reference_consent = reference_consent
+    response.updated_at = clock.now()
+
+
+def _with_new_person(
+    project_id: int, person_data: dict[str, Any], new_response: NewResponse
+) -> Response | None:
+    """The API's common case, someone new and their answer, in one statement on PostgreSQL (two on SQLite).
+
+    None, and nothing written, when person_data names nobody by a unique key or someone has one of its
+    keys already: the caller goes the long way (upsert_person, then the response).
+    """
+    if not (person_data.get("external_id") or person_data.get("email")):
+        return None
+    person_values = new_person_values(project_id, person_data)
+    response_values = new_response(None, dict(person_values["properties"]))
+    pair = insert_pair_unless_taken(Person, person_values, Response, response_values, "person_id")
+    if pair is None:
+        return None
+    person, response = pair
     set_committed_value(response, "person", person)
+    reminders.close_on_answer(response, None)
     return response
 
 

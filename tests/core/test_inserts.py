@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import func, select
+from sqlalchemy import event, func, inspect, select
 
 from survey_service.core import clock
-from survey_service.core.inserts import insert_loaded, insert_unless_taken
+from survey_service.core.inserts import insert_loaded, insert_pair_unless_taken, insert_unless_taken
 from survey_service.extensions import db
 from survey_service.models import Event, Person
 
@@ -71,3 +71,95 @@ def test_a_rolled_back_insert_leaves_the_session_and_the_retry_inserts_again(
         db.session.commit()
         assert db.session.scalar(select(func.count()).select_from(Person)) == 1
         assert db.session.get(Person, again.id) is again
+
+
+def _columns(row: Any) -> dict[str, Any]:
+    return {column.key: getattr(row, column.key) for column in row.__table__.columns}
+
+
+def _event_values(project_id: int, external_id: str = "e1") -> dict[str, Any]:
+    return {
+        "project_id": project_id,
+        "external_id": external_id,
+        "type": "signed_up",
+        "occurred_at": clock.now(),
+        "properties": {"plan": "pro"},
+        "received_at": clock.now(),
+    }
+
+
+def test_insert_pair_writes_parent_and_child_in_one_statement_on_postgresql_held_as_stored(
+    app: Flask, project: dict[str, Any]
+) -> None:
+    """A new person and its event: one INSERT … SELECT FROM (INSERT … RETURNING) on PostgreSQL, two
+    INSERTs on SQLite; both objects hold every column as stored, the child pointing at the parent."""
+    statements: list[str] = []
+
+    def seen(*args: Any) -> None:
+        statements.append(args[2])
+
+    with app.app_context():
+        db.session.connection()  # the transaction's BEGIN is not counted
+        event.listen(db.engine, "before_cursor_execute", seen)
+        try:
+            pair = insert_pair_unless_taken(
+                Person, _person_values(project["id"]), Event, _event_values(project["id"]), "person_id"
+            )
+        finally:
+            event.remove(db.engine, "before_cursor_execute", seen)
+        assert pair is not None
+        person, new_event = pair
+        assert new_event.person_id == person.id and person in db.session and new_event in db.session
+        assert not inspect(person).unloaded and not inspect(new_event).unloaded
+        held = [_columns(person), _columns(new_event)]
+        db.session.commit()
+        db.session.expunge_all()
+        stored = [db.session.get(Person, person.id), db.session.get(Event, new_event.id)]
+        assert [_columns(row) for row in stored if row is not None] == held
+        assert len(statements) == (1 if db.engine.dialect.name == "postgresql" else 2), statements
+
+
+def test_insert_pair_with_the_parent_taken_writes_nothing(app: Flask, project: dict[str, Any]) -> None:
+    with app.app_context():
+        assert insert_unless_taken(Person, _person_values(project["id"])) is not None
+        db.session.commit()
+        taken = insert_pair_unless_taken(
+            Person, _person_values(project["id"]), Event, _event_values(project["id"]), "person_id"
+        )
+        assert taken is None
+        db.session.commit()
+        assert db.session.scalar(select(func.count()).select_from(Person)) == 1
+        assert db.session.scalar(select(func.count()).select_from(Event)) == 0
+
+
+def test_insert_pair_rolled_back_leaves_the_session(app: Flask, project: dict[str, Any]) -> None:
+    with app.app_context():
+        pair = insert_pair_unless_taken(
+            Person, _person_values(project["id"]), Event, _event_values(project["id"]), "person_id"
+        )
+        assert pair is not None
+        db.session.rollback()
+        assert not any(row in db.session for row in pair)
+        again = insert_pair_unless_taken(
+            Person, _person_values(project["id"]), Event, _event_values(project["id"]), "person_id"
+        )
+        assert again is not None
+        db.session.commit()
+        assert db.session.scalar(select(func.count()).select_from(Event)) == 1
+
+
+@pytest.mark.parametrize("bad", ["link given", "child column left out", "parent stray key"])
+def test_insert_pair_values_not_the_columns_is_a_type_error(
+    app: Flask, project: dict[str, Any], bad: str
+) -> None:
+    person, child = _person_values(project["id"]), _event_values(project["id"])
+    if bad == "link given":
+        child["person_id"] = 1
+    elif bad == "child column left out":
+        del child["received_at"]
+    else:
+        person["typo"] = 1
+    with app.app_context():
+        with pytest.raises(TypeError):
+            insert_pair_unless_taken(Person, person, Event, child, "person_id")
+        assert db.session.scalar(select(func.count()).select_from(Person)) == 0

@@ -84,8 +84,9 @@ def test_upsert_person_same_external_id_in_another_project_is_another_person(app
 def test_new_person_and_new_response_are_fully_loaded_without_a_read_back(
     app: Flask, project: dict[str, Any]
 ) -> None:
-    """Both are written by one Core INSERT each and made persistent from the values written: a column
-    added to the model but not to those values would be missing here (and read back lazily later)."""
+    """Both are written by Core (one statement on PostgreSQL, an INSERT each on SQLite) and made persistent
+    from the values written: a column added to the model but not to those values would be missing here
+    (and read back lazily later)."""
     statements: list[str] = []
     with app.app_context():
 
@@ -103,11 +104,15 @@ def test_new_person_and_new_response_are_fully_loaded_without_a_read_back(
         assert response.person.properties == {} and response.person.widget_seen_at is None
         reads = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
         assert not [s for s in reads if "FROM people" in s or "FROM responses" in s], reads
+        writes = [s for s in statements if s.lstrip().upper().startswith(("INSERT", "WITH"))]
+        assert len(writes) == (1 if db.engine.dialect.name == "postgresql" else 2), writes
+        held = {column.key: getattr(response, column.key) for column in Response.__table__.columns}
         db.session.expunge_all()
         stored = db.session.get(Response, response.id)
         assert stored is not None
         assert (stored.score, stored.category, stored.comment) == (9, "promoter", "Great")
         assert stored.created_at == response.created_at and stored.person.external_id == "full-1"
+        assert {column.key: getattr(stored, column.key) for column in Response.__table__.columns} == held
 
 
 def test_first_answer_to_a_request_that_lost_a_race_updates_the_winner_instead(
