@@ -50,10 +50,12 @@ def insert_pair_unless_taken(
 ) -> tuple[P, M] | None:
     """A new parent row and a child row pointing at it (`child.link` = the parent's id), both loaded.
 
-    None, and nothing written, when a unique key of the parent is taken (the caller goes the long way).
-    On PostgreSQL it is one statement, `WITH parent AS (INSERT … ON CONFLICT DO NOTHING RETURNING id)
-    INSERT INTO child … SELECT … FROM parent`: a round trip less than insert_unless_taken + insert_loaded,
-    which it is on SQLite (no INSERT inside WITH there). child_values holds every column but `id` and link.
+    Both INSERTs are `ON CONFLICT DO NOTHING`. None when a unique key of either is taken: nothing is
+    written when the parent's was; when only the child's was, the new parent row is written (in this
+    transaction, not held here), so the caller's long way (look the parent up, insert the child) finds it.
+    On PostgreSQL it is one statement, `WITH parent AS (INSERT … RETURNING id) INSERT INTO child … SELECT …
+    FROM parent`: a round trip less than insert_unless_taken twice, which it is on SQLite (no INSERT inside
+    WITH there). child_values holds every column but `id` and link.
     """
     _check_columns(parent, parent_values)
     if link in child_values:
@@ -64,7 +66,8 @@ def insert_pair_unless_taken(
         parent_row = insert_unless_taken(parent, parent_values)
         if parent_row is None:
             return None
-        return parent_row, insert_loaded(child, {**child_values, link: instance_dict(parent_row)["id"]})
+        child_row = insert_unless_taken(child, {**child_values, link: instance_dict(parent_row)["id"]})
+        return None if child_row is None else (parent_row, child_row)
     statement = _pair_statement(parent, child, link)
     params = {f"p_{key}": value for key, value in parent_values.items()}
     params.update({f"c_{key}": value for key, value in child_values.items()})
@@ -136,7 +139,7 @@ def _insert_statement(model: type[Base], dialect: str, skip_conflict: bool) -> A
 
 @functools.cache
 def _pair_statement(parent: type[Base], child: type[Base], link: str) -> Any:
-    """PostgreSQL: the parent's INSERT … ON CONFLICT DO NOTHING as a CTE, the child's INSERT … SELECT from it.
+    """PostgreSQL: the parent's INSERT as a CTE, the child's INSERT … SELECT from it (both skip conflicts).
 
     Binds are p_<column> and c_<column>. Each child value is CAST to its column's type: a NULL bound in a
     SELECT list would otherwise be text, which an integer column refuses. A None for a JSON column without
@@ -156,8 +159,9 @@ def _pair_statement(parent: type[Base], child: type[Base], link: str) -> Any:
         new_parent.c.id,
     )
     return (
-        insert(child_table)
+        postgresql_insert(child_table)
         .from_select([*[c.key for c in child_columns], link], chosen)
+        .on_conflict_do_nothing()
         .returning(child_table.c.id, child_table.c[link])
     )
 

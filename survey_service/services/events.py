@@ -10,12 +10,12 @@ from typing import Any
 from sqlalchemy import select
 
 from survey_service.core import clock
-from survey_service.core.inserts import insert_unless_taken
+from survey_service.core.inserts import insert_pair_unless_taken, insert_unless_taken
 from survey_service.errors import ApiError
 from survey_service.extensions import db
 from survey_service.models import Event, Person, Project, SurveyRequest
 from survey_service.services import outbox, triggers
-from survey_service.services.people import upsert_person
+from survey_service.services.people import names_person, new_person_values, upsert_person
 from survey_service.services.projects import ProjectRef
 from survey_service.services.surveying import cancel_pending, schedule_survey
 from survey_service.services.tx import commit_with_retry, conflict
@@ -93,21 +93,27 @@ def _write_event(
     occurred_at: datetime,
     properties: dict[str, Any],
 ) -> tuple[Event, Person, bool] | None:
-    """Upsert the person and insert the event (one INSERT … ON CONFLICT DO NOTHING, built once): the
-    event, its person and whether the person is new; None when the project has the event's id already."""
-    person, created = upsert_person(project_id, person_data)
-    event = insert_unless_taken(
-        Event,
-        {
-            "project_id": project_id,
-            "external_id": external_id,
-            "type": event_type,
-            "person_id": person.id,
-            "occurred_at": occurred_at,
-            "properties": properties,
-            "received_at": clock.now(),
-        },
-    )
+    """Upsert the person and insert the event (`INSERT … ON CONFLICT DO NOTHING`, built once): the event, its
+    person and whether the person is new; None when the project has the event's id already.
+
+    Someone new and their event are one statement on PostgreSQL (core.inserts.insert_pair_unless_taken);
+    when a key of the person or the event's id is taken, the long way: upsert_person, then the event.
+    """
+    event_values = {
+        "project_id": project_id,
+        "external_id": external_id,
+        "type": event_type,
+        "occurred_at": occurred_at,
+        "properties": properties,
+        "received_at": clock.now(),
+    }
+    if names_person(person_data):
+        person_values = new_person_values(project_id, person_data)
+        pair = insert_pair_unless_taken(Person, person_values, Event, event_values, "person_id")
+        if pair is not None:
+            return pair[1], pair[0], True
+    person, created = upsert_person(project_id, person_data, new_first=False)
+    event = insert_unless_taken(Event, {**event_values, "person_id": person.id})
     return None if event is None else (event, person, created)
 
 

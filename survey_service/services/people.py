@@ -82,13 +82,14 @@ def _as_json(properties: dict[str, Any]) -> str:
     return json.dumps(properties, sort_keys=True)
 
 
-def upsert_person(project_id: int, data: dict[str, Any]) -> tuple[Person, bool]:
+def upsert_person(project_id: int, data: dict[str, Any], *, new_first: bool = True) -> tuple[Person, bool]:
     """Find or create the person described by data and apply its fields; flushes, does not commit.
 
-    Properties merge into the stored ones; a property sent as null is removed.
+    Properties merge into the stored ones; a property sent as null is removed. new_first=False skips the
+    one-statement insert of a new person, for a caller whose own such insert found a unique key taken.
     """
     external_id, email = data.get("external_id"), data.get("email")
-    if external_id or email:
+    if new_first and (external_id or email):
         inserted = _insert_new(project_id, data)
         if inserted is not None:
             return inserted, True
@@ -137,8 +138,14 @@ def _insert_new(project_id: int, data: dict[str, Any]) -> Person | None:
     return insert_unless_taken(Person, new_person_values(project_id, data))
 
 
+def names_person(data: dict[str, Any]) -> bool:
+    """Whether person data names someone by a unique key (else it always describes someone new)."""
+    return bool(data.get("external_id") or data.get("email"))
+
+
 def new_person_values(project_id: int, data: dict[str, Any]) -> dict[str, Any]:
-    """Every column of the new person data describes (for core.inserts)."""
+    """Every column of the new person data describes, for an insert of core.inserts (upsert_person's fields:
+    a caller whose insert finds a unique key taken calls upsert_person(…, new_first=False))."""
     now = clock.now()
     return {
         "project_id": project_id,

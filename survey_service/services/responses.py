@@ -16,7 +16,7 @@ from survey_service.extensions import db
 from survey_service.models import Person, RequestStatus, Response, ResponseTheme, SurveyRequest
 from survey_service.services import projects, reminders
 from survey_service.services.alerts import dispatch_response_event
-from survey_service.services.people import merged_properties, new_person_values, upsert_person
+from survey_service.services.people import merged_properties, names_person, new_person_values, upsert_person
 from survey_service.services.tx import commit_with_retry
 
 
@@ -82,17 +82,19 @@ def record_response(
 
     def write() -> tuple[Response, bool]:
         runs.append(1)
-        if known_person_id is None and request is None:
+        new_first = True
+        if known_person_id is None and request is None and names_person(person_data):
             fresh = _with_new_person(project_id, person_data, new_response)
             if fresh is not None:
                 return fresh, True
+            new_first = False  # someone has its external id or email: the long way
         if known_person_id is not None:
             # Read again inside the unit of work (identity map: no query unless a retry rolled back).
             person = db.session.get(Person, known_person_id)
             if person is None:
                 raise ApiError(404, "not_found", "No such person.")
         else:
-            person, _ = upsert_person(project_id, person_data)
+            person, _ = upsert_person(project_id, person_data, new_first=new_first)
         existing = None
         if request_id is not None and (maybe_answered or len(runs) > 1):
             existing = db.session.scalar(select(Response).where(Response.request_id == request_id))
@@ -143,11 +145,9 @@ def _with_new_person(
 ) -> Response | None:
     """The API's common case, someone new and their answer, in one statement on PostgreSQL (two on SQLite).
 
-    None, and nothing written, when person_data names nobody by a unique key or someone has one of its
-    keys already: the caller goes the long way (upsert_person, then the response).
+    None, and nothing written, when someone has the external id or email of person_data already: the
+    caller goes the long way (upsert_person, then the response).
     """
-    if not (person_data.get("external_id") or person_data.get("email")):
-        return None
     person_values = new_person_values(project_id, person_data)
     response_values = new_response(None, dict(person_values["properties"]))
     pair = insert_pair_unless_taken(Person, person_values, Response, response_values, "person_id")

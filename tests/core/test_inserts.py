@@ -132,6 +132,28 @@ def test_insert_pair_with_the_parent_taken_writes_nothing(app: Flask, project: d
         assert db.session.scalar(select(func.count()).select_from(Event)) == 0
 
 
+def test_insert_pair_with_the_child_taken_is_none_and_the_new_parent_is_there_to_find(
+    app: Flask, project: dict[str, Any]
+) -> None:
+    """A repeat event of someone new: nothing comes back, and the caller's long way finds the person
+    written in this transaction (a rollback takes it back, as the event's repeat path does)."""
+    with app.app_context():
+        first = insert_pair_unless_taken(
+            Person, _person_values(project["id"]), Event, _event_values(project["id"]), "person_id"
+        )
+        assert first is not None
+        db.session.commit()
+        someone_new = {**_person_values(project["id"]), "external_id": "p2"}
+        assert (
+            insert_pair_unless_taken(Person, someone_new, Event, _event_values(project["id"]), "person_id")
+            is None
+        )
+        found = db.session.scalar(select(Person).where(Person.external_id == "p2"))
+        assert found is not None and db.session.scalar(select(func.count()).select_from(Event)) == 1
+        db.session.rollback()
+        assert db.session.scalar(select(func.count()).select_from(Person)) == 1
+
+
 def test_insert_pair_rolled_back_leaves_the_session(app: Flask, project: dict[str, Any]) -> None:
     with app.app_context():
         pair = insert_pair_unless_taken(

@@ -19,6 +19,7 @@ from survey_service.services import enrollments, triggers
 from survey_service.services.events import EventOutcome, record_event
 from tests.support.concurrency import at_once
 from tests.support.db import make_project
+from tests.support.sql import sql_log
 
 NOW = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)  # a Monday afternoon, UTC
 
@@ -115,6 +116,30 @@ def test_event_and_its_request_are_held_as_stored_without_a_read_back(
         stored = [db.session.get(Event, outcome.event.id), db.session.get(SurveyRequest, request.id)]
         assert [_columns(row) for row in stored if row is not None] == held
         assert request.enqueued_at == NOW and request.status == "scheduled"
+
+
+def test_event_of_someone_new_is_written_with_its_person_in_one_statement_on_postgresql(
+    app: Flask, client: FlaskClient, auth: dict[str, str], project: dict[str, Any], queue: Queue
+) -> None:
+    """The person and the event: one INSERT … SELECT FROM (INSERT …) on PostgreSQL, two on SQLite; then
+    the request and the one commit. Someone already known goes the long way: their event is theirs."""
+    add_rule(client, auth, event_type="ticket_closed", delay_seconds=0)
+    p0, p1 = {"external_id": "p0"}, {"external_id": "p1", "email": "p1@example.com"}
+    # The warm-up fills the caches of the project and its rules.
+    assert send_event(client, auth, "warm-up", "ticket_closed", person=p0).status_code == 202
+    with sql_log(app) as seen:
+        assert send_event(client, auth, "e1", "ticket_closed", person=p1).status_code == 202
+    writes = [s.split()[0].upper() for s in seen if not s.lstrip().upper().startswith("SELECT")]
+    on_postgresql = app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql")
+    pair = ["WITH"] if on_postgresql else ["INSERT", "INSERT"]
+    assert writes == [*pair, "INSERT", "COMMIT"], seen
+    assert send_event(client, auth, "e2", "ticket_closed", person=p1).status_code == 202
+    with app.app_context():
+        people = {p.external_id: p.id for p in db.session.scalars(select(Person))}
+        events = {e.external_id: e.person_id for e in db.session.scalars(select(Event))}
+    assert people.keys() == {"p0", "p1"}
+    assert events == {"warm-up": people["p0"], "e1": people["p1"], "e2": people["p1"]}
+    assert {r.person_id for r in requests_of(app)} == {people["p1"]}  # p0 has no email to send to
 
 
 def test_event_repeat_writes_nothing_of_its_person_and_tells_also_it_is_a_duplicate(
