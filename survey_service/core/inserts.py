@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import JSON, Column, Table, bindparam, event, insert, select
+from sqlalchemy import JSON, Column, Table, Update, bindparam, event, insert, select
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -25,14 +25,35 @@ M = TypeVar("M", bound=Base)
 _INSERTED = "core.inserts.rows"
 
 
-def insert_loaded(model: type[M], values: dict[str, Any]) -> M:
+def insert_loaded(
+    model: type[M],
+    values: dict[str, Any],
+    *,
+    along: Update | None = None,
+    along_params: dict[str, Any] | None = None,
+) -> M:
     """INSERT a row and return it as a loaded, persistent object.
 
     values holds every column but `id`, no other key (else TypeError). A None for a JSON column without a
     default is left out of the INSERT: SQL NULL, as for an attribute never set (the JSON type writes a
     bound None as JSON null).
+
+    along: an UPDATE (built once; no bind of it named v_<anything>) run in the same transaction with
+    along_params: on PostgreSQL in the same statement, as a CTE (one round trip), elsewhere right after.
     """
-    row = _insert(model, values, skip_conflict=False)
+    if along is None:
+        row = _insert(model, values, skip_conflict=False)
+    else:
+        _check_columns(model, values)
+        connection = db.session.connection()
+        if connection.dialect.name == "postgresql":
+            params = {**{f"v_{key}": value for key, value in values.items()}, **(along_params or {})}
+            row_id = connection.execute(_insert_along(model, along), params).scalar_one()
+        else:
+            statement = _insert_statement(model, connection.dialect.name, False)
+            row_id = connection.execute(statement, _written(model, values)).scalar()
+            connection.execute(along, along_params or {})
+        row = _loaded(model, values, row_id)
     assert row is not None  # without ON CONFLICT, a taken unique key raises IntegrityError
     return row
 
@@ -135,6 +156,18 @@ def _insert_statement(model: type[Base], dialect: str, skip_conflict: bool) -> A
         return insert(table).returning(table.c.id)
     dialect_insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
     return dialect_insert(table).on_conflict_do_nothing().returning(table.c.id)
+
+
+@functools.cache
+def _insert_along(model: type[Base], along: Update) -> Any:
+    """PostgreSQL: `WITH along AS (UPDATE …) INSERT … RETURNING id` (a modifying CTE runs once, in full).
+
+    The INSERT's binds are named v_<column>: SQLAlchemy applies a statement's execution keys that name
+    columns to the UPDATE in its WITH too (it would SET the request's project_id from the response's).
+    """
+    table = cast(Table, model.__table__)
+    values = {c: bindparam(f"v_{c.key}", type_=_bind_type(model, c)) for c in _but_id(table)}
+    return insert(table).values(values).returning(table.c.id).add_cte(along.cte("along"))
 
 
 @functools.cache

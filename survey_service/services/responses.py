@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, Update, bindparam, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from survey_service.core import clock, cursors, nps
@@ -32,6 +33,7 @@ def record_response(
     reference_consent: bool | None = None,
     on_recorded: Callable[[Response], None] | None = None,
     person: Person | None = None,
+    mark_answered: bool = False,
 ) -> tuple[Response, bool]:
     """Record a score for a person; a second answer to the same request updates the first.
 
@@ -39,7 +41,9 @@ def record_response(
     what came with this answer, are frozen on the response. on_recorded(response) runs in the same
     transaction, before its one commit (a door's own bookkeeping, e.g. the request marked answered).
     A door that already holds the person (a request's own) passes it as `person`: nothing of the
-    person is then upserted or changed, and person_data is not read.
+    person is then upserted or changed, and person_data is not read. mark_answered marks `request`
+    answered (status and first answer's instant) in the same transaction: on PostgreSQL in the new
+    response's INSERT statement.
     """
     category = nps.category_for(score)
     request_id = request.id if request is not None else None
@@ -100,8 +104,13 @@ def record_response(
             existing = db.session.scalar(select(Response).where(Response.request_id == request_id))
         if existing is not None:
             _answer_again(existing, score, comment, reference_consent)
+            if mark_answered:
+                db.session.connection().execute(_mark_answered(), _marked(request_id, existing.created_at))
             return existing, False
-        response = insert_loaded(Response, new_response(person.id, merged_properties(person)))
+        values = new_response(person.id, merged_properties(person))
+        along = _mark_answered() if mark_answered else None
+        marked = _marked(request_id, values["created_at"])
+        response = insert_loaded(Response, values, along=along, along_params=marked)
         set_committed_value(response, "person", person)  # already loaded: the dump needs no second SELECT
         # An answer on any channel ends the person's reminders of this survey, in this transaction.
         reminders.close_on_answer(response, request)
@@ -126,6 +135,23 @@ _NEW_RESPONSE_DEFAULTS: dict[str, Any] = {
 
 
 NewResponse = Callable[[int | None, dict[str, Any]], dict[str, Any]]  # (person id, properties) -> columns
+
+
+@functools.cache
+def _mark_answered() -> Update:
+    """UPDATE a request to answered unless an earlier answer did, in Core on the table (built once): a
+    request an earlier answer marked keeps its first answer's instant. No read, so it runs again as is in a
+    retry after a conflict (a rolled-back session)."""
+    table = cast(Table, SurveyRequest.__table__)
+    return (
+        update(table)
+        .where(table.c.id == bindparam("mark_id"), table.c.responded_at.is_(None))
+        .values(status=RequestStatus.RESPONDED, responded_at=bindparam("mark_at"))
+    )
+
+
+def _marked(request_id: int | None, at: datetime) -> dict[str, Any]:
+    return {"mark_id": request_id, "mark_at": at}
 
 
 def _answer_again(

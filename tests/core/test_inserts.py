@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from flask import Flask
-from sqlalchemy import event, func, inspect, select
+from sqlalchemy import Table, bindparam, event, func, inspect, select, update
 
 from survey_service.core import clock
 from survey_service.core.inserts import insert_loaded, insert_pair_unless_taken, insert_unless_taken
 from survey_service.extensions import db
 from survey_service.models import Event, Person
+from tests.support.db import make_project
 
 
 @pytest.mark.parametrize("key", ["typo", "received_at"], ids=["stray key", "column left out"])
@@ -185,3 +186,41 @@ def test_insert_pair_values_not_the_columns_is_a_type_error(
         with pytest.raises(TypeError):
             insert_pair_unless_taken(Person, person, Event, child, "person_id")
         assert db.session.scalar(select(func.count()).select_from(Person)) == 0
+
+
+def test_insert_loaded_along_an_update_changes_only_what_the_update_sets(
+    app: Flask, project: dict[str, Any]
+) -> None:
+    """The UPDATE rides in the INSERT's statement on PostgreSQL (a CTE). Only its own SET columns change:
+    the inserted row's values name columns the updated table has too (project_id, created_at, …), and
+    none of them may leak into the UPDATE."""
+    people = cast(Table, Person.__table__)
+    rename = update(people).where(people.c.id == bindparam("along_id")).values(name=bindparam("along_name"))
+    with app.app_context():
+        person = insert_unless_taken(Person, _person_values(project["id"]))
+        assert person is not None
+        db.session.commit()
+        before = _columns(person)
+        other = make_project(app, "Other")
+        values = {**_event_values(other["id"]), "person_id": person.id, "received_at": clock.now()}
+        statements: list[str] = []
+
+        def seen(*args: Any) -> None:
+            statements.append(args[2])
+
+        event.listen(db.engine, "before_cursor_execute", seen)
+        try:
+            inserted = insert_loaded(
+                Event, values, along=rename, along_params={"along_id": person.id, "along_name": "Pat"}
+            )
+        finally:
+            event.remove(db.engine, "before_cursor_execute", seen)
+        db.session.commit()
+        assert len(statements) == (1 if db.engine.dialect.name == "postgresql" else 2), statements
+        db.session.expunge_all()
+        stored_person, stored_event = db.session.get(Person, person.id), db.session.get(Event, inserted.id)
+        assert stored_person is not None and stored_event is not None
+        # Only the UPDATE's own SET columns changed: the name, and updated_at (the column's onupdate).
+        assert _columns(stored_person) == {**before, "name": "Pat", "updated_at": stored_person.updated_at}
+        assert stored_person.updated_at >= before["updated_at"]
+        assert _columns(stored_event) == _columns(inserted)
