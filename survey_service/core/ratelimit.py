@@ -13,13 +13,16 @@ count with one INCRBY k (one Lua script that also sets the window's expiry and r
 6.2 has it all) and hands them to its threads one per request, so only one request in k makes a round
 trip. k = lease_size(amount): amount // 200, between 1 and 32 (API 600 -> 3, Delighted 1000 -> 5,
 sources 1200 -> 6; every limit under 400 takes one unit per request, exact, as before leases).
-- Never more than the limit: an INCRBY grants only the units still under it, min(k, amount - (total - k)),
+- Never more than the limit: an INCRBY grants only the units still under it (k, or amount - (total - k)),
   and a lease's units are never handed out after its window's key expires in Redis (its deadline is the
   local clock before the call plus the PTTL the call returned), so every unit admitted is one counted in
   its window.
-- At most (processes - 1) x (k - 1) requests refused early per window: each process holds at most k - 1
-  units it has not handed out (one thread refills a subject's lease at a time; the others meanwhile take
-  one unit each), and units still held when the window ends are lost; an idle process's units too.
+- At most processes x (k - 1) requests refused early per window (under processes / 200 of the limit):
+  each process holds at most k - 1 units of a window it has not handed out (one thread refills a
+  subject's lease at a time, the others meanwhile take one unit each), and units still held when the
+  window ends are lost.
+- Memory: leases of at most MAX_LEASES subjects per process, the expired dropped; a subject past the cap
+  is counted one unit per request, exact.
 
 Redis away (one policy for all of them): every limit keeps counting in this process's memory, so the
 service stays up and the limits still hold per process (N workers let at most N times a limit through);

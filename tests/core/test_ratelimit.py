@@ -214,16 +214,19 @@ Processes = Callable[..., list[Counters]]
 def processes(limit_redis: str) -> Iterator[Processes]:
     """processes(count, url=limit_redis): Counters on one Redis, as `count` processes have, under a key
     prefix of their own; their connections are closed afterwards."""
-    made: list[Counters] = []
+    made: list[tuple[Counters, str]] = []
 
     def make(count: int = 1, url: str = limit_redis) -> list[Counters]:
         prefix = f"leases-{uuid.uuid4().hex[:8]}"
-        made.extend(Counters(RedisStorage(storage_uri(url)), prefix) for _ in range(count))
-        return made[-count:]
+        made.extend((Counters(RedisStorage(storage_uri(url)), prefix), url) for _ in range(count))
+        return [store for store, _ in made[-count:]]
 
     yield make
-    for store in made:
-        redis_of(store).close()
+    for store, url in made:
+        conn = redis_of(store)
+        for key in conn.scan_iter(f"{store.lease_prefix}*") if url == limit_redis else ():
+            conn.delete(key)
+        conn.close()
 
 
 def redis_of(store: Counters) -> redis.Redis:
