@@ -23,6 +23,9 @@ sources 1200 -> 6; every limit under 400 takes one unit per request, exact, as b
   window ends are lost.
 - Memory: leases of at most MAX_LEASES subjects per process, the expired dropped; a subject past the cap
   is counted one unit per request, exact.
+- Counts lost in Redis (a DEL, a FLUSHDB, a restart without persistence) start over, as without leases;
+  the units held then may still be handed out (at most processes x (k - 1) more in that window). A
+  process drops all its leases when a call to Redis fails.
 
 Redis away (one policy for all of them): every limit keeps counting in this process's memory, so the
 service stays up and the limits still hold per process (N workers let at most N times a limit through);
@@ -140,9 +143,8 @@ class Leases:
         try:
             total, ttl_ms = self.take(key, size, window * 1000)
         except BaseException:
-            if lease is not None:
-                with self.lock:
-                    self.held.pop(key, None)
+            with self.lock:  # Redis failing may be Redis restarting empty: no lease outlives that
+                self.held.clear()
             raise
         granted = min(size, max(0, amount - (total - size)))
         if lease is not None:

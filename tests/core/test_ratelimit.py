@@ -353,3 +353,17 @@ def test_redis_away_leased_limits_count_in_memory(
     assert waits[1000] is not None and 1 <= waits[1000] <= 60
     assert store.away and caplog.text.count("rate limits: Redis is unavailable") == 1
     assert held_units(store) == 0
+
+
+def test_a_failing_redis_drops_every_lease_held(own_redis: Any) -> None:
+    """Redis killed: the next call to it fails, and the units held (which a Redis restarted empty no longer
+    counts) go with it; the limit counts in memory."""
+    store = Counters(RedisStorage(own_redis.url), "leases-killed")
+    try:
+        assert store.hit(1000, 3600, "api", "p") is None
+        assert held_units(store) == 4
+        own_redis.kill()
+        assert store.hit(1000, 3600, "api", "q") is None
+        assert store.away and held_units(store) == 0
+    finally:
+        redis_of(store).close()
