@@ -143,17 +143,17 @@ class Leases:
         try:
             total, ttl_ms = self.take(key, size, window * 1000)
         except BaseException:
-            with self.lock:  # Redis failing may be Redis restarting empty: no lease outlives that
+            with self.lock:  # a failed call may be Redis restarting empty: no lease outlives that
                 self.held.clear()
             raise
         granted = min(size, max(0, amount - (total - size)))
         if lease is not None:
             with self.lock:
                 lease.refilling = False
-                if granted > 1:
+                if granted > 1:  # into the table, or lost when a failure cleared it meanwhile
                     lease.units, lease.expires = granted - 1, started + ttl_ms / 1000
-                else:
-                    self.held.pop(key, None)
+                elif self.held.get(key) is lease:
+                    del self.held[key]
         return None if granted else max(math.ceil(ttl_ms / 1000), 1)
 
     def _room(self, now: float) -> bool:
