@@ -367,3 +367,24 @@ def test_a_failing_redis_drops_every_lease_held(own_redis: Any) -> None:
         assert store.away and held_units(store) == 0
     finally:
         redis_of(store).close()
+
+
+def test_flask_limiter_hooks_run_on_the_limited_blueprints_only(app: Flask) -> None:
+    """The API, the widget and the dashboard never enter Flask-Limiter (its bare hooks were 2% of every
+    request's CPU); the survey and promoter pages, which it limits, do."""
+    limiter = app.extensions["survey_limiter"]
+
+    def limiter_hooks(registry: str, scope: str | None) -> list[Any]:
+        hooks = getattr(app, registry).get(scope, [])
+        return [
+            h
+            for h in hooks
+            if getattr(h, "__self__", None) is limiter or getattr(h, "args", (None,))[:1] == (limiter,)
+        ]
+
+    for registry in ("before_request_funcs", "after_request_funcs", "teardown_request_funcs"):
+        assert limiter_hooks(registry, None) == [], registry
+        for limited in ("survey_pages", "promoter_pages"):
+            assert len(limiter_hooks(registry, limited)) == 1, (registry, limited)
+        for unlimited in ("responses", "widget", "dashboard", "delighted"):
+            assert limiter_hooks(registry, unlimited) == [], (registry, unlimited)
