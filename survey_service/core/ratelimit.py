@@ -1,7 +1,7 @@
 """The one rate limiter: Flask-Limiter and its `limits` storage at every door; one policy when Redis is away.
 
 - Survey and promoter pages: Flask-Limiter limits with custom key functions (per link or per client
-  address), on the blueprints named by `limit_blueprint`; Flask-Limiter skips every other request.
+  address), on the blueprints named by `limit_blueprint`; its hooks run on no other request.
 - /api/v1 and the Delighted-compatible /v1: fixed windows per project (named by its public key), counted
   by `Counters.hit` on the same storage's Redis, in leases (below), after authentication (wrong keys are
   not counted); the widget API and event sources the same way, per client address and per source.

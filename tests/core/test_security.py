@@ -857,7 +857,7 @@ def test_pages_carry_csp_frame_ancestors_referrer_policy_and_nosniff(
 # --- sec-low: /api/v1 rate limits per project, production configuration (secret key, Secure cookie, HSTS) ---
 
 
-# Fixed windows aligned on the epoch: one this long never rolls over between a test's requests.
+# A window this long never ends between a test's requests (a window starts at its first request).
 ONE_WINDOW = {"API_RATE_WINDOW": 10**9}
 
 
