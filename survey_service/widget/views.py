@@ -88,7 +88,7 @@ def init_app(app: Flask) -> None:
 def _limit() -> Response | None:
     """429 with Retry-After when the client address is over WIDGET_RATE_LIMIT on /api/widget/*.
 
-    Counted as the API's per-project limits are (core.ratelimit's Counters: one Redis round trip, the same
+    Counted as the API's per-project limits are (core.ratelimit's Counters: leased from Redis, the same
     policy when Redis is away), not through Flask-Limiter, whose resolution of the limits for each request
     cost an eighth of a widget answer's CPU. The script and the preflights are not counted.
     """
