@@ -31,15 +31,13 @@ def record_response(
     created_at: datetime | None = None,
     request: SurveyRequest | None = None,
     reference_consent: bool | None = None,
-    on_recorded: Callable[[Response], None] | None = None,
     person: Person | None = None,
     mark_answered: bool = False,
 ) -> tuple[Response, bool]:
     """Record a score for a person; a second answer to the same request updates the first.
 
     Returns the response and whether it was created. The person's properties, after merging
-    what came with this answer, are frozen on the response. on_recorded(response) runs in the same
-    transaction, before its one commit (a door's own bookkeeping, e.g. the request marked answered).
+    what came with this answer, are frozen on the response, in one transaction and one commit.
     A door that already holds the person (a request's own) passes it as `person`: nothing of the
     person is then upserted or changed, and person_data is not read. mark_answered marks `request`
     answered (status and first answer's instant) in the same transaction: on PostgreSQL in the new
@@ -48,12 +46,6 @@ def record_response(
     category = nps.category_for(score)
     request_id = request.id if request is not None else None
     survey_id = request.survey_id if request is not None else None
-
-    def work() -> tuple[Response, bool]:
-        response, created = write()
-        if on_recorded is not None:
-            on_recorded(response)
-        return response, created
 
     known_person_id = person.id if person is not None else None
     # A request never answered has no response to update: its first answer goes straight to the INSERT
@@ -116,7 +108,7 @@ def record_response(
         reminders.close_on_answer(response, request)
         return response, True
 
-    response, created = commit_with_retry(work)
+    response, created = commit_with_retry(write)
     dispatch_response_event(project_id, response.id, "response.created" if created else "response.updated")
     return response, created
 
