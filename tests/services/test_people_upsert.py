@@ -15,6 +15,7 @@ from survey_service.models import Person, Response, SurveyRequest
 from survey_service.services import email_requests
 from survey_service.services.people import upsert_person
 from survey_service.services.responses import record_response
+from tests.support.concurrency import at_once
 from tests.support.db import make_project
 
 
@@ -138,3 +139,20 @@ def test_first_answer_to_a_request_that_lost_a_race_updates_the_winner_instead(
         db.session.expunge_all()
         stored = db.session.scalars(select(Response).where(Response.request_id == request_id)).all()
         assert [(r.score, r.comment) for r in stored] == [(9, "Changed my mind")]
+
+
+def test_answers_of_someone_new_at_once_make_one_person_with_every_answer(
+    app: Flask, project: dict[str, Any]
+) -> None:
+    """Four first answers of the same new person at once (four workers): one wins the person's INSERT (on
+    PostgreSQL inside the response's statement); the others find its key taken, wait for it, and take
+    the long way to the same person. Four responses, one person, nothing refused."""
+    who = {"external_id": "same-1", "email": "same@example.com", "properties": {"plan": "pro"}}
+    made = at_once(lambda score: record_response(project["id"], who, score)[1], 4, app)
+    assert made == [True] * 4
+    with app.app_context():
+        [person] = db.session.scalars(select(Person)).all()
+        responses = db.session.scalars(select(Response)).all()
+        assert sorted(r.score for r in responses) == [0, 1, 2, 3]
+        assert {r.person_id for r in responses} == {person.id}
+        assert all(r.properties == {"plan": "pro"} for r in responses)
