@@ -13,10 +13,7 @@ import itertools
 import sys
 from pathlib import Path
 
-from bench import loadgen
-from bench.cpu_split import cpu_seconds_by_kind, cpu_ticks, recording_servers_env
-from bench.recording import _factory
-from bench.servers import gunicorn
+from bench.cpu_split import measured, recording_servers_env
 
 
 def main(argv: list[str]) -> int:
@@ -26,18 +23,15 @@ def main(argv: list[str]) -> int:
         ids = itertools.count()
         for _ in range(2):
             for tree, key in zip(trees, keys, strict=True):
-                with gunicorn("wsgi:app", env, 1, "sync", 1, root=tree) as (port, proc):
-                    factory = _factory(port, key)
-                    loadgen.closed_loop("127.0.0.1", port, factory, ids, 2, 1.0)  # warm-up
-                    before = cpu_ticks(proc.pid)
-                    result = loadgen.closed_loop("127.0.0.1", port, factory, ids, 4, 8.0)
-                    used = cpu_seconds_by_kind(before, cpu_ticks(proc.pid)).get("gunicorn", 0.0)
-                    print(
-                        f"{tree}: {result.completed} requests, {result.throughput:.0f}/s,"
-                        f" web CPU {1000 * used / max(result.completed, 1):.2f} ms/request,"
-                        f" statuses {dict(result.statuses)}",
-                        flush=True,
-                    )
+                model = {"workers": 1, "worker_class": "sync", "threads": 1, "root": tree}
+                result, by_kind = measured("wsgi:app", env, key, ids, model, 4, 8.0, warm_clients=2)
+                used = by_kind.get("gunicorn", 0.0)
+                print(
+                    f"{tree}: {result.completed} requests, {result.throughput:.0f}/s,"
+                    f" web CPU {1000 * used / max(result.completed, 1):.2f} ms/request,"
+                    f" statuses {dict(result.statuses)}",
+                    flush=True,
+                )
     return 0
 
 

@@ -21,6 +21,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from flask_migrate import upgrade
@@ -99,6 +100,26 @@ def recording_servers_env(projects: int = 1) -> Iterator[tuple[dict[str, str], l
         )
 
 
+def measured(
+    target: str,
+    env: dict[str, str],
+    key: str,
+    ids: itertools.count[int],
+    model: dict[str, Any],
+    clients: int,
+    seconds: float,
+    warm_clients: int | None = None,
+) -> tuple[loadgen.LoadResult, dict[str, float]]:
+    """Serve `target` under gunicorn (`model`: its workers, worker_class, threads and root), warm it up 1 s,
+    then record responses for `seconds` with `clients`; the load's result and the CPU seconds by kind."""
+    with gunicorn(target, env, **model) as (port, proc):
+        factory = _factory(port, key)
+        loadgen.closed_loop("127.0.0.1", port, factory, ids, warm_clients or clients, 1.0)
+        before = cpu_ticks(proc.pid)
+        result = loadgen.closed_loop("127.0.0.1", port, factory, ids, clients, seconds)
+        return result, cpu_seconds_by_kind(before, cpu_ticks(proc.pid))
+
+
 def main(argv: list[str]) -> int:
     """Measure the ceiling and the service in alternating slices and print one line per slice."""
     parser = argparse.ArgumentParser(prog="python -m bench.cpu_split", description=__doc__.split("\n")[0])
@@ -114,12 +135,7 @@ def main(argv: list[str]) -> int:
         print(f"gunicorn {model}, {CONCURRENCY} clients, {args.seconds:g} s slices", flush=True)
         for _ in range(args.rounds):
             for name, target in (("ceiling", "bench.raw_insert_app:app"), ("service", "wsgi:app")):
-                with gunicorn(target, env, **model) as (port, proc):
-                    factory = _factory(port, key)
-                    loadgen.closed_loop("127.0.0.1", port, factory, ids, CONCURRENCY, 1.0)  # warm-up
-                    before = cpu_ticks(proc.pid)
-                    result = loadgen.closed_loop("127.0.0.1", port, factory, ids, CONCURRENCY, args.seconds)
-                    used = cpu_seconds_by_kind(before, cpu_ticks(proc.pid))
+                result, used = measured(target, env, key, ids, model, CONCURRENCY, args.seconds)
                 n = max(result.completed, 1)
                 split = ", ".join(
                     f"{kind} {1000 * seconds / n:.2f}" for kind, seconds in sorted(used.items())

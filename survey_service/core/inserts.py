@@ -41,19 +41,14 @@ def insert_loaded(
     along: an UPDATE (built once; no bind of it named v_<anything>) run in the same transaction with
     along_params: on PostgreSQL in the same statement, as a CTE (one round trip), elsewhere right after.
     """
-    if along is None:
-        row = _insert(model, values, skip_conflict=False)
-    else:
+    if along is not None and db.session.connection().dialect.name == "postgresql":
         _check_columns(model, values)
-        connection = db.session.connection()
-        if connection.dialect.name == "postgresql":
-            params = {**{f"v_{key}": value for key, value in values.items()}, **(along_params or {})}
-            row_id = connection.execute(_insert_along(model, along), params).scalar_one()
-        else:
-            statement = _insert_statement(model, connection.dialect.name, False)
-            row_id = connection.execute(statement, _written(model, values)).scalar()
-            connection.execute(along, along_params or {})
-        row = _loaded(model, values, row_id)
+        params = {**{f"v_{key}": value for key, value in values.items()}, **(along_params or {})}
+        row_id = db.session.connection().execute(_insert_along(model, along), params).scalar_one()
+        return _loaded(model, values, row_id)
+    row = _insert(model, values, skip_conflict=False)
+    if along is not None:
+        db.session.connection().execute(along, along_params or {})
     assert row is not None  # without ON CONFLICT, a taken unique key raises IntegrityError
     return row
 
@@ -214,7 +209,7 @@ def _bind_type(model: type[Base], column: Column[Any]) -> Any:
 
 @functools.cache
 def _columns_but_id(model: type[Base]) -> frozenset[str]:
-    return frozenset(column.key for column in cast(Table, model.__table__).columns if column.key != "id")
+    return frozenset(column.key for column in _but_id(cast(Table, model.__table__)))
 
 
 @functools.cache
