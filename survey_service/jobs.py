@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rq import get_current_job
 
-from survey_service.services.email_sends import send_request
+from survey_service.services.email_sends import send_due, send_request
 from survey_service.themes import service as themes
 
 
@@ -22,6 +22,11 @@ def send_survey_email(request_id: int) -> str:
     A temporary failure of this request raises, so RQ retries the job (services/email_sends.py).
     """
     return send_request(request_id, _is_last_attempt())
+
+
+def send_due_emails() -> int:
+    """A wake-up: send the due email requests nobody has claimed, in batches; returns how many it claimed."""
+    return send_due()
 
 
 def reapply_themes(project_id: int) -> int:

@@ -513,3 +513,35 @@ def send_request(request_id: int, last_attempt: bool | None = None) -> str:
     if own == "retry" and own_error is not None:
         raise own_error  # RQ retries the job; outside a worker the caller sees why
     return own
+
+
+def send_due() -> int:
+    """A wake-up's send (outbox.wake_senders): claim due email requests in batches and send them.
+
+    Returns how many it claimed. Takes the wake-up key first, so a request committed from here on wakes
+    another job. A full batch wakes one more worker before it is sent (a backlog is shared out); a drain
+    cut short by SEND_DRAIN_SECONDS hands what is left to a new wake-up. What a broken SMTP server left
+    unsent is released, and the relay gives it a job of its own (with RQ's retries).
+    """
+    try:
+        outbox.woken()
+    except RedisError as exc:  # the key expires by itself; meanwhile the requests wait for this job
+        log.warning("send wake-up: could not clear the wake-up key (%s)", exc)
+    size = int(current_app.config.get("SEND_BATCH_SIZE", 100))
+    drain_until = time.monotonic() + float(current_app.config.get("SEND_DRAIN_SECONDS", 20))
+    templates = Templates()
+    claimed = 0
+    while True:
+        ids = claim_batch(clock.now(), size)
+        if not ids:
+            return claimed
+        claimed += len(ids)
+        more_due = len(ids) == size or time.monotonic() >= drain_until
+        if more_due:
+            try:
+                outbox.wake_senders()
+            except RedisError as exc:  # the relay gives overdue requests their own jobs
+                log.warning("send wake-up: could not wake another worker (%s)", exc)
+        result = send_batch(ids, None, None, templates)
+        if result.server_trouble or time.monotonic() >= drain_until:
+            return claimed

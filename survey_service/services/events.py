@@ -81,7 +81,8 @@ def record_event(
 
     outcome = commit_with_retry(work)
     if outcome.requests:
-        outbox.enqueue_requests(outcome.requests)
+        # Due now: one wake-up for every due request instead of a job each (outbox.wake_senders).
+        outbox.enqueue_requests(outcome.requests, wake=True)
     return outcome
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -28,6 +29,11 @@ from survey_service.models import WAITING_STATUSES, RequestStatus, SurveyRequest
 log = logging.getLogger(__name__)
 
 SEND_EMAIL_JOB = "survey_service.jobs.send_survey_email"
+SEND_DUE_JOB = "survey_service.jobs.send_due_emails"
+# Set while a wake-up job (SEND_DUE_JOB) is queued and has not begun to claim; the job deletes it first.
+WAKE_KEY = "survey:send:wake"
+# A wake-up whose job vanished (worker killed before it began) lets the next one through after this long.
+WAKE_TTL_MS = 30_000
 DEFAULT_RETRY_INTERVALS = [60, 300, 1800, 7200]
 JOB_TIMEOUT = 120
 # After a Redis failure, web requests stop trying for a moment instead of each waiting on it.
@@ -76,12 +82,44 @@ def enqueue_send(
     return job_id(request_id)
 
 
-def enqueue_requests(requests: Iterable[SurveyRequest], now: datetime | None = None) -> int:
+def wake_senders() -> bool:
+    """Make sure a send job will claim due email requests after this moment; True when it enqueued one.
+
+    One `SET NX` per call: while a wake-up job is queued and has not begun to claim, WAKE_KEY is set and
+    nothing more is needed (that job's claim starts after this call, so it sees what the caller
+    committed before it). Only when the key is free is a job enqueued. RedisError propagates.
+    """
+    redis = queues().redis
+    token = uuid.uuid4().hex
+    if not redis.set(WAKE_KEY, token, nx=True, px=WAKE_TTL_MS):
+        return False
+    queues().queue().enqueue(
+        SEND_DUE_JOB,
+        job_id=f"send-due-{token}",
+        retry=retry_policy(),
+        job_timeout=JOB_TIMEOUT,
+        failure_ttl=30 * 24 * 3600,
+    )
+    return True
+
+
+def woken() -> None:
+    """Called by a wake-up job before its first claim: the next committed request wakes another job."""
+    queues().redis.delete(WAKE_KEY)
+
+
+def enqueue_requests(
+    requests: Iterable[SurveyRequest], now: datetime | None = None, *, wake: bool = False
+) -> int:
     """Hand committed email requests to RQ; mark them enqueued. Never raises on Redis trouble.
 
     A request may come already stamped `enqueued_at` in its own transaction (the lifecycle event's hot
     path: no second commit); if its job cannot be enqueued the stamp is taken back, and if even that
     fails the relay finds the request overdue with no live job (OVERDUE_GRACE after its due time).
+
+    `wake`: requests due now get no job of their own; a wake-up job (`wake_senders`) claims them with
+    whatever else is due. The hot path of lifecycle events, where a job per request was a quarter of the
+    CPU; the relay still gives one of them its own job if it is overdue (a lost wake-up).
     """
     global _breaker_open_until
     emails = [r for r in requests if r.channel == "email" and r.status in WAITING_STATUSES]
@@ -89,19 +127,26 @@ def enqueue_requests(requests: Iterable[SurveyRequest], now: datetime | None = N
         return 0
     done: list[SurveyRequest] = []
     if time.monotonic() >= _breaker_open_until:
+        now = now or clock.now()
+        due_now = [r for r in emails if wake and (r.scheduled_at is None or r.scheduled_at <= now)]
+        own_jobs = [r for r in emails if not due_now or r not in due_now]
         try:
             # One round trip (a MULTI/EXEC) for them all. On a Redis error none counts as enqueued: the relay
             # enqueues them again, and a send job that runs twice sends once (it claims its request).
-            with queues().redis.pipeline() as pipeline:
-                for request in emails:
-                    enqueue_send(request.id, request.project_id, request.scheduled_at, now, pipeline)
-                pipeline.execute()
-            done = emails
+            if own_jobs:
+                with queues().redis.pipeline() as pipeline:
+                    for request in own_jobs:
+                        enqueue_send(request.id, request.project_id, request.scheduled_at, now, pipeline)
+                    pipeline.execute()
+            if due_now:
+                wake_senders()
+            done = own_jobs + due_now
         except RedisError as exc:
             _breaker_open_until = time.monotonic() + BREAKER_SECONDS
             log.warning("Redis unavailable, %d request(s) left to the relay: %s", len(emails), exc)
     stamp = [r.id for r in done if r.enqueued_at is None]
-    unstamp = [r.id for r in emails[len(done) :] if r.enqueued_at is not None]
+    handed = {id(r) for r in done}
+    unstamp = [r.id for r in emails if id(r) not in handed and r.enqueued_at is not None]
     try:
         for ids, value in ((stamp, clock.now()), (unstamp, None)):
             if ids:

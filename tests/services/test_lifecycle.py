@@ -185,20 +185,24 @@ def test_event_same_id_at_once_from_two_workers_is_recorded_and_sent_once(
     )
     assert sorted(outcomes) == [False, True]
     [request] = requests_of(app)
-    assert queue.job_ids == [f"send-email-{request.id}"]
+    [job] = queue.jobs  # one wake-up for the one request
+    assert job.func_name == "survey_service.jobs.send_due_emails" and request.enqueued_at is not None
 
 
-def test_event_email_rule_enqueues_send_job_after_commit(
+def test_event_email_rule_due_now_wakes_a_sender_after_commit_and_a_later_one_gets_its_own_job(
     app: Flask, client: FlaskClient, auth: dict[str, str], queue: Queue
 ) -> None:
+    from survey_service.services import outbox
+
     add_rule(client, auth, event_type="ticket_closed", delay_seconds=0)
     add_rule(client, auth, event_type="renewed", delay_seconds=3600)
     send_event(client, auth, "now", "ticket_closed")
     [now_request] = requests_of(app)
-    assert queue.job_ids == [f"send-email-{now_request.id}"]
-    job = queue.fetch_job(f"send-email-{now_request.id}")
-    assert job is not None and job.func_name == "survey_service.jobs.send_survey_email"
-    assert job.args == (now_request.id,) and job.meta["project_id"] == now_request.project_id
+    # Due now: no job of its own, one wake-up job that claims whatever is due, and the key that says so.
+    [job] = queue.jobs
+    assert job.func_name == "survey_service.jobs.send_due_emails" and job.args == ()
+    token: Any = queue.connection.get(outbox.WAKE_KEY)
+    assert job.id == f"send-due-{token.decode()}"
     assert now_request.enqueued_at is not None
     # A person with a queued request: the newer trigger supersedes it and is scheduled for later.
     send_event(client, auth, "later", "renewed")
@@ -402,6 +406,9 @@ def test_relay_reenqueues_job_taken_off_the_queue_by_a_worker_killed_before_star
     send_event(client, auth, "k1", "ticket_closed")
     [request] = requests_of(app)
     job_id = f"send-email-{request.id}"
+    queue.connection.flushdb()  # its wake-up lost: overdue, the relay gives the request its own job
+    with app.app_context():
+        assert outbox.relay(now=NOW + timedelta(minutes=5)) == 1
     # What a worker's dequeue does (LMOVE into RQ's intermediate list); then it died: the job
     # hash still says "queued", but no queue holds it.
     assert queue.connection.lmove(queue.key, queue.intermediate_queue_key) == job_id.encode()
