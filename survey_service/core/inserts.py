@@ -95,6 +95,56 @@ def insert_pair_unless_taken(
     return _loaded(parent, parent_values, parent_id), child_row
 
 
+G = TypeVar("G", bound=Base)
+
+
+def insert_trio_unless_taken(
+    parent: type[P],
+    parent_values: dict[str, Any],
+    child: type[M],
+    child_values: dict[str, Any],
+    link: str,
+    grandchild: type[G],
+    grandchild_values: dict[str, Any],
+    links: tuple[str, str],
+) -> tuple[P, M, G] | None:
+    """insert_pair_unless_taken, and a third row pointing at both new rows: `links` names its columns that
+    take the parent's and the child's new ids. None exactly when the pair would be None (nothing of the third
+    row written then); the third INSERT has no ON CONFLICT: a unique key of it taken raises IntegrityError.
+
+    On PostgreSQL one statement: `WITH parent AS (INSERT …), child AS (INSERT … SELECT … FROM parent …)
+    INSERT INTO grandchild … SELECT … FROM child`. Elsewhere the pair, then the third INSERT.
+    """
+    parent_link, child_link = links
+    if {parent_link, child_link} & grandchild_values.keys():
+        raise TypeError(f"{grandchild.__name__}.{parent_link}/{child_link} are the new ids: leave them out")
+    _check_columns(grandchild, {**grandchild_values, parent_link: None, child_link: None})
+    connection = db.session.connection()
+    if connection.dialect.name != "postgresql":
+        pair = insert_pair_unless_taken(parent, parent_values, child, child_values, link)
+        if pair is None:
+            return None
+        ids = {parent_link: instance_dict(pair[0])["id"], child_link: instance_dict(pair[1])["id"]}
+        return (*pair, insert_loaded(grandchild, {**grandchild_values, **ids}))
+    _check_columns(parent, parent_values)
+    _check_columns(child, {**child_values, link: None})
+    statement = _trio_statement(parent, child, link, grandchild, links)
+    params = {f"p_{key}": value for key, value in parent_values.items()}
+    params.update({f"c_{key}": value for key, value in child_values.items()})
+    params.update({f"g_{key}": value for key, value in grandchild_values.items()})
+    row = connection.execute(statement, params).first()
+    if row is None:
+        return None
+    grandchild_id, parent_id, child_id = row
+    return (
+        _loaded(parent, parent_values, parent_id),
+        _loaded(child, {**child_values, link: parent_id}, child_id),
+        _loaded(
+            grandchild, {**grandchild_values, parent_link: parent_id, child_link: child_id}, grandchild_id
+        ),
+    )
+
+
 def _insert(model: type[M], values: dict[str, Any], *, skip_conflict: bool) -> M | None:
     _check_columns(model, values)
     connection = db.session.connection()
@@ -173,7 +223,7 @@ def _pair_statement(parent: type[Base], child: type[Base], link: str) -> Any:
     SELECT list would otherwise be text, which an integer column refuses. A None for a JSON column without
     a default is SQL NULL, as insert_loaded writes it.
     """
-    parent_table, child_table = cast(Table, parent.__table__), cast(Table, child.__table__)
+    parent_table = cast(Table, parent.__table__)
     new_parent = (
         postgresql_insert(parent_table)
         .values({c: bindparam(f"p_{c.key}", type_=_bind_type(parent, c)) for c in _but_id(parent_table)})
@@ -181,16 +231,32 @@ def _pair_statement(parent: type[Base], child: type[Base], link: str) -> Any:
         .returning(parent_table.c.id)
         .cte("new_parent")
     )
-    child_columns = [c for c in _but_id(child_table) if c.key != link]
+    return _insert_from(child, "c", {link: new_parent.c.id}).on_conflict_do_nothing()
+
+
+@functools.cache
+def _trio_statement(
+    parent: type[Base], child: type[Base], link: str, grandchild: type[Base], links: tuple[str, str]
+) -> Any:
+    """PostgreSQL: the pair's statement as a CTE, the grandchild's INSERT … SELECT from it (binds g_…)."""
+    new_child = _pair_statement(parent, child, link).cte("new_child")
+    parent_link, child_link = links
+    return _insert_from(grandchild, "g", {parent_link: new_child.c[link], child_link: new_child.c.id})
+
+
+def _insert_from(model: type[Base], prefix: str, taken: dict[str, Any]) -> Any:
+    """INSERT INTO model … SELECT <its bound values, each CAST>, <the `taken` columns of a CTE> RETURNING id
+    and the taken columns."""
+    table = cast(Table, model.__table__)
+    columns = [c for c in _but_id(table) if c.key not in taken]
     chosen = select(
-        *[sql_cast(bindparam(f"c_{c.key}", type_=_bind_type(child, c)), c.type) for c in child_columns],
-        new_parent.c.id,
+        *[sql_cast(bindparam(f"{prefix}_{c.key}", type_=_bind_type(model, c)), c.type) for c in columns],
+        *taken.values(),
     )
     return (
-        postgresql_insert(child_table)
-        .from_select([*[c.key for c in child_columns], link], chosen)
-        .on_conflict_do_nothing()
-        .returning(child_table.c.id, child_table.c[link])
+        postgresql_insert(table)
+        .from_select([*[c.key for c in columns], *taken], chosen)
+        .returning(table.c.id, *[table.c[key] for key in taken])
     )
 
 

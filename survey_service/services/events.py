@@ -10,14 +10,18 @@ from typing import Any
 from sqlalchemy import select
 
 from survey_service.core import clock
-from survey_service.core.inserts import insert_pair_unless_taken, insert_unless_taken
+from survey_service.core.inserts import (
+    insert_pair_unless_taken,
+    insert_trio_unless_taken,
+    insert_unless_taken,
+)
 from survey_service.errors import ApiError
 from survey_service.extensions import db
 from survey_service.models import Event, Person, Project, SurveyRequest
 from survey_service.services import outbox, triggers
 from survey_service.services.people import names_person, new_person_values, upsert_person
 from survey_service.services.projects import ProjectRef
-from survey_service.services.surveying import cancel_pending, schedule_survey
+from survey_service.services.surveying import cancel_pending, new_request_values, schedule_survey
 from survey_service.services.tx import commit_with_retry, conflict
 
 CANCELLING_EVENTS = frozenset({"cancelled"})
@@ -63,7 +67,7 @@ def record_event(
         # The common case, a new event, is written without a look first: a repeat finds its id taken.
         try:
             written = _write_event(
-                project_id, external_id, event_type, person_data, occurred_at or now, properties or {}
+                project_id, external_id, event_type, person_data, occurred_at or now, properties or {}, now
             )
         except ApiError as refused:
             # A repeat is a duplicate even when its person could no longer be written (an email taken since).
@@ -71,11 +75,14 @@ def record_event(
         if written is None:
             # Taken, then gone before the look-up (its person or project erased): a race to retry.
             return _repeat(project_id, external_id, also, missing=conflict())
-        event, person, created = written
+        event, person, created, asked = written
         outcome = EventOutcome(event, duplicate=False)
-        if event_type in CANCELLING_EVENTS:
-            cancel_pending(project_id, person.id, reason="churned")
-        _schedule(outcome, person, created, now)
+        if asked is not None:
+            outcome.requests = [asked]  # written with the person and the event (_one_ask)
+        else:
+            if event_type in CANCELLING_EVENTS:
+                cancel_pending(project_id, person.id, reason="churned")
+            _schedule(outcome, person, created, now)
         also(outcome)
         return outcome
 
@@ -93,12 +100,16 @@ def _write_event(
     person_data: dict[str, Any],
     occurred_at: datetime,
     properties: dict[str, Any],
-) -> tuple[Event, Person, bool] | None:
+    now: datetime,
+) -> tuple[Event, Person, bool, SurveyRequest | None] | None:
     """Upsert the person and insert the event (`INSERT … ON CONFLICT DO NOTHING`, built once): the event, its
-    person and whether the person is new; None when the project has the event's id already.
+    person, whether the person is new, and the request the event's one rule asked of someone new when it was
+    written along (else None: the caller schedules); None when the project has the event's id already.
 
-    Someone new and their event are one statement on PostgreSQL (core.inserts.insert_pair_unless_taken);
-    when a key of the person or the event's id is taken, the long way: upsert_person, then the event.
+    Someone new and their event are one statement on PostgreSQL (core.inserts.insert_pair_unless_taken),
+    with the ask of the event's rule when _one_ask can plan it before the person has an id
+    (insert_trio_unless_taken); when a key of the person or the event's id is taken, the long way:
+    upsert_person, then the event.
     """
     event_values = {
         "project_id": project_id,
@@ -110,12 +121,68 @@ def _write_event(
     }
     if names_person(person_data):
         person_values = new_person_values(project_id, person_data)
-        pair = insert_pair_unless_taken(Person, person_values, Event, event_values, "person_id")
-        if pair is not None:
-            return pair[1], pair[0], True
+        ask = _one_ask(project_id, event_type, person_values, occurred_at, properties, now)
+        if ask is not None:
+            trio = insert_trio_unless_taken(
+                Person, person_values, Event, event_values, "person_id",
+                SurveyRequest, ask, ("person_id", "event_id"),
+            )  # fmt: skip
+            if trio is not None:
+                return trio[1], trio[0], True, trio[2]
+        else:
+            pair = insert_pair_unless_taken(Person, person_values, Event, event_values, "person_id")
+            if pair is not None:
+                return pair[1], pair[0], True, None
     person, created = upsert_person(project_id, person_data, new_first=False)
     event = insert_unless_taken(Event, {**event_values, "person_id": person.id})
-    return None if event is None else (event, person, created)
+    return None if event is None else (event, person, created, None)
+
+
+def _one_ask(
+    project_id: int,
+    event_type: str,
+    person_values: dict[str, Any],
+    occurred_at: datetime,
+    properties: dict[str, Any],
+    now: datetime,
+) -> dict[str, Any] | None:
+    """The new request (every column but its person and event) that _schedule would make for someone new
+    with person_values, when that can be known before the person is written; else None, and _schedule
+    decides as ever.
+
+    Known before: the event type has exactly one enabled rule, sampling all (a sample reads the person's
+    id), whose conditions hold, whose channel can reach the person and whose send time the event gives. A
+    new person has nothing to cancel, supersede or tire of (schedule_survey's new_person).
+    """
+    if event_type in CANCELLING_EVENTS:
+        return None
+    rules = triggers.matching_rules(project_id, event_type)
+    if len(rules) != 1:
+        return None
+    [rule] = rules
+    person_properties = person_values["properties"] or {}
+    if (
+        rule.sample_percent < 100
+        or (rule.channel == "email" and not person_values["email"])
+        or not all(triggers.condition_matches(c, person_properties, properties) for c in rule.conditions)
+    ):
+        return None
+    due = triggers.send_time(rule, Person(time_zone=person_values["time_zone"]), occurred_at, properties)
+    if due is None:
+        return None
+    try:
+        return new_request_values(
+            project_id,
+            channel=rule.channel,
+            send_at=max(due, now),
+            survey_id=rule.survey_id,
+            trigger_id=rule.id,
+            enrollment_id=None,
+            enqueued_at=now if rule.channel == "email" else None,
+            reminders=rule.reminders,
+        )
+    except LookupError:  # the rule's survey is gone: schedule_survey says so the usual way
+        return None
 
 
 def _repeat(

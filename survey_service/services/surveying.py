@@ -198,29 +198,50 @@ def schedule_survey(
             .values(status=RequestStatus.SUPERSEDED, status_reason="newer_request")
             .execution_options(synchronize_session=False)
         )
-    survey = asked_survey(project_id, survey_id)
     db.session.flush()  # what the caller left pending goes first, as it did in the ORM's flush of the request
-    request = insert_loaded(
-        SurveyRequest,
-        {
-            **_NEW_REQUEST_DEFAULTS,
-            "project_id": project_id,
-            "survey_id": survey.id,
-            # Links stay valid for the survey's expiry counted from when the ask goes out.
-            "expires_at": send_at + timedelta(days=survey.link_expiry_days),
-            "person_id": person_id,
-            "channel": channel,
-            "status": RequestStatus.SCHEDULED,
-            "scheduled_at": send_at,
-            "trigger_id": trigger_id,
-            "event_id": event_id,
-            "enrollment_id": enrollment_id,
-            "enqueued_at": enqueued_at,
-            "reminder_plan": plan_for(reminders, survey.reminders) if channel == "email" else None,
-            "created_at": clock.now(),
-        },
+    values = new_request_values(
+        project_id,
+        channel=channel,
+        send_at=send_at,
+        survey_id=survey_id,
+        trigger_id=trigger_id,
+        enrollment_id=enrollment_id,
+        enqueued_at=enqueued_at,
+        reminders=reminders,
     )
+    request = insert_loaded(SurveyRequest, {**values, "person_id": person_id, "event_id": event_id})
     return ScheduleOutcome(request)
+
+
+def new_request_values(
+    project_id: int,
+    *,
+    channel: str,
+    send_at: datetime,
+    survey_id: int | None,
+    trigger_id: int | None,
+    enrollment_id: int | None,
+    enqueued_at: datetime | None,
+    reminders: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """Every column of a new scheduled ask but `id`, `person_id` and `event_id` (schedule_survey's
+    arguments; a caller inserting the person and event in the same statement links them there)."""
+    survey = asked_survey(project_id, survey_id)
+    return {
+        **_NEW_REQUEST_DEFAULTS,
+        "project_id": project_id,
+        "survey_id": survey.id,
+        # Links stay valid for the survey's expiry counted from when the ask goes out.
+        "expires_at": send_at + timedelta(days=survey.link_expiry_days),
+        "channel": channel,
+        "status": RequestStatus.SCHEDULED,
+        "scheduled_at": send_at,
+        "trigger_id": trigger_id,
+        "enrollment_id": enrollment_id,
+        "enqueued_at": enqueued_at,
+        "reminder_plan": plan_for(reminders, survey.reminders) if channel == "email" else None,
+        "created_at": clock.now(),
+    }
 
 
 # Every column of a new scheduled ask that schedule_survey does not set, as the model's defaults would.

@@ -9,10 +9,16 @@ from flask import Flask
 from sqlalchemy import Table, bindparam, event, func, inspect, select, update
 
 from survey_service.core import clock
-from survey_service.core.inserts import insert_loaded, insert_pair_unless_taken, insert_unless_taken
+from survey_service.core.inserts import (
+    insert_loaded,
+    insert_pair_unless_taken,
+    insert_trio_unless_taken,
+    insert_unless_taken,
+)
 from survey_service.extensions import db
-from survey_service.models import Event, Person
+from survey_service.models import Event, Person, SurveyRequest
 from tests.support.db import make_project
+from tests.support.sql import sql_log
 
 
 @pytest.mark.parametrize("key", ["typo", "received_at"], ids=["stray key", "column left out"])
@@ -224,3 +230,65 @@ def test_insert_loaded_along_an_update_changes_only_what_the_update_sets(
         assert _columns(stored_person) == {**before, "name": "Pat", "updated_at": stored_person.updated_at}
         assert stored_person.updated_at >= before["updated_at"]
         assert _columns(stored_event) == _columns(inserted)
+
+
+def _request_values(project_id: int) -> dict[str, Any]:
+    from survey_service.services.surveying import new_request_values
+
+    return new_request_values(
+        project_id, channel="email", send_at=clock.now(), survey_id=None, trigger_id=None,
+        enrollment_id=None, enqueued_at=None, reminders=None,
+    )  # fmt: skip
+
+
+def _trio(
+    project_id: int, person: dict[str, Any] | None = None, request: dict[str, Any] | None = None
+) -> Any:
+    return insert_trio_unless_taken(
+        Person, person or _person_values(project_id), Event, _event_values(project_id), "person_id",
+        SurveyRequest, request or _request_values(project_id), ("person_id", "event_id"),
+    )  # fmt: skip
+
+
+def test_insert_trio_writes_the_three_rows_in_one_statement_on_postgresql_held_as_stored(
+    app: Flask, project: dict[str, Any]
+) -> None:
+    with app.app_context():
+        db.session.connection()
+        request_values = _request_values(project["id"])  # reads the survey's terms
+        with sql_log(app) as statements:
+            trio = _trio(project["id"], request=request_values)
+        assert trio is not None
+        person, new_event, request = trio
+        assert new_event.person_id == request.person_id == person.id and request.event_id == new_event.id
+        held = [_columns(row) for row in trio]
+        db.session.commit()
+        db.session.expunge_all()
+        stored = [db.session.get(type(row), row.id) for row in trio]
+        assert [_columns(row) for row in stored if row is not None] == held
+        assert len(statements) == (1 if db.engine.dialect.name == "postgresql" else 3), statements
+
+
+def test_insert_trio_with_the_parent_or_child_taken_writes_no_third_row(
+    app: Flask, project: dict[str, Any]
+) -> None:
+    with app.app_context():
+        assert _trio(project["id"]) is not None
+        db.session.commit()
+        assert _trio(project["id"]) is None  # the person's key taken: nothing written
+        someone_new = {**_person_values(project["id"]), "external_id": "p2"}
+        assert _trio(project["id"], someone_new) is None  # the event's id taken: the new person only
+        found = db.session.scalar(select(Person).where(Person.external_id == "p2"))
+        assert found is not None
+        assert db.session.scalar(select(func.count()).select_from(SurveyRequest)) == 1
+        db.session.rollback()
+
+
+def test_insert_trio_links_given_is_a_type_error(app: Flask, project: dict[str, Any]) -> None:
+    with app.app_context():
+        with pytest.raises(TypeError):
+            insert_trio_unless_taken(
+                Person, _person_values(project["id"]), Event, _event_values(project["id"]), "person_id",
+                SurveyRequest, {**_request_values(project["id"]), "event_id": 1}, ("person_id", "event_id"),
+            )  # fmt: skip
+        assert db.session.scalar(select(func.count()).select_from(Person)) == 0

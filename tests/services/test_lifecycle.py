@@ -91,10 +91,12 @@ def test_event_same_id_twice_is_duplicate_and_schedules_once(
     assert len(requests_of(app)) == 1
 
 
-def _record(project_id: int, event_id: str, person: dict[str, Any], seen: list[EventOutcome]) -> EventOutcome:
+def _record(
+    project_id: int, event_id: str, person: dict[str, Any], seen: list[EventOutcome], **options: Any
+) -> EventOutcome:
     project = db.session.get(Project, project_id)
     assert project is not None
-    return record_event(project, event_id, "ticket_closed", person, also=seen.append)
+    return record_event(project, event_id, "ticket_closed", person, also=seen.append, **options)
 
 
 def _columns(row: Event | SurveyRequest) -> dict[str, Any]:
@@ -121,8 +123,9 @@ def test_event_and_its_request_are_held_as_stored_without_a_read_back(
 def test_event_of_someone_new_is_written_with_its_person_in_one_statement_on_postgresql(
     app: Flask, client: FlaskClient, auth: dict[str, str], project: dict[str, Any], queue: Queue
 ) -> None:
-    """The person and the event: one INSERT … SELECT FROM (INSERT …) on PostgreSQL, two on SQLite; then
-    the request and the one commit. Someone already known goes the long way: their event is theirs."""
+    """The person, the event and the rule's request: one INSERT … SELECT FROM (INSERT …) on PostgreSQL,
+    three INSERTs on SQLite; then the one commit. Someone already known goes the long way: their event is
+    theirs."""
     add_rule(client, auth, event_type="ticket_closed", delay_seconds=0)
     p0, p1 = {"external_id": "p0"}, {"external_id": "p1", "email": "p1@example.com"}
     # The warm-up fills the caches of the project and its rules.
@@ -131,8 +134,7 @@ def test_event_of_someone_new_is_written_with_its_person_in_one_statement_on_pos
         assert send_event(client, auth, "e1", "ticket_closed", person=p1).status_code == 202
     writes = [s.split()[0].upper() for s in seen if not s.lstrip().upper().startswith("SELECT")]
     on_postgresql = app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql")
-    pair = ["WITH"] if on_postgresql else ["INSERT", "INSERT"]
-    assert writes == [*pair, "INSERT", "COMMIT"], seen
+    assert writes == (["WITH", "COMMIT"] if on_postgresql else ["INSERT"] * 3 + ["COMMIT"]), seen
     assert send_event(client, auth, "e2", "ticket_closed", person=p1).status_code == 202
     with app.app_context():
         people = {p.external_id: p.id for p in db.session.scalars(select(Person))}
@@ -140,6 +142,72 @@ def test_event_of_someone_new_is_written_with_its_person_in_one_statement_on_pos
     assert people.keys() == {"p0", "p1"}
     assert events == {"warm-up": people["p0"], "e1": people["p1"], "e2": people["p1"]}
     assert {r.person_id for r in requests_of(app)} == {people["p1"]}  # p0 has no email to send to
+
+
+ALONG_CASES = {
+    "delay": ({"delay_seconds": 3600}, {}),
+    "send window in the person's zone": (
+        {"delay_seconds": 0, "send_window": {"start_hour": 9, "end_hour": 10}},
+        {"time_zone": "Asia/Tokyo"},
+    ),
+    "in-app": ({"delay_seconds": 0, "channel": "in_app"}, {}),
+    "reminders": ({"delay_seconds": 0, "reminders": {"count": 1, "delays_seconds": [86400]}}, {}),
+    "relative to an event date": ({"delay_seconds": 0, "relative_to": "renews_on"}, {}),
+    "conditions": ({"conditions": [{"property": "plan", "op": "eq", "value": "pro"}]}, {}),
+}
+
+
+@pytest.mark.parametrize("rule, person", ALONG_CASES.values(), ids=ALONG_CASES.keys())
+def test_event_request_written_along_with_someone_new_is_the_one_the_long_way_makes(
+    app: Flask, client: FlaskClient, auth: dict[str, str], project: dict[str, Any], queue: Queue,
+    monkeypatch: pytest.MonkeyPatch, rule: dict[str, Any], person: dict[str, Any],
+) -> None:  # fmt: skip
+    """_one_ask plans the request before the person exists; _schedule, after. Both must agree."""
+    from survey_service.services import events
+
+    add_rule(client, auth, event_type="ticket_closed", **rule)
+    asked: list[dict[str, Any]] = []
+    for name, along in (("along", True), ("long", False)):
+        if not along:
+            monkeypatch.setattr(events, "_one_ask", lambda *args: None)
+        data = {"email": f"{name}@example.com", "properties": {"plan": "pro"}, **person}
+        with app.app_context(), sql_log(app) as seen:
+            outcome = _record(project["id"], name, data, [], properties={"renews_on": "2026-07-01"})
+            [request] = outcome.requests
+            inserts = [s for s in seen if s.lstrip().upper().startswith(("INSERT", "WITH"))]
+            on_postgresql = app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql")
+            # On PostgreSQL one statement along, the pair's and the request's the long way; three on SQLite.
+            assert len(inserts) == ((1 if along else 2) if on_postgresql else 3), seen
+            db.session.expunge_all()
+            stored = db.session.get(SurveyRequest, request.id)
+            assert stored is not None and stored.event_id == outcome.event.id
+            assert stored.person_id == outcome.event.person_id
+            different = {"id", "person_id", "event_id", "created_at"}
+            asked.append({k: v for k, v in _columns(stored).items() if k not in different})
+    assert asked[0] == asked[1]
+
+
+def test_event_of_someone_new_takes_the_long_way_when_the_ask_needs_their_id_or_has_several_rules(
+    app: Flask, client: FlaskClient, auth: dict[str, str], project: dict[str, Any], queue: Queue
+) -> None:
+    add_rule(client, auth, event_type="ticket_closed", delay_seconds=0, sample_percent=50)
+    add_rule(client, auth, event_type="renewed", delay_seconds=0)
+    add_rule(client, auth, event_type="renewed", delay_seconds=60)
+    on_postgresql = app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql")
+    for event_type in ("ticket_closed", "renewed"):
+        with sql_log(app) as seen:
+            person = {"email": f"{event_type}@example.com"}
+            assert send_event(client, auth, event_type, event_type, person=person).status_code == 202
+        writes = [s.split()[0].upper() for s in seen if not s.lstrip().upper().startswith("SELECT")]
+        assert writes[0] == ("WITH" if on_postgresql else "INSERT") and writes.count("INSERT") >= 1, seen
+    with app.app_context():
+        renewed = db.session.scalars(
+            select(SurveyRequest)
+            .join(Event, Event.id == SurveyRequest.event_id)
+            .where(Event.type == "renewed")
+        ).all()
+    # Two rules: the newer superseded the first, as ever.
+    assert sorted(r.status for r in renewed) == ["scheduled", "superseded"]
 
 
 def test_event_repeat_writes_nothing_of_its_person_and_tells_also_it_is_a_duplicate(
