@@ -17,6 +17,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import instance_dict
 from sqlalchemy.orm.instrumentation import manager_of_class
+from sqlalchemy.util import immutabledict
 
 from survey_service.extensions import Base, db
 
@@ -145,6 +146,19 @@ def insert_trio_unless_taken(
     )
 
 
+def inserting_from(model: type[Base], taken: dict[str, Any], select_from: Any) -> Any:
+    """`INSERT INTO model … SELECT <bound values>, <taken> FROM select_from RETURNING id, <taken columns>`
+    (PostgreSQL; build it once). Binds are v_<column> for every column but id and the taken ones, each
+    CAST to its column's type; `taken` maps the other columns to expressions of select_from."""
+    return _insert_from(model, "v", taken, select_from)
+
+
+def held_as_loaded(model: type[M], values: dict[str, Any], row_id: int) -> M:
+    """A row written by a statement of the caller's (values: every column but id), as a loaded object."""
+    _check_columns(model, values)
+    return _loaded(model, values, row_id)
+
+
 def _insert(model: type[M], values: dict[str, Any], *, skip_conflict: bool) -> M | None:
     _check_columns(model, values)
     connection = db.session.connection()
@@ -244,7 +258,7 @@ def _trio_statement(
     return _insert_from(grandchild, "g", {parent_link: new_child.c[link], child_link: new_child.c.id})
 
 
-def _insert_from(model: type[Base], prefix: str, taken: dict[str, Any]) -> Any:
+def _insert_from(model: type[Base], prefix: str, taken: dict[str, Any], select_from: Any = None) -> Any:
     """INSERT INTO model … SELECT <its bound values, each CAST>, <the `taken` columns of a CTE> RETURNING id
     and the taken columns."""
     table = cast(Table, model.__table__)
@@ -253,6 +267,8 @@ def _insert_from(model: type[Base], prefix: str, taken: dict[str, Any]) -> Any:
         *[sql_cast(bindparam(f"{prefix}_{c.key}", type_=_bind_type(model, c)), c.type) for c in columns],
         *taken.values(),
     )
+    if select_from is not None:
+        chosen = chosen.select_from(select_from)
     return (
         postgresql_insert(table)
         .from_select([*[c.key for c in columns], *taken], chosen)
@@ -270,6 +286,13 @@ def _bind_type(model: type[Base], column: Column[Any]) -> Any:
         return column.type
     as_null = cast(JSON, column.type.copy())
     as_null.none_as_null = True
+    # JSONType is JSONB on PostgreSQL (a variant): the type bound there must write None as NULL too.
+    variants = {}
+    for dialect, variant in as_null._variant_mapping.items():
+        variant = cast(JSON, variant.copy())
+        variant.none_as_null = True
+        variants[dialect] = variant
+    as_null._variant_mapping = immutabledict(variants)
     return as_null
 
 

@@ -53,7 +53,7 @@ log = logging.getLogger(__name__)
 BATCH = 200
 
 
-def _has_plans(project_id: int) -> bool:
+def has_plans(project_id: int) -> bool:
     """Whether any survey, rule or enrolment of the project has a reminder plan (cached briefly)."""
 
     def load() -> bool:
@@ -259,7 +259,7 @@ def close_on_answer(response: Response, request: SurveyRequest | None) -> None:
             .values(responded_at=response.created_at)
             .execution_options(synchronize_session=False)
         )
-    elif not _has_plans(response.project_id):
+    elif not has_plans(response.project_id):
         return
     close_chains(
         and_(

@@ -7,14 +7,20 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, Update, bindparam, select, update
+from sqlalchemy import Table, Update, bindparam, literal_column, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 
 from survey_service.core import clock, cursors, nps
-from survey_service.core.inserts import insert_loaded, insert_pair_unless_taken
+from survey_service.core.inserts import (
+    held_as_loaded,
+    insert_loaded,
+    insert_pair_unless_taken,
+    inserting_from,
+)
 from survey_service.errors import ApiError
 from survey_service.extensions import db
-from survey_service.models import Person, RequestStatus, Response, ResponseTheme, SurveyRequest
+from survey_service.models import JSONType, Person, RequestStatus, Response, ResponseTheme, SurveyRequest
 from survey_service.services import projects, reminders
 from survey_service.services.alerts import dispatch_response_event
 from survey_service.services.people import merged_properties, names_person, new_person_values, upsert_person
@@ -175,6 +181,93 @@ def _with_new_person(
     set_committed_value(response, "person", person)
     reminders.close_on_answer(response, None)
     return response
+
+
+def record_first_answer(
+    project_id: int, request_id: int, person_id: int, channel: str, score: int, comment: str | None
+) -> Response | None:
+    """The first answer to a request on screen, in one statement on PostgreSQL, committed; else None.
+
+    `UPDATE survey_requests … RETURNING` (as a CTE) marks the request answered only while it is this
+    project's and person's request on this channel, `sent`, unanswered and unexpired, and no part of a
+    reminder chain; the response's INSERT takes its survey, person and the person's properties (server-set
+    over browser-set, as merged_properties) from that row and the person's. None, with nothing written and
+    the transaction still open, when any of that does not hold (off PostgreSQL, a reminder plan in the
+    project, a second answer, a closed or foreign request, or a response already there): the caller takes
+    record_response's way, which tells which and answers it.
+    """
+    if db.session.connection().dialect.name != "postgresql" or reminders.has_plans(project_id):
+        return None
+    at = clock.now()
+    values = {
+        **_NEW_RESPONSE_DEFAULTS,
+        "followup_tags": [],
+        "project_id": project_id,
+        "score": score,
+        "category": nps.category_for(score),
+        "comment": comment,
+        "channel": channel,
+        "reference_consent": None,
+        "answered_after_step": 0,  # no reminder chain: its first ask
+        "created_at": at,
+        "updated_at": at,
+    }
+    params = {f"v_{key}": value for key, value in values.items()}
+    params.update(
+        r_id=request_id, r_project=project_id, r_person=person_id, r_channel=channel, r_now=at, r_at=at
+    )
+    try:
+        row = db.session.connection().execute(_first_answer(), params).first()
+    except IntegrityError:  # a response to the request already, though it was not marked: the long way
+        db.session.rollback()
+        return None
+    if row is None:
+        return None
+    response_id, survey_id, person, request, properties = row
+    written = {**values, "survey_id": survey_id, "person_id": person, "request_id": request}
+    response = held_as_loaded(Response, {**written, "properties": properties}, response_id)
+    db.session.commit()
+    dispatch_response_event(project_id, response.id, "response.created")
+    return response
+
+
+@functools.cache
+def _first_answer() -> Any:
+    """record_first_answer's statement (built once): `WITH marked AS (UPDATE … RETURNING) INSERT INTO
+    responses … SELECT … FROM marked JOIN people`."""
+    requests, people = cast(Table, SurveyRequest.__table__), cast(Table, Person.__table__)
+    marked = (
+        update(requests)
+        .where(
+            requests.c.id == bindparam("r_id"),
+            requests.c.project_id == bindparam("r_project"),
+            requests.c.person_id == bindparam("r_person"),
+            requests.c.channel == bindparam("r_channel"),
+            requests.c.status == RequestStatus.SENT,
+            requests.c.responded_at.is_(None),
+            or_(requests.c.expires_at.is_(None), requests.c.expires_at > bindparam("r_now")),
+            requests.c.reminder_of_id.is_(None),
+            requests.c.step == 0,
+            requests.c.reminder_plan.is_(None),
+        )
+        .values(status=RequestStatus.RESPONDED, responded_at=bindparam("r_at"))
+        .returning(requests.c.id, requests.c.survey_id, requests.c.person_id)
+        .cte("marked")
+    )
+    # merged_properties in SQL: jsonb || keeps the right side's value of a key both have.
+    merged = literal_column(
+        "(CASE WHEN jsonb_typeof(people.browser_properties) = 'object' THEN people.browser_properties"
+        " ELSE '{}'::jsonb END) || (CASE WHEN jsonb_typeof(people.properties) = 'object'"
+        " THEN people.properties ELSE '{}'::jsonb END)",
+        JSONType,
+    )
+    taken = {
+        "survey_id": marked.c.survey_id,
+        "person_id": marked.c.person_id,
+        "request_id": marked.c.id,
+        "properties": merged,
+    }
+    return inserting_from(Response, taken, marked.join(people, people.c.id == marked.c.person_id))
 
 
 def get_response(project_id: int, response_id: int) -> Response:

@@ -21,7 +21,7 @@ from survey_service.models import (
     WidgetDismissal,
 )
 from survey_service.services.reminder_plans import close_chains
-from survey_service.services.responses import record_response
+from survey_service.services.responses import record_first_answer, record_response
 from survey_service.services.tx import commit_with_retry
 from survey_service.widget.eligibility import CHANNEL
 
@@ -49,12 +49,17 @@ def _request_with_person() -> Select[SurveyRequest, Person]:
     )
 
 
-def _request_for_token(project_id: int, token: str) -> tuple[SurveyRequest, Person]:
-    """The in-app request a widget token names and its person, if it is this project's; else 404/401."""
+def _read_token(token: str) -> tuple[int, int, int]:
+    """The project, person and request a widget answer token names; else 401."""
     try:
-        token_project_id, person_id, request_id = tokens.read_widget_answer_token(token)
+        return tokens.read_widget_answer_token(token)
     except tokens.TokenInvalid:
         raise ApiError(401, "invalid_token", "The survey token is not valid or has expired.") from None
+
+
+def _request_for_token(project_id: int, token: tuple[int, int, int]) -> tuple[SurveyRequest, Person]:
+    """The in-app request a widget token names and its person, if it is this project's; else 404."""
+    token_project_id, person_id, request_id = token
     # The request with its person in one round trip (the answer needs both). The person is returned, not
     # left to the session: its identity map holds objects weakly, so one nobody holds is read again.
     row = db.session.execute(_request_with_person(), {"request_id": request_id}).first()
@@ -107,10 +112,16 @@ def answer(project_id: int, token: str, score: int, comment: str | None) -> Resp
     The request's state is checked now, not only the token's age: a dismissed, expired or otherwise
     closed request takes no answer (410). The response and the request marked answered are one commit.
     """
-    request, person = _request_for_token(project_id, token)
+    named = _read_token(token)
+    comment = (comment or "").strip() or None
+    if named[0] == project_id:
+        # The common case, the first answer to the request on screen: one statement (PostgreSQL).
+        first = record_first_answer(project_id, named[2], named[1], CHANNEL, score, comment)
+        if first is not None:
+            return first
+    request, person = _request_for_token(project_id, named)
     if not answerable(request, clock.now()) or answered_elsewhere(request):
         raise ApiError(410, "survey_closed", "This survey is closed: it was dismissed or has expired.")
-    comment = (comment or "").strip() or None
     # The request's own person, as is: a browser's answer changes nothing of who the person is.
     response, _ = record_response(
         project_id, {}, score, comment, channel=CHANNEL, request=request, mark_answered=True, person=person
@@ -123,7 +134,7 @@ def dismiss(project_id: int, token: str) -> bool:
 
     The dismissal ends the ask's reminders (end_reminders), email ones included.
     """
-    request, _ = _request_for_token(project_id, token)
+    request, _ = _request_for_token(project_id, _read_token(token))
 
     def work() -> bool:
         fresh = db.session.get(SurveyRequest, request.id)

@@ -392,11 +392,12 @@ def test_answer_token_of_other_project_is_404(
     assert count(app, Response) == 0
 
 
-def test_answer_is_one_read_one_write_and_one_commit_on_postgresql(
+def test_first_answer_is_one_statement_and_one_commit_on_postgresql(
     app: Flask, client: FlaskClient, project: dict[str, Any]
 ) -> None:
-    """The response's INSERT marks the request answered in the same statement on PostgreSQL (a CTE); two
-    statements on SQLite."""
+    """The first answer marks the request answered and writes the response from it and its person in one
+    statement on PostgreSQL (responses.record_first_answer); a read and two statements on SQLite. A second
+    answer takes the long way: it changes the first."""
     app.config["HOT_CACHE_SECONDS"] = 3600
     warm, token = (identify(client, project, user, force=True).get_json()["token"] for user in ("u0", "u1"))
     assert answer_as(client, project, warm, 6).status_code == 200  # the project's settings cached
@@ -404,17 +405,27 @@ def test_answer_is_one_read_one_write_and_one_commit_on_postgresql(
         res = post(
             client, "answer", {"key": project["public_key"], "token": token, "score": 6, "comment": "ok"}
         )
-    assert res.status_code == 200
+    assert res.status_code == 200 and res.get_json()["category"] == "detractor"
     reads = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
-    assert len(reads) == 1 and "FROM survey_requests JOIN people" in reads[0]
-    together = ["WITH along AS", "COMMIT"]
-    apart = ["INSERT INTO responses", "UPDATE survey_requests SET", "COMMIT"]
     on_postgresql = app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql")
+    assert len(reads) == (0 if on_postgresql else 1), reads
+    together = ["WITH marked AS", "COMMIT"]
+    apart = ["INSERT INTO responses", "UPDATE survey_requests SET", "COMMIT"]
     assert [" ".join(s.split()[:3]) for s in writes(statements)] == (together if on_postgresql else apart)
     with app.app_context():
         answered = select(SurveyRequest).join(Response, Response.request_id == SurveyRequest.id)
         request = db.session.scalar(answered.where(Response.comment == "ok"))
         assert request is not None and request.status == "responded" and request.responded_at is not None
+        first_at = request.responded_at
+    # The same token again: the long way changes the answer; the request keeps its first answer's instant.
+    with sql_log(app) as statements:
+        again = post(client, "answer", {"key": project["public_key"], "token": token, "score": 10})
+    assert again.status_code == 200 and again.get_json()["category"] == "promoter"
+    assert any("FROM survey_requests JOIN people" in s for s in statements)
+    with app.app_context():
+        [response] = db.session.scalars(select(Response).where(Response.comment == "ok")).all()
+        request = db.session.get(SurveyRequest, response.request_id)
+        assert response.score == 10 and request is not None and request.responded_at == first_at
 
 
 def test_answer_same_token_at_once_records_one_response_and_marks_the_request_with_it(
@@ -1134,3 +1145,62 @@ def test_identify_browser_email_never_blocks_the_server_from_using_the_address(
     identify(client, project, "mallory", email="bob@customer.co")
     assert stored_person(app, "mallory").email is None
     assert stored_person(app, "bob").email_from_browser is False
+
+
+@pytest.mark.parametrize("first_way", [True, False], ids=["one statement", "the long way"])
+def test_first_answer_freezes_the_persons_merged_properties_and_is_held_as_stored(
+    app: Flask, client: FlaskClient, project: dict[str, Any], first_way: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both ways write the same response: server-set properties over browser-set ones (merged_properties),
+    the request's survey and person; the object answered with holds what was stored."""
+    from survey_service.widget import answers
+
+    if not first_way:
+        monkeypatch.setattr(answers, "record_first_answer", lambda *args: None)
+    token = identify(client, project, "u1", force=True).get_json()["token"]
+    with app.app_context():
+        db.session.execute(
+            update(Person)
+            .where(Person.external_id == "u1")
+            .values(properties={"plan": "pro", "seats": 5}, browser_properties={"plan": "free", "page": "/x"})
+        )
+        db.session.commit()
+        request = db.session.scalar(select(SurveyRequest).where(SurveyRequest.channel == "in_app"))
+        assert request is not None
+        request_id, survey_id, person_id = request.id, request.survey_id, request.person_id
+    held: dict[str, Any] = {}
+
+    def answer(*args: Any) -> Response:
+        response = real_answer(*args)
+        held.update({c.key: getattr(response, c.key) for c in Response.__table__.columns})
+        return response
+
+    real_answer = answers.answer
+    monkeypatch.setattr(answers, "answer", answer)
+    assert answer_as(client, project, token, 9).status_code == 200
+    with app.app_context():
+        [stored] = db.session.scalars(select(Response)).all()
+        assert {c.key: getattr(stored, c.key) for c in Response.__table__.columns} == held
+    assert held["properties"] == {"plan": "pro", "seats": 5, "page": "/x"}
+    assert (held["request_id"], held["survey_id"], held["person_id"]) == (request_id, survey_id, person_id)
+    assert (held["channel"], held["category"], held["answered_after_step"]) == ("in_app", "promoter", 0)
+
+
+@pytest.mark.parametrize("closed", ["expired", "dismissed", "not yet shown"])
+def test_first_answer_to_a_closed_request_writes_nothing_and_is_410(
+    app: Flask, client: FlaskClient, project: dict[str, Any], closed: str
+) -> None:
+    token = identify(client, project, "u1", force=True).get_json()["token"]
+    changes: dict[str, dict[str, Any]] = {
+        "expired": {"expires_at": clock.now() - timedelta(minutes=1)},
+        "dismissed": {"status": "dismissed"},
+        "not yet shown": {"status": "scheduled"},
+    }
+    change = changes[closed]
+    with app.app_context():
+        db.session.execute(update(SurveyRequest).values(**change))
+        db.session.commit()
+    res = answer_as(client, project, token, 9)
+    assert res.status_code == 410 and res.get_json()["code"] == "survey_closed"
+    assert count(app, Response) == 0
+    assert count(app, SurveyRequest, SurveyRequest.responded_at.is_not(None)) == 0
