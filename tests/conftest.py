@@ -107,6 +107,7 @@ def shared_app(migrated: dict[str, Any]) -> Iterator[Flask]:
     """The one app of a backend (create_app costs ~50 ms; `app` hands it to each test, reset)."""
     app = create_app(dict(migrated))
     yield app
+    settle_wakes()
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
@@ -136,6 +137,7 @@ def app(shared_app: Flask) -> Iterator[Flask]:
     try:
         yield app
     finally:
+        settle_wakes()
         with app.app_context():
             db.session.remove()
         app.config.clear()
@@ -145,6 +147,14 @@ def app(shared_app: Flask) -> Iterator[Flask]:
         queues_of(app).close()
         init_queues(app)
         reset_process_throttles()
+
+
+def settle_wakes() -> None:
+    """Wait for the send wake-ups a test's requests handed this process's thread (outbox._Waker): one made
+    after the test ended would land in the next test's Redis."""
+    from survey_service.services import outbox
+
+    assert outbox.settle_wakes(), "a send wake-up did not finish within 10 s"
 
 
 def reset_process_throttles() -> None:
@@ -164,6 +174,7 @@ def fresh_app(migrated: dict[str, Any]) -> Iterator[Flask]:
     with app.app_context():
         empty_tables()
     yield app
+    settle_wakes()
     with app.app_context():
         db.session.remove()
         db.engine.dispose()

@@ -167,7 +167,7 @@ def _one_ask(
         or not all(triggers.condition_matches(c, person_properties, properties) for c in rule.conditions)
     ):
         return None
-    due = triggers.send_time(rule, Person(time_zone=person_values["time_zone"]), occurred_at, properties)
+    due = triggers.send_time(rule, person_values["time_zone"], occurred_at, properties)
     if due is None:
         return None
     try:
@@ -213,7 +213,7 @@ def _schedule(outcome: EventOutcome, person: Person, created: bool, now: datetim
         if not triggers.in_sample(rule.id, person.id, rule.sample_percent):
             outcome.skipped.append({"trigger_id": rule.id, "reason": "sampling"})
             continue
-        due = triggers.send_time(rule, person, event.occurred_at, event.properties)
+        due = triggers.send_time(rule, person.time_zone, event.occurred_at, event.properties)
         if due is None:
             outcome.skipped.append({"trigger_id": rule.id, "reason": f"missing_{rule.relative_to}"})
             continue

@@ -7,14 +7,17 @@ job vanishes (Redis restarted empty, worker killed), the relay finds the request
 
 from __future__ import annotations
 
+import atexit
 import logging
+import os
+import threading
 import time
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from flask import current_app
+from flask import Flask, current_app
 from redis.client import Pipeline
 from redis.exceptions import RedisError
 from rq import Retry
@@ -34,6 +37,8 @@ SEND_DUE_JOB = "survey_service.jobs.send_due_emails"
 WAKE_KEY = "survey:send:wake"
 # A wake-up whose job vanished (worker killed before it began) lets the next one through after this long.
 WAKE_TTL_MS = 30_000
+# A web process gathers the wake-ups of this long into one (_Waker): a due email goes out that much later.
+WAKE_GATHER_SECONDS = 0.02
 DEFAULT_RETRY_INTERVALS = [60, 300, 1800, 7200]
 JOB_TIMEOUT = 120
 # After a Redis failure, web requests stop trying for a moment instead of each waiting on it.
@@ -103,6 +108,87 @@ def wake_senders() -> bool:
     return True
 
 
+class _Waker:
+    """Per web process: the wake-ups of concurrent requests gathered for WAKE_GATHER_SECONDS into one
+    wake_senders call, in a thread of its own; the request that asked does not wait for it.
+
+    A SET NX per request was a fifteenth of a lifecycle event's CPU. The requests handed here are
+    committed and stamped `enqueued_at` already; if Redis refuses, their stamps are taken back and the
+    relay enqueues them (within RELAY_EVERY), as enqueue_requests does. A process killed before its thread
+    ran leaves them stamped: the relay finds them overdue after OVERDUE_GRACE.
+    """
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._pending: list[tuple[Flask, list[int]]] = []
+        self._running = False
+        self._pid = 0
+
+    def wake(self, app: Flask, request_ids: list[int]) -> None:
+        with self._changed:
+            if self._pid != os.getpid():  # first use in this process (a forked worker inherits no thread)
+                self._pid, self._pending, self._running = os.getpid(), [], False
+                threading.Thread(target=self._run, name="send-waker", daemon=True).start()
+            self._pending.append((app, request_ids))
+            self._changed.notify_all()
+
+    def settle(self, timeout: float = 10.0) -> bool:
+        """Wait until every wake-up handed to this process so far was made; False on timeout."""
+        with self._changed:
+            return self._changed.wait_for(lambda: not self._pending and not self._running, timeout)
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                self._changed.wait_for(lambda: bool(self._pending))
+                self._running = True
+            time.sleep(WAKE_GATHER_SECONDS)  # the requests of the next moments share this wake-up
+            with self._changed:
+                batch, self._pending = self._pending, []
+            try:
+                for app in {id(app): app for app, _ in batch}.values():
+                    _wake_for(app, [i for a, ids in batch if a is app for i in ids])
+            finally:
+                with self._changed:
+                    self._running = False
+                    self._changed.notify_all()
+
+
+def _wake_for(app: Flask, request_ids: list[int]) -> None:
+    """wake_senders for requests already stamped; on a Redis error, take their stamps back."""
+    global _breaker_open_until
+    with app.app_context():
+        try:
+            wake_senders()
+        except RedisError as exc:
+            _breaker_open_until = time.monotonic() + BREAKER_SECONDS
+            log.warning("Redis unavailable, %d request(s) left to the relay: %s", len(request_ids), exc)
+            try:
+                db.session.execute(
+                    update(SurveyRequest)
+                    .where(SurveyRequest.id.in_(request_ids), SurveyRequest.status.in_(WAITING_STATUSES))
+                    .values(enqueued_at=None)
+                    .execution_options(synchronize_session=False)
+                )
+                db.session.commit()
+            except SQLAlchemyError as db_exc:
+                log.warning(
+                    "could not take back %d stamp(s) (%s): the relay checks", len(request_ids), db_exc
+                )
+        except Exception:  # never let the thread die: the relay recovers what this missed
+            log.exception("send wake-up failed; the relay recovers the requests")
+        finally:
+            db.session.remove()
+
+
+_waker = _Waker()
+
+
+def settle_wakes(timeout: float = 10.0) -> bool:
+    """Wait until the wake-ups this process was handed were made (tests, and a worker about to exit)."""
+    return _waker.settle(timeout)
+
+
 def woken() -> None:
     """Called by a wake-up job before its first claim: the next committed request wakes another job."""
     queues().redis.delete(WAKE_KEY)
@@ -139,7 +225,7 @@ def enqueue_requests(
                         enqueue_send(request.id, request.project_id, request.scheduled_at, now, pipeline)
                     pipeline.execute()
             if due_now:
-                wake_senders()
+                _waker.wake(current_app._get_current_object(), [r.id for r in due_now])  # type: ignore[attr-defined]
             done = own_jobs + due_now
         except RedisError as exc:
             _breaker_open_until = time.monotonic() + BREAKER_SECONDS
@@ -289,3 +375,10 @@ def relay(now: datetime | None = None) -> int:
     count = enqueue_requests([*never, *lost], now)
     db.session.commit()
     return count
+
+
+@atexit.register
+def _settle_at_exit() -> None:
+    """A worker stopping gracefully makes the wake-ups it was handed (briefly: the relay covers the rest)."""
+    if _waker._pid == os.getpid():
+        _waker.settle(timeout=2.0)

@@ -118,7 +118,7 @@ def _next_step(
         return []  # read again after a rollback: another relay ended it meanwhile
     plan = normalized(first.reminder_plan)
     rule = rules.get(first.trigger_id) if first.trigger_id is not None else None
-    at = within_send_window(rule, person, seen) if rule is not None else seen
+    at = within_send_window(rule, person.time_zone, seen) if rule is not None else seen
     if _why_stop(first, answered, plan, step, at):
         _move(first.id, seen, None)
         return []

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from survey_service.core import cursors, hot_cache, instants, sampling
 from survey_service.errors import ApiError
 from survey_service.extensions import db
-from survey_service.models import Person, Project, TriggerRule
+from survey_service.models import Project, TriggerRule
 from survey_service.services import reminder_plans
 from survey_service.services.surveying import project_survey
 
@@ -83,18 +83,18 @@ def in_sample(rule_id: int, person_id: int, percent: int) -> bool:
     return sampling.in_sample(f"rule:{rule_id}:person:{person_id}", percent, digest_bytes=8)
 
 
-def _zone(person: Person) -> ZoneInfo:
+def _zone(time_zone: str | None) -> ZoneInfo:
     try:
-        return ZoneInfo(person.time_zone) if person.time_zone else ZoneInfo("UTC")
+        return ZoneInfo(time_zone) if time_zone else ZoneInfo("UTC")
     except (ZoneInfoNotFoundError, ValueError):
         return ZoneInfo("UTC")
 
 
-def within_send_window(rule: TriggerRule, person: Person, at: datetime) -> datetime:
+def within_send_window(rule: TriggerRule, time_zone: str | None, at: datetime) -> datetime:
     """Move `at` forward to the rule's send window in the person's time zone (UTC if unknown)."""
     if rule.send_window_start is None or rule.send_window_end is None:
         return at
-    local = at.astimezone(_zone(person))
+    local = at.astimezone(_zone(time_zone))
     start, end = rule.send_window_start, rule.send_window_end
     if start <= local.hour < end:
         return at
@@ -118,7 +118,7 @@ def _parse_anchor(value: Any) -> datetime | None:
 
 
 def send_time(
-    rule: TriggerRule, person: Person, occurred_at: datetime, event_props: dict[str, Any]
+    rule: TriggerRule, time_zone: str | None, occurred_at: datetime, event_props: dict[str, Any]
 ) -> datetime | None:
     """When this rule asks for this event: delay from the event (or its anchor date), in the window."""
     base = occurred_at
@@ -127,7 +127,7 @@ def send_time(
         if anchor is None:
             return None
         base = anchor
-    return within_send_window(rule, person, base + timedelta(seconds=rule.delay_seconds))
+    return within_send_window(rule, time_zone, base + timedelta(seconds=rule.delay_seconds))
 
 
 # core/hot_cache's cache of the enabled rules by (project id, event type).

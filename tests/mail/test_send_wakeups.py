@@ -38,6 +38,7 @@ def post_events(client: FlaskClient, auth: dict[str, str], count: int, prefix: s
         body = {"id": f"{prefix}{i}", "type": "ticket_closed", "person": person}
         res = client.post("/api/v1/events", json=body, headers=auth)
         assert res.status_code == 202, res.get_json()
+    assert outbox.settle_wakes()  # the process's wake-up thread gathered them
 
 
 def queued_functions(app: Flask) -> list[str | None]:

@@ -15,7 +15,7 @@ from sqlalchemy import inspect, select
 from survey_service.errors import ApiError
 from survey_service.extensions import db, scheduled_jobs
 from survey_service.models import Enrollment, Event, Person, Project, SurveyRequest
-from survey_service.services import enrollments, triggers
+from survey_service.services import enrollments, outbox, triggers
 from survey_service.services.events import EventOutcome, record_event
 from tests.support.concurrency import at_once
 from tests.support.db import make_project
@@ -47,7 +47,9 @@ def send_event(
     client: FlaskClient, auth: dict[str, str], event_id: str, event_type: str, **extra: Any
 ) -> Any:
     body = {"id": event_id, "type": event_type, "person": {"email": "pat@example.com"}, **extra}
-    return client.post("/api/v1/events", json=body, headers=auth)
+    res = client.post("/api/v1/events", json=body, headers=auth)
+    assert outbox.settle_wakes()  # a due email's wake-up is made by a thread of the process
+    return res
 
 
 def requests_of(app: Flask) -> list[SurveyRequest]:
@@ -96,7 +98,9 @@ def _record(
 ) -> EventOutcome:
     project = db.session.get(Project, project_id)
     assert project is not None
-    return record_event(project, event_id, "ticket_closed", person, also=seen.append, **options)
+    outcome = record_event(project, event_id, "ticket_closed", person, also=seen.append, **options)
+    assert outbox.settle_wakes()
+    return outcome
 
 
 def _columns(row: Event | SurveyRequest) -> dict[str, Any]:
@@ -440,6 +444,7 @@ def test_redis_down_still_accepts_events_and_relay_sends_later(
     for i in range(5):
         body = {"id": f"d{i}", "type": "ticket_closed", "person": {"email": f"p{i}@x.co"}}
         assert client.post("/api/v1/events", json=body, headers=auth).status_code == 202
+    assert outbox.settle_wakes()  # the wake-up thread found Redis away: stamps taken back
     assert all(r.enqueued_at is None for r in requests_of(app)) and queue.job_ids == []
     with app.app_context():
         handle.app.config["REDIS_URL"] = redis_url

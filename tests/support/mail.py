@@ -26,6 +26,7 @@ from flask import Flask
 from survey_service.cli import AppWorker
 from survey_service.extensions import queues
 from survey_service.mail.smtp import close_sessions
+from survey_service.services import outbox
 from tests.support.env import free_port
 
 
@@ -138,7 +139,10 @@ def flush_redis(app: Flask) -> None:
 
 
 def run_worker_burst(app: Flask) -> None:
-    """Run the app's RQ worker (AppWorker: jobs run in this process; scheduler on) until the queue empties."""
+    """Run the app's RQ worker (AppWorker: jobs run in this process; scheduler on) until the queue empties.
+
+    First the wake-ups of due emails the test's requests handed this process's thread are made."""
+    assert outbox.settle_wakes()
     with app.app_context():
         handle = queues()
         worker = AppWorker([handle.queue()], connection=handle.redis)
