@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import flask
 from flask import Response, current_app, g, request
 from flask_smorest import Blueprint
 from marshmallow import RAISE, Schema
-from webargs.flaskparser import FlaskParser
+from webargs.flaskparser import FlaskParser, is_json_request
 
 from survey_service.core import keys
 from survey_service.core.ratelimit import api_retry_after
+from survey_service.core.request_limits import json_body
 from survey_service.errors import ApiError, error_response, rate_limited
 from survey_service.extensions import db
 from survey_service.models import Project
@@ -132,6 +135,16 @@ class StrictParser(FlaskParser):
         "query": RAISE,
         "querystring": RAISE,
     }
+
+    def _raw_load_json(self, req: flask.Request) -> Any:
+        """The body request_limits parsed and checked before the view (not a second json.loads); a body
+        that is not JSON goes webargs' own way, to its own error."""
+        if is_json_request(req):
+            try:
+                return json_body()
+            except json.JSONDecodeError:
+                pass
+        return super()._raw_load_json(req)
 
 
 class ApiBlueprint(Blueprint):  # type: ignore[misc]  # flask-smorest is untyped: Blueprint is Any

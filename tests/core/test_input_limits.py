@@ -258,3 +258,24 @@ def test_renewal_date_past_the_plan_horizon_schedules_nothing(
         assert res.status_code == 202, res.get_data(as_text=True)[:300]
     with app.app_context():
         assert db.session.scalars(select(SurveyRequest)).all() == []
+
+
+def test_api_body_is_parsed_once_by_the_limits_hook_and_junk_still_gets_webargs_answer(
+    client: FlaskClient, auth: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """webargs takes the body request_limits parsed and checked; it parses only what was not JSON."""
+    import webargs.core
+
+    real_parse = webargs.core.parse_json
+    parsed: list[bytes] = []
+
+    def counting_parse(data: bytes, **kwargs: object) -> object:
+        parsed.append(data)
+        return real_parse(data, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(webargs.core, "parse_json", counting_parse)
+    body = {"person": {"email": "once@example.com"}, "score": 9}
+    res = client.post("/api/v1/responses", json=body, headers=auth)
+    assert res.status_code == 201 and parsed == []
+    junk = client.post("/api/v1/responses", data=b"{not json", headers=auth, content_type="application/json")
+    assert junk.status_code == 400 and junk.get_json()["code"] == "bad_request" and parsed == [b"{not json"]
