@@ -2,8 +2,8 @@
 
 Three endpoints of the service, each a durable write acknowledged only after its COMMIT:
 `POST /api/v1/responses` (a new person per request), `POST /api/v1/events` (a new event id and person
-per request, one email trigger rule with delay 0: each event is a committed send request plus an RQ
-job) and `POST /api/widget/answer` (a shown in-app survey request per request, token signed as the
+per request, one email trigger rule with delay 0: each event is a committed send request and a send
+wake-up) and `POST /api/widget/answer` (a shown in-app survey request per request, token signed as the
 widget gets it from identify). The ceiling is `bench/raw_insert_app.py`: parse the JSON, one psycopg
 `INSERT ... RETURNING` + `COMMIT`, answer 201 - the least any acknowledged-only-when-committed write needs.
 
