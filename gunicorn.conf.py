@@ -10,7 +10,10 @@ from survey_service.core.log_redaction import install_log_redaction
 install_log_redaction()
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
-workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count() * 2 + 1))
+# One threaded worker per CPU (at least 2), not gunicorn's `2 x CPUs + 1` for sync workers: the threads
+# give the concurrency, and on 2 CPUs 2 x 8 served the hot paths at 0.51-0.56 of the raw-insert ceiling
+# with a p99 of 81-82 ms where 5 x 8 gave 0.48-0.51 and 118-138 ms (bench/README.md, "Fifth pass").
+workers = int(os.environ.get("GUNICORN_WORKERS", max(2, multiprocessing.cpu_count())))
 # Threaded workers, not sync: a sync worker reading a request that arrives a byte at a time serves nobody
 # else until its timeout kills it, so a few slow sockets took /healthz down. Here an idle connection
 # waits in the worker's poller and a slow one holds one thread of `threads`; clients that are slow on

@@ -38,7 +38,7 @@ WAKE_KEY = "survey:send:wake"
 # A wake-up whose job vanished (worker killed before it began) lets the next one through after this long.
 WAKE_TTL_MS = 30_000
 # A web process gathers the wake-ups of this long into one (_Waker): a due email goes out that much later.
-WAKE_GATHER_SECONDS = 0.02
+WAKE_GATHER_SECONDS = 0.05
 DEFAULT_RETRY_INTERVALS = [60, 300, 1800, 7200]
 JOB_TIMEOUT = 120
 # After a Redis failure, web requests stop trying for a moment instead of each waiting on it.
