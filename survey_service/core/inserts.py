@@ -85,9 +85,10 @@ def insert_pair_unless_taken(
             return None
         child_row = insert_unless_taken(child, {**child_values, link: instance_dict(parent_row)["id"]})
         return None if child_row is None else (parent_row, child_row)
-    statement = _pair_statement(parent, child, link)
-    params = {f"p_{key}": value for key, value in parent_values.items()}
-    params.update({f"c_{key}": value for key, value in child_values.items()})
+    p_null, c_null = _nulls(parent, parent_values), _nulls(child, child_values)
+    statement = _pair_statement(parent, child, link, p_null, c_null)
+    params = _binds("p", parent_values, p_null)
+    params.update(_binds("c", child_values, c_null))
     row = connection.execute(statement, params).first()
     if row is None:
         return None
@@ -129,10 +130,15 @@ def insert_trio_unless_taken(
         return (*pair, insert_loaded(grandchild, {**grandchild_values, **ids}))
     _check_columns(parent, parent_values)
     _check_columns(child, {**child_values, link: None})
-    statement = _trio_statement(parent, child, link, grandchild, links)
-    params = {f"p_{key}": value for key, value in parent_values.items()}
-    params.update({f"c_{key}": value for key, value in child_values.items()})
-    params.update({f"g_{key}": value for key, value in grandchild_values.items()})
+    nulls = (
+        _nulls(parent, parent_values),
+        _nulls(child, child_values),
+        _nulls(grandchild, grandchild_values),
+    )
+    statement = _trio_statement(parent, child, link, grandchild, links, *nulls)
+    params = _binds("p", parent_values, nulls[0])
+    params.update(_binds("c", child_values, nulls[1]))
+    params.update(_binds("g", grandchild_values, nulls[2]))
     row = connection.execute(statement, params).first()
     if row is None:
         return None
@@ -146,11 +152,24 @@ def insert_trio_unless_taken(
     )
 
 
-def inserting_from(model: type[Base], taken: dict[str, Any], select_from: Any) -> Any:
+def inserting_from(
+    model: type[Base], taken: dict[str, Any], select_from: Any, nulls: frozenset[str] = frozenset()
+) -> Any:
     """`INSERT INTO model … SELECT <bound values>, <taken> FROM select_from RETURNING id, <taken columns>`
-    (PostgreSQL; build it once). Binds are v_<column> for every column but id and the taken ones, each
-    CAST to its column's type; `taken` maps the other columns to expressions of select_from."""
-    return _insert_from(model, "v", taken, select_from)
+    (PostgreSQL; build it once per `nulls`). Binds are v_<column> for every column but id, the taken ones
+    and `nulls` (columns left to their NULL: see nulls_of), each CAST to its column's type; `taken` maps the
+    other columns to expressions of select_from."""
+    return _insert_from(model, "v", taken, select_from, nulls)
+
+
+def nulls_of(model: type[Base], values: dict[str, Any]) -> frozenset[str]:
+    """The columns of values that an INSERT may leave out: None, and NULL is what the table gives them."""
+    return _nulls(model, values)
+
+
+def binds_of(prefix: str, values: dict[str, Any], nulls: frozenset[str]) -> dict[str, Any]:
+    """The parameters of a statement built with `nulls` left out: <prefix>_<column> for the others."""
+    return _binds(prefix, values, nulls)
 
 
 def held_as_loaded(model: type[M], values: dict[str, Any], row_id: int) -> M:
@@ -229,8 +248,34 @@ def _insert_along(model: type[Base], along: Update) -> Any:
     return insert(table).values(values).returning(table.c.id).add_cte(along.cte("along"))
 
 
+def _nulls(model: type[Base], values: dict[str, Any]) -> frozenset[str]:
+    """The columns of values a statement leaves out: None, no default of ours or the table's (NULL then).
+
+    Each bind costs SQLAlchemy's and psycopg's processing on every execution; a new row has a dozen of
+    them. The statement is built (and cached) per set left out, a handful per hot path."""
+    return frozenset(key for key in _defaultless(model) if values.get(key, 0) is None)
+
+
+def _binds(prefix: str, values: dict[str, Any], nulls: frozenset[str]) -> dict[str, Any]:
+    return {f"{prefix}_{key}": value for key, value in values.items() if key not in nulls}
+
+
 @functools.cache
-def _pair_statement(parent: type[Base], child: type[Base], link: str) -> Any:
+def _defaultless(model: type[Base]) -> frozenset[str]:
+    table = cast(Table, model.__table__)
+    return frozenset(
+        c.key for c in _but_id(table) if c.nullable and c.default is None and c.server_default is None
+    )
+
+
+@functools.cache
+def _pair_statement(
+    parent: type[Base],
+    child: type[Base],
+    link: str,
+    p_null: frozenset[str] = frozenset(),
+    c_null: frozenset[str] = frozenset(),
+) -> Any:
     """PostgreSQL: the parent's INSERT as a CTE, the child's INSERT … SELECT from it (both skip conflicts).
 
     Binds are p_<column> and c_<column>. Each child value is CAST to its column's type: a NULL bound in a
@@ -238,31 +283,46 @@ def _pair_statement(parent: type[Base], child: type[Base], link: str) -> Any:
     a default is SQL NULL, as insert_loaded writes it.
     """
     parent_table = cast(Table, parent.__table__)
+    written = [c for c in _but_id(parent_table) if c.key not in p_null]
     new_parent = (
         postgresql_insert(parent_table)
-        .values({c: bindparam(f"p_{c.key}", type_=_bind_type(parent, c)) for c in _but_id(parent_table)})
+        .values({c: bindparam(f"p_{c.key}", type_=_bind_type(parent, c)) for c in written})
         .on_conflict_do_nothing()
         .returning(parent_table.c.id)
         .cte("new_parent")
     )
-    return _insert_from(child, "c", {link: new_parent.c.id}).on_conflict_do_nothing()
+    return _insert_from(child, "c", {link: new_parent.c.id}, None, c_null).on_conflict_do_nothing()
 
 
 @functools.cache
 def _trio_statement(
-    parent: type[Base], child: type[Base], link: str, grandchild: type[Base], links: tuple[str, str]
+    parent: type[Base],
+    child: type[Base],
+    link: str,
+    grandchild: type[Base],
+    links: tuple[str, str],
+    p_null: frozenset[str] = frozenset(),
+    c_null: frozenset[str] = frozenset(),
+    g_null: frozenset[str] = frozenset(),
 ) -> Any:
     """PostgreSQL: the pair's statement as a CTE, the grandchild's INSERT … SELECT from it (binds g_…)."""
-    new_child = _pair_statement(parent, child, link).cte("new_child")
+    new_child = _pair_statement(parent, child, link, p_null, c_null).cte("new_child")
     parent_link, child_link = links
-    return _insert_from(grandchild, "g", {parent_link: new_child.c[link], child_link: new_child.c.id})
+    taken = {parent_link: new_child.c[link], child_link: new_child.c.id}
+    return _insert_from(grandchild, "g", taken, None, g_null)
 
 
-def _insert_from(model: type[Base], prefix: str, taken: dict[str, Any], select_from: Any = None) -> Any:
+def _insert_from(
+    model: type[Base],
+    prefix: str,
+    taken: dict[str, Any],
+    select_from: Any = None,
+    nulls: frozenset[str] = frozenset(),
+) -> Any:
     """INSERT INTO model … SELECT <its bound values, each CAST>, <the `taken` columns of a CTE> RETURNING id
-    and the taken columns."""
+    and the taken columns; the `nulls` columns left out."""
     table = cast(Table, model.__table__)
-    columns = [c for c in _but_id(table) if c.key not in taken]
+    columns = [c for c in _but_id(table) if c.key not in taken and c.key not in nulls]
     chosen = select(
         *[sql_cast(bindparam(f"{prefix}_{c.key}", type_=_bind_type(model, c)), c.type) for c in columns],
         *taken.values(),

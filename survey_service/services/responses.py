@@ -13,10 +13,12 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from survey_service.core import clock, cursors, nps
 from survey_service.core.inserts import (
+    binds_of,
     held_as_loaded,
     insert_loaded,
     insert_pair_unless_taken,
     inserting_from,
+    nulls_of,
 )
 from survey_service.errors import ApiError
 from survey_service.extensions import db
@@ -212,12 +214,13 @@ def record_first_answer(
         "created_at": at,
         "updated_at": at,
     }
-    params = {f"v_{key}": value for key, value in values.items()}
+    nulls = nulls_of(Response, values)
+    params = binds_of("v", values, nulls)
     params.update(
         r_id=request_id, r_project=project_id, r_person=person_id, r_channel=channel, r_now=at, r_at=at
     )
     try:
-        row = db.session.connection().execute(_first_answer(), params).first()
+        row = db.session.connection().execute(_first_answer(nulls), params).first()
     except IntegrityError:  # a response to the request already, though it was not marked: the long way
         db.session.rollback()
         return None
@@ -232,7 +235,7 @@ def record_first_answer(
 
 
 @functools.cache
-def _first_answer() -> Any:
+def _first_answer(nulls: frozenset[str]) -> Any:
     """record_first_answer's statement (built once): `WITH marked AS (UPDATE … RETURNING) INSERT INTO
     responses … SELECT … FROM marked JOIN people`."""
     requests, people = cast(Table, SurveyRequest.__table__), cast(Table, Person.__table__)
@@ -267,7 +270,7 @@ def _first_answer() -> Any:
         "request_id": marked.c.id,
         "properties": merged,
     }
-    return inserting_from(Response, taken, marked.join(people, people.c.id == marked.c.person_id))
+    return inserting_from(Response, taken, marked.join(people, people.c.id == marked.c.person_id), nulls)
 
 
 def get_response(project_id: int, response_id: int) -> Response:
