@@ -135,6 +135,8 @@ class _Waker:
     def settle(self, timeout: float = 10.0) -> bool:
         """Wait until every wake-up handed to this process so far was made; False on timeout."""
         with self._changed:
+            if self._pid != os.getpid():  # none handed here (a forked child inherits its parent's list)
+                return True
             return self._changed.wait_for(lambda: not self._pending and not self._running, timeout)
 
     def _run(self) -> None:
