@@ -85,10 +85,10 @@ def insert_pair_unless_taken(
             return None
         child_row = insert_unless_taken(child, {**child_values, link: instance_dict(parent_row)["id"]})
         return None if child_row is None else (parent_row, child_row)
-    p_null, c_null = _nulls(parent, parent_values), _nulls(child, child_values)
+    p_null, c_null = nulls_of(parent, parent_values), nulls_of(child, child_values)
     statement = _pair_statement(parent, child, link, p_null, c_null)
-    params = _binds("p", parent_values, p_null)
-    params.update(_binds("c", child_values, c_null))
+    params = binds_of("p", parent_values, p_null)
+    params.update(binds_of("c", child_values, c_null))
     row = connection.execute(statement, params).first()
     if row is None:
         return None
@@ -131,14 +131,14 @@ def insert_trio_unless_taken(
     _check_columns(parent, parent_values)
     _check_columns(child, {**child_values, link: None})
     nulls = (
-        _nulls(parent, parent_values),
-        _nulls(child, child_values),
-        _nulls(grandchild, grandchild_values),
+        nulls_of(parent, parent_values),
+        nulls_of(child, child_values),
+        nulls_of(grandchild, grandchild_values),
     )
     statement = _trio_statement(parent, child, link, grandchild, links, *nulls)
-    params = _binds("p", parent_values, nulls[0])
-    params.update(_binds("c", child_values, nulls[1]))
-    params.update(_binds("g", grandchild_values, nulls[2]))
+    params = binds_of("p", parent_values, nulls[0])
+    params.update(binds_of("c", child_values, nulls[1]))
+    params.update(binds_of("g", grandchild_values, nulls[2]))
     row = connection.execute(statement, params).first()
     if row is None:
         return None
@@ -160,16 +160,6 @@ def inserting_from(
     and `nulls` (columns left to their NULL: see nulls_of), each CAST to its column's type; `taken` maps the
     other columns to expressions of select_from."""
     return _insert_from(model, "v", taken, select_from, nulls)
-
-
-def nulls_of(model: type[Base], values: dict[str, Any]) -> frozenset[str]:
-    """The columns of values that an INSERT may leave out: None, and NULL is what the table gives them."""
-    return _nulls(model, values)
-
-
-def binds_of(prefix: str, values: dict[str, Any], nulls: frozenset[str]) -> dict[str, Any]:
-    """The parameters of a statement built with `nulls` left out: <prefix>_<column> for the others."""
-    return _binds(prefix, values, nulls)
 
 
 def held_as_loaded(model: type[M], values: dict[str, Any], row_id: int) -> M:
@@ -248,7 +238,7 @@ def _insert_along(model: type[Base], along: Update) -> Any:
     return insert(table).values(values).returning(table.c.id).add_cte(along.cte("along"))
 
 
-def _nulls(model: type[Base], values: dict[str, Any]) -> frozenset[str]:
+def nulls_of(model: type[Base], values: dict[str, Any]) -> frozenset[str]:
     """The columns of values a statement leaves out: None, no default of ours or the table's (NULL then).
 
     Each bind costs SQLAlchemy's and psycopg's processing on every execution; a new row has a dozen of
@@ -256,7 +246,8 @@ def _nulls(model: type[Base], values: dict[str, Any]) -> frozenset[str]:
     return frozenset(key for key in _defaultless(model) if values.get(key, 0) is None)
 
 
-def _binds(prefix: str, values: dict[str, Any], nulls: frozenset[str]) -> dict[str, Any]:
+def binds_of(prefix: str, values: dict[str, Any], nulls: frozenset[str]) -> dict[str, Any]:
+    """The parameters of a statement built with `nulls` left out: <prefix>_<column> for the others."""
     return {f"{prefix}_{key}": value for key, value in values.items() if key not in nulls}
 
 

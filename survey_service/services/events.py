@@ -164,7 +164,7 @@ def _one_ask(
     if (
         rule.sample_percent < 100
         or (rule.channel == "email" and not person_values["email"])
-        or not all(triggers.condition_matches(c, person_properties, properties) for c in rule.conditions)
+        or not triggers.conditions_hold(rule, person_properties, properties)
     ):
         return None
     due = triggers.send_time(rule, person_values["time_zone"], occurred_at, properties)
@@ -205,9 +205,7 @@ def _schedule(outcome: EventOutcome, person: Person, created: bool, now: datetim
     """Schedule what the event's enabled rules ask of its person, noting in outcome why any rule did not."""
     event = outcome.event
     for rule in triggers.matching_rules(event.project_id, event.type):
-        if not all(
-            triggers.condition_matches(c, person.properties or {}, event.properties) for c in rule.conditions
-        ):
+        if not triggers.conditions_hold(rule, person.properties or {}, event.properties):
             outcome.skipped.append({"trigger_id": rule.id, "reason": "conditions"})
             continue
         if not triggers.in_sample(rule.id, person.id, rule.sample_percent):

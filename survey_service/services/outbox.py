@@ -216,8 +216,11 @@ def enqueue_requests(
     done: list[SurveyRequest] = []
     if time.monotonic() >= _breaker_open_until:
         now = now or clock.now()
-        due_now = [r for r in emails if wake and (r.scheduled_at is None or r.scheduled_at <= now)]
-        own_jobs = [r for r in emails if not due_now or r not in due_now]
+        due_now: list[SurveyRequest] = []
+        own_jobs: list[SurveyRequest] = []
+        for request in emails:
+            at_once = wake and (request.scheduled_at is None or request.scheduled_at <= now)
+            (due_now if at_once else own_jobs).append(request)
         try:
             # One round trip (a MULTI/EXEC) for them all. On a Redis error none counts as enqueued: the relay
             # enqueues them again, and a send job that runs twice sends once (it claims its request).

@@ -51,7 +51,6 @@ def record_response(
     answered (status and first answer's instant) in the same transaction: on PostgreSQL in the new
     response's INSERT statement.
     """
-    category = nps.category_for(score)
     request_id = request.id if request is not None else None
     survey_id = request.survey_id if request is not None else None
 
@@ -65,22 +64,19 @@ def record_response(
     runs: list[int] = []
 
     def new_response(person_id: int | None, properties: dict[str, Any]) -> dict[str, Any]:
-        at = created_at or clock.now()
         values = {
-            **_NEW_RESPONSE_DEFAULTS,
-            "followup_tags": [],
-            "project_id": project_id,
+            **_response_columns(
+                project_id,
+                score,
+                comment,
+                channel,
+                reference_consent,
+                reminders.answered_step(request),
+                created_at or clock.now(),
+            ),  # fmt: skip
             "survey_id": survey_id or projects.default_survey_id(project_id),
             "request_id": request_id,
-            "score": score,
-            "category": category,
-            "comment": comment,
-            "channel": channel,
             "properties": properties,
-            "reference_consent": reference_consent,
-            "answered_after_step": reminders.answered_step(request),
-            "created_at": at,
-            "updated_at": at,
         }
         return values if person_id is None else {**values, "person_id": person_id}
 
@@ -135,6 +131,31 @@ _NEW_RESPONSE_DEFAULTS: dict[str, Any] = {
 
 
 NewResponse = Callable[[int | None, dict[str, Any]], dict[str, Any]]  # (person id, properties) -> columns
+
+
+def _response_columns(
+    project_id: int,
+    score: int,
+    comment: str | None,
+    channel: str,
+    reference_consent: bool | None,
+    answered_after_step: int | None,
+    at: datetime,
+) -> dict[str, Any]:
+    """A new response's columns but its survey, request, person and properties (where it is asked from)."""
+    return {
+        **_NEW_RESPONSE_DEFAULTS,
+        "followup_tags": [],
+        "project_id": project_id,
+        "score": score,
+        "category": nps.category_for(score),
+        "comment": comment,
+        "channel": channel,
+        "reference_consent": reference_consent,
+        "answered_after_step": answered_after_step,
+        "created_at": at,
+        "updated_at": at,
+    }
 
 
 @functools.cache
@@ -201,19 +222,8 @@ def record_first_answer(
     if db.session.connection().dialect.name != "postgresql" or reminders.has_plans(project_id):
         return None
     at = clock.now()
-    values = {
-        **_NEW_RESPONSE_DEFAULTS,
-        "followup_tags": [],
-        "project_id": project_id,
-        "score": score,
-        "category": nps.category_for(score),
-        "comment": comment,
-        "channel": channel,
-        "reference_consent": None,
-        "answered_after_step": 0,  # no reminder chain: its first ask
-        "created_at": at,
-        "updated_at": at,
-    }
+    # answered_after_step 0: no reminder chain, its first ask.
+    values = _response_columns(project_id, score, comment, channel, None, 0, at)
     nulls = nulls_of(Response, values)
     params = binds_of("v", values, nulls)
     params.update(

@@ -78,6 +78,11 @@ def condition_matches(
         return False
 
 
+def conditions_hold(rule: TriggerRule, person_props: dict[str, Any], event_props: dict[str, Any]) -> bool:
+    """Whether every condition of the rule matches (none: it always does)."""
+    return all(condition_matches(c, person_props, event_props) for c in rule.conditions)
+
+
 def in_sample(rule_id: int, person_id: int, percent: int) -> bool:
     """A stable sampling decision: the same person and rule always get the same answer."""
     return sampling.in_sample(f"rule:{rule_id}:person:{person_id}", percent, digest_bytes=8)
